@@ -151,7 +151,8 @@ impl Affine {
 }
 
 fn det3(l: &[[f64; 3]; 3]) -> f64 {
-    l[0][0] * (l[1][1] * l[2][2] - l[1][2] * l[2][1]) - l[0][1] * (l[1][0] * l[2][2] - l[1][2] * l[2][0])
+    l[0][0] * (l[1][1] * l[2][2] - l[1][2] * l[2][1])
+        - l[0][1] * (l[1][0] * l[2][2] - l[1][2] * l[2][0])
         + l[0][2] * (l[1][0] * l[2][1] - l[1][1] * l[2][0])
 }
 
@@ -178,15 +179,15 @@ pub fn symmetric_eigen3(a: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
             let t = if theta == 0.0 { 1.0 } else { t };
             let c = 1.0 / (t * t + 1.0).sqrt();
             let s = t * c;
-            for k in 0..3 {
-                let (akp, akq) = (a[k][p], a[k][q]);
-                a[k][p] = c * akp - s * akq;
-                a[k][q] = s * akp + c * akq;
+            for row in a.iter_mut() {
+                let (akp, akq) = (row[p], row[q]);
+                row[p] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
             }
+            let (rp, rq) = (a[p], a[q]);
             for k in 0..3 {
-                let (apk, aqk) = (a[p][k], a[q][k]);
-                a[p][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
+                a[p][k] = c * rp[k] - s * rq[k];
+                a[q][k] = s * rp[k] + c * rq[k];
             }
             for row in v.iter_mut() {
                 let (vp, vq) = (row[p], row[q]);
@@ -256,7 +257,11 @@ mod tests {
         for k in 0..3 {
             assert!((back[k] - p[k]).abs() < 1e-12);
         }
-        assert!(Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3]).inverse().is_none());
+        assert!(
+            Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3])
+                .inverse()
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! Voxel storage: a typed buffer that is either owned or a zero-copy view of a memory-mapped
+//! `.nii` file, and [`VoxelData`], the enum over every supported type.
+
+use std::fmt;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::datatype::{DataType, Element};
+
+/// A typed, x-fastest voxel buffer: owned, or borrowed from a memory-mapped file.
+///
+/// Reading through it is the same either way (`as_slice`); `make_mut` copies a mapped buffer
+/// into memory the first time it is modified, so the file is never written.
+#[derive(Clone)]
+pub struct Storage<T: Element> {
+    repr: Repr<T>,
+}
+
+#[derive(Clone)]
+enum Repr<T> {
+    Owned(Vec<T>),
+    Mapped {
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+    },
+}
+
+impl<T: Element> fmt::Debug for Storage<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("dtype", &T::DTYPE)
+            .field("len", &self.len())
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
+
+impl<T: Element> Storage<T> {
+    /// Owned storage.
+    pub fn from_vec(v: Vec<T>) -> Storage<T> {
+        Storage {
+            repr: Repr::Owned(v),
+        }
+    }
+
+    /// A view of `len` values at byte `offset` of a mapping, when the range lies inside it and
+    /// the offset is aligned for `T`.
+    pub(crate) fn mapped(map: Arc<Mmap>, offset: usize, len: usize) -> Option<Storage<T>> {
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        let region = map.get(offset..offset.checked_add(bytes)?)?;
+        bytemuck::try_cast_slice::<u8, T>(region).ok()?;
+        Some(Storage {
+            repr: Repr::Mapped { map, offset, len },
+        })
+    }
+
+    /// The values.
+    pub fn as_slice(&self) -> &[T] {
+        match &self.repr {
+            Repr::Owned(v) => v,
+            Repr::Mapped { map, offset, len } => {
+                let bytes = &map[*offset..*offset + *len * std::mem::size_of::<T>()];
+                // Range and alignment were checked when the view was made.
+                bytemuck::cast_slice(bytes)
+            }
+        }
+    }
+
+    /// The values, mutable; a mapped buffer is copied into memory first.
+    pub fn make_mut(&mut self) -> &mut [T] {
+        if let Repr::Mapped { .. } = self.repr {
+            self.repr = Repr::Owned(self.as_slice().to_vec());
+        }
+        match &mut self.repr {
+            Repr::Owned(v) => v,
+            Repr::Mapped { .. } => unreachable!("converted to owned above"),
+        }
+    }
+
+    /// The values as an owned vector (a copy when mapped).
+    pub fn into_vec(self) -> Vec<T> {
+        match self.repr {
+            Repr::Owned(v) => v,
+            Repr::Mapped { .. } => self.as_slice().to_vec(),
+        }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Owned(v) => v.len(),
+            Repr::Mapped { len, .. } => *len,
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the values are read straight from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.repr, Repr::Mapped { .. })
+    }
+}
+
+/// The stored voxel values of a volume, in their stored type, x-fastest (NIfTI order).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)] // One variant per DataType, named the same.
+pub enum VoxelData {
+    U8(Storage<u8>),
+    I8(Storage<i8>),
+    U16(Storage<u16>),
+    I16(Storage<i16>),
+    U32(Storage<u32>),
+    I32(Storage<i32>),
+    U64(Storage<u64>),
+    I64(Storage<i64>),
+    F32(Storage<f32>),
+    F64(Storage<f64>),
+}
+
+/// Runs `$body` with `$s` bound to the typed storage inside a [`VoxelData`] (and `$t` to its
+/// element type when given), whatever the variant.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_storage {
+    ($data:expr, $s:ident => $body:expr) => {
+        match $data {
+            $crate::VoxelData::U8($s) => $body,
+            $crate::VoxelData::I8($s) => $body,
+            $crate::VoxelData::U16($s) => $body,
+            $crate::VoxelData::I16($s) => $body,
+            $crate::VoxelData::U32($s) => $body,
+            $crate::VoxelData::I32($s) => $body,
+            $crate::VoxelData::U64($s) => $body,
+            $crate::VoxelData::I64($s) => $body,
+            $crate::VoxelData::F32($s) => $body,
+            $crate::VoxelData::F64($s) => $body,
+        }
+    };
+}
+
+impl VoxelData {
+    /// Owned data from a vector of any supported type.
+    pub fn from_vec<T: Element>(v: Vec<T>) -> VoxelData {
+        T::wrap(Storage::from_vec(v))
+    }
+
+    /// The stored type.
+    pub fn dtype(&self) -> DataType {
+        fn of<T: Element>(_: &Storage<T>) -> DataType {
+            T::DTYPE
+        }
+        with_storage!(self, s => of(s))
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        with_storage!(self, s => s.len())
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the values are read straight from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        with_storage!(self, s => s.is_mapped())
+    }
+
+    /// The values as a slice of `T`, when `T` is the stored type.
+    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        T::storage(self).map(Storage::as_slice)
+    }
+
+    /// The raw bytes of the values, native byte order.
+    pub fn as_bytes(&self) -> &[u8] {
+        with_storage!(self, s => bytemuck::cast_slice(s.as_slice()))
+    }
+}

@@ -1,0 +1,619 @@
+//! Reading NIfTI-1/2 files: `.nii` (memory-mapped), `.nii.gz` (any number of gzip members),
+//! and `.hdr`/`.img` pairs (either part may be gzipped), with every size checked against the
+//! file and the [`Limits`] before anything is allocated.
+
+use std::fs::File;
+use std::io::{BufReader, ErrorKind as IoKind, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::bufread::MultiGzDecoder;
+
+use crate::data::{Storage, VoxelData};
+use crate::datatype::{CodeLookup, DataType, Element};
+use crate::error::{Error, ErrorKind, Result};
+use crate::header::{ByteOrder, NiftiHeader, sniff};
+use crate::volume::{Extension, Scaling, Volume};
+use crate::xform::best_affine;
+
+/// Deflate cannot expand data by more than 1032:1, so a gzip file of `n` bytes decompresses
+/// to at most about `1032 n` bytes: a header promising more is wrong, and is refused before any
+/// allocation.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Upper bounds on what a read may allocate, checked against the header before allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest voxel count accepted. Default 2^31 (a 1290^3 volume).
+    pub max_voxels: u64,
+    /// Largest data size in bytes accepted. Default 16 GiB.
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_voxels: 1 << 31,
+            max_bytes: 16 << 30,
+        }
+    }
+}
+
+/// How to read a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    limits: Limits,
+    mmap: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            limits: Limits::default(),
+            mmap: true,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// The defaults: [`Limits::default`], memory-mapping on.
+    pub fn new() -> ReadOptions {
+        ReadOptions::default()
+    }
+
+    /// Size limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> ReadOptions {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether an uncompressed little-endian `.nii` is memory-mapped instead of read into
+    /// memory (default `true`). A mapped file must not be truncated by another process while
+    /// the volume is alive.
+    pub fn mmap(mut self, on: bool) -> ReadOptions {
+        self.mmap = on;
+        self
+    }
+}
+
+/// Reads a NIfTI file with the default options.
+///
+/// ```no_run
+/// let ct = ctprep_io::read_nifti("ct.nii.gz")?;
+/// println!("{:?} {} {}", ct.shape(), ct.dtype(), ct.axcodes_string());
+/// # Ok::<(), ctprep_io::Error>(())
+/// ```
+pub fn read_nifti(path: impl AsRef<Path>) -> Result<Volume> {
+    read_nifti_with(path, &ReadOptions::default())
+}
+
+/// Reads a NIfTI file.
+pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume> {
+    let path = path.as_ref();
+    let (hdr_path, img_path) = pair_paths(path);
+    let mut src = Source::open(&hdr_path)?;
+    let mut first4 = [0u8; 4];
+    src.read_exact(&mut first4)?;
+    let format = sniff(first4).map_or(crate::header::NIFTI1_HEADER_SIZE, |(f, _)| f.header_size());
+    let mut hbytes = vec![0u8; format];
+    hbytes[..4].copy_from_slice(&first4);
+    src.read_exact(&mut hbytes[4..])?;
+    let header = NiftiHeader::parse(&hbytes, &hdr_path)?;
+    let paired = img_path.is_some();
+    if header.single_file == paired {
+        let (want, got) = if paired {
+            ("ni1/ni2 (a .hdr/.img pair)", "n+1/n+2")
+        } else {
+            ("n+1/n+2 (a single .nii)", "ni1/ni2")
+        };
+        return Err(Error::new(
+            ErrorKind::BadMagic,
+            &hdr_path,
+            format!("magic is {got}, expected {want} for this file name"),
+        ));
+    }
+    let layout = Layout::of(&header, &hdr_path, &opts.limits)?;
+
+    let hsize = header.format.header_size() as u64;
+    let (extensions, data) = if let Some(img_path) = img_path {
+        let rest = src.read_rest(1 << 24)?;
+        let extensions = parse_extensions(&rest, &hdr_path);
+        let mut img = Source::open(&img_path)?;
+        img.check_size(layout.vox_offset + layout.nbytes, &layout)?;
+        img.skip(layout.vox_offset)?;
+        (extensions, img.read_data(&layout, &header, false)?)
+    } else {
+        let data_offset = layout.vox_offset.max(hsize + 4);
+        src.check_size(data_offset + layout.nbytes, &layout)?;
+        let between = src.read_exact_vec((data_offset - hsize) as usize)?;
+        (
+            parse_extensions(&between, &hdr_path),
+            src.read_data(&layout, &header, opts.mmap)?,
+        )
+    };
+
+    let (affine, affine_source) = best_affine(&header, layout.shape3(), &hdr_path)?;
+    Ok(Volume {
+        shape: layout.shape,
+        data,
+        affine,
+        affine_source,
+        scaling: layout.scaling,
+        extensions,
+        path: Some(path.to_path_buf()),
+        header,
+    })
+}
+
+/// The `.hdr` and `.img` of a pair when `path` names either; `(path, None)` for a single file.
+fn pair_paths(path: &Path) -> (PathBuf, Option<PathBuf>) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    for (from, to) in [(".hdr", ".img"), (".img", ".hdr")] {
+        for gz in ["", ".gz"] {
+            let suffix = format!("{from}{gz}");
+            if lower.ends_with(&suffix) {
+                let stem = &name[..name.len() - suffix.len()];
+                // Keep the case of the extension: X.HDR pairs with X.IMG.
+                let ext = &name[name.len() - suffix.len()..name.len() - gz.len()];
+                let other_ext: String = to
+                    .chars()
+                    .zip(ext.chars())
+                    .map(|(t, e)| {
+                        if e.is_ascii_uppercase() {
+                            t.to_ascii_uppercase()
+                        } else {
+                            t
+                        }
+                    })
+                    .collect();
+                let other = path.with_file_name(format!(
+                    "{stem}{other_ext}{}",
+                    &name[name.len() - gz.len()..]
+                ));
+                return if from == ".hdr" {
+                    (path.to_path_buf(), Some(other))
+                } else {
+                    (other, Some(path.to_path_buf()))
+                };
+            }
+        }
+    }
+    (path.to_path_buf(), None)
+}
+
+/// What the header says the data is, validated.
+struct Layout {
+    shape: Vec<usize>,
+    dtype: DataType,
+    n_voxels: usize,
+    nbytes: u64,
+    vox_offset: u64,
+    scaling: Option<Scaling>,
+}
+
+impl Layout {
+    fn of(h: &NiftiHeader, path: &Path, limits: &Limits) -> Result<Layout> {
+        let err = |kind, msg: String| Error::new(kind, path, msg);
+        let ndim = h.dim[0];
+        if !(1..=7).contains(&ndim) {
+            return Err(err(
+                ErrorKind::BadDim,
+                format!("dim[0] = {ndim}: the number of dimensions must be 1 to 7"),
+            ));
+        }
+        let mut shape = Vec::with_capacity(ndim as usize);
+        let mut n: u64 = 1;
+        for i in 1..=ndim as usize {
+            let d = h.dim[i];
+            if d <= 0 {
+                return Err(err(
+                    ErrorKind::BadDim,
+                    format!("dim[{i}] = {d}: every size must be at least 1"),
+                ));
+            }
+            n = n.saturating_mul(d as u64);
+            shape.push(d as usize);
+        }
+        let dtype = match DataType::from_nifti_code(i32::from(h.datatype)) {
+            CodeLookup::Supported(t) => t,
+            CodeLookup::Unsupported(name) => {
+                return Err(err(
+                    ErrorKind::UnsupportedDatatype,
+                    format!(
+                        "datatype = {} ({name}): unsupported datatype; ctprep reads u8 i8 u16 i16 u32 i32 u64 i64 f32 f64",
+                        h.datatype
+                    ),
+                ));
+            }
+            CodeLookup::Unknown => {
+                return Err(err(
+                    ErrorKind::UnknownDatatype,
+                    format!("datatype = {}: not a NIfTI datatype code", h.datatype),
+                ));
+            }
+        };
+        if n > limits.max_voxels {
+            return Err(err(
+                ErrorKind::TooLarge,
+                format!(
+                    "dim = {shape:?} is {n} voxels, more than the limit of {}",
+                    limits.max_voxels
+                ),
+            ));
+        }
+        let nbytes = n.saturating_mul(dtype.size() as u64);
+        if nbytes > limits.max_bytes {
+            return Err(err(
+                ErrorKind::TooLarge,
+                format!(
+                    "dim = {shape:?} of {dtype} is {nbytes} bytes, more than the limit of {}",
+                    limits.max_bytes
+                ),
+            ));
+        }
+        let n_voxels = usize::try_from(n).map_err(|_| {
+            err(
+                ErrorKind::TooLarge,
+                format!("{n} voxels do not fit in this machine's address space"),
+            )
+        })?;
+        let vo = h.vox_offset;
+        if !(0.0..=1e15).contains(&vo) {
+            return Err(err(
+                ErrorKind::BadHeader,
+                format!("vox_offset = {vo}: must be a non-negative byte offset"),
+            ));
+        }
+        let scaling = Scaling::from_header(h.scl_slope, h.scl_inter)
+            .map_err(|m| err(ErrorKind::InvalidScaling, m))?;
+        Ok(Layout {
+            shape,
+            dtype,
+            n_voxels,
+            nbytes,
+            vox_offset: vo as u64,
+            scaling,
+        })
+    }
+
+    fn shape3(&self) -> [usize; 3] {
+        let mut s = [1; 3];
+        for (d, v) in s.iter_mut().zip(&self.shape) {
+            *d = *v;
+        }
+        s
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "shape {:?} of {} = {} bytes of voxel data",
+            self.shape, self.dtype, self.nbytes
+        )
+    }
+}
+
+/// Extensions between the header and the data: kept as raw bytes, never a reason to reject a
+/// file. A malformed one ends the list (what came before it is kept).
+fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
+    let mut out = Vec::new();
+    if bytes.len() < 4 || bytes[0] == 0 {
+        return out;
+    }
+    // The extender is followed by (esize, ecode, data) records; esize counts its own 8 bytes.
+    // The header's byte order is unknown here, so accept the reading that gives a sane size.
+    let mut off = 4;
+    while off + 8 <= bytes.len() {
+        let le = i32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
+        let be = i32::from_be_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
+        let fits = |s: i32| s >= 8 && off + s as usize <= bytes.len();
+        let (esize, big) = if fits(le) {
+            (le, false)
+        } else if fits(be) {
+            (be, true)
+        } else {
+            break;
+        };
+        let code_bytes = [
+            bytes[off + 4],
+            bytes[off + 5],
+            bytes[off + 6],
+            bytes[off + 7],
+        ];
+        let code = if big {
+            i32::from_be_bytes(code_bytes)
+        } else {
+            i32::from_le_bytes(code_bytes)
+        };
+        out.push(Extension {
+            code,
+            data: bytes[off + 8..off + esize as usize].to_vec(),
+        });
+        off += esize as usize;
+    }
+    out
+}
+
+/// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
+enum Source {
+    Plain {
+        file: File,
+        path: PathBuf,
+        len: u64,
+        pos: u64,
+    },
+    Gzip {
+        dec: Box<MultiGzDecoder<BufReader<File>>>,
+        path: PathBuf,
+        compressed_len: u64,
+    },
+}
+
+impl Source {
+    /// Opens `path`, recognising gzip by its magic bytes rather than by the file name.
+    fn open(path: &Path) -> Result<Source> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        let mut magic = [0u8; 2];
+        let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, "read", e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, "seek", e))?;
+        if got == 2 && magic == [0x1f, 0x8b] {
+            let reader = BufReader::with_capacity(1 << 18, file);
+            return Ok(Source::Gzip {
+                dec: Box::new(MultiGzDecoder::new(reader)),
+                path: path.to_path_buf(),
+                compressed_len: len,
+            });
+        }
+        Ok(Source::Plain {
+            file,
+            path: path.to_path_buf(),
+            len,
+            pos: 0,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Source::Plain { path, .. } | Source::Gzip { path, .. } => path,
+        }
+    }
+
+    /// Maps a read failure to the right category: early end is truncation, anything a gzip
+    /// decoder rejects is corruption.
+    fn read_error(&self, e: std::io::Error, what: &str) -> Error {
+        match (self, e.kind()) {
+            (_, IoKind::UnexpectedEof) => {
+                let stream = if matches!(self, Source::Gzip { .. }) {
+                    "decompressed stream"
+                } else {
+                    "file"
+                };
+                Error::new(
+                    ErrorKind::Truncated,
+                    self.path(),
+                    format!("the {stream} ends inside the {what}"),
+                )
+            }
+            (Source::Gzip { .. }, IoKind::InvalidInput | IoKind::InvalidData | IoKind::Other) => {
+                Error::new(
+                    ErrorKind::CorruptGzip,
+                    self.path(),
+                    format!("corrupt gzip data in the {what}: {e}"),
+                )
+            }
+            _ => Error::io(self.path(), "read", e),
+        }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        let r = match self {
+            Source::Plain { file, pos, .. } => {
+                *pos += buf.len() as u64;
+                file.read_exact(buf)
+            }
+            Source::Gzip { dec, .. } => dec.read_exact(buf),
+        };
+        r.map_err(|e| self.read_error(e, "header"))
+    }
+
+    fn read_exact_vec(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; n];
+        self.read_exact(&mut v)?;
+        Ok(v)
+    }
+
+    /// Everything left, up to `max` bytes (the extensions of a `.hdr`).
+    fn read_rest(&mut self, max: u64) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        let r = match self {
+            Source::Plain { file, .. } => file.take(max).read_to_end(&mut v),
+            Source::Gzip { dec, .. } => dec.take(max).read_to_end(&mut v),
+        };
+        r.map_err(|e| self.read_error(e, "header extensions"))?;
+        Ok(v)
+    }
+
+    fn skip(&mut self, n: u64) -> Result<()> {
+        match self {
+            Source::Plain {
+                file, pos, path, ..
+            } => {
+                *pos += n;
+                file.seek(SeekFrom::Start(*pos))
+                    .map_err(|e| Error::io(path.as_path(), "seek", e))?;
+                Ok(())
+            }
+            Source::Gzip { dec, .. } => {
+                let got = std::io::copy(&mut dec.take(n), &mut std::io::sink())
+                    .map_err(|e| self.read_error(e, "header padding"))?;
+                if got < n {
+                    return Err(Error::new(
+                        ErrorKind::Truncated,
+                        self.path(),
+                        "the decompressed stream ends before vox_offset",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses, before allocating, a header that promises more bytes than the file can hold.
+    fn check_size(&self, needed: u64, layout: &Layout) -> Result<()> {
+        match self {
+            Source::Plain { len, path, .. } if *len < needed => Err(Error::new(
+                ErrorKind::Truncated,
+                path,
+                format!(
+                    "the header describes {} ending at byte {needed} (vox_offset {}), but the file has only {len} bytes",
+                    layout.describe(),
+                    layout.vox_offset
+                ),
+            )),
+            Source::Gzip {
+                compressed_len,
+                path,
+                ..
+            } if compressed_len
+                .saturating_mul(MAX_DEFLATE_RATIO)
+                .saturating_add(1 << 16)
+                < needed =>
+            {
+                Err(Error::new(
+                    ErrorKind::Truncated,
+                    path,
+                    format!(
+                        "the header describes {}, but a gzip file of {compressed_len} bytes cannot decompress to more than {} bytes",
+                        layout.describe(),
+                        compressed_len.saturating_mul(MAX_DEFLATE_RATIO)
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the voxel data at the current position: a zero-copy map when allowed and
+    /// possible, else into a new buffer, byte-swapped to native order.
+    fn read_data(&mut self, layout: &Layout, h: &NiftiHeader, mmap: bool) -> Result<VoxelData> {
+        let swap = h.byte_order != ByteOrder::native();
+        fn typed<T: Element>(
+            src: &mut Source,
+            layout: &Layout,
+            swap: bool,
+            mmap: bool,
+        ) -> Result<VoxelData> {
+            if let (true, false, Source::Plain { file, pos, .. }) = (mmap, swap, &*src)
+                && let Some(map) = map_file(file)
+                && let Some(s) = Storage::<T>::mapped(Arc::new(map), *pos as usize, layout.n_voxels)
+            {
+                return Ok(T::wrap(s));
+            }
+            let mut v = vec![T::zeroed(); layout.n_voxels];
+            let r = match src {
+                Source::Plain { file, .. } => file.read_exact(bytemuck::cast_slice_mut(&mut v)),
+                Source::Gzip { dec, .. } => dec.read_exact(bytemuck::cast_slice_mut(&mut v)),
+            };
+            r.map_err(|e| src.read_error(e, &format!("voxel data ({})", layout.describe())))?;
+            if let Source::Gzip { dec, .. } = src {
+                // Read to the end so the last member's CRC and length are checked.
+                let r = std::io::copy(dec, &mut std::io::sink());
+                r.map_err(|e| src.read_error(e, "gzip trailer"))?;
+            }
+            if swap {
+                v.iter_mut().for_each(|x| *x = x.swap_bytes());
+            }
+            Ok(T::wrap(Storage::from_vec(v)))
+        }
+        match layout.dtype {
+            DataType::U8 => typed::<u8>(self, layout, swap, mmap),
+            DataType::I8 => typed::<i8>(self, layout, swap, mmap),
+            DataType::U16 => typed::<u16>(self, layout, swap, mmap),
+            DataType::I16 => typed::<i16>(self, layout, swap, mmap),
+            DataType::U32 => typed::<u32>(self, layout, swap, mmap),
+            DataType::I32 => typed::<i32>(self, layout, swap, mmap),
+            DataType::U64 => typed::<u64>(self, layout, swap, mmap),
+            DataType::I64 => typed::<i64>(self, layout, swap, mmap),
+            DataType::F32 => typed::<f32>(self, layout, swap, mmap),
+            DataType::F64 => typed::<f64>(self, layout, swap, mmap),
+        }
+    }
+}
+
+/// Memory-maps a file read-only; `None` when the system refuses (the caller then reads it).
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> Option<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private to this process. memmap2 cannot rule out another
+    // process truncating or rewriting the file while it is mapped; ctprep never writes to its
+    // inputs (outputs go to a temporary file renamed into place, which leaves a mapped inode
+    // intact), and `ReadOptions::mmap(false)` avoids mapping where other writers may exist.
+    unsafe { memmap2::Mmap::map(file) }.ok()
+}
+
+/// Reads until `buf` is full or the file ends; returns how many bytes were read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == IoKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_paths_keep_case_and_gzip() {
+        assert_eq!(
+            pair_paths(Path::new("a/ct.nii")),
+            (PathBuf::from("a/ct.nii"), None)
+        );
+        assert_eq!(
+            pair_paths(Path::new("a/x.v2.hdr")),
+            (
+                PathBuf::from("a/x.v2.hdr"),
+                Some(PathBuf::from("a/x.v2.img"))
+            )
+        );
+        assert_eq!(
+            pair_paths(Path::new("X.IMG")),
+            (PathBuf::from("X.HDR"), Some(PathBuf::from("X.IMG")))
+        );
+        assert_eq!(
+            pair_paths(Path::new("x.hdr.gz")),
+            (PathBuf::from("x.hdr.gz"), Some(PathBuf::from("x.img.gz")))
+        );
+    }
+
+    #[test]
+    fn malformed_extensions_are_kept_up_to_the_fault() {
+        let mut b = vec![1, 0, 0, 0];
+        b.extend_from_slice(&16i32.to_le_bytes());
+        b.extend_from_slice(&6i32.to_le_bytes());
+        b.extend_from_slice(b"hello\0\0\0");
+        b.extend_from_slice(&0i32.to_le_bytes()); // esize 0: malformed, ends the list
+        b.extend_from_slice(&[0; 12]);
+        let e = parse_extensions(&b, Path::new("x"));
+        assert_eq!(
+            e,
+            vec![Extension {
+                code: 6,
+                data: b"hello\0\0\0".to_vec()
+            }]
+        );
+    }
+}
