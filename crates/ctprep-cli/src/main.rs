@@ -1,2 +1,22 @@
-//! placeholder
-fn main() {}
+//! The `ctprep` command line: every CT preprocessing stage as a subcommand.
+//!
+//! Exit codes: 0 success; 1 bad input or a failed operation, with one line on stderr
+//! `error: <file>: <what and why>`; 2 usage errors (clap's).
+#![forbid(unsafe_code)]
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -22,6 +22,18 @@ pub enum AffineSource {
     Given,
 }
 
+impl AffineSource {
+    /// `"sform"`, `"qform"`, `"fallback"` or `"given"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AffineSource::Sform => "sform",
+            AffineSource::Qform => "qform",
+            AffineSource::Fallback => "pixdim fallback",
+            AffineSource::Given => "given",
+        }
+    }
+}
+
 /// nibabel's threshold for a slightly negative `1 - (b² + c² + d²)`: three float32 epsilons.
 const QUATERNION_THRESHOLD: f64 = -3.0 * f32::EPSILON as f64;
 
