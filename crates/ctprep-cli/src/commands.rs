@@ -101,9 +101,7 @@ fn parse_dtype(s: &str) -> Result<DtypeArg, String> {
     if s.eq_ignore_ascii_case("keep") {
         return Ok(DtypeArg::Keep);
     }
-    s.parse()
-        .map(DtypeArg::To)
-        .map_err(|e: ctprep_io::ParseDataTypeError| e.to_string())
+    s.parse().map(DtypeArg::To).map_err(|e: ctprep_io::ParseDataTypeError| e.to_string())
 }
 
 fn parse_shape(s: &str) -> Result<[usize; 3], String> {
@@ -113,9 +111,7 @@ fn parse_shape(s: &str) -> Result<[usize; 3], String> {
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         [x, y, z] if *x > 0 && *y > 0 && *z > 0 => Ok([*x, *y, *z]),
-        _ => Err(format!(
-            "{s:?}: expected three positive sizes, e.g. 256,256,120"
-        )),
+        _ => Err(format!("{s:?}: expected three positive sizes, e.g. 256,256,120")),
     }
 }
 
@@ -125,13 +121,9 @@ pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;
 pub(crate) fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Info { file, json } => info(&file, json),
-        Command::Convert {
-            input,
-            output,
-            axcodes,
-            dtype,
-            gzip_level,
-        } => convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ()),
+        Command::Convert { input, output, axcodes, dtype, gzip_level } => {
+            convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ())
+        }
         Command::Demo { dir, shape } => demo(&dir, shape),
     }
 }
@@ -168,8 +160,8 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
         spacing: v.spacing(),
         affine: v.affine().rows(),
         axcodes: v.axcodes_string(),
-        qform_code: h.qform_code,
-        sform_code: h.sform_code,
+        qform_code: v.xform_codes().0,
+        sform_code: v.xform_codes().1,
         // serde_json writes NaN and infinities as null.
         scl_slope: h.scl_slope,
         scl_inter: h.scl_inter,
@@ -192,11 +184,7 @@ fn info(path: &Path, json: bool) -> CmdResult {
 fn fmt_num(v: f64) -> String {
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_owned()
-    } else {
-        s.to_owned()
-    }
+    if s == "-0" { "0".to_owned() } else { s.to_owned() }
 }
 
 fn info_text(path: &Path, v: &Volume) -> String {
@@ -210,19 +198,11 @@ fn info_text(path: &Path, v: &Volume) -> String {
         "  format      {} ({}-endian, {})",
         h.format.name(),
         h.byte_order.name(),
-        if h.single_file {
-            "single file"
-        } else {
-            ".hdr/.img pair"
-        }
+        if h.single_file { "single file" } else { ".hdr/.img pair" }
     );
     let _ = writeln!(s, "  shape       {}", dims.join(" x "));
     let scaling = match v.scaling() {
-        Some(sc) if !sc.is_identity() => format!(
-            ", real = {} * stored + {}",
-            fmt_num(sc.slope),
-            fmt_num(sc.inter)
-        ),
+        Some(sc) if !sc.is_identity() => format!(", real = {} * stored + {}", fmt_num(sc.slope), fmt_num(sc.inter)),
         _ => String::new(),
     };
     let _ = writeln!(s, "  datatype    {}{scaling}", v.dtype());
@@ -247,20 +227,11 @@ fn info_text(path: &Path, v: &Volume) -> String {
         opt(st.min),
         opt(st.max),
         opt(st.mean),
-        if st.nan_count > 0 {
-            format!(" ({} NaN ignored)", st.nan_count)
-        } else {
-            String::new()
-        }
+        if st.nan_count > 0 { format!(" ({} NaN ignored)", st.nan_count) } else { String::new() }
     );
     if !v.extensions().is_empty() {
         let codes: Vec<String> = v.extensions().iter().map(|e| e.code.to_string()).collect();
-        let _ = writeln!(
-            s,
-            "  extensions  {} (ecode {})",
-            codes.len(),
-            codes.join(", ")
-        );
+        let _ = writeln!(s, "  extensions  {} (ecode {})", codes.len(), codes.join(", "));
     }
     let d = h.description();
     if !d.trim().is_empty() {
@@ -292,18 +263,10 @@ fn convert(
     gzip_level: u32,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
     if same_file(input, output) {
-        return Err(format!(
-            "{}: refusing to write onto the input file",
-            output.display()
-        )
-        .into());
+        return Err(format!("{}: refusing to write onto the input file", output.display()).into());
     }
     if ctprep_io::nifti_output_kind(output).is_none() {
-        return Err(format!(
-            "{}: output file name must end in .nii or .nii.gz",
-            output.display()
-        )
-        .into());
+        return Err(format!("{}: output file name must end in .nii or .nii.gz", output.display()).into());
     }
     let mut v = read_nifti(input)?;
     v = match axcodes {
@@ -327,33 +290,20 @@ fn convert(
 }
 
 fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
-    let phantom = Phantom::new(shape)
-        .spacing_mm([0.78, 0.78, 2.5])
-        .axcodes("LPS".parse()?)
-        .stored(StoredType::I16)
-        .seed(1);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
+    let phantom =
+        Phantom::new(shape).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse()?).stored(StoredType::I16).seed(1);
     let ct_path = dir.join("phantom_ct.nii.gz");
     let label_path = dir.join("phantom_labels.nii.gz");
     let opts = WriteOptions::new();
     write_nifti(&phantom.ct()?, &ct_path, &opts)?;
     write_nifti(&phantom.labels()?, &label_path, &opts)?;
-    println!(
-        "Wrote a {}x{}x{} CT phantom and its label map:",
-        shape[0], shape[1], shape[2]
-    );
+    println!("Wrote a {}x{}x{} CT phantom and its label map:", shape[0], shape[1], shape[2]);
     println!("  {}\n  {}\n", ct_path.display(), label_path.display());
     let v = read_nifti(&ct_path)?;
     print!("{}", info_text(&ct_path, &v));
     let ras_path = dir.join("phantom_ct_ras.nii.gz");
-    let ras = convert(
-        &ct_path,
-        &ras_path,
-        AxcodesArg::Canonical,
-        DtypeArg::Keep,
-        ctprep_io::DEFAULT_GZIP_LEVEL,
-    )?;
+    let ras = convert(&ct_path, &ras_path, AxcodesArg::Canonical, DtypeArg::Keep, ctprep_io::DEFAULT_GZIP_LEVEL)?;
     println!(
         "\nReoriented to {} (every voxel keeps its world position):\n  {}",
         ras.axcodes_string(),
@@ -368,16 +318,10 @@ mod tests {
 
     #[test]
     fn argument_parsers() {
-        assert!(matches!(
-            parse_axcodes("canonical"),
-            Ok(AxcodesArg::Canonical)
-        ));
+        assert!(matches!(parse_axcodes("canonical"), Ok(AxcodesArg::Canonical)));
         assert!(matches!(parse_axcodes("LPS"), Ok(AxcodesArg::Codes(_))));
         assert!(parse_axcodes("LPX").is_err());
-        assert!(matches!(
-            parse_dtype("int16"),
-            Ok(DtypeArg::To(DataType::I16))
-        ));
+        assert!(matches!(parse_dtype("int16"), Ok(DtypeArg::To(DataType::I16))));
         assert!(parse_dtype("complex").is_err());
         assert_eq!(parse_shape("4,5,6"), Ok([4, 5, 6]));
         assert_eq!(parse_shape("4x5x6"), Ok([4, 5, 6]));

@@ -24,12 +24,8 @@ impl Default for Affine {
 
 impl Affine {
     /// The identity: voxel index equals world millimetres.
-    pub const IDENTITY: Affine = Affine([
-        [1.0, 0.0, 0.0, 0.0],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ]);
+    pub const IDENTITY: Affine =
+        Affine([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
 
     /// Builds an affine from its four rows.
     pub const fn from_rows(rows: [[f64; 4]; 4]) -> Affine {
@@ -141,18 +137,12 @@ impl Affine {
 
     /// The largest absolute difference between two affines, entry by entry.
     pub fn max_abs_diff(&self, other: &Affine) -> f64 {
-        self.0
-            .iter()
-            .flatten()
-            .zip(other.0.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max)
+        self.0.iter().flatten().zip(other.0.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
     }
 }
 
 fn det3(l: &[[f64; 3]; 3]) -> f64 {
-    l[0][0] * (l[1][1] * l[2][2] - l[1][2] * l[2][1])
-        - l[0][1] * (l[1][0] * l[2][2] - l[1][2] * l[2][0])
+    l[0][0] * (l[1][1] * l[2][2] - l[1][2] * l[2][1]) - l[0][1] * (l[1][0] * l[2][2] - l[1][2] * l[2][0])
         + l[0][2] * (l[1][0] * l[2][1] - l[1][1] * l[2][0])
 }
 
@@ -257,11 +247,7 @@ mod tests {
         for k in 0..3 {
             assert!((back[k] - p[k]).abs() < 1e-12);
         }
-        assert!(
-            Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3])
-                .inverse()
-                .is_none()
-        );
+        assert!(Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3]).inverse().is_none());
     }
 
     #[test]

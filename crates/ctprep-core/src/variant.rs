@@ -25,12 +25,7 @@ pub enum Variant {
 
 impl Variant {
     /// All variants, in the order benchmarks list them.
-    pub const ALL: [Variant; 4] = [
-        Variant::Scalar,
-        Variant::Simd,
-        Variant::Parallel,
-        Variant::Auto,
-    ];
+    pub const ALL: [Variant; 4] = [Variant::Scalar, Variant::Simd, Variant::Parallel, Variant::Auto];
 
     /// The lower-case name used on the command line and in reports.
     pub fn name(self) -> &'static str {

@@ -20,11 +20,7 @@ pub struct Storage<T: Element> {
 #[derive(Clone)]
 enum Repr<T> {
     Owned(Vec<T>),
-    Mapped {
-        map: Arc<Mmap>,
-        offset: usize,
-        len: usize,
-    },
+    Mapped { map: Arc<Mmap>, offset: usize, len: usize },
 }
 
 impl<T: Element> fmt::Debug for Storage<T> {
@@ -40,9 +36,7 @@ impl<T: Element> fmt::Debug for Storage<T> {
 impl<T: Element> Storage<T> {
     /// Owned storage.
     pub fn from_vec(v: Vec<T>) -> Storage<T> {
-        Storage {
-            repr: Repr::Owned(v),
-        }
+        Storage { repr: Repr::Owned(v) }
     }
 
     /// A view of `len` values at byte `offset` of a mapping, when the range lies inside it and
@@ -51,9 +45,7 @@ impl<T: Element> Storage<T> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
         let region = map.get(offset..offset.checked_add(bytes)?)?;
         bytemuck::try_cast_slice::<u8, T>(region).ok()?;
-        Some(Storage {
-            repr: Repr::Mapped { map, offset, len },
-        })
+        Some(Storage { repr: Repr::Mapped { map, offset, len } })
     }
 
     /// The values.

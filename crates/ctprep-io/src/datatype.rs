@@ -75,10 +75,7 @@ impl DataType {
 
     /// Classifies a NIfTI `datatype` code.
     pub fn from_nifti_code(code: i32) -> CodeLookup {
-        if let Some(t) = DataType::ALL
-            .into_iter()
-            .find(|t| i32::from(t.nifti_code()) == code)
-        {
+        if let Some(t) = DataType::ALL.into_iter().find(|t| i32::from(t.nifti_code()) == code) {
             return CodeLookup::Supported(t);
         }
         match code {
@@ -149,9 +146,7 @@ impl fmt::Display for DataType {
 
 /// The error for a type name that is not a supported voxel type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown voxel type {0:?}: expected one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 (or numpy names)"
-)]
+#[error("unknown voxel type {0:?}: expected one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 (or numpy names)")]
 pub struct ParseDataTypeError(pub String);
 
 impl FromStr for DataType {
@@ -161,9 +156,7 @@ impl FromStr for DataType {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DataType::ALL
             .into_iter()
-            .find(|t| {
-                t.short_name().eq_ignore_ascii_case(s) || t.numpy_name().eq_ignore_ascii_case(s)
-            })
+            .find(|t| t.short_name().eq_ignore_ascii_case(s) || t.numpy_name().eq_ignore_ascii_case(s))
             .ok_or_else(|| ParseDataTypeError(s.to_owned()))
     }
 }
@@ -202,21 +195,13 @@ macro_rules! int_element {
                 let r = v.round_ties_even();
                 // The bounds are exact in f64 for every type up to 32 bits; for 64-bit types the
                 // upper bound rounds up to 2^63 / 2^64, so use a strict comparison there.
-                if r >= <$t>::MIN as f64 && r < (<$t>::MAX as f64) + 1.0 {
-                    Some(r as $t)
-                } else {
-                    None
-                }
+                if r >= <$t>::MIN as f64 && r < (<$t>::MAX as f64) + 1.0 { Some(r as $t) } else { None }
             }
             fn wrap(storage: Storage<Self>) -> VoxelData {
                 VoxelData::$d(storage)
             }
             fn storage(data: &VoxelData) -> Option<&Storage<Self>> {
-                if let VoxelData::$d(s) = data {
-                    Some(s)
-                } else {
-                    None
-                }
+                if let VoxelData::$d(s) = data { Some(s) } else { None }
             }
         }
     };
@@ -236,11 +221,7 @@ impl Element for f32 {
         VoxelData::F32(storage)
     }
     fn storage(data: &VoxelData) -> Option<&Storage<Self>> {
-        if let VoxelData::F32(s) = data {
-            Some(s)
-        } else {
-            None
-        }
+        if let VoxelData::F32(s) = data { Some(s) } else { None }
     }
     #[inline]
     fn to_f64(self) -> f64 {
@@ -263,11 +244,7 @@ impl Element for f64 {
         VoxelData::F64(storage)
     }
     fn storage(data: &VoxelData) -> Option<&Storage<Self>> {
-        if let VoxelData::F64(s) = data {
-            Some(s)
-        } else {
-            None
-        }
+        if let VoxelData::F64(s) = data { Some(s) } else { None }
     }
     #[inline]
     fn to_f64(self) -> f64 {
@@ -290,17 +267,11 @@ mod tests {
     #[test]
     fn codes_and_names_round_trip() {
         for t in DataType::ALL {
-            assert_eq!(
-                DataType::from_nifti_code(i32::from(t.nifti_code())),
-                CodeLookup::Supported(t)
-            );
+            assert_eq!(DataType::from_nifti_code(i32::from(t.nifti_code())), CodeLookup::Supported(t));
             assert_eq!(t.short_name().parse::<DataType>(), Ok(t));
             assert_eq!(t.numpy_name().parse::<DataType>(), Ok(t));
         }
-        assert_eq!(
-            DataType::from_nifti_code(32),
-            CodeLookup::Unsupported("complex64")
-        );
+        assert_eq!(DataType::from_nifti_code(32), CodeLookup::Unsupported("complex64"));
         assert_eq!(DataType::from_nifti_code(999), CodeLookup::Unknown);
     }
 
@@ -312,10 +283,7 @@ mod tests {
         assert_eq!(u8::from_f64_rounded(-0.6), None);
         assert_eq!(u8::from_f64_rounded(f64::NAN), None);
         assert_eq!(i64::from_f64_rounded(9.3e18), None);
-        assert_eq!(
-            u64::from_f64_rounded(1.8e19),
-            Some(18_000_000_000_000_000_000)
-        );
+        assert_eq!(u64::from_f64_rounded(1.8e19), Some(18_000_000_000_000_000_000));
         assert_eq!(f32::from_f64_rounded(1e300), None);
         assert!(f32::from_f64_rounded(f64::NAN).is_some_and(f32::is_nan));
     }

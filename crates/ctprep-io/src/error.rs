@@ -73,12 +73,7 @@ pub struct Error {
 impl Error {
     /// A new error about `path`.
     pub fn new(kind: ErrorKind, path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
-        Error {
-            kind,
-            path: path.into(),
-            message: message.into(),
-            source: None,
-        }
+        Error { kind, path: path.into(), message: message.into(), source: None }
     }
 
     /// An operating-system error while doing `action` (for example "open", "read").

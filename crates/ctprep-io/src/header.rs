@@ -59,11 +59,7 @@ impl ByteOrder {
 
     /// The byte order of this machine.
     pub fn native() -> ByteOrder {
-        if cfg!(target_endian = "little") {
-            ByteOrder::Little
-        } else {
-            ByteOrder::Big
-        }
+        if cfg!(target_endian = "little") { ByteOrder::Little } else { ByteOrder::Big }
     }
 }
 
@@ -203,10 +199,7 @@ impl NiftiHeader {
             return Err(Error::new(
                 ErrorKind::Truncated,
                 path,
-                format!(
-                    "file is {} bytes long, too short for a NIfTI header",
-                    bytes.len()
-                ),
+                format!("file is {} bytes long, too short for a NIfTI header", bytes.len()),
             ));
         };
         let first4: [u8; 4] = [first4[0], first4[1], first4[2], first4[3]];
@@ -226,22 +219,11 @@ impl NiftiHeader {
             return Err(Error::new(
                 ErrorKind::Truncated,
                 path,
-                format!(
-                    "{} header needs {size} bytes, the file has only {}",
-                    format.name(),
-                    bytes.len()
-                ),
+                format!("{} header needs {size} bytes, the file has only {}", format.name(), bytes.len()),
             ));
         }
-        let f = Fields {
-            b: &bytes[..size],
-            big: byte_order == ByteOrder::Big,
-        };
-        let mut h = NiftiHeader {
-            format,
-            byte_order,
-            ..NiftiHeader::default()
-        };
+        let f = Fields { b: &bytes[..size], big: byte_order == ByteOrder::Big };
+        let mut h = NiftiHeader { format, byte_order, ..NiftiHeader::default() };
         match format {
             NiftiFormat::Nifti1 => {
                 let magic: [u8; 4] = f.bytes(344);
@@ -295,11 +277,7 @@ impl NiftiHeader {
                     b"n+2\0\r\n\x1a\n" => true,
                     b"ni2\0\r\n\x1a\n" => false,
                     _ => {
-                        return Err(bad_magic(
-                            path,
-                            &magic,
-                            "n+2 or ni2 followed by \\0\\r\\n\\x1a\\n",
-                        ));
+                        return Err(bad_magic(path, &magic, "n+2 or ni2 followed by \\0\\r\\n\\x1a\\n"));
                     }
                 };
                 h.datatype = f.i16(12);
@@ -348,10 +326,7 @@ impl NiftiHeader {
     /// The header as bytes in its own format and byte order (348 or 540 bytes; the extension
     /// flag and extensions are not included).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = FieldWriter {
-            b: vec![0u8; self.format.header_size()],
-            big: self.byte_order == ByteOrder::Big,
-        };
+        let mut w = FieldWriter { b: vec![0u8; self.format.header_size()], big: self.byte_order == ByteOrder::Big };
         match self.format {
             NiftiFormat::Nifti1 => {
                 w.put(0, &348i32.to_le_bytes());
@@ -398,14 +373,7 @@ impl NiftiHeader {
             }
             NiftiFormat::Nifti2 => {
                 w.put(0, &540i32.to_le_bytes());
-                w.raw(
-                    4,
-                    if self.single_file {
-                        b"n+2\0\r\n\x1a\n"
-                    } else {
-                        b"ni2\0\r\n\x1a\n"
-                    },
-                );
+                w.raw(4, if self.single_file { b"n+2\0\r\n\x1a\n" } else { b"ni2\0\r\n\x1a\n" });
                 w.put(12, &self.datatype.to_le_bytes());
                 w.put(14, &self.bitpix.to_le_bytes());
                 for (i, d) in self.dim.iter().enumerate() {
@@ -489,10 +457,7 @@ fn bad_magic(path: &Path, magic: &[u8], expected: &str) -> Error {
     Error::new(
         ErrorKind::BadMagic,
         path,
-        format!(
-            "magic = {:?}: not a NIfTI file (expected {expected})",
-            String::from_utf8_lossy(magic)
-        ),
+        format!("magic = {:?}: not a NIfTI file (expected {expected})", String::from_utf8_lossy(magic)),
     )
 }
 
@@ -501,11 +466,7 @@ mod tests {
     use super::*;
 
     fn sample(format: NiftiFormat, byte_order: ByteOrder) -> NiftiHeader {
-        let mut h = NiftiHeader {
-            format,
-            byte_order,
-            ..NiftiHeader::default()
-        };
+        let mut h = NiftiHeader { format, byte_order, ..NiftiHeader::default() };
         h.dim = [4, 5, 6, 7, 2, 1, 1, 1];
         h.datatype = 4;
         h.bitpix = 16;
@@ -517,11 +478,7 @@ mod tests {
         h.sform_code = 2;
         h.quatern = [0.25, -0.5, 0.125];
         h.qoffset = [-10.0, 20.5, 3.0];
-        h.srow = [
-            [0.5, 0.0, 0.0, -10.0],
-            [0.0, 0.75, 0.0, 20.5],
-            [0.0, 0.0, 2.5, 3.0],
-        ];
+        h.srow = [[0.5, 0.0, 0.0, -10.0], [0.0, 0.75, 0.0, 20.5], [0.0, 0.0, 2.5, 3.0]];
         h.descrip[..4].copy_from_slice(b"test");
         h.dim_info = 0b0011_1001;
         h.slice_code = 2;
@@ -546,16 +503,10 @@ mod tests {
     fn rejects_short_and_foreign_headers() {
         let p = Path::new("x.nii");
         let h = sample(NiftiFormat::Nifti1, ByteOrder::Little).to_bytes();
-        assert_eq!(
-            NiftiHeader::parse(&h[..200], p).map_err(|e| e.kind()),
-            Err(ErrorKind::Truncated)
-        );
+        assert_eq!(NiftiHeader::parse(&h[..200], p).map_err(|e| e.kind()), Err(ErrorKind::Truncated));
         let mut bad = h.clone();
         bad[0] = 0x99;
-        assert_eq!(
-            NiftiHeader::parse(&bad, p).map_err(|e| e.kind()),
-            Err(ErrorKind::BadHeader)
-        );
+        assert_eq!(NiftiHeader::parse(&bad, p).map_err(|e| e.kind()), Err(ErrorKind::BadHeader));
         let mut bad = h;
         bad[344..348].copy_from_slice(b"XYZ\0");
         let err = NiftiHeader::parse(&bad, p).expect_err("bad magic");

@@ -45,13 +45,10 @@ pub use data::{Storage, VoxelData};
 pub use datatype::{CodeLookup, DataType, Element, ParseDataTypeError};
 pub use error::{Error, ErrorKind, Result};
 pub use header::{ByteOrder, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE, NiftiFormat, NiftiHeader};
-pub use orientation::{
-    AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation,
-};
+pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{Limits, ReadOptions, read_nifti, read_nifti_with};
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{DEFAULT_GZIP_LEVEL, WriteOptions, header_for, nifti_output_kind, write_nifti};
 pub use xform::{
-    AffineSource, QformFields, best_affine, qform_from_affine, quaternion_to_rotation,
-    rotation_to_quaternion,
+    AffineSource, QformFields, best_affine, qform_from_affine, quaternion_to_rotation, rotation_to_quaternion,
 };

@@ -30,10 +30,7 @@ impl AxisDir {
     fn from_letter(c: char) -> Option<AxisDir> {
         let c = c.to_ascii_uppercase();
         LABELS.iter().enumerate().find_map(|(axis, pair)| {
-            pair.iter().position(|&l| l == c).map(|i| AxisDir {
-                axis,
-                sign: if i == 1 { 1 } else { -1 },
-            })
+            pair.iter().position(|&l| l == c).map(|i| AxisDir { axis, sign: if i == 1 { 1 } else { -1 } })
         })
     }
 }
@@ -69,10 +66,7 @@ pub fn io_orientation(affine: &Affine) -> [Option<AxisDir>; 3] {
                 best = k;
             }
         }
-        *o = Some(AxisDir {
-            axis: best,
-            sign: if col[best] < 0.0 { -1 } else { 1 },
-        });
+        *o = Some(AxisDir { axis: best, sign: if col[best] < 0.0 { -1 } else { 1 } });
         r[best] = [0.0; 3];
     }
     out
@@ -85,11 +79,8 @@ pub struct AxCodes([AxisDir; 3]);
 
 impl AxCodes {
     /// Right, anterior, superior: NIfTI's canonical orientation.
-    pub const RAS: AxCodes = AxCodes([
-        AxisDir { axis: 0, sign: 1 },
-        AxisDir { axis: 1, sign: 1 },
-        AxisDir { axis: 2, sign: 1 },
-    ]);
+    pub const RAS: AxCodes =
+        AxCodes([AxisDir { axis: 0, sign: 1 }, AxisDir { axis: 1, sign: 1 }, AxisDir { axis: 2, sign: 1 }]);
 
     /// The codes of an affine, or `None` when an axis is degenerate.
     pub fn of_affine(affine: &Affine) -> Option<AxCodes> {
@@ -114,9 +105,7 @@ impl fmt::Display for AxCodes {
 
 /// The error for a string that is not three axis letters naming three different axes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid axis codes {0:?}: expected three letters, one from each of L/R, P/A, I/S (e.g. RAS, LPS, PIR)"
-)]
+#[error("invalid axis codes {0:?}: expected three letters, one from each of L/R, P/A, I/S (e.g. RAS, LPS, PIR)")]
 pub struct ParseAxCodesError(pub String);
 
 impl FromStr for AxCodes {
@@ -124,11 +113,7 @@ impl FromStr for AxCodes {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseAxCodesError(s.to_owned());
-        let dirs: Vec<AxisDir> = s
-            .chars()
-            .map(AxisDir::from_letter)
-            .collect::<Option<_>>()
-            .ok_or_else(err)?;
+        let dirs: Vec<AxisDir> = s.chars().map(AxisDir::from_letter).collect::<Option<_>>().ok_or_else(err)?;
         let [a, b, c] = <[AxisDir; 3]>::try_from(dirs).map_err(|_| err())?;
         if a.axis == b.axis || a.axis == c.axis || b.axis == c.axis {
             return Err(err());
@@ -139,10 +124,7 @@ impl FromStr for AxCodes {
 
 /// `aff2axcodes` as a string, `?` for a degenerate axis (what `ctprep info` prints).
 pub fn axcodes_string(affine: &Affine) -> String {
-    io_orientation(affine)
-        .iter()
-        .map(|d| d.map_or('?', AxisDir::letter))
-        .collect()
+    io_orientation(affine).iter().map(|d| d.map_or('?', AxisDir::letter)).collect()
 }
 
 /// A flip-and-permute of the three spatial axes: input axis `k` becomes output axis
@@ -165,10 +147,7 @@ impl Reorientation {
         for (end_in, e) in end.0.iter().enumerate() {
             for (start_in, s) in start.0.iter().enumerate() {
                 if e.axis == s.axis {
-                    to[start_in] = AxisDir {
-                        axis: end_in,
-                        sign: if s.sign == e.sign { 1 } else { -1 },
-                    };
+                    to[start_in] = AxisDir { axis: end_in, sign: if s.sign == e.sign { 1 } else { -1 } };
                 }
             }
         }
@@ -197,11 +176,7 @@ impl Reorientation {
         for (k, row) in rows.iter_mut().take(3).enumerate() {
             let d = self.to[k];
             row[d.axis] = f64::from(d.sign);
-            row[3] = if d.sign < 0 {
-                shape[k] as f64 - 1.0
-            } else {
-                0.0
-            };
+            row[3] = if d.sign < 0 { shape[k] as f64 - 1.0 } else { 0.0 };
         }
         Affine::from_rows(rows)
     }
@@ -258,15 +233,9 @@ mod tests {
     #[test]
     fn parses_and_prints_codes() {
         for s in ["RAS", "LPS", "PIR", "ASL", "IRP"] {
-            assert_eq!(
-                s.parse::<AxCodes>().map(|c| c.to_string()),
-                Ok(s.to_owned())
-            );
+            assert_eq!(s.parse::<AxCodes>().map(|c| c.to_string()), Ok(s.to_owned()));
         }
-        assert_eq!(
-            "lps".parse::<AxCodes>().map(|c| c.to_string()),
-            Ok("LPS".to_owned())
-        );
+        assert_eq!("lps".parse::<AxCodes>().map(|c| c.to_string()), Ok("LPS".to_owned()));
         for bad in ["RAX", "RRS", "RA", "RASL", "LRS", ""] {
             assert!(bad.parse::<AxCodes>().is_err(), "{bad}");
         }

@@ -32,10 +32,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_voxels: 1 << 31,
-            max_bytes: 16 << 30,
-        }
+        Limits { max_voxels: 1 << 31, max_bytes: 16 << 30 }
     }
 }
 
@@ -48,10 +45,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            limits: Limits::default(),
-            mmap: true,
-        }
+        ReadOptions { limits: Limits::default(), mmap: true }
     }
 }
 
@@ -101,11 +95,8 @@ pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Vol
     let header = NiftiHeader::parse(&hbytes, &hdr_path)?;
     let paired = img_path.is_some();
     if header.single_file == paired {
-        let (want, got) = if paired {
-            ("ni1/ni2 (a .hdr/.img pair)", "n+1/n+2")
-        } else {
-            ("n+1/n+2 (a single .nii)", "ni1/ni2")
-        };
+        let (want, got) =
+            if paired { ("ni1/ni2 (a .hdr/.img pair)", "n+1/n+2") } else { ("n+1/n+2 (a single .nii)", "ni1/ni2") };
         return Err(Error::new(
             ErrorKind::BadMagic,
             &hdr_path,
@@ -126,10 +117,7 @@ pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Vol
         let data_offset = layout.vox_offset.max(hsize + 4);
         src.check_size(data_offset + layout.nbytes, &layout)?;
         let between = src.read_exact_vec((data_offset - hsize) as usize)?;
-        (
-            parse_extensions(&between, &hdr_path),
-            src.read_data(&layout, &header, opts.mmap)?,
-        )
+        (parse_extensions(&between, &hdr_path), src.read_data(&layout, &header, opts.mmap)?)
     };
 
     let (affine, affine_source) = best_affine(&header, layout.shape3(), &hdr_path)?;
@@ -147,10 +135,7 @@ pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Vol
 
 /// The `.hdr` and `.img` of a pair when `path` names either; `(path, None)` for a single file.
 fn pair_paths(path: &Path) -> (PathBuf, Option<PathBuf>) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let lower = name.to_ascii_lowercase();
     for (from, to) in [(".hdr", ".img"), (".img", ".hdr")] {
         for gz in ["", ".gz"] {
@@ -162,18 +147,9 @@ fn pair_paths(path: &Path) -> (PathBuf, Option<PathBuf>) {
                 let other_ext: String = to
                     .chars()
                     .zip(ext.chars())
-                    .map(|(t, e)| {
-                        if e.is_ascii_uppercase() {
-                            t.to_ascii_uppercase()
-                        } else {
-                            t
-                        }
-                    })
+                    .map(|(t, e)| if e.is_ascii_uppercase() { t.to_ascii_uppercase() } else { t })
                     .collect();
-                let other = path.with_file_name(format!(
-                    "{stem}{other_ext}{}",
-                    &name[name.len() - gz.len()..]
-                ));
+                let other = path.with_file_name(format!("{stem}{other_ext}{}", &name[name.len() - gz.len()..]));
                 return if from == ".hdr" {
                     (path.to_path_buf(), Some(other))
                 } else {
@@ -200,20 +176,14 @@ impl Layout {
         let err = |kind, msg: String| Error::new(kind, path, msg);
         let ndim = h.dim[0];
         if !(1..=7).contains(&ndim) {
-            return Err(err(
-                ErrorKind::BadDim,
-                format!("dim[0] = {ndim}: the number of dimensions must be 1 to 7"),
-            ));
+            return Err(err(ErrorKind::BadDim, format!("dim[0] = {ndim}: the number of dimensions must be 1 to 7")));
         }
         let mut shape = Vec::with_capacity(ndim as usize);
         let mut n: u64 = 1;
         for i in 1..=ndim as usize {
             let d = h.dim[i];
             if d <= 0 {
-                return Err(err(
-                    ErrorKind::BadDim,
-                    format!("dim[{i}] = {d}: every size must be at least 1"),
-                ));
+                return Err(err(ErrorKind::BadDim, format!("dim[{i}] = {d}: every size must be at least 1")));
             }
             n = n.saturating_mul(d as u64);
             shape.push(d as usize);
@@ -239,45 +209,24 @@ impl Layout {
         if n > limits.max_voxels {
             return Err(err(
                 ErrorKind::TooLarge,
-                format!(
-                    "dim = {shape:?} is {n} voxels, more than the limit of {}",
-                    limits.max_voxels
-                ),
+                format!("dim = {shape:?} is {n} voxels, more than the limit of {}", limits.max_voxels),
             ));
         }
         let nbytes = n.saturating_mul(dtype.size() as u64);
         if nbytes > limits.max_bytes {
             return Err(err(
                 ErrorKind::TooLarge,
-                format!(
-                    "dim = {shape:?} of {dtype} is {nbytes} bytes, more than the limit of {}",
-                    limits.max_bytes
-                ),
+                format!("dim = {shape:?} of {dtype} is {nbytes} bytes, more than the limit of {}", limits.max_bytes),
             ));
         }
-        let n_voxels = usize::try_from(n).map_err(|_| {
-            err(
-                ErrorKind::TooLarge,
-                format!("{n} voxels do not fit in this machine's address space"),
-            )
-        })?;
+        let n_voxels = usize::try_from(n)
+            .map_err(|_| err(ErrorKind::TooLarge, format!("{n} voxels do not fit in this machine's address space")))?;
         let vo = h.vox_offset;
         if !(0.0..=1e15).contains(&vo) {
-            return Err(err(
-                ErrorKind::BadHeader,
-                format!("vox_offset = {vo}: must be a non-negative byte offset"),
-            ));
+            return Err(err(ErrorKind::BadHeader, format!("vox_offset = {vo}: must be a non-negative byte offset")));
         }
-        let scaling = Scaling::from_header(h.scl_slope, h.scl_inter)
-            .map_err(|m| err(ErrorKind::InvalidScaling, m))?;
-        Ok(Layout {
-            shape,
-            dtype,
-            n_voxels,
-            nbytes,
-            vox_offset: vo as u64,
-            scaling,
-        })
+        let scaling = Scaling::from_header(h.scl_slope, h.scl_inter).map_err(|m| err(ErrorKind::InvalidScaling, m))?;
+        Ok(Layout { shape, dtype, n_voxels, nbytes, vox_offset: vo as u64, scaling })
     }
 
     fn shape3(&self) -> [usize; 3] {
@@ -289,10 +238,7 @@ impl Layout {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "shape {:?} of {} = {} bytes of voxel data",
-            self.shape, self.dtype, self.nbytes
-        )
+        format!("shape {:?} of {} = {} bytes of voxel data", self.shape, self.dtype, self.nbytes)
     }
 }
 
@@ -317,21 +263,9 @@ fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
         } else {
             break;
         };
-        let code_bytes = [
-            bytes[off + 4],
-            bytes[off + 5],
-            bytes[off + 6],
-            bytes[off + 7],
-        ];
-        let code = if big {
-            i32::from_be_bytes(code_bytes)
-        } else {
-            i32::from_le_bytes(code_bytes)
-        };
-        out.push(Extension {
-            code,
-            data: bytes[off + 8..off + esize as usize].to_vec(),
-        });
+        let code_bytes = [bytes[off + 4], bytes[off + 5], bytes[off + 6], bytes[off + 7]];
+        let code = if big { i32::from_be_bytes(code_bytes) } else { i32::from_le_bytes(code_bytes) };
+        out.push(Extension { code, data: bytes[off + 8..off + esize as usize].to_vec() });
         off += esize as usize;
     }
     out
@@ -339,31 +273,18 @@ fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
 enum Source {
-    Plain {
-        file: File,
-        path: PathBuf,
-        len: u64,
-        pos: u64,
-    },
-    Gzip {
-        dec: Box<MultiGzDecoder<BufReader<File>>>,
-        path: PathBuf,
-        compressed_len: u64,
-    },
+    Plain { file: File, path: PathBuf, len: u64, pos: u64 },
+    Gzip { dec: Box<MultiGzDecoder<BufReader<File>>>, path: PathBuf, compressed_len: u64 },
 }
 
 impl Source {
     /// Opens `path`, recognising gzip by its magic bytes rather than by the file name.
     fn open(path: &Path) -> Result<Source> {
         let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len();
+        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
         let mut magic = [0u8; 2];
         let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, "read", e))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(path, "seek", e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, "seek", e))?;
         if got == 2 && magic == [0x1f, 0x8b] {
             let reader = BufReader::with_capacity(1 << 18, file);
             return Ok(Source::Gzip {
@@ -372,12 +293,7 @@ impl Source {
                 compressed_len: len,
             });
         }
-        Ok(Source::Plain {
-            file,
-            path: path.to_path_buf(),
-            len,
-            pos: 0,
-        })
+        Ok(Source::Plain { file, path: path.to_path_buf(), len, pos: 0 })
     }
 
     fn path(&self) -> &Path {
@@ -391,23 +307,11 @@ impl Source {
     fn read_error(&self, e: std::io::Error, what: &str) -> Error {
         match (self, e.kind()) {
             (_, IoKind::UnexpectedEof) => {
-                let stream = if matches!(self, Source::Gzip { .. }) {
-                    "decompressed stream"
-                } else {
-                    "file"
-                };
-                Error::new(
-                    ErrorKind::Truncated,
-                    self.path(),
-                    format!("the {stream} ends inside the {what}"),
-                )
+                let stream = if matches!(self, Source::Gzip { .. }) { "decompressed stream" } else { "file" };
+                Error::new(ErrorKind::Truncated, self.path(), format!("the {stream} ends inside the {what}"))
             }
             (Source::Gzip { .. }, IoKind::InvalidInput | IoKind::InvalidData | IoKind::Other) => {
-                Error::new(
-                    ErrorKind::CorruptGzip,
-                    self.path(),
-                    format!("corrupt gzip data in the {what}: {e}"),
-                )
+                Error::new(ErrorKind::CorruptGzip, self.path(), format!("corrupt gzip data in the {what}: {e}"))
             }
             _ => Error::io(self.path(), "read", e),
         }
@@ -443,12 +347,9 @@ impl Source {
 
     fn skip(&mut self, n: u64) -> Result<()> {
         match self {
-            Source::Plain {
-                file, pos, path, ..
-            } => {
+            Source::Plain { file, pos, path, .. } => {
                 *pos += n;
-                file.seek(SeekFrom::Start(*pos))
-                    .map_err(|e| Error::io(path.as_path(), "seek", e))?;
+                file.seek(SeekFrom::Start(*pos)).map_err(|e| Error::io(path.as_path(), "seek", e))?;
                 Ok(())
             }
             Source::Gzip { dec, .. } => {
@@ -478,14 +379,8 @@ impl Source {
                     layout.vox_offset
                 ),
             )),
-            Source::Gzip {
-                compressed_len,
-                path,
-                ..
-            } if compressed_len
-                .saturating_mul(MAX_DEFLATE_RATIO)
-                .saturating_add(1 << 16)
-                < needed =>
+            Source::Gzip { compressed_len, path, .. }
+                if compressed_len.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1 << 16) < needed =>
             {
                 Err(Error::new(
                     ErrorKind::Truncated,
@@ -505,12 +400,7 @@ impl Source {
     /// possible, else into a new buffer, byte-swapped to native order.
     fn read_data(&mut self, layout: &Layout, h: &NiftiHeader, mmap: bool) -> Result<VoxelData> {
         let swap = h.byte_order != ByteOrder::native();
-        fn typed<T: Element>(
-            src: &mut Source,
-            layout: &Layout,
-            swap: bool,
-            mmap: bool,
-        ) -> Result<VoxelData> {
+        fn typed<T: Element>(src: &mut Source, layout: &Layout, swap: bool, mmap: bool) -> Result<VoxelData> {
             if let (true, false, Source::Plain { file, pos, .. }) = (mmap, swap, &*src)
                 && let Some(map) = map_file(file)
                 && let Some(s) = Storage::<T>::mapped(Arc::new(map), *pos as usize, layout.n_voxels)
@@ -578,25 +468,13 @@ mod tests {
 
     #[test]
     fn pair_paths_keep_case_and_gzip() {
-        assert_eq!(
-            pair_paths(Path::new("a/ct.nii")),
-            (PathBuf::from("a/ct.nii"), None)
-        );
+        assert_eq!(pair_paths(Path::new("a/ct.nii")), (PathBuf::from("a/ct.nii"), None));
         assert_eq!(
             pair_paths(Path::new("a/x.v2.hdr")),
-            (
-                PathBuf::from("a/x.v2.hdr"),
-                Some(PathBuf::from("a/x.v2.img"))
-            )
+            (PathBuf::from("a/x.v2.hdr"), Some(PathBuf::from("a/x.v2.img")))
         );
-        assert_eq!(
-            pair_paths(Path::new("X.IMG")),
-            (PathBuf::from("X.HDR"), Some(PathBuf::from("X.IMG")))
-        );
-        assert_eq!(
-            pair_paths(Path::new("x.hdr.gz")),
-            (PathBuf::from("x.hdr.gz"), Some(PathBuf::from("x.img.gz")))
-        );
+        assert_eq!(pair_paths(Path::new("X.IMG")), (PathBuf::from("X.HDR"), Some(PathBuf::from("X.IMG"))));
+        assert_eq!(pair_paths(Path::new("x.hdr.gz")), (PathBuf::from("x.hdr.gz"), Some(PathBuf::from("x.img.gz"))));
     }
 
     #[test]
@@ -608,12 +486,6 @@ mod tests {
         b.extend_from_slice(&0i32.to_le_bytes()); // esize 0: malformed, ends the list
         b.extend_from_slice(&[0; 12]);
         let e = parse_extensions(&b, Path::new("x"));
-        assert_eq!(
-            e,
-            vec![Extension {
-                code: 6,
-                data: b"hello\0\0\0".to_vec()
-            }]
-        );
+        assert_eq!(e, vec![Extension { code: 6, data: b"hello\0\0\0".to_vec() }]);
     }
 }

@@ -25,8 +25,8 @@ pub struct Scaling {
 
 impl Scaling {
     /// The scaling nibabel applies for header values `scl_slope`, `scl_inter`: `Ok(None)` (no
-    /// scaling) when the slope is 0 or not finite, whatever the intercept; an error message
-    /// when the slope is valid and the intercept is not; else `Some` (which may be 1, 0).
+    /// scaling) when the slope is 0 or not finite, whatever the intercept, or when the pair is
+    /// the identity (1, 0); an error message when the slope is valid and the intercept is not.
     pub fn from_header(slope: f64, inter: f64) -> Result<Option<Scaling>, String> {
         if slope == 0.0 || !slope.is_finite() {
             return Ok(None);
@@ -35,6 +35,9 @@ impl Scaling {
             return Err(format!(
                 "scl_slope = {slope} is valid but scl_inter = {inter} is not (nibabel refuses this too)"
             ));
+        }
+        if slope == 1.0 && inter == 0.0 {
+            return Ok(None);
         }
         Ok(Some(Scaling { slope, inter }))
     }
@@ -106,35 +109,20 @@ impl Volume {
     pub fn new(data: VoxelData, shape: &[usize], affine: Affine) -> Result<Volume> {
         let p = memory_path();
         if shape.is_empty() || shape.len() > 7 || shape.contains(&0) {
-            return Err(Error::new(
-                ErrorKind::BadDim,
-                p,
-                format!("shape {shape:?}: need 1 to 7 non-zero sizes"),
-            ));
+            return Err(Error::new(ErrorKind::BadDim, p, format!("shape {shape:?}: need 1 to 7 non-zero sizes")));
         }
         let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if n != Some(data.len()) {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 p,
-                format!(
-                    "shape {shape:?} does not match the {} values given",
-                    data.len()
-                ),
+                format!("shape {shape:?} does not match the {} values given", data.len()),
             ));
         }
         if !affine.is_affine() {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                p,
-                format!("affine {affine:?} is not a finite affine"),
-            ));
+            return Err(Error::new(ErrorKind::InvalidRequest, p, format!("affine {affine:?} is not a finite affine")));
         }
-        let header = NiftiHeader {
-            qform_code: 1,
-            sform_code: 1,
-            ..NiftiHeader::default()
-        };
+        let header = NiftiHeader { qform_code: 1, sform_code: 1, ..NiftiHeader::default() };
         Ok(Volume {
             header,
             shape: shape.to_vec(),
@@ -148,17 +136,17 @@ impl Volume {
     }
 
     /// The same volume with stored values scaled by `slope`, `inter` (for example u16 with
-    /// inter -1024 for CT). The slope must be finite and non-zero, the intercept finite.
+    /// inter -1024 for CT). The slope must be finite and non-zero, the intercept finite;
+    /// (1, 0) means no scaling.
     pub fn with_scaling(mut self, slope: f64, inter: f64) -> Result<Volume> {
         match Scaling::from_header(slope, inter) {
-            Ok(Some(s)) => {
-                self.scaling = Some(s);
+            Ok(s) if slope.is_finite() && slope != 0.0 => {
+                self.scaling = s;
                 Ok(self)
             }
-            Ok(None) => Err(self.error(
-                ErrorKind::InvalidScaling,
-                format!("scl_slope = {slope}: must be finite and non-zero"),
-            )),
+            Ok(_) => {
+                Err(self.error(ErrorKind::InvalidScaling, format!("scl_slope = {slope}: must be finite and non-zero")))
+            }
             Err(m) => Err(self.error(ErrorKind::InvalidScaling, m)),
         }
     }
@@ -166,10 +154,7 @@ impl Volume {
     /// The same volume with a new affine (for example after resampling).
     pub fn with_affine(mut self, affine: Affine) -> Result<Volume> {
         if !affine.is_affine() {
-            return Err(self.error(
-                ErrorKind::InvalidRequest,
-                format!("affine {affine:?} is not a finite affine"),
-            ));
+            return Err(self.error(ErrorKind::InvalidRequest, format!("affine {affine:?} is not a finite affine")));
         }
         self.affine = affine;
         self.affine_source = AffineSource::Given;
@@ -220,10 +205,7 @@ impl Volume {
         if self.volume_count() != 1 {
             return Err(self.error(
                 ErrorKind::InvalidRequest,
-                format!(
-                    "this operation needs a 3-D volume, the data has shape {:?}",
-                    self.shape
-                ),
+                format!("this operation needs a 3-D volume, the data has shape {:?}", self.shape),
             ));
         }
         Ok(self.spatial_shape())
@@ -249,22 +231,23 @@ impl Volume {
     pub fn view3<T: Element>(&self) -> Result<ArrayView3<'_, T>> {
         let [nx, ny, nz] = self.dims3()?;
         let slice = self.data.as_slice::<T>().ok_or_else(|| {
-            self.error(
-                ErrorKind::InvalidRequest,
-                format!("data is {}, not {}", self.dtype(), T::DTYPE),
-            )
+            self.error(ErrorKind::InvalidRequest, format!("data is {}, not {}", self.dtype(), T::DTYPE))
         })?;
-        ArrayView3::from_shape((nx, ny, nz).f(), slice).map_err(|e| {
-            self.error(
-                ErrorKind::InvalidRequest,
-                format!("cannot view as 3-D: {e}"),
-            )
-        })
+        ArrayView3::from_shape((nx, ny, nz).f(), slice)
+            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("cannot view as 3-D: {e}")))
     }
 
     /// The voxel-to-world affine (RAS+ mm), chosen as nibabel's `get_best_affine`.
     pub fn affine(&self) -> &Affine {
         &self.affine
+    }
+
+    /// `qform_code` and `sform_code` as nibabel uses them (invalid codes read as 0).
+    pub fn xform_codes(&self) -> (i32, i32) {
+        (
+            crate::xform::effective_xform_code(self.header.qform_code),
+            crate::xform::effective_xform_code(self.header.sform_code),
+        )
     }
 
     /// Where the affine came from.
@@ -304,23 +287,13 @@ impl Volume {
         if out.len() != self.data.len() {
             return Err(self.error(
                 ErrorKind::InvalidRequest,
-                format!(
-                    "output buffer holds {} values, the volume has {}",
-                    out.len(),
-                    self.data.len()
-                ),
+                format!("output buffer holds {} values, the volume has {}", out.len(), self.data.len()),
             ));
         }
         fn go<T: Element>(src: &[T], scaling: Option<Scaling>, out: &mut [f32]) {
             match scaling {
-                None => out
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(o, v)| *o = v.to_f64() as f32),
-                Some(s) => out
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(o, v)| *o = s.apply(v.to_f64()) as f32),
+                None => out.iter_mut().zip(src).for_each(|(o, v)| *o = v.to_f64() as f32),
+                Some(s) => out.iter_mut().zip(src).for_each(|(o, v)| *o = s.apply(v.to_f64()) as f32),
             }
         }
         with_storage!(&self.data, s => go(s.as_slice(), self.scaling, out));
@@ -338,10 +311,7 @@ impl Volume {
     /// Minimum, maximum and mean of the real (scaled) values, NaN ignored, computed in `f64`.
     pub fn stats(&self) -> Stats {
         fn go<T: Element>(src: &[T], scaling: Option<Scaling>) -> Stats {
-            let s = scaling.unwrap_or(Scaling {
-                slope: 1.0,
-                inter: 0.0,
-            });
+            let s = scaling.unwrap_or(Scaling { slope: 1.0, inter: 0.0 });
             let (mut min, mut max, mut sum, mut n, mut nan) =
                 (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0usize, 0usize);
             for v in src {
@@ -356,19 +326,9 @@ impl Volume {
                 n += 1;
             }
             if n == 0 {
-                return Stats {
-                    min: None,
-                    max: None,
-                    mean: None,
-                    nan_count: nan,
-                };
+                return Stats { min: None, max: None, mean: None, nan_count: nan };
             }
-            Stats {
-                min: Some(min),
-                max: Some(max),
-                mean: Some(sum / n as f64),
-                nan_count: nan,
-            }
+            Stats { min: Some(min), max: Some(max), mean: Some(sum / n as f64), nan_count: nan }
         }
         with_storage!(&self.data, s => go(s.as_slice(), self.scaling))
     }
@@ -415,10 +375,7 @@ impl Volume {
         let codes = self.axcodes().ok_or_else(|| {
             self.error(
                 ErrorKind::InvalidRequest,
-                format!(
-                    "cannot reorient: the affine has a degenerate axis (axis codes {})",
-                    self.axcodes_string()
-                ),
+                format!("cannot reorient: the affine has a degenerate axis (axis codes {})", self.axcodes_string()),
             )
         })?;
         Ok(Reorientation::between(codes, target))
@@ -443,18 +400,10 @@ impl Volume {
         if target == self.dtype() && self.scaling.is_none_or(|s| s.is_identity()) {
             let mut v = self.clone();
             v.scaling = None;
-            return Ok((
-                v,
-                Conversion {
-                    max_abs_change: 0.0,
-                },
-            ));
+            return Ok((v, Conversion { max_abs_change: 0.0 }));
         }
         fn to<T: Element, U: Element>(vol: &Volume, src: &[U]) -> Result<(VoxelData, f64)> {
-            let s = vol.scaling.unwrap_or(Scaling {
-                slope: 1.0,
-                inter: 0.0,
-            });
+            let s = vol.scaling.unwrap_or(Scaling { slope: 1.0, inter: 0.0 });
             let mut out = Vec::with_capacity(src.len());
             let mut worst = 0.0f64;
             for (i, v) in src.iter().enumerate() {
@@ -462,10 +411,7 @@ impl Volume {
                 let Some(c) = T::from_f64_rounded(real) else {
                     return Err(vol.error(
                         ErrorKind::InvalidRequest,
-                        format!(
-                            "cannot store as {}: voxel {i} has value {real}, outside its range",
-                            T::DTYPE
-                        ),
+                        format!("cannot store as {}: voxel {i} has value {real}, outside its range", T::DTYPE),
                     ));
                 };
                 let d = (c.to_f64() - real).abs();
@@ -497,12 +443,7 @@ impl Volume {
         // Display range and intent belonged to the old values.
         v.header.cal_min = 0.0;
         v.header.cal_max = 0.0;
-        Ok((
-            v,
-            Conversion {
-                max_abs_change: worst,
-            },
-        ))
+        Ok((v, Conversion { max_abs_change: worst }))
     }
 }
 
@@ -569,31 +510,16 @@ mod tests {
         assert_eq!(v.axcodes_string(), "LPS");
         let ras = v.to_closest_canonical().expect("oriented");
         assert_eq!(ras.axcodes_string(), "RAS");
-        let back = ras
-            .to_axcodes("LPS".parse().expect("codes"))
-            .expect("oriented");
+        let back = ras.to_axcodes("LPS".parse().expect("codes")).expect("oriented");
         assert_eq!(back.data().as_bytes(), v.data().as_bytes());
         assert!(back.affine().max_abs_diff(v.affine()) < 1e-12);
     }
 
     #[test]
     fn four_d_is_refused_by_3d_operations() {
-        let v = Volume::new(
-            VoxelData::from_vec(vec![0u8; 24]),
-            &[2, 3, 2, 2],
-            Affine::IDENTITY,
-        )
-        .expect("valid");
-        assert_eq!(
-            v.dims3().map_err(|e| e.kind()),
-            Err(ErrorKind::InvalidRequest)
-        );
-        let one = Volume::new(
-            VoxelData::from_vec(vec![0u8; 12]),
-            &[2, 3, 2, 1],
-            Affine::IDENTITY,
-        )
-        .expect("valid");
+        let v = Volume::new(VoxelData::from_vec(vec![0u8; 24]), &[2, 3, 2, 2], Affine::IDENTITY).expect("valid");
+        assert_eq!(v.dims3().map_err(|e| e.kind()), Err(ErrorKind::InvalidRequest));
+        let one = Volume::new(VoxelData::from_vec(vec![0u8; 12]), &[2, 3, 2, 1], Affine::IDENTITY).expect("valid");
         assert_eq!(one.dims3().ok(), Some([2, 3, 2]));
     }
 }

@@ -29,9 +29,7 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions {
-            gzip_level: DEFAULT_GZIP_LEVEL,
-        }
+        WriteOptions { gzip_level: DEFAULT_GZIP_LEVEL }
     }
 }
 
@@ -67,11 +65,7 @@ pub fn header_for(vol: &Volume) -> NiftiHeader {
     let mut h = vol.header().clone();
     let shape = vol.shape();
     let needs_v2 = shape.iter().any(|&d| d > i16::MAX as usize);
-    h.format = if needs_v2 || h.format == NiftiFormat::Nifti2 {
-        NiftiFormat::Nifti2
-    } else {
-        NiftiFormat::Nifti1
-    };
+    h.format = if needs_v2 || h.format == NiftiFormat::Nifti2 { NiftiFormat::Nifti2 } else { NiftiFormat::Nifti1 };
     h.byte_order = ByteOrder::Little;
     h.single_file = true;
     h.dim = [1; 8];
@@ -85,11 +79,7 @@ pub fn header_for(vol: &Volume) -> NiftiHeader {
     let (slope, inter) = vol.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
     h.scl_slope = slope;
     h.scl_inter = inter;
-    let ext_bytes: usize = vol
-        .extensions()
-        .iter()
-        .map(|e| padded_ext_len(e.data.len()))
-        .sum();
+    let ext_bytes: usize = vol.extensions().iter().map(|e| padded_ext_len(e.data.len())).sum();
     h.vox_offset = (h.format.header_size() + 4 + ext_bytes) as f64;
 
     // Codes: kept from the source where set; a transform the source lacked takes the other's
@@ -101,11 +91,7 @@ pub fn header_for(vol: &Volume) -> NiftiHeader {
     } else {
         1
     };
-    let qform_code = if h.qform_code > 0 {
-        h.qform_code
-    } else {
-        sform_code
-    };
+    let qform_code = if h.qform_code > 0 { h.qform_code } else { sform_code };
     let a = vol.affine();
     let rows = a.rows();
     h.srow = [rows[0], rows[1], rows[2]];
@@ -141,13 +127,8 @@ fn padded_ext_len(data_len: usize) -> usize {
 /// only when complete: it is written to a temporary file in the same folder and renamed.
 pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
-    let gz = nifti_output_kind(path).ok_or_else(|| {
-        Error::new(
-            ErrorKind::InvalidRequest,
-            path,
-            "output file name must end in .nii or .nii.gz",
-        )
-    })?;
+    let gz = nifti_output_kind(path)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -168,13 +149,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
         .prefix(".ctprep-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| {
-            Error::io(
-                path,
-                &format!("create a temporary file in {}", dir.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))?;
     let werr = |e| Error::io(path, "write", e);
     {
         let file = tmp.as_file();
@@ -193,8 +168,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
             w.flush().map_err(werr)?;
         }
     }
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "rename the finished temporary file to", e.error))?;
+    tmp.persist(path).map_err(|e| Error::io(path, "rename the finished temporary file to", e.error))?;
     Ok(())
 }
 

@@ -61,11 +61,7 @@ pub fn quaternion_to_rotation(bcd: [f64; 3]) -> Result<[[f64; 3]; 3], f64> {
     let (wx, wy, wz) = (w * xs, w * ys, w * zs);
     let (xx, xy, xz) = (x * xs, x * ys, x * zs);
     let (yy, yz, zz) = (y * ys, y * zs, z * zs);
-    Ok([
-        [1.0 - (yy + zz), xy - wz, xz + wy],
-        [xy + wz, 1.0 - (xx + zz), yz - wx],
-        [xz - wy, yz + wx, 1.0 - (xx + yy)],
-    ])
+    Ok([[1.0 - (yy + zz), xy - wz, xz + wy], [xy + wz, 1.0 - (xx + zz), yz - wx], [xz - wy, yz + wx, 1.0 - (xx + yy)]])
 }
 
 /// The unit quaternion `(w, x, y, z)` of a rotation matrix, with `w >= 0` (Shepperd's method).
@@ -73,36 +69,16 @@ pub fn rotation_to_quaternion(r: [[f64; 3]; 3]) -> [f64; 4] {
     let tr = r[0][0] + r[1][1] + r[2][2];
     let q = if tr > 0.0 {
         let s = (tr + 1.0).sqrt() * 2.0;
-        [
-            0.25 * s,
-            (r[2][1] - r[1][2]) / s,
-            (r[0][2] - r[2][0]) / s,
-            (r[1][0] - r[0][1]) / s,
-        ]
+        [0.25 * s, (r[2][1] - r[1][2]) / s, (r[0][2] - r[2][0]) / s, (r[1][0] - r[0][1]) / s]
     } else if r[0][0] > r[1][1] && r[0][0] > r[2][2] {
         let s = (1.0 + r[0][0] - r[1][1] - r[2][2]).sqrt() * 2.0;
-        [
-            (r[2][1] - r[1][2]) / s,
-            0.25 * s,
-            (r[0][1] + r[1][0]) / s,
-            (r[0][2] + r[2][0]) / s,
-        ]
+        [(r[2][1] - r[1][2]) / s, 0.25 * s, (r[0][1] + r[1][0]) / s, (r[0][2] + r[2][0]) / s]
     } else if r[1][1] > r[2][2] {
         let s = (1.0 + r[1][1] - r[0][0] - r[2][2]).sqrt() * 2.0;
-        [
-            (r[0][2] - r[2][0]) / s,
-            (r[0][1] + r[1][0]) / s,
-            0.25 * s,
-            (r[1][2] + r[2][1]) / s,
-        ]
+        [(r[0][2] - r[2][0]) / s, (r[0][1] + r[1][0]) / s, 0.25 * s, (r[1][2] + r[2][1]) / s]
     } else {
         let s = (1.0 + r[2][2] - r[0][0] - r[1][1]).sqrt() * 2.0;
-        [
-            (r[1][0] - r[0][1]) / s,
-            (r[0][2] + r[2][0]) / s,
-            (r[1][2] + r[2][1]) / s,
-            0.25 * s,
-        ]
+        [(r[1][0] - r[0][1]) / s, (r[0][2] + r[2][0]) / s, (r[1][2] + r[2][1]) / s, 0.25 * s]
     };
     let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
     let sign = if q[0] < 0.0 { -1.0 } else { 1.0 };
@@ -145,12 +121,7 @@ pub fn qform_from_affine(affine: &Affine) -> Option<QformFields> {
     }
     let pr = polar_rotation(r, None);
     let q = rotation_to_quaternion(pr);
-    Some(QformFields {
-        qfac,
-        pixdim: zooms,
-        quatern: [q[1], q[2], q[3]],
-        qoffset: affine.translation(),
-    })
+    Some(QformFields { qfac, pixdim: zooms, quatern: [q[1], q[2], q[3]], qoffset: affine.translation() })
 }
 
 /// `pixdim[1..4]` after nibabel's load-time fixes (negative values become positive), checked
@@ -164,10 +135,7 @@ fn spatial_pixdim(h: &NiftiHeader, path: &Path, used_by: &str) -> Result<[f64; 3
             return Err(Error::new(
                 ErrorKind::BadPixdim,
                 path,
-                format!(
-                    "pixdim[{}] = {raw}: the {used_by} needs a finite, non-zero voxel size",
-                    i + 1
-                ),
+                format!("pixdim[{}] = {raw}: the {used_by} needs a finite, non-zero voxel size", i + 1),
             ));
         }
         *v = raw.abs();
@@ -175,38 +143,34 @@ fn spatial_pixdim(h: &NiftiHeader, path: &Path, used_by: &str) -> Result<[f64; 3
     Ok(p)
 }
 
-/// The affine nibabel's `get_best_affine` gives for this header: sform if `sform_code != 0`,
+/// A `qform_code`/`sform_code` as nibabel uses it: codes outside 0..=5 (unknown, scanner,
+/// aligned, Talairach, MNI, template) are reset to 0 on load.
+pub fn effective_xform_code(code: i32) -> i32 {
+    if (0..=5).contains(&code) { code } else { 0 }
+}
+
+/// The affine nibabel's `get_best_affine` gives for this header (codes as
+/// [`effective_xform_code`]): sform if `sform_code != 0`,
 /// else qform if `qform_code != 0`, else the pixdim fallback. `shape3` is the spatial shape
 /// (missing dimensions as 1).
-pub fn best_affine(
-    h: &NiftiHeader,
-    shape3: [usize; 3],
-    path: &Path,
-) -> Result<(Affine, AffineSource)> {
-    if h.sform_code != 0 {
+pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(Affine, AffineSource)> {
+    if effective_xform_code(h.sform_code) != 0 {
         let mut rows = [[0.0; 4]; 4];
         rows[..3].copy_from_slice(&h.srow);
         rows[3] = [0.0, 0.0, 0.0, 1.0];
         let a = Affine::from_rows(rows);
         if !a.is_affine() {
-            return Err(Error::new(
-                ErrorKind::BadHeader,
-                path,
-                format!("srow_x/y/z = {:?}: not finite", h.srow),
-            ));
+            return Err(Error::new(ErrorKind::BadHeader, path, format!("srow_x/y/z = {:?}: not finite", h.srow)));
         }
         return Ok((a, AffineSource::Sform));
     }
-    if h.qform_code != 0 {
+    if effective_xform_code(h.qform_code) != 0 {
         let pixdim = spatial_pixdim(h, path, "qform")?;
         let r = quaternion_to_rotation(h.quatern).map_err(|w2| {
             Error::new(
                 ErrorKind::BadHeader,
                 path,
-                format!(
-                    "quatern_b/c/d = {:?}: b²+c²+d² exceeds 1 by {}, not a rotation",
-                    h.quatern, -w2
-                ),
+                format!("quatern_b/c/d = {:?}: b²+c²+d² exceeds 1 by {}, not a rotation", h.quatern, -w2),
             )
         })?;
         // nibabel reads a qfac (pixdim[0]) other than -1 as 1.
@@ -220,11 +184,7 @@ pub fn best_affine(
         }
         let a = Affine::from_parts(lin, h.qoffset);
         if !a.is_affine() {
-            return Err(Error::new(
-                ErrorKind::BadHeader,
-                path,
-                format!("qoffset_x/y/z = {:?}: not finite", h.qoffset),
-            ));
+            return Err(Error::new(ErrorKind::BadHeader, path, format!("qoffset_x/y/z = {:?}: not finite", h.qoffset)));
         }
         return Ok((a, AffineSource::Qform));
     }

@@ -94,14 +94,7 @@ impl Phantom {
     /// A phantom of `shape` voxels (in storage order). Defaults: 1 mm isotropic, RAS, int16,
     /// noise 10 HU, seed 0.
     pub fn new(shape: [usize; 3]) -> Phantom {
-        Phantom {
-            shape,
-            spacing_mm: [1.0; 3],
-            axcodes: AxCodes::RAS,
-            stored: StoredType::I16,
-            noise_hu: 10.0,
-            seed: 0,
-        }
+        Phantom { shape, spacing_mm: [1.0; 3], axcodes: AxCodes::RAS, stored: StoredType::I16, noise_hu: 10.0, seed: 0 }
     }
 
     /// Voxel spacing in mm per stored axis (default 1, 1, 1).
@@ -135,30 +128,15 @@ impl Phantom {
     }
 
     fn check(&self) -> Result<(), ctprep_io::Error> {
-        let bad = |m: String| {
-            Err(ctprep_io::Error::new(
-                ctprep_io::ErrorKind::InvalidRequest,
-                "<phantom>",
-                m,
-            ))
-        };
+        let bad = |m: String| Err(ctprep_io::Error::new(ctprep_io::ErrorKind::InvalidRequest, "<phantom>", m));
         if self.shape.contains(&0) {
-            return bad(format!(
-                "shape {:?}: every size must be at least 1",
-                self.shape
-            ));
+            return bad(format!("shape {:?}: every size must be at least 1", self.shape));
         }
         if self.spacing_mm.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-            return bad(format!(
-                "spacing {:?} mm: must be positive and finite",
-                self.spacing_mm
-            ));
+            return bad(format!("spacing {:?} mm: must be positive and finite", self.spacing_mm));
         }
         if !self.noise_hu.is_finite() || self.noise_hu < 0.0 {
-            return bad(format!(
-                "noise {} HU: must be finite and non-negative",
-                self.noise_hu
-            ));
+            return bad(format!("noise {} HU: must be finite and non-negative", self.noise_hu));
         }
         Ok(())
     }
@@ -178,18 +156,11 @@ impl Phantom {
 
     /// Fills a RAS-ordered buffer by evaluating `f` on normalised coordinates (each in
     /// [-1, 1] across the field of view), then reorients it to the requested axis codes.
-    fn build<T: ctprep_io::Element>(
-        &self,
-        f: impl Fn(Tissue, usize) -> T,
-    ) -> Result<Volume, ctprep_io::Error> {
+    fn build<T: ctprep_io::Element>(&self, f: impl Fn(Tissue, usize) -> T) -> Result<Volume, ctprep_io::Error> {
         self.check()?;
         let (shape, affine) = self.ras_grid();
         let norm = |i: usize, n: usize| {
-            if n > 1 {
-                2.0 * i as f64 / (n - 1) as f64 - 1.0
-            } else {
-                0.0
-            }
+            if n > 1 { 2.0 * i as f64 / (n - 1) as f64 - 1.0 } else { 0.0 }
         };
         let mut out = Vec::with_capacity(shape.iter().product());
         for k in 0..shape[2] {
@@ -216,13 +187,10 @@ impl Phantom {
             // 53 random bits to [-1, 1).
             ((h >> 11) as f64 / (1u64 << 52) as f64 - 1.0) * self.noise_hu
         };
-        let value =
-            |t: Tissue, index: usize| (t.hu() + noise(index)).round().clamp(hu::AIR, 3071.0);
+        let value = |t: Tissue, index: usize| (t.hu() + noise(index)).round().clamp(hu::AIR, 3071.0);
         match self.stored {
             StoredType::I16 => self.build(|t, i| value(t, i) as i16),
-            StoredType::U16 => self
-                .build(|t, i| (value(t, i) - hu::AIR) as u16)?
-                .with_scaling(1.0, hu::AIR),
+            StoredType::U16 => self.build(|t, i| (value(t, i) - hu::AIR) as u16)?.with_scaling(1.0, hu::AIR),
         }
     }
 
@@ -292,11 +260,7 @@ fn tissue([x, y, z]: [f64; 3]) -> Tissue {
     // Spine: posterior (negative y), the whole height.
     let vertebra = ellipse(x, y, 0.0, -0.36, 0.11, 0.1);
     if vertebra <= 1.0 {
-        return if vertebra > 0.6 {
-            Tissue::SpineCortical
-        } else {
-            Tissue::SpineCancellous
-        };
+        return if vertebra > 0.6 { Tissue::SpineCortical } else { Tissue::SpineCancellous };
     }
     if ellipse(x, y, 0.0, -0.5, 0.03, 0.07) <= 1.0 {
         return Tissue::SpineCortical;
@@ -350,9 +314,7 @@ mod tests {
 
     #[test]
     fn same_world_content_in_every_orientation() {
-        let base = Phantom::new([40, 32, 20])
-            .spacing_mm([1.0, 1.25, 2.0])
-            .seed(3);
+        let base = Phantom::new([40, 32, 20]).spacing_mm([1.0, 1.25, 2.0]).seed(3);
         let ras = base.ct().expect("phantom");
         for codes in ["LPS", "PIR", "ASL"] {
             let c: AxCodes = codes.parse().expect("codes");
@@ -374,11 +336,7 @@ mod tests {
 
     #[test]
     fn anatomy_is_where_it_should_be() {
-        let v = Phantom::new([96, 96, 40])
-            .axcodes("LPS".parse().expect("codes"))
-            .noise_hu(0.0)
-            .ct()
-            .expect("phantom");
+        let v = Phantom::new([96, 96, 40]).axcodes("LPS".parse().expect("codes")).noise_hu(0.0).ct().expect("phantom");
         // World RAS: +x patient's right, -y posterior. Field of view is 95 mm in x/y, 39 in z.
         assert_eq!(hu_at_world(&v, [0.0, -17.0, 0.0]), hu::CANCELLOUS_BONE); // spine, posterior
         assert_eq!(hu_at_world(&v, [15.5, 0.0, 10.0]), hu::LUNG); // right lung, superior
@@ -399,11 +357,6 @@ mod tests {
         assert_eq!(a.data().as_bytes(), b.data().as_bytes());
         assert_ne!(a.data().as_bytes(), c.data().as_bytes());
         assert!(Phantom::new([0, 4, 4]).ct().is_err());
-        assert!(
-            Phantom::new([4, 4, 4])
-                .spacing_mm([1.0, -1.0, 1.0])
-                .ct()
-                .is_err()
-        );
+        assert!(Phantom::new([4, 4, 4]).spacing_mm([1.0, -1.0, 1.0]).ct().is_err());
     }
 }

@@ -14,10 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("../.."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("../.."))
 }
 
 /// `fixtures/` at the workspace root.
@@ -28,16 +25,12 @@ pub fn fixtures_dir() -> PathBuf {
 /// The shared real data (`$CTPREP_SHARED_DATA`, else `../shared/data` beside the workspace),
 /// or `None` with a message on stderr saying the tests that need it are skipped.
 pub fn shared_data_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("CTPREP_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/data"));
+    let dir =
+        std::env::var_os("CTPREP_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/data"));
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED {test}: the shared data folder {} is absent (set CTPREP_SHARED_DATA)",
-            dir.display()
-        );
+        eprintln!("SKIPPED {test}: the shared data folder {} is absent (set CTPREP_SHARED_DATA)", dir.display());
         None
     }
 }
@@ -143,19 +136,12 @@ fn usizes(v: &Value) -> Result<Vec<usize>, String> {
     v.as_array()
         .ok_or_else(|| format!("not an array: {v}"))?
         .iter()
-        .map(|x| {
-            x.as_u64()
-                .map(|u| u as usize)
-                .ok_or_else(|| format!("not a size: {x}"))
-        })
+        .map(|x| x.as_u64().map(|u| u as usize).ok_or_else(|| format!("not a size: {x}")))
         .collect()
 }
 
 fn string(v: &Value, key: &str) -> Result<String, String> {
-    v[key]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("missing string {key:?}"))
+    v[key].as_str().map(str::to_owned).ok_or_else(|| format!("missing string {key:?}"))
 }
 
 fn oriented(v: &Value) -> Result<Option<Oriented>, String> {
@@ -166,12 +152,7 @@ fn oriented(v: &Value) -> Result<Option<Oriented>, String> {
         .as_array()
         .ok_or("missing ornt")?
         .iter()
-        .map(|r| {
-            Ok([
-                r[0].as_f64().ok_or("ornt")? as i64,
-                r[1].as_f64().ok_or("ornt")? as i64,
-            ])
-        })
+        .map(|r| Ok([r[0].as_f64().ok_or("ornt")? as i64, r[1].as_f64().ok_or("ornt")? as i64]))
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Some(Oriented {
         ornt,
@@ -202,27 +183,16 @@ fn expected(v: &Value) -> Result<Expected, String> {
             byte_order: string(v, "byte_order").map_err(ctx)?,
             affine: affine(&v["affine"]).map_err(ctx)?,
             axcodes: string(v, "axcodes").map_err(ctx)?,
-            zooms: v["zooms"]
-                .as_array()
-                .map(|a| a.iter().filter_map(num).collect())
-                .unwrap_or_default(),
-            qform_code: v["qform_code"]
-                .as_i64()
-                .ok_or_else(|| ctx("qform_code".into()))?,
-            sform_code: v["sform_code"]
-                .as_i64()
-                .ok_or_else(|| ctx("sform_code".into()))?,
+            zooms: v["zooms"].as_array().map(|a| a.iter().filter_map(num).collect()).unwrap_or_default(),
+            qform_code: v["qform_code"].as_i64().ok_or_else(|| ctx("qform_code".into()))?,
+            sform_code: v["sform_code"].as_i64().ok_or_else(|| ctx("sform_code".into()))?,
             scl_slope: num(&v["scl_slope"]).unwrap_or(f64::NAN),
             scl_inter: num(&v["scl_inter"]).unwrap_or(f64::NAN),
             min: num(&v["min"]),
             max: num(&v["max"]),
             mean: num(&v["mean"]),
             raw_sha256: string(v, "raw_sha256").map_err(ctx)?,
-            scaled: v["scaled"].as_array().map(|a| {
-                a.iter()
-                    .map(|x| num(x).map_or(f32::NAN, |f| f as f32))
-                    .collect()
-            }),
+            scaled: v["scaled"].as_array().map(|a| a.iter().map(|x| num(x).map_or(f32::NAN, |f| f as f32)).collect()),
             canonical: oriented(&v["canonical"]).map_err(ctx)?,
             reoriented,
         })
@@ -231,11 +201,7 @@ fn expected(v: &Value) -> Result<Expected, String> {
     };
     Ok(Expected {
         note: v["note"].as_str().unwrap_or_default().to_owned(),
-        error: if is_ok {
-            None
-        } else {
-            Some(v["error"].as_str().unwrap_or("unspecified").to_owned())
-        },
+        error: if is_ok { None } else { Some(v["error"].as_str().unwrap_or("unspecified").to_owned()) },
         nibabel: v["nibabel"].as_str().unwrap_or_default().to_owned(),
         path,
         ok,
@@ -252,10 +218,7 @@ pub fn load_reference(path: &Path) -> Result<Reference, String> {
         .iter()
         .map(expected)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Reference {
-        generator: v["generator"].clone(),
-        files,
-    })
+    Ok(Reference { generator: v["generator"].clone(), files })
 }
 
 /// Collects mismatches so a test reports all of them at once.
@@ -271,23 +234,19 @@ impl Mismatches {
     }
 
     /// Records a mismatch when two affines differ by more than `tol` anywhere.
-    pub fn affine(
-        &mut self,
-        file: &str,
-        what: &str,
-        got: &[[f64; 4]; 4],
-        want: &[[f64; 4]; 4],
-        tol: f64,
-    ) {
-        let diff = got
-            .iter()
-            .flatten()
-            .zip(want.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        self.check(diff <= tol, || {
-            format!("{file}: {what} differs by {diff:e}: got {got:?}, nibabel {want:?}")
+    pub fn affine(&mut self, file: &str, what: &str, got: &[[f64; 4]; 4], want: &[[f64; 4]; 4], tol: f64) {
+        let diff = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        self.check(diff <= tol, || format!("{file}: {what} differs by {diff:e}: got {got:?}, nibabel {want:?}"));
+    }
+
+    /// Like [`Mismatches::affine`] for an affine read back from a NIfTI-1 file, which stores it
+    /// as float32: each entry may also differ by its float32 rounding.
+    pub fn affine_f32(&mut self, file: &str, what: &str, got: &[[f64; 4]; 4], want: &[[f64; 4]; 4], tol: f64) {
+        let bad = got.iter().flatten().zip(want.iter().flatten()).find(|(a, b)| {
+            let t = tol.max(b.abs() * f64::from(f32::EPSILON) / 2.0);
+            (*a - *b).abs() > t
         });
+        self.check(bad.is_none(), || format!("{file}: {what} beyond float32 rounding: got {got:?}, nibabel {want:?}"));
     }
 
     /// Records a mismatch when two values differ by more than `rel` relative (or absolute,
@@ -300,19 +259,12 @@ impl Mismatches {
             (Some(a), Some(b)) => (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0),
             _ => false,
         };
-        self.check(ok, || {
-            format!("{file}: {what}: got {got:?}, nibabel {want:?}")
-        });
+        self.check(ok, || format!("{file}: {what}: got {got:?}, nibabel {want:?}"));
     }
 
     /// Panics with every mismatch, one per line, when there are any.
     pub fn finish(self, checked: usize) {
         assert!(checked > 0, "no file was checked");
-        assert!(
-            self.0.is_empty(),
-            "{} mismatches over {checked} files:\n{}",
-            self.0.len(),
-            self.0.join("\n")
-        );
+        assert!(self.0.is_empty(), "{} mismatches over {checked} files:\n{}", self.0.len(), self.0.join("\n"));
     }
 }
