@@ -1,2 +1,97 @@
-//! placeholder
-fn main() {}
+//! NIfTI read throughput on the 512x512x300 int16 CT phantom, next to a memory-copy baseline, and
+//! the gzip level trade-off for writing.
+//!
+//! Run: `cargo bench -p ctprep-benches --bench io`, then `cargo xtask bench-report --group io_read`.
+//!
+//! - `io_read/copy`: copy 157,286,400 bytes between two pre-allocated, pre-touched buffers (the
+//!   memory-bandwidth limit); `copy_checksum` adds the same checksum pass the readers do.
+//! - `io_read/nii_mmap`: `read_nifti` of the `.nii` (memory-mapped) plus a checksum of every value, so
+//!   the page mapping is paid inside the timing.
+//! - `io_read/nii_read`: the same with memory-mapping off (read into a new buffer).
+//! - `io_read/nii_gz`: `read_nifti` of the `.nii.gz` (single thread) plus the checksum.
+//! - `gzip_level/L`: `write_nifti` to `.nii.gz` at level L; sizes are printed once per level.
+//!
+//! Every timed read checks its checksum against the phantom's.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ctprep_benches::{checksum_i16, checksum_i16_bytes, ct_phantom};
+use ctprep_io::{ReadOptions, WriteOptions, read_nifti, read_nifti_with, write_nifti};
+
+const SIZE: &str = "512x512x300";
+
+fn io_read(c: &mut Criterion) {
+    let ct = ct_phantom();
+    let bytes = ct.data().as_bytes().to_vec();
+    let want = checksum_i16(ct.data().as_slice::<i16>().expect("int16 phantom"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nii = dir.path().join("ct.nii");
+    let niigz = dir.path().join("ct.nii.gz");
+    write_nifti(&ct, &nii, &WriteOptions::new()).expect("write .nii");
+    write_nifti(&ct, &niigz, &WriteOptions::new()).expect("write .nii.gz");
+    drop(ct);
+
+    let mut g = c.benchmark_group("io_read");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+
+    let mut dst = vec![1u8; bytes.len()];
+    g.bench_function(BenchmarkId::new("copy", SIZE), |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&bytes));
+            black_box(&dst);
+        })
+    });
+    assert_eq!(checksum_i16_bytes(&dst), want);
+    g.bench_function(BenchmarkId::new("copy_checksum", SIZE), |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&bytes));
+            assert_eq!(checksum_i16_bytes(black_box(&dst)), want);
+        })
+    });
+    drop(dst);
+    let read = |opts: ReadOptions, path: &std::path::Path| {
+        let v = read_nifti_with(path, &opts).expect("reads");
+        assert_eq!(checksum_i16(v.data().as_slice::<i16>().expect("int16")), want);
+    };
+    g.bench_function(BenchmarkId::new("nii_mmap", SIZE), |b| b.iter(|| read(ReadOptions::new(), &nii)));
+    g.bench_function(BenchmarkId::new("nii_read", SIZE), |b| b.iter(|| read(ReadOptions::new().mmap(false), &nii)));
+    g.bench_function(BenchmarkId::new("nii_gz", SIZE), |b| {
+        b.iter(|| {
+            let v = read_nifti(&niigz).expect("reads");
+            assert_eq!(checksum_i16(v.data().as_slice::<i16>().expect("int16")), want);
+        })
+    });
+    g.finish();
+}
+
+fn gzip_level(c: &mut Criterion) {
+    let ct = ct_phantom();
+    let n = ct.data().as_bytes().len() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group("gzip_level");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Bytes(n));
+    for level in [1u32, 2, 3, 4, 6, 9] {
+        let path = dir.path().join(format!("ct{level}.nii.gz"));
+        let opts = WriteOptions::new().gzip_level(level);
+        write_nifti(&ct, &path, &opts).expect("writes");
+        let size = std::fs::metadata(&path).expect("stat").len();
+        eprintln!(
+            "gzip level {level}: {:.1} MB ({:.2}x smaller than the voxel bytes)",
+            size as f64 / 1e6,
+            n as f64 / size as f64
+        );
+        let back = read_nifti(&path).expect("reads back");
+        assert_eq!(back.data().as_bytes(), ct.data().as_bytes());
+        g.bench_function(BenchmarkId::new("write", level), |b| {
+            b.iter(|| write_nifti(&ct, &path, &opts).expect("writes"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, io_read, gzip_level);
+criterion_main!(benches);

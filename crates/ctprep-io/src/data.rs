@@ -4,13 +4,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapMut};
 
 use crate::datatype::{DataType, Element};
 
-/// A typed, x-fastest voxel buffer: owned, or borrowed from a memory-mapped file.
+/// A typed, x-fastest voxel buffer: a `Vec`, a read-only view of a memory-mapped file, or a
+/// private anonymous mapping (large buffers the reader fills, advised to use huge pages so the
+/// first touch costs a few page faults instead of tens of thousands).
 ///
-/// Reading through it is the same either way (`as_slice`); `make_mut` copies a mapped buffer
+/// Reading through it is the same either way (`as_slice`); `make_mut` copies a file mapping
 /// into memory the first time it is modified, so the file is never written.
 #[derive(Clone)]
 pub struct Storage<T: Element> {
@@ -21,6 +23,7 @@ pub struct Storage<T: Element> {
 enum Repr<T> {
     Owned(Vec<T>),
     Mapped { map: Arc<Mmap>, offset: usize, len: usize },
+    Anon { map: Arc<MmapMut>, offset: usize, len: usize },
 }
 
 impl<T: Element> fmt::Debug for Storage<T> {
@@ -48,25 +51,39 @@ impl<T: Element> Storage<T> {
         Some(Storage { repr: Repr::Mapped { map, offset, len } })
     }
 
+    /// A view of `len` values at byte `offset` of an anonymous mapping, when the range lies
+    /// inside it and the offset is aligned for `T`.
+    pub(crate) fn anon(map: MmapMut, offset: usize, len: usize) -> Option<Storage<T>> {
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        let region = map.get(offset..offset.checked_add(bytes)?)?;
+        bytemuck::try_cast_slice::<u8, T>(region).ok()?;
+        Some(Storage { repr: Repr::Anon { map: Arc::new(map), offset, len } })
+    }
+
     /// The values.
     pub fn as_slice(&self) -> &[T] {
         match &self.repr {
             Repr::Owned(v) => v,
-            Repr::Mapped { map, offset, len } => {
-                let bytes = &map[*offset..*offset + *len * std::mem::size_of::<T>()];
-                // Range and alignment were checked when the view was made.
-                bytemuck::cast_slice(bytes)
-            }
+            // Range and alignment were checked when the views were made.
+            Repr::Mapped { map, offset, len } => bytemuck::cast_slice(&map[*offset..*offset + *len * size_of::<T>()]),
+            Repr::Anon { map, offset, len } => bytemuck::cast_slice(&map[*offset..*offset + *len * size_of::<T>()]),
         }
     }
 
-    /// The values, mutable; a mapped buffer is copied into memory first.
+    /// The values, mutable. A file mapping (or a shared anonymous one) is copied into memory
+    /// first.
     pub fn make_mut(&mut self) -> &mut [T] {
-        if let Repr::Mapped { .. } = self.repr {
+        let unique_anon =
+            matches!(&self.repr, Repr::Anon { map, .. } if Arc::strong_count(map) == 1 && Arc::weak_count(map) == 0);
+        if !unique_anon && !matches!(self.repr, Repr::Owned(_)) {
             self.repr = Repr::Owned(self.as_slice().to_vec());
         }
         match &mut self.repr {
             Repr::Owned(v) => v,
+            Repr::Anon { map, offset, len } => match Arc::get_mut(map) {
+                Some(m) => bytemuck::cast_slice_mut(&mut m[*offset..*offset + *len * size_of::<T>()]),
+                None => unreachable!("a shared mapping was copied above"),
+            },
             Repr::Mapped { .. } => unreachable!("converted to owned above"),
         }
     }
@@ -75,7 +92,7 @@ impl<T: Element> Storage<T> {
     pub fn into_vec(self) -> Vec<T> {
         match self.repr {
             Repr::Owned(v) => v,
-            Repr::Mapped { .. } => self.as_slice().to_vec(),
+            Repr::Mapped { .. } | Repr::Anon { .. } => self.as_slice().to_vec(),
         }
     }
 
@@ -83,7 +100,7 @@ impl<T: Element> Storage<T> {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Owned(v) => v.len(),
-            Repr::Mapped { len, .. } => *len,
+            Repr::Mapped { len, .. } | Repr::Anon { len, .. } => *len,
         }
     }
 
@@ -172,5 +189,27 @@ impl VoxelData {
     /// The raw bytes of the values, native byte order.
     pub fn as_bytes(&self) -> &[u8] {
         with_storage!(self, s => bytemuck::cast_slice(s.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_storage_is_copied_on_write_only_when_shared() {
+        let mut map = MmapMut::map_anon(64).expect("maps");
+        map[8..16].copy_from_slice(&[1, 0, 2, 0, 3, 0, 4, 0]);
+        let mut a = Storage::<u16>::anon(map, 8, 4).expect("aligned");
+        assert_eq!(a.as_slice(), &[1, 2, 3, 4]);
+        let b = a.clone();
+        a.make_mut()[0] = 9;
+        assert_eq!(a.as_slice(), &[9, 2, 3, 4]);
+        assert_eq!(b.as_slice(), &[1, 2, 3, 4], "the clone keeps its values");
+        let mut b = b;
+        b.make_mut()[1] = 7; // unique now: changed in place
+        assert_eq!(b.into_vec(), vec![1, 7, 3, 4]);
+        let odd = MmapMut::map_anon(64).expect("maps");
+        assert!(Storage::<u32>::anon(odd, 2, 4).is_none(), "misaligned offsets are refused");
     }
 }

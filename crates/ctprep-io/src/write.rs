@@ -145,9 +145,12 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
         head.resize(head.len() + len - 8 - e.data.len(), 0);
     }
 
-    let tmp = tempfile::Builder::new()
-        .prefix(".ctprep-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ctprep-").suffix(".tmp");
+    // tempfile creates private (0600) files; an output should be readable like any other.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))?;
     let werr = |e| Error::io(path, "write", e);
