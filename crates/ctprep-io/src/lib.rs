@@ -31,6 +31,7 @@
 //! ```
 #![deny(unsafe_code)] // One audited exception: the read-only memory map in `read.rs`.
 
+mod buffer;
 mod data;
 mod datatype;
 mod error;

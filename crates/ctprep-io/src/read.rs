@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use flate2::bufread::MultiGzDecoder;
 
+use crate::buffer::{HUGE_BUFFER_BYTES, huge_zeroed};
 use crate::data::{Storage, VoxelData};
 use crate::datatype::{CodeLookup, DataType, Element};
 use crate::error::{Error, ErrorKind, Result};
@@ -459,9 +460,6 @@ impl Source {
     }
 }
 
-/// Buffers of at least this many bytes are anonymous mappings advised to use huge pages.
-const HUGE_BUFFER_BYTES: usize = 1 << 20;
-
 /// A new zeroed buffer for `n` values, filled through its bytes: a `Vec` for small volumes; for
 /// large ones an anonymous mapping advised to use transparent huge pages, which makes the first
 /// touch of a 157 MB volume cost ~9 ms instead of ~60 ms of 4 KiB page faults on these machines.
@@ -476,11 +474,8 @@ impl<T: Element> VoxelBuffer<T> {
         if bytes < HUGE_BUFFER_BYTES {
             return Ok(VoxelBuffer::Small(vec![T::zeroed(); n]));
         }
-        let map = memmap2::MmapMut::map_anon(bytes)
+        let map = huge_zeroed(bytes)
             .map_err(|e| Error::io("<memory>", &format!("allocate {bytes} bytes for the voxel data"), e))?;
-        // Advice only: where huge pages are unavailable the mapping works the same, just slower.
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(VoxelBuffer::Large(map, std::marker::PhantomData))
     }
 
@@ -541,9 +536,7 @@ fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u
         if !offset.is_multiple_of(align_of::<T>()) {
             return None;
         }
-        let mut out = memmap2::MmapMut::map_anon(total).ok()?;
-        #[cfg(target_os = "linux")]
-        let _ = out.advise(memmap2::Advice::HugePage);
+        let mut out = huge_zeroed(total).ok()?;
         let got = libdeflater::Decompressor::new().gzip_decompress(comp, &mut out[..]).ok()?;
         if got != total {
             return None;
