@@ -187,6 +187,11 @@ fn fmt_num(v: f64) -> String {
     if s == "-0" { "0".to_owned() } else { s.to_owned() }
 }
 
+/// Like [`fmt_num`] with at most 4 decimals (affine entries stored as float32).
+fn fmt_num4(v: f64) -> String {
+    fmt_num((v * 1e4).round() / 1e4)
+}
+
 fn info_text(path: &Path, v: &Volume) -> String {
     let h = v.header();
     let st = v.stats();
@@ -217,8 +222,8 @@ fn info_text(path: &Path, v: &Volume) -> String {
         h.sform_code
     );
     for row in v.affine().rows() {
-        let cells: Vec<String> = row.iter().map(|x| format!("{:>10}", fmt_num(*x))).collect();
-        let _ = writeln!(s, "             [{} ]", cells.join(""));
+        let cells: Vec<String> = row.iter().map(|x| format!("{:>11}", fmt_num4(*x))).collect();
+        let _ = writeln!(s, "             [{} ]", cells.join(" "));
     }
     let opt = |x: Option<f64>| x.map_or("n/a".to_owned(), fmt_num);
     let _ = writeln!(
