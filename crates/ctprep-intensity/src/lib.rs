@@ -1,0 +1,442 @@
+//! CT intensity windowing: clip Hounsfield units to a window and map them linearly to an output
+//! range, in one pass straight from the stored type (with its `scl_slope` / `scl_inter`).
+//!
+//! `y = a + (clamp(v, lo, hi) - lo) / (hi - lo) * (b - a)`, default `[a, b] = [0, 1]`; NaN in, NaN
+//! out (as `np.clip`). Integer outputs (u8, u16) map the window onto their full range and round
+//! to nearest, ties to even (`np.rint`); NaN becomes 0.
+//!
+//! ```
+//! use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
+//!
+//! // int16 stored values with scl_inter = -1024, the classic -100..1000 HU window, to [0, 1].
+//! let stored: Vec<i16> = vec![0, 924, 1024, 2024, 3000];
+//! let map = WindowMap::new(Window::new(-100.0, 1000.0)?, Range::UNIT, Some((1.0, -1024.0)))?;
+//! let mut out = vec![0f32; stored.len()];
+//! let report = window_slice_into(&stored, &mut out, &map, Variant::Auto)?;
+//! assert_eq!(out, [0.0, 0.0, 100.0 / 1100.0, 1.0, 1.0]);
+//! println!("ran the {} kernel", report.variant);
+//! # Ok::<(), ctprep_intensity::IntensityError>(())
+//! ```
+//!
+//! # Variants
+//! Every variant computes the same `f64` operations in the same order (no fused multiply-add),
+//! so `simd` and `parallel` are bit-identical to `scalar`, and all are within one f32 ulp of
+//! numpy's float64 recipe rounded to float32, fractional slopes included.
+//! - [`scalar`]: the plain per-voxel loop, the oracle.
+//! - [`simd`]: the same arithmetic on `wide` `f64x4` vectors.
+//! - [`parallel`]: rayon over chunks, each running the best single-thread kernel.
+//! - 8- and 16-bit inputs can also use a lookup table holding the scalar result for every
+//!   possible stored value ([`lut`]); `auto` and `parallel` use it where it pays.
+#![forbid(unsafe_code)]
+
+pub mod lut;
+pub mod parallel;
+pub mod scalar;
+pub mod simd;
+
+use ndarray::{Array3, ArrayView3, ArrayViewMut3, Axis, ShapeBuilder};
+
+pub use ctprep_core::Variant;
+
+/// An invalid window, range, scaling or buffer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntensityError {
+    /// `lo >= hi`, or a bound is not finite.
+    #[error("window {lo}..{hi}: need finite bounds with lo < hi")]
+    BadWindow {
+        /// Lower bound (HU).
+        lo: f64,
+        /// Upper bound (HU).
+        hi: f64,
+    },
+    /// A level/width pair with a width that is not positive and finite.
+    #[error("level {level}, width {width}: need a finite level and a positive, finite width")]
+    BadLevelWidth {
+        /// Window centre.
+        level: f64,
+        /// Window width.
+        width: f64,
+    },
+    /// An output range with a non-finite bound.
+    #[error("output range {a}..{b}: need finite bounds")]
+    BadRange {
+        /// Value for the window's lower bound.
+        a: f64,
+        /// Value for the window's upper bound.
+        b: f64,
+    },
+    /// A scaling whose slope is zero or not finite, or whose intercept is not finite.
+    #[error("scaling slope {slope}, intercept {inter}: need a finite, non-zero slope and a finite intercept")]
+    BadScaling {
+        /// `scl_slope`.
+        slope: f64,
+        /// `scl_inter`.
+        inter: f64,
+    },
+    /// A preset name that is not one of [`PRESETS`].
+    #[error("unknown window preset {0:?}: expected one of {names}", names = preset_names())]
+    UnknownPreset(String),
+    /// Input and output sizes differ.
+    #[error("input has shape {input:?} but the output has shape {output:?}")]
+    ShapeMismatch {
+        /// Input shape.
+        input: Vec<usize>,
+        /// Output shape.
+        output: Vec<usize>,
+    },
+}
+
+type Result<T, E = IntensityError> = std::result::Result<T, E>;
+
+/// A HU window `[lo, hi]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    lo: f64,
+    hi: f64,
+}
+
+impl Window {
+    /// The window `[lo, hi]`; `lo < hi`, both finite.
+    pub fn new(lo: f64, hi: f64) -> Result<Window> {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(IntensityError::BadWindow { lo, hi });
+        }
+        Ok(Window { lo, hi })
+    }
+
+    /// The window centred on `level` with total `width`: `[level - width/2, level + width/2]`
+    /// (the form deep-learning pipelines use; DICOM's VOI LUT shifts both ends by half a unit).
+    pub fn from_level_width(level: f64, width: f64) -> Result<Window> {
+        if !(level.is_finite() && width.is_finite() && width > 0.0) {
+            return Err(IntensityError::BadLevelWidth { level, width });
+        }
+        Window::new(level - width / 2.0, level + width / 2.0)
+    }
+
+    /// A named window from [`PRESETS`] (case-insensitive).
+    pub fn preset(name: &str) -> Result<Window> {
+        let p = PRESETS
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| IntensityError::UnknownPreset(name.to_owned()))?;
+        Window::new(p.lo, p.hi)
+    }
+
+    /// The lower bound (HU).
+    pub fn lo(&self) -> f64 {
+        self.lo
+    }
+
+    /// The upper bound (HU).
+    pub fn hi(&self) -> f64 {
+        self.hi
+    }
+}
+
+/// A named window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Preset {
+    /// Name used by `--preset`.
+    pub name: &'static str,
+    /// Lower bound (HU).
+    pub lo: f64,
+    /// Upper bound (HU).
+    pub hi: f64,
+    /// What it shows.
+    pub shows: &'static str,
+}
+
+/// The named windows, as level/width in the usual radiology values (lo = L - W/2, hi = L + W/2).
+pub const PRESETS: [Preset; 8] = [
+    Preset { name: "classic", lo: -100.0, hi: 1000.0, shows: "the classic deep-learning recipe's window" },
+    Preset { name: "lung", lo: -1350.0, hi: 150.0, shows: "lung parenchyma (L -600, W 1500)" },
+    Preset { name: "mediastinum", lo: -125.0, hi: 225.0, shows: "mediastinum (L 50, W 350)" },
+    Preset { name: "soft-tissue", lo: -160.0, hi: 240.0, shows: "abdominal soft tissue (L 40, W 400)" },
+    Preset { name: "bone", lo: -500.0, hi: 1300.0, shows: "bone (L 400, W 1800)" },
+    Preset { name: "brain", lo: 0.0, hi: 80.0, shows: "brain (L 40, W 80)" },
+    Preset { name: "liver", lo: -20.0, hi: 140.0, shows: "liver (L 60, W 160)" },
+    Preset { name: "stroke", lo: 8.0, hi: 48.0, shows: "acute stroke (L 28, W 40)" },
+];
+
+fn preset_names() -> String {
+    PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The values the window's ends map to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    /// Value of `lo` and below.
+    pub a: f64,
+    /// Value of `hi` and above.
+    pub b: f64,
+}
+
+impl Range {
+    /// `[0, 1]`, the default.
+    pub const UNIT: Range = Range { a: 0.0, b: 1.0 };
+
+    /// The range `[a, b]` (both finite; `a > b` inverts the map).
+    pub fn new(a: f64, b: f64) -> Result<Range> {
+        if !(a.is_finite() && b.is_finite()) {
+            return Err(IntensityError::BadRange { a, b });
+        }
+        Ok(Range { a, b })
+    }
+}
+
+impl Default for Range {
+    fn default() -> Self {
+        Range::UNIT
+    }
+}
+
+/// The per-voxel map every variant computes, with its constants precomputed:
+/// `x = v * slope + inter` (when scaled), `c = min(hi, max(lo, x))`,
+/// `y = a + ((c - lo) * (1 / (hi - lo))) * (b - a)`, all in `f64`; NaN stays NaN.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowMap {
+    pub(crate) scaled: bool,
+    pub(crate) slope: f64,
+    pub(crate) inter: f64,
+    pub(crate) lo: f64,
+    pub(crate) hi: f64,
+    pub(crate) inv_width: f64,
+    pub(crate) a: f64,
+    pub(crate) span: f64,
+}
+
+/// 2^52: adding and subtracting it rounds an `f64` in [0, 2^51) to an integer, ties to even,
+/// identically in scalar and vector code.
+pub(crate) const ROUND_MAGIC: f64 = 4_503_599_627_370_496.0;
+
+impl WindowMap {
+    /// The map of `window` onto `range`, reading stored values scaled by `(slope, inter)`
+    /// (`None`: the values are already real values).
+    pub fn new(window: Window, range: Range, scaling: Option<(f64, f64)>) -> Result<WindowMap> {
+        let (scaled, slope, inter) = match scaling {
+            None => (false, 1.0, 0.0),
+            Some((slope, inter)) => {
+                if !(slope.is_finite() && slope != 0.0 && inter.is_finite()) {
+                    return Err(IntensityError::BadScaling { slope, inter });
+                }
+                (!(slope == 1.0 && inter == 0.0), slope, inter)
+            }
+        };
+        Ok(WindowMap {
+            scaled,
+            slope,
+            inter,
+            lo: window.lo,
+            hi: window.hi,
+            inv_width: 1.0 / (window.hi - window.lo),
+            a: range.a,
+            span: range.b - range.a,
+        })
+    }
+
+    /// The map for an output type: `[0, 1]` for `f32` unless a range is given; the full
+    /// range of `u8` / `u16` for those.
+    pub fn for_output<O: Output>(
+        window: Window,
+        range: Option<Range>,
+        scaling: Option<(f64, f64)>,
+    ) -> Result<WindowMap> {
+        WindowMap::new(window, O::RANGE.or(range).unwrap_or(Range::UNIT), scaling)
+    }
+
+    /// The oracle: one stored value to its mapped `f64`.
+    #[inline]
+    pub fn apply(&self, v: f64) -> f64 {
+        let x = if self.scaled { v * self.slope + self.inter } else { v };
+        if x.is_nan() {
+            return x;
+        }
+        // Written as the x86 `maxpd` / `minpd` instructions the vector code uses.
+        let c = if self.lo > x { self.lo } else { x };
+        let c = if self.hi < c { self.hi } else { c };
+        let t = (c - self.lo) * self.inv_width;
+        self.a + t * self.span
+    }
+}
+
+/// A stored voxel type the kernels read.
+pub trait Sample: Copy + Send + Sync + 'static {
+    /// The value as `f64` (exact for every type but the 64-bit integers beyond 2^53).
+    fn to_f64(self) -> f64;
+    /// For 8- and 16-bit types: the number of possible values and this value's index among
+    /// them (see [`lut`]).
+    const LUT_SIZE: Option<usize>;
+    /// The index of this value in a lookup table of `LUT_SIZE` entries.
+    fn lut_index(self) -> usize;
+    /// The value at `index` of a lookup table.
+    fn from_lut_index(index: usize) -> Self;
+}
+
+macro_rules! sample {
+    ($t:ty, $lut:expr, $idx:expr, $from:expr) => {
+        impl Sample for $t {
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            const LUT_SIZE: Option<usize> = $lut;
+            #[inline]
+            fn lut_index(self) -> usize {
+                let f: fn($t) -> usize = $idx;
+                f(self)
+            }
+            #[inline]
+            fn from_lut_index(index: usize) -> Self {
+                let f: fn(usize) -> $t = $from;
+                f(index)
+            }
+        }
+    };
+}
+sample!(u8, Some(256), |v| v as usize, |i| i as u8);
+sample!(i8, Some(256), |v| v as u8 as usize, |i| i as u8 as i8);
+sample!(u16, Some(65536), |v| v as usize, |i| i as u16);
+sample!(i16, Some(65536), |v| v as u16 as usize, |i| i as u16 as i16);
+sample!(i32, None, |_| 0, |_| 0);
+sample!(f32, None, |_| 0, |_| 0.0);
+sample!(f64, None, |_| 0, |_| 0.0);
+
+/// An output voxel type.
+pub trait Output: Copy + Default + Send + Sync + 'static {
+    /// The fixed output range of integer types (`None` for floats).
+    const RANGE: Option<Range>;
+    /// Whether values are rounded to integers before conversion.
+    const INTEGER: bool;
+    /// The output for a mapped value, already rounded when [`Output::INTEGER`] (NaN becomes 0
+    /// for integer outputs).
+    fn from_mapped(y: f64) -> Self;
+}
+
+impl Output for f32 {
+    const RANGE: Option<Range> = None;
+    const INTEGER: bool = false;
+    #[inline]
+    fn from_mapped(y: f64) -> f32 {
+        y as f32
+    }
+}
+
+impl Output for u8 {
+    const RANGE: Option<Range> = Some(Range { a: 0.0, b: 255.0 });
+    const INTEGER: bool = true;
+    #[inline]
+    fn from_mapped(y: f64) -> u8 {
+        // NaN casts to 0; the value is already rounded and within [0, 255].
+        y as u8
+    }
+}
+
+impl Output for u16 {
+    const RANGE: Option<Range> = Some(Range { a: 0.0, b: 65535.0 });
+    const INTEGER: bool = true;
+    #[inline]
+    fn from_mapped(y: f64) -> u16 {
+        y as u16
+    }
+}
+
+/// What a call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The variant that ran (never `Auto`).
+    pub variant: Variant,
+    /// Whether the lookup-table kernel ran.
+    pub lut: bool,
+}
+
+/// Volumes at least this large run in parallel under `Auto` (when more than one thread is
+/// available): below it rayon's start-up costs more than the second thread saves.
+pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
+
+/// The lookup table pays for itself (65,536 scalar evaluations for 16-bit inputs) from this
+/// many voxels on.
+pub const LUT_MIN_VOXELS: usize = 1 << 18;
+
+pub(crate) fn use_lut<T: Sample>(n: usize) -> bool {
+    match T::LUT_SIZE {
+        Some(256) => true,
+        Some(_) => n >= LUT_MIN_VOXELS,
+        None => false,
+    }
+}
+
+fn resolve(variant: Variant, n: usize) -> Variant {
+    match variant {
+        Variant::Auto if n >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => Variant::Parallel,
+        Variant::Auto => Variant::Simd,
+        v => v,
+    }
+}
+
+/// Windows a contiguous buffer into `out` (same length) with the chosen variant.
+pub fn window_slice_into<T: Sample, O: Output>(
+    src: &[T],
+    out: &mut [O],
+    map: &WindowMap,
+    variant: Variant,
+) -> Result<Report> {
+    if src.len() != out.len() {
+        return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
+    }
+    let variant = resolve(variant, src.len());
+    let lut = variant != Variant::Scalar && use_lut::<T>(src.len());
+    match (variant, lut) {
+        (Variant::Scalar, _) => scalar::window(src, map, out),
+        (Variant::Parallel, _) => parallel::window(src, map, out),
+        (_, true) => lut::window(src, map, out),
+        (_, false) => simd::window(src, map, out),
+    }
+    Ok(Report { variant, lut })
+}
+
+/// Windows a 3-D volume into `out` (same shape, any memory layout).
+///
+/// Contiguous inputs and outputs of the same layout run as one buffer; other layouts run lane by
+/// lane along x (slower, same values).
+pub fn window_into<T: Sample, O: Output>(
+    src: ArrayView3<'_, T>,
+    mut out: ArrayViewMut3<'_, O>,
+    map: &WindowMap,
+    variant: Variant,
+) -> Result<Report> {
+    if src.shape() != out.shape() {
+        return Err(IntensityError::ShapeMismatch { input: src.shape().to_vec(), output: out.shape().to_vec() });
+    }
+    if src.strides() == out.strides()
+        && let (Some(s), Some(o)) = (src.as_slice_memory_order(), out.as_slice_memory_order_mut())
+    {
+        return window_slice_into(s, o, map, variant);
+    }
+    let single = match resolve(variant, src.len()) {
+        Variant::Parallel => Variant::Simd,
+        v => v,
+    };
+    let mut scratch_in: Vec<T> = Vec::new();
+    let mut scratch_out: Vec<O> = Vec::new();
+    let mut report = Report { variant: single, lut: false };
+    for (s, mut o) in src.lanes(Axis(0)).into_iter().zip(out.lanes_mut(Axis(0))) {
+        scratch_in.clear();
+        scratch_in.extend(s.iter().copied());
+        scratch_out.resize(scratch_in.len(), O::default());
+        report = window_slice_into(&scratch_in, &mut scratch_out, map, single)?;
+        o.iter_mut().zip(&scratch_out).for_each(|(d, v)| *d = *v);
+    }
+    Ok(report)
+}
+
+/// Windows a 3-D volume into a new x-fastest (Fortran-order) array.
+pub fn window<T: Sample, O: Output>(
+    src: ArrayView3<'_, T>,
+    map: &WindowMap,
+    variant: Variant,
+) -> Result<(Array3<O>, Report)> {
+    let mut out = Array3::<O>::default(src.raw_dim().f());
+    let report = window_into(src, out.view_mut(), map, variant)?;
+    Ok((out, report))
+}

@@ -1,0 +1,21 @@
+//! The oracle: one plain loop calling [`WindowMap::apply`] per voxel.
+
+use crate::{Output, ROUND_MAGIC, Sample, WindowMap};
+
+/// The output value for one stored value: the map, rounded for integer outputs.
+#[inline]
+pub(crate) fn one<T: Sample, O: Output>(v: T, map: &WindowMap) -> O {
+    let y = map.apply(v.to_f64());
+    O::from_mapped(if O::INTEGER { (y + ROUND_MAGIC) - ROUND_MAGIC } else { y })
+}
+
+/// Windows `src` into `out`.
+///
+/// # Panics
+/// When the lengths differ (the public entry points check them first).
+pub fn window<T: Sample, O: Output>(src: &[T], map: &WindowMap, out: &mut [O]) {
+    assert_eq!(src.len(), out.len(), "input and output lengths differ");
+    for (o, &v) in out.iter_mut().zip(src) {
+        *o = one(v, map);
+    }
+}
