@@ -41,7 +41,7 @@ gen_int!(u8, i8, u16, i16);
 impl Gen for i32 {
     fn make(i: u64) -> Self {
         // Mostly HU-like values, some extremes.
-        if i % 17 == 0 { mix(i) as i32 } else { (mix(i) % 5000) as i32 - 2000 }
+        if i.is_multiple_of(17) { mix(i) as i32 } else { (mix(i) % 5000) as i32 - 2000 }
     }
 }
 impl Gen for f32 {
@@ -57,7 +57,7 @@ impl Gen for f32 {
 }
 impl Gen for f64 {
     fn make(i: u64) -> Self {
-        f64::from(f32::make(i)) + if i % 5 == 0 { 1e-9 } else { 0.0 }
+        f64::from(f32::make(i)) + if i.is_multiple_of(5) { 1e-9 } else { 0.0 }
     }
 }
 
