@@ -60,6 +60,19 @@ enum Command {
         #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
         gzip_level: u32,
     },
+    /// Clip HU to a window and map it linearly to [0, 1] (or --range, or u8/u16 for images).
+    ///
+    /// y = a + (clamp(v, lo, hi) - lo) / (hi - lo) * (b - a), computed in one pass from the
+    /// stored type with its scl_slope/scl_inter; NaN stays NaN (0 for u8/u16). The output keeps
+    /// the input's shape, affine and header. Examples:
+    ///
+    ///   ctprep window ct.nii.gz ct_w.nii.gz --window -100,1000
+    ///
+    ///   ctprep window ct.nii.gz lung.nii.gz --preset lung --dtype u8
+    ///
+    ///   ctprep window ct.nii.gz st.nii.gz --level 40 --width 400 --range -1,1
+    #[command(verbatim_doc_comment)]
+    Window(crate::window::WindowArgs),
     /// Write a synthetic CT phantom (and its label map) and show what ctprep reads from it.
     ///
     /// The phantom is a deterministic torso in Hounsfield units (air, fat, soft tissue, lungs,
@@ -115,6 +128,19 @@ fn parse_shape(s: &str) -> Result<[usize; 3], String> {
     }
 }
 
+/// A command-line mistake found after parsing (an empty window, an unknown preset): reported
+/// like clap's usage errors, with exit code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// An error of a command, printed as `error: <message>`.
 pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -125,6 +151,7 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
             convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ())
         }
         Command::Demo { dir, shape } => demo(&dir, shape),
+        Command::Window(args) => crate::window::run(&args),
     }
 }
 
@@ -260,6 +287,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// Refuses an output that is the input, or that is not named .nii / .nii.gz.
+pub(crate) fn check_output_path(input: &Path, output: &Path) -> CmdResult {
+    if same_file(input, output) {
+        return Err(format!("{}: refusing to write onto the input file", output.display()).into());
+    }
+    if ctprep_io::nifti_output_kind(output).is_none() {
+        return Err(format!("{}: output file name must end in .nii or .nii.gz", output.display()).into());
+    }
+    Ok(())
+}
+
 fn convert(
     input: &Path,
     output: &Path,
@@ -267,12 +305,7 @@ fn convert(
     dtype: DtypeArg,
     gzip_level: u32,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
-    if same_file(input, output) {
-        return Err(format!("{}: refusing to write onto the input file", output.display()).into());
-    }
-    if ctprep_io::nifti_output_kind(output).is_none() {
-        return Err(format!("{}: output file name must end in .nii or .nii.gz", output.display()).into());
-    }
+    check_output_path(input, output)?;
     let mut v = read_nifti(input)?;
     v = match axcodes {
         AxcodesArg::Keep => v,

@@ -1,10 +1,12 @@
 //! The `ctprep` command line: every CT preprocessing stage as a subcommand.
 //!
 //! Exit codes: 0 success; 1 bad input or a failed operation, with one line on stderr
-//! `error: <file>: <what and why>`; 2 usage errors (clap's).
+//! `error: <file>: <what and why>`; 2 usage errors (clap's, and option values that make no sense
+//! together, such as an empty window).
 #![forbid(unsafe_code)]
 
 mod commands;
+mod window;
 
 use std::process::ExitCode;
 
@@ -14,6 +16,10 @@ fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<commands::UsageError>() => {
+            eprintln!("error: {e}\n\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)

@@ -250,3 +250,81 @@ fn usage_errors_exit_2_and_help_teaches() {
         assert!(help.contains(word), "convert --help lacks {word}: {help}");
     }
 }
+
+#[test]
+fn window_keeps_geometry_and_matches_the_library() {
+    use ctprep_intensity::{Window, WindowMap, scalar};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let src = write_phantom(tmp.path());
+    let v = read_nifti(&src).expect("reads");
+    for (args, dtype) in [
+        (vec!["--window", "-100,1000"], "f32"),
+        (vec!["--level", "40", "--width", "400", "--range", "-1,1"], "f32"),
+        (vec!["--preset", "lung", "--dtype", "u8", "--variant", "scalar"], "u8"),
+        (vec!["--preset", "bone", "--dtype", "u16", "--variant", "parallel"], "u16"),
+    ] {
+        let dst = tmp.path().join(format!("w_{dtype}_{}.nii.gz", args.len()));
+        let mut all = vec!["window", s(&src), s(&dst)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let w = read_nifti(&dst).expect("reads");
+        assert_eq!(w.shape(), v.shape());
+        assert_eq!(w.affine(), v.affine(), "{args:?}: the affine must be kept exactly");
+        assert_eq!(w.xform_codes(), v.xform_codes());
+        assert_eq!(w.dtype().short_name(), dtype);
+        // The values are the library's scalar result on the stored data.
+        let stored = v.data().as_slice::<i16>().expect("int16 phantom");
+        let window = match args[1] {
+            "-100,1000" => Window::new(-100.0, 1000.0),
+            "40" => Window::from_level_width(40.0, 400.0),
+            "lung" => Window::preset("lung"),
+            _ => Window::preset("bone"),
+        }
+        .expect("window");
+        match dtype {
+            "f32" => {
+                let range = if args.contains(&"--range") {
+                    Some(ctprep_intensity::Range::new(-1.0, 1.0).expect("range"))
+                } else {
+                    None
+                };
+                let map = WindowMap::for_output::<f32>(window, range, None).expect("map");
+                let mut want = vec![0f32; stored.len()];
+                scalar::window(stored, &map, &mut want);
+                assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{args:?}");
+            }
+            "u8" => {
+                let map = WindowMap::for_output::<u8>(window, None, None).expect("map");
+                let mut want = vec![0u8; stored.len()];
+                scalar::window(stored, &map, &mut want);
+                assert_eq!(w.data().as_slice::<u8>(), Some(&want[..]), "{args:?}");
+            }
+            _ => {
+                let map = WindowMap::for_output::<u16>(window, None, None).expect("map");
+                let mut want = vec![0u16; stored.len()];
+                scalar::window(stored, &map, &mut want);
+                assert_eq!(w.data().as_slice::<u16>(), Some(&want[..]), "{args:?}");
+            }
+        }
+    }
+    // Usage errors: exit 2; bad input: exit 1 naming the file; nothing written.
+    let dst = tmp.path().join("never.nii.gz");
+    for bad in [
+        vec!["--window", "5,1"],
+        vec!["--window", "0,1", "--preset", "lung"],
+        vec!["--preset", "nope"],
+        vec!["--level", "40"],
+        vec!["--window", "-1,1", "--dtype", "u8", "--range", "0,2"],
+        vec![],
+    ] {
+        let mut all = vec!["window", s(&src), s(&dst)];
+        all.extend(bad.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert!(!dst.exists());
+    }
+    let out = ctprep(&["window", s(&tmp.path().join("missing.nii")), s(&dst), "--preset", "lung"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.nii"));
+}

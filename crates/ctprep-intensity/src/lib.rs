@@ -298,7 +298,10 @@ sample!(u8, Some(256), |v| v as usize, |i| i as u8);
 sample!(i8, Some(256), |v| v as u8 as usize, |i| i as u8 as i8);
 sample!(u16, Some(65536), |v| v as usize, |i| i as u16);
 sample!(i16, Some(65536), |v| v as u16 as usize, |i| i as u16 as i16);
+sample!(u32, None, |_| 0, |_| 0);
 sample!(i32, None, |_| 0, |_| 0);
+sample!(u64, None, |_| 0, |_| 0);
+sample!(i64, None, |_| 0, |_| 0);
 sample!(f32, None, |_| 0, |_| 0.0);
 sample!(f64, None, |_| 0, |_| 0.0);
 
@@ -375,6 +378,11 @@ fn resolve(variant: Variant, n: usize) -> Variant {
 }
 
 /// Windows a contiguous buffer into `out` (same length) with the chosen variant.
+///
+/// `Scalar` runs the oracle, `Simd` the `wide` kernel; `Parallel` runs rayon over the best
+/// single-thread kernel (the lookup table for 8/16-bit inputs of at least [`LUT_MIN_VOXELS`],
+/// else SIMD); `Auto` is `Parallel` from [`AUTO_PARALLEL_MIN`] voxels on, else the best single
+/// thread kernel. The report says which ran.
 pub fn window_slice_into<T: Sample, O: Output>(
     src: &[T],
     out: &mut [O],
@@ -384,8 +392,11 @@ pub fn window_slice_into<T: Sample, O: Output>(
     if src.len() != out.len() {
         return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
     }
+    let requested = variant;
     let variant = resolve(variant, src.len());
-    let lut = variant != Variant::Scalar && use_lut::<T>(src.len());
+    // The table is an optimisation `auto` and `parallel` may choose; `simd` always means the
+    // `wide` kernel and `scalar` the oracle, so each can be measured on its own.
+    let lut = matches!(requested, Variant::Auto | Variant::Parallel) && use_lut::<T>(src.len());
     match (variant, lut) {
         (Variant::Scalar, _) => scalar::window(src, map, out),
         (Variant::Parallel, _) => parallel::window(src, map, out),

@@ -45,7 +45,8 @@ fn check_case<T: Sample>(case: &Value, conv: fn(f64) -> T) -> usize {
     let r = floats(&case["range"]);
     let scaling = case["scaling"].as_array().map(|s| (s[0].as_f64().expect("slope"), s[1].as_f64().expect("inter")));
     let window = Window::new(w[0], w[1]).expect("window");
-    let fmap = WindowMap::for_output::<f32>(window, Some(Range::new(r[0], r[1]).expect("range")), scaling).expect("map");
+    let fmap =
+        WindowMap::for_output::<f32>(window, Some(Range::new(r[0], r[1]).expect("range")), scaling).expect("map");
     let got: Vec<f32> = run::<T, f32>(&values, &fmap, conv);
     let want = floats(&case["f32"]);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -60,7 +61,8 @@ fn check_case<T: Sample>(case: &Value, conv: fn(f64) -> T) -> usize {
         let ok = i64::from(*g) == w || (near_tie(unrounded[i]) && (i64::from(*g) - w).abs() == 1);
         assert!(ok, "{dtype}: value {} -> u8 {g}, numpy {w}", values[i]);
     }
-    let u16s: Vec<u16> = run::<T, u16>(&values, &WindowMap::for_output::<u16>(window, None, scaling).expect("map"), conv);
+    let u16s: Vec<u16> =
+        run::<T, u16>(&values, &WindowMap::for_output::<u16>(window, None, scaling).expect("map"), conv);
     for (i, (g, w)) in u16s.iter().zip(case["u16"].as_array().expect("u16")).enumerate() {
         let w = w.as_u64().expect("u16") as i64;
         let y16 = unrounded[i] / 255.0 * 65535.0;

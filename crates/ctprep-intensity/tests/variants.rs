@@ -175,3 +175,25 @@ fn nan_in_nan_out_and_integer_outputs_give_zero() {
         assert_eq!(q, [0, 0, 128, 255, 255], "{variant}");
     }
 }
+
+#[test]
+fn the_choice_of_kernel_is_reported() {
+    let map = WindowMap::new(Window::new(-100.0, 1000.0).expect("window"), Range::UNIT, None).expect("map");
+    let big: Vec<i16> = (0..(1 << 20) as u64).map(i16::make).collect();
+    let mut out = vec![0f32; big.len()];
+    let run = |v: Variant, src: &[i16], out: &mut [f32]| {
+        ctprep_intensity::window_slice_into(src, out, &map, v).expect("runs")
+    };
+    assert_eq!(run(Variant::Scalar, &big, &mut out), ctprep_intensity::Report { variant: Variant::Scalar, lut: false });
+    assert_eq!(run(Variant::Simd, &big, &mut out), ctprep_intensity::Report { variant: Variant::Simd, lut: false });
+    assert!(run(Variant::Parallel, &big, &mut out).lut, "16-bit input of 1 Mi voxels uses the table in parallel");
+    let auto = run(Variant::Auto, &big, &mut out);
+    assert!(auto.lut && auto.variant != Variant::Auto);
+    let small = &big[..1000];
+    let r = run(Variant::Auto, small, &mut out[..1000]);
+    assert_eq!(
+        r,
+        ctprep_intensity::Report { variant: Variant::Simd, lut: false },
+        "small 16-bit inputs skip the table"
+    );
+}

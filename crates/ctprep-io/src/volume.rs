@@ -151,6 +151,31 @@ impl Volume {
         }
     }
 
+    /// The same volume (shape, affine, header fields, extensions) holding other values, unscaled:
+    /// for stages that transform values voxel by voxel. `cal_min`/`cal_max` are reset (they
+    /// described the old values).
+    pub fn with_data(&self, data: VoxelData) -> Result<Volume> {
+        if data.len() != self.data.len() {
+            return Err(self.error(
+                ErrorKind::InvalidRequest,
+                format!("{} new values for a volume of {} voxels", data.len(), self.data.len()),
+            ));
+        }
+        let mut header = self.header.clone();
+        header.cal_min = 0.0;
+        header.cal_max = 0.0;
+        Ok(Volume {
+            header,
+            shape: self.shape.clone(),
+            data,
+            affine: self.affine,
+            affine_source: self.affine_source,
+            scaling: None,
+            extensions: self.extensions.clone(),
+            path: self.path.clone(),
+        })
+    }
+
     /// The same volume with a new affine (for example after resampling).
     pub fn with_affine(mut self, affine: Affine) -> Result<Volume> {
         if !affine.is_affine() {

@@ -1,0 +1,137 @@
+//! `ctprep window`: clip HU to a window and map it linearly, straight from the stored type.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ctprep_intensity::{Output, Range, Report, Sample, Variant, Window, WindowMap, window_slice_into};
+use ctprep_io::{Storage, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+
+use crate::commands::{CmdResult, UsageError, check_output_path};
+
+/// Options of `ctprep window`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["window", "level", "preset"])))]
+pub(crate) struct WindowArgs {
+    /// Input file (.nii, .nii.gz, .hdr or .img). Never modified.
+    input: PathBuf,
+    /// Output file, .nii or .nii.gz; same shape, affine and header as the input.
+    output: PathBuf,
+    /// The window LO,HI in HU (e.g. -100,1000).
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
+    window: Option<(f64, f64)>,
+    /// Window centre in HU (with --width): the window is LEVEL - WIDTH/2 .. LEVEL + WIDTH/2.
+    #[arg(long, requires = "width", allow_hyphen_values = true)]
+    level: Option<f64>,
+    /// Window width in HU (with --level).
+    #[arg(long, requires = "level")]
+    width: Option<f64>,
+    /// A named window: classic (-100..1000), lung (-1350..150), mediastinum (-125..225),
+    /// soft-tissue (-160..240), bone (-500..1300), brain (0..80), liver (-20..140), stroke (8..48).
+    #[arg(long)]
+    preset: Option<String>,
+    /// Output values A,B for the window's ends (f32 output only; default 0,1).
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
+    range: Option<(f64, f64)>,
+    /// Output type: f32, or u8 / u16 for images (the window maps to 0..255 / 0..65535,
+    /// rounded to nearest, NaN to 0).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "u8", "u16"])]
+    dtype: String,
+    /// Kernel: scalar (the reference loop), simd, parallel, or auto.
+    #[arg(long, default_value = "auto")]
+    variant: Variant,
+    /// gzip level for .nii.gz output (0-9).
+    #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
+    gzip_level: u32,
+}
+
+fn parse_pair(s: &str) -> Result<(f64, f64), String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [a, b] = parts.as_slice() else { return Err(format!("{s:?}: expected two numbers A,B")) };
+    let p = |v: &str| v.parse::<f64>().map_err(|_| format!("{v:?} is not a number"));
+    Ok((p(a)?, p(b)?))
+}
+
+impl WindowArgs {
+    /// The window the options name; an error message for clap when they are inconsistent.
+    pub(crate) fn window(&self) -> Result<Window, String> {
+        let w = match (&self.window, self.level.zip(self.width), &self.preset) {
+            (Some((lo, hi)), None, None) => Window::new(*lo, *hi),
+            (None, Some((l, w)), None) => Window::from_level_width(l, w),
+            (None, None, Some(name)) => Window::preset(name),
+            _ => return Err("give exactly one of --window, --level/--width, --preset".to_owned()),
+        };
+        w.map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn check_range(&self) -> Result<Option<Range>, String> {
+        match (self.range, self.dtype.as_str()) {
+            (None, _) => Ok(None),
+            (Some(_), "u8" | "u16") => {
+                Err(format!("--range applies to f32 output; {} output uses its full range", self.dtype))
+            }
+            (Some((a, b)), _) => Range::new(a, b).map(Some).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Windows every voxel of `v` into a new volume of output type `O`.
+pub(crate) fn window_volume<O: Output + ctprep_io::Element>(
+    v: &Volume,
+    window: Window,
+    range: Option<Range>,
+    variant: Variant,
+) -> Result<(Volume, Report), Box<dyn std::error::Error>> {
+    let scaling = v.scaling().map(|s| (s.slope, s.inter));
+    let map = WindowMap::for_output::<O>(window, range, scaling)?;
+    fn go<T: Sample + ctprep_io::Element, O: Output>(
+        s: &Storage<T>,
+        map: &WindowMap,
+        variant: Variant,
+    ) -> Result<(Vec<O>, Report), ctprep_intensity::IntensityError> {
+        let mut out = vec![O::default(); s.len()];
+        let report = window_slice_into(s.as_slice(), &mut out, map, variant)?;
+        Ok((out, report))
+    }
+    let (out, report) = match v.data() {
+        VoxelData::U8(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::I8(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::U16(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::I16(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::U32(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::I32(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::U64(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::I64(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::F32(s) => go::<_, O>(s, &map, variant)?,
+        VoxelData::F64(s) => go::<_, O>(s, &map, variant)?,
+    };
+    Ok((v.with_data(VoxelData::from_vec(out))?, report))
+}
+
+pub(crate) fn run(args: &WindowArgs) -> CmdResult {
+    let window = args.window().map_err(UsageError)?;
+    let range = args.check_range().map_err(UsageError)?;
+    check_output_path(&args.input, &args.output)?;
+    let v = read_nifti(&args.input)?;
+    let (out, report) = match args.dtype.as_str() {
+        "u8" => window_volume::<u8>(&v, window, range, args.variant)?,
+        "u16" => window_volume::<u16>(&v, window, range, args.variant)?,
+        _ => window_volume::<f32>(&v, window, range, args.variant)?,
+    };
+    write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level))?;
+    let r = range.unwrap_or(Range::UNIT);
+    let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
+    println!(
+        "wrote {}: window {}..{} HU -> {to} as {} ({} kernel{})",
+        display(&args.output),
+        window.lo(),
+        window.hi(),
+        args.dtype,
+        report.variant,
+        if report.lut { ", lookup table" } else { "" }
+    );
+    Ok(())
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
