@@ -192,7 +192,14 @@ fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     for (group, mut rs) in groups {
         rs.sort_by(|a, b| a.size.cmp(&b.size).then(a.function.cmp(&b.function)));
-        let find = |f: &str, size: &str| rs.iter().find(|r| r.function == f && r.size == size).map(|r| r.mean_ns);
+        // Ids are `variant` or `kernel-variant`; baselines are `copy` / `scalar` of the same kernel.
+        let find = |of: &Row, base: &str| {
+            let want = match of.function.rsplit_once('-') {
+                Some((kernel, _)) => format!("{kernel}-{base}"),
+                None => base.to_owned(),
+            };
+            rs.iter().find(|r| r.function == want && r.size == of.size).map(|r| r.mean_ns)
+        };
         let _ = writeln!(out, "\n### {group}\n");
         let _ = writeln!(out, "| variant | size | time (ms) | GB/s | vs copy | vs scalar |");
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
@@ -206,8 +213,8 @@ fn render(rows: &[Row]) -> String {
                 r.size,
                 r.mean_ns / 1e6,
                 gbs.map_or("".to_owned(), |g| format!("{g:.2}")),
-                ratio(find("copy", &r.size)),
-                ratio(find("scalar", &r.size)),
+                ratio(find(r, "copy")),
+                ratio(find(r, "scalar")),
             );
         }
     }
@@ -239,6 +246,19 @@ mod tests {
         // 1e9 bytes in 0.2 s is 5 GB/s; copy is 2x faster than simd (0.50x), simd is 2x scalar.
         assert!(t.contains("| simd | 64 | 200.00 | 5.00 | 0.50x | 2.00x |"), "{t}");
         assert!(t.contains("| copy | 64 | 100.00 | 10.00 | 1.00x | 4.00x |"), "{t}");
+    }
+
+    #[test]
+    fn kernel_prefixed_ids_use_their_own_baselines() {
+        let t = render(&[
+            row("a-copy", 1e8),
+            row("a-scalar", 4e8),
+            row("a-simd", 2e8),
+            row("b-copy", 5e7),
+            row("b-simd", 1e8),
+        ]);
+        assert!(t.contains("| a-simd | 64 | 200.00 | 5.00 | 0.50x | 2.00x |"), "{t}");
+        assert!(t.contains("| b-simd | 64 | 100.00 | 10.00 | 0.50x |  |"), "{t}");
     }
 
     #[test]

@@ -121,13 +121,14 @@ pub(crate) fn run(args: &WindowArgs) -> CmdResult {
     let r = range.unwrap_or(Range::UNIT);
     let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
     println!(
-        "wrote {}: window {}..{} HU -> {to} as {} ({} kernel{})",
+        "wrote {}: window {}..{} HU -> {to} as {} ({} variant, {} kernel, {})",
         display(&args.output),
         window.lo(),
         window.hi(),
         args.dtype,
         report.variant,
-        if report.lut { ", lookup table" } else { "" }
+        report.kernel.name(),
+        report.isa
     );
     Ok(())
 }

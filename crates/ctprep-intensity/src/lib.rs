@@ -25,10 +25,15 @@
 //! - [`scalar`]: the plain per-voxel loop, the oracle.
 //! - [`simd`]: the same arithmetic on `wide` `f64x4` vectors.
 //! - [`parallel`]: rayon over chunks, each running the best single-thread kernel.
-//! - 8- and 16-bit inputs can also use a lookup table holding the scalar result for every
-//!   possible stored value ([`lut`]); `auto` and `parallel` use it where it pays.
-#![forbid(unsafe_code)]
+//! - `parallel` and `auto` run the fastest exact single-thread kernel: the oracle's own loop
+//!   compiled for the instruction set found at run time ([`dispatch`], AVX-512 / AVX2 in a
+//!   portable binary), a table of the oracle's output for every 8/16-bit value ([`lut`]), or for
+//!   8/16-bit to u8 an integer kernel verified against the oracle on every possible input
+//!   ([`int16`]). The [`Report`] names the kernel and instruction set.
+#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
+pub mod dispatch;
+pub mod int16;
 pub mod lut;
 pub mod parallel;
 pub mod scalar;
@@ -192,8 +197,13 @@ impl Default for Range {
 }
 
 /// The per-voxel map every variant computes, with its constants precomputed:
-/// `x = v * slope + inter` (when scaled), `c = min(hi, max(lo, x))`,
-/// `y = a + ((c - lo) * (1 / (hi - lo))) * (b - a)`, all in `f64`; NaN stays NaN.
+/// `x = v * slope + inter` (when scaled), `c = min(hi, max(lo, x))`, then
+/// `y = a + ((c - lo) * (1 / (hi - lo))) * (b - a)` for float outputs, or
+/// `y = a + ((c - lo) * (b - a)) / (hi - lo)` for integer outputs, all in `f64`; NaN stays NaN.
+///
+/// The integer form divides so that an exact half (a HU value on a rounding boundary, as
+/// 110 HU into a 1100 HU window gives 25.5) is exactly representable and rounds half to even
+/// every time; the reciprocal form would round such ties by accident of its last bit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WindowMap {
     pub(crate) scaled: bool,
@@ -201,6 +211,7 @@ pub struct WindowMap {
     pub(crate) inter: f64,
     pub(crate) lo: f64,
     pub(crate) hi: f64,
+    pub(crate) width: f64,
     pub(crate) inv_width: f64,
     pub(crate) a: f64,
     pub(crate) span: f64,
@@ -229,6 +240,7 @@ impl WindowMap {
             inter,
             lo: window.lo,
             hi: window.hi,
+            width: window.hi - window.lo,
             inv_width: 1.0 / (window.hi - window.lo),
             a: range.a,
             span: range.b - range.a,
@@ -245,9 +257,15 @@ impl WindowMap {
         WindowMap::new(window, O::RANGE.or(range).unwrap_or(Range::UNIT), scaling)
     }
 
-    /// The oracle: one stored value to its mapped `f64`.
-    #[inline]
+    /// The oracle: one stored value to its mapped `f64`, for float outputs.
+    #[inline(always)]
     pub fn apply(&self, v: f64) -> f64 {
+        self.apply_as(v, false)
+    }
+
+    /// The oracle for float (`integer == false`) or integer outputs.
+    #[inline(always)]
+    pub fn apply_as(&self, v: f64, integer: bool) -> f64 {
         let x = if self.scaled { v * self.slope + self.inter } else { v };
         if x.is_nan() {
             return x;
@@ -255,8 +273,11 @@ impl WindowMap {
         // Written as the x86 `maxpd` / `minpd` instructions the vector code uses.
         let c = if self.lo > x { self.lo } else { x };
         let c = if self.hi < c { self.hi } else { c };
-        let t = (c - self.lo) * self.inv_width;
-        self.a + t * self.span
+        if integer {
+            self.a + ((c - self.lo) * self.span) / self.width
+        } else {
+            self.a + ((c - self.lo) * self.inv_width) * self.span
+        }
     }
 }
 
@@ -264,6 +285,8 @@ impl WindowMap {
 pub trait Sample: Copy + Send + Sync + 'static {
     /// The value as `f64` (exact for every type but the 64-bit integers beyond 2^53).
     fn to_f64(self) -> f64;
+    /// The value as `i32` for the 8- and 16-bit types ([`int16`]); 0 for the others.
+    fn to_i32(self) -> i32;
     /// For 8- and 16-bit types: the number of possible values and this value's index among
     /// them (see [`lut`]).
     const LUT_SIZE: Option<usize>;
@@ -276,9 +299,14 @@ pub trait Sample: Copy + Send + Sync + 'static {
 macro_rules! sample {
     ($t:ty, $lut:expr, $idx:expr, $from:expr) => {
         impl Sample for $t {
-            #[inline]
+            #[inline(always)]
             fn to_f64(self) -> f64 {
                 self as f64
+            }
+            #[inline(always)]
+            fn to_i32(self) -> i32 {
+                let lut: Option<usize> = $lut;
+                if lut.is_some() { self as i32 } else { 0 }
             }
             const LUT_SIZE: Option<usize> = $lut;
             #[inline]
@@ -306,7 +334,7 @@ sample!(f32, None, |_| 0, |_| 0.0);
 sample!(f64, None, |_| 0, |_| 0.0);
 
 /// An output voxel type.
-pub trait Output: Copy + Default + Send + Sync + 'static {
+pub trait Output: Copy + Default + PartialEq + Send + Sync + 'static {
     /// The fixed output range of integer types (`None` for floats).
     const RANGE: Option<Range>;
     /// Whether values are rounded to integers before conversion.
@@ -344,28 +372,92 @@ impl Output for u16 {
     }
 }
 
+/// The single-thread kernel a call ran (alone, or on each rayon task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// The oracle loop ([`scalar`]).
+    Scalar,
+    /// `wide` vectors of the width fixed at compile time ([`simd`]).
+    Wide,
+    /// The oracle's loop compiled for the best instruction set found at run time ([`dispatch`]).
+    Dispatched,
+    /// A table of the oracle's output for every 8/16-bit value ([`lut`]).
+    Table,
+    /// Integer and f32 arithmetic for 8/16-bit values to u8, checked against the oracle for every
+    /// possible input before use ([`int16`]).
+    VerifiedInt,
+}
+
+impl Kernel {
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Wide => "wide",
+            Kernel::Dispatched => "dispatched",
+            Kernel::Table => "table",
+            Kernel::VerifiedInt => "verified-int",
+        }
+    }
+}
+
 /// What a call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
     /// The variant that ran (never `Auto`).
     pub variant: Variant,
-    /// Whether the lookup-table kernel ran.
-    pub lut: bool,
+    /// The single-thread kernel.
+    pub kernel: Kernel,
+    /// The instruction set the dispatched kernels run with on this machine (`x86-64-v4` ...).
+    pub isa: &'static str,
 }
 
 /// Volumes at least this large run in parallel under `Auto` (when more than one thread is
 /// available): below it rayon's start-up costs more than the second thread saves.
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
-/// The lookup table pays for itself (65,536 scalar evaluations for 16-bit inputs) from this
-/// many voxels on.
+/// The lookup table and the verified integer kernel pay for their set-up (65,536 oracle
+/// evaluations for 16-bit inputs, ~0.5 ms) from this many voxels on.
 pub const LUT_MIN_VOXELS: usize = 1 << 18;
 
-pub(crate) fn use_lut<T: Sample>(n: usize) -> bool {
-    match T::LUT_SIZE {
-        Some(256) => true,
-        Some(_) => n >= LUT_MIN_VOXELS,
-        None => false,
+/// The fastest exact single-thread kernel for `n` values of `T` into `O`, set up once per call.
+#[derive(Clone, Debug)]
+pub(crate) enum Best<O> {
+    Dispatched,
+    Table(Vec<O>),
+    VerifiedInt(int16::Plan),
+}
+
+impl<O: Output> Best<O> {
+    pub(crate) fn choose<T: Sample>(n: usize, map: &WindowMap) -> Best<O> {
+        let worth = match T::LUT_SIZE {
+            Some(256) => true,
+            Some(_) => n >= LUT_MIN_VOXELS,
+            None => false,
+        };
+        if !worth {
+            return Best::Dispatched;
+        }
+        if let Some(plan) = int16::plan::<T, O>(map).filter(|p| int16::verify::<T, O>(p, map)) {
+            return Best::VerifiedInt(plan);
+        }
+        lut::table::<T, O>(map).map_or(Best::Dispatched, Best::Table)
+    }
+
+    pub(crate) fn kernel(&self) -> Kernel {
+        match self {
+            Best::Dispatched => Kernel::Dispatched,
+            Best::Table(_) => Kernel::Table,
+            Best::VerifiedInt(_) => Kernel::VerifiedInt,
+        }
+    }
+
+    pub(crate) fn run<T: Sample>(&self, src: &[T], map: &WindowMap, out: &mut [O]) {
+        match self {
+            Best::Dispatched => dispatch::window(src, map, out),
+            Best::Table(t) => lut::apply(src, t, out),
+            Best::VerifiedInt(p) => dispatch::int16(src, p, out),
+        }
     }
 }
 
@@ -379,10 +471,11 @@ fn resolve(variant: Variant, n: usize) -> Variant {
 
 /// Windows a contiguous buffer into `out` (same length) with the chosen variant.
 ///
-/// `Scalar` runs the oracle, `Simd` the `wide` kernel; `Parallel` runs rayon over the best
-/// single-thread kernel (the lookup table for 8/16-bit inputs of at least [`LUT_MIN_VOXELS`],
-/// else SIMD); `Auto` is `Parallel` from [`AUTO_PARALLEL_MIN`] voxels on, else the best single
-/// thread kernel. The report says which ran.
+/// `Scalar` runs the oracle and `Simd` the `wide` kernel. `Parallel` runs rayon over the fastest
+/// exact single-thread kernel: for 8/16-bit inputs of at least [`LUT_MIN_VOXELS`] the verified
+/// integer kernel (u8 output) or the lookup table, else the oracle's loop compiled for the
+/// instruction set found at run time. `Auto` is `Parallel` from [`AUTO_PARALLEL_MIN`] voxels on
+/// (with more than one thread), else that single-thread kernel. The report says which ran.
 pub fn window_slice_into<T: Sample, O: Output>(
     src: &[T],
     out: &mut [O],
@@ -392,18 +485,30 @@ pub fn window_slice_into<T: Sample, O: Output>(
     if src.len() != out.len() {
         return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
     }
-    let requested = variant;
+    let auto = variant == Variant::Auto;
     let variant = resolve(variant, src.len());
-    // The table is an optimisation `auto` and `parallel` may choose; `simd` always means the
-    // `wide` kernel and `scalar` the oracle, so each can be measured on its own.
-    let lut = matches!(requested, Variant::Auto | Variant::Parallel) && use_lut::<T>(src.len());
-    match (variant, lut) {
-        (Variant::Scalar, _) => scalar::window(src, map, out),
-        (Variant::Parallel, _) => parallel::window(src, map, out),
-        (_, true) => lut::window(src, map, out),
-        (_, false) => simd::window(src, map, out),
-    }
-    Ok(Report { variant, lut })
+    let isa = dispatch::isa();
+    let kernel = match variant {
+        Variant::Scalar => {
+            scalar::window(src, map, out);
+            Kernel::Scalar
+        }
+        // `simd` asked for by name is the `wide` kernel; `auto` on one thread takes the fastest.
+        Variant::Simd if !auto => {
+            simd::window(src, map, out);
+            Kernel::Wide
+        }
+        _ => {
+            let best = Best::<O>::choose::<T>(src.len(), map);
+            if variant == Variant::Parallel {
+                parallel::run(&best, src, map, out);
+            } else {
+                best.run(src, map, out);
+            }
+            best.kernel()
+        }
+    };
+    Ok(Report { variant, kernel, isa })
 }
 
 /// Windows a 3-D volume into `out` (same shape, any memory layout).
@@ -430,7 +535,7 @@ pub fn window_into<T: Sample, O: Output>(
     };
     let mut scratch_in: Vec<T> = Vec::new();
     let mut scratch_out: Vec<O> = Vec::new();
-    let mut report = Report { variant: single, lut: false };
+    let mut report = Report { variant: single, kernel: Kernel::Scalar, isa: dispatch::isa() };
     for (s, mut o) in src.lanes(Axis(0)).into_iter().zip(out.lanes_mut(Axis(0))) {
         scratch_in.clear();
         scratch_in.extend(s.iter().copied());

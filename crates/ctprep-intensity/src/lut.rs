@@ -21,10 +21,10 @@ pub fn apply<T: Sample, O: Output>(src: &[T], table: &[O], out: &mut [O]) {
     }
 }
 
-/// Windows `src` into `out` through a table; types without one fall back to [`crate::simd`].
+/// Windows `src` into `out` through a table; types without one fall back to [`crate::dispatch`].
 pub fn window<T: Sample, O: Output>(src: &[T], map: &WindowMap, out: &mut [O]) {
     match table::<T, O>(map) {
         Some(t) => apply(src, &t, out),
-        None => crate::simd::window(src, map, out),
+        None => crate::dispatch::window(src, map, out),
     }
 }

@@ -3,9 +3,9 @@
 use crate::{Output, ROUND_MAGIC, Sample, WindowMap};
 
 /// The output value for one stored value: the map, rounded for integer outputs.
-#[inline]
+#[inline(always)]
 pub(crate) fn one<T: Sample, O: Output>(v: T, map: &WindowMap) -> O {
-    let y = map.apply(v.to_f64());
+    let y = map.apply_as(v.to_f64(), O::INTEGER);
     O::from_mapped(if O::INTEGER { (y + ROUND_MAGIC) - ROUND_MAGIC } else { y })
 }
 

@@ -4,7 +4,8 @@
 //! NaN, infinities and -0 in float inputs.
 
 use ctprep_intensity::{
-    Output, Range, Sample, Variant, Window, WindowMap, lut, parallel, scalar, simd, window, window_into,
+    Kernel, Output, Range, Sample, Variant, Window, WindowMap, dispatch, int16, lut, parallel, scalar, simd, window,
+    window_into,
 };
 use ndarray::{Array3, ShapeBuilder, s};
 
@@ -114,9 +115,17 @@ fn check<T: Gen, O: Bits>() {
             same(&what("simd"), &got, &want);
             parallel::window(&src, map, &mut got);
             same(&what("parallel"), &got, &want);
+            dispatch::window(&src, map, &mut got);
+            same(&what("dispatched"), &got, &want);
             if T::LUT_SIZE.is_some() {
                 lut::window(&src, map, &mut got);
                 same(&what("lut"), &got, &want);
+            }
+            if let Some(plan) = int16::plan::<T, O>(map).filter(|p| int16::verify::<T, O>(p, map)) {
+                int16::run(&src, &plan, &mut got);
+                same(&what("verified-int"), &got, &want);
+                dispatch::int16(&src, &plan, &mut got);
+                same(&what("verified-int dispatched"), &got, &want);
             }
             for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
                 let a = Array3::from_shape_vec(shape.f(), src.clone()).expect("shape");
@@ -178,22 +187,42 @@ fn nan_in_nan_out_and_integer_outputs_give_zero() {
 
 #[test]
 fn the_choice_of_kernel_is_reported() {
-    let map = WindowMap::new(Window::new(-100.0, 1000.0).expect("window"), Range::UNIT, None).expect("map");
+    use ctprep_intensity::Report;
+    let w = Window::new(-100.0, 1000.0).expect("window");
+    let map = WindowMap::new(w, Range::UNIT, None).expect("map");
     let big: Vec<i16> = (0..(1 << 20) as u64).map(i16::make).collect();
     let mut out = vec![0f32; big.len()];
     let run = |v: Variant, src: &[i16], out: &mut [f32]| {
         ctprep_intensity::window_slice_into(src, out, &map, v).expect("runs")
     };
-    assert_eq!(run(Variant::Scalar, &big, &mut out), ctprep_intensity::Report { variant: Variant::Scalar, lut: false });
-    assert_eq!(run(Variant::Simd, &big, &mut out), ctprep_intensity::Report { variant: Variant::Simd, lut: false });
-    assert!(run(Variant::Parallel, &big, &mut out).lut, "16-bit input of 1 Mi voxels uses the table in parallel");
+    let isa = dispatch::isa();
+    assert_eq!(run(Variant::Scalar, &big, &mut out), Report { variant: Variant::Scalar, kernel: Kernel::Scalar, isa });
+    assert_eq!(run(Variant::Simd, &big, &mut out), Report { variant: Variant::Simd, kernel: Kernel::Wide, isa });
+    assert_eq!(run(Variant::Parallel, &big, &mut out).kernel, Kernel::Table, "16-bit to f32 uses the table");
     let auto = run(Variant::Auto, &big, &mut out);
-    assert!(auto.lut && auto.variant != Variant::Auto);
-    let small = &big[..1000];
-    let r = run(Variant::Auto, small, &mut out[..1000]);
-    assert_eq!(
-        r,
-        ctprep_intensity::Report { variant: Variant::Simd, lut: false },
-        "small 16-bit inputs skip the table"
-    );
+    assert!(auto.kernel == Kernel::Table && auto.variant != Variant::Auto);
+    let r = run(Variant::Auto, &big[..1000], &mut out[..1000]);
+    assert_eq!(r, Report { variant: Variant::Simd, kernel: Kernel::Dispatched, isa }, "small inputs skip the table");
+    // 16-bit HU to u8 with an integral window: the verified integer kernel.
+    let u8map = WindowMap::for_output::<u8>(w, None, None).expect("map");
+    let mut q = vec![0u8; big.len()];
+    let r = ctprep_intensity::window_slice_into(&big, &mut q, &u8map, Variant::Parallel).expect("runs");
+    assert_eq!(r.kernel, Kernel::VerifiedInt);
+    // A fractional slope has no integer form: the table.
+    let frac = WindowMap::for_output::<u8>(w, None, Some((7.1098, -1024.0))).expect("map");
+    assert!(int16::plan::<i16, u8>(&frac).is_none());
+    let r = ctprep_intensity::window_slice_into(&big, &mut q, &frac, Variant::Parallel).expect("runs");
+    assert_eq!(r.kernel, Kernel::Table);
+}
+
+#[test]
+fn integer_outputs_round_exact_halves_to_even() {
+    // 110 HU into a 1100 HU window is exactly 25.5 of 255: rounds to 26 (even), as np.rint.
+    let map = WindowMap::for_output::<u8>(Window::new(0.0, 1100.0).expect("window"), None, None).expect("map");
+    let src: Vec<i16> = vec![110, 330, 550, 770, 990];
+    for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel, Variant::Auto] {
+        let mut q = vec![0u8; src.len()];
+        ctprep_intensity::window_slice_into(&src, &mut q, &map, variant).expect("runs");
+        assert_eq!(q, [26, 76, 128, 178, 230], "{variant}");
+    }
 }

@@ -1,0 +1,66 @@
+//! Plain loops compiled for several instruction sets and chosen at run time (`multiversion`):
+//! the oracle's own loop, and the verified integer kernel, so a portable binary built for the
+//! default x86-64 target still runs AVX2 or AVX-512 code where the machine has it.
+//!
+//! The loops are the scalar code; Rust never fuses a multiply and an add on its own, so every
+//! instruction-set version gives the oracle's results bit for bit.
+#![allow(unsafe_code)] // multiversion's generated dispatch calls `#[target_feature]` functions.
+
+use multiversion::multiversion;
+
+use crate::int16::Plan;
+use crate::{Output, Sample, WindowMap, scalar};
+
+/// The oracle's loop ([`scalar::window`]), compiled per instruction set.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+sse4.2"
+))]
+pub fn window<T: Sample, O: Output>(src: &[T], map: &WindowMap, out: &mut [O]) {
+    assert_eq!(src.len(), out.len(), "input and output lengths differ");
+    for (o, &v) in out.iter_mut().zip(src) {
+        *o = scalar::one(v, map);
+    }
+}
+
+/// The verified integer kernel ([`crate::int16::run`]), compiled per instruction set.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+sse4.2"
+))]
+pub fn int16<T: Sample, O: Output>(src: &[T], plan: &Plan, out: &mut [O]) {
+    crate::int16::run(src, plan, out);
+}
+
+/// The instruction-set level the dispatched loops run with here: `x86-64-v4` (AVX-512),
+/// `x86-64-v3` (AVX2), `x86-64-v2`, or the baseline.
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f")
+            && has!("avx512bw")
+            && has!("avx512cd")
+            && has!("avx512dq")
+            && has!("avx512vl")
+            && has!("avx512vbmi2")
+            && has!("avx2")
+            && has!("fma")
+        {
+            return "x86-64-v4";
+        }
+        if has!("avx2") && has!("fma") && has!("bmi1") && has!("bmi2") {
+            return "x86-64-v3";
+        }
+        if has!("sse4.2") {
+            return "x86-64-v2";
+        }
+        "x86-64"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "baseline"
+    }
+}
