@@ -19,10 +19,6 @@ pub struct Plan {
     width: f32,
 }
 
-/// 2^23: adding and subtracting it rounds a non-negative `f32` below 2^22 to an integer, ties
-/// to even.
-const ROUND_MAGIC_F32: f32 = 8_388_608.0;
-
 /// The integer form of `map` for `T` into `O`, when one exists (u8 output, 8/16-bit input,
 /// integral shift and bounds); it still has to pass [`verify`].
 pub fn plan<T: Sample, O: Output>(map: &WindowMap) -> Option<Plan> {
@@ -52,8 +48,7 @@ pub fn run<T: Sample, O: Output>(src: &[T], p: &Plan, out: &mut [O]) {
     assert_eq!(src.len(), out.len(), "input and output lengths differ");
     for (o, &v) in out.iter_mut().zip(src) {
         let d = v.to_i32().clamp(p.lo, p.hi) - p.lo;
-        let q = (d as f32 * p.span) / p.width;
-        *o = O::from_mapped(f64::from((q + ROUND_MAGIC_F32) - ROUND_MAGIC_F32));
+        *o = O::from_small_f32((d as f32 * p.span) / p.width);
     }
 }
 

@@ -217,8 +217,8 @@ pub struct WindowMap {
     pub(crate) span: f64,
 }
 
-/// 2^52: adding and subtracting it rounds an `f64` in [0, 2^51) to an integer, ties to even,
-/// identically in scalar and vector code.
+/// 2^52: adding it to an `f64` in [0, 2^51) rounds it to an integer, ties to even, identically
+/// in scalar and vector code, and leaves that integer in the low mantissa bits.
 pub(crate) const ROUND_MAGIC: f64 = 4_503_599_627_370_496.0;
 
 impl WindowMap {
@@ -337,38 +337,65 @@ sample!(f64, None, |_| 0, |_| 0.0);
 pub trait Output: Copy + Default + PartialEq + Send + Sync + 'static {
     /// The fixed output range of integer types (`None` for floats).
     const RANGE: Option<Range>;
-    /// Whether values are rounded to integers before conversion.
+    /// Whether the output is an integer type (rounded to nearest, ties to even).
     const INTEGER: bool;
-    /// The output for a mapped value, already rounded when [`Output::INTEGER`] (NaN becomes 0
-    /// for integer outputs).
+    /// The output for a mapped value: cast for floats; for integers rounded half to even, NaN
+    /// becoming 0.
     fn from_mapped(y: f64) -> Self;
+    /// For integer outputs: `q` (in `[0, 2^22)`, not NaN) rounded half to even.
+    fn from_small_f32(q: f32) -> Self;
+}
+
+/// Rounds `y` in `[0, 2^51)` half to even and returns the integer: adding 2^52 leaves it in the
+/// low mantissa bits, so no float-to-integer conversion (which vectorises poorly) is needed.
+#[inline(always)]
+fn round_bits_f64(y: f64) -> u64 {
+    (y + ROUND_MAGIC).to_bits() & 0xF_FFFF_FFFF_FFFF
+}
+
+/// The `f32` form of [`round_bits_f64`] for `q` in `[0, 2^22)`.
+#[inline(always)]
+fn round_bits_f32(q: f32) -> u32 {
+    (q + 8_388_608.0).to_bits() & 0x7F_FFFF
 }
 
 impl Output for f32 {
     const RANGE: Option<Range> = None;
     const INTEGER: bool = false;
-    #[inline]
+    #[inline(always)]
     fn from_mapped(y: f64) -> f32 {
         y as f32
+    }
+    #[inline(always)]
+    fn from_small_f32(q: f32) -> f32 {
+        q
     }
 }
 
 impl Output for u8 {
     const RANGE: Option<Range> = Some(Range { a: 0.0, b: 255.0 });
     const INTEGER: bool = true;
-    #[inline]
+    #[inline(always)]
     fn from_mapped(y: f64) -> u8 {
-        // NaN casts to 0; the value is already rounded and within [0, 255].
-        y as u8
+        // y is within [0, 255] or NaN.
+        if y.is_nan() { 0 } else { round_bits_f64(y) as u8 }
+    }
+    #[inline(always)]
+    fn from_small_f32(q: f32) -> u8 {
+        round_bits_f32(q) as u8
     }
 }
 
 impl Output for u16 {
     const RANGE: Option<Range> = Some(Range { a: 0.0, b: 65535.0 });
     const INTEGER: bool = true;
-    #[inline]
+    #[inline(always)]
     fn from_mapped(y: f64) -> u16 {
-        y as u16
+        if y.is_nan() { 0 } else { round_bits_f64(y) as u16 }
+    }
+    #[inline(always)]
+    fn from_small_f32(q: f32) -> u16 {
+        round_bits_f32(q) as u16
     }
 }
 

@@ -1,12 +1,11 @@
 //! The oracle: one plain loop calling [`WindowMap::apply`] per voxel.
 
-use crate::{Output, ROUND_MAGIC, Sample, WindowMap};
+use crate::{Output, Sample, WindowMap};
 
 /// The output value for one stored value: the map, rounded for integer outputs.
 #[inline(always)]
 pub(crate) fn one<T: Sample, O: Output>(v: T, map: &WindowMap) -> O {
-    let y = map.apply_as(v.to_f64(), O::INTEGER);
-    O::from_mapped(if O::INTEGER { (y + ROUND_MAGIC) - ROUND_MAGIC } else { y })
+    O::from_mapped(map.apply_as(v.to_f64(), O::INTEGER))
 }
 
 /// Windows `src` into `out`.

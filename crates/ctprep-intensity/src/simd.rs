@@ -11,7 +11,7 @@
 
 use wide::f64x4;
 
-use crate::{Output, ROUND_MAGIC, Sample, WindowMap};
+use crate::{Output, Sample, WindowMap};
 
 /// Voxels per block: 256 f64 (2 KiB) stay in L1 with their input and output.
 pub const BLOCK: usize = 256;
@@ -35,7 +35,6 @@ fn run<T: Sample, O: Output, const SCALED: bool>(src: &[T], map: &WindowMap, out
     let (lo, hi) = (f64x4::splat(map.lo), f64x4::splat(map.hi));
     let (inv, a, span) = (f64x4::splat(map.inv_width), f64x4::splat(map.a), f64x4::splat(map.span));
     let width = f64x4::splat(map.width);
-    let magic = f64x4::splat(ROUND_MAGIC);
     let mut buf = [f64x4::ZERO; BLOCK / 4];
     for (s, o) in src.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
         let vals: &mut [f64; BLOCK] = bytemuck::cast_mut(&mut buf);
@@ -50,8 +49,7 @@ fn run<T: Sample, O: Output, const SCALED: bool>(src: &[T], map: &WindowMap, out
             // maxpd(lo, x) then minpd(hi, c), as the scalar code spells out.
             let c = hi.fast_min(lo.fast_max(v));
             let y = if O::INTEGER { a + ((c - lo) * span) / width } else { a + ((c - lo) * inv) * span };
-            let y = nan.select(v, y);
-            *x = if O::INTEGER { (y + magic) - magic } else { y };
+            *x = nan.select(v, y);
         }
         let vals: &[f64; BLOCK] = bytemuck::cast_ref(&buf);
         // Narrow (vectorised by the compiler).
