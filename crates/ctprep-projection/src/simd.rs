@@ -1,0 +1,259 @@
+//! O(1) per voxel whatever the slab thickness, on `wide` `f32x8` rows.
+//!
+//! Max and min (van Herk / Gil-Werman): the axis is cut into blocks of k slices; within each
+//! block a running maximum from the block's start (prefix) and from its end (suffix) is kept.
+//! A window of at most k slices either starts a block (its value is a prefix), ends one (a
+//! suffix: this covers windows truncated at the volume's end), or spans two (the max of the
+//! first block's suffix and the second's prefix): three operations per voxel for any k.
+//!
+//! Mean: prefix sums in `f64` per column, one subtraction per output voxel.
+//!
+//! Work is split into tasks that own a contiguous part of the output: the output slices whose
+//! windows start in the same block (per outer index). Each task walks the columns in chunks of
+//! [`COLS`] so its prefix and suffix rows stay in cache. A chunk holding NaN or infinities
+//! (checked as it is read) is redone with the naive loop, so their semantics are the oracle's.
+
+use wide::f32x8;
+
+use crate::scalar::{self, canon, reduce_column};
+use crate::{Edges, Reduce, SlabProjection};
+
+/// Columns per chunk: 1024 f32 rows (4 KiB) keep three blocks of k <= 64 rows under ~1 MiB.
+pub const COLS: usize = 1024;
+
+/// A run of output slices `j0..j1` (for one outer index) whose windows start in block `block`
+/// (or are all zero: `block == None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Task {
+    pub(crate) outer: usize,
+    pub(crate) j0: usize,
+    pub(crate) j1: usize,
+    pub(crate) block: Option<usize>,
+}
+
+/// The tasks, in output order (so their regions tile the output).
+pub(crate) fn tasks(p: &SlabProjection, windows: &[Option<(usize, usize)>], outer: usize) -> Vec<Task> {
+    let k = p.k();
+    let mut per_outer = Vec::new();
+    for (j, w) in windows.iter().enumerate() {
+        let block = w.map(|(s, _)| s / k);
+        match per_outer.last_mut() {
+            Some(Task { j1, block: b, .. }) if *b == block => *j1 = j + 1,
+            _ => per_outer.push(Task { outer: 0, j0: j, j1: j + 1, block }),
+        }
+    }
+    (0..outer).flat_map(|o| per_outer.iter().map(move |t| Task { outer: o, ..*t })).collect()
+}
+
+/// Projects `src` into `dst` on one thread.
+pub fn project(
+    src: &[f32],
+    dims: (usize, usize, usize),
+    p: &SlabProjection,
+    windows: &[Option<(usize, usize)>],
+    non_finite: bool,
+    dst: &mut [f32],
+) {
+    let (inner, _, outer) = dims;
+    let mut rest = dst;
+    let mut scratch = Scratch::default();
+    for t in tasks(p, windows, outer) {
+        let (region, tail) = rest.split_at_mut((t.j1 - t.j0) * inner);
+        run_task(src, dims, p, windows, non_finite, t, region, &mut scratch);
+        rest = tail;
+    }
+}
+
+/// Reusable per-task buffers.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    suffix: Vec<f32>,
+    prefix: Vec<f32>,
+    next: Vec<f32>,
+    sums: Vec<f64>,
+}
+
+#[inline(always)]
+fn load(row: &[f32]) -> f32x8 {
+    f32x8::from(<[f32; 8]>::try_from(&row[..8]).expect("8 values"))
+}
+
+#[inline(always)]
+fn store(row: &mut [f32], v: f32x8) {
+    row[..8].copy_from_slice(&v.to_array());
+}
+
+/// Running max (or min) over rows `lo..=hi` of the column chunk, forward (prefix) or backward
+/// (suffix), into `buf` (row `i` at `(i - lo) * cols`). Returns whether a NaN or infinity was
+/// read.
+#[allow(clippy::too_many_arguments)]
+fn scan(src: &[f32], base: usize, inner: usize, c0: usize, cols: usize, lo: usize, hi: usize, forward: bool, max: bool, buf: &mut Vec<f32>) -> bool {
+    let rows = hi - lo + 1;
+    buf.clear();
+    buf.resize(rows * cols, 0.0);
+    let zero = f32x8::ZERO;
+    let mut bad = f32x8::ZERO;
+    let order: Box<dyn Iterator<Item = usize>> = if forward { Box::new(lo..=hi) } else { Box::new((lo..=hi).rev()) };
+    let mut prev: Option<usize> = None;
+    for i in order {
+        let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
+        let r = i - lo;
+        let (done, cur) = buf.split_at_mut(r.max(prev.map_or(0, |q| q - lo)) * cols);
+        let (acc_row, cur_row): (Option<&[f32]>, &mut [f32]) = match prev {
+            None => (None, &mut buf_row(cur, 0, cols)[..]),
+            Some(q) if q < i => (Some(&done[(q - lo) * cols..(q - lo + 1) * cols]), &mut buf_row(cur, 0, cols)[..]),
+            Some(_) => unreachable!("backward scans are handled below"),
+        };
+        let _ = (acc_row, cur_row);
+        prev = Some(i);
+        let _ = r;
+        break;
+    }
+    // Straightforward two-loop form (the borrow juggling above is not needed): fill row by row.
+    let _ = prev;
+    let seq: Vec<usize> = if forward { (lo..=hi).collect() } else { (lo..=hi).rev().collect() };
+    for (step, &i) in seq.iter().enumerate() {
+        let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
+        let r = (i - lo) * cols;
+        let chunks = cols / 8 * 8;
+        if step == 0 {
+            for c in (0..chunks).step_by(8) {
+                let v = load(&input[c..]) + zero;
+                bad |= v.simd_ne(v) | v.abs().simd_eq(f32x8::splat(f32::INFINITY));
+                store(&mut buf[r + c..], v);
+            }
+            for c in chunks..cols {
+                buf[r + c] = canon(input[c]);
+            }
+        } else {
+            let q = (seq[step - 1] - lo) * cols;
+            for c in (0..chunks).step_by(8) {
+                let v = load(&input[c..]) + zero;
+                bad |= v.simd_ne(v) | v.abs().simd_eq(f32x8::splat(f32::INFINITY));
+                let a = load(&buf[q + c..]);
+                store(&mut buf[r + c..], if max { a.fast_max(v) } else { a.fast_min(v) });
+            }
+            for c in chunks..cols {
+                let a = buf[q + c];
+                let v = canon(input[c]);
+                buf[r + c] = if max { if v > a { v } else { a } } else if v < a { v } else { a };
+            }
+        }
+        for c in chunks..cols {
+            if !input[c].is_finite() {
+                bad = f32x8::splat(f32::NAN);
+            }
+        }
+    }
+    bad.to_bitmask() != 0 || bad.to_array().iter().any(|x| x.is_nan())
+}
+
+fn buf_row(buf: &mut [f32], r: usize, cols: usize) -> &mut [f32] {
+    &mut buf[r * cols..(r + 1) * cols]
+}
+
+/// One task: output slices `t.j0..t.j1` of outer index `t.outer`, into `region`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_task(
+    src: &[f32],
+    (inner, n, _outer): (usize, usize, usize),
+    p: &SlabProjection,
+    windows: &[Option<(usize, usize)>],
+    non_finite: bool,
+    t: Task,
+    region: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    let Some(b) = t.block else {
+        region.fill(0.0);
+        return;
+    };
+    let k = p.k();
+    let base = t.outer * n * inner;
+    let reduce = p.get_reduce();
+    let (b_lo, b_hi) = (b * k, ((b + 1) * k).min(n) - 1);
+    let has_next = (b + 1) * k < n;
+    let (n_lo, n_hi) = ((b + 1) * k, ((b + 2) * k).min(n).saturating_sub(1));
+    let naive = |region: &mut [f32], c0: usize, cols: usize| {
+        for j in t.j0..t.j1 {
+            let w = windows[j].expect("a task with a block has windows");
+            for c in c0..c0 + cols {
+                region[(j - t.j0) * inner + c] = reduce_column(src, base, inner, c, w, reduce);
+            }
+        }
+    };
+    let mut c0 = 0;
+    while c0 < inner {
+        let cols = (inner - c0).min(COLS);
+        if non_finite && reduce == Reduce::Mean {
+            naive(region, c0, cols);
+            c0 += cols;
+            continue;
+        }
+        match reduce {
+            Reduce::Max | Reduce::Min => {
+                let max = reduce == Reduce::Max;
+                let mut bad = scan(src, base, inner, c0, cols, b_lo, b_hi, false, max, &mut scratch.suffix);
+                bad |= scan(src, base, inner, c0, cols, b_lo, b_hi, true, max, &mut scratch.prefix);
+                if has_next {
+                    bad |= scan(src, base, inner, c0, cols, n_lo, n_hi, true, max, &mut scratch.next);
+                }
+                if bad {
+                    naive(region, c0, cols);
+                    c0 += cols;
+                    continue;
+                }
+                for j in t.j0..t.j1 {
+                    let (s, e) = windows[j].expect("a task with a block has windows");
+                    let out = &mut region[(j - t.j0) * inner + c0..(j - t.j0) * inner + c0 + cols];
+                    if e <= b_hi {
+                        // Within block b: a prefix when the window starts the block, else a
+                        // suffix (then it ends the block or the volume).
+                        let src_row = if s == b_lo { &scratch.prefix[(e - b_lo) * cols..] } else { &scratch.suffix[(s - b_lo) * cols..] };
+                        out.copy_from_slice(&src_row[..cols]);
+                    } else {
+                        let su = &scratch.suffix[(s - b_lo) * cols..(s - b_lo + 1) * cols];
+                        let pr = &scratch.next[(e - n_lo) * cols..(e - n_lo + 1) * cols];
+                        let chunks = cols / 8 * 8;
+                        for c in (0..chunks).step_by(8) {
+                            let (a, v) = (load(&su[c..]), load(&pr[c..]));
+                            store(&mut out[c..], if max { a.fast_max(v) } else { a.fast_min(v) });
+                        }
+                        for c in chunks..cols {
+                            let (a, v) = (su[c], pr[c]);
+                            out[c] = if max { if v > a { v } else { a } } else if v < a { v } else { a };
+                        }
+                    }
+                }
+            }
+            Reduce::Mean => {
+                // Prefix sums over the rows the task's windows touch.
+                let lo = windows[t.j0].map_or(0, |w| w.0);
+                let hi = windows[t.j0..t.j1].iter().flatten().map(|w| w.1).max().unwrap_or(lo);
+                let rows = hi - lo + 2;
+                scratch.sums.clear();
+                scratch.sums.resize(rows * cols, 0.0);
+                for i in lo..=hi {
+                    let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
+                    let (before, after) = scratch.sums.split_at_mut((i - lo + 1) * cols);
+                    let prev = &before[(i - lo) * cols..];
+                    for ((s, &pv), &x) in after[..cols].iter_mut().zip(prev).zip(input) {
+                        *s = pv + f64::from(canon(x));
+                    }
+                }
+                for j in t.j0..t.j1 {
+                    let (s, e) = windows[j].expect("a task with a block has windows");
+                    let count = (e - s + 1) as f64;
+                    let out = &mut region[(j - t.j0) * inner + c0..(j - t.j0) * inner + c0 + cols];
+                    let top = &scratch.sums[(e - lo + 1) * cols..(e - lo + 2) * cols];
+                    let bottom = &scratch.sums[(s - lo) * cols..(s - lo + 1) * cols];
+                    for ((o, &tv), &bv) in out.iter_mut().zip(top).zip(bottom) {
+                        *o = ((tv - bv) / count) as f32;
+                    }
+                }
+            }
+        }
+        c0 += cols;
+    }
+    let _ = (Edges::Zero, scalar::canon);
+}
