@@ -175,7 +175,14 @@ pub struct SlabProjection {
 impl SlabProjection {
     /// A slab of `k` slices (at least 1). Defaults: axis z, max, start, shrink, stride 1.
     pub fn new(k: usize) -> SlabProjection {
-        SlabProjection { k: k.max(1), axis: Axis3::Z, reduce: Reduce::Max, align: Align::Start, edges: Edges::Shrink, stride: 1 }
+        SlabProjection {
+            k: k.max(1),
+            axis: Axis3::Z,
+            reduce: Reduce::Max,
+            align: Align::Start,
+            edges: Edges::Shrink,
+            stride: 1,
+        }
     }
 
     /// The number of slices in a slab `slab_mm` thick with slices `spacing_mm` apart:
@@ -296,10 +303,8 @@ pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// The volume as x-fastest contiguous values: borrowed when it already is, else copied.
 fn fortran<'a>(src: &'a ArrayView3<'_, f32>) -> std::borrow::Cow<'a, [f32]> {
-    if src.t().is_standard_layout() {
-        if let Some(s) = src.t().to_slice() {
-            return std::borrow::Cow::Borrowed(s);
-        }
+    if let Some(s) = src.t().to_slice() {
+        return std::borrow::Cow::Borrowed(s);
     }
     let mut owned = Array3::<f32>::zeros(src.raw_dim().f());
     owned.assign(src);
@@ -316,7 +321,13 @@ pub(crate) fn split(shape: [usize; 3], axis: Axis3) -> (usize, usize, usize) {
 
 /// Projects `src` into `dst`, an x-fastest buffer of the output shape (the input's, with the
 /// axis of length [`SlabProjection::output_len`]).
-pub fn project_slice_into(src: &[f32], shape: [usize; 3], p: &SlabProjection, dst: &mut [f32], variant: Variant) -> Result<Report> {
+pub fn project_slice_into(
+    src: &[f32],
+    shape: [usize; 3],
+    p: &SlabProjection,
+    dst: &mut [f32],
+    variant: Variant,
+) -> Result<Report> {
     let n = shape[p.axis.index()];
     let m = p.output_len(n)?;
     let (inner, _, outer) = split(shape, p.axis);
@@ -355,14 +366,13 @@ pub fn project(src: ArrayView3<'_, f32>, p: &SlabProjection, variant: Variant) -
     Ok((arr, report))
 }
 
-/// The whole-axis projection: one slab covering the axis, giving a volume with that axis of
-/// length 1 (`SlabProjection::new(n)` with `shrink` edges and `centre`... kept simple: the
-/// window is the whole axis).
+/// The whole-axis projection of an axis of `n` slices: one window covering it, giving a
+/// volume with that axis of length 1. Place it with [`whole_axis_affine`].
 pub fn whole_axis(axis: Axis3, reduce: Reduce, n: usize) -> SlabProjection {
     SlabProjection::new(n.max(1)).axis(axis).reduce(reduce).align(Align::Start).edges(Edges::Valid)
 }
 
-/// The affine of a whole-axis projection: the slice sits at the centre of the axis.
+/// The affine of a whole-axis projection: the single slice sits at the centre of the axis.
 pub fn whole_axis_affine(affine: &Affine, axis: Axis3, n: usize) -> Affine {
     let a = axis.index();
     let mut m = Affine::IDENTITY;

@@ -35,7 +35,14 @@ pub(crate) fn min_nan(a: f32, b: f32) -> f32 {
 
 /// The reduction of column `c` of rows `s..=e` (row `i` starts at `base + i * inner`).
 #[inline]
-pub(crate) fn reduce_column(src: &[f32], base: usize, inner: usize, c: usize, (s, e): (usize, usize), reduce: Reduce) -> f32 {
+pub(crate) fn reduce_column(
+    src: &[f32],
+    base: usize,
+    inner: usize,
+    c: usize,
+    (s, e): (usize, usize),
+    reduce: Reduce,
+) -> f32 {
     let v = |i: usize| canon(src[base + i * inner + c]);
     match reduce {
         Reduce::Max => (s + 1..=e).fold(v(s), |m, i| max_nan(m, v(i))),

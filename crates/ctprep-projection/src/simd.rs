@@ -15,8 +15,8 @@
 
 use wide::f32x8;
 
-use crate::scalar::{self, canon, reduce_column};
-use crate::{Edges, Reduce, SlabProjection};
+use crate::scalar::{canon, reduce_column};
+use crate::{Reduce, SlabProjection};
 
 /// Columns per chunk: 1024 f32 rows (4 KiB) keep three blocks of k <= 64 rows under ~1 MiB.
 pub const COLS: usize = 1024;
@@ -84,72 +84,67 @@ fn store(row: &mut [f32], v: f32x8) {
 }
 
 /// Running max (or min) over rows `lo..=hi` of the column chunk, forward (prefix) or backward
-/// (suffix), into `buf` (row `i` at `(i - lo) * cols`). Returns whether a NaN or infinity was
-/// read.
+/// (suffix), into `buf` (row `i` at `(i - lo) * cols`). Returns whether a NaN or an infinity
+/// was read (the caller then redoes the chunk naively).
 #[allow(clippy::too_many_arguments)]
-fn scan(src: &[f32], base: usize, inner: usize, c0: usize, cols: usize, lo: usize, hi: usize, forward: bool, max: bool, buf: &mut Vec<f32>) -> bool {
-    let rows = hi - lo + 1;
+fn scan(
+    src: &[f32],
+    base: usize,
+    inner: usize,
+    c0: usize,
+    cols: usize,
+    (lo, hi): (usize, usize),
+    forward: bool,
+    max: bool,
+    buf: &mut Vec<f32>,
+) -> bool {
     buf.clear();
-    buf.resize(rows * cols, 0.0);
-    let zero = f32x8::ZERO;
+    buf.resize((hi - lo + 1) * cols, 0.0);
+    let (zero, inf) = (f32x8::ZERO, f32x8::splat(f32::INFINITY));
     let mut bad = f32x8::ZERO;
-    let order: Box<dyn Iterator<Item = usize>> = if forward { Box::new(lo..=hi) } else { Box::new((lo..=hi).rev()) };
+    let mut bad_tail = false;
+    let chunks = cols / 8 * 8;
     let mut prev: Option<usize> = None;
-    for i in order {
-        let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
-        let r = i - lo;
-        let (done, cur) = buf.split_at_mut(r.max(prev.map_or(0, |q| q - lo)) * cols);
-        let (acc_row, cur_row): (Option<&[f32]>, &mut [f32]) = match prev {
-            None => (None, &mut buf_row(cur, 0, cols)[..]),
-            Some(q) if q < i => (Some(&done[(q - lo) * cols..(q - lo + 1) * cols]), &mut buf_row(cur, 0, cols)[..]),
-            Some(_) => unreachable!("backward scans are handled below"),
-        };
-        let _ = (acc_row, cur_row);
-        prev = Some(i);
-        let _ = r;
-        break;
-    }
-    // Straightforward two-loop form (the borrow juggling above is not needed): fill row by row.
-    let _ = prev;
-    let seq: Vec<usize> = if forward { (lo..=hi).collect() } else { (lo..=hi).rev().collect() };
-    for (step, &i) in seq.iter().enumerate() {
+    for step in 0..=(hi - lo) {
+        let i = if forward { lo + step } else { hi - step };
         let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
         let r = (i - lo) * cols;
-        let chunks = cols / 8 * 8;
-        if step == 0 {
-            for c in (0..chunks).step_by(8) {
-                let v = load(&input[c..]) + zero;
-                bad |= v.simd_ne(v) | v.abs().simd_eq(f32x8::splat(f32::INFINITY));
-                store(&mut buf[r + c..], v);
-            }
-            for c in chunks..cols {
-                buf[r + c] = canon(input[c]);
-            }
-        } else {
-            let q = (seq[step - 1] - lo) * cols;
-            for c in (0..chunks).step_by(8) {
-                let v = load(&input[c..]) + zero;
-                bad |= v.simd_ne(v) | v.abs().simd_eq(f32x8::splat(f32::INFINITY));
-                let a = load(&buf[q + c..]);
-                store(&mut buf[r + c..], if max { a.fast_max(v) } else { a.fast_min(v) });
-            }
-            for c in chunks..cols {
-                let a = buf[q + c];
-                let v = canon(input[c]);
-                buf[r + c] = if max { if v > a { v } else { a } } else if v < a { v } else { a };
-            }
+        for c in (0..chunks).step_by(8) {
+            // + 0.0 reads -0.0 as +0.0; NaN and infinities are flagged.
+            let v = load(&input[c..]) + zero;
+            bad = bad | v.simd_ne(v) | v.abs().simd_eq(inf);
+            let m = match prev {
+                None => v,
+                Some(q) => {
+                    let a = load(&buf[q + c..]);
+                    if max { a.fast_max(v) } else { a.fast_min(v) }
+                }
+            };
+            store(&mut buf[r + c..], m);
         }
         for c in chunks..cols {
-            if !input[c].is_finite() {
-                bad = f32x8::splat(f32::NAN);
-            }
+            let v = canon(input[c]);
+            bad_tail |= !v.is_finite();
+            buf[r + c] = match prev {
+                None => v,
+                Some(q) => pick(buf[q + c], v, max),
+            };
         }
+        prev = Some(r);
     }
-    bad.to_bitmask() != 0 || bad.to_array().iter().any(|x| x.is_nan())
+    bad_tail || bad.to_bitmask() != 0
 }
 
-fn buf_row(buf: &mut [f32], r: usize, cols: usize) -> &mut [f32] {
-    &mut buf[r * cols..(r + 1) * cols]
+/// Max or min of two finite values, the larger (smaller) one, either if equal.
+#[inline(always)]
+fn pick(a: f32, v: f32, max: bool) -> f32 {
+    if max {
+        if v > a { v } else { a }
+    } else if v < a {
+        v
+    } else {
+        a
+    }
 }
 
 /// One task: output slices `t.j0..t.j1` of outer index `t.outer`, into `region`.
@@ -193,10 +188,10 @@ pub(crate) fn run_task(
         match reduce {
             Reduce::Max | Reduce::Min => {
                 let max = reduce == Reduce::Max;
-                let mut bad = scan(src, base, inner, c0, cols, b_lo, b_hi, false, max, &mut scratch.suffix);
-                bad |= scan(src, base, inner, c0, cols, b_lo, b_hi, true, max, &mut scratch.prefix);
+                let mut bad = scan(src, base, inner, c0, cols, (b_lo, b_hi), false, max, &mut scratch.suffix);
+                bad |= scan(src, base, inner, c0, cols, (b_lo, b_hi), true, max, &mut scratch.prefix);
                 if has_next {
-                    bad |= scan(src, base, inner, c0, cols, n_lo, n_hi, true, max, &mut scratch.next);
+                    bad |= scan(src, base, inner, c0, cols, (n_lo, n_hi), true, max, &mut scratch.next);
                 }
                 if bad {
                     naive(region, c0, cols);
@@ -209,7 +204,11 @@ pub(crate) fn run_task(
                     if e <= b_hi {
                         // Within block b: a prefix when the window starts the block, else a
                         // suffix (then it ends the block or the volume).
-                        let src_row = if s == b_lo { &scratch.prefix[(e - b_lo) * cols..] } else { &scratch.suffix[(s - b_lo) * cols..] };
+                        let src_row = if s == b_lo {
+                            &scratch.prefix[(e - b_lo) * cols..]
+                        } else {
+                            &scratch.suffix[(s - b_lo) * cols..]
+                        };
                         out.copy_from_slice(&src_row[..cols]);
                     } else {
                         let su = &scratch.suffix[(s - b_lo) * cols..(s - b_lo + 1) * cols];
@@ -220,8 +219,7 @@ pub(crate) fn run_task(
                             store(&mut out[c..], if max { a.fast_max(v) } else { a.fast_min(v) });
                         }
                         for c in chunks..cols {
-                            let (a, v) = (su[c], pr[c]);
-                            out[c] = if max { if v > a { v } else { a } } else if v < a { v } else { a };
+                            out[c] = pick(su[c], pr[c], max);
                         }
                     }
                 }
@@ -255,5 +253,4 @@ pub(crate) fn run_task(
         }
         c0 += cols;
     }
-    let _ = (Edges::Zero, scalar::canon);
 }
