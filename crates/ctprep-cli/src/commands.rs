@@ -73,6 +73,22 @@ enum Command {
     ///   ctprep window ct.nii.gz st.nii.gz --level 40 --width 400 --range -1,1
     #[command(verbatim_doc_comment)]
     Window(crate::window::WindowArgs),
+    /// Thick-slab maximum (or minimum, mean) intensity projection, or a whole-axis projection.
+    ///
+    /// Output slice i reduces a window of k slices along --axis: start alignment uses slices
+    /// i..i+k-1 (the classic recipe), centre a window centred on i. Edges: shrink truncates
+    /// windows at the ends, valid keeps only full windows, zero reproduces the classic loop
+    /// (windows reaching the last slice are 0). The output affine places each slice where its
+    /// window is (the window's centre; for start/zero the first slice), so it overlays the input.
+    /// Cost per voxel does not depend on k. Examples:
+    ///
+    ///   ctprep mip ct.nii.gz mip.nii.gz --slab 5
+    ///
+    ///   ctprep mip ct.nii.gz mip.nii.gz --slab-mm 10 --align centre --stride 2
+    ///
+    ///   ctprep mip ct.nii.gz coronal.nii.gz --whole --axis y
+    #[command(verbatim_doc_comment)]
+    Mip(crate::mip::MipArgs),
     /// Write a synthetic CT phantom (and its label map) and show what ctprep reads from it.
     ///
     /// The phantom is a deterministic torso in Hounsfield units (air, fat, soft tissue, lungs,
@@ -152,6 +168,7 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
         }
         Command::Demo { dir, shape } => demo(&dir, shape),
         Command::Window(args) => crate::window::run(&args),
+        Command::Mip(args) => crate::mip::run(&args),
     }
 }
 

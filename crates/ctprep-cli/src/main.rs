@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod mip;
 mod window;
 
 use std::process::ExitCode;

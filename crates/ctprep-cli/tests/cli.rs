@@ -328,3 +328,72 @@ fn window_keeps_geometry_and_matches_the_library() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("missing.nii"));
 }
+
+#[test]
+fn mip_values_geometry_and_errors() {
+    use ctprep_projection::{Align, Edges, SlabProjection, Variant, project_slice_into};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let src = write_phantom(tmp.path()); // 24 x 20 x 8, LPS, 0.78 x 0.78 x 2.5 mm
+    let v = read_nifti(&src).expect("reads");
+    let shape = v.dims3().expect("3-D");
+    for (args, p) in [
+        (vec!["--slab", "3"], SlabProjection::new(3)),
+        (
+            vec!["--slab-mm", "5", "--align", "centre", "--stride", "2"],
+            SlabProjection::new(2).align(Align::Centre).stride(2),
+        ),
+        (vec!["--slab", "4", "--edges", "zero", "--reduce", "min", "--axis", "x"], {
+            SlabProjection::new(4)
+                .edges(Edges::Zero)
+                .reduce(ctprep_projection::Reduce::Min)
+                .axis(ctprep_projection::Axis3::X)
+        }),
+    ] {
+        let dst = tmp.path().join(format!("mip{}.nii.gz", args.len()));
+        let mut all = vec!["mip", s(&src), s(&dst)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let w = read_nifti(&dst).expect("reads");
+        let a = p.get_axis().index();
+        let mut out_shape = shape;
+        out_shape[a] = p.output_len(shape[a]).expect("len");
+        assert_eq!(w.shape(), &out_shape[..], "{args:?}");
+        let mut want = vec![0f32; out_shape.iter().product()];
+        project_slice_into(&v.scaled_f32(), shape, &p, &mut want, Variant::Scalar).expect("projects");
+        assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{args:?}");
+        // The output overlays the input: slice j sits at input position output_position(j).
+        for j in 0..out_shape[a] {
+            let mut idx = [0.0; 3];
+            idx[a] = j as f64;
+            let mut src_idx = [0.0; 3];
+            src_idx[a] = p.output_position(j);
+            let (pw, pv) = (w.affine().apply(idx), v.affine().apply(src_idx));
+            assert!((0..3).all(|i| (pw[i] - pv[i]).abs() < 1e-4), "{args:?} slice {j}: {pw:?} vs {pv:?}");
+        }
+    }
+    // --whole: one slice at the axis centre.
+    let dst = tmp.path().join("whole.nii.gz");
+    let out = ctprep(&["mip", s(&src), s(&dst), "--whole", "--axis", "z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let w = read_nifti(&dst).expect("reads");
+    assert_eq!(w.shape(), &[shape[0], shape[1], 1]);
+    let centre = v.affine().apply([0.0, 0.0, (shape[2] as f64 - 1.0) / 2.0]);
+    assert!((w.affine().apply([0.0; 3])[2] - centre[2]).abs() < 1e-4);
+    // Errors: usage (exit 2) and impossible requests (exit 1), nothing written.
+    let bad = tmp.path().join("never.nii.gz");
+    for (args, code) in [
+        (vec!["--slab", "0"], 2),
+        (vec![], 2),
+        (vec!["--slab", "3", "--whole"], 2),
+        (vec!["--slab", "3", "--axis", "w"], 2),
+        (vec!["--slab", "3", "--stride", "0"], 2),
+        (vec!["--slab", "99", "--edges", "valid"], 1),
+    ] {
+        let mut all = vec!["mip", s(&src), s(&bad)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(!bad.exists());
+    }
+}

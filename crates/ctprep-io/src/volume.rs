@@ -176,6 +176,16 @@ impl Volume {
         })
     }
 
+    /// A volume on another grid (new values, shape and affine) that keeps this one's header
+    /// fields, codes and extensions: for stages that resample or project. Unscaled.
+    pub fn derived(&self, data: VoxelData, shape: &[usize], affine: Affine) -> Result<Volume> {
+        let fresh = Volume::new(data, shape, affine).map_err(|e| self.error(e.kind(), e.message()))?;
+        let mut header = self.header.clone();
+        header.cal_min = 0.0;
+        header.cal_max = 0.0;
+        Ok(Volume { header, extensions: self.extensions.clone(), path: self.path.clone(), ..fresh })
+    }
+
     /// The same volume with a new affine (for example after resampling).
     pub fn with_affine(mut self, affine: Affine) -> Result<Volume> {
         if !affine.is_affine() {
