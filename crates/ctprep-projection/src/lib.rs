@@ -35,12 +35,15 @@
 //! - [`simd`]: van Herk / Gil-Werman for max and min (a running prefix and suffix per block of
 //!   k slices; each window is one max of a suffix and a prefix: 3 operations per voxel whatever
 //!   k), prefix sums in `f64` for the mean, on `wide` `f32x8` rows.
-//! - [`parallel`]: rayon over independent column blocks, each running the SIMD kernel.
+//! - [`parallel`]: rayon over independent parts of the output, each running the O(1) kernel
+//!   with its row operations compiled for the instruction set found at run time ([`dispatch`];
+//!   `auto` uses them on one thread too).
 //!
 //! Max and min are bit-identical across variants; the mean agrees within 1e-6 of the largest
 //! magnitude in the volume (prefix sums in `f64` reassociate the additions).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
+pub mod dispatch;
 pub mod parallel;
 pub mod scalar;
 pub mod simd;
@@ -339,16 +342,20 @@ pub fn project_slice_into(
         )));
     }
     let non_finite = variant != Variant::Scalar && src.iter().any(|v| !v.is_finite());
+    let auto = variant == Variant::Auto;
     let variant = match variant {
         Variant::Auto if src.len() >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => Variant::Parallel,
         Variant::Auto => Variant::Simd,
         v => v,
     };
     let windows = p.windows(n)?;
+    let dims = (inner, n, outer);
     match variant {
-        Variant::Scalar => scalar::project(src, (inner, n, outer), &windows, p.reduce, dst),
-        Variant::Parallel => parallel::project(src, (inner, n, outer), p, &windows, non_finite, dst),
-        _ => simd::project(src, (inner, n, outer), p, &windows, non_finite, dst),
+        Variant::Scalar => scalar::project(src, dims, &windows, p.reduce, dst),
+        Variant::Parallel => parallel::project(src, dims, p, &windows, non_finite, dst),
+        // `auto` on one thread takes the runtime-dispatched rows; `simd` by name is `wide`.
+        _ if auto => simd::project_with::<dispatch::Plain>(src, dims, p, &windows, non_finite, dst),
+        _ => simd::project(src, dims, p, &windows, non_finite, dst),
     }
     Ok(Report { variant, non_finite })
 }

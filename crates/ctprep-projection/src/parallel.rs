@@ -1,10 +1,12 @@
-//! rayon over the SIMD kernel's tasks: each task owns a contiguous part of the output (the
+//! rayon over the O(1) kernel's tasks (row operations compiled per instruction set, see
+//! [`crate::dispatch`]): each task owns a contiguous part of the output (the
 //! slices whose windows start in one block, for one outer index), so the tasks write disjoint
 //! slices with no synchronisation.
 
 use rayon::prelude::*;
 
 use crate::SlabProjection;
+use crate::dispatch::Plain;
 use crate::simd::{Scratch, run_task, tasks};
 
 /// Projects `src` into `dst` on the rayon thread pool.
@@ -26,6 +28,6 @@ pub fn project(
         rest = tail;
     }
     tasks.into_par_iter().zip(regions).for_each_init(Scratch::default, |scratch, (t, region)| {
-        run_task(src, dims, p, windows, non_finite, t, region, scratch);
+        run_task::<Plain>(src, dims, p, windows, non_finite, t, region, scratch);
     });
 }

@@ -45,8 +45,20 @@ pub(crate) fn tasks(p: &SlabProjection, windows: &[Option<(usize, usize)>], oute
     (0..outer).flat_map(|o| per_outer.iter().map(move |t| Task { outer: o, ..*t })).collect()
 }
 
-/// Projects `src` into `dst` on one thread.
+/// Projects `src` into `dst` on one thread with `wide` vectors.
 pub fn project(
+    src: &[f32],
+    dims: (usize, usize, usize),
+    p: &SlabProjection,
+    windows: &[Option<(usize, usize)>],
+    non_finite: bool,
+    dst: &mut [f32],
+) {
+    project_with::<Wide>(src, dims, p, windows, non_finite, dst);
+}
+
+/// Projects `src` into `dst` on one thread with the row operations `R`.
+pub(crate) fn project_with<R: RowOps>(
     src: &[f32],
     dims: (usize, usize, usize),
     p: &SlabProjection,
@@ -59,7 +71,7 @@ pub fn project(
     let mut scratch = Scratch::default();
     for t in tasks(p, windows, outer) {
         let (region, tail) = rest.split_at_mut((t.j1 - t.j0) * inner);
-        run_task(src, dims, p, windows, non_finite, t, region, &mut scratch);
+        run_task::<R>(src, dims, p, windows, non_finite, t, region, &mut scratch);
         rest = tail;
     }
 }
@@ -83,61 +95,9 @@ fn store(row: &mut [f32], v: f32x8) {
     row[..8].copy_from_slice(&v.to_array());
 }
 
-/// Running max (or min) over rows `lo..=hi` of the column chunk, forward (prefix) or backward
-/// (suffix), into `buf` (row `i` at `(i - lo) * cols`). Returns whether a NaN or an infinity
-/// was read (the caller then redoes the chunk naively).
-#[allow(clippy::too_many_arguments)]
-fn scan(
-    src: &[f32],
-    base: usize,
-    inner: usize,
-    c0: usize,
-    cols: usize,
-    (lo, hi): (usize, usize),
-    forward: bool,
-    max: bool,
-    buf: &mut Vec<f32>,
-) -> bool {
-    buf.clear();
-    buf.resize((hi - lo + 1) * cols, 0.0);
-    let (zero, inf) = (f32x8::ZERO, f32x8::splat(f32::INFINITY));
-    let mut bad = f32x8::ZERO;
-    let mut bad_tail = false;
-    let chunks = cols / 8 * 8;
-    let mut prev: Option<usize> = None;
-    for step in 0..=(hi - lo) {
-        let i = if forward { lo + step } else { hi - step };
-        let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
-        let r = (i - lo) * cols;
-        for c in (0..chunks).step_by(8) {
-            // + 0.0 reads -0.0 as +0.0; NaN and infinities are flagged.
-            let v = load(&input[c..]) + zero;
-            bad = bad | v.simd_ne(v) | v.abs().simd_eq(inf);
-            let m = match prev {
-                None => v,
-                Some(q) => {
-                    let a = load(&buf[q + c..]);
-                    if max { a.fast_max(v) } else { a.fast_min(v) }
-                }
-            };
-            store(&mut buf[r + c..], m);
-        }
-        for c in chunks..cols {
-            let v = canon(input[c]);
-            bad_tail |= !v.is_finite();
-            buf[r + c] = match prev {
-                None => v,
-                Some(q) => pick(buf[q + c], v, max),
-            };
-        }
-        prev = Some(r);
-    }
-    bad_tail || bad.to_bitmask() != 0
-}
-
 /// Max or min of two finite values, the larger (smaller) one, either if equal.
 #[inline(always)]
-fn pick(a: f32, v: f32, max: bool) -> f32 {
+pub(crate) fn pick(a: f32, v: f32, max: bool) -> f32 {
     if max {
         if v > a { v } else { a }
     } else if v < a {
@@ -147,9 +107,87 @@ fn pick(a: f32, v: f32, max: bool) -> f32 {
     }
 }
 
+/// The three row operations of the O(1) algorithm, on finite values.
+pub(crate) trait RowOps {
+    /// `dst = canon(input)`.
+    fn first(dst: &mut [f32], input: &[f32]);
+    /// `dst = pick(prev, canon(input))`.
+    fn next(dst: &mut [f32], prev: &[f32], input: &[f32], max: bool);
+}
+
+/// [`RowOps`] on `wide` `f32x8` vectors (width fixed at compile time).
+pub(crate) struct Wide;
+
+impl RowOps for Wide {
+    fn first(dst: &mut [f32], input: &[f32]) {
+        let chunks = dst.len() / 8 * 8;
+        for c in (0..chunks).step_by(8) {
+            store(&mut dst[c..], load(&input[c..]) + f32x8::ZERO);
+        }
+        for c in chunks..dst.len() {
+            dst[c] = canon(input[c]);
+        }
+    }
+
+    fn next(dst: &mut [f32], prev: &[f32], input: &[f32], max: bool) {
+        let chunks = dst.len() / 8 * 8;
+        for c in (0..chunks).step_by(8) {
+            // + 0.0 reads -0.0 as +0.0.
+            let (a, v) = (load(&prev[c..]), load(&input[c..]) + f32x8::ZERO);
+            store(&mut dst[c..], if max { a.fast_max(v) } else { a.fast_min(v) });
+        }
+        for c in chunks..dst.len() {
+            dst[c] = pick(prev[c], canon(input[c]), max);
+        }
+    }
+}
+
+/// Running max (or min) over rows `lo..=hi` of the column chunk, forward (prefix) or backward
+/// (suffix), into `buf` (row `i` at `(i - lo) * cols`). Values must be finite.
+#[allow(clippy::too_many_arguments)]
+fn scan<R: RowOps>(
+    src: &[f32],
+    base: usize,
+    inner: usize,
+    c0: usize,
+    cols: usize,
+    (lo, hi): (usize, usize),
+    forward: bool,
+    max: bool,
+    buf: &mut Vec<f32>,
+) {
+    let need = (hi - lo + 1) * cols;
+    if buf.len() < need {
+        buf.resize(need, 0.0);
+    }
+    let mut prev: Option<usize> = None;
+    for step in 0..=(hi - lo) {
+        let i = if forward { lo + step } else { hi - step };
+        let input = &src[base + i * inner + c0..base + i * inner + c0 + cols];
+        let r = (i - lo) * cols;
+        match prev {
+            None => R::first(&mut buf[r..r + cols], input),
+            Some(q) if q < r => {
+                let (before, after) = buf.split_at_mut(r);
+                R::next(&mut after[..cols], &before[q..q + cols], input, max);
+            }
+            Some(q) => {
+                let (before, after) = buf.split_at_mut(q);
+                R::next(&mut before[r..r + cols], &after[..cols], input, max);
+            }
+        }
+        prev = Some(r);
+    }
+}
+
+/// Whether rows `lo..=hi` of the column chunk hold a NaN or an infinity.
+fn non_finite_rows(src: &[f32], base: usize, inner: usize, c0: usize, cols: usize, (lo, hi): (usize, usize)) -> bool {
+    (lo..=hi).any(|i| src[base + i * inner + c0..base + i * inner + c0 + cols].iter().any(|v| !v.is_finite()))
+}
+
 /// One task: output slices `t.j0..t.j1` of outer index `t.outer`, into `region`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run_task(
+pub(crate) fn run_task<R: RowOps>(
     src: &[f32],
     (inner, n, _outer): (usize, usize, usize),
     p: &SlabProjection,
@@ -188,15 +226,17 @@ pub(crate) fn run_task(
         match reduce {
             Reduce::Max | Reduce::Min => {
                 let max = reduce == Reduce::Max;
-                let mut bad = scan(src, base, inner, c0, cols, (b_lo, b_hi), false, max, &mut scratch.suffix);
-                bad |= scan(src, base, inner, c0, cols, (b_lo, b_hi), true, max, &mut scratch.prefix);
-                if has_next {
-                    bad |= scan(src, base, inner, c0, cols, (n_lo, n_hi), true, max, &mut scratch.next);
-                }
-                if bad {
+                // Only a volume known to hold NaN or infinities pays for checking each chunk.
+                let rows = (b_lo, if has_next { n_hi } else { b_hi });
+                if non_finite && non_finite_rows(src, base, inner, c0, cols, rows) {
                     naive(region, c0, cols);
                     c0 += cols;
                     continue;
+                }
+                scan::<R>(src, base, inner, c0, cols, (b_lo, b_hi), false, max, &mut scratch.suffix);
+                scan::<R>(src, base, inner, c0, cols, (b_lo, b_hi), true, max, &mut scratch.prefix);
+                if has_next {
+                    scan::<R>(src, base, inner, c0, cols, (n_lo, n_hi), true, max, &mut scratch.next);
                 }
                 for j in t.j0..t.j1 {
                     let (s, e) = windows[j].expect("a task with a block has windows");
@@ -213,14 +253,8 @@ pub(crate) fn run_task(
                     } else {
                         let su = &scratch.suffix[(s - b_lo) * cols..(s - b_lo + 1) * cols];
                         let pr = &scratch.next[(e - n_lo) * cols..(e - n_lo + 1) * cols];
-                        let chunks = cols / 8 * 8;
-                        for c in (0..chunks).step_by(8) {
-                            let (a, v) = (load(&su[c..]), load(&pr[c..]));
-                            store(&mut out[c..], if max { a.fast_max(v) } else { a.fast_min(v) });
-                        }
-                        for c in chunks..cols {
-                            out[c] = pick(su[c], pr[c], max);
-                        }
+                        // Both rows are already canonical: `next` with an identity-canonicalising input.
+                        R::next(out, su, pr, max);
                     }
                 }
             }
