@@ -18,6 +18,34 @@ impl RowOps for Plain {
     fn next(dst: &mut [f32], prev: &[f32], input: &[f32], max: bool) {
         if max { next_max(dst, prev, input) } else { next_min(dst, prev, input) }
     }
+
+    fn accumulate(dst: &mut [f32], input: &[f32], max: bool) {
+        if max { acc_max(dst, input) } else { acc_min(dst, input) }
+    }
+}
+
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+sse4.2"
+))]
+fn acc_max(dst: &mut [f32], input: &[f32]) {
+    for (d, &v) in dst.iter_mut().zip(input) {
+        let v = v + 0.0;
+        *d = if v > *d { v } else { *d };
+    }
+}
+
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+    "x86_64+sse4.2"
+))]
+fn acc_min(dst: &mut [f32], input: &[f32]) {
+    for (d, &v) in dst.iter_mut().zip(input) {
+        let v = v + 0.0;
+        *d = if v < *d { v } else { *d };
+    }
 }
 
 #[multiversion(targets(
