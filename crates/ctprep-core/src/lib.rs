@@ -27,3 +27,23 @@ mod variant;
 
 pub use affine::{Affine, polar_rotation, symmetric_eigen3};
 pub use variant::{ParseVariantError, Variant};
+
+/// Compiles the functions it wraps once per instruction-set level (x86-64-v4 with AVX-512,
+/// x86-64-v3 with AVX2, x86-64-v2) plus the baseline, and picks one at run time
+/// (`multiversion`): one list of targets for every kernel crate. The calling crate must depend
+/// on `multiversion` and allow `unsafe_code` where it is used (the generated dispatch calls
+/// `#[target_feature]` functions).
+///
+/// Rust never fuses a multiply and an add on its own, so every version computes the same
+/// results bit for bit.
+#[macro_export]
+macro_rules! dispatched {
+    ($($item:item)*) => {$(
+        #[::multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+            "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
+            "x86_64+sse4.2"
+        ))]
+        $item
+    )*};
+}

@@ -1,4 +1,4 @@
-//! Plain loops compiled for several instruction sets and chosen at run time (`multiversion`):
+//! Plain loops compiled for several instruction sets and chosen at run time ([`ctprep_core::dispatched`]):
 //! the oracle's own loop, and the verified integer kernel, so a portable binary built for the
 //! default x86-64 target still runs AVX2 or AVX-512 code where the machine has it.
 //!
@@ -6,32 +6,22 @@
 //! instruction-set version gives the oracle's results bit for bit.
 #![allow(unsafe_code)] // multiversion's generated dispatch calls `#[target_feature]` functions.
 
-use multiversion::multiversion;
-
 use crate::int16::Plan;
 use crate::{Output, Sample, WindowMap, scalar};
 
-/// The oracle's loop ([`scalar::window`]), compiled per instruction set.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
-    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
-    "x86_64+sse4.2"
-))]
-pub fn window<T: Sample, O: Output>(src: &[T], map: &WindowMap, out: &mut [O]) {
-    assert_eq!(src.len(), out.len(), "input and output lengths differ");
-    for (o, &v) in out.iter_mut().zip(src) {
-        *o = scalar::one(v, map);
+ctprep_core::dispatched! {
+    /// The oracle's loop ([`scalar::window`]), compiled per instruction set.
+    pub fn window<T: Sample, O: Output>(src: &[T], map: &WindowMap, out: &mut [O]) {
+        assert_eq!(src.len(), out.len(), "input and output lengths differ");
+        for (o, &v) in out.iter_mut().zip(src) {
+            *o = scalar::one(v, map);
+        }
     }
-}
 
-/// The verified integer kernel ([`crate::int16::run`]), compiled per instruction set.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx512vbmi2+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
-    "x86_64+avx2+fma+bmi1+bmi2+lzcnt+popcnt+sse4.2",
-    "x86_64+sse4.2"
-))]
-pub fn int16<T: Sample, O: Output>(src: &[T], plan: &Plan, out: &mut [O]) {
-    crate::int16::run(src, plan, out);
+    /// The verified integer kernel ([`crate::int16::run`]), compiled per instruction set.
+    pub fn int16<T: Sample, O: Output>(src: &[T], plan: &Plan, out: &mut [O]) {
+        crate::int16::run(src, plan, out);
+    }
 }
 
 /// The instruction-set level the dispatched loops run with here: `x86-64-v4` (AVX-512),
