@@ -24,9 +24,11 @@
 
 mod affine;
 mod variant;
+mod voxel;
 
 pub use affine::{Affine, polar_rotation, symmetric_eigen3};
 pub use variant::{ParseVariantError, Variant};
+pub use voxel::Voxel;
 
 /// Compiles the functions it wraps once per instruction-set level (x86-64-v4 with AVX-512,
 /// x86-64-v3 with AVX2, x86-64-v2) plus the baseline, and picks one at run time

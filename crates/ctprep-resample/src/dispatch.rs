@@ -1,0 +1,35 @@
+//! The row operations of [`crate::simd`] as plain loops compiled for several instruction sets
+//! and chosen at run time ([`ctprep_core::dispatched`]): AVX-512 or AVX2 in a portable binary,
+//! where `wide`'s width is fixed when compiling. `parallel` and `auto` use these.
+#![allow(unsafe_code)] // multiversion's generated dispatch calls `#[target_feature]` functions.
+
+use crate::Voxel;
+use crate::simd::{RowOps, Scale, Tap32, blend32};
+
+/// [`RowOps`] as runtime-dispatched plain loops.
+#[derive(Debug)]
+pub struct Plain;
+
+impl RowOps for Plain {
+    fn blend<S: Voxel>(dst: &mut [f32], a: &[S], b: &[S], w: f32, scale: Scale) {
+        blend_rows(dst, a, b, w, scale);
+    }
+
+    fn gather<S: Voxel>(dst: &mut [f32], row: &[S], taps: &[Tap32], scale: Scale) {
+        gather_row(dst, row, taps, scale);
+    }
+}
+
+ctprep_core::dispatched! {
+    fn blend_rows<S: Voxel>(dst: &mut [f32], a: &[S], b: &[S], w: f32, scale: Scale) {
+        for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+            *d = blend32(a.to_f32(), b.to_f32(), w) * scale.slope + scale.inter;
+        }
+    }
+
+    fn gather_row<S: Voxel>(dst: &mut [f32], row: &[S], taps: &[Tap32], scale: Scale) {
+        for (d, t) in dst.iter_mut().zip(taps) {
+            *d = blend32(row[t.i0].to_f32(), row[t.i1].to_f32(), t.w) * scale.slope + scale.inter;
+        }
+    }
+}

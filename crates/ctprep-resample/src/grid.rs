@@ -1,0 +1,334 @@
+//! Output grids: where the new voxels go for a spacing change under each named convention, or
+//! the grid of a reference image, and the voxel-to-voxel map the kernels follow.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ctprep_core::Affine;
+
+use crate::{ResampleError, Result};
+
+/// The largest output a plan accepts, in voxels (2^31, the io crate's default limit).
+pub const MAX_OUTPUT_VOXELS: usize = 1 << 31;
+
+/// Where the output samples of a spacing change sit. For an axis of `n` input voxels of
+/// spacing `s` and a target spacing `t` (`r = s / t`), output index `j` samples the input at
+/// continuous index `x(j)`:
+///
+/// | convention | output size `m` | `x(j)` | matches |
+/// |---|---|---|---|
+/// | `seed` | `ceil((n-1) s / t)`: the points `j t < (n-1) s` | `j t / s` | the classic scipy `RegularGridInterpolator` recipe (`np.arange(0, x[-1], t)`) |
+/// | `first-centre` | `round((n-1) s / t + 1)`, halves to even | `j t / s` | MONAI `Spacing` (`np.round(extent + 1)`); SimpleITK recipes that keep the origin |
+/// | `centred` | `floor(n s / t)` | `(n-1)/2 - (m-1) t / (2 s) + j t / s` | TorchIO since its 2025 change: flip-equivariant |
+/// | `extent` | `round(n s / t)`, halves to even | `(j + 0.5) n / m - 0.5` | `scipy.ndimage.zoom(grid_mode=True)`; the spacing becomes `s n / m` |
+///
+/// Every size is at least 1 (a single-voxel axis stays one voxel under `seed` too, where the
+/// classic recipe would give an empty array).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum GridConvention {
+    /// The classic recipe's grid: from the first voxel centre, points strictly before the last.
+    Seed,
+    /// From the first voxel centre to the closest point to the last (the default).
+    #[default]
+    FirstCentre,
+    /// Centred on the input's centre (flip-equivariant).
+    Centred,
+    /// The voxel boxes' extent kept (the spacing adjusts).
+    Extent,
+}
+
+impl GridConvention {
+    /// All conventions, in the table's order.
+    pub const ALL: [GridConvention; 4] =
+        [GridConvention::Seed, GridConvention::FirstCentre, GridConvention::Centred, GridConvention::Extent];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            GridConvention::Seed => "seed",
+            GridConvention::FirstCentre => "first-centre",
+            GridConvention::Centred => "centred",
+            GridConvention::Extent => "extent",
+        }
+    }
+
+    /// Output size, step (input voxels per output voxel) and `x(0)` for one axis.
+    fn axis(self, n: usize, s: f64, t: f64) -> (usize, f64, f64) {
+        let nf = n as f64;
+        let at_least_one = |m: f64| if m >= 1.0 { m as usize } else { 1 };
+        match self {
+            // Written as numpy evaluates the classic recipe: x[-1] = (n-1) * s, then
+            // len(np.arange(0, x[-1], t)) = ceil(x[-1] / t).
+            GridConvention::Seed => (at_least_one(((nf - 1.0) * s / t).ceil()), t / s, 0.0),
+            GridConvention::FirstCentre => (at_least_one(((nf - 1.0) * s / t + 1.0).round_ties_even()), t / s, 0.0),
+            GridConvention::Centred => {
+                let m = at_least_one((nf * s / t).floor());
+                let step = t / s;
+                (m, step, (nf - 1.0) / 2.0 - (m as f64 - 1.0) * step / 2.0)
+            }
+            GridConvention::Extent => {
+                let m = at_least_one((nf * s / t).round_ties_even());
+                let step = nf / m as f64;
+                (m, step, 0.5 * step - 0.5)
+            }
+        }
+    }
+}
+
+impl fmt::Display for GridConvention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for GridConvention {
+    type Err = ResampleError;
+    fn from_str(s: &str) -> Result<Self> {
+        let canon = s.to_ascii_lowercase().replace('_', "-");
+        let canon = match canon.as_str() {
+            "first-center" => "first-centre",
+            "centered" => "centred",
+            other => other,
+        };
+        GridConvention::ALL.into_iter().find(|c| c.name() == canon).ok_or_else(|| {
+            ResampleError::BadParameter(format!(
+                "grid convention {s:?}: expected one of seed, first-centre, centred, extent"
+            ))
+        })
+    }
+}
+
+/// A voxel grid: a shape and the affine placing it in the world (RAS+ mm).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    /// Voxels along i, j, k.
+    pub shape: [usize; 3],
+    /// Voxel index to world millimetres.
+    pub affine: Affine,
+}
+
+/// The map from an output voxel index `j` to the input's continuous index
+/// `x = linear · j + offset`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VoxelMap {
+    /// Rows: input axes; columns: output axes.
+    pub linear: [[f64; 3]; 3],
+    /// The input index of output voxel (0, 0, 0).
+    pub offset: [f64; 3],
+}
+
+impl VoxelMap {
+    /// The map `input⁻¹ · output` between two grids' affines. Entries smaller than 1e-10 of
+    /// their column's length are set to exactly 0 (rounding noise of the inverse; at most
+    /// 1e-7 voxels over 1000 voxels), so grids that differ only in spacing and origin give an
+    /// axis-aligned map.
+    pub fn between(input: &Affine, output: &Affine) -> Result<VoxelMap> {
+        for (what, a) in [("input", input), ("output", output)] {
+            if !a.is_affine() {
+                return Err(ResampleError::BadGeometry(format!("the {what} affine {a:?} is not a finite affine")));
+            }
+        }
+        let inv = input
+            .inverse()
+            .ok_or_else(|| ResampleError::BadGeometry(format!("the input affine {input:?} is singular")))?;
+        let m = inv.matmul(output);
+        let mut linear = [[0.0; 3]; 3];
+        for c in 0..3 {
+            let norm = (0..3).map(|r| m.0[r][c] * m.0[r][c]).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return Err(ResampleError::BadGeometry(format!("the output affine {output:?} is singular")));
+            }
+            for (r, row) in linear.iter_mut().enumerate() {
+                let v = m.0[r][c];
+                row[c] = if v.abs() <= 1e-10 * norm { 0.0 } else { v };
+            }
+        }
+        Ok(VoxelMap { linear, offset: [m.0[0][3], m.0[1][3], m.0[2][3]] })
+    }
+
+    /// The input continuous index of output voxel `j`. Every kernel computes positions with
+    /// this one function, in this order, so their taps agree bit for bit.
+    #[inline(always)]
+    pub fn apply(&self, j: [usize; 3]) -> [f64; 3] {
+        let (a, b, c) = (j[0] as f64, j[1] as f64, j[2] as f64);
+        let l = &self.linear;
+        [
+            l[0][0] * a + l[0][1] * b + l[0][2] * c + self.offset[0],
+            l[1][0] * a + l[1][1] * b + l[1][2] * c + self.offset[1],
+            l[2][0] * a + l[2][1] * b + l[2][2] * c + self.offset[2],
+        ]
+    }
+
+    /// Whether input axis `a` depends on output axis `a` only (a scale, possibly negative,
+    /// and a shift per axis: the separable fast path). Permutations take the general path.
+    pub fn is_diagonal(&self) -> bool {
+        (0..3).all(|r| (0..3).all(|c| r == c || self.linear[r][c] == 0.0) && self.linear[r][r] != 0.0)
+    }
+}
+
+/// An input grid mapped onto an output grid: what a resampling kernel needs besides the data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// The input's shape.
+    pub input_shape: [usize; 3],
+    /// The output grid.
+    pub grid: Grid,
+    /// Output voxel index to input continuous index.
+    pub map: VoxelMap,
+}
+
+impl Plan {
+    /// The number of output voxels.
+    pub fn output_len(&self) -> usize {
+        self.grid.shape.iter().product()
+    }
+
+    /// The output spacing in mm (the column lengths of the output affine).
+    pub fn output_spacing(&self) -> [f64; 3] {
+        self.grid.affine.spacing()
+    }
+}
+
+fn check_shape(what: &str, shape: [usize; 3]) -> Result<()> {
+    if shape.contains(&0) {
+        return Err(ResampleError::BadGeometry(format!("the {what} shape {shape:?} has an empty axis")));
+    }
+    let voxels = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    match voxels {
+        Some(v) if v <= MAX_OUTPUT_VOXELS => Ok(()),
+        _ => Err(ResampleError::TooLarge {
+            shape,
+            voxels: shape.iter().map(|&n| n as u128).product(),
+            limit: MAX_OUTPUT_VOXELS,
+        }),
+    }
+}
+
+/// Plans a spacing change: the input grid (`shape`, `affine`) resampled to `spacing_mm`
+/// (per voxel axis) under `convention`. The output affine keeps the input's direction
+/// cosines, scales its columns to the new spacing and moves its origin to the world position
+/// of `x(0)`, so the output overlays the input in any viewer.
+pub fn plan_spacing(
+    shape: [usize; 3],
+    affine: &Affine,
+    spacing_mm: [f64; 3],
+    convention: GridConvention,
+) -> Result<Plan> {
+    check_shape("input", shape)?;
+    if let Some(t) = spacing_mm.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(ResampleError::BadParameter(format!("target spacing {t} mm: must be positive and finite")));
+    }
+    if !affine.is_affine() || affine.inverse().is_none() {
+        return Err(ResampleError::BadGeometry(format!(
+            "the input affine {affine:?} is not an invertible finite affine"
+        )));
+    }
+    let s = affine.spacing();
+    let mut out_shape = [0; 3];
+    let mut m = Affine::IDENTITY;
+    let mut linear = [[0.0; 3]; 3];
+    let mut offset = [0.0; 3];
+    for a in 0..3 {
+        let (n, step, x0) = convention.axis(shape[a], s[a], spacing_mm[a]);
+        out_shape[a] = n;
+        m.0[a][a] = step;
+        m.0[a][3] = x0;
+        linear[a][a] = step;
+        offset[a] = x0;
+    }
+    check_shape("output", out_shape)?;
+    Ok(Plan {
+        input_shape: shape,
+        grid: Grid { shape: out_shape, affine: affine.matmul(&m) },
+        map: VoxelMap { linear, offset },
+    })
+}
+
+/// Plans resampling the input grid (`shape`, `affine`) onto another grid, for example a
+/// reference image's.
+pub fn plan_like(shape: [usize; 3], affine: &Affine, grid: Grid) -> Result<Plan> {
+    check_shape("input", shape)?;
+    check_shape("output", grid.shape)?;
+    Ok(Plan { input_shape: shape, grid, map: VoxelMap::between(affine, &grid.affine)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(s: [f64; 3]) -> Affine {
+        Affine::from_spacing_origin(s, [-10.0, 5.0, 30.0])
+    }
+
+    #[test]
+    fn the_ct_grid_under_each_convention() {
+        let a = diag([0.78, 0.78, 2.5]);
+        let shape = |c| plan_spacing([512, 512, 300], &a, [1.0; 3], c).expect("plans").grid.shape;
+        // seed: ceil(511 * 0.78) = ceil(398.58), ceil(299 * 2.5) = ceil(747.5).
+        assert_eq!(shape(GridConvention::Seed), [399, 399, 748]);
+        // first-centre: round(399.58) = 400; round(748.5) = 748 (half to even, as MONAI's np.round).
+        assert_eq!(shape(GridConvention::FirstCentre), [400, 400, 748]);
+        // centred: floor(399.36), floor(750).
+        assert_eq!(shape(GridConvention::Centred), [399, 399, 750]);
+        // extent: round(399.36), round(750).
+        assert_eq!(shape(GridConvention::Extent), [399, 399, 750]);
+    }
+
+    #[test]
+    fn output_affines_keep_direction_and_move_the_origin() {
+        let a = Affine::from_rows([
+            [-0.78, 0.0, 0.0, 100.0],
+            [0.0, -0.78, 0.0, 120.0],
+            [0.0, 0.0, 2.5, -50.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]);
+        let p = plan_spacing([10, 10, 5], &a, [1.0, 1.0, 1.0], GridConvention::FirstCentre).expect("plans");
+        assert_eq!(p.grid.affine.translation(), a.translation());
+        let col = p.grid.affine.linear();
+        assert!((col[0][0] + 1.0).abs() < 1e-12 && (col[1][1] + 1.0).abs() < 1e-12 && (col[2][2] - 1.0).abs() < 1e-12);
+        // centred: the centre of the input stays the centre of the output.
+        let p = plan_spacing([10, 10, 5], &a, [1.3, 0.7, 1.9], GridConvention::Centred).expect("plans");
+        let centre_in = a.apply([4.5, 4.5, 2.0]);
+        let m = p.grid.shape.map(|m| (m as f64 - 1.0) / 2.0);
+        let centre_out = p.grid.affine.apply(m);
+        for k in 0..3 {
+            assert!((centre_in[k] - centre_out[k]).abs() < 1e-9, "{centre_in:?} vs {centre_out:?}");
+        }
+        // The map equals what the affines say.
+        let between = VoxelMap::between(&a, &p.grid.affine).expect("invertible");
+        assert!(between.is_diagonal());
+        for r in 0..3 {
+            assert!((between.offset[r] - p.map.offset[r]).abs() < 1e-9);
+            assert!((between.linear[r][r] - p.map.linear[r][r]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn extent_keeps_the_box_and_single_voxels_stay() {
+        let a = diag([2.0, 1.0, 3.0]);
+        let p = plan_spacing([5, 1, 4], &a, [3.0, 1.0, 1.0], GridConvention::Extent).expect("plans");
+        assert_eq!(p.grid.shape, [3, 1, 12]);
+        // The first output box starts where the first input box starts: x(0) - step/2 = -0.5.
+        assert!((p.map.offset[0] - p.map.linear[0][0] / 2.0 + 0.5).abs() < 1e-12);
+        for c in GridConvention::ALL {
+            assert_eq!(plan_spacing([1, 1, 1], &a, [0.1, 7.0, 1.0], c).expect("plans").grid.shape[1], 1, "{c}");
+        }
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        let a = diag([1.0; 3]);
+        assert!(plan_spacing([4, 4, 4], &a, [0.0, 1.0, 1.0], GridConvention::Seed).is_err());
+        assert!(plan_spacing([4, 4, 4], &a, [f64::NAN, 1.0, 1.0], GridConvention::Seed).is_err());
+        assert!(plan_spacing([0, 4, 4], &a, [1.0; 3], GridConvention::Seed).is_err());
+        assert!(matches!(
+            plan_spacing([512, 512, 512], &a, [1e-3; 3], GridConvention::Seed),
+            Err(ResampleError::TooLarge { .. })
+        ));
+        let singular = Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3]);
+        assert!(plan_spacing([4, 4, 4], &singular, [1.0; 3], GridConvention::Seed).is_err());
+        assert!(plan_like([4, 4, 4], &a, Grid { shape: [2, 2, 2], affine: singular }).is_err());
+        assert!("sideways".parse::<GridConvention>().is_err());
+        assert_eq!("First_Center".parse::<GridConvention>(), Ok(GridConvention::FirstCentre));
+    }
+}

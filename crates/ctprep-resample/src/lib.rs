@@ -1,0 +1,406 @@
+//! Resampling CT volumes onto a new voxel grid: named grid conventions for spacing changes,
+//! trilinear interpolation for images and nearest neighbour for label maps, and resampling
+//! onto another image's grid, with the output affine kept true.
+//!
+//! The primitive maps an input (data, affine) onto an output grid (shape, affine): every
+//! output voxel centre is a world point, that point a continuous input index `x` ([`VoxelMap`]),
+//! and the value there is interpolated. [`plan_spacing`] builds the output grid for a target
+//! spacing under a [`GridConvention`]; [`plan_like`] takes another image's grid.
+//!
+//! ```
+//! use ctprep_resample::{Affine, GridConvention, Trilinear, Variant, plan_spacing, resample_linear};
+//! use ndarray::{Array3, ShapeBuilder};
+//!
+//! // 0.78 x 0.78 x 2.5 mm voxels to 1 mm isotropic.
+//! let affine = Affine::from_spacing_origin([0.78, 0.78, 2.5], [0.0; 3]);
+//! let ct = Array3::from_shape_fn((20, 20, 6).f(), |(x, y, z)| (x + y) as i16 * 10 - 1000 + z as i16);
+//! let plan = plan_spacing([20, 20, 6], &affine, [1.0; 3], GridConvention::FirstCentre)?;
+//! assert_eq!(plan.grid.shape, [16, 16, 14]); // round(19 * 0.78 + 1), round(5 * 2.5 + 1): halves to even
+//! let (out, report) = resample_linear(ct.view(), &plan, &Trilinear::new(), Variant::Auto)?;
+//! assert_eq!(out.dim(), (16, 16, 14));
+//! assert_eq!(out[[0, 0, 0]], -1000.0); // the first output voxel sits on the first input voxel
+//! println!("{} variant, {} path", report.variant, report.path);
+//! # Ok::<(), ctprep_resample::ResampleError>(())
+//! ```
+//!
+//! # Semantics
+//! - **Positions.** Output voxel `j` samples input index `x = linear · j + offset`, computed
+//!   in `f64` by [`VoxelMap::apply`] in every variant.
+//! - **Linear.** Trilinear on the real values (`slope * stored + inter` with
+//!   [`Trilinear::scaling`]), written as `f32`. Each 1-D step is `a + w (b - a)`, and exactly
+//!   `a` when `a == b`, so a constant region stays exactly constant. NaN in any of the up to 8
+//!   voxels a sample uses gives NaN.
+//! - **Nearest.** The voxel at `floor(x + 0.5)` per axis (halves round up), in the stored type:
+//!   labels never blend.
+//! - **Outside the input.** By default positions clamp to the edge (scipy `mode='nearest'`,
+//!   replicate). With a fill value, a sample whose index along any axis lies outside
+//!   `[-0.5, n - 0.5)` (outside the voxel boxes) takes the fill value; inside that range it is
+//!   interpolated with its index clamped to `[0, n - 1]` (as ITK / SimpleITK's
+//!   `ResampleImageFilter`).
+//!
+//! # Variants
+//! - [`scalar`]: for every output voxel, its position, its 8 (or 1) taps, and the trilinear
+//!   sum in `f64`: the oracle.
+//! - [`simd`]: when the map is diagonal (a scale and shift per axis, flips included: every
+//!   spacing change), the separable path: 1-D linear passes, shrinking axes first, one output
+//!   slice at a time (input slices resampled in-plane once each and kept while output slices
+//!   need them, or, when the slice axis shrinks, slices blended first), with `wide` `f32x8`
+//!   row blends; the in-plane gathers are scalar (`wide` has no gather). Other maps
+//!   (oblique, permuted) take the general path: the oracle's taps with `f32` blends.
+//! - [`parallel`]: rayon over runs of output slices, each running the same kernels with row
+//!   operations compiled for the instruction set found at run time ([`dispatch`]; `auto`
+//!   uses them on one thread too).
+//!
+//! Nearest is bit-identical across variants. Linear agrees with the oracle within
+//! `1e-5 · max(1, max |value|)` (it interpolates in `f32`, and applies the scaling after
+//! interpolating, which commutes with it up to rounding).
+#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
+
+pub mod dispatch;
+pub mod grid;
+pub mod parallel;
+pub mod scalar;
+pub mod simd;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::{Array3, ArrayView3, ShapeBuilder};
+
+pub use ctprep_core::{Affine, Variant, Voxel};
+pub use grid::{Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, VoxelMap, plan_like, plan_spacing};
+
+/// An invalid resampling request.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResampleError {
+    /// An option value that makes no sense (a spacing of 0, an unknown name, a fill value the
+    /// output type cannot hold).
+    #[error("{0}")]
+    BadParameter(String),
+    /// An affine or shape that cannot be resampled (singular, not finite, empty axes, buffers
+    /// that do not fit).
+    #[error("{0}")]
+    BadGeometry(String),
+    /// An output grid larger than [`MAX_OUTPUT_VOXELS`].
+    #[error("the output grid {shape:?} would hold {voxels} voxels, more than the limit of {limit}")]
+    TooLarge {
+        /// The output shape.
+        shape: [usize; 3],
+        /// Its voxel count.
+        voxels: u128,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+type Result<T, E = ResampleError> = std::result::Result<T, E>;
+
+/// How values between voxel centres are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Interp {
+    /// Trilinear (images).
+    #[default]
+    Linear,
+    /// Nearest neighbour (label maps: integer types stay integer).
+    Nearest,
+}
+
+impl fmt::Display for Interp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Interp::Linear => "linear",
+            Interp::Nearest => "nearest",
+        })
+    }
+}
+
+impl FromStr for Interp {
+    type Err = ResampleError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "linear" | "trilinear" => Ok(Interp::Linear),
+            "nearest" => Ok(Interp::Nearest),
+            _ => Err(ResampleError::BadParameter(format!("interpolation {s:?}: expected linear or nearest"))),
+        }
+    }
+}
+
+/// Options of trilinear resampling. Every setter's doc gives its default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Trilinear {
+    fill: Option<f32>,
+    slope: f64,
+    inter: f64,
+}
+
+impl Default for Trilinear {
+    fn default() -> Self {
+        Trilinear::new()
+    }
+}
+
+impl Trilinear {
+    /// Edge clamp, no scaling.
+    pub fn new() -> Trilinear {
+        Trilinear { fill: None, slope: 1.0, inter: 0.0 }
+    }
+
+    /// The value of samples outside the input's voxel boxes (default `None`: clamp to the
+    /// edge). In output (real) units: `-1024` is air in CT.
+    pub fn fill(mut self, fill: Option<f32>) -> Self {
+        self.fill = fill;
+        self
+    }
+
+    /// Real value = `slope * stored + inter` (default 1 and 0). Use the volume's effective
+    /// scaling: a slope of 0 or non-finite means none (nibabel's rule, applied by the caller).
+    pub fn scaling(mut self, slope: f64, inter: f64) -> Self {
+        self.slope = slope;
+        self.inter = inter;
+        self
+    }
+
+    /// The fill value, if any.
+    pub fn get_fill(&self) -> Option<f32> {
+        self.fill
+    }
+
+    /// `(slope, inter)`.
+    pub fn get_scaling(&self) -> (f64, f64) {
+        (self.slope, self.inter)
+    }
+}
+
+/// Which algorithm ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Per-voxel taps from the full map (the oracle, and oblique or permuted maps).
+    General,
+    /// 1-D passes along each axis (diagonal maps).
+    Separable,
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Path::General => "general",
+            Path::Separable => "separable",
+        })
+    }
+}
+
+/// What a call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The variant that ran (never `Auto`).
+    pub variant: Variant,
+    /// The algorithm.
+    pub path: Path,
+}
+
+/// Outputs at least this large run in parallel under `Auto`.
+pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
+
+/// One tap of a 1-D linear interpolation: value `v[i0] + w (v[i1] - v[i0])`, or the fill
+/// value when `!inside`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tap {
+    pub(crate) i0: usize,
+    pub(crate) i1: usize,
+    pub(crate) w: f64,
+    pub(crate) inside: bool,
+}
+
+/// The linear tap at continuous index `x` of an axis of `n` voxels: clamped to `[0, n - 1]`,
+/// and outside when filling and `x` is not in `[-0.5, n - 0.5)`. An integral `x` uses one
+/// voxel (`i1 == i0`, `w == 0`), so it never depends on its neighbour.
+#[inline]
+pub(crate) fn linear_tap(x: f64, n: usize, fill: bool) -> Tap {
+    if fill && !(x >= -0.5 && x < n as f64 - 0.5) {
+        return Tap { i0: 0, i1: 0, w: 0.0, inside: false };
+    }
+    let last = n - 1;
+    if x >= last as f64 {
+        return Tap { i0: last, i1: last, w: 0.0, inside: true };
+    }
+    if !(x > 0.0) {
+        return Tap { i0: 0, i1: 0, w: 0.0, inside: true };
+    }
+    let f = x.floor();
+    let i0 = f as usize;
+    let w = x - f;
+    Tap { i0, i1: if w == 0.0 { i0 } else { i0 + 1 }, w, inside: true }
+}
+
+/// The nearest voxel to continuous index `x` (halves round up), clamped; `None` when filling
+/// and `x` is outside `[-0.5, n - 0.5)`.
+#[inline]
+pub(crate) fn nearest_index(x: f64, n: usize, fill: bool) -> Option<usize> {
+    if fill && !(x >= -0.5 && x < n as f64 - 0.5) {
+        return None;
+    }
+    let i = (x + 0.5).floor();
+    Some(if i >= (n - 1) as f64 {
+        n - 1
+    } else if i > 0.0 {
+        i as usize
+    } else {
+        0
+    })
+}
+
+/// The 1-D blend `a + w (b - a)`, exactly `a` when `a == b`: every variant uses this formula,
+/// in `f64` (oracle) or `f32`.
+#[inline(always)]
+pub(crate) fn blend64(a: f64, b: f64, w: f64) -> f64 {
+    if a == b { a } else { a + w * (b - a) }
+}
+
+/// The volume as x-fastest contiguous values: borrowed when it already is, else copied.
+fn fortran<'a, T: Voxel>(src: &'a ArrayView3<'_, T>) -> Cow<'a, [T]> {
+    if let Some(s) = src.t().to_slice() {
+        return Cow::Borrowed(s);
+    }
+    let (a, b, c) = src.dim();
+    let owned = Array3::from_shape_fn((a, b, c).f(), |(i, j, k)| src[[i, j, k]]);
+    Cow::Owned(owned.into_raw_vec_and_offset().0)
+}
+
+fn check_buffers(plan: &Plan, src_len: usize, dst_len: usize) -> Result<()> {
+    let n: usize = plan.input_shape.iter().product();
+    if src_len != n || dst_len != plan.output_len() {
+        return Err(ResampleError::BadGeometry(format!(
+            "buffers of {src_len} and {dst_len} values do not fit the plan {:?} -> {:?}",
+            plan.input_shape, plan.grid.shape
+        )));
+    }
+    Ok(())
+}
+
+fn resolve(variant: Variant, len: usize) -> (Variant, bool) {
+    match variant {
+        Variant::Auto if len >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => (Variant::Parallel, true),
+        Variant::Auto => (Variant::Simd, true),
+        v => (v, false),
+    }
+}
+
+/// Trilinear resampling of `src` (x-fastest, `plan.input_shape`) into `dst` (x-fastest,
+/// `plan.grid.shape`), real values as `f32`.
+pub fn resample_linear_slice_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Trilinear,
+    dst: &mut [f32],
+    variant: Variant,
+) -> Result<Report> {
+    check_buffers(plan, src.len(), dst.len())?;
+    if !(opts.slope.is_finite() && opts.inter.is_finite()) {
+        return Err(ResampleError::BadParameter(format!(
+            "scaling slope {} and intercept {} must be finite",
+            opts.slope, opts.inter
+        )));
+    }
+    let (variant, auto) = resolve(variant, dst.len());
+    let separable = plan.map.is_diagonal();
+    match variant {
+        Variant::Scalar => scalar::resample_linear(src, plan, opts, dst),
+        Variant::Parallel => parallel::resample_linear(src, plan, opts, dst),
+        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, plan, opts, dst, 0..plan.grid.shape[2]),
+        _ => simd::resample_linear(src, plan, opts, dst),
+    }
+    let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
+    Ok(Report { variant, path })
+}
+
+/// Trilinear resampling of a volume (any layout) into a new x-fastest `f32` array.
+pub fn resample_linear<T: Voxel>(
+    src: ArrayView3<'_, T>,
+    plan: &Plan,
+    opts: &Trilinear,
+    variant: Variant,
+) -> Result<(Array3<f32>, Report)> {
+    let data = fortran(&src);
+    let mut out = vec![0f32; plan.output_len()];
+    let report = resample_linear_slice_into(&data, plan, opts, &mut out, variant)?;
+    Ok((into_array(out, plan)?, report))
+}
+
+/// Nearest-neighbour resampling of `src` into `dst` in the stored type (x-fastest buffers);
+/// `fill` for samples outside the input (default: clamp to the edge).
+pub fn resample_nearest_slice_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    fill: Option<T>,
+    dst: &mut [T],
+    variant: Variant,
+) -> Result<Report> {
+    check_buffers(plan, src.len(), dst.len())?;
+    let (variant, _) = resolve(variant, dst.len());
+    let separable = plan.map.is_diagonal();
+    match variant {
+        Variant::Scalar => scalar::resample_nearest(src, plan, fill, dst),
+        Variant::Parallel => parallel::resample_nearest(src, plan, fill, dst),
+        _ => simd::resample_nearest(src, plan, fill, dst, 0..plan.grid.shape[2]),
+    }
+    let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
+    Ok(Report { variant, path })
+}
+
+/// Nearest-neighbour resampling of a volume (any layout) into a new x-fastest array of the
+/// same type.
+pub fn resample_nearest<T: Voxel>(
+    src: ArrayView3<'_, T>,
+    plan: &Plan,
+    fill: Option<T>,
+    variant: Variant,
+) -> Result<(Array3<T>, Report)> {
+    let data = fortran(&src);
+    let mut out = vec![T::default(); plan.output_len()];
+    let report = resample_nearest_slice_into(&data, plan, fill, &mut out, variant)?;
+    Ok((into_array(out, plan)?, report))
+}
+
+fn into_array<T>(data: Vec<T>, plan: &Plan) -> Result<Array3<T>> {
+    let [a, b, c] = plan.grid.shape;
+    Array3::from_shape_vec((a, b, c).f(), data).map_err(|e| ResampleError::BadGeometry(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps() {
+        assert_eq!(linear_tap(-3.0, 5, false), Tap { i0: 0, i1: 0, w: 0.0, inside: true });
+        assert_eq!(linear_tap(9.0, 5, false), Tap { i0: 4, i1: 4, w: 0.0, inside: true });
+        assert_eq!(linear_tap(2.0, 5, false), Tap { i0: 2, i1: 2, w: 0.0, inside: true });
+        assert_eq!(linear_tap(2.25, 5, false), Tap { i0: 2, i1: 3, w: 0.25, inside: true });
+        assert!(linear_tap(-0.5, 5, true).inside);
+        assert_eq!(linear_tap(-0.25, 5, true), Tap { i0: 0, i1: 0, w: 0.0, inside: true });
+        assert!(!linear_tap(-0.5000001, 5, true).inside);
+        assert!(!linear_tap(4.5, 5, true).inside);
+        assert_eq!(linear_tap(4.4, 5, true), Tap { i0: 4, i1: 4, w: 0.0, inside: true });
+        assert_eq!(linear_tap(0.7, 1, false), Tap { i0: 0, i1: 0, w: 0.0, inside: true });
+        assert_eq!(nearest_index(1.5, 5, false), Some(2));
+        assert_eq!(nearest_index(1.49, 5, false), Some(1));
+        assert_eq!(nearest_index(-7.0, 5, false), Some(0));
+        assert_eq!(nearest_index(70.0, 5, false), Some(4));
+        assert_eq!(nearest_index(-0.6, 5, true), None);
+        assert_eq!(nearest_index(4.49, 5, true), Some(4));
+        assert_eq!(blend64(f64::INFINITY, f64::INFINITY, 0.5), f64::INFINITY);
+        assert!(blend64(1.0, f64::NAN, 0.0).is_nan());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!("nearest".parse::<Interp>(), Ok(Interp::Nearest));
+        assert_eq!("Linear".parse::<Interp>(), Ok(Interp::Linear));
+        assert!("cubic".parse::<Interp>().is_err());
+        for c in GridConvention::ALL {
+            assert_eq!(c.to_string().parse::<GridConvention>(), Ok(c));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The oracle: for every output voxel, its input position from the full map, its taps along
+//! each axis, and the trilinear sum in `f64` (or the nearest voxel). Nothing is shared between
+//! voxels, so there is nothing to get wrong but the definitions in the crate docs.
+
+use crate::{Plan, Trilinear, Voxel, blend64, linear_tap, nearest_index};
+
+/// Trilinear resampling, voxel by voxel.
+pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
+    let [nx, ny, nz] = plan.input_shape;
+    let [mx, my, mz] = plan.grid.shape;
+    let fill = opts.get_fill();
+    let (slope, inter) = opts.get_scaling();
+    let v = |x: usize, y: usize, z: usize| slope * src[x + nx * (y + ny * z)].to_f64() + inter;
+    for jz in 0..mz {
+        for jy in 0..my {
+            for jx in 0..mx {
+                let p = plan.map.apply([jx, jy, jz]);
+                let tx = linear_tap(p[0], nx, fill.is_some());
+                let ty = linear_tap(p[1], ny, fill.is_some());
+                let tz = linear_tap(p[2], nz, fill.is_some());
+                let out = &mut dst[jx + mx * (jy + my * jz)];
+                if let (Some(f), false) = (fill, tx.inside && ty.inside && tz.inside) {
+                    *out = f;
+                    continue;
+                }
+                let line = |y: usize, z: usize| blend64(v(tx.i0, y, z), v(tx.i1, y, z), tx.w);
+                let plane = |z: usize| blend64(line(ty.i0, z), line(ty.i1, z), ty.w);
+                *out = blend64(plane(tz.i0), plane(tz.i1), tz.w) as f32;
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour resampling, voxel by voxel.
+pub fn resample_nearest<T: Voxel>(src: &[T], plan: &Plan, fill: Option<T>, dst: &mut [T]) {
+    let [nx, ny, nz] = plan.input_shape;
+    let [mx, my, mz] = plan.grid.shape;
+    let filling = fill.is_some();
+    for jz in 0..mz {
+        for jy in 0..my {
+            for jx in 0..mx {
+                let p = plan.map.apply([jx, jy, jz]);
+                let idx = (
+                    nearest_index(p[0], nx, filling),
+                    nearest_index(p[1], ny, filling),
+                    nearest_index(p[2], nz, filling),
+                );
+                dst[jx + mx * (jy + my * jz)] = match idx {
+                    (Some(x), Some(y), Some(z)) => src[x + nx * (y + ny * z)],
+                    // Only reachable when filling.
+                    _ => fill.unwrap_or_default(),
+                };
+            }
+        }
+    }
+}
