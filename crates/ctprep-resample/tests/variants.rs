@@ -1,0 +1,194 @@
+//! Every variant against the per-voxel oracle: nearest bit-identical, linear within
+//! `1e-5 · max(1, max |value|)` with NaN exactly where the oracle has NaN. Plans: every
+//! convention up and down, flips and crops onto other grids (separable), oblique and permuted
+//! grids (general), with and without a fill value; output rows of 1, 7, 8, 9 and 17 voxels
+//! (8-lane width -1 / exact / +1), single voxels and single slices; stored types i16 with
+//! scaling, u8, f32 with NaN; contiguous and non-contiguous input views.
+
+use ctprep_resample::{
+    Affine, Grid, GridConvention, Path, Plan, Trilinear, Variant, Voxel, plan_like, plan_spacing, resample_linear,
+    resample_nearest,
+};
+use ndarray::{Array3, ArrayView3, ShapeBuilder, s};
+
+const SHAPES: [[usize; 3]; 7] = [[1, 1, 1], [7, 3, 5], [8, 2, 9], [9, 4, 6], [5, 1, 13], [17, 13, 11], [40, 30, 9]];
+
+fn hash(i: usize) -> u64 {
+    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+}
+
+fn rot_z(deg: f64) -> [[f64; 3]; 3] {
+    let (s, c) = deg.to_radians().sin_cos();
+    [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]
+}
+
+fn input_affine() -> Affine {
+    Affine::from_rows([[-0.78, 0.0, 0.0, 30.0], [0.0, -0.9, 0.0, 20.0], [0.0, 0.0, 2.5, -40.0], [0.0, 0.0, 0.0, 1.0]])
+}
+
+/// Plans from an input of `shape` (affine [`input_affine`]): (name, plan, separable?).
+fn plans(shape: [usize; 3]) -> Vec<(String, Plan, bool)> {
+    let a = input_affine();
+    let mut out = Vec::new();
+    for c in GridConvention::ALL {
+        for t in [[1.0, 1.0, 1.0], [0.5, 0.33, 1.1], [2.3, 1.7, 5.0]] {
+            out.push((format!("{c} to {t:?}"), plan_spacing(shape, &a, t, c).expect("plans"), true));
+        }
+    }
+    let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
+    let grid = |lin: [[f64; 3]; 3], m: [usize; 3]| {
+        // Centred on the input's centre, a little larger than it so some samples fall outside.
+        let half: [f64; 3] = std::array::from_fn(|r| (0..3).map(|c| lin[r][c] * (m[c] as f64 - 1.0) / 2.0).sum());
+        let origin: [f64; 3] = std::array::from_fn(|r| centre[r] - half[r]);
+        Grid { shape: m, affine: Affine::from_parts(lin, origin) }
+    };
+    for m in [[1, 1, 1], [7, 3, 5], [8, 2, 9], [9, 4, 6], [17, 5, 3]] {
+        // A flipped, cropped grid: x and y increase the other way (still separable).
+        let flipped = grid([[0.7, 0.0, 0.0], [0.0, 1.1, 0.0], [0.0, 0.0, -1.9]], m);
+        out.push((format!("flipped {m:?}"), plan_like(shape, &a, flipped).expect("plans"), true));
+        // Oblique: 5 degrees about z.
+        let r = rot_z(5.0);
+        let lin = std::array::from_fn(|i| std::array::from_fn(|j| r[i][j] * [0.9, 0.8, 2.0][j]));
+        out.push((format!("oblique {m:?}"), plan_like(shape, &a, grid(lin, m)).expect("plans"), false));
+        // Permuted: output x runs along the input's z.
+        let perm = grid([[0.0, -0.8, 0.0], [0.0, 0.0, -1.0], [2.0, 0.0, 0.0]], m);
+        out.push((format!("permuted {m:?}"), plan_like(shape, &a, perm).expect("plans"), false));
+    }
+    out
+}
+
+fn close(what: &str, got: &[f32], want: &[f32], scale: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-5 * scale;
+        assert!(ok, "{what}: voxel {i}: {g} vs oracle {w}");
+    }
+}
+
+fn check_linear<T: Voxel>(what: &str, src: ArrayView3<'_, T>, opts: &Trilinear, plans: &[(String, Plan, bool)]) {
+    let (slope, inter) = opts.get_scaling();
+    let scale = src.iter().map(|v| (slope * v.to_f64() + inter).abs()).filter(|v| v.is_finite()).fold(1.0, f64::max);
+    for (name, plan, separable) in plans {
+        let (want, r) = resample_linear(src, plan, opts, Variant::Scalar).expect("oracle");
+        assert_eq!((r.variant, r.path), (Variant::Scalar, Path::General));
+        for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
+            let (got, r) = resample_linear(src, plan, opts, variant).expect("resamples");
+            assert_ne!(r.variant, Variant::Auto);
+            assert_eq!(r.path == Path::Separable, *separable, "{what} {name}: path");
+            let w = want.as_slice_memory_order().expect("x-fastest");
+            close(
+                &format!("{what} {name} {variant}"),
+                got.as_slice_memory_order().expect("x-fastest"),
+                w,
+                scale as f32,
+            );
+        }
+    }
+}
+
+fn check_nearest<T: Voxel>(what: &str, src: ArrayView3<'_, T>, fill: Option<T>, plans: &[(String, Plan, bool)]) {
+    for (name, plan, _) in plans {
+        let (want, _) = resample_nearest(src, plan, fill, Variant::Scalar).expect("oracle");
+        for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
+            let (got, _) = resample_nearest(src, plan, fill, variant).expect("resamples");
+            // Compared bit for bit, so NaN fill values count as equal.
+            let same = got.iter().zip(want.iter()).all(|(g, w)| g.to_f64().to_bits() == w.to_f64().to_bits());
+            assert!(same && got.dim() == want.dim(), "{what} {name} {variant}: differs from the oracle");
+        }
+    }
+}
+
+#[test]
+fn linear_variants_agree_with_the_oracle() {
+    for shape in SHAPES {
+        let n: usize = shape.iter().product();
+        let plans = plans(shape);
+        let ct =
+            Array3::from_shape_vec(shape.f(), (0..n).map(|i| (hash(i) % 3000) as i16 - 1024).collect()).expect("shape");
+        for fill in [None, Some(-1024.0)] {
+            let opts = Trilinear::new().fill(fill).scaling(1.0, -24.0);
+            check_linear(&format!("i16 {shape:?} fill {fill:?}"), ct.view(), &opts, &plans);
+        }
+        let nan = Array3::from_shape_vec(
+            shape.f(),
+            (0..n).map(|i| if hash(i) % 29 == 0 { f32::NAN } else { (hash(i) % 4000) as f32 * 0.37 - 700.0 }).collect(),
+        )
+        .expect("shape");
+        check_linear(&format!("f32+NaN {shape:?}"), nan.view(), &Trilinear::new(), &plans);
+        let u8s = Array3::from_shape_vec(shape.f(), (0..n).map(|i| hash(i) as u8).collect()).expect("shape");
+        check_linear(&format!("u8 {shape:?}"), u8s.view(), &Trilinear::new().scaling(7.1098, -1024.0), &plans);
+    }
+}
+
+#[test]
+fn nearest_variants_are_bit_identical() {
+    for shape in SHAPES {
+        let n: usize = shape.iter().product();
+        let plans = plans(shape);
+        let labels = Array3::from_shape_vec(shape.f(), (0..n).map(|i| (hash(i) % 6) as u8).collect()).expect("shape");
+        check_nearest(&format!("u8 {shape:?}"), labels.view(), None, &plans);
+        check_nearest(&format!("u8 {shape:?} fill"), labels.view(), Some(255), &plans);
+        let f = Array3::from_shape_vec(shape.f(), (0..n).map(|i| hash(i) as f32 - 1e6).collect()).expect("shape");
+        check_nearest(&format!("f32 {shape:?}"), f.view(), Some(f32::NAN), &plans);
+    }
+}
+
+#[test]
+fn non_contiguous_views_resample_like_their_copies() {
+    let big = Array3::from_shape_fn((21, 14, 12).f(), |(x, y, z)| ((x * 7 + y * 3 + z * 11) % 97) as f32 - 40.0);
+    // Every other voxel along x, reversed y: not x-fastest contiguous.
+    let view = big.slice(s![..;2, ..;-1, 1..]);
+    let copy = view.to_owned();
+    let shape = [view.dim().0, view.dim().1, view.dim().2];
+    for (name, plan, _) in plans(shape) {
+        for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel] {
+            let opts = Trilinear::new().fill(Some(-1.0));
+            let (a, _) = resample_linear(view, &plan, &opts, variant).expect("view");
+            let (b, _) = resample_linear(copy.view(), &plan, &opts, variant).expect("copy");
+            assert!(a == b, "{name} {variant}: a view and its copy differ");
+            let (a, _) = resample_nearest(view, &plan, None, variant).expect("view");
+            let (b, _) = resample_nearest(copy.view(), &plan, None, variant).expect("copy");
+            assert!(a == b, "{name} {variant}: nearest on a view and its copy differ");
+        }
+    }
+}
+
+#[test]
+fn constant_stays_constant_and_identity_is_exact() {
+    let a = input_affine();
+    let shape = [9, 8, 7];
+    let constant = Array3::from_elem(shape.f(), -1000i16);
+    for (name, plan, _) in plans(shape) {
+        for variant in Variant::ALL {
+            let (out, _) = resample_linear(constant.view(), &plan, &Trilinear::new(), variant).expect("resamples");
+            assert!(out.iter().all(|&v| v == -1000.0), "{name} {variant}: a constant volume changed");
+        }
+    }
+    // Onto its own grid: every voxel is copied exactly.
+    let ct = Array3::from_shape_fn(shape.f(), |(x, y, z)| (x * 100 + y * 10 + z) as i16 - 500);
+    let plan = plan_like(shape, &a, Grid { shape, affine: a }).expect("plans");
+    for variant in Variant::ALL {
+        let (out, _) =
+            resample_linear(ct.view(), &plan, &Trilinear::new().fill(Some(7.0)), variant).expect("resamples");
+        assert_eq!(out.dim(), (9, 8, 7));
+        for ((x, y, z), v) in ct.indexed_iter() {
+            assert_eq!(out[[x, y, z]], f32::from(*v), "{variant} at {x},{y},{z}");
+        }
+    }
+}
+
+#[test]
+fn bad_buffers_and_scaling_are_errors() {
+    let a = input_affine();
+    let plan = plan_spacing([4, 4, 4], &a, [1.0; 3], GridConvention::Seed).expect("plans");
+    let src = vec![0i16; 63];
+    let mut dst = vec![0f32; plan.output_len()];
+    assert!(
+        ctprep_resample::resample_linear_slice_into(&src, &plan, &Trilinear::new(), &mut dst, Variant::Simd).is_err()
+    );
+    let src = vec![0i16; 64];
+    let bad = Trilinear::new().scaling(f64::NAN, 0.0);
+    assert!(ctprep_resample::resample_linear_slice_into(&src, &plan, &bad, &mut dst, Variant::Simd).is_err());
+    let mut short = vec![0i16; 3];
+    assert!(ctprep_resample::resample_nearest_slice_into(&src, &plan, None, &mut short, Variant::Parallel).is_err());
+}
