@@ -7,6 +7,7 @@
 
 mod commands;
 mod mip;
+mod resample;
 mod window;
 
 use std::process::ExitCode;

@@ -1,11 +1,18 @@
 //! The `ctprep` binary end to end: `info --json` and `convert --axcodes canonical` agree with
-//! nibabel on every fixture and shared file; exit codes, error messages and the no-partial-output
-//! rule hold on bad input.
+//! nibabel on every fixture and shared file; `window`, `mip` and `resample` write what their
+//! library calls compute, on the right grid; exit codes, error messages and the
+//! no-partial-output rule hold on bad input.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ctprep_io::read_nifti;
+use ctprep_core::Affine;
+use ctprep_io::{DataType, Scaling, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_phantom::{Phantom, StoredType};
+use ctprep_resample::{
+    Grid, GridConvention, Report, Trilinear, Variant as ResampleVariant, plan_like, plan_spacing,
+    resample_linear_slice_into, resample_nearest_slice_into,
+};
 use ctprep_testdata::{Mismatches, Reference, fixtures_dir, load_reference, sha256_hex, shared_data_dir};
 use serde_json::Value;
 
@@ -395,5 +402,303 @@ fn mip_values_geometry_and_errors() {
         let out = ctprep(&all);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         assert!(!bad.exists());
+    }
+}
+
+/// The resample tests' CT: 40 x 36 x 12 voxels of 0.78 x 0.78 x 2.5 mm, stored LPS as a
+/// scanner stores it.
+fn resample_phantom() -> Phantom {
+    Phantom::new([40, 36, 12]).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse().expect("codes")).seed(3)
+}
+
+/// Writes `v` to `dir/name` and reads it back (the affine as NIfTI stores it, float32).
+fn write_volume(dir: &Path, name: &str, v: &Volume) -> (PathBuf, Volume) {
+    let p = dir.join(name);
+    write_nifti(v, &p, &WriteOptions::new()).expect("writes");
+    let back = read_nifti(&p).expect("reads back");
+    (p, back)
+}
+
+/// Runs `ctprep resample IN OUT ARGS...`, asserting success; returns stdout.
+fn resample_ok(src: &Path, dst: &Path, args: &[&str]) -> String {
+    let mut all = vec!["resample", s(src), s(dst)];
+    all.extend_from_slice(args);
+    let out = ctprep(&all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The library's trilinear result on the stored values (scaling fused), as the CLI calls it.
+fn library_linear<T: ctprep_resample::Voxel>(
+    src: &[T],
+    plan: &ctprep_resample::Plan,
+    opts: &Trilinear,
+    variant: ResampleVariant,
+) -> (Vec<f32>, Report) {
+    let mut want = vec![0f32; plan.output_len()];
+    let report = resample_linear_slice_into(src, plan, opts, &mut want, variant).expect("resamples");
+    (want, report)
+}
+
+#[test]
+fn resample_spacing_matches_the_library() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, v) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let shape = v.dims3().expect("3-D");
+    let stored = v.data().as_slice::<i16>().expect("int16 phantom");
+    for (args, variant, fill) in [
+        (vec!["--spacing", "1", "--variant", "scalar"], ResampleVariant::Scalar, None),
+        (vec!["--spacing", "1", "--variant", "simd"], ResampleVariant::Simd, None),
+        (vec!["--spacing", "1", "--variant", "parallel"], ResampleVariant::Parallel, None),
+        (vec!["--spacing", "1", "--variant", "simd", "--fill", "-1024"], ResampleVariant::Simd, Some(-1024.0)),
+    ] {
+        let dst = tmp.path().join(format!("ct_1mm_{variant}_{}.nii.gz", args.len()));
+        let stdout = resample_ok(&src, &dst, &args);
+        let plan = plan_spacing(shape, v.affine(), [1.0; 3], GridConvention::FirstCentre).expect("plans");
+        let w = read_nifti(&dst).expect("reads");
+        assert_eq!(w.shape(), &plan.grid.shape[..], "{args:?}");
+        assert!(w.affine().max_abs_diff(&plan.grid.affine) < 1e-4, "{args:?}: {:?}", w.affine());
+        assert_eq!(w.dtype(), DataType::F32);
+        assert!(w.scaling().is_none());
+        let (want, report) = library_linear(stored, &plan, &Trilinear::new().fill(fill), variant);
+        assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{args:?}");
+        // The scalar oracle runs the general per-voxel loop; the others the separable path.
+        let path = if variant == ResampleVariant::Scalar { "general" } else { "separable" };
+        assert_eq!(report.path.to_string(), path);
+        let line = format!(
+            "{shape:?} -> {:?}, spacing [1, 1, 1] mm (first-centre), linear, {variant} variant, {path} path",
+            plan.grid.shape
+        );
+        assert!(stdout.starts_with(&format!("wrote {}: ", dst.display())) && stdout.contains(&line), "{stdout}");
+    }
+}
+
+#[test]
+fn resample_each_convention_gives_the_planned_grid() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, v) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let shape = v.dims3().expect("3-D");
+    let spacing = [1.1, 0.9, 1.7];
+    let mut shapes = Vec::new();
+    for c in GridConvention::ALL {
+        let dst = tmp.path().join(format!("ct_{c}.nii"));
+        let stdout = resample_ok(&src, &dst, &["--spacing", "1.1,0.9,1.7", "--convention", c.name()]);
+        let plan = plan_spacing(shape, v.affine(), spacing, c).expect("plans");
+        let w = read_nifti(&dst).expect("reads");
+        assert_eq!(w.shape(), &plan.grid.shape[..], "{c}");
+        assert!(w.affine().max_abs_diff(&plan.grid.affine) < 1e-4, "{c}: {:?}", w.affine());
+        assert!(stdout.contains(&format!("({c})")), "{stdout}");
+        shapes.push(plan.grid.shape);
+    }
+    shapes.dedup();
+    assert!(shapes.len() > 1, "the spacing should tell the conventions apart: {shapes:?}");
+}
+
+#[test]
+fn resample_like_takes_the_reference_grid() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, v) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let shape = v.dims3().expect("3-D");
+    let stored = v.data().as_slice::<i16>().expect("int16 phantom");
+    // Another placement and orientation: RAS, other spacing and field of view.
+    let ras = Phantom::new([30, 26, 10]).spacing_mm([1.1, 0.9, 2.0]).labels().expect("phantom");
+    // An oblique grid: 20 degrees about z, 1.5 mm voxels, shifted.
+    let (c, sn) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
+    let oblique = Affine::from_parts(
+        [[1.5 * c, -1.5 * sn, 0.0], [1.5 * sn, 1.5 * c, 0.0], [0.0, 0.0, 2.0]],
+        [-12.0, -15.0, -10.0],
+    );
+    let oblique = Volume::new(VoxelData::from_vec(vec![0u8; 16 * 14 * 9]), &[16, 14, 9], oblique).expect("volume");
+    for (name, reference, path) in [("ras", ras, "separable"), ("oblique", oblique, "general")] {
+        let (ref_path, r) = write_volume(tmp.path(), &format!("{name}.nii.gz"), &reference);
+        let dst = tmp.path().join(format!("ct_on_{name}.nii.gz"));
+        let stdout = resample_ok(&src, &dst, &["--like", s(&ref_path), "--variant", "simd"]);
+        let w = read_nifti(&dst).expect("reads");
+        assert_eq!(w.shape(), r.shape(), "{name}");
+        assert!(w.affine().max_abs_diff(r.affine()) < 1e-5, "{name}: {:?} vs {:?}", w.affine(), r.affine());
+        let grid = Grid { shape: r.dims3().expect("3-D"), affine: *r.affine() };
+        let plan = plan_like(shape, v.affine(), grid).expect("plans");
+        let (want, report) = library_linear(stored, &plan, &Trilinear::new(), ResampleVariant::Simd);
+        assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{name}");
+        assert_eq!(report.path.to_string(), path);
+        assert!(stdout.contains(&format!("simd variant, {path} path")), "{stdout}");
+    }
+}
+
+#[test]
+fn resample_nearest_keeps_labels() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, v) = write_volume(tmp.path(), "seg.nii.gz", &resample_phantom().labels().expect("phantom"));
+    let shape = v.dims3().expect("3-D");
+    let labels = v.data().as_slice::<u8>().expect("uint8 labels");
+    let mut present = [false; 256];
+    labels.iter().for_each(|&l| present[usize::from(l)] = true);
+    for (args, convention, fill) in [
+        (vec!["--spacing", "1", "--interp", "nearest"], GridConvention::FirstCentre, None),
+        (
+            vec!["--spacing", "0.7,1.3,1", "--interp", "nearest", "--convention", "extent", "--fill", "0"],
+            GridConvention::Extent,
+            Some(0u8),
+        ),
+    ] {
+        let dst = tmp.path().join(format!("seg_{convention}.nii.gz"));
+        let stdout = resample_ok(&src, &dst, &args);
+        assert!(stdout.contains(", nearest, "), "{stdout}");
+        let w = read_nifti(&dst).expect("reads");
+        assert_eq!(w.dtype(), DataType::U8, "{args:?}");
+        assert!(w.scaling().is_none());
+        let out = w.data().as_slice::<u8>().expect("uint8");
+        assert!(out.iter().all(|&l| present[usize::from(l)]), "{args:?}: a label that is not in the input");
+        let spacing = if fill.is_some() { [0.7, 1.3, 1.0] } else { [1.0; 3] };
+        let plan = plan_spacing(shape, v.affine(), spacing, convention).expect("plans");
+        let mut want = vec![0u8; plan.output_len()];
+        resample_nearest_slice_into(labels, &plan, fill, &mut want, ResampleVariant::Scalar).expect("resamples");
+        assert_eq!(out, &want[..], "{args:?}");
+    }
+    // Fill values the labels' type cannot hold are usage errors saying why.
+    let dst = tmp.path().join("never.nii.gz");
+    for (fill, why) in [("300", "outside its range"), ("0.5", "not an integer"), ("-1", "outside its range")] {
+        let out = ctprep(&["resample", s(&src), s(&dst), "--spacing", "1", "--interp", "nearest", "--fill", fill]);
+        assert_eq!(out.status.code(), Some(2), "--fill {fill}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("--fill {fill}")) && err.contains("uint8") && err.contains(why), "{err}");
+        assert!(!dst.exists());
+    }
+}
+
+#[test]
+fn resample_u16_with_intercept_reads_back_as_hu() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ct = resample_phantom().stored(StoredType::U16).ct().expect("phantom");
+    let (src, v) = write_volume(tmp.path(), "ct_u16.nii.gz", &ct);
+    assert_eq!(v.scaling(), Some(Scaling { slope: 1.0, inter: -1024.0 }));
+    let shape = v.dims3().expect("3-D");
+    let plan = plan_spacing(shape, v.affine(), [1.0; 3], GridConvention::FirstCentre).expect("plans");
+    // Linear: float32 HU, unscaled (the intercept applied once, not written again).
+    let dst = tmp.path().join("lin.nii.gz");
+    resample_ok(&src, &dst, &["--spacing", "1", "--variant", "scalar"]);
+    let w = read_nifti(&dst).expect("reads");
+    assert_eq!(w.dtype(), DataType::F32);
+    assert!(w.scaling().is_none());
+    assert_eq!((w.header().scl_slope, w.header().scl_inter), (1.0, 0.0));
+    let (want, _) = library_linear(&v.scaled_f32(), &plan, &Trilinear::new(), ResampleVariant::Scalar);
+    let got = w.scaled_f32();
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-3, "linear HU differ by up to {worst}");
+    assert_eq!(w.stats().min, Some(-1024.0), "air must read -1024 HU");
+    // Nearest: uint16 stored values with scl_inter -1024 kept; --fill in HU maps to stored 0.
+    let dst = tmp.path().join("near.nii.gz");
+    resample_ok(&src, &dst, &["--spacing", "1", "--interp", "nearest", "--fill", "-1024"]);
+    let w = read_nifti(&dst).expect("reads");
+    assert_eq!(w.dtype(), DataType::U16);
+    assert_eq!(w.scaling(), Some(Scaling { slope: 1.0, inter: -1024.0 }));
+    let mut want = vec![0u16; plan.output_len()];
+    let stored = v.data().as_slice::<u16>().expect("uint16");
+    resample_nearest_slice_into(stored, &plan, Some(0), &mut want, ResampleVariant::Scalar).expect("resamples");
+    assert_eq!(w.data().as_slice::<u16>(), Some(&want[..]));
+    assert_eq!(w.stats().min, Some(-1024.0));
+    // -2000 HU would be stored as -976: not a uint16.
+    let bad = tmp.path().join("never.nii.gz");
+    let out = ctprep(&["resample", s(&src), s(&bad), "--spacing", "1", "--interp", "nearest", "--fill", "-2000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-976"), "{}", stderr(&out));
+    assert!(!bad.exists());
+}
+
+#[test]
+fn resample_dtype_converts_after_linear() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, v) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let plan = plan_spacing(v.dims3().expect("3-D"), v.affine(), [1.0; 3], GridConvention::FirstCentre).expect("plans");
+    let dst = tmp.path().join("ct_i16.nii.gz");
+    let out = ctprep(&["resample", s(&src), s(&dst), "--spacing", "1", "--dtype", "i16", "--variant", "simd"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("warning: ") && stderr(&out).contains("int16"), "{}", stderr(&out));
+    let w = read_nifti(&dst).expect("reads");
+    assert_eq!(w.dtype(), DataType::I16);
+    let stored = v.data().as_slice::<i16>().expect("int16 phantom");
+    let want: Vec<i16> = library_linear(stored, &plan, &Trilinear::new(), ResampleVariant::Simd)
+        .0
+        .iter()
+        .map(|&x| f64::from(x).round_ties_even() as i16)
+        .collect();
+    assert_eq!(w.data().as_slice::<i16>(), Some(&want[..]));
+    // HU do not fit uint8: exit 1 naming the input, nothing written.
+    let bad = tmp.path().join("never.nii.gz");
+    let out = ctprep(&["resample", s(&src), s(&bad), "--spacing", "1", "--dtype", "u8"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("ct.nii.gz"), "{}", stderr(&out));
+    assert!(!bad.exists());
+}
+
+#[test]
+fn resample_errors_exit_2_for_usage_and_1_for_input() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, _) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let dst = tmp.path().join("never.nii.gz");
+    for (args, names) in [
+        (vec!["--spacing", "0"], "--spacing"),
+        (vec!["--spacing", "-1"], "--spacing"),
+        (vec!["--spacing", "1,2"], "1,2"),
+        (vec!["--spacing", "nan"], "nan"),
+        (vec!["--spacing", "1", "--convention", "bogus"], "bogus"),
+        (vec!["--spacing", "1", "--interp", "cubic"], "cubic"),
+        (vec!["--spacing", "1", "--fill", "inf"], "--fill"),
+        (vec!["--like", s(&src), "--convention", "seed"], "--convention"),
+        (vec!["--spacing", "1", "--like", s(&src)], "--like"),
+        (vec![], "--spacing"),
+    ] {
+        let mut all = vec!["resample", s(&src), s(&dst)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(names), "{args:?}: {}", stderr(&out));
+        assert!(!dst.exists());
+    }
+    // A missing input: exit 1 naming it.
+    let missing = tmp.path().join("missing.nii.gz");
+    let out = ctprep(&["resample", s(&missing), s(&dst), "--spacing", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("missing.nii.gz"), "{}", stderr(&out));
+    assert!(!dst.exists());
+    // A missing reference: exit 1 naming it.
+    let out = ctprep(&["resample", s(&src), s(&dst), "--like", s(&missing)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("missing.nii.gz"), "{}", stderr(&out));
+    // An output grid past the limit: exit 1 naming the input and the shape.
+    let out = ctprep(&["resample", s(&src), s(&dst), "--spacing", "0.001"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: ") && err.contains("ct.nii.gz") && err.contains("output grid ["), "{err}");
+    // More than one volume: exit 1.
+    let four_d =
+        Volume::new(VoxelData::from_vec(vec![0i16; 4 * 4 * 4 * 2]), &[4, 4, 4, 2], Affine::IDENTITY).expect("volume");
+    let (four_d, _) = write_volume(tmp.path(), "4d.nii.gz", &four_d);
+    let out = ctprep(&["resample", s(&four_d), s(&dst), "--spacing", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("4d.nii.gz") && stderr(&out).contains("3-D"), "{}", stderr(&out));
+    // Writing onto the input (or the reference) is refused.
+    let bytes = std::fs::read(&src).expect("read");
+    for args in [vec!["--spacing", "1"], vec!["--like", s(&src)]] {
+        let mut all = vec!["resample", s(&src), s(&src)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("refusing to write onto the input"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(&src).expect("read"), bytes);
+    assert!(!dst.exists());
+}
+
+#[test]
+fn resample_help_names_every_convention() {
+    let out = ctprep(&["resample", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for c in GridConvention::ALL {
+        assert!(help.contains(&format!("- {}:", c.name())), "resample --help lacks {c}: {help}");
+    }
+    for word in ["--spacing", "--like", "--fill", "--interp", "--dtype", "MONAI", "TorchIO", "SimpleITK", "[-0.5"] {
+        assert!(help.contains(word), "resample --help lacks {word}: {help}");
     }
 }

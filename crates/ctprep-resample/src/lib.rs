@@ -225,7 +225,7 @@ pub(crate) fn linear_tap(x: f64, n: usize, fill: bool) -> Tap {
     if x >= last as f64 {
         return Tap { i0: last, i1: last, w: 0.0, inside: true };
     }
-    if !(x > 0.0) {
+    if x <= 0.0 || x.is_nan() {
         return Tap { i0: 0, i1: 0, w: 0.0, inside: true };
     }
     let f = x.floor();

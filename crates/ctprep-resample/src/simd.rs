@@ -62,7 +62,9 @@ pub fn blend32(a: f32, b: f32, w: f32) -> f32 {
 
 #[inline(always)]
 fn load8<S: Voxel>(s: &[S]) -> f32x8 {
-    f32x8::from(std::array::from_fn::<f32, 8, _>(|i| s[i].to_f32()))
+    // Callers pass `chunks_exact(8)` pieces: the conversion of a fixed-size array vectorises.
+    let s: &[S; 8] = s.try_into().unwrap_or_else(|_| unreachable!("8 values"));
+    f32x8::from(s.map(|v| v.to_f32()))
 }
 
 /// [`RowOps`] on `wide` `f32x8` vectors (width fixed at compile time).
@@ -75,10 +77,11 @@ impl RowOps for Wide {
         let (a, b) = (&a[..n], &b[..n]);
         let body = n / 8 * 8;
         let (w8, s8, i8) = (f32x8::splat(w), f32x8::splat(scale.slope), f32x8::splat(scale.inter));
-        for c in (0..body).step_by(8) {
-            let (va, vb) = (load8(&a[c..]), load8(&b[c..]));
+        let rows = dst[..body].chunks_exact_mut(8).zip(a[..body].chunks_exact(8)).zip(b[..body].chunks_exact(8));
+        for ((d, a), b) in rows {
+            let (va, vb) = (load8(a), load8(b));
             let mixed = va.simd_eq(vb).select(va, va + w8 * (vb - va));
-            dst[c..c + 8].copy_from_slice(&(mixed * s8 + i8).to_array());
+            d.copy_from_slice(&(mixed * s8 + i8).to_array());
         }
         for c in body..n {
             dst[c] = blend32(a[c].to_f32(), b[c].to_f32(), w) * scale.slope + scale.inter;

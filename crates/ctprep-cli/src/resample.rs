@@ -1,0 +1,259 @@
+//! `ctprep resample`: a volume onto a new voxel grid (a target spacing under a named grid
+//! convention, or another image's grid), trilinear for images, nearest neighbour for label maps.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use ctprep_io::{Element, Scaling, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_resample::{
+    Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Variant, Voxel, plan_like, plan_spacing,
+    resample_linear_slice_into, resample_nearest_slice_into,
+};
+
+use crate::commands::{CmdResult, DtypeArg, UsageError, check_output_path, convert_to, fmt_num, parse_dtype};
+
+/// Options of `ctprep resample`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("grid").required(true).args(["spacing", "like"])))]
+pub(crate) struct ResampleArgs {
+    /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
+    input: PathBuf,
+    /// Output file, .nii or .nii.gz.
+    output: PathBuf,
+    /// Target spacing in mm along the voxel axes i, j, k: one number (isotropic) or three,
+    /// SX,SY,SZ. The output keeps the input's direction cosines.
+    #[arg(long, value_name = "MM", value_parser = parse_spacing)]
+    spacing: Option<[f64; 3]>,
+    /// Resample onto the grid (3-D shape and affine) of this NIfTI file instead of a spacing.
+    #[arg(long, value_name = "REF")]
+    like: Option<PathBuf>,
+    /// Where the output voxels of --spacing go (output sizes and the tools each matches: see
+    /// --help).
+    ///
+    /// For an axis of n voxels of spacing s and a target spacing t, the output has m voxels:
+    #[arg(long, value_enum, default_value_t = ConventionArg::FirstCentre, conflicts_with = "like")]
+    convention: ConventionArg,
+    /// linear: trilinear on the real (scaled) values, written as float32 (images). nearest:
+    /// the nearest voxel, keeping the stored type and its scl_slope/scl_inter exactly (label
+    /// maps stay integer; labels never blend).
+    #[arg(long, default_value = "linear")]
+    interp: Interp,
+    /// The value of samples outside the input, in real units (HU: -1024 is air). A sample whose
+    /// index along any axis lies outside [-0.5, n - 0.5) (outside the voxel boxes) takes it;
+    /// inside that margin the index clamps to the edge voxel (as SimpleITK). Default: none,
+    /// every sample clamps to the edge. With nearest it must be exactly a stored value
+    /// ((V - scl_inter) / scl_slope representable in the stored type); with linear, finite.
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
+    fill: Option<f64>,
+    /// Stored type of the output. `keep`: float32 for linear, the input's type and scaling for
+    /// nearest. Any other type stores the real values, rounded to nearest for integer types (a
+    /// value outside the type's range is an error, never a wrap; rounding is reported on stderr).
+    #[arg(long, default_value = "keep", value_parser = parse_dtype)]
+    dtype: DtypeArg,
+    /// Kernel: scalar (the per-voxel reference loop), simd, parallel, or auto.
+    #[arg(long, default_value = "auto")]
+    variant: Variant,
+    /// gzip level for .nii.gz output (0-9).
+    #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
+    gzip_level: u32,
+}
+
+/// The grid conventions by their command-line names, with the help text of each; mapped one to
+/// one onto [`GridConvention`] (a unit test checks the names agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ConventionArg {
+    /// m = ceil((n-1) s/t): the points j t < (n-1) s from the first voxel centre (the classic
+    /// scipy RegularGridInterpolator recipe)
+    Seed,
+    /// m = round((n-1) s/t + 1), halves to even: from the first voxel centre to the point
+    /// closest to the last (MONAI Spacing; SimpleITK recipes that keep the origin)
+    #[value(alias = "first-center")]
+    FirstCentre,
+    /// m = floor(n s/t), centred on the input's centre (TorchIO since 2025: flip-equivariant)
+    #[value(alias = "centered")]
+    Centred,
+    /// m = round(n s/t) over the input's extent; the spacing becomes s n/m (scipy
+    /// ndimage.zoom with grid_mode=True)
+    Extent,
+}
+
+impl From<ConventionArg> for GridConvention {
+    fn from(c: ConventionArg) -> GridConvention {
+        match c {
+            ConventionArg::Seed => GridConvention::Seed,
+            ConventionArg::FirstCentre => GridConvention::FirstCentre,
+            ConventionArg::Centred => GridConvention::Centred,
+            ConventionArg::Extent => GridConvention::Extent,
+        }
+    }
+}
+
+fn parse_spacing(s: &str) -> Result<[f64; 3], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let num = |p: &str| -> Result<f64, String> {
+        let v: f64 = p.parse().map_err(|_| format!("{p:?} is not a number"))?;
+        if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("{p} mm: a spacing must be positive and finite")) }
+    };
+    match parts.as_slice() {
+        [one] => Ok([num(one)?; 3]),
+        [x, y, z] => Ok([num(x)?, num(y)?, num(z)?]),
+        _ => Err(format!("{s:?}: expected one spacing in mm (isotropic) or three, SX,SY,SZ")),
+    }
+}
+
+/// The stored value whose real value is exactly `fill`, or why there is none.
+fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> Result<T, String> {
+    let stored = scaling.map_or(fill, |sc| (fill - sc.inter) / sc.slope);
+    if let Some(t) = T::from_f64_exact(stored) {
+        return Ok(t);
+    }
+    let why = if T::NAME.starts_with("float") {
+        "is not exactly representable in it"
+    } else if stored.fract() != 0.0 || !stored.is_finite() {
+        "is not an integer"
+    } else {
+        "is outside its range"
+    };
+    Err(match scaling {
+        None => format!("--fill {fill}: nearest keeps the stored type ({}), and {fill} {why}", T::NAME),
+        Some(sc) => format!(
+            "--fill {fill}: nearest keeps the stored type ({}) and scaling, and the stored value ({fill} - {}) / {} = {stored} {why}",
+            T::NAME,
+            fmt_num(sc.inter),
+            fmt_num(sc.slope),
+        ),
+    })
+}
+
+/// Trilinear resampling straight from the stored type, the scaling fused: float32 real values.
+fn linear(v: &Volume, plan: &Plan, fill: Option<f32>, variant: Variant) -> Result<(Vec<f32>, Report), ResampleError> {
+    let (slope, inter) = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
+    let opts = Trilinear::new().fill(fill).scaling(slope, inter);
+    let mut dst = vec![0f32; plan.output_len()];
+    let report = ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, variant))?;
+    Ok((dst, report))
+}
+
+/// Nearest-neighbour resampling in the stored type.
+fn nearest(
+    v: &Volume,
+    plan: &Plan,
+    fill: Option<f64>,
+    variant: Variant,
+) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
+    fn go<T: Voxel + Element>(
+        src: &[T],
+        plan: &Plan,
+        fill: Option<f64>,
+        scaling: Option<Scaling>,
+        variant: Variant,
+    ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
+        let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose().map_err(UsageError)?;
+        let mut dst = vec![T::default(); plan.output_len()];
+        let report = resample_nearest_slice_into(src, plan, fill, &mut dst, variant)?;
+        Ok((VoxelData::from_vec(dst), report))
+    }
+    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, fill, v.scaling(), variant))
+}
+
+pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
+    if let Some(f) = args.fill
+        && args.interp == Interp::Linear
+        && !(f as f32).is_finite()
+    {
+        return Err(UsageError(format!("--fill {f}: the fill value of linear resampling must be finite")).into());
+    }
+    check_output_path(&args.input, &args.output)?;
+    if let Some(reference) = &args.like {
+        check_output_path(reference, &args.output)?;
+    }
+    let input = args.input.display();
+    let v = read_nifti(&args.input)?;
+    let shape = v.dims3()?;
+    let (plan, placement) = match (args.spacing, &args.like) {
+        (Some(spacing), _) => {
+            let convention = GridConvention::from(args.convention);
+            let plan = plan_spacing(shape, v.affine(), spacing, convention).map_err(|e| format!("{input}: {e}"))?;
+            (plan, convention.name().to_owned())
+        }
+        (None, Some(reference)) => {
+            let r = read_nifti(reference)?;
+            let grid = Grid { shape: r.spatial_shape(), affine: *r.affine() };
+            let plan = plan_like(shape, v.affine(), grid)
+                .map_err(|e| format!("{input}: onto the grid of {}: {e}", reference.display()))?;
+            (plan, format!("grid of {}", reference.display()))
+        }
+        (None, None) => unreachable!("clap requires one of --spacing, --like"),
+    };
+    let (data, scaling, report) = match args.interp {
+        Interp::Linear => {
+            let (dst, report) =
+                linear(&v, &plan, args.fill.map(|f| f as f32), args.variant).map_err(|e| format!("{input}: {e}"))?;
+            (VoxelData::from_vec(dst), None, report)
+        }
+        Interp::Nearest => {
+            let (data, report) = nearest(&v, &plan, args.fill, args.variant)
+                .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
+            (data, v.scaling(), report)
+        }
+    };
+    let mut out = v.derived(data, &plan.grid.shape, plan.grid.affine)?;
+    if let Some(sc) = scaling {
+        out = out.with_scaling(sc.slope, sc.inter)?;
+    }
+    if let DtypeArg::To(t) = args.dtype {
+        out = convert_to(&out, t, &args.input)?;
+    }
+    write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level))?;
+    let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
+    println!(
+        "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {} variant, {} path",
+        args.output.display(),
+        shape,
+        plan.grid.shape,
+        spacing.join(", "),
+        args.interp,
+        report.variant,
+        report.path
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn convention_names_match_the_library() {
+        for c in GridConvention::ALL {
+            let arg = ConventionArg::from_str(c.name(), false).expect("every library convention has a CLI name");
+            assert_eq!(GridConvention::from(arg), c);
+        }
+        assert_eq!(ConventionArg::value_variants().len(), GridConvention::ALL.len());
+        assert_eq!(ConventionArg::from_str("centered", false), Ok(ConventionArg::Centred));
+    }
+
+    #[test]
+    fn spacing_parser() {
+        assert_eq!(parse_spacing("1"), Ok([1.0; 3]));
+        assert_eq!(parse_spacing("0.8, 0.8,2"), Ok([0.8, 0.8, 2.0]));
+        for bad in ["0", "-1", "nan", "inf", "1,2", "1,2,3,4", "a", ""] {
+            assert!(parse_spacing(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fill_values_must_be_stored_values() {
+        assert_eq!(stored_fill::<u8>(0.0, None), Ok(0));
+        assert!(stored_fill::<u8>(300.0, None).is_err());
+        assert!(stored_fill::<i16>(0.5, None).is_err());
+        let ct = Scaling { slope: 1.0, inter: -1024.0 };
+        assert_eq!(stored_fill::<u16>(-1024.0, Some(ct)), Ok(0));
+        assert!(stored_fill::<u16>(-2000.0, Some(ct)).is_err());
+        // 0.3 / 0.1 is 2.9999999999999996 in f64 (and 3 * 0.1 is not 0.3 either): no stored value.
+        assert!(stored_fill::<i16>(0.3, Some(Scaling { slope: 0.1, inter: 0.0 })).is_err());
+        assert_eq!(stored_fill::<i16>(0.5, Some(Scaling { slope: 0.25, inter: 0.0 })), Ok(2));
+        assert_eq!(stored_fill::<f32>(-1024.0, None), Ok(-1024.0));
+        assert!(stored_fill::<f32>(0.1, None).is_err());
+    }
+}
