@@ -107,6 +107,26 @@ enum Command {
     ///   ctprep resample seg.nii.gz seg_on_ct.nii.gz --like ct.nii.gz --interp nearest
     #[command(verbatim_doc_comment)]
     Resample(crate::resample::ResampleArgs),
+    /// The whole recipe: resample, window, thick-slab MIP, NIfTI and PNG outputs.
+    ///
+    /// Reads a CT, reorients it (by resampling onto the reoriented grid: no extra copy),
+    /// resamples it to --spacing (1 mm), windows HU to [0, 1] (-100..1000), builds a thick-slab
+    /// MIP along the output's z axis (5 slices, centred, ends shrunk), and writes into DIR the
+    /// windowed volume, the MIP volume (.nii.gz), PNGs of the MIP's middle axial, coronal and
+    /// sagittal slices and a contact sheet of its axial slices, in radiological orientation.
+    /// `--preset classic` reproduces the classic Python recipe exactly (nibabel +
+    /// RegularGridInterpolator on the `seed` grid, np.clip, the k-slice loop that leaves the
+    /// last k slices 0, no reorientation). Examples:
+    ///
+    ///   ctprep run ct.nii.gz --out prep
+    ///
+    ///   ctprep run ct.nii.gz --out prep --spacing 1 --window -100,1000 --mip 5 --save mip,png
+    ///
+    ///   ctprep run ct.nii.gz --out classic --preset classic --json
+    ///
+    ///   ctprep run ct.nii.gz --out lung --preset lung --mip-mm 10 --spacing 0.8,0.8,1
+    #[command(verbatim_doc_comment)]
+    Run(crate::run::RunArgs),
     /// Write a synthetic CT phantom (and its label map) and show what ctprep reads from it.
     ///
     /// The phantom is a deterministic torso in Hounsfield units (air, fat, soft tissue, lungs,
@@ -124,13 +144,13 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum AxcodesArg {
+pub(crate) enum AxcodesArg {
     Keep,
     Canonical,
     Codes(AxCodes),
 }
 
-fn parse_axcodes(s: &str) -> Result<AxcodesArg, String> {
+pub(crate) fn parse_axcodes(s: &str) -> Result<AxcodesArg, String> {
     match s.to_ascii_lowercase().as_str() {
         "keep" => Ok(AxcodesArg::Keep),
         "canonical" => Ok(AxcodesArg::Canonical),
@@ -188,6 +208,7 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
         Command::Window(args) => crate::window::run(&args),
         Command::Mip(args) => crate::mip::run(&args),
         Command::Resample(args) => crate::resample::run(&args),
+        Command::Run(args) => crate::run::run(&args),
     }
 }
 

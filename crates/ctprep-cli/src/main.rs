@@ -7,7 +7,9 @@
 
 mod commands;
 mod mip;
+mod progress;
 mod resample;
+mod run;
 mod window;
 
 use std::process::ExitCode;

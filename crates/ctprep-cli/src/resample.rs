@@ -61,7 +61,7 @@ pub(crate) struct ResampleArgs {
 /// The grid conventions by their command-line names, with the help text of each; mapped one to
 /// one onto [`GridConvention`] (a unit test checks the names agree).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ConventionArg {
+pub(crate) enum ConventionArg {
     /// m = ceil((n-1) s/t): the points j t < (n-1) s from the first voxel centre (the classic
     /// scipy RegularGridInterpolator recipe)
     Seed,
@@ -88,7 +88,7 @@ impl From<ConventionArg> for GridConvention {
     }
 }
 
-fn parse_spacing(s: &str) -> Result<[f64; 3], String> {
+pub(crate) fn parse_spacing(s: &str) -> Result<[f64; 3], String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let num = |p: &str| -> Result<f64, String> {
         let v: f64 = p.parse().map_err(|_| format!("{p:?} is not a number"))?;

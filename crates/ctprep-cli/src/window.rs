@@ -44,7 +44,7 @@ pub(crate) struct WindowArgs {
     gzip_level: u32,
 }
 
-fn parse_pair(s: &str) -> Result<(f64, f64), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(f64, f64), String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let [a, b] = parts.as_slice() else { return Err(format!("{s:?}: expected two numbers A,B")) };
     let p = |v: &str| v.parse::<f64>().map_err(|_| format!("{v:?} is not a number"));

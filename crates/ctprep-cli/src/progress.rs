@@ -1,0 +1,40 @@
+//! Progress on stderr for steps that can take more than a second: a spinner with the step's
+//! name and elapsed time (indicatif), hidden when stderr is not a terminal or with `--quiet`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One step of a command, shown while it runs.
+#[derive(Debug)]
+pub(crate) struct Stage {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Stage {
+    /// Starts showing `name` (nothing is drawn when `quiet` or stderr is not a terminal).
+    pub(crate) fn start(name: &'static str, quiet: bool) -> Stage {
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed_precise}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(name);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        };
+        Stage { bar, started: Instant::now() }
+    }
+
+    /// Stops showing the step; its duration.
+    pub(crate) fn finish(self) -> Duration {
+        let d = self.started.elapsed();
+        self.bar.finish_and_clear();
+        d
+    }
+}

@@ -1,0 +1,421 @@
+//! `ctprep run`: the whole classic recipe, made correct: read, reorient (as a resampling
+//! grid, never a copy), resample, window, thick-slab MIP, and the outputs (NIfTI volumes, PNG
+//! slices and a contact sheet of the MIP).
+//!
+//! Memory: the input, one `f32` buffer of the resampled grid (windowed in place), and the MIP's
+//! `f32` buffer; the input is released once resampled. Nothing is widened to `f64`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
+use ctprep_io::{AxCodes, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
+use ctprep_resample::{GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear_slice_into};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
+use crate::progress::Stage;
+use crate::resample::{ConventionArg, parse_spacing};
+use crate::window::parse_pair;
+
+/// Options of `ctprep run`. Every option left out takes the default of `--preset` (the
+/// corrected recipe unless `--preset classic`).
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Input CT (.nii, .nii.gz, .hdr or .img): a 3-D volume in HU (scl_slope/scl_inter
+    /// applied). Never modified.
+    input: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// `classic`: the classic Python recipe exactly (axcodes keep, grid seed, window
+    /// -100..1000, MIP of 5 slices with start alignment and the last 5 slices left 0). Any other
+    /// name is a window preset (lung, mediastinum, soft-tissue, bone, brain, liver, stroke,
+    /// classic-window) applied to the corrected recipe.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// Voxel axis order of the outputs: canonical (closest to RAS; default), keep, or three
+    /// letters (LPS, PIR, ...). Done by resampling onto the reoriented grid: no extra copy.
+    #[arg(long, value_parser = parse_axcodes)]
+    axcodes: Option<AxcodesArg>,
+    /// Target spacing in mm along the output's voxel axes: one number or SX,SY,SZ (default 1).
+    #[arg(long, value_name = "MM", value_parser = parse_spacing)]
+    spacing: Option<[f64; 3]>,
+    /// Grid convention of the resampling (default first-centre; see `ctprep resample --help`).
+    #[arg(long, value_enum)]
+    convention: Option<ConventionArg>,
+    /// The HU window LO,HI mapped to [0, 1] (default -100,1000).
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true, value_name = "LO,HI")]
+    window: Option<(f64, f64)>,
+    /// MIP slab thickness in slices along the output's z axis (default 5).
+    #[arg(long, value_name = "K", conflicts_with = "mip_mm")]
+    mip: Option<usize>,
+    /// MIP slab thickness in mm: round(MM / spacing), at least 1.
+    #[arg(long, value_name = "MM")]
+    mip_mm: Option<f64>,
+    /// MIP window alignment: centre (default: slice i is the MIP of the slab centred on it) or
+    /// start (slices i..i+k-1, the classic recipe).
+    #[arg(long)]
+    mip_align: Option<Align>,
+    /// MIP ends: shrink (default: slabs truncated at the ends), valid (full slabs only) or zero
+    /// (the classic recipe: slabs reaching the last slice are 0).
+    #[arg(long)]
+    mip_edges: Option<Edges>,
+    /// What to write into DIR, comma-separated: volume (the windowed volume), mip (the MIP
+    /// volume), png (the MIP's middle axial, coronal and sagittal slices), sheet (a contact
+    /// sheet of the MIP's axial slices). Default: all four.
+    #[arg(long, value_delimiter = ',', value_parser = ["volume", "mip", "png", "sheet"])]
+    save: Option<Vec<String>>,
+    /// gzip level of the .nii.gz outputs (0-9).
+    #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
+    gzip_level: u32,
+    /// Kernel variant of every stage: scalar (the reference loops), simd, parallel, or auto.
+    #[arg(long, default_value = "auto")]
+    variant: Variant,
+    /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
+    #[arg(long)]
+    json: bool,
+    /// No progress display on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The resolved settings of a run.
+#[derive(Clone, Debug)]
+pub(crate) struct Recipe {
+    pub(crate) axcodes: AxcodesArg,
+    pub(crate) spacing: [f64; 3],
+    pub(crate) convention: GridConvention,
+    pub(crate) window: Window,
+    pub(crate) mip: MipSize,
+    pub(crate) align: Align,
+    pub(crate) edges: Edges,
+    pub(crate) save: Vec<String>,
+}
+
+/// The MIP thickness as given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum MipSize {
+    Slices(usize),
+    Mm(f64),
+}
+
+impl RunArgs {
+    /// The settings: the preset's, overridden by every option given.
+    pub(crate) fn recipe(&self) -> Result<Recipe, UsageError> {
+        let classic = self.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("classic"));
+        let preset_window = match &self.preset {
+            Some(p) if !classic => Some(Window::preset(p).map_err(|e| UsageError(format!("--preset {p}: {e}")))?),
+            _ => None,
+        };
+        if preset_window.is_some() && self.window.is_some() {
+            return Err(UsageError("--window and a window --preset conflict: give one".to_owned()));
+        }
+        let window = match (self.window, preset_window) {
+            (Some((lo, hi)), _) => Window::new(lo, hi).map_err(|e| UsageError(format!("--window: {e}")))?,
+            (None, Some(w)) => w,
+            (None, None) => Window::new(-100.0, 1000.0).map_err(|e| UsageError(e.to_string()))?,
+        };
+        let mip = match (self.mip, self.mip_mm) {
+            (Some(0), _) => return Err(UsageError("--mip must be at least 1".to_owned())),
+            (Some(k), _) => MipSize::Slices(k),
+            (None, Some(mm)) if mm.is_finite() && mm > 0.0 => MipSize::Mm(mm),
+            (None, Some(mm)) => return Err(UsageError(format!("--mip-mm {mm}: must be positive and finite"))),
+            (None, None) => MipSize::Slices(5),
+        };
+        let save = self.save.clone().unwrap_or_else(|| ["volume", "mip", "png", "sheet"].map(String::from).to_vec());
+        Ok(Recipe {
+            axcodes: self.axcodes.unwrap_or(if classic { AxcodesArg::Keep } else { AxcodesArg::Canonical }),
+            spacing: self.spacing.unwrap_or([1.0; 3]),
+            convention: self
+                .convention
+                .map_or(if classic { GridConvention::Seed } else { GridConvention::FirstCentre }, GridConvention::from),
+            window,
+            mip,
+            align: self.mip_align.unwrap_or(if classic { Align::Start } else { Align::Centre }),
+            edges: self.mip_edges.unwrap_or(if classic { Edges::Zero } else { Edges::Shrink }),
+            save,
+        })
+    }
+}
+
+/// `--json` output.
+#[derive(Debug, Serialize)]
+struct RunJson {
+    input: String,
+    input_shape: [usize; 3],
+    output_shape: [usize; 3],
+    output_spacing_mm: [f64; 3],
+    axcodes: String,
+    convention: &'static str,
+    window: [f64; 2],
+    mip_slices: usize,
+    mip_align: String,
+    mip_edges: String,
+    variants: BTreeMap<&'static str, String>,
+    timings_s: BTreeMap<&'static str, f64>,
+    outputs: BTreeMap<&'static str, Vec<String>>,
+}
+
+/// The output grid: the input grid reoriented (geometry only) to the target axis codes, then
+/// planned for the target spacing; the plan maps the input's own voxels onto it.
+pub(crate) fn plan_grid(v: &Volume, recipe: &Recipe) -> Result<Plan, Box<dyn std::error::Error>> {
+    let shape = v.dims3()?;
+    let input = v.display_path();
+    let target: Option<AxCodes> = match recipe.axcodes {
+        AxcodesArg::Keep => None,
+        AxcodesArg::Canonical => Some(AxCodes::RAS),
+        AxcodesArg::Codes(c) => Some(c),
+    };
+    let (r_shape, r_affine) = match target {
+        None => (shape, *v.affine()),
+        Some(t) => {
+            let ro = v.reorientation_to(t)?;
+            (ro.output_shape(shape), v.affine().matmul(&ro.inverse_index_map(shape)))
+        }
+    };
+    let grid = plan_spacing(r_shape, &r_affine, recipe.spacing, recipe.convention)
+        .map_err(|e| format!("{}: {e}", input.display()))?
+        .grid;
+    Ok(plan_like(shape, v.affine(), grid).map_err(|e| format!("{}: {e}", input.display()))?)
+}
+
+/// Windows `values` in place to [0, 1] (chunks copied through a small scratch buffer, so the
+/// kernels keep their separate input and output).
+pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Variant) -> Result<String, String> {
+    let map =
+        WindowMap::new(window, Range::new(0.0, 1.0).map_err(|e| e.to_string())?, None).map_err(|e| e.to_string())?;
+    const CHUNK: usize = 1 << 15;
+    let one = |tmp: &mut Vec<f32>, chunk: &mut [f32], v: Variant| {
+        tmp.clear();
+        tmp.extend_from_slice(chunk);
+        window_slice_into(&tmp[..], chunk, &map, v).map(|r| r.kernel.name().to_owned()).map_err(|e| e.to_string())
+    };
+    let parallel = match variant {
+        Variant::Parallel => true,
+        Variant::Auto => values.len() >= ctprep_intensity::AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1,
+        _ => false,
+    };
+    let single = if parallel { Variant::Auto } else { variant };
+    let kernels: Vec<String> = if parallel {
+        values.par_chunks_mut(CHUNK).map_init(Vec::new, |tmp, c| one(tmp, c, single)).collect::<Result<_, _>>()?
+    } else {
+        let mut tmp = Vec::new();
+        values.chunks_mut(CHUNK).map(|c| one(&mut tmp, c, single)).collect::<Result<_, _>>()?
+    };
+    let kernel = kernels.first().cloned().unwrap_or_default();
+    Ok(if parallel { format!("parallel ({kernel})") } else { format!("{variant} ({kernel})") })
+}
+
+/// The file name stem of the input: `ct` for `ct.nii.gz`.
+fn stem(p: &Path) -> String {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
+    for ext in [".nii.gz", ".nii", ".hdr", ".img"] {
+        if let Some(s) = name.strip_suffix(ext) {
+            return s.to_owned();
+        }
+    }
+    name
+}
+
+/// PNGs of the MIP (PENDING: the image module).
+fn mip_images(
+    _mip: &[f32],
+    _shape: [usize; 3],
+    _affine: &ctprep_core::Affine,
+    _dir: &Path,
+    _stem: &str,
+    _png: bool,
+    _sheet: bool,
+) -> Result<Vec<(&'static str, PathBuf)>, Box<dyn std::error::Error>> {
+    Ok(Vec::new())
+}
+
+pub(crate) fn run(args: &RunArgs) -> CmdResult {
+    let recipe = args.recipe()?;
+    let t_all = Instant::now();
+    let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut variants: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut record = |name: &'static str, d: Duration| timings.insert(name, d.as_secs_f64());
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot create the folder: {e}", args.out.display()))?;
+    let stem = stem(&args.input);
+    let out_path = |suffix: &str| args.out.join(format!("{stem}_{suffix}"));
+    for p in [out_path("window.nii.gz"), out_path("mip.nii.gz")] {
+        crate::commands::check_output_path(&args.input, &p)?;
+    }
+    let input_name = args.input.display().to_string();
+
+    let stage = Stage::start("read", args.quiet);
+    let v = read_nifti(&args.input)?;
+    let input_shape = v.dims3()?;
+    record("read", stage.finish());
+
+    let plan = plan_grid(&v, &recipe)?;
+    let out_shape = plan.grid.shape;
+    let stage = Stage::start("resample", args.quiet);
+    let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
+    let opts = Trilinear::new().scaling(scaling.0, scaling.1);
+    let mut iso = vec![0f32; plan.output_len()];
+    let report = ctprep_io::with_storage!(v.data(), st => {
+        resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, args.variant)
+    })
+    .map_err(|e| format!("{input_name}: {e}"))?;
+    variants.insert("resample", format!("{} ({} path)", report.variant, report.path));
+    record("resample", stage.finish());
+    // A template for the outputs' headers; the input's voxels are released here.
+    let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
+    drop(v);
+
+    let stage = Stage::start("window", args.quiet);
+    variants.insert("window", window_in_place(&mut iso, recipe.window, args.variant)?);
+    record("window", stage.finish());
+
+    let stage = Stage::start("mip", args.quiet);
+    let k = match recipe.mip {
+        MipSize::Slices(k) => k,
+        MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
+            .map_err(|e| UsageError(format!("--mip-mm: {e}")))?,
+    };
+    let proj = SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(recipe.align).edges(recipe.edges);
+    let m = proj.output_len(out_shape[2]).map_err(|e| format!("{input_name}: MIP: {e}"))?;
+    let mip_shape = [out_shape[0], out_shape[1], m];
+    let mut mip = vec![0f32; mip_shape.iter().product()];
+    let report = project_slice_into(&iso, out_shape, &proj, &mut mip, args.variant)
+        .map_err(|e| format!("{input_name}: MIP: {e}"))?;
+    variants.insert("mip", report.variant.to_string());
+    let mip_affine = proj.output_affine(&plan.grid.affine);
+    record("mip", stage.finish());
+
+    let wopts = WriteOptions::new().gzip_level(args.gzip_level);
+    let wants = |what: &str| recipe.save.iter().any(|s| s == what);
+    if wants("volume") {
+        let stage = Stage::start("write volume", args.quiet);
+        let path = out_path("window.nii.gz");
+        write_nifti(&template.derived(VoxelData::from_vec(iso), &out_shape, plan.grid.affine)?, &path, &wopts)?;
+        outputs.insert("volume", vec![path.display().to_string()]);
+        record("write_volume", stage.finish());
+    } else {
+        drop(iso);
+    }
+    if wants("png") || wants("sheet") {
+        let stage = Stage::start("png", args.quiet);
+        let written = mip_images(&mip, mip_shape, &mip_affine, &args.out, &stem, wants("png"), wants("sheet"))?;
+        for (kind, path) in written {
+            outputs.entry(kind).or_default().push(path.display().to_string());
+        }
+        record("png", stage.finish());
+    }
+    if wants("mip") {
+        let stage = Stage::start("write mip", args.quiet);
+        let path = out_path("mip.nii.gz");
+        write_nifti(&template.derived(VoxelData::from_vec(mip), &mip_shape, mip_affine)?, &path, &wopts)?;
+        outputs.insert("mip", vec![path.display().to_string()]);
+        record("write_mip", stage.finish());
+    }
+    record("total", t_all.elapsed());
+
+    let axcodes = ctprep_io::axcodes_string(&plan.grid.affine);
+    if args.json {
+        let doc = RunJson {
+            input: input_name,
+            input_shape,
+            output_shape: out_shape,
+            output_spacing_mm: plan.output_spacing(),
+            axcodes,
+            convention: recipe.convention.name(),
+            window: [recipe.window.lo(), recipe.window.hi()],
+            mip_slices: k,
+            mip_align: recipe.align.to_string(),
+            mip_edges: recipe.edges.to_string(),
+            variants,
+            timings_s: timings,
+            outputs,
+        };
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        println!(
+            "{input_name}: {input_shape:?} -> {out_shape:?} {axcodes} at {:?} mm ({}), window {}..{} to [0, 1], MIP of {k} slices ({}, {})",
+            plan.output_spacing().map(|s| (s * 1e4).round() / 1e4),
+            recipe.convention,
+            recipe.window.lo(),
+            recipe.window.hi(),
+            recipe.align,
+            recipe.edges
+        );
+        for (kind, paths) in &outputs {
+            for p in paths {
+                println!("  {kind:<7} {p}");
+            }
+        }
+        let t: Vec<String> = timings.iter().map(|(k, v)| format!("{k} {v:.3} s")).collect();
+        println!("  timings {}", t.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn recipe(args: &[&str]) -> Result<Recipe, UsageError> {
+        let mut all = vec!["ctprep-run", "in.nii.gz", "--out", "d"];
+        all.extend_from_slice(args);
+        T::try_parse_from(all).map_err(|e| UsageError(e.to_string()))?.run.recipe()
+    }
+
+    #[test]
+    fn presets_and_overrides() {
+        let r = recipe(&[]).expect("defaults");
+        assert_eq!(
+            (r.convention, r.align, r.edges, r.mip),
+            (GridConvention::FirstCentre, Align::Centre, Edges::Shrink, MipSize::Slices(5))
+        );
+        assert!(matches!(r.axcodes, AxcodesArg::Canonical));
+        assert_eq!((r.window.lo(), r.window.hi()), (-100.0, 1000.0));
+        let c = recipe(&["--preset", "classic"]).expect("classic");
+        assert_eq!((c.convention, c.align, c.edges), (GridConvention::Seed, Align::Start, Edges::Zero));
+        assert!(matches!(c.axcodes, AxcodesArg::Keep));
+        let lung = recipe(&["--preset", "lung", "--mip", "9"]).expect("lung");
+        assert_eq!((lung.window.lo(), lung.window.hi(), lung.mip), (-1350.0, 150.0, MipSize::Slices(9)));
+        assert!(recipe(&["--preset", "lung", "--window", "0,1"]).is_err());
+        assert!(recipe(&["--preset", "nonsense"]).is_err());
+        assert!(recipe(&["--mip", "0"]).is_err());
+        assert!(recipe(&["--mip-mm", "-3"]).is_err());
+        assert!(recipe(&["--window", "5,5"]).is_err());
+        assert!(recipe(&["--save", "volume,pictures"]).is_err());
+        assert_eq!(recipe(&["--save", "mip,png"]).expect("save").save, ["mip", "png"]);
+    }
+
+    #[test]
+    fn stems() {
+        assert_eq!(stem(Path::new("/a/ct.v2.nii.gz")), "ct.v2");
+        assert_eq!(stem(Path::new("x.hdr")), "x");
+        assert_eq!(stem(Path::new("scan")), "scan");
+    }
+
+    #[test]
+    fn in_place_window_matches_the_kernel() {
+        let values: Vec<f32> = (0..100_000).map(|i| (i % 2500) as f32 - 1200.0).collect();
+        let w = Window::new(-100.0, 1000.0).expect("window");
+        let map = WindowMap::new(w, Range::new(0.0, 1.0).expect("range"), None).expect("map");
+        let mut want = vec![0f32; values.len()];
+        window_slice_into(&values, &mut want, &map, Variant::Scalar).expect("windows");
+        for variant in Variant::ALL {
+            let mut got = values.clone();
+            window_in_place(&mut got, w, variant).expect("windows");
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{variant}");
+        }
+    }
+}
