@@ -82,8 +82,8 @@ fn corrected_defaults_reorient_resample_and_keep_every_slice() {
     let out_dir = tmp.path().join("out");
     let out = ctprep(&["run", s(&ct), "--out", s(&out_dir), "--save", "volume,mip", "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let w = read_nifti(&out_dir.join("ct_window.nii.gz")).expect("windowed volume");
-    let m = read_nifti(&out_dir.join("ct_mip.nii.gz")).expect("mip");
+    let w = read_nifti(out_dir.join("ct_window.nii.gz")).expect("windowed volume");
+    let m = read_nifti(out_dir.join("ct_mip.nii.gz")).expect("mip");
     assert_eq!(w.axcodes_string(), "RAS", "canonical by default");
     assert_eq!(m.dims3().expect("3-D"), w.dims3().expect("3-D"), "shrink edges keep every slice");
     let sp = w.spacing();
