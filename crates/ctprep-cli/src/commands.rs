@@ -107,6 +107,39 @@ enum Command {
     ///   ctprep resample seg.nii.gz seg_on_ct.nii.gz --like ct.nii.gz --interp nearest
     #[command(verbatim_doc_comment)]
     Resample(crate::resample::ResampleArgs),
+    /// Write one slice as a PNG in radiological display orientation.
+    ///
+    /// The orientation comes from the affine (the closest voxel axis to each world axis, as
+    /// nibabel's io_orientation; oblique volumes are not resampled), so a file stored in any
+    /// axis order gives the same picture: axial with anterior at the top and the patient's right
+    /// on the image's left, coronal with superior at the top and the patient's right on the
+    /// left, sagittal with superior at the top and anterior on the left. Slice N counts toward
+    /// increasing RAS coordinate (axial inferior to superior, coronal posterior to anterior,
+    /// sagittal the patient's left to right); the default is the middle slice. Values map to
+    /// grey levels through --window (HU) or, without one, as already in [0, 1]: round(255 v)
+    /// or round(65535 v), ties to even, clamped, NaN black. Examples:
+    ///
+    ///   ctprep png ct.nii.gz axial.png --preset soft-tissue
+    ///
+    ///   ctprep png ct.nii.gz coronal.png --plane coronal --slice 200 --window -160,240
+    ///
+    ///   ctprep png ct_w.nii.gz sag.png --plane x --bits 16
+    #[command(verbatim_doc_comment)]
+    Png(crate::images::PngArgs),
+    /// Write a contact sheet: rows x cols slices as one PNG, in radiological orientation.
+    ///
+    /// Panels show slices START, START + EVERY, ... row by row (the classic sample_stack,
+    /// 6 x 6 from slice 10 every 3), separated by 2-pixel mid-grey lines; --numbers writes each
+    /// slice's N in its top-left corner. Slices are oriented and numbered as `ctprep png`'s;
+    /// a slice past the last one is an error. Examples:
+    ///
+    ///   ctprep sheet ct.nii.gz sheet.png --preset lung
+    ///
+    ///   ctprep sheet ct.nii.gz sheet.png --rows 4 --cols 8 --start 0 --every 5 --numbers --window -160,240
+    ///
+    ///   ctprep sheet ct.nii.gz cor.png --plane coronal --start 100 --every 10 --bits 16 --preset bone
+    #[command(verbatim_doc_comment)]
+    Sheet(crate::images::SheetArgs),
     /// The whole recipe: resample, window, thick-slab MIP, NIfTI and PNG outputs.
     ///
     /// Reads a CT, reorients it (by resampling onto the reoriented grid: no extra copy),
@@ -127,12 +160,13 @@ enum Command {
     ///   ctprep run ct.nii.gz --out lung --preset lung --mip-mm 10 --spacing 0.8,0.8,1
     #[command(verbatim_doc_comment)]
     Run(crate::run::RunArgs),
-    /// Write a synthetic CT phantom (and its label map) and show what ctprep reads from it.
+    /// Make a synthetic CT phantom and run the whole recipe (`ctprep run`) on it.
     ///
     /// The phantom is a deterministic torso in Hounsfield units (air, fat, soft tissue, lungs,
     /// a liver on the patient's right, a posterior spine, ribs), stored as a scanner would
-    /// store it: int16, 0.78 x 0.78 x 2.5 mm, LPS. The demo writes it, prints `ctprep info`,
-    /// and converts it to the closest canonical orientation (RAS).
+    /// store it: int16, 0.78 x 0.78 x 2.5 mm, LPS. The demo writes it (and its label map) into
+    /// DIR, prints what `ctprep info` shows, runs `ctprep run` with its defaults on the
+    /// phantom in memory and prints where the outputs are.
     Demo {
         /// Folder for the outputs (created if missing).
         #[arg(default_value = "ctprep-demo")]
@@ -208,6 +242,8 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
         Command::Window(args) => crate::window::run(&args),
         Command::Mip(args) => crate::mip::run(&args),
         Command::Resample(args) => crate::resample::run(&args),
+        Command::Png(args) => crate::images::run_png(&args),
+        Command::Sheet(args) => crate::images::run_sheet(&args),
         Command::Run(args) => crate::run::run(&args),
     }
 }
@@ -330,7 +366,7 @@ fn info_text(path: &Path, v: &Volume) -> String {
 }
 
 /// Whether two paths name the same file (the second may not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     let canon = |p: &Path| -> Option<PathBuf> {
         if let Ok(c) = p.canonicalize() {
             return Some(c);
@@ -393,22 +429,29 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
     let phantom =
         Phantom::new(shape).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse()?).stored(StoredType::I16).seed(1);
+    let ct = phantom.ct()?;
+    // The inputs are written too, to try the other commands on.
     let ct_path = dir.join("phantom_ct.nii.gz");
     let label_path = dir.join("phantom_labels.nii.gz");
     let opts = WriteOptions::new();
-    write_nifti(&phantom.ct()?, &ct_path, &opts)?;
+    write_nifti(&ct, &ct_path, &opts)?;
     write_nifti(&phantom.labels()?, &label_path, &opts)?;
-    println!("Wrote a {}x{}x{} CT phantom and its label map:", shape[0], shape[1], shape[2]);
-    println!("  {}\n  {}\n", ct_path.display(), label_path.display());
-    let v = read_nifti(&ct_path)?;
-    print!("{}", info_text(&ct_path, &v));
-    let ras_path = dir.join("phantom_ct_ras.nii.gz");
-    let ras = convert(&ct_path, &ras_path, AxcodesArg::Canonical, DtypeArg::Keep, ctprep_io::DEFAULT_GZIP_LEVEL)?;
-    println!(
-        "\nReoriented to {} (every voxel keeps its world position):\n  {}",
-        ras.axcodes_string(),
-        ras_path.display()
-    );
+    println!("A {}x{}x{} CT phantom, as a scanner stores it:", shape[0], shape[1], shape[2]);
+    print!("{}", info_text(&ct_path, &ct));
+    println!("  (its label map: {})\n", label_path.display());
+    println!("ctprep run on it (1 mm, window -100..1000 HU to [0, 1], MIP of 5 slices, reoriented to RAS):");
+    let settings = crate::run::Settings {
+        out: dir.to_path_buf(),
+        stem: "phantom".to_owned(),
+        gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
+        variant: ctprep_intensity::Variant::Auto,
+        quiet: false,
+        label: Some(format!("phantom ({})", ct_path.display())),
+    };
+    let recipe = crate::run::RunArgs::defaults().recipe()?;
+    let doc = crate::run::pipeline(ct, &recipe, &settings)?;
+    print!("{}", doc.summary());
+    println!("\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left.");
     Ok(())
 }
 

@@ -105,6 +105,28 @@ pub(crate) enum MipSize {
 }
 
 impl RunArgs {
+    /// No input, every option left out: [`RunArgs::recipe`] gives the corrected recipe.
+    pub(crate) fn defaults() -> RunArgs {
+        RunArgs {
+            input: PathBuf::new(),
+            out: PathBuf::new(),
+            preset: None,
+            axcodes: None,
+            spacing: None,
+            convention: None,
+            window: None,
+            mip: None,
+            mip_mm: None,
+            mip_align: None,
+            mip_edges: None,
+            save: None,
+            gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
+            variant: Variant::Auto,
+            json: false,
+            quiet: false,
+        }
+    }
+
     /// The settings: the preset's, overridden by every option given.
     pub(crate) fn recipe(&self) -> Result<Recipe, UsageError> {
         let classic = self.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("classic"));
@@ -145,7 +167,7 @@ impl RunArgs {
 
 /// `--json` output.
 #[derive(Debug, Serialize)]
-struct RunJson {
+pub(crate) struct RunJson {
     input: String,
     input_shape: [usize; 3],
     output_shape: [usize; 3],
@@ -157,8 +179,8 @@ struct RunJson {
     mip_align: String,
     mip_edges: String,
     variants: BTreeMap<&'static str, String>,
-    timings_s: BTreeMap<&'static str, f64>,
-    outputs: BTreeMap<&'static str, Vec<String>>,
+    pub(crate) timings_s: BTreeMap<&'static str, f64>,
+    pub(crate) outputs: BTreeMap<&'static str, Vec<String>>,
 }
 
 /// The output grid: the input grid reoriented (geometry only) to the target axis codes, then
@@ -235,34 +257,98 @@ fn mip_images(
     Ok(Vec::new())
 }
 
+/// How a pipeline run writes and reports.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) out: PathBuf,
+    pub(crate) stem: String,
+    pub(crate) gzip_level: u32,
+    pub(crate) variant: Variant,
+    pub(crate) quiet: bool,
+    /// The input's name in reports, when it is not a file (the demo's phantom).
+    pub(crate) label: Option<String>,
+}
+
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
     let recipe = args.recipe()?;
+    let settings = Settings {
+        out: args.out.clone(),
+        stem: stem(&args.input),
+        gzip_level: args.gzip_level,
+        variant: args.variant,
+        quiet: args.quiet,
+        label: None,
+    };
+    for p in [
+        settings.out.join(format!("{}_window.nii.gz", settings.stem)),
+        settings.out.join(format!("{}_mip.nii.gz", settings.stem)),
+    ] {
+        crate::commands::check_output_path(&args.input, &p)?;
+    }
+    let stage = Stage::start("read", args.quiet);
+    let v = read_nifti(&args.input)?;
+    let read = stage.finish();
+    let mut doc = pipeline(v, &recipe, &settings)?;
+    doc.timings_s.insert("read", read.as_secs_f64());
+    *doc.timings_s.entry("total").or_default() += read.as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        print!("{}", doc.summary());
+    }
+    Ok(())
+}
+
+impl RunJson {
+    /// The human-readable report.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {:?} -> {:?} {} at {:?} mm ({}), window {}..{} to [0, 1], MIP of {} slices ({}, {})\n",
+            self.input,
+            self.input_shape,
+            self.output_shape,
+            self.axcodes,
+            self.output_spacing_mm.map(|s| (s * 1e4).round() / 1e4),
+            self.convention,
+            self.window[0],
+            self.window[1],
+            self.mip_slices,
+            self.mip_align,
+            self.mip_edges
+        );
+        for (kind, paths) in &self.outputs {
+            for p in paths {
+                s.push_str(&format!("  {kind:<7} {p}\n"));
+            }
+        }
+        let t: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.3} s")).collect();
+        s.push_str(&format!("  timings {}\n", t.join(", ")));
+        s
+    }
+}
+
+/// Everything after reading: resample, window, MIP, outputs. `v` is released once resampled.
+pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Result<RunJson, Box<dyn std::error::Error>> {
     let t_all = Instant::now();
     let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut variants: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut record = |name: &'static str, d: Duration| timings.insert(name, d.as_secs_f64());
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot create the folder: {e}", args.out.display()))?;
-    let stem = stem(&args.input);
-    let out_path = |suffix: &str| args.out.join(format!("{stem}_{suffix}"));
-    for p in [out_path("window.nii.gz"), out_path("mip.nii.gz")] {
-        crate::commands::check_output_path(&args.input, &p)?;
-    }
-    let input_name = args.input.display().to_string();
-
-    let stage = Stage::start("read", args.quiet);
-    let v = read_nifti(&args.input)?;
+    let (quiet, variant) = (settings.quiet, settings.variant);
+    std::fs::create_dir_all(&settings.out)
+        .map_err(|e| format!("{}: cannot create the folder: {e}", settings.out.display()))?;
+    let out_path = |suffix: &str| settings.out.join(format!("{}_{suffix}", settings.stem));
+    let input_name = settings.label.clone().unwrap_or_else(|| v.display_path().display().to_string());
     let input_shape = v.dims3()?;
-    record("read", stage.finish());
 
-    let plan = plan_grid(&v, &recipe)?;
+    let plan = plan_grid(&v, recipe)?;
     let out_shape = plan.grid.shape;
-    let stage = Stage::start("resample", args.quiet);
+    let stage = Stage::start("resample", quiet);
     let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
     let opts = Trilinear::new().scaling(scaling.0, scaling.1);
     let mut iso = vec![0f32; plan.output_len()];
     let report = ctprep_io::with_storage!(v.data(), st => {
-        resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, args.variant)
+        resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
     })
     .map_err(|e| format!("{input_name}: {e}"))?;
     variants.insert("resample", format!("{} ({} path)", report.variant, report.path));
@@ -271,11 +357,11 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
     drop(v);
 
-    let stage = Stage::start("window", args.quiet);
-    variants.insert("window", window_in_place(&mut iso, recipe.window, args.variant)?);
+    let stage = Stage::start("window", quiet);
+    variants.insert("window", window_in_place(&mut iso, recipe.window, variant)?);
     record("window", stage.finish());
 
-    let stage = Stage::start("mip", args.quiet);
+    let stage = Stage::start("mip", quiet);
     let k = match recipe.mip {
         MipSize::Slices(k) => k,
         MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
@@ -285,16 +371,16 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     let m = proj.output_len(out_shape[2]).map_err(|e| format!("{input_name}: MIP: {e}"))?;
     let mip_shape = [out_shape[0], out_shape[1], m];
     let mut mip = vec![0f32; mip_shape.iter().product()];
-    let report = project_slice_into(&iso, out_shape, &proj, &mut mip, args.variant)
-        .map_err(|e| format!("{input_name}: MIP: {e}"))?;
+    let report =
+        project_slice_into(&iso, out_shape, &proj, &mut mip, variant).map_err(|e| format!("{input_name}: MIP: {e}"))?;
     variants.insert("mip", report.variant.to_string());
     let mip_affine = proj.output_affine(&plan.grid.affine);
     record("mip", stage.finish());
 
-    let wopts = WriteOptions::new().gzip_level(args.gzip_level);
+    let wopts = WriteOptions::new().gzip_level(settings.gzip_level);
     let wants = |what: &str| recipe.save.iter().any(|s| s == what);
     if wants("volume") {
-        let stage = Stage::start("write volume", args.quiet);
+        let stage = Stage::start("write volume", quiet);
         let path = out_path("window.nii.gz");
         write_nifti(&template.derived(VoxelData::from_vec(iso), &out_shape, plan.grid.affine)?, &path, &wopts)?;
         outputs.insert("volume", vec![path.display().to_string()]);
@@ -303,59 +389,37 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         drop(iso);
     }
     if wants("png") || wants("sheet") {
-        let stage = Stage::start("png", args.quiet);
-        let written = mip_images(&mip, mip_shape, &mip_affine, &args.out, &stem, wants("png"), wants("sheet"))?;
+        let stage = Stage::start("png", quiet);
+        let written =
+            mip_images(&mip, mip_shape, &mip_affine, &settings.out, &settings.stem, wants("png"), wants("sheet"))?;
         for (kind, path) in written {
             outputs.entry(kind).or_default().push(path.display().to_string());
         }
         record("png", stage.finish());
     }
     if wants("mip") {
-        let stage = Stage::start("write mip", args.quiet);
+        let stage = Stage::start("write mip", quiet);
         let path = out_path("mip.nii.gz");
         write_nifti(&template.derived(VoxelData::from_vec(mip), &mip_shape, mip_affine)?, &path, &wopts)?;
         outputs.insert("mip", vec![path.display().to_string()]);
         record("write_mip", stage.finish());
     }
     record("total", t_all.elapsed());
-
-    let axcodes = ctprep_io::axcodes_string(&plan.grid.affine);
-    if args.json {
-        let doc = RunJson {
-            input: input_name,
-            input_shape,
-            output_shape: out_shape,
-            output_spacing_mm: plan.output_spacing(),
-            axcodes,
-            convention: recipe.convention.name(),
-            window: [recipe.window.lo(), recipe.window.hi()],
-            mip_slices: k,
-            mip_align: recipe.align.to_string(),
-            mip_edges: recipe.edges.to_string(),
-            variants,
-            timings_s: timings,
-            outputs,
-        };
-        println!("{}", serde_json::to_string(&doc)?);
-    } else {
-        println!(
-            "{input_name}: {input_shape:?} -> {out_shape:?} {axcodes} at {:?} mm ({}), window {}..{} to [0, 1], MIP of {k} slices ({}, {})",
-            plan.output_spacing().map(|s| (s * 1e4).round() / 1e4),
-            recipe.convention,
-            recipe.window.lo(),
-            recipe.window.hi(),
-            recipe.align,
-            recipe.edges
-        );
-        for (kind, paths) in &outputs {
-            for p in paths {
-                println!("  {kind:<7} {p}");
-            }
-        }
-        let t: Vec<String> = timings.iter().map(|(k, v)| format!("{k} {v:.3} s")).collect();
-        println!("  timings {}", t.join(", "));
-    }
-    Ok(())
+    Ok(RunJson {
+        input: input_name,
+        input_shape,
+        output_shape: out_shape,
+        output_spacing_mm: plan.output_spacing(),
+        axcodes: ctprep_io::axcodes_string(&plan.grid.affine),
+        convention: recipe.convention.name(),
+        window: [recipe.window.lo(), recipe.window.hi()],
+        mip_slices: k,
+        mip_align: recipe.align.to_string(),
+        mip_edges: recipe.edges.to_string(),
+        variants,
+        timings_s: timings,
+        outputs,
+    })
 }
 
 #[cfg(test)]

@@ -171,12 +171,15 @@ fn demo_writes_its_outputs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("axcodes     LPS"), "{text}");
-    for f in ["phantom_ct.nii.gz", "phantom_labels.nii.gz", "phantom_ct_ras.nii.gz"] {
+    for f in ["phantom_ct.nii.gz", "phantom_labels.nii.gz", "phantom_window.nii.gz", "phantom_mip.nii.gz"] {
         assert!(tmp.path().join(f).is_file(), "{f} missing");
+        assert!(text.contains(f), "the demo names {f}: {text}");
     }
-    let ras = read_nifti(tmp.path().join("phantom_ct_ras.nii.gz")).expect("reads");
-    assert_eq!(ras.axcodes_string(), "RAS");
-    assert_eq!(ras.shape(), &[32, 24, 10]);
+    // The run's outputs: 1 mm, RAS, windowed to [0, 1].
+    let w = read_nifti(tmp.path().join("phantom_window.nii.gz")).expect("reads");
+    assert_eq!(w.axcodes_string(), "RAS");
+    assert!(w.spacing().iter().all(|s| (s - 1.0).abs() < 1e-5));
+    assert!(w.scaled_f32().iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
 #[test]
