@@ -56,12 +56,8 @@ fn pipeline(c: &mut Criterion) {
     });
     drop(ct);
 
-    let map = WindowMap::new(
-        Window::new(-100.0, 1000.0).expect("window"),
-        Range::new(0.0, 1.0).expect("range"),
-        None,
-    )
-    .expect("map");
+    let map = WindowMap::new(Window::new(-100.0, 1000.0).expect("window"), Range::new(0.0, 1.0).expect("range"), None)
+        .expect("map");
     let mut windowed = vec![0f32; n_out];
     g.throughput(Throughput::Bytes((n_out * 8) as u64));
     g.bench_function(BenchmarkId::new("window", SIZE), |b| {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod images;
 mod mip;
 mod progress;
 mod resample;

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
-use ctprep_io::{AxCodes, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{
+    AxCodes, PixelMap, Plane, SheetOptions, SliceLayout, Storage, Volume, VoxelData, WriteOptions, contact_sheet,
+    read_nifti, slice_image, write_nifti, write_png,
+};
 use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
 use ctprep_resample::{GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear_slice_into};
 use rayon::prelude::*;
@@ -233,6 +236,11 @@ pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Varia
     Ok(if parallel { format!("parallel ({kernel})") } else { format!("{variant} ({kernel})") })
 }
 
+/// A zeroed `f32` buffer for a stage's output (huge pages: few first-touch faults).
+fn buffer(len: usize, input: &str) -> Result<Storage<f32>, String> {
+    Storage::zeroed(len).map_err(|e| format!("{input}: cannot allocate {} MB for the output: {e}", (len * 4) >> 20))
+}
+
 /// The file name stem of the input: `ct` for `ct.nii.gz`.
 fn stem(p: &Path) -> String {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
@@ -244,17 +252,50 @@ fn stem(p: &Path) -> String {
     name
 }
 
-/// PNGs of the MIP (PENDING: the image module).
+/// Panels of the run's contact sheet.
+const SHEET_ROWS: usize = 6;
+const SHEET_COLS: usize = 6;
+
+/// PNGs of the MIP (values in [0, 1], 8-bit): the middle slice of each plane
+/// (`<stem>_mip_axial.png`, ...) and a contact sheet of axial slices spread evenly over the
+/// volume (`<stem>_mip_sheet.png`, numbered), all in radiological display orientation.
 fn mip_images(
-    _mip: &[f32],
-    _shape: [usize; 3],
-    _affine: &ctprep_core::Affine,
-    _dir: &Path,
-    _stem: &str,
-    _png: bool,
-    _sheet: bool,
+    mip: &[f32],
+    shape: [usize; 3],
+    affine: &ctprep_core::Affine,
+    dir: &Path,
+    stem: &str,
+    png: bool,
+    sheet: bool,
 ) -> Result<Vec<(&'static str, PathBuf)>, Box<dyn std::error::Error>> {
-    Ok(Vec::new())
+    let map = PixelMap::new();
+    let mut written = Vec::new();
+    if png {
+        for plane in Plane::ALL {
+            let layout = SliceLayout::new(shape, affine, plane)?;
+            let image = slice_image(mip, shape, affine, plane, layout.middle())?;
+            let path = dir.join(format!("{stem}_mip_{}.png", plane.name()));
+            write_png(&path, &map.apply(&image))?;
+            written.push(("png", path));
+        }
+    }
+    if sheet {
+        let n = SliceLayout::new(shape, affine, Plane::Axial)?.slice_count();
+        let panels = SHEET_ROWS * SHEET_COLS;
+        // Evenly spread: `panels` slices when there are enough, centred in their intervals.
+        let every = (n / panels).max(1);
+        // Fewer slices than panels: as many full rows as there are slices for.
+        let cols = SHEET_COLS.min(n);
+        let rows = if n >= panels { SHEET_ROWS } else { (n / cols).max(1) };
+        let used = rows * cols;
+        let start = (n - (used - 1) * every - 1) / 2;
+        let opts = SheetOptions::new().rows(rows).cols(cols).start(start).every(every).numbers(true);
+        let image = contact_sheet(mip, shape, affine, Plane::Axial, &opts, &map)?;
+        let path = dir.join(format!("{stem}_mip_sheet.png"));
+        write_png(&path, &image)?;
+        written.push(("sheet", path));
+    }
+    Ok(written)
 }
 
 /// How a pipeline run writes and reports.
@@ -346,9 +387,10 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let stage = Stage::start("resample", quiet);
     let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
     let opts = Trilinear::new().scaling(scaling.0, scaling.1);
-    let mut iso = vec![0f32; plan.output_len()];
+    let mut iso_buf = buffer(plan.output_len(), &input_name)?;
+    let iso = iso_buf.make_mut();
     let report = ctprep_io::with_storage!(v.data(), st => {
-        resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
+        resample_linear_slice_into(st.as_slice(), &plan, &opts, iso, variant)
     })
     .map_err(|e| format!("{input_name}: {e}"))?;
     variants.insert("resample", format!("{} ({} path)", report.variant, report.path));
@@ -358,7 +400,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     drop(v);
 
     let stage = Stage::start("window", quiet);
-    variants.insert("window", window_in_place(&mut iso, recipe.window, variant)?);
+    variants.insert("window", window_in_place(iso, recipe.window, variant)?);
     record("window", stage.finish());
 
     let stage = Stage::start("mip", quiet);
@@ -370,9 +412,9 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let proj = SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(recipe.align).edges(recipe.edges);
     let m = proj.output_len(out_shape[2]).map_err(|e| format!("{input_name}: MIP: {e}"))?;
     let mip_shape = [out_shape[0], out_shape[1], m];
-    let mut mip = vec![0f32; mip_shape.iter().product()];
-    let report =
-        project_slice_into(&iso, out_shape, &proj, &mut mip, variant).map_err(|e| format!("{input_name}: MIP: {e}"))?;
+    let mut mip_buf = buffer(mip_shape.iter().product(), &input_name)?;
+    let report = project_slice_into(iso, out_shape, &proj, mip_buf.make_mut(), variant)
+        .map_err(|e| format!("{input_name}: MIP: {e}"))?;
     variants.insert("mip", report.variant.to_string());
     let mip_affine = proj.output_affine(&plan.grid.affine);
     record("mip", stage.finish());
@@ -382,16 +424,23 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     if wants("volume") {
         let stage = Stage::start("write volume", quiet);
         let path = out_path("window.nii.gz");
-        write_nifti(&template.derived(VoxelData::from_vec(iso), &out_shape, plan.grid.affine)?, &path, &wopts)?;
+        write_nifti(&template.derived(VoxelData::F32(iso_buf), &out_shape, plan.grid.affine)?, &path, &wopts)?;
         outputs.insert("volume", vec![path.display().to_string()]);
         record("write_volume", stage.finish());
     } else {
-        drop(iso);
+        drop(iso_buf);
     }
     if wants("png") || wants("sheet") {
         let stage = Stage::start("png", quiet);
-        let written =
-            mip_images(&mip, mip_shape, &mip_affine, &settings.out, &settings.stem, wants("png"), wants("sheet"))?;
+        let written = mip_images(
+            mip_buf.as_slice(),
+            mip_shape,
+            &mip_affine,
+            &settings.out,
+            &settings.stem,
+            wants("png"),
+            wants("sheet"),
+        )?;
         for (kind, path) in written {
             outputs.entry(kind).or_default().push(path.display().to_string());
         }
@@ -400,7 +449,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     if wants("mip") {
         let stage = Stage::start("write mip", quiet);
         let path = out_path("mip.nii.gz");
-        write_nifti(&template.derived(VoxelData::from_vec(mip), &mip_shape, mip_affine)?, &path, &wopts)?;
+        write_nifti(&template.derived(VoxelData::F32(mip_buf), &mip_shape, mip_affine)?, &path, &wopts)?;
         outputs.insert("mip", vec![path.display().to_string()]);
         record("write_mip", stage.finish());
     }

@@ -51,16 +51,28 @@ pub(crate) fn parse_pair(s: &str) -> Result<(f64, f64), String> {
     Ok((p(a)?, p(b)?))
 }
 
+/// The window that `--window LO,HI`, `--level L --width W` or `--preset NAME` names (at most one
+/// of them; `None` when none is given), or a message for a usage error.
+pub(crate) fn pick_window(
+    window: Option<(f64, f64)>,
+    level_width: Option<(f64, f64)>,
+    preset: Option<&str>,
+) -> Result<Option<Window>, String> {
+    let w = match (window, level_width, preset) {
+        (None, None, None) => return Ok(None),
+        (Some((lo, hi)), None, None) => Window::new(lo, hi),
+        (None, Some((l, w)), None) => Window::from_level_width(l, w),
+        (None, None, Some(name)) => Window::preset(name),
+        _ => return Err("give exactly one of --window, --level/--width, --preset".to_owned()),
+    };
+    w.map(Some).map_err(|e| e.to_string())
+}
+
 impl WindowArgs {
     /// The window the options name; an error message for clap when they are inconsistent.
     pub(crate) fn window(&self) -> Result<Window, String> {
-        let w = match (&self.window, self.level.zip(self.width), &self.preset) {
-            (Some((lo, hi)), None, None) => Window::new(*lo, *hi),
-            (None, Some((l, w)), None) => Window::from_level_width(l, w),
-            (None, None, Some(name)) => Window::preset(name),
-            _ => return Err("give exactly one of --window, --level/--width, --preset".to_owned()),
-        };
-        w.map_err(|e| e.to_string())
+        pick_window(self.window, self.level.zip(self.width), self.preset.as_deref())?
+            .ok_or_else(|| "give exactly one of --window, --level/--width, --preset".to_owned())
     }
 
     pub(crate) fn check_range(&self) -> Result<Option<Range>, String> {

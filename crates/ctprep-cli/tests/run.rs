@@ -80,8 +80,14 @@ fn corrected_defaults_reorient_resample_and_keep_every_slice() {
     let phantom = Phantom::new([48, 40, 14]).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse().expect("codes"));
     write_nifti(&phantom.ct().expect("phantom"), &ct, &WriteOptions::new()).expect("writes");
     let out_dir = tmp.path().join("out");
-    let out = ctprep(&["run", s(&ct), "--out", s(&out_dir), "--save", "volume,mip", "--quiet"]);
+    let out = ctprep(&["run", s(&ct), "--out", s(&out_dir), "--quiet"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for png in ["ct_mip_axial.png", "ct_mip_coronal.png", "ct_mip_sagittal.png", "ct_mip_sheet.png"] {
+        let bytes = std::fs::read(out_dir.join(png)).expect("the default --save writes the PNGs");
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{png} is a PNG");
+        assert!(text.contains(png), "the summary names {png}");
+    }
     let w = read_nifti(out_dir.join("ct_window.nii.gz")).expect("windowed volume");
     let m = read_nifti(out_dir.join("ct_mip.nii.gz")).expect("mip");
     assert_eq!(w.axcodes_string(), "RAS", "canonical by default");

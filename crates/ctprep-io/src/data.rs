@@ -42,6 +42,20 @@ impl<T: Element> Storage<T> {
         Storage { repr: Repr::Owned(v) }
     }
 
+    /// `len` zeros in a fresh buffer for a kernel to write into: large buffers are anonymous
+    /// mappings advised to use transparent huge pages, so their first touch costs a few page
+    /// faults instead of one per 4 KiB (a 479 MB output: ~10 ms instead of ~120 ms here).
+    pub fn zeroed(len: usize) -> std::io::Result<Storage<T>> {
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| std::io::Error::other(format!("{len} values of {} do not fit in memory", T::DTYPE)))?;
+        if bytes < crate::buffer::HUGE_BUFFER_BYTES {
+            return Ok(Storage::from_vec(vec![T::zeroed(); len]));
+        }
+        let map = crate::buffer::huge_zeroed(bytes)?;
+        Storage::anon(map, 0, len).ok_or_else(|| std::io::Error::other("a fresh mapping is page-aligned"))
+    }
+
     /// A view of `len` values at byte `offset` of a mapping, when the range lies inside it and
     /// the offset is aligned for `T`.
     pub(crate) fn mapped(map: Arc<Mmap>, offset: usize, len: usize) -> Option<Storage<T>> {

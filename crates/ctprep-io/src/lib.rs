@@ -8,6 +8,9 @@
 //!   read as 1, else the pixdim fallback); axis codes as `aff2axcodes`; reorientation as
 //!   `as_reoriented` / `as_closest_canonical`, every voxel keeping its world position.
 //! - **Write** `.nii` / `.nii.gz` with sform and qform both set, through a temporary file.
+//! - **Images** (feature `png`, on by default): PNG slices and contact sheets in radiological
+//!   display orientation derived from the affine, gathered from the stored voxels without a copy
+//!   of the volume (the [`image`] module).
 //! - **Errors** name the file, the field and the value; sizes are checked against the file and
 //!   the [`Limits`] before any allocation; nothing panics on bad input.
 //!
@@ -36,6 +39,8 @@ mod data;
 mod datatype;
 mod error;
 mod header;
+#[cfg(feature = "png")]
+pub mod image;
 mod orientation;
 mod read;
 mod volume;
@@ -46,6 +51,11 @@ pub use data::{Storage, VoxelData};
 pub use datatype::{CodeLookup, DataType, Element, ParseDataTypeError};
 pub use error::{Error, ErrorKind, Result};
 pub use header::{ByteOrder, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE, NiftiFormat, NiftiHeader};
+#[cfg(feature = "png")]
+pub use image::{
+    Bits, Gray, ParseBitsError, ParsePlaneError, PixelMap, Pixels, Plane, SEPARATOR_PX, SheetOptions, SliceLayout,
+    contact_sheet, encode_png, slice_image, write_png,
+};
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{Limits, ReadOptions, read_nifti, read_nifti_with};
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};

@@ -48,7 +48,7 @@ impl Scaling {
     }
 
     #[inline]
-    fn apply(&self, v: f64) -> f64 {
+    pub(crate) fn apply(&self, v: f64) -> f64 {
         v * self.slope + self.inter
     }
 }

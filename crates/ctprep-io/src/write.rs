@@ -126,10 +126,6 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
     let path = path.as_ref();
     let gz = nifti_output_kind(path)
         .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let h = header_for(vol);
     let mut head = h.to_bytes();
     let exts = vol.extensions();
@@ -142,6 +138,30 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
         head.resize(head.len() + len - 8 - e.data.len(), 0);
     }
 
+    write_atomically(path, |file| {
+        let werr = |e| Error::io(path, "write", e);
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let data = little_endian_bytes(vol);
+        if gz {
+            let (compressed, n) =
+                gzip_whole(&head, &data, opts.gzip_level).map_err(|e| Error::io(path, "compress the volume for", e))?;
+            w.write_all(&compressed[..n]).map_err(werr)?;
+        } else {
+            w.write_all(&head).map_err(werr)?;
+            w.write_all(&data).map_err(werr)?;
+        }
+        w.flush().map_err(werr)
+    })
+}
+
+/// Creates `path` through a temporary file in its folder: `write` fills the file, which is then
+/// renamed onto `path`. When `write` fails (or the process dies) no partial `path` appears; the
+/// temporary file is removed.
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let mut builder = tempfile::Builder::new();
     builder.prefix(".ctprep-").suffix(".tmp");
     // tempfile creates private (0600) files; an output should be readable like any other.
@@ -150,24 +170,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
     let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))?;
-    let werr = |e| Error::io(path, "write", e);
-    {
-        let file = tmp.as_file();
-        let buffered = BufWriter::with_capacity(1 << 20, file);
-        let data = little_endian_bytes(vol);
-        if gz {
-            let (compressed, n) =
-                gzip_whole(&head, &data, opts.gzip_level).map_err(|e| Error::io(path, "compress the volume for", e))?;
-            let mut w = buffered;
-            w.write_all(&compressed[..n]).map_err(werr)?;
-            w.flush().map_err(werr)?;
-        } else {
-            let mut w = buffered;
-            w.write_all(&head).map_err(werr)?;
-            w.write_all(&data).map_err(werr)?;
-            w.flush().map_err(werr)?;
-        }
-    }
+    write(tmp.as_file())?;
     tmp.persist(path).map_err(|e| Error::io(path, "rename the finished temporary file to", e.error))?;
     Ok(())
 }
