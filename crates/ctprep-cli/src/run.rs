@@ -241,6 +241,60 @@ fn buffer(len: usize, input: &str) -> Result<Storage<f32>, String> {
     Storage::zeroed(len).map_err(|e| format!("{input}: cannot allocate {} MB for the output: {e}", (len * 4) >> 20))
 }
 
+/// Whether [`mip_in_place`] computes this projection: windows truncated at the ends (so a
+/// window inside a slab of the volume is the same window as in the whole volume) and one output
+/// slice per input slice.
+fn in_place_ok(proj: &SlabProjection) -> bool {
+    proj.get_edges() == Edges::Shrink && proj.get_stride() == 1
+}
+
+/// Output slices per slab of [`mip_in_place`]: large enough that the k - 1 slices each slab
+/// projects twice cost little, small enough that the slab buffers stay a few tens of MB.
+const MIP_SLAB: usize = 64;
+
+/// The projection `proj` along z of `vol` (x-fastest, `shape`), written over `vol`.
+///
+/// Slab by slab: the input slices the slab's windows cover are copied into a scratch volume
+/// (those before the slab, already overwritten, from the originals kept back by the previous
+/// slab), projected there with the same kernel, and the slab's outputs copied back. Max and
+/// min select values, so the result is bit-identical to projecting the whole volume at once.
+pub(crate) fn mip_in_place(
+    vol: &mut [f32],
+    shape: [usize; 3],
+    proj: &SlabProjection,
+    variant: Variant,
+) -> Result<ctprep_projection::Report, ctprep_projection::ProjectionError> {
+    let plane = shape[0] * shape[1];
+    let n = shape[2];
+    let k = proj.k();
+    let before = if proj.get_align() == Align::Centre { k / 2 } else { 0 };
+    let after = k - 1 - before;
+    let mut scratch: Vec<f32> = Vec::new();
+    let mut out: Vec<f32> = Vec::new();
+    // The original values of the `before` slices ahead of the current slab.
+    let mut kept: Vec<f32> = Vec::new();
+    let mut report = None;
+    let mut j0 = 0;
+    while j0 < n {
+        // At least k slices, so the slices kept back always lie in the previous slab.
+        let j1 = (j0 + MIP_SLAB.max(k)).min(n);
+        let s = j0.saturating_sub(before);
+        let e = (j1 - 1 + after).min(n - 1);
+        let sub = [shape[0], shape[1], e - s + 1];
+        scratch.clear();
+        scratch.extend_from_slice(&kept[kept.len() - (j0 - s) * plane..]);
+        scratch.extend_from_slice(&vol[j0 * plane..(e + 1) * plane]);
+        out.resize(scratch.len(), 0.0);
+        report = Some(project_slice_into(&scratch, sub, proj, &mut out, variant)?);
+        kept.clear();
+        kept.extend_from_slice(&vol[j1.saturating_sub(before).max(j0) * plane..j1 * plane]);
+        vol[j0 * plane..j1 * plane].copy_from_slice(&out[(j0 - s) * plane..(j1 - s) * plane]);
+        j0 = j1;
+    }
+    // An empty volume has no slices: nothing ran, report the variant asked for.
+    Ok(report.unwrap_or(ctprep_projection::Report { variant, non_finite: false }))
+}
+
 /// The file name stem of the input: `ct` for `ct.nii.gz`.
 fn stem(p: &Path) -> String {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
@@ -403,7 +457,6 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     variants.insert("window", window_in_place(iso, recipe.window, variant)?);
     record("window", stage.finish());
 
-    let stage = Stage::start("mip", quiet);
     let k = match recipe.mip {
         MipSize::Slices(k) => k,
         MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
@@ -412,24 +465,40 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let proj = SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(recipe.align).edges(recipe.edges);
     let m = proj.output_len(out_shape[2]).map_err(|e| format!("{input_name}: MIP: {e}"))?;
     let mip_shape = [out_shape[0], out_shape[1], m];
-    let mut mip_buf = buffer(mip_shape.iter().product(), &input_name)?;
-    let report = project_slice_into(iso, out_shape, &proj, mip_buf.make_mut(), variant)
-        .map_err(|e| format!("{input_name}: MIP: {e}"))?;
-    variants.insert("mip", report.variant.to_string());
     let mip_affine = proj.output_affine(&plan.grid.affine);
-    record("mip", stage.finish());
 
     let wopts = WriteOptions::new().gzip_level(settings.gzip_level);
     let wants = |what: &str| recipe.save.iter().any(|s| s == what);
+    // The windowed volume is written before the MIP, which may then take its buffer.
     if wants("volume") {
         let stage = Stage::start("write volume", quiet);
         let path = out_path("window.nii.gz");
-        write_nifti(&template.derived(VoxelData::F32(iso_buf), &out_shape, plan.grid.affine)?, &path, &wopts)?;
+        let vol = template.derived(VoxelData::F32(iso_buf), &out_shape, plan.grid.affine)?;
+        write_nifti(&vol, &path, &wopts)?;
+        iso_buf = match vol.into_data() {
+            VoxelData::F32(st) => st,
+            _ => unreachable!("the windowed volume is float32"),
+        };
         outputs.insert("volume", vec![path.display().to_string()]);
         record("write_volume", stage.finish());
-    } else {
-        drop(iso_buf);
     }
+
+    let stage = Stage::start("mip", quiet);
+    let (mip_buf, report) = if in_place_ok(&proj) {
+        // Slab by slab over the windowed volume itself: no second volume in memory.
+        let report = mip_in_place(iso_buf.make_mut(), out_shape, &proj, variant)
+            .map_err(|e| format!("{input_name}: MIP: {e}"))?;
+        (iso_buf, format!("{} (in place)", report.variant))
+    } else {
+        let mut mip_buf = buffer(mip_shape.iter().product(), &input_name)?;
+        let report = project_slice_into(iso_buf.as_slice(), out_shape, &proj, mip_buf.make_mut(), variant)
+            .map_err(|e| format!("{input_name}: MIP: {e}"))?;
+        drop(iso_buf);
+        (mip_buf, report.variant.to_string())
+    };
+    variants.insert("mip", report);
+    record("mip", stage.finish());
+
     if wants("png") || wants("sheet") {
         let stage = Stage::start("png", quiet);
         let written = mip_images(
@@ -509,6 +578,35 @@ mod tests {
         assert!(recipe(&["--window", "5,5"]).is_err());
         assert!(recipe(&["--save", "volume,pictures"]).is_err());
         assert_eq!(recipe(&["--save", "mip,png"]).expect("save").save, ["mip", "png"]);
+    }
+
+    #[test]
+    fn in_place_mip_equals_the_whole_volume_projection() {
+        for shape in [[3, 2, 1], [5, 4, 7], [9, 3, 130], [4, 4, 200]] {
+            let len: usize = shape.iter().product();
+            let vol: Vec<f32> = (0..len)
+                .map(|i| {
+                    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                    if h % 97 == 0 { f32::NAN } else { (h % 1000) as f32 / 999.0 }
+                })
+                .collect();
+            for k in [1, 2, 5, 31, 64, 65, 150, 300] {
+                for align in [Align::Start, Align::Centre] {
+                    let proj = SlabProjection::new(k).align(align).edges(Edges::Shrink);
+                    assert!(in_place_ok(&proj));
+                    let mut want = vec![0f32; len];
+                    project_slice_into(&vol, shape, &proj, &mut want, Variant::Scalar).expect("projects");
+                    for variant in [Variant::Scalar, Variant::Parallel, Variant::Auto] {
+                        let mut got = vol.clone();
+                        mip_in_place(&mut got, shape, &proj, variant).expect("projects");
+                        let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{shape:?} k={k} {align} {variant}");
+                    }
+                }
+            }
+        }
+        assert!(!in_place_ok(&SlabProjection::new(5).edges(Edges::Zero)));
+        assert!(!in_place_ok(&SlabProjection::new(5).stride(2)));
     }
 
     #[test]

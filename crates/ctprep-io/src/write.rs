@@ -175,23 +175,53 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -
     Ok(())
 }
 
-/// One gzip member holding `head` then `data`, compressed by libdeflate at `level` (0-9).
+/// One gzip member holding `head` then `data`, `data` compressed by libdeflate at `level` (0-9).
 ///
-/// libdeflate compresses whole buffers, so the two parts are first joined in one (a copy of the
-/// voxel bytes, ~10 ms for 157 MB against ~420 ms of compression); a single member keeps the
-/// file readable by every gzip reader, including those that stop after the first member.
+/// libdeflate compresses whole buffers only, and joining the header and the voxels in one
+/// buffer cost a copy of the voxels (479 MB for a float32 volume of 1 mm CT). Instead the deflate
+/// stream starts with the header bytes as uncompressed (stored) blocks, which end on a byte
+/// boundary, followed by libdeflate's raw deflate stream of the voxels: one valid stream, one
+/// gzip member, so every gzip reader reads it (including those that stop after the first
+/// member). The voxels' stream never refers back into the header; the header is a few hundred
+/// bytes, so nothing is lost in compression.
 fn gzip_whole(head: &[u8], data: &[u8], level: u32) -> std::io::Result<(memmap2::MmapMut, usize)> {
-    let total = head.len() + data.len();
-    let mut input = huge_zeroed(total)?;
-    input[..head.len()].copy_from_slice(head);
-    input[head.len()..total].copy_from_slice(data);
     let lvl = libdeflater::CompressionLvl::new(level.min(9) as i32)
         .map_err(|e| std::io::Error::other(format!("gzip level {level}: {e:?}")))?;
     let mut c = libdeflater::Compressor::new(lvl);
-    let mut out = huge_zeroed(c.gzip_compress_bound(total))?;
-    let n = c.gzip_compress(&input[..total], &mut out).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    Ok((out, n))
+    // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
+    const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let stored_blocks = head.len().div_ceil(STORED_MAX).max(1);
+    let cap = GZIP_HEADER.len() + stored_blocks * 5 + head.len() + c.deflate_compress_bound(data.len()) + 8;
+    let mut out = huge_zeroed(cap)?;
+    out[..GZIP_HEADER.len()].copy_from_slice(&GZIP_HEADER);
+    let mut pos = GZIP_HEADER.len();
+    let mut chunks: Vec<&[u8]> = head.chunks(STORED_MAX).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    for chunk in chunks {
+        // A stored block, not the last one: BFINAL 0, BTYPE 00 (the rest of the byte is padding),
+        // then LEN and its one's complement, little-endian.
+        let len = chunk.len() as u16;
+        out[pos] = 0;
+        out[pos + 1..pos + 3].copy_from_slice(&len.to_le_bytes());
+        out[pos + 3..pos + 5].copy_from_slice(&(!len).to_le_bytes());
+        out[pos + 5..pos + 5 + chunk.len()].copy_from_slice(chunk);
+        pos += 5 + chunk.len();
+    }
+    let n = c.deflate_compress(data, &mut out[pos..]).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    pos += n;
+    let mut crc = libdeflater::Crc::new();
+    crc.update(head);
+    crc.update(data);
+    out[pos..pos + 4].copy_from_slice(&crc.sum().to_le_bytes());
+    // ISIZE: the uncompressed length modulo 2^32.
+    out[pos + 4..pos + 8].copy_from_slice(&((head.len() + data.len()) as u32).to_le_bytes());
+    Ok((out, pos + 8))
 }
+
+/// The most bytes one stored deflate block holds.
+const STORED_MAX: usize = 65_535;
 
 /// The voxel bytes in little-endian order (a borrow on little-endian machines).
 fn little_endian_bytes(vol: &Volume) -> std::borrow::Cow<'_, [u8]> {

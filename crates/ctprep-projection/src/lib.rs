@@ -237,6 +237,18 @@ impl SlabProjection {
     pub fn get_reduce(&self) -> Reduce {
         self.reduce
     }
+    /// The alignment.
+    pub fn get_align(&self) -> Align {
+        self.align
+    }
+    /// The edge rule.
+    pub fn get_edges(&self) -> Edges {
+        self.edges
+    }
+    /// The stride.
+    pub fn get_stride(&self) -> usize {
+        self.stride
+    }
 
     /// The number of output slices for `n` input slices.
     pub fn output_len(&self, n: usize) -> Result<usize> {
