@@ -587,7 +587,7 @@ mod tests {
             let vol: Vec<f32> = (0..len)
                 .map(|i| {
                     let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                    if h % 97 == 0 { f32::NAN } else { (h % 1000) as f32 / 999.0 }
+                    if h.is_multiple_of(97) { f32::NAN } else { (h % 1000) as f32 / 999.0 }
                 })
                 .collect();
             for k in [1, 2, 5, 31, 64, 65, 150, 300] {
