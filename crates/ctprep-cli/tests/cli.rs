@@ -3,8 +3,11 @@
 //! library calls compute, on the right grid; exit codes, error messages and the
 //! no-partial-output rule hold on bad input.
 
+mod common;
+
+use common::{ctprep, s, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ctprep_core::Affine;
 use ctprep_io::{DataType, Scaling, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
@@ -15,18 +18,6 @@ use ctprep_resample::{
 };
 use ctprep_testdata::{Mismatches, Reference, fixtures_dir, load_reference, sha256_hex, shared_data_dir};
 use serde_json::Value;
-
-fn ctprep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctprep")).args(args).output().expect("ctprep runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 const INFO_KEYS: [&str; 15] = [
     "path",

@@ -3,24 +3,15 @@
 //! 8- and 16-bit grey levels read back from the files; contact-sheet geometry; exit codes,
 //! messages and no partial output on bad input.
 
+mod common;
+
+use common::{ctprep, s, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ctprep_core::Affine;
 use ctprep_io::{AxCodes, Volume, VoxelData, WriteOptions, write_nifti};
 use ctprep_phantom::Phantom;
-
-fn ctprep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctprep")).args(args).output().expect("ctprep runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn run_ok(args: &[&str]) -> String {
     let out = ctprep(args);

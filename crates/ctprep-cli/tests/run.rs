@@ -2,21 +2,16 @@
 //! fixtures/make_reference.py (nibabel + scipy RegularGridInterpolator + np.clip + the k-slice
 //! loop, fixtures/pipeline/), the corrected defaults on a phantom, `--json`, and errors.
 
+mod common;
+
+use common::{ctprep, s, stderr};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use ctprep_io::{WriteOptions, read_nifti, write_nifti};
 use ctprep_phantom::Phantom;
 use ctprep_testdata::fixtures_dir;
 use serde_json::Value;
-
-fn ctprep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctprep")).args(args).output().expect("ctprep runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn values(path: &Path) -> (Vec<f32>, [usize; 3], [[f64; 4]; 4]) {
     let v = read_nifti(path).expect("reads");
@@ -45,7 +40,7 @@ fn classic_preset_reproduces_the_python_recipe() {
                 variant,
                 "--json",
             ]);
-            assert!(out.status.success(), "{input} {variant}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{input} {variant}: {}", stderr(&out));
             let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
             let stem = input.trim_end_matches(".nii.gz");
             let (iso, got_shape, affine) = values(&tmp.path().join(format!("{stem}_window.nii.gz")));
@@ -81,7 +76,7 @@ fn corrected_defaults_reorient_resample_and_keep_every_slice() {
     write_nifti(&phantom.ct().expect("phantom"), &ct, &WriteOptions::new()).expect("writes");
     let out_dir = tmp.path().join("out");
     let out = ctprep(&["run", s(&ct), "--out", s(&out_dir), "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for png in ["ct_mip_axial.png", "ct_mip_coronal.png", "ct_mip_sagittal.png", "ct_mip_sheet.png"] {
         let bytes = std::fs::read(out_dir.join(png)).expect("the default --save writes the PNGs");
@@ -117,7 +112,7 @@ fn run_errors() {
     let missing = tmp.path().join("missing.nii.gz");
     let out = ctprep(&["run", s(&missing), "--out", s(&tmp.path().join("o"))]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.starts_with("error:") && err.contains("missing.nii.gz"), "{err}");
     for bad in [
         vec!["--mip", "0"],
@@ -131,6 +126,6 @@ fn run_errors() {
         let mut args = vec!["run", s(&missing), "--out", s(tmp.path())];
         args.extend(bad.iter());
         let out = ctprep(&args);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
     }
 }
