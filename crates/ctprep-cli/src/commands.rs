@@ -1,5 +1,6 @@
 //! Subcommand definitions (clap) and their implementations.
 
+use crate::progress::step;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,9 @@ use serde::Serialize;
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress display on stderr (it is also hidden when stderr is not a terminal).
+    #[arg(long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +237,7 @@ impl std::error::Error for UsageError {}
 pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 pub(crate) fn run(cli: Cli) -> CmdResult {
+    crate::progress::set_quiet(cli.quiet);
     match cli.command {
         Command::Info { file, json } => info(&file, json),
         Command::Convert { input, output, axcodes, dtype, gzip_level } => {
@@ -292,7 +297,7 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
 }
 
 fn info(path: &Path, json: bool) -> CmdResult {
-    let v = read_nifti(path)?;
+    let v = step("read", || read_nifti(path))?;
     if json {
         println!("{}", serde_json::to_string(&info_json(path, &v))?);
     } else {
@@ -412,7 +417,7 @@ fn convert(
     gzip_level: u32,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
     check_output_path(input, output)?;
-    let mut v = read_nifti(input)?;
+    let mut v = step("read", || read_nifti(input))?;
     v = match axcodes {
         AxcodesArg::Keep => v,
         AxcodesArg::Canonical => v.to_closest_canonical()?,
@@ -421,7 +426,7 @@ fn convert(
     if let DtypeArg::To(t) = dtype {
         v = convert_to(&v, t, input)?;
     }
-    write_nifti(&v, output, &WriteOptions::new().gzip_level(gzip_level))?;
+    step("write", || write_nifti(&v, output, &WriteOptions::new().gzip_level(gzip_level)))?;
     Ok(v)
 }
 
@@ -445,7 +450,6 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
         stem: "phantom".to_owned(),
         gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
         variant: ctprep_intensity::Variant::Auto,
-        quiet: false,
         label: Some(format!("phantom ({})", ct_path.display())),
     };
     let recipe = crate::run::RunArgs::defaults().recipe()?;

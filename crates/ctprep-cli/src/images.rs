@@ -1,6 +1,7 @@
 //! `ctprep png` and `ctprep sheet`: one slice, or a contact sheet of slices, as a PNG in
 //! radiological display orientation (derived from the affine, whatever the storage order).
 
+use crate::progress::step;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -116,7 +117,7 @@ fn describe(window: Option<Window>, bits: Bits) -> String {
 pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
-    let v = read_nifti(&args.input)?;
+    let v = step("read", || read_nifti(&args.input))?;
     let layout = v.slice_layout(args.plane)?;
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
@@ -136,7 +137,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
 pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
-    let v = read_nifti(&args.input)?;
+    let v = step("read", || read_nifti(&args.input))?;
     let opts = SheetOptions::new()
         .rows(args.rows as usize)
         .cols(args.cols as usize)

@@ -1,5 +1,6 @@
 //! `ctprep mip`: sliding thick-slab (or whole-axis) maximum / minimum / mean projections.
 
+use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -57,7 +58,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
         return Err(UsageError("--slab must be at least 1".to_owned()).into());
     }
     check_output_path(&args.input, &args.output)?;
-    let v = read_nifti(&args.input)?;
+    let v = step("read", || read_nifti(&args.input))?;
     let shape = v.dims3()?;
     let a = args.axis.index();
     let n = shape[a];
@@ -83,11 +84,11 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     out_shape[a] = m;
     let src = v.scaled_f32();
     let mut dst = vec![0f32; out_shape.iter().product()];
-    let report = project_slice_into(&src, shape, &p, &mut dst, args.variant)
+    let report = step("project", || project_slice_into(&src, shape, &p, &mut dst, args.variant))
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let affine = if args.whole { whole_axis_affine(v.affine(), args.axis, n) } else { p.output_affine(v.affine()) };
     let out: Volume = v.derived(VoxelData::from_vec(dst), &out_shape, affine)?;
-    write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level))?;
+    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     println!(
         "wrote {}: {} of {} slices along {:?} -> {:?} ({} variant{})",
         args.output.display(),

@@ -2,9 +2,18 @@
 //! name and elapsed time (indicatif), hidden when stderr is not a terminal or with `--quiet`.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// `--quiet`: no progress display at all.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences (or not) every [`Stage`] of this process.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 /// One step of a command, shown while it runs.
 #[derive(Debug)]
@@ -14,9 +23,9 @@ pub(crate) struct Stage {
 }
 
 impl Stage {
-    /// Starts showing `name` (nothing is drawn when `quiet` or stderr is not a terminal).
-    pub(crate) fn start(name: &'static str, quiet: bool) -> Stage {
-        let bar = if quiet || !std::io::stderr().is_terminal() {
+    /// Starts showing `name` (nothing is drawn with `--quiet` or when stderr is not a terminal).
+    pub(crate) fn start(name: &'static str) -> Stage {
+        let bar = if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::new_spinner();
@@ -37,4 +46,12 @@ impl Stage {
         self.bar.finish_and_clear();
         d
     }
+}
+
+/// Runs `f` while showing `name`.
+pub(crate) fn step<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    let stage = Stage::start(name);
+    let out = f();
+    stage.finish();
+    out
 }

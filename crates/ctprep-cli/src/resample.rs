@@ -1,6 +1,7 @@
 //! `ctprep resample`: a volume onto a new voxel grid (a target spacing under a named grid
 //! convention, or another image's grid), trilinear for images, nearest neighbour for label maps.
 
+use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -168,7 +169,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         check_output_path(reference, &args.output)?;
     }
     let input = args.input.display();
-    let v = read_nifti(&args.input)?;
+    let v = step("read", || read_nifti(&args.input))?;
     let shape = v.dims3()?;
     let (plan, placement) = match (args.spacing, &args.like) {
         (Some(spacing), _) => {
@@ -177,7 +178,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
             (plan, convention.name().to_owned())
         }
         (None, Some(reference)) => {
-            let r = read_nifti(reference)?;
+            let r = step("read reference", || read_nifti(reference))?;
             let grid = Grid { shape: r.spatial_shape(), affine: *r.affine() };
             let plan = plan_like(shape, v.affine(), grid)
                 .map_err(|e| format!("{input}: onto the grid of {}: {e}", reference.display()))?;
@@ -187,12 +188,12 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     };
     let (data, scaling, report) = match args.interp {
         Interp::Linear => {
-            let (dst, report) =
-                linear(&v, &plan, args.fill.map(|f| f as f32), args.variant).map_err(|e| format!("{input}: {e}"))?;
+            let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.variant))
+                .map_err(|e| format!("{input}: {e}"))?;
             (VoxelData::from_vec(dst), None, report)
         }
         Interp::Nearest => {
-            let (data, report) = nearest(&v, &plan, args.fill, args.variant)
+            let (data, report) = step("resample", || nearest(&v, &plan, args.fill, args.variant))
                 .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
             (data, v.scaling(), report)
         }
@@ -204,7 +205,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     if let DtypeArg::To(t) = args.dtype {
         out = convert_to(&out, t, &args.input)?;
     }
-    write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level))?;
+    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
     println!(
         "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {} variant, {} path",

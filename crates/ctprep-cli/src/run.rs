@@ -82,9 +82,6 @@ pub(crate) struct RunArgs {
     /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
     #[arg(long)]
     json: bool,
-    /// No progress display on stderr.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// The resolved settings of a run.
@@ -126,7 +123,6 @@ impl RunArgs {
             gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
             variant: Variant::Auto,
             json: false,
-            quiet: false,
         }
     }
 
@@ -359,7 +355,6 @@ pub(crate) struct Settings {
     pub(crate) stem: String,
     pub(crate) gzip_level: u32,
     pub(crate) variant: Variant,
-    pub(crate) quiet: bool,
     /// The input's name in reports, when it is not a file (the demo's phantom).
     pub(crate) label: Option<String>,
 }
@@ -371,7 +366,6 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         stem: stem(&args.input),
         gzip_level: args.gzip_level,
         variant: args.variant,
-        quiet: args.quiet,
         label: None,
     };
     for p in [
@@ -380,7 +374,7 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     ] {
         crate::commands::check_output_path(&args.input, &p)?;
     }
-    let stage = Stage::start("read", args.quiet);
+    let stage = Stage::start("read");
     let v = read_nifti(&args.input)?;
     let read = stage.finish();
     let mut doc = pipeline(v, &recipe, &settings)?;
@@ -429,7 +423,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let mut variants: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut record = |name: &'static str, d: Duration| timings.insert(name, d.as_secs_f64());
-    let (quiet, variant) = (settings.quiet, settings.variant);
+    let variant = settings.variant;
     std::fs::create_dir_all(&settings.out)
         .map_err(|e| format!("{}: cannot create the folder: {e}", settings.out.display()))?;
     let out_path = |suffix: &str| settings.out.join(format!("{}_{suffix}", settings.stem));
@@ -438,7 +432,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
 
     let plan = plan_grid(&v, recipe)?;
     let out_shape = plan.grid.shape;
-    let stage = Stage::start("resample", quiet);
+    let stage = Stage::start("resample");
     let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
     let opts = Trilinear::new().scaling(scaling.0, scaling.1);
     let mut iso_buf = buffer(plan.output_len(), &input_name)?;
@@ -453,7 +447,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
     drop(v);
 
-    let stage = Stage::start("window", quiet);
+    let stage = Stage::start("window");
     variants.insert("window", window_in_place(iso, recipe.window, variant)?);
     record("window", stage.finish());
 
@@ -471,7 +465,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     let wants = |what: &str| recipe.save.iter().any(|s| s == what);
     // The windowed volume is written before the MIP, which may then take its buffer.
     if wants("volume") {
-        let stage = Stage::start("write volume", quiet);
+        let stage = Stage::start("write volume");
         let path = out_path("window.nii.gz");
         let vol = template.derived(VoxelData::F32(iso_buf), &out_shape, plan.grid.affine)?;
         write_nifti(&vol, &path, &wopts)?;
@@ -483,7 +477,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
         record("write_volume", stage.finish());
     }
 
-    let stage = Stage::start("mip", quiet);
+    let stage = Stage::start("mip");
     let (mip_buf, report) = if in_place_ok(&proj) {
         // Slab by slab over the windowed volume itself: no second volume in memory.
         let report = mip_in_place(iso_buf.make_mut(), out_shape, &proj, variant)
@@ -500,7 +494,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
     record("mip", stage.finish());
 
     if wants("png") || wants("sheet") {
-        let stage = Stage::start("png", quiet);
+        let stage = Stage::start("png");
         let written = mip_images(
             mip_buf.as_slice(),
             mip_shape,
@@ -516,7 +510,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
         record("png", stage.finish());
     }
     if wants("mip") {
-        let stage = Stage::start("write mip", quiet);
+        let stage = Stage::start("write mip");
         let path = out_path("mip.nii.gz");
         write_nifti(&template.derived(VoxelData::F32(mip_buf), &mip_shape, mip_affine)?, &path, &wopts)?;
         outputs.insert("mip", vec![path.display().to_string()]);

@@ -1,5 +1,6 @@
 //! `ctprep window`: clip HU to a window and map it linearly, straight from the stored type.
 
+use crate::progress::step;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -123,13 +124,13 @@ pub(crate) fn run(args: &WindowArgs) -> CmdResult {
     let window = args.window().map_err(UsageError)?;
     let range = args.check_range().map_err(UsageError)?;
     check_output_path(&args.input, &args.output)?;
-    let v = read_nifti(&args.input)?;
+    let v = step("read", || read_nifti(&args.input))?;
     let (out, report) = match args.dtype.as_str() {
-        "u8" => window_volume::<u8>(&v, window, range, args.variant)?,
-        "u16" => window_volume::<u16>(&v, window, range, args.variant)?,
-        _ => window_volume::<f32>(&v, window, range, args.variant)?,
+        "u8" => step("window", || window_volume::<u8>(&v, window, range, args.variant))?,
+        "u16" => step("window", || window_volume::<u16>(&v, window, range, args.variant))?,
+        _ => step("window", || window_volume::<f32>(&v, window, range, args.variant))?,
     };
-    write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level))?;
+    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     let r = range.unwrap_or(Range::UNIT);
     let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
     println!(
