@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
+use ctprep_intensity::{Kernel, Range, Variant, Window, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, PixelMap, Plane, SheetOptions, SliceLayout, Storage, Volume, VoxelData, WriteOptions, contact_sheet,
     read_nifti, slice_image, write_nifti, write_png,
@@ -211,10 +211,11 @@ pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Varia
     let map =
         WindowMap::new(window, Range::new(0.0, 1.0).map_err(|e| e.to_string())?, None).map_err(|e| e.to_string())?;
     const CHUNK: usize = 1 << 15;
+    // The kernel each chunk ran (an enum, not a name, per chunk); the first is reported.
     let one = |tmp: &mut Vec<f32>, chunk: &mut [f32], v: Variant| {
         tmp.clear();
         tmp.extend_from_slice(chunk);
-        window_slice_into(&tmp[..], chunk, &map, v).map(|r| r.kernel.name().to_owned()).map_err(|e| e.to_string())
+        window_slice_into(&tmp[..], chunk, &map, v).map(|r| r.kernel).map_err(|e| e.to_string())
     };
     let parallel = match variant {
         Variant::Parallel => true,
@@ -222,13 +223,13 @@ pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Varia
         _ => false,
     };
     let single = if parallel { Variant::Auto } else { variant };
-    let kernels: Vec<String> = if parallel {
+    let kernels: Vec<Kernel> = if parallel {
         values.par_chunks_mut(CHUNK).map_init(Vec::new, |tmp, c| one(tmp, c, single)).collect::<Result<_, _>>()?
     } else {
         let mut tmp = Vec::new();
         values.chunks_mut(CHUNK).map(|c| one(&mut tmp, c, single)).collect::<Result<_, _>>()?
     };
-    let kernel = kernels.first().cloned().unwrap_or_default();
+    let kernel = kernels.first().map_or("none", |k| k.name());
     Ok(if parallel { format!("parallel ({kernel})") } else { format!("{variant} ({kernel})") })
 }
 

@@ -105,18 +105,7 @@ pub(crate) fn window_volume<O: Output + ctprep_io::Element>(
         let report = window_slice_into(s.as_slice(), &mut out, map, variant)?;
         Ok((out, report))
     }
-    let (out, report) = match v.data() {
-        VoxelData::U8(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::I8(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::U16(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::I16(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::U32(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::I32(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::U64(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::I64(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::F32(s) => go::<_, O>(s, &map, variant)?,
-        VoxelData::F64(s) => go::<_, O>(s, &map, variant)?,
-    };
+    let (out, report) = ctprep_io::with_storage!(v.data(), s => go::<_, O>(s, &map, variant)?);
     Ok((v.with_data(VoxelData::from_vec(out))?, report))
 }
 
