@@ -47,6 +47,7 @@ pub mod dispatch;
 pub mod parallel;
 pub mod scalar;
 pub mod simd;
+pub mod stream;
 
 use std::fmt;
 use std::str::FromStr;
@@ -308,8 +309,9 @@ impl SlabProjection {
 pub struct Report {
     /// The variant that ran (never `Auto`).
     pub variant: Variant,
-    /// Whether the input held NaN or infinities, which take the NaN-aware (max/min) or naive
-    /// (mean) path.
+    /// Whether a window read a NaN or an infinity: the column chunks that did were redone with
+    /// the naive loop, whose NaN semantics are numpy's. Found while the kernel reads its rows (no
+    /// separate pass over the volume); always `false` for `scalar`, which has no fast path to leave.
     pub non_finite: bool,
 }
 
@@ -324,14 +326,6 @@ fn fortran<'a>(src: &'a ArrayView3<'_, f32>) -> std::borrow::Cow<'a, [f32]> {
     let mut owned = Array3::<f32>::zeros(src.raw_dim().f());
     owned.assign(src);
     std::borrow::Cow::Owned(owned.into_raw_vec_and_offset().0)
-}
-
-/// Whether any value is NaN or infinite: the exponent bits all ones. Branch-free within blocks
-/// so it vectorises (an early-exit `any` over floats ran at one value per cycle).
-pub(crate) fn has_non_finite(values: &[f32]) -> bool {
-    values
-        .chunks(1 << 14)
-        .any(|c| c.iter().fold(0u32, |acc, v| acc | u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000)) != 0)
 }
 
 /// The shape as (inner, n, outer): values before the axis, along it, after it.
@@ -361,7 +355,6 @@ pub fn project_slice_into(
             dst.len()
         )));
     }
-    let non_finite = variant != Variant::Scalar && has_non_finite(src);
     let auto = variant == Variant::Auto;
     let variant = match variant {
         Variant::Auto if src.len() >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => Variant::Parallel,
@@ -370,13 +363,16 @@ pub fn project_slice_into(
     };
     let windows = p.windows(n)?;
     let dims = (inner, n, outer);
-    match variant {
-        Variant::Scalar => scalar::project(src, dims, &windows, p.reduce, dst),
-        Variant::Parallel => parallel::project(src, dims, p, &windows, non_finite, dst),
+    let non_finite = match variant {
+        Variant::Scalar => {
+            scalar::project(src, dims, &windows, p.reduce, dst);
+            false
+        }
+        Variant::Parallel => parallel::project(src, dims, p, &windows, dst),
         // `auto` on one thread takes the runtime-dispatched rows; `simd` by name is `wide`.
-        _ if auto => simd::project_with::<dispatch::Plain>(src, dims, p, &windows, non_finite, dst),
-        _ => simd::project(src, dims, p, &windows, non_finite, dst),
-    }
+        _ if auto => simd::project_with::<dispatch::Plain>(src, dims, p, &windows, dst),
+        _ => simd::project(src, dims, p, &windows, dst),
+    };
     Ok(Report { variant, non_finite })
 }
 
