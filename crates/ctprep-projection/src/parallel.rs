@@ -23,7 +23,7 @@ pub fn project(
 ) -> bool {
     let inner = dims.0;
     let all = tasks(p, windows, dims.2);
-    let stream = dst.len() * 4 >= crate::stream::STREAM_MIN_BYTES;
+    let stream = crate::stream::worth_it(dst);
     let threads = rayon::current_num_threads();
     if windows.len() == 1 && !all.is_empty() && all.len() < threads * 4 {
         // One output row per outer index, and few of them (a whole-axis projection along the

@@ -84,7 +84,7 @@ pub(crate) fn project_with<R: RowOps>(
     dst: &mut [f32],
 ) -> bool {
     let all = tasks(p, windows, dims.2);
-    let stream = dst.len() * 4 >= crate::stream::STREAM_MIN_BYTES;
+    let stream = crate::stream::worth_it(dst);
     run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, dst, stream, &mut Scratch::default())
 }
 
@@ -378,8 +378,8 @@ impl Chunk<'_> {
         }
 
         // Suffix rows b_hi down to the earliest start of a window reaching the block's end.
-        let reach = js.clone().map(|j| self.window(j)).filter(|&(_, e)| e >= b_hi);
-        if let Some(lo) = reach.clone().map(|(s, _)| s).min() {
+        let suffix_lo = js.clone().map(|j| self.window(j)).filter(|&(_, e)| e >= b_hi).map(|(s, _)| s).min();
+        if let Some(lo) = suffix_lo {
             let need = (b_hi - lo + 1) * cols;
             if scratch.suffix.len() < need {
                 scratch.suffix.resize(need, 0.0);
@@ -399,7 +399,7 @@ impl Chunk<'_> {
                 }
             }
         }
-        let suffix_lo = reach.map(|(s, _)| s).min().unwrap_or(b_lo);
+        let suffix_lo = suffix_lo.unwrap_or(b_lo);
         if scratch.prefix.len() < cols {
             scratch.prefix.resize(cols, 0.0);
         }

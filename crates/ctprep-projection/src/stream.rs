@@ -13,6 +13,11 @@
 /// the development machine is 32 MiB; an output that fits stays cached for whoever reads it).
 pub const STREAM_MIN_BYTES: usize = 64 << 20;
 
+/// Whether an output buffer is large enough to be written with streaming stores.
+pub(crate) fn worth_it(dst: &[f32]) -> bool {
+    std::mem::size_of_val(dst) >= STREAM_MIN_BYTES
+}
+
 /// `acc = pick(acc, canon(input))`, `out = pick(suffix, acc)`, `out` streamed; returns the OR of
 /// `non_finite_bits` over `input` (see [`crate::simd::RowOps::advance`]).
 pub(crate) fn advance<const MAX: bool>(acc: &mut [f32], input: &[f32], suffix: &[f32], out: &mut [f32]) -> u32 {
