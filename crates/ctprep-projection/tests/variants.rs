@@ -161,3 +161,22 @@ fn classic_zero_edges_and_known_windows() {
     assert_eq!(got, want);
     assert_eq!(want[0], 7.0); // max of 0, 7, 4, 1
 }
+
+/// An output above the streaming-store threshold (64 MiB): the streamed rows, their unaligned
+/// heads and tails and the fence, against the oracle, with a NaN in one chunk.
+#[test]
+fn outputs_large_enough_to_stream() {
+    let shape = [1024, 1024, 17];
+    let n_all: usize = shape.iter().product();
+    let mut src: Vec<f32> = (0..n_all).map(|i| value(i, false)).collect();
+    src[5 * 1024 * 1024 + 77] = f32::NAN;
+    let p = SlabProjection::new(5);
+    let mut want = vec![0f32; n_all];
+    ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Variant::Scalar).expect("runs");
+    for variant in [Variant::Parallel, Variant::Auto] {
+        let mut got = vec![-1f32; n_all];
+        let report = ctprep_projection::project_slice_into(&src, shape, &p, &mut got, variant).expect("runs");
+        assert!(report.non_finite, "{variant}: the NaN was read");
+        same(&format!("large output {variant}"), &got, &want, Reduce::Max, 1000.0);
+    }
+}
