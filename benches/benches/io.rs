@@ -9,7 +9,8 @@
 //!   the page mapping is paid inside the timing.
 //! - `io_read/nii_read`: the same with memory-mapping off (read into a new buffer).
 //! - `io_read/nii_gz`: `read_nifti` of the `.nii.gz` (single thread) plus the checksum.
-//! - `gzip_level/L`: `write_nifti` to `.nii.gz` at level L; sizes are printed once per level.
+//! - `gzip_level/write/L`: `write_nifti` to `.nii.gz` at level L; sizes are printed once per level;
+//!   `gzip_level/f32_window/L`: the same CT windowed to [0, 1] as float32 (what `ctprep run` writes).
 //!
 //! Every timed read checks its checksum against the phantom's.
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctprep_benches::{checksum_i16, checksum_i16_bytes, ct_phantom};
-use ctprep_io::{ReadOptions, WriteOptions, read_nifti, read_nifti_with, write_nifti};
+use ctprep_io::{ReadOptions, VoxelData, WriteOptions, read_nifti, read_nifti_with, write_nifti};
 
 const SIZE: &str = "512x512x300";
 
@@ -69,26 +70,44 @@ fn io_read(c: &mut Criterion) {
 
 fn gzip_level(c: &mut Criterion) {
     let ct = ct_phantom();
-    let n = ct.data().as_bytes().len() as u64;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("gzip_level");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
-    g.throughput(Throughput::Bytes(n));
-    for level in [1u32, 2, 3, 4, 6, 9] {
-        let path = dir.path().join(format!("ct{level}.nii.gz"));
+    // The int16 CT at each level, then (`f32_window/L`) the CT windowed to [0, 1] as float32, the
+    // kind of volume `ctprep run` writes (a clipped background of exact zeros).
+    let windowed = ct
+        .derived(
+            VoxelData::from_vec(
+                ct.data()
+                    .as_slice::<i16>()
+                    .expect("int16")
+                    .iter()
+                    .map(|&v| ((f32::from(v) + 100.0) / 1100.0).clamp(0.0, 1.0))
+                    .collect(),
+            ),
+            &ct.shape().to_vec(),
+            *ct.affine(),
+        )
+        .expect("windowed volume");
+    let cases = [0u32, 1, 2, 3, 6]
+        .map(|l| ("write", &ct, l))
+        .into_iter()
+        .chain([1u32, 2].map(|l| ("f32_window", &windowed, l)));
+    for (name, ct, level) in cases {
+        let n = ct.data().as_bytes().len() as u64;
+        g.throughput(Throughput::Bytes(n));
+        let path = dir.path().join(format!("{name}{level}.nii.gz"));
         let opts = WriteOptions::new().gzip_level(level);
         write_nifti(&ct, &path, &opts).expect("writes");
         let size = std::fs::metadata(&path).expect("stat").len();
         eprintln!(
-            "gzip level {level}: {:.1} MB ({:.2}x smaller than the voxel bytes)",
+            "{name} gzip level {level}: {:.1} MB ({:.2}x smaller than the voxel bytes)",
             size as f64 / 1e6,
             n as f64 / size as f64
         );
         let back = read_nifti(&path).expect("reads back");
         assert_eq!(back.data().as_bytes(), ct.data().as_bytes());
-        g.bench_function(BenchmarkId::new("write", level), |b| {
-            b.iter(|| write_nifti(&ct, &path, &opts).expect("writes"))
-        });
+        g.bench_function(BenchmarkId::new(name, level), |b| b.iter(|| write_nifti(&ct, &path, &opts).expect("writes")));
     }
     g.finish();
 }
