@@ -85,7 +85,7 @@ fn gzip_level(c: &mut Criterion) {
                     .map(|&v| ((f32::from(v) + 100.0) / 1100.0).clamp(0.0, 1.0))
                     .collect(),
             ),
-            &ct.shape().to_vec(),
+            ct.shape(),
             *ct.affine(),
         )
         .expect("windowed volume");
@@ -98,7 +98,7 @@ fn gzip_level(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(n));
         let path = dir.path().join(format!("{name}{level}.nii.gz"));
         let opts = WriteOptions::new().gzip_level(level);
-        write_nifti(&ct, &path, &opts).expect("writes");
+        write_nifti(ct, &path, &opts).expect("writes");
         let size = std::fs::metadata(&path).expect("stat").len();
         eprintln!(
             "{name} gzip level {level}: {:.1} MB ({:.2}x smaller than the voxel bytes)",
@@ -107,7 +107,7 @@ fn gzip_level(c: &mut Criterion) {
         );
         let back = read_nifti(&path).expect("reads back");
         assert_eq!(back.data().as_bytes(), ct.data().as_bytes());
-        g.bench_function(BenchmarkId::new(name, level), |b| b.iter(|| write_nifti(&ct, &path, &opts).expect("writes")));
+        g.bench_function(BenchmarkId::new(name, level), |b| b.iter(|| write_nifti(ct, &path, &opts).expect("writes")));
     }
     g.finish();
 }
