@@ -251,10 +251,12 @@ const MIP_SLAB: usize = 64;
 
 /// The projection `proj` along z of `vol` (x-fastest, `shape`), written over `vol`.
 ///
-/// Slab by slab: the input slices the slab's windows cover are copied into a scratch volume
-/// (those before the slab, already overwritten, from the originals kept back by the previous
-/// slab), projected there with the same kernel, and the slab's outputs copied back. Max and
-/// min select values, so the result is bit-identical to projecting the whole volume at once.
+/// Slab by slab: each slab's windows (the slab and the `k - 1` slices around it) are projected
+/// straight from `vol` into one of two slab buffers, and a slab's outputs are copied back only
+/// once the next slab has been projected, since that one still reads the first slices before it.
+/// (The slab after next starts more than `k` slices later, past every slice written back by
+/// then.) One extra pass over the volume, the copy back; max and min select values, so the
+/// result is bit-identical to projecting the whole volume at once.
 pub(crate) fn mip_in_place(
     vol: &mut [f32],
     shape: [usize; 3],
@@ -266,27 +268,37 @@ pub(crate) fn mip_in_place(
     let k = proj.k();
     let before = if proj.get_align() == Align::Centre { k / 2 } else { 0 };
     let after = k - 1 - before;
-    let mut scratch: Vec<f32> = Vec::new();
-    let mut out: Vec<f32> = Vec::new();
-    // The original values of the `before` slices ahead of the current slab.
-    let mut kept: Vec<f32> = Vec::new();
+    let mut bufs: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    // The slab projected but not yet copied back: its buffer, its first and end output slices,
+    // and the first input slice its buffer starts at.
+    let mut pending: Option<(usize, usize, usize, usize)> = None;
     let mut report = None;
     let mut j0 = 0;
+    let mut which = 0;
+    let write_back = |vol: &mut [f32], bufs: &[Vec<f32>; 2], (b, j0, j1, s): (usize, usize, usize, usize)| {
+        vol[j0 * plane..j1 * plane].copy_from_slice(&bufs[b][(j0 - s) * plane..(j1 - s) * plane]);
+    };
     while j0 < n {
-        // At least k slices, so the slices kept back always lie in the previous slab.
+        // At least k slices, so the slab after next reads nothing written back before it.
         let j1 = (j0 + MIP_SLAB.max(k)).min(n);
         let s = j0.saturating_sub(before);
         let e = (j1 - 1 + after).min(n - 1);
         let sub = [shape[0], shape[1], e - s + 1];
-        scratch.clear();
-        scratch.extend_from_slice(&kept[kept.len() - (j0 - s) * plane..]);
-        scratch.extend_from_slice(&vol[j0 * plane..(e + 1) * plane]);
-        out.resize(scratch.len(), 0.0);
-        report = Some(project_slice_into(&scratch, sub, proj, &mut out, variant)?);
-        kept.clear();
-        kept.extend_from_slice(&vol[j1.saturating_sub(before).max(j0) * plane..j1 * plane]);
-        vol[j0 * plane..j1 * plane].copy_from_slice(&out[(j0 - s) * plane..(j1 - s) * plane]);
+        let buf = &mut bufs[which];
+        buf.resize((e - s + 1) * plane, 0.0);
+        let r = project_slice_into(&vol[s * plane..(e + 1) * plane], sub, proj, buf, variant)?;
+        // Non-finite values anywhere make the whole projection's report say so.
+        let non_finite = r.non_finite || report.as_ref().is_some_and(|p: &ctprep_projection::Report| p.non_finite);
+        report = Some(ctprep_projection::Report { non_finite, ..r });
+        if let Some(p) = pending.take() {
+            write_back(vol, &bufs, p);
+        }
+        pending = Some((which, j0, j1, s));
+        which = 1 - which;
         j0 = j1;
+    }
+    if let Some(p) = pending {
+        write_back(vol, &bufs, p);
     }
     // An empty volume has no slices: nothing ran, report the variant asked for.
     Ok(report.unwrap_or(ctprep_projection::Report { variant, non_finite: false }))
