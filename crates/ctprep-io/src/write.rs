@@ -12,9 +12,9 @@ use crate::xform::qform_from_affine;
 
 /// The default gzip level for `.nii.gz` output.
 ///
-/// Chosen by measurement on the 512x512x300 int16 CT phantom (`cargo bench -p ctprep-benches
-/// --bench io -- gzip_level`; the README's "gzip level" table): libdeflate's level 1 compresses it
-/// 2.93x in ~0.42 s, levels 2-6 gain at most 4 % in size for 1.7-6x the time.
+/// Chosen by measurement (the README's "gzip level" section): level 1, the fastest, gives 2.87x on
+/// the int16 CT phantom and 3.60x on `ctprep run`'s float32 MIP; higher levels gain a few percent in
+/// size for 1.5-4x the time. See `gzip_to` for what level 1 means here.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// How to write a file.
