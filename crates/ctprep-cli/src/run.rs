@@ -272,7 +272,7 @@ pub(crate) fn mip_in_place(
     // The slab projected but not yet copied back: its buffer, its first and end output slices,
     // and the first input slice its buffer starts at.
     let mut pending: Option<(usize, usize, usize, usize)> = None;
-    let mut report = None;
+    let mut report: Option<ctprep_projection::Report> = None;
     let mut j0 = 0;
     let mut which = 0;
     let write_back = |vol: &mut [f32], bufs: &[Vec<f32>; 2], (b, j0, j1, s): (usize, usize, usize, usize)| {
@@ -288,7 +288,7 @@ pub(crate) fn mip_in_place(
         buf.resize((e - s + 1) * plane, 0.0);
         let r = project_slice_into(&vol[s * plane..(e + 1) * plane], sub, proj, buf, variant)?;
         // Non-finite values anywhere make the whole projection's report say so.
-        let non_finite = r.non_finite || report.as_ref().is_some_and(|p: &ctprep_projection::Report| p.non_finite);
+        let non_finite = r.non_finite || report.is_some_and(|p| p.non_finite);
         report = Some(ctprep_projection::Report { non_finite, ..r });
         if let Some(p) = pending.take() {
             write_back(vol, &bufs, p);

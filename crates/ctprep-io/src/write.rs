@@ -142,7 +142,8 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let data = little_endian_bytes(vol);
         if gz {
-            gzip_to(&mut w, &head, &data, opts.gzip_level).map_err(werr)?;
+            gzip_to(&mut w, &head, &data, opts.gzip_level)
+                .map_err(|e| Error::io(path, "compress the volume and write", e))?;
         } else {
             w.write_all(&head).map_err(werr)?;
             w.write_all(&data).map_err(werr)?;
@@ -251,10 +252,10 @@ fn piece_config(piece: &[u8], level: u32) -> zlib_rs::DeflateConfig {
         strategy,
         ..DeflateConfig::default()
     };
-    let matcher = config(level.clamp(2, 9), Strategy::Default);
     if level != 1 {
         return config(level.min(9), Strategy::Default);
     }
+    let matcher = config(2, Strategy::Default);
     // Four 16 KiB samples spread over the piece, compressed both ways.
     const SAMPLE: usize = 16 << 10;
     if piece.len() < 4 * SAMPLE {
