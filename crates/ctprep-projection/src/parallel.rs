@@ -1,19 +1,32 @@
 //! rayon over the O(1) kernel's tasks (row operations compiled per instruction set, see
-//! [`crate::dispatch`]): each task owns a contiguous part of the output (the
-//! slices whose windows start in one block, for one outer index), so the tasks write disjoint
-//! slices with no synchronisation. A whole-axis projection along the last axis has one task:
-//! its output row is cut into column ranges instead.
+//! [`crate::dispatch`]). Two ways to share the work, both writing disjoint parts of the output
+//! with no synchronisation:
+//!
+//! - **by column range**, when the rows are long (a projection along z): every job runs all
+//!   the tasks on its own range of columns, so each input row is read from memory once, and the
+//!   jobs are equal in size whatever k. Cutting by task instead left ten tasks for k = 31 on 300
+//!   slices, which two threads cannot share evenly, and made every run re-read a block: on the
+//!   512x512x300 bench, k = 31 went from 53.9 ms (1.24x k = 5) to 41 ms and k = 5 from 43 to
+//!   38 ms with the column split;
+//! - **by task runs** otherwise (short rows, many outer indices: projections along x or y):
+//!   runs of consecutive tasks, each owning a contiguous part of the output.
 
 use rayon::prelude::*;
 
 use crate::SlabProjection;
 use crate::dispatch::Plain;
-use crate::simd::{Scratch, run_tasks, tasks};
+use crate::simd::{Rows, Scratch, run_tasks, tasks};
 
-/// Projects `src` into `dst` on the rayon thread pool: the task list is cut into a few runs of
-/// consecutive tasks per thread (each run reads its input once, see
-/// [`crate::simd::run_tasks`]); runs own disjoint, contiguous parts of the output. Returns
-/// whether a window held a NaN or an infinity.
+/// Jobs per thread: rayon balances uneven progress (one hyperthread sharing its core with the
+/// other) by stealing whole jobs.
+const JOBS_PER_THREAD: usize = 4;
+
+/// Fewest columns per job in the column split: 64 KiB of each row, so every job still streams
+/// long rows (see [`crate::simd::SCRATCH_BYTES`]).
+const MIN_JOB_COLUMNS: usize = 16 * 1024;
+
+/// Projects `src` into `dst` on the rayon thread pool. Returns whether a window held a NaN or
+/// an infinity.
 pub fn project(
     src: &[f32],
     dims: (usize, usize, usize),
@@ -24,39 +37,43 @@ pub fn project(
     let inner = dims.0;
     let all = tasks(p, windows, dims.2);
     let stream = crate::stream::worth_it(dst);
-    let threads = rayon::current_num_threads();
-    if windows.len() == 1 && !all.is_empty() && all.len() < threads * 4 {
-        // One output row per outer index, and few of them (a whole-axis projection along the
-        // last axis): cut each row's columns instead.
-        let pieces = (threads * 4).div_ceil(all.len());
-        let width = inner.div_ceil(pieces).next_multiple_of(8).max(8);
-        let jobs: Vec<_> = all
-            .iter()
-            .zip(dst.chunks_mut(inner.max(1)))
-            .flat_map(|(t, row)| row.chunks_mut(width).enumerate().map(move |(i, piece)| (t, i * width, piece)))
-            .collect();
-        return jobs
+    let jobs = rayon::current_num_threads() * JOBS_PER_THREAD;
+    if inner >= 2 * MIN_JOB_COLUMNS {
+        // Long rows: cut the columns. Widths are whole cache lines (16 floats), so no two jobs
+        // write into one line with streaming stores.
+        let pieces = jobs.min(inner / MIN_JOB_COLUMNS);
+        let width = inner.div_ceil(pieces).next_multiple_of(16);
+        let mut cut: Vec<Vec<&mut [f32]>> =
+            (0..inner.div_ceil(width)).map(|_| Vec::with_capacity(dst.len() / inner)).collect();
+        for row in dst.chunks_mut(inner) {
+            for (piece, part) in cut.iter_mut().zip(row.chunks_mut(width)) {
+                piece.push(part);
+            }
+        }
+        return cut
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, (t, c0, piece)| {
-                let columns = c0..c0 + piece.len();
-                run_tasks::<Plain>(src, dims, p, windows, std::slice::from_ref(t), columns, piece, stream, scratch)
+            .enumerate()
+            .map_init(Scratch::default, |scratch, (i, mut piece)| {
+                let columns = i * width..((i + 1) * width).min(inner);
+                run_tasks::<Plain>(src, dims, p, windows, &all, columns, Rows::Cut(&mut piece), stream, scratch)
             })
             .reduce(|| false, |a, b| a | b);
     }
-    // Four runs per thread balance uneven runs; each extra run re-reads one block of input.
-    let runs = (threads * 4).clamp(1, all.len().max(1));
+
+    // Runs of consecutive tasks; each run after the first re-reads one block of input.
+    let runs = jobs.clamp(1, all.len().max(1));
     let per = all.len().div_ceil(runs).max(1);
-    let mut jobs = Vec::with_capacity(runs);
+    let mut work = Vec::with_capacity(runs);
     let mut rest = dst;
     for group in all.chunks(per) {
         let len: usize = group.iter().map(|t| (t.j1 - t.j0) * inner).sum();
         let (region, tail) = rest.split_at_mut(len);
-        jobs.push((group, region));
+        work.push((group, region));
         rest = tail;
     }
-    jobs.into_par_iter()
+    work.into_par_iter()
         .map_init(Scratch::default, |scratch, (group, region)| {
-            run_tasks::<Plain>(src, dims, p, windows, group, 0..inner, region, stream, scratch)
+            run_tasks::<Plain>(src, dims, p, windows, group, 0..inner, Rows::Packed(region), stream, scratch)
         })
         .reduce(|| false, |a, b| a | b)
 }

@@ -85,12 +85,12 @@ pub(crate) fn project_with<R: RowOps>(
 ) -> bool {
     let all = tasks(p, windows, dims.2);
     let stream = crate::stream::worth_it(dst);
-    run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, dst, stream, &mut Scratch::default())
+    run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, Rows::Packed(dst), stream, &mut Scratch::default())
 }
 
 /// Runs consecutive tasks on the columns `columns`, column chunk by column chunk, so that the
 /// rows of block b + 1 read by one task's forward pass are still in cache when the next task
-/// reads them backward for its suffix: every input row comes from memory once. `region` holds
+/// reads them backward for its suffix: every input row comes from memory once. `rows` holds
 /// the tasks' output rows cut to `columns`, one after another (all of each row when `columns` is
 /// `0..inner`). Returns whether a window held a NaN or an infinity.
 #[allow(clippy::too_many_arguments)]
@@ -101,13 +101,13 @@ pub(crate) fn run_tasks<R: RowOps>(
     windows: &[Option<(usize, usize)>],
     tasks: &[Task],
     columns: Range<usize>,
-    region: &mut [f32],
+    mut rows: Rows<'_, '_>,
     stream: bool,
     scratch: &mut Scratch,
 ) -> bool {
-    let pitch = columns.len();
     // A single window per outer index starts the first block (every alignment and edge rule
     // anchors output 0 at slice 0), so it needs at most one scratch row: the widest chunks.
+    let pitch = columns.len();
     let width = if windows.len() == 1 { 1 << 16 } else { cols_for(p.k()) };
     let stream = stream && R::STREAMS;
     let mut non_finite = false;
@@ -116,9 +116,9 @@ pub(crate) fn run_tasks<R: RowOps>(
         let cols = (columns.end - c0).min(width);
         let mut offset = 0;
         for &t in tasks {
-            let len = (t.j1 - t.j0) * pitch;
+            let len = t.j1 - t.j0;
             let chunk = Chunk { src, dims, windows, t, c0, cols, origin: columns.start, pitch, stream };
-            non_finite |= chunk.run::<R>(p, &mut region[offset..offset + len], scratch);
+            non_finite |= chunk.run::<R>(p, &mut rows.part(offset, len, pitch), scratch);
             offset += len;
         }
         c0 += cols;
@@ -127,6 +127,33 @@ pub(crate) fn run_tasks<R: RowOps>(
         crate::stream::fence();
     }
     non_finite
+}
+
+/// Output rows of a run of tasks, each cut to the run's columns, one after another.
+pub(crate) enum Rows<'a, 'b> {
+    /// Packed in one slice, row after row (all columns, or the rows of one column range).
+    Packed(&'a mut [f32]),
+    /// One slice per row: a column range of rows that lie apart in the output, so that jobs
+    /// owning different column ranges of the same rows hold disjoint borrows.
+    Cut(&'a mut [&'b mut [f32]]),
+}
+
+impl<'b> Rows<'_, 'b> {
+    /// Rows `first..first + len`, with `pitch` values per row.
+    fn part(&mut self, first: usize, len: usize, pitch: usize) -> Rows<'_, 'b> {
+        match self {
+            Rows::Packed(region) => Rows::Packed(&mut region[first * pitch..(first + len) * pitch]),
+            Rows::Cut(rows) => Rows::Cut(&mut rows[first..first + len]),
+        }
+    }
+
+    /// Row `i`, with `pitch` values per row.
+    fn row(&mut self, i: usize, pitch: usize) -> &mut [f32] {
+        match self {
+            Rows::Packed(region) => &mut region[i * pitch..(i + 1) * pitch],
+            Rows::Cut(rows) => rows[i],
+        }
+    }
 }
 
 /// Reusable per-task buffers.
@@ -298,7 +325,7 @@ struct Chunk<'a> {
     t: Task,
     c0: usize,
     cols: usize,
-    /// The first column and the row pitch of the task's region.
+    /// The first column and the length of the task's output rows.
     origin: usize,
     pitch: usize,
     /// Whether output rows may be streamed (the whole output is large).
@@ -318,46 +345,52 @@ impl Chunk<'_> {
         self.windows[j].expect("a task with a block has windows")
     }
 
-    /// Output row `j`'s part in the task's region.
-    fn out_range(&self, j: usize) -> std::ops::Range<usize> {
-        let at = (j - self.t.j0) * self.pitch + self.c0 - self.origin;
-        at..at + self.cols
+    /// The chunk's part of output row `j`, in the task's `rows`.
+    fn out<'r>(&self, rows: &'r mut Rows<'_, '_>, j: usize) -> &'r mut [f32] {
+        &mut rows.row(j - self.t.j0, self.pitch)[self.c0 - self.origin..][..self.cols]
     }
 
     /// Every window of the task by the naive loop (chunks that read a NaN or an infinity).
-    fn naive(&self, region: &mut [f32], reduce: Reduce) {
+    fn naive(&self, rows: &mut Rows<'_, '_>, reduce: Reduce) {
         let (inner, n, _) = self.dims;
         let base = self.t.outer * n * inner;
         for j in self.t.j0..self.t.j1 {
             let w = self.window(j);
-            for (o, c) in region[self.out_range(j)].iter_mut().zip(self.c0..) {
+            for (o, c) in self.out(rows, j).iter_mut().zip(self.c0..) {
                 *o = reduce_column(self.src, base, inner, c, w, reduce);
             }
         }
     }
 
-    /// Projects the chunk into the task's `region`; whether a window held a NaN or an infinity.
-    fn run<R: RowOps>(&self, p: &SlabProjection, region: &mut [f32], scratch: &mut Scratch) -> bool {
+    /// Projects the chunk into the task's output `rows`; whether a window held a NaN or an infinity.
+    fn run<R: RowOps>(&self, p: &SlabProjection, rows: &mut Rows<'_, '_>, scratch: &mut Scratch) -> bool {
         let Some(b) = self.t.block else {
             for j in self.t.j0..self.t.j1 {
-                region[self.out_range(j)].fill(0.0);
+                self.out(rows, j).fill(0.0);
             }
             return false;
         };
         let reduce = p.get_reduce();
         let non_finite = match reduce {
-            Reduce::Max | Reduce::Min => self.extreme::<R>(p.k(), b, reduce == Reduce::Max, region, scratch),
-            Reduce::Mean => self.mean(region, scratch),
+            Reduce::Max | Reduce::Min => self.extreme::<R>(p.k(), b, reduce == Reduce::Max, rows, scratch),
+            Reduce::Mean => self.mean(rows, scratch),
         };
         if non_finite {
-            self.naive(region, reduce);
+            self.naive(rows, reduce);
         }
         non_finite
     }
 
     /// Max or min of every window of the task; whether an input row read held a NaN or an
     /// infinity (the caller then redoes the chunk). Reads exactly the rows the windows cover.
-    fn extreme<R: RowOps>(&self, k: usize, b: usize, max: bool, region: &mut [f32], scratch: &mut Scratch) -> bool {
+    fn extreme<R: RowOps>(
+        &self,
+        k: usize,
+        b: usize,
+        max: bool,
+        rows: &mut Rows<'_, '_>,
+        scratch: &mut Scratch,
+    ) -> bool {
         let (_, n, _) = self.dims;
         let cols = self.cols;
         let t = self.t;
@@ -369,7 +402,7 @@ impl Chunk<'_> {
         if js.len() == 1 && self.window(t.j0) == (b_lo, b_hi) {
             // One window over the whole block (a whole-axis projection): a running reduction
             // straight into the output row.
-            let out = &mut region[self.out_range(t.j0)];
+            let out = self.out(rows, t.j0);
             bad |= R::first(out, self.row(b_lo));
             for i in b_lo + 1..=b_hi {
                 bad |= R::accumulate(out, self.row(i), max);
@@ -395,7 +428,7 @@ impl Chunk<'_> {
                 if let (s, e) = self.window(j)
                     && e == b_hi
                 {
-                    R::put(&mut region[self.out_range(j)], &suffix[(s - lo) * cols..(s - lo + 1) * cols], self.stream);
+                    R::put(self.out(rows, j), &suffix[(s - lo) * cols..(s - lo + 1) * cols], self.stream);
                 }
             }
         }
@@ -412,7 +445,7 @@ impl Chunk<'_> {
             for i in b_lo..=top {
                 bad |= if i == b_lo { R::first(acc, self.row(i)) } else { R::accumulate(acc, self.row(i), max) };
                 for j in js.clone().filter(|&j| short(j) && self.window(j).1 == i) {
-                    R::put(&mut region[self.out_range(j)], acc, self.stream);
+                    R::put(self.out(rows, j), acc, self.stream);
                 }
             }
         }
@@ -428,7 +461,7 @@ impl Chunk<'_> {
                 match (ending.next(), ending.next()) {
                     (Some(j), None) if i > n_lo => {
                         let s = self.window(j).0;
-                        let out = &mut region[self.out_range(j)];
+                        let out = self.out(rows, j);
                         bad |= R::advance(acc, self.row(i), srow(s), out, max, self.stream);
                     }
                     _ => {
@@ -436,7 +469,7 @@ impl Chunk<'_> {
                             if i == n_lo { R::first(acc, self.row(i)) } else { R::accumulate(acc, self.row(i), max) };
                         for j in js.clone().filter(|&j| self.window(j).1 == i) {
                             let s = self.window(j).0;
-                            R::combine(&mut region[self.out_range(j)], srow(s), acc, max);
+                            R::combine(self.out(rows, j), srow(s), acc, max);
                         }
                     }
                 }
@@ -447,14 +480,14 @@ impl Chunk<'_> {
 
     /// Mean of every window of the task by prefix sums over the rows the windows touch; whether
     /// one of them held a NaN or an infinity.
-    fn mean(&self, region: &mut [f32], scratch: &mut Scratch) -> bool {
+    fn mean(&self, rows: &mut Rows<'_, '_>, scratch: &mut Scratch) -> bool {
         let cols = self.cols;
         let js = self.t.j0..self.t.j1;
         let lo = js.clone().map(|j| self.window(j).0).min().expect("a task has windows");
         let hi = js.clone().map(|j| self.window(j).1).max().expect("a task has windows");
-        let rows = hi - lo + 2;
+        let sum_rows = hi - lo + 2;
         scratch.sums.clear();
-        scratch.sums.resize(rows * cols, 0.0);
+        scratch.sums.resize(sum_rows * cols, 0.0);
         let mut bits = 0u32;
         for i in lo..=hi {
             let input = self.row(i);
@@ -473,7 +506,7 @@ impl Chunk<'_> {
             let count = (e - s + 1) as f64;
             let top = &scratch.sums[(e - lo + 1) * cols..(e - lo + 2) * cols];
             let bottom = &scratch.sums[(s - lo) * cols..(s - lo + 1) * cols];
-            for ((o, &tv), &bv) in region[self.out_range(j)].iter_mut().zip(top).zip(bottom) {
+            for ((o, &tv), &bv) in self.out(rows, j).iter_mut().zip(top).zip(bottom) {
                 *o = ((tv - bv) / count) as f32;
             }
         }

@@ -180,3 +180,49 @@ fn outputs_large_enough_to_stream() {
         same(&format!("large output {variant}"), &got, &want, Reduce::Max, 1000.0);
     }
 }
+
+/// Slices of 33,123 voxels (odd, not a multiple of 8 or 16) along z: the parallel variant cuts
+/// the columns into ranges rather than the tasks; every mode, k, stride, with NaN and infinities
+/// in some column ranges and not others.
+#[test]
+fn long_slices_cut_into_column_ranges() {
+    let shape = [181, 183, 12];
+    let n_all: usize = shape.iter().product();
+    for special in [false, true] {
+        // Specials only in the first 8,000 columns: one column range sees them, the other not.
+        let src: Vec<f32> = (0..n_all).map(|i| value(i, special && i % (181 * 183) < 8000 && i % 7 == 0)).collect();
+        assert_eq!(src.iter().any(|v| !v.is_finite()), special);
+        for k in [1, 5, 12, 13, 31] {
+            for reduce in [Reduce::Max, Reduce::Min, Reduce::Mean] {
+                for (align, edges) in
+                    [(Align::Start, Edges::Zero), (Align::Centre, Edges::Shrink), (Align::Start, Edges::Valid)]
+                {
+                    for stride in [1, 2] {
+                        let p = SlabProjection::new(k).reduce(reduce).align(align).edges(edges).stride(stride);
+                        let Ok(m) = p.output_len(shape[2]) else { continue };
+                        let len = shape[0] * shape[1] * m;
+                        let mut want = vec![0f32; len];
+                        ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Variant::Scalar)
+                            .expect("runs");
+                        let slice = shape[0] * shape[1];
+                        let read_non_finite = p
+                            .windows(shape[2])
+                            .expect("windows")
+                            .into_iter()
+                            .flatten()
+                            .any(|(s, e)| src[s * slice..(e + 1) * slice].iter().any(|v| !v.is_finite()));
+                        for variant in [Variant::Parallel, Variant::Auto] {
+                            let mut got = vec![-1f32; len];
+                            let report = ctprep_projection::project_slice_into(&src, shape, &p, &mut got, variant)
+                                .expect("runs");
+                            let what =
+                                format!("k={k} {reduce} {align} {edges} stride {stride} {variant} special={special}");
+                            assert_eq!(report.non_finite, read_non_finite, "{what}");
+                            same(&what, &got, &want, reduce, 1000.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
