@@ -8,7 +8,10 @@
 //! - `io_read/nii_mmap`: `read_nifti` of the `.nii` (memory-mapped) plus a checksum of every value, so
 //!   the page mapping is paid inside the timing.
 //! - `io_read/nii_read`: the same with memory-mapping off (read into a new buffer).
-//! - `io_read/nii_gz`: `read_nifti` of the `.nii.gz` (single thread) plus the checksum.
+//! - `io_read/nii_gz`: `read_nifti` of the `.nii.gz` (decoded on one thread; a helper thread
+//!   faults the new buffer's pages in beside it) plus the checksum.
+//! - `io_read/gunzip_only`: libdeflate alone decoding the same `.nii.gz`, already in memory, into
+//!   a pre-touched buffer, plus the checksum: the decoder's limit on this data.
 //! - `gzip_level/write/L`: `write_nifti` to `.nii.gz` at level L; sizes are printed once per level;
 //!   `gzip_level/f32_window/L`: the same CT windowed to [0, 1] as float32 (what `ctprep run` writes).
 //!
@@ -63,6 +66,17 @@ fn io_read(c: &mut Criterion) {
         b.iter(|| {
             let v = read_nifti(&niigz).expect("reads");
             assert_eq!(checksum_i16(v.data().as_slice::<i16>().expect("int16")), want);
+        })
+    });
+    let comp = std::fs::read(&niigz).expect("reads the .nii.gz");
+    let isize = u32::from_le_bytes(comp[comp.len() - 4..].try_into().expect("a gzip trailer"));
+    let mut out = vec![1u8; isize as usize];
+    let mut decoder = libdeflater::Decompressor::new();
+    g.bench_function(BenchmarkId::new("gunzip_only", SIZE), |b| {
+        b.iter(|| {
+            let n = decoder.gzip_decompress(black_box(&comp), &mut out).expect("decodes");
+            assert_eq!(n, out.len());
+            assert_eq!(checksum_i16_bytes(black_box(&out[out.len() - bytes.len()..])), want);
         })
     });
     g.finish();
