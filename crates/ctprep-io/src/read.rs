@@ -489,10 +489,10 @@ impl<T: Element> VoxelBuffer<T> {
     /// Runs `f` on the bytes, a large buffer's pages faulted in beside it
     /// ([`fill_with_prefault`]).
     fn fill<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        match self {
-            VoxelBuffer::Small(v) => f(bytemuck::cast_slice_mut(v)),
-            VoxelBuffer::Large(m, _) => fill_with_prefault(m, f),
+        if let VoxelBuffer::Large(m, _) = self {
+            return fill_with_prefault(m, f);
         }
+        f(self.bytes_mut())
     }
 
     fn values_mut(&mut self) -> &mut [T] {

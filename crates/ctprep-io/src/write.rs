@@ -13,8 +13,8 @@ use crate::xform::qform_from_affine;
 /// The default gzip level for `.nii.gz` output.
 ///
 /// Chosen by measurement (the README's "gzip level" section): level 1, the fastest, gives 2.87x on
-/// the int16 CT phantom and 3.60x on `ctprep run`'s float32 MIP; higher levels gain a few percent in
-/// size for 1.5-4x the time. See `gzip_to` for what level 1 means here.
+/// the int16 CT phantom and 3.60x on `ctprep run`'s float32 MIP; levels 3 and 6 gain 4-9 % in size
+/// for 1.1-2x the time. See `gzip_to` for what level 1 means here.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// How to write a file.

@@ -5,9 +5,9 @@
 //! - **by column range**, when the rows are long (a projection along z): every job runs all
 //!   the tasks on its own range of columns, so each input row is read from memory once, and the
 //!   jobs are equal in size whatever k. Cutting by task instead left ten tasks for k = 31 on 300
-//!   slices, which two threads cannot share evenly, and made every run re-read a block: on the
-//!   512x512x300 bench, k = 31 went from 53.9 ms (1.24x k = 5) to 41 ms and k = 5 from 43 to
-//!   38 ms with the column split;
+//!   slices, which two threads cannot share evenly, and made every run re-read a block. On the
+//!   512x512x300 bench (README, "projection") k = 31 took 1.24x the time of k = 5 and 0.62x the
+//!   copy's throughput that way; with the column split, 0.98x k = 5 and 0.72x the copy;
 //! - **by task runs** otherwise (short rows, many outer indices: projections along x or y):
 //!   runs of consecutive tasks, each owning a contiguous part of the output.
 
