@@ -37,6 +37,7 @@
 mod buffer;
 mod data;
 mod datatype;
+mod deflate;
 mod error;
 mod header;
 #[cfg(feature = "png")]

@@ -188,10 +188,11 @@ const PIECE: usize = 4 << 20;
 /// member: every gzip reader reads it, including those that stop after the first member (nifti-rs,
 /// flate2's `GzDecoder`). The bytes written do not depend on the thread count.
 ///
-/// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or run-length
-/// matching when a sample of the piece shows it compresses within 5 % as well (windowed float
-/// volumes, whose clipped background is runs of zero bytes: about 2x faster there). zlib's own
-/// level 1 (`deflate_quick`) is not used: 1.6x larger on CT (see `DEFAULT_GZIP_LEVEL`).
+/// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or our runs +
+/// Huffman encoder ([`crate::deflate`]) when a sample of the piece shows it compresses within 5 % as
+/// well (windowed float volumes, whose clipped background is runs of one value: 3x faster than
+/// zlib-rs's run-length strategy there, 9x faster than its matcher). zlib's own level 1
+/// (`deflate_quick`) is not used: 1.6x larger on CT (see `DEFAULT_GZIP_LEVEL`).
 fn gzip_to(w: &mut impl Write, head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
     use rayon::prelude::*;
     // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
@@ -243,32 +244,45 @@ fn stored_block_header(len: u16, last: bool) -> [u8; 5] {
     [u8::from(last), l0, l1, n0, n1]
 }
 
-/// The zlib level and strategy for `piece` at gzip level `level` (see [`gzip_to`]).
-fn piece_config(piece: &[u8], level: u32) -> zlib_rs::DeflateConfig {
+/// How one piece is compressed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PieceEncoder {
+    /// Our runs + Huffman encoder ([`crate::deflate`]).
+    Runs,
+    /// zlib-rs with this configuration.
+    Zlib(zlib_rs::DeflateConfig),
+}
+
+/// The encoder for `piece` at gzip level `level` (see [`gzip_to`]).
+fn piece_encoder(piece: &[u8], level: u32) -> PieceEncoder {
     use zlib_rs::{DeflateConfig, Strategy};
-    let config = |level: u32, strategy| DeflateConfig {
+    let config = |level: u32| DeflateConfig {
         level: level as i32,
         window_bits: -15,
-        strategy,
+        strategy: Strategy::Default,
         ..DeflateConfig::default()
     };
     if level != 1 {
-        return config(level.min(9), Strategy::Default);
+        return PieceEncoder::Zlib(config(level.min(9)));
     }
-    let matcher = config(2, Strategy::Default);
+    let matcher = config(2);
     // Four 16 KiB samples spread over the piece, compressed both ways.
     const SAMPLE: usize = 16 << 10;
     if piece.len() < 4 * SAMPLE {
-        return matcher;
+        return PieceEncoder::Zlib(matcher);
     }
-    let rle = config(1, Strategy::Rle);
     let step = (piece.len() - SAMPLE) / 3;
+    let samples = || (0..4).map(|k| &piece[k * step..k * step + SAMPLE]);
     let mut out = vec![0u8; zlib_rs::compress_bound(SAMPLE)];
-    let mut size = |c: DeflateConfig| -> usize {
-        (0..4).map(|k| deflate_len(&piece[k * step..k * step + SAMPLE], &mut out, c).unwrap_or(usize::MAX / 8)).sum()
-    };
-    let (r, m) = (size(rle), size(matcher));
-    if r * 100 <= m * 105 { rle } else { matcher }
+    let zlib: usize = samples().map(|s| deflate_len(s, &mut out, matcher).unwrap_or(usize::MAX / 8)).sum();
+    let runs: usize = samples()
+        .map(|s| {
+            out.clear();
+            crate::deflate::compress(s, &mut out, true);
+            out.len()
+        })
+        .sum();
+    if runs * 100 <= zlib * 105 { PieceEncoder::Runs } else { PieceEncoder::Zlib(matcher) }
 }
 
 /// The length of `input` compressed on its own with `config` (into `out`, large enough).
@@ -283,7 +297,14 @@ fn deflate_len(input: &[u8], out: &mut [u8], config: zlib_rs::DeflateConfig) -> 
 /// Compresses `piece` into `out` (cleared first) as a raw deflate fragment: ended by a sync
 /// flush, or, when `last`, by the end of the stream.
 fn compress_piece(piece: &[u8], out: &mut Vec<u8>, level: u32, last: bool) -> std::io::Result<()> {
-    let config = piece_config(piece, level);
+    let config = match piece_encoder(piece, level) {
+        PieceEncoder::Runs => {
+            out.clear();
+            crate::deflate::compress(piece, out, last);
+            return Ok(());
+        }
+        PieceEncoder::Zlib(config) => config,
+    };
     // Room for the worst case (stored blocks) plus the flush marker.
     out.clear();
     out.resize(zlib_rs::compress_bound(piece.len()) + 16, 0);
@@ -370,13 +391,16 @@ mod tests {
     }
 
     #[test]
-    fn level_one_runs_lengths_only_where_it_pays() {
+    fn level_one_uses_the_run_encoder_only_where_it_pays() {
         let data = mixed(2 * PIECE);
         let (zeros, tissue) = data.split_at(PIECE);
-        assert_eq!(piece_config(zeros, 1).strategy, zlib_rs::Strategy::Rle);
-        assert_eq!(piece_config(tissue, 1).strategy, zlib_rs::Strategy::Default);
-        assert_eq!(piece_config(tissue, 1).level, 2);
-        assert_eq!((piece_config(zeros, 6).level, piece_config(zeros, 6).strategy), (6, zlib_rs::Strategy::Default));
-        assert_eq!(piece_config(zeros, 0).level, 0);
+        let zlib = |encoder| match encoder {
+            PieceEncoder::Zlib(c) => (c.level, c.strategy),
+            PieceEncoder::Runs => panic!("expected zlib, got the run encoder"),
+        };
+        assert_eq!(piece_encoder(zeros, 1), PieceEncoder::Runs);
+        assert_eq!(zlib(piece_encoder(tissue, 1)), (2, zlib_rs::Strategy::Default));
+        assert_eq!(zlib(piece_encoder(zeros, 6)), (6, zlib_rs::Strategy::Default));
+        assert_eq!(zlib(piece_encoder(zeros, 0)).0, 0);
     }
 }
