@@ -18,7 +18,7 @@ const BLOCK: usize = 256 << 10;
 /// bytes before `input`. When `last`, the fragment ends the stream (a final block); otherwise it
 /// ends with a sync flush (an empty stored block), byte-aligned, so another fragment may follow.
 pub(crate) fn compress(input: &[u8], out: &mut Vec<u8>, last: bool) {
-    let mut w = BitWriter { out, acc: 0, n: 0 };
+    let mut w = BitWriter::new(out);
     let mut start = 0;
     while start < input.len() {
         let end = (start + BLOCK).min(input.len());
@@ -34,8 +34,9 @@ pub(crate) fn compress(input: &[u8], out: &mut Vec<u8>, last: bool) {
         // Sync flush: an empty stored block, not final.
         w.put(0, 3);
         w.align();
-        w.out.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        w.bytes(&[0, 0, 0xff, 0xff]);
     }
+    w.finish();
 }
 
 /// One segment of a block: `lit` literal bytes, then a run of `run` bytes repeating the 4 bytes before it.
@@ -78,37 +79,35 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
     let mut hist = [[0u32; 256]; 4];
     let mut lit_freq = [0u32; 286];
     let mut lit_start = start;
-    let word = |i: usize| u32::from_ne_bytes([input[i], input[i + 1], input[i + 2], input[i + 3]]);
-    let mut i = start;
     // Word-aligned (relative to the input) positions only; the tail is literals.
     let words_end = start + (end - start) / 4 * 4;
+    let (words, _) = input.as_chunks::<4>();
     // A run needs the 4 bytes before it; the first word of the input has none.
-    if i == 0 && words_end >= 4 {
-        i = 4;
-    }
+    let mut j = start / 4 + usize::from(start == 0);
+    let last_word = words_end / 4;
     let mut n_match = 0u32;
-    while i < words_end {
-        if word(i) != word(i - 4) {
-            let b = &input[i..i + 4];
-            hist[0][b[0] as usize] += 1;
-            hist[1][b[1] as usize] += 1;
-            hist[2][b[2] as usize] += 1;
-            hist[3][b[3] as usize] += 1;
-            i += 4;
+    while j < last_word {
+        let v = words[j];
+        if v != words[j - 1] {
+            hist[0][v[0] as usize] += 1;
+            hist[1][v[1] as usize] += 1;
+            hist[2][v[2] as usize] += 1;
+            hist[3][v[3] as usize] += 1;
+            j += 1;
             continue;
         }
-        let run_start = i;
-        let v = word(i - 4);
-        i += 4;
-        while i < words_end && word(i) == v {
-            i += 4;
+        let run_start = j;
+        j += 1;
+        while j < last_word && words[j] == v {
+            j += 1;
         }
-        segs.push(Seg { lit: (run_start - lit_start) as u32, run: (i - run_start) as u32 });
-        for_each_match((i - run_start) as u32, |l| {
+        let run = 4 * (j - run_start) as u32;
+        segs.push(Seg { lit: (4 * run_start - lit_start) as u32, run });
+        for_each_match(run, |l| {
             lit_freq[257 + length_code(l).0] += 1;
             n_match += 1;
         });
-        lit_start = i;
+        lit_start = 4 * j;
     }
     // Bytes not scanned as words (the first word of the input, the tail) are literals too.
     let head_lits = if start == 0 { 4.min(words_end) } else { 0 };
@@ -147,37 +146,44 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
             w.put(0, 3);
             w.align();
             let n = chunk.len() as u16;
-            w.out.extend_from_slice(&n.to_le_bytes());
-            w.out.extend_from_slice(&(!n).to_le_bytes());
-            w.out.extend_from_slice(chunk);
+            w.bytes(&n.to_le_bytes());
+            w.bytes(&(!n).to_le_bytes());
+            w.bytes(chunk);
         }
         return;
     }
 
-    // Pass 2: write the block.
+    // Pass 2: write the block, `bits` long.
+    w.room(bits as usize / 8 + 16);
     w.put(0b100, 3); // BFINAL 0, BTYPE 10 (dynamic)
     header.write(w);
     let lit_code = canonical_codes(&lit_len);
     let dist_code = canonical_codes(&dist_len);
     let (dc, dl) = (dist_code[DIST4], dist_len[DIST4] as u32);
     // Literal (code, length) pairs packed for the hot loop.
-    let mut table = [(0u32, 0u32); 256];
+    let mut table = [(0u64, 0u32); 256];
     for b in 0..256 {
-        table[b] = (lit_code[b] as u32, lit_len[b] as u32);
+        table[b] = (lit_code[b] as u64, lit_len[b] as u32);
     }
     let mut pos = start;
     for s in &segs {
         let lits = &input[pos..pos + s.lit as usize];
-        let mut pairs = lits.chunks_exact(2);
-        for p in &mut pairs {
-            let (c0, l0) = table[p[0] as usize];
-            let (c1, l1) = table[p[1] as usize];
-            w.put(c0 | (c1 << l0), l0 + l1);
+        // Three literals (at most 45 bits) between flushes.
+        let (triples, rest) = lits.as_chunks::<3>();
+        for t in triples {
+            let (c0, l0) = table[t[0] as usize];
+            let (c1, l1) = table[t[1] as usize];
+            let (c2, l2) = table[t[2] as usize];
+            w.add(c0, l0);
+            w.add(c1, l1);
+            w.add(c2, l2);
+            w.flush();
         }
-        for &b in pairs.remainder() {
+        for &b in rest {
             let (c, l) = table[b as usize];
-            w.put(c, l);
+            w.add(c, l);
         }
+        w.flush();
         pos += s.lit as usize;
         if s.run > 0 {
             for_each_match(s.run, |len| {
@@ -336,33 +342,83 @@ fn canonical_codes<const N: usize>(lens: &[u8; N]) -> [u16; N] {
     out
 }
 
+/// An LSB-first bit writer appending to a byte vector: whole bytes are stored 8 at a time from
+/// the accumulator (the vector is kept 8 bytes longer than what is written; see [`BitWriter::room`])
+/// and the length is cut back in [`BitWriter::finish`].
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
+    /// Bytes written (the vector may be longer).
+    len: usize,
     acc: u64,
+    /// Bits in `acc` not yet counted in `len`: fewer than 8 after a flush.
     n: u32,
 }
 
-impl BitWriter<'_> {
-    /// Appends the low `n` bits of `bits` (n <= 32).
-    #[inline(always)]
-    fn put(&mut self, bits: u32, n: u32) {
-        self.acc |= (bits as u64) << self.n;
-        self.n += n;
-        if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
+impl<'a> BitWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> BitWriter<'a> {
+        let len = out.len();
+        let mut w = BitWriter { out, len, acc: 0, n: 0 };
+        w.room(64);
+        w
+    }
+
+    /// Makes room for `bytes` more bytes of output.
+    fn room(&mut self, bytes: usize) {
+        let want = self.len + bytes + 8;
+        if self.out.len() < want {
+            self.out.resize(want.max(self.out.len() * 5 / 4), 0);
         }
     }
 
-    /// Pads with zero bits to a byte boundary and writes out the whole bytes.
+    /// Adds the low `n` bits of `bits` to the accumulator, without flushing: at most 56 bits may
+    /// be added between flushes.
+    #[inline(always)]
+    fn add(&mut self, bits: u64, n: u32) {
+        self.acc |= bits << self.n;
+        self.n += n;
+    }
+
+    /// Moves the accumulator's whole bytes to the output.
+    #[inline(always)]
+    fn flush(&mut self) {
+        if self.out.len() < self.len + 8 {
+            self.room(4096);
+        }
+        self.out[self.len..self.len + 8].copy_from_slice(&self.acc.to_le_bytes());
+        let bytes = self.n / 8;
+        self.len += bytes as usize;
+        self.acc = self.acc.checked_shr(8 * bytes).unwrap_or(0);
+        self.n -= 8 * bytes;
+    }
+
+    /// Appends the low `n` bits of `bits` (n <= 32).
+    #[inline(always)]
+    fn put(&mut self, bits: u32, n: u32) {
+        self.add(u64::from(bits), n);
+        self.flush();
+    }
+
+    /// Pads with zero bits to a byte boundary.
     fn align(&mut self) {
-        while self.n > 0 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n = self.n.saturating_sub(8);
+        self.flush();
+        if self.n > 0 {
+            self.len += 1;
         }
         self.acc = 0;
+        self.n = 0;
+    }
+
+    /// Appends whole bytes (after [`BitWriter::align`]).
+    fn bytes(&mut self, b: &[u8]) {
+        debug_assert_eq!(self.n, 0);
+        self.room(b.len());
+        self.out[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// Cuts the output back to the bytes written.
+    fn finish(self) {
+        self.out.truncate(self.len);
     }
 }
 
