@@ -13,7 +13,7 @@ use crate::xform::qform_from_affine;
 /// The default gzip level for `.nii.gz` output.
 ///
 /// Chosen by measurement (the README's "gzip level" section): level 1, the fastest, gives 2.87x on
-/// the int16 CT phantom and 3.60x on `ctprep run`'s float32 MIP; levels 3 and 6 gain 4-9 % in size
+/// the int16 CT phantom and 3.61x on `ctprep run`'s float32 MIP; levels 3 and 6 gain 4-9 % in size
 /// for 1.1-2x the time. See `gzip_to` for what level 1 means here.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
@@ -180,7 +180,7 @@ const PIECE: usize = 4 << 20;
 
 /// Writes one gzip member holding `head` then `data` to `w`: the header as uncompressed
 /// (stored) deflate blocks, then the voxels in [`PIECE`]-byte pieces compressed in parallel
-/// (rayon), a few pieces at a time, and written in order.
+/// (rayon), four per thread at a time, and written in order while the next batch compresses.
 ///
 /// Each piece is its own raw deflate stream (zlib-rs) ended by a sync flush (an empty stored
 /// block: byte-aligned, not final) except the last, which ends the stream. No piece refers back
@@ -188,12 +188,13 @@ const PIECE: usize = 4 << 20;
 /// member: every gzip reader reads it, including those that stop after the first member (nifti-rs,
 /// flate2's `GzDecoder`). The bytes written do not depend on the thread count.
 ///
-/// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or our runs +
-/// Huffman encoder ([`crate::deflate`]) when a sample of the piece shows it compresses within 5 % as
-/// well (windowed float volumes, whose clipped background is runs of one value: 3x faster than
-/// zlib-rs's run-length strategy there, 9x faster than its matcher). zlib's own level 1
-/// (`deflate_quick`) is not used: 1.6x larger on CT (see `DEFAULT_GZIP_LEVEL`).
-fn gzip_to(w: &mut impl Write, head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
+/// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or our
+/// runs + Huffman encoder ([`crate::deflate`]) when a sample of the piece shows it compresses
+/// within 5 % as well (windowed float volumes, whose clipped background is runs of one value:
+/// 3.4-4.3x faster than zlib-rs's run-length strategy there and 0.3 % smaller, 6-9x faster than
+/// its matcher). zlib's own level 1 (`deflate_quick`) is not used: 1.6x larger on CT (see
+/// `DEFAULT_GZIP_LEVEL`).
+fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
     use rayon::prelude::*;
     // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
     const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -211,26 +212,37 @@ fn gzip_to(w: &mut impl Write, head: &[u8], data: &[u8], level: u32) -> std::io:
     if head.is_empty() && pieces == 0 {
         w.write_all(&stored_block_header(0, true))?;
     }
-    let batch = 2 * rayon::current_num_threads().max(1);
-    let mut bufs: Vec<Vec<u8>> = Vec::new();
-    for first in (0..pieces).step_by(batch) {
-        let n = batch.min(pieces - first);
-        bufs.resize_with(n, Vec::new);
-        let crcs = bufs
-            .par_iter_mut()
-            .enumerate()
-            .map(|(j, out)| {
-                let i = first + j;
-                let piece = &data[i * PIECE..((i + 1) * PIECE).min(data.len())];
-                let mut c = flate2::Crc::new();
-                c.update(piece);
-                compress_piece(piece, out, level, i + 1 == pieces).map(|()| c)
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        for (out, c) in bufs.iter().zip(&crcs) {
-            w.write_all(out)?;
-            crc.combine(c);
-        }
+    // Pieces are compressed a batch at a time; while one batch is written out (in order, with its
+    // CRCs combined) the next is compressed, so the threads do not wait for the file.
+    let batch = 4 * rayon::current_num_threads().max(1);
+    let compress_batch = |first: usize, bufs: &mut Vec<(Vec<u8>, flate2::Crc)>| -> std::io::Result<()> {
+        let n = batch.min(pieces.saturating_sub(first));
+        bufs.resize_with(n, || (Vec::new(), flate2::Crc::new()));
+        bufs.par_iter_mut().enumerate().try_for_each(|(j, (out, c))| {
+            let i = first + j;
+            let piece = &data[i * PIECE..((i + 1) * PIECE).min(data.len())];
+            *c = flate2::Crc::new();
+            c.update(piece);
+            compress_piece(piece, out, level, i + 1 == pieces)
+        })
+    };
+    let mut ready = Vec::new();
+    let mut next = Vec::new();
+    compress_batch(0, &mut ready)?;
+    for first in (batch..pieces + batch).step_by(batch) {
+        let (written, compressed) = rayon::join(
+            || -> std::io::Result<()> {
+                for (out, c) in &ready {
+                    w.write_all(out)?;
+                    crc.combine(c);
+                }
+                Ok(())
+            },
+            || compress_batch(first, &mut next),
+        );
+        written?;
+        compressed?;
+        std::mem::swap(&mut ready, &mut next);
     }
     w.write_all(&crc.sum().to_le_bytes())?;
     // ISIZE: the uncompressed length modulo 2^32.
