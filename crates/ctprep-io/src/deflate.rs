@@ -12,6 +12,8 @@
 //! noise zlib's matcher does find, it is 37 % larger, which is why the writer samples each piece
 //! first (`write::piece_encoder`).
 
+use crate::write::{STORED_MAX, stored_block_header};
+
 /// Input bytes per deflate block: each block gets its own Huffman codes.
 const BLOCK: usize = 256 << 10;
 
@@ -33,11 +35,17 @@ pub(crate) fn compress(input: &[u8], out: &mut Vec<u8>, last: bool) {
         w.align();
     } else {
         // Sync flush: an empty stored block, not final.
-        w.put(0, 3);
-        w.align();
-        w.bytes(&[0, 0, 0xff, 0xff]);
+        stored_block_start(&mut w, 0);
     }
     w.finish();
+}
+
+/// Starts a stored block of `len` bytes, not final: BFINAL 0 and BTYPE 00, padding to the byte,
+/// then LEN and NLEN.
+fn stored_block_start(w: &mut BitWriter, len: u16) {
+    w.put(0, 3);
+    w.align();
+    w.bytes(&stored_block_header(len, false)[1..]);
 }
 
 /// One segment of a block: `lit` literal bytes, then a run of `run` bytes repeating the 4 bytes before it.
@@ -47,15 +55,16 @@ struct Seg {
     run: u32,
 }
 
-/// (length symbol - 257, extra bits, base) for each match length 3..=258, by length.
+/// The shortest match length of each length symbol 257..=285 (RFC 1951, 3.2.5).
+const LEN_BASE: [u32; 29] =
+    [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+/// The extra bits after each length symbol 257..=285.
+const LEN_EXTRA: [u32; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+
+/// (length symbol - 257, extra bits, base) for a match length 3..=258.
 fn length_code(len: u32) -> (usize, u32, u32) {
-    const BASE: [u32; 29] = [
-        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
-        258,
-    ];
-    const EXTRA: [u32; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-    let i = BASE.partition_point(|&b| b <= len) - 1;
-    (i, EXTRA[i], BASE[i])
+    let i = LEN_BASE.partition_point(|&b| b <= len) - 1;
+    (i, LEN_EXTRA[i], LEN_BASE[i])
 }
 
 /// Splits a run of `len` bytes into match lengths of 3..=258.
@@ -136,19 +145,15 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
         bits += lit_freq[s] as u64 * lit_len[s] as u64;
     }
     for s in 257..286 {
-        bits += lit_freq[s] as u64 * LEN_EXTRA[s - 257] as u64;
+        bits += lit_freq[s] as u64 * u64::from(LEN_EXTRA[s - 257]);
     }
     bits += n_match as u64; // one bit of distance each
     let header = Header::new(&lit_len, &dist_len);
     bits += header.bits;
-    let stored_bits = ((end - start) as u64 + 5 * (end - start).div_ceil(65535) as u64 + 1) * 8;
+    let stored_bits = ((end - start) as u64 + 5 * (end - start).div_ceil(STORED_MAX) as u64 + 1) * 8;
     if bits >= stored_bits {
-        for chunk in input[start..end].chunks(65535) {
-            w.put(0, 3);
-            w.align();
-            let n = chunk.len() as u16;
-            w.bytes(&n.to_le_bytes());
-            w.bytes(&(!n).to_le_bytes());
+        for chunk in input[start..end].chunks(STORED_MAX) {
+            stored_block_start(w, chunk.len() as u16);
             w.bytes(chunk);
         }
         return;
@@ -199,8 +204,6 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
     w.put(lit_code[256] as u32, lit_len[256] as u32);
 }
 
-const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-
 /// The order in which code length code lengths are sent.
 const CL_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
@@ -224,9 +227,7 @@ impl Header {
         for &l in &lens {
             freq[l as usize] += 1;
         }
-        let cl = huffman_lengths(&freq, 7);
-        let mut cl_len = [0u8; 19];
-        cl_len.copy_from_slice(&cl[..19]);
+        let cl_len = huffman_lengths(&freq, 7);
         let ncl = 4.max(CL_ORDER.iter().rposition(|&s| cl_len[s] != 0).map_or(0, |p| p + 1));
         let bits = 14 + 3 * ncl as u64 + lens.iter().map(|&l| cl_len[l as usize] as u64).sum::<u64>();
         Header { nlit, ndist, lens, cl_len, ncl, bits }

@@ -250,7 +250,7 @@ fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) ->
 }
 
 /// The 5 bytes starting a stored deflate block of `len` bytes.
-fn stored_block_header(len: u16, last: bool) -> [u8; 5] {
+pub(crate) fn stored_block_header(len: u16, last: bool) -> [u8; 5] {
     let [l0, l1] = len.to_le_bytes();
     let [n0, n1] = (!len).to_le_bytes();
     [u8::from(last), l0, l1, n0, n1]
@@ -332,7 +332,7 @@ fn compress_piece(piece: &[u8], out: &mut Vec<u8>, level: u32, last: bool) -> st
 }
 
 /// The most bytes one stored deflate block holds.
-const STORED_MAX: usize = 65_535;
+pub(crate) const STORED_MAX: usize = 65_535;
 
 /// The voxel bytes in little-endian order (a borrow on little-endian machines).
 fn little_endian_bytes(vol: &Volume) -> std::borrow::Cow<'_, [u8]> {
