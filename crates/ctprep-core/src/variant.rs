@@ -18,7 +18,7 @@ pub enum Variant {
     Simd,
     /// rayon over independent slabs, each running the SIMD kernel.
     Parallel,
-    /// Chosen per call (the default).
+    /// Chosen per call (the default): parallel for large volumes when [`auto_parallel_here`].
     #[default]
     Auto,
 }
@@ -36,6 +36,14 @@ impl Variant {
             Variant::Auto => "auto",
         }
     }
+}
+
+/// Whether `Auto` may run a large job on the rayon pool from here: the pool has more than one
+/// thread and the caller is not itself a rayon worker. A worker's caller already runs jobs side
+/// by side (one slab per worker, say), and splitting each job again would only add overhead: a
+/// resampling run restarts its cache of input slices at every split.
+pub fn auto_parallel_here() -> bool {
+    rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none()
 }
 
 impl fmt::Display for Variant {
@@ -63,6 +71,15 @@ impl FromStr for Variant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_stays_on_one_thread_inside_a_worker() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+        assert!(pool.install(|| rayon::current_thread_index().is_some()));
+        assert!(!pool.install(auto_parallel_here), "a worker's job is not split again");
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+        assert!(!one.install(auto_parallel_here));
+    }
 
     #[test]
     fn names_round_trip() {

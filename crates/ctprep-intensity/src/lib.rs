@@ -440,7 +440,8 @@ pub struct Report {
 }
 
 /// Volumes at least this large run in parallel under `Auto` (when more than one thread is
-/// available): below it rayon's start-up costs more than the second thread saves.
+/// available and the call is not already on a rayon worker, whose caller parallelises): below
+/// it rayon's start-up costs more than the second thread saves.
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// The lookup table and the verified integer kernel pay for their set-up (65,536 oracle
@@ -490,7 +491,7 @@ impl<O: Output> Best<O> {
 
 fn resolve(variant: Variant, n: usize) -> Variant {
     match variant {
-        Variant::Auto if n >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => Variant::Parallel,
+        Variant::Auto if n >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => Variant::Parallel,
         Variant::Auto => Variant::Simd,
         v => v,
     }

@@ -315,7 +315,8 @@ pub struct Report {
     pub non_finite: bool,
 }
 
-/// Volumes at least this large run in parallel under `Auto`.
+/// Volumes at least this large run in parallel under `Auto` (when more than one thread is
+/// available and the call is not already on a rayon worker, whose caller parallelises).
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// The volume as x-fastest contiguous values: borrowed when it already is, else copied.
@@ -357,7 +358,7 @@ pub fn project_slice_into(
     }
     let auto = variant == Variant::Auto;
     let variant = match variant {
-        Variant::Auto if src.len() >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => Variant::Parallel,
+        Variant::Auto if src.len() >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => Variant::Parallel,
         Variant::Auto => Variant::Simd,
         v => v,
     };

@@ -200,7 +200,8 @@ pub struct Report {
     pub path: Path,
 }
 
-/// Outputs at least this large run in parallel under `Auto`.
+/// Outputs at least this large run in parallel under `Auto` (when more than one thread is
+/// available and the call is not already on a rayon worker, whose caller parallelises).
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// One tap of a 1-D linear interpolation: value `v[i0] + w (v[i1] - v[i0])`, or the fill
@@ -281,7 +282,7 @@ fn check_buffers(plan: &Plan, src_len: usize, dst_len: usize) -> Result<()> {
 
 fn resolve(variant: Variant, len: usize) -> (Variant, bool) {
     match variant {
-        Variant::Auto if len >= AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1 => (Variant::Parallel, true),
+        Variant::Auto if len >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => (Variant::Parallel, true),
         Variant::Auto => (Variant::Simd, true),
         v => (v, false),
     }
@@ -297,6 +298,34 @@ pub fn resample_linear_slice_into<T: Voxel>(
     variant: Variant,
 ) -> Result<Report> {
     check_buffers(plan, src.len(), dst.len())?;
+    resample_linear_slices_into(src, plan, opts, 0..plan.grid.shape[2], dst, variant)
+}
+
+/// Trilinear resampling of the output slices `zs` only (along the output's z axis) into `dst`,
+/// which holds exactly those slices (`zs.len()` planes of `mx * my` values): each slice gets the
+/// values it gets from [`resample_linear_slice_into`] with the same variant, bit for bit. For
+/// producers that stream an output slab by slab and never hold it whole; such a producer
+/// running slabs on rayon workers gets the single-thread kernel from `Auto` (see
+/// [`ctprep_core::auto_parallel_here`]).
+pub fn resample_linear_slices_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    variant: Variant,
+) -> Result<Report> {
+    let [mx, my, mz] = plan.grid.shape;
+    let n: usize = plan.input_shape.iter().product();
+    if src.len() != n || zs.start > zs.end || zs.end > mz || dst.len() != zs.len() * mx * my {
+        return Err(ResampleError::BadGeometry(format!(
+            "buffers of {} and {} values do not fit output slices {zs:?} of the plan {:?} -> {:?}",
+            src.len(),
+            dst.len(),
+            plan.input_shape,
+            plan.grid.shape
+        )));
+    }
     if !(opts.slope.is_finite() && opts.inter.is_finite()) {
         return Err(ResampleError::BadParameter(format!(
             "scaling slope {} and intercept {} must be finite",
@@ -306,10 +335,10 @@ pub fn resample_linear_slice_into<T: Voxel>(
     let (variant, auto) = resolve(variant, dst.len());
     let separable = plan.map.is_diagonal();
     match variant {
-        Variant::Scalar => scalar::resample_linear(src, plan, opts, dst),
-        Variant::Parallel => parallel::resample_linear(src, plan, opts, dst),
-        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, plan, opts, dst, 0..plan.grid.shape[2]),
-        _ => simd::resample_linear(src, plan, opts, dst),
+        Variant::Scalar => scalar::resample_linear_slices(src, plan, opts, zs, dst),
+        Variant::Parallel => parallel::resample_linear_slices(src, plan, opts, zs, dst),
+        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, plan, opts, dst, zs),
+        _ => simd::resample_linear_with::<T, simd::Wide>(src, plan, opts, dst, zs),
     }
     let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
     Ok(Report { variant, path })

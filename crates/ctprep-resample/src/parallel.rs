@@ -13,11 +13,10 @@ use crate::{Plan, Trilinear, Voxel, simd};
 
 /// Output slices per run: four runs per thread balance uneven runs (edges filled, slices that
 /// need fewer input slices) at the cost of two extra input slices each.
-fn runs(plan: &Plan) -> Vec<Range<usize>> {
-    let mz = plan.grid.shape[2];
-    let count = (rayon::current_num_threads() * 4).clamp(1, mz);
-    let per = mz.div_ceil(count);
-    (0..mz).step_by(per).map(|s| s..(s + per).min(mz)).collect()
+fn runs(zs: Range<usize>) -> Vec<Range<usize>> {
+    let count = (rayon::current_num_threads() * 4).clamp(1, zs.len().max(1));
+    let per = zs.len().div_ceil(count).max(1);
+    zs.clone().step_by(per).map(|s| s..(s + per).min(zs.end)).collect()
 }
 
 fn split<'a, T>(dst: &'a mut [T], runs: &[Range<usize>], plane: usize) -> Vec<(Range<usize>, &'a mut [T])> {
@@ -33,8 +32,14 @@ fn split<'a, T>(dst: &'a mut [T], runs: &[Range<usize>], plane: usize) -> Vec<(R
 
 /// Trilinear resampling on the rayon thread pool.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
+    resample_linear_slices(src, plan, opts, 0..plan.grid.shape[2], dst);
+}
+
+/// Trilinear resampling of output slices `zs` into `dst` (those slices only) on the rayon
+/// thread pool.
+pub fn resample_linear_slices<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    let jobs = split(dst, &runs(plan), plane);
+    let jobs = split(dst, &runs(zs), plane);
     if plan.map.is_diagonal() {
         let kernel = simd::Separable::new(plan, opts);
         jobs.into_par_iter().for_each(|(zs, out)| kernel.run::<T, Plain>(src, zs, out));
@@ -46,6 +51,6 @@ pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: 
 /// Nearest-neighbour resampling on the rayon thread pool.
 pub fn resample_nearest<T: Voxel>(src: &[T], plan: &Plan, fill: Option<T>, dst: &mut [T]) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    let jobs = split(dst, &runs(plan), plane);
+    let jobs = split(dst, &runs(0..plan.grid.shape[2]), plane);
     jobs.into_par_iter().for_each(|(zs, out)| simd::resample_nearest(src, plan, fill, out, zs));
 }

@@ -2,23 +2,30 @@
 //! each axis, and the trilinear sum in `f64` (or the nearest voxel). Nothing is shared between
 //! voxels, so there is nothing to get wrong but the definitions in the crate docs.
 
+use std::ops::Range;
+
 use crate::{Plan, Trilinear, Voxel, blend64, linear_tap, nearest_index};
 
 /// Trilinear resampling, voxel by voxel.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
+    resample_linear_slices(src, plan, opts, 0..plan.grid.shape[2], dst);
+}
+
+/// Trilinear resampling of output slices `zs` into `dst` (those slices only), voxel by voxel.
+pub fn resample_linear_slices<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
     let [nx, ny, nz] = plan.input_shape;
-    let [mx, my, mz] = plan.grid.shape;
+    let [mx, my, _] = plan.grid.shape;
     let fill = opts.get_fill();
     let (slope, inter) = opts.get_scaling();
     let v = |x: usize, y: usize, z: usize| slope * src[x + nx * (y + ny * z)].to_f64() + inter;
-    for jz in 0..mz {
+    for (jz, k) in zs.zip(0..) {
         for jy in 0..my {
             for jx in 0..mx {
                 let p = plan.map.apply([jx, jy, jz]);
                 let tx = linear_tap(p[0], nx, fill.is_some());
                 let ty = linear_tap(p[1], ny, fill.is_some());
                 let tz = linear_tap(p[2], nz, fill.is_some());
-                let out = &mut dst[jx + mx * (jy + my * jz)];
+                let out = &mut dst[jx + mx * (jy + my * k)];
                 if let (Some(f), false) = (fill, tx.inside && ty.inside && tz.inside) {
                     *out = f;
                     continue;

@@ -194,3 +194,44 @@ fn bad_buffers_and_scaling_are_errors() {
     let mut short = vec![0i16; 3];
     assert!(ctprep_resample::resample_nearest_slice_into(&src, &plan, None, &mut short, Variant::Parallel).is_err());
 }
+
+/// Output slices resampled on their own (`resample_linear_slices_into`) are bit-identical to the
+/// same slices of the whole output, for every variant and every range (empty, one slice, the
+/// first, the last, the whole, ranges starting between cached input slices), on rayon workers
+/// too; ranges past the end or buffers of the wrong size are errors.
+#[test]
+fn output_slices_alone_equal_the_whole_output() {
+    use ctprep_resample::{resample_linear_slice_into, resample_linear_slices_into};
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+    for shape in [[1, 1, 1], [9, 4, 6], [17, 13, 11]] {
+        let n: usize = shape.iter().product();
+        let src: Vec<i16> = (0..n).map(|i| (hash(i) % 3000) as i16 - 1024).collect();
+        let opts = Trilinear::new().scaling(1.0, -24.0);
+        for (name, plan, _) in plans(shape) {
+            let [mx, my, mz] = plan.grid.shape;
+            let plane = mx * my;
+            for variant in Variant::ALL {
+                let mut whole = vec![0f32; plan.output_len()];
+                resample_linear_slice_into(&src, &plan, &opts, &mut whole, variant).expect("resamples");
+                let mut ranges = vec![0..0, 0..1, 0..mz, mz - 1..mz, mz / 2..mz, mz / 3..(mz / 3 + 2).min(mz)];
+                ranges.extend((0..mz).step_by(3).map(|s| s..(s + 3).min(mz)));
+                for zs in ranges {
+                    let mut part = vec![f32::NAN; zs.len() * plane];
+                    let run = |part: &mut Vec<f32>| {
+                        resample_linear_slices_into(&src, &plan, &opts, zs.clone(), part, variant).expect("slices")
+                    };
+                    for on_worker in [false, true] {
+                        let r = if on_worker { pool.install(|| run(&mut part)) } else { run(&mut part) };
+                        assert_ne!(r.variant, Variant::Auto);
+                        let want = &whole[zs.start * plane..zs.end * plane];
+                        let same = part.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{name} {variant} slices {zs:?} (worker: {on_worker})");
+                    }
+                }
+                let mut one = vec![0f32; plane];
+                assert!(resample_linear_slices_into(&src, &plan, &opts, mz..mz + 1, &mut one, variant).is_err());
+                assert!(resample_linear_slices_into(&src, &plan, &opts, 0..1, &mut one[1..], variant).is_err());
+            }
+        }
+    }
+}
