@@ -58,8 +58,12 @@ pub fn nifti_output_kind(path: &Path) -> Option<bool> {
 /// The header `write_nifti` writes for `vol`: the source header's descriptive fields kept,
 /// dims, datatype, scaling and both transforms set from the volume.
 pub fn header_for(vol: &Volume) -> NiftiHeader {
+    header_with(vol, vol.shape(), vol.affine())
+}
+
+/// [`header_for`] a volume like `vol` but of `shape` and `affine`.
+fn header_with(vol: &Volume, shape: &[usize], a: &ctprep_core::Affine) -> NiftiHeader {
     let mut h = vol.header().clone();
-    let shape = vol.shape();
     let needs_v2 = shape.iter().any(|&d| d > i16::MAX as usize);
     h.format = if needs_v2 || h.format == NiftiFormat::Nifti2 { NiftiFormat::Nifti2 } else { NiftiFormat::Nifti1 };
     h.byte_order = ByteOrder::Little;
@@ -88,7 +92,6 @@ pub fn header_for(vol: &Volume) -> NiftiHeader {
         1
     };
     let qform_code = if h.qform_code > 0 { h.qform_code } else { sform_code };
-    let a = vol.affine();
     let rows = a.rows();
     h.srow = [rows[0], rows[1], rows[2]];
     h.sform_code = sform_code;
@@ -125,18 +128,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
     let path = path.as_ref();
     let gz = nifti_output_kind(path)
         .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
-    let h = header_for(vol);
-    let mut head = h.to_bytes();
-    let exts = vol.extensions();
-    head.extend_from_slice(&[u8::from(!exts.is_empty()), 0, 0, 0]);
-    for e in exts {
-        let len = padded_ext_len(e.data.len());
-        head.extend_from_slice(&(len as i32).to_le_bytes());
-        head.extend_from_slice(&e.code.to_le_bytes());
-        head.extend_from_slice(&e.data);
-        head.resize(head.len() + len - 8 - e.data.len(), 0);
-    }
-
+    let head = head_bytes(vol, &header_for(vol));
     write_atomically(path, |file| {
         let werr = |e| Error::io(path, "write", e);
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -152,10 +144,32 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
     })
 }
 
+/// The bytes before the voxels: header `h`, the extension flag and `vol`'s extensions.
+fn head_bytes(vol: &Volume, h: &NiftiHeader) -> Vec<u8> {
+    let mut head = h.to_bytes();
+    let exts = vol.extensions();
+    head.extend_from_slice(&[u8::from(!exts.is_empty()), 0, 0, 0]);
+    for e in exts {
+        let len = padded_ext_len(e.data.len());
+        head.extend_from_slice(&(len as i32).to_le_bytes());
+        head.extend_from_slice(&e.code.to_le_bytes());
+        head.extend_from_slice(&e.data);
+        head.resize(head.len() + len - 8 - e.data.len(), 0);
+    }
+    head
+}
+
 /// Creates `path` through a temporary file in its folder: `write` fills the file, which is then
 /// renamed onto `path`. When `write` fails (or the process dies) no partial `path` appears; the
 /// temporary file is removed.
 pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
+    let tmp = temp_file_for(path)?;
+    write(tmp.as_file())?;
+    persist(tmp, path)
+}
+
+/// A temporary file (removed when dropped) in `path`'s folder, readable like any output.
+fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -165,10 +179,11 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -
     // tempfile creates private (0600) files; an output should be readable like any other.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))?;
-    write(tmp.as_file())?;
+    builder.tempfile_in(dir).map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
+}
+
+/// Renames the finished temporary file onto `path`.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     tmp.persist(path).map_err(|e| Error::io(path, "rename the finished temporary file to", e.error))?;
     Ok(())
 }
@@ -182,11 +197,11 @@ const PIECE: usize = 4 << 20;
 /// (stored) deflate blocks, then the voxels in [`PIECE`]-byte pieces compressed in parallel
 /// (rayon), four per thread at a time, and written in order while the next batch compresses.
 ///
-/// Each piece is its own raw deflate stream (zlib-rs) ended by a sync flush (an empty stored
-/// block: byte-aligned, not final) except the last, which ends the stream. No piece refers back
+/// Each piece is its own raw deflate stream fragment ended by a sync flush (an empty stored
+/// block: byte-aligned, not final); an empty final block ends the stream. No piece refers back
 /// into another, so the concatenation is one valid deflate stream and the file is a single gzip
-/// member: every gzip reader reads it, including those that stop after the first member (nifti-rs,
-/// flate2's `GzDecoder`). The bytes written do not depend on the thread count.
+/// member: every gzip reader reads it, including those that stop after the first member
+/// (nifti-rs, flate2's `GzDecoder`). The bytes written do not depend on the thread count.
 ///
 /// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or our
 /// runs + Huffman encoder ([`crate::deflate`]) when a sample of the piece shows it compresses
@@ -196,34 +211,17 @@ const PIECE: usize = 4 << 20;
 /// `DEFAULT_GZIP_LEVEL`).
 fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
     use rayon::prelude::*;
-    // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
-    const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    w.write_all(&GZIP_HEADER)?;
-    let mut crc = flate2::Crc::new();
-    crc.update(head);
+    let mut member = GzipMember::start(w, head)?;
     let pieces = data.len().div_ceil(PIECE);
-    for (i, chunk) in head.chunks(STORED_MAX).enumerate() {
-        // A stored block: BFINAL (set only when there are no voxels after it), BTYPE 00 (the rest
-        // of the byte is padding), then LEN and its one's complement, little-endian.
-        let last = pieces == 0 && (i + 1) * STORED_MAX >= head.len();
-        w.write_all(&stored_block_header(chunk.len() as u16, last))?;
-        w.write_all(chunk)?;
-    }
-    if head.is_empty() && pieces == 0 {
-        w.write_all(&stored_block_header(0, true))?;
-    }
     // Pieces are compressed a batch at a time; while one batch is written out (in order, with its
     // CRCs combined) the next is compressed, so the threads do not wait for the file.
     let batch = 4 * rayon::current_num_threads().max(1);
-    let compress_batch = |first: usize, bufs: &mut Vec<(Vec<u8>, flate2::Crc)>| -> std::io::Result<()> {
+    let compress_batch = |first: usize, bufs: &mut Vec<Piece>| -> std::io::Result<()> {
         let n = batch.min(pieces.saturating_sub(first));
-        bufs.resize_with(n, || (Vec::new(), flate2::Crc::new()));
-        bufs.par_iter_mut().enumerate().try_for_each(|(j, (out, c))| {
+        bufs.resize_with(n, Piece::default);
+        bufs.par_iter_mut().enumerate().try_for_each(|(j, out)| {
             let i = first + j;
-            let piece = &data[i * PIECE..((i + 1) * PIECE).min(data.len())];
-            *c = flate2::Crc::new();
-            c.update(piece);
-            compress_piece(piece, out, level, i + 1 == pieces)
+            out.pack(&data[i * PIECE..((i + 1) * PIECE).min(data.len())], true, level)
         })
     };
     let mut ready = Vec::new();
@@ -231,22 +229,212 @@ fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) ->
     compress_batch(0, &mut ready)?;
     for first in (batch..pieces + batch).step_by(batch) {
         let (written, compressed) = rayon::join(
-            || -> std::io::Result<()> {
-                for (out, c) in &ready {
-                    w.write_all(out)?;
-                    crc.combine(c);
-                }
-                Ok(())
-            },
+            || ready.iter().try_for_each(|p| member.add(w, p)),
             || compress_batch(first, &mut next),
         );
         written?;
         compressed?;
         std::mem::swap(&mut ready, &mut next);
     }
-    w.write_all(&crc.sum().to_le_bytes())?;
-    // ISIZE: the uncompressed length modulo 2^32.
-    w.write_all(&((head.len() + data.len()) as u32).to_le_bytes())
+    member.end(w)
+}
+
+/// A gzip member being written: the CRC and length of what its deflate stream holds so far.
+struct GzipMember {
+    crc: flate2::Crc,
+    len: u64,
+}
+
+impl GzipMember {
+    /// Writes the gzip header, then `head` as stored (uncompressed) deflate blocks, none final.
+    fn start(w: &mut impl Write, head: &[u8]) -> std::io::Result<GzipMember> {
+        // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
+        const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        w.write_all(&GZIP_HEADER)?;
+        for chunk in head.chunks(STORED_MAX) {
+            w.write_all(&stored_block_header(chunk.len() as u16, false))?;
+            w.write_all(chunk)?;
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(head);
+        Ok(GzipMember { crc, len: head.len() as u64 })
+    }
+
+    /// Writes a compressed piece (a fragment ending in a sync flush).
+    fn add(&mut self, w: &mut impl Write, piece: &Piece) -> std::io::Result<()> {
+        w.write_all(&piece.bytes)?;
+        self.crc.combine(&piece.crc);
+        self.len += piece.len as u64;
+        Ok(())
+    }
+
+    /// Ends the deflate stream (an empty final stored block) and the member (CRC-32, ISIZE).
+    fn end(self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&stored_block_header(0, true))?;
+        w.write_all(&self.crc.sum().to_le_bytes())?;
+        // ISIZE: the uncompressed length modulo 2^32.
+        w.write_all(&(self.len as u32).to_le_bytes())
+    }
+}
+
+/// Voxel bytes made ready for a file by [`Packer::pack`]: compressed for `.nii.gz`, copied as
+/// they are for `.nii`. Reusable: packing again keeps the allocation.
+#[derive(Debug, Default)]
+pub struct Piece {
+    bytes: Vec<u8>,
+    crc: flate2::Crc,
+    len: usize,
+}
+
+impl Piece {
+    /// How many voxel bytes it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no voxel bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Replaces the contents with `data`: for gzip, independently compressed [`PIECE`]-byte
+    /// fragments at `level` (see [`gzip_to`]), each ended by a sync flush.
+    fn pack(&mut self, data: &[u8], gz: bool, level: u32) -> std::io::Result<()> {
+        self.bytes.clear();
+        self.len = data.len();
+        self.crc = flate2::Crc::new();
+        if !gz {
+            self.bytes.extend_from_slice(data);
+            return Ok(());
+        }
+        for piece in data.chunks(PIECE) {
+            self.crc.update(piece);
+            compress_piece(piece, &mut self.bytes, level)?;
+        }
+        Ok(())
+    }
+}
+
+/// Packs voxel bytes for one [`NiftiStream`]; cheap to clone, so every worker can hold one.
+#[derive(Clone, Debug)]
+pub struct Packer {
+    gz: bool,
+    level: u32,
+    path: std::sync::Arc<Path>,
+}
+
+impl Packer {
+    /// Makes `piece` hold `values` (the next voxels of the stream, in file order), compressed for
+    /// `.nii.gz`. Pieces are independent: any thread may pack any of them.
+    pub fn pack_f32(&self, values: &[f32], piece: &mut Piece) -> Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(values);
+        let fail = |e: std::io::Error| Error::io(&*self.path, "compress the voxels of", e);
+        if cfg!(target_endian = "little") {
+            return piece.pack(bytes, self.gz, self.level).map_err(fail);
+        }
+        let swapped: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        piece.pack(&swapped, self.gz, self.level).map_err(fail)
+    }
+}
+
+/// A `.nii` or `.nii.gz` written while its voxels are still being computed, so a producer never
+/// holds the whole volume: [`NiftiStream::packer`] packs (compresses) slabs on any thread,
+/// [`NiftiStream::append`] writes them in file order, [`NiftiStream::finish`] checks that
+/// exactly the header's voxel count arrived and renames the file into place. Dropped before
+/// `finish` (an error, a panic), it leaves no file behind. The bytes are those of
+/// [`write_nifti`] of the same volume except where the compressed pieces split.
+#[derive(Debug)]
+pub struct NiftiStream {
+    path: std::path::PathBuf,
+    tmp: tempfile::NamedTempFile,
+    w: BufWriter<std::fs::File>,
+    member: Option<GzipMember>,
+    packer: Packer,
+    expected: u64,
+    written: u64,
+}
+
+impl std::fmt::Debug for GzipMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzipMember").field("len", &self.len).finish()
+    }
+}
+
+impl NiftiStream {
+    /// Starts `path` (`.nii` or `.nii.gz`) for a volume of `shape` and `affine` whose other
+    /// header fields, datatype, scaling and extensions are `template`'s (whose own voxels are
+    /// not written), and writes its header.
+    pub fn create(
+        template: &Volume,
+        shape: &[usize],
+        affine: ctprep_core::Affine,
+        path: impl AsRef<Path>,
+        opts: &WriteOptions,
+    ) -> Result<NiftiStream> {
+        let path = path.as_ref();
+        let gz = nifti_output_kind(path)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
+        let voxels = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        let expected = voxels.and_then(|n| n.checked_mul(template.dtype().size() as u64)).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidRequest, path, format!("shape {shape:?} is too large to write"))
+        })?;
+        let head = head_bytes(template, &header_with(template, shape, &affine));
+        let tmp = temp_file_for(path)?;
+        let file = tmp.as_file().try_clone().map_err(|e| Error::io(path, "open the temporary file of", e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let werr = |e| Error::io(path, "write", e);
+        let member = if gz {
+            Some(GzipMember::start(&mut w, &head).map_err(werr)?)
+        } else {
+            w.write_all(&head).map_err(werr)?;
+            None
+        };
+        let packer = Packer { gz, level: opts.gzip_level, path: path.into() };
+        Ok(NiftiStream { path: path.to_owned(), tmp, w, member, packer, expected, written: 0 })
+    }
+
+    /// The packer for this file's pieces.
+    pub fn packer(&self) -> Packer {
+        self.packer.clone()
+    }
+
+    /// Writes `piece`, packed by this stream's packer, as the next voxels; an error when it would
+    /// run past the header's voxel count.
+    pub fn append(&mut self, piece: &Piece) -> Result<()> {
+        let total = self.written + piece.len as u64;
+        if total > self.expected {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                &self.path,
+                format!("{total} voxel bytes given for a header of {} bytes", self.expected),
+            ));
+        }
+        let r = match &mut self.member {
+            Some(m) => m.add(&mut self.w, piece),
+            None => self.w.write_all(&piece.bytes),
+        };
+        r.map_err(|e| Error::io(&self.path, "write", e))?;
+        self.written = total;
+        Ok(())
+    }
+
+    /// Ends the file and renames it into place; an error (and no file) when fewer voxels than the
+    /// header's arrived.
+    pub fn finish(mut self) -> Result<()> {
+        if self.written != self.expected {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                &self.path,
+                format!("only {} of the header's {} voxel bytes given", self.written, self.expected),
+            ));
+        }
+        let werr = |e| Error::io(&self.path, "write", e);
+        if let Some(m) = self.member.take() {
+            m.end(&mut self.w).map_err(werr)?;
+        }
+        self.w.flush().map_err(werr)?;
+        persist(self.tmp, &self.path)
+    }
 }
 
 /// The 5 bytes starting a stored deflate block of `len` bytes.
@@ -306,28 +494,26 @@ fn deflate_len(input: &[u8], out: &mut [u8], config: zlib_rs::DeflateConfig) -> 
     }
 }
 
-/// Compresses `piece` into `out` (cleared first) as a raw deflate fragment: ended by a sync
-/// flush, or, when `last`, by the end of the stream.
-fn compress_piece(piece: &[u8], out: &mut Vec<u8>, level: u32, last: bool) -> std::io::Result<()> {
+/// Appends `piece` to `out` as a raw deflate fragment that refers to nothing before it, ended
+/// by a sync flush.
+fn compress_piece(piece: &[u8], out: &mut Vec<u8>, level: u32) -> std::io::Result<()> {
     let config = match piece_encoder(piece, level) {
         PieceEncoder::Runs => {
-            out.clear();
-            crate::deflate::compress(piece, out, last);
+            crate::deflate::compress(piece, out, false);
             return Ok(());
         }
         PieceEncoder::Zlib(config) => config,
     };
     // Room for the worst case (stored blocks) plus the flush marker.
-    out.clear();
-    out.resize(zlib_rs::compress_bound(piece.len()) + 16, 0);
+    let start = out.len();
+    out.resize(start + zlib_rs::compress_bound(piece.len()) + 16, 0);
     let mut d = zlib_rs::Deflate::new_with_config(config);
-    let flush = if last { zlib_rs::DeflateFlush::Finish } else { zlib_rs::DeflateFlush::SyncFlush };
-    let status = d.compress(piece, out, flush).map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
-    let done = if last { status == zlib_rs::Status::StreamEnd } else { d.total_in() as usize == piece.len() };
-    if !done {
+    d.compress(piece, &mut out[start..], zlib_rs::DeflateFlush::SyncFlush)
+        .map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
+    if d.total_in() as usize != piece.len() {
         return Err(std::io::Error::other("deflate did not finish a piece in its worst-case bound"));
     }
-    out.truncate(d.total_out() as usize);
+    out.truncate(start + d.total_out() as usize);
     Ok(())
 }
 
@@ -414,5 +600,63 @@ mod tests {
         assert_eq!(zlib(piece_encoder(tissue, 1)), (2, zlib_rs::Strategy::Default));
         assert_eq!(zlib(piece_encoder(zeros, 6)), (6, zlib_rs::Strategy::Default));
         assert_eq!(zlib(piece_encoder(zeros, 0)).0, 0);
+    }
+
+    /// A volume streamed in slabs of any size (empty ones too) reads back as the same volume
+    /// `write_nifti` writes, `.nii` and `.nii.gz`, header bytes included; too many or too few
+    /// voxels are errors that leave no file.
+    #[test]
+    fn streamed_files_read_back_like_written_ones() {
+        use crate::{VoxelData, read_nifti};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shape = [37, 29, 23];
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|i| if i % 7 < 3 { 0.0 } else { (i % 1000) as f32 / 999.0 }).collect();
+        let affine = ctprep_core::Affine::from_spacing_origin([-0.8, 0.9, 2.5], [10.0, -20.0, 5.0]);
+        let vol = Volume::new(VoxelData::from_vec(values.clone()), &shape, affine).expect("volume");
+        let template = vol.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], affine).expect("template");
+        for name in ["v.nii", "v.nii.gz"] {
+            let whole = dir.path().join(format!("whole_{name}"));
+            write_nifti(&vol, &whole, &WriteOptions::new()).expect("writes");
+            for cut in [1, 1000, PIECE / 4 + 3, n] {
+                let path = dir.path().join(format!("{cut}_{name}"));
+                let mut s = NiftiStream::create(&template, &shape, affine, &path, &WriteOptions::new()).expect("starts");
+                let packer = s.packer();
+                let mut piece = Piece::default();
+                packer.pack_f32(&[], &mut piece).expect("packs");
+                s.append(&piece).expect("an empty piece");
+                for chunk in values.chunks(cut) {
+                    packer.pack_f32(chunk, &mut piece).expect("packs");
+                    assert_eq!(piece.len(), chunk.len() * 4);
+                    s.append(&piece).expect("appends");
+                }
+                assert!(!path.exists(), "nothing at the path before finish");
+                s.finish().expect("finishes");
+                let (a, b) = (read_nifti(&path).expect("reads"), read_nifti(&whole).expect("reads"));
+                assert_eq!(a.shape(), b.shape());
+                assert_eq!(a.affine(), b.affine());
+                assert_eq!(a.data().as_bytes(), b.data().as_bytes(), "{name} cut {cut}");
+                let raw = |p: &Path| {
+                    let bytes = std::fs::read(p).expect("reads");
+                    if name.ends_with(".gz") { gunzip_single_member(&bytes) } else { bytes }
+                };
+                assert_eq!(raw(&path), raw(&whole), "{name} cut {cut}: file contents");
+            }
+            let short = dir.path().join(format!("short_{name}"));
+            let mut s = NiftiStream::create(&template, &shape, affine, &short, &WriteOptions::new()).expect("starts");
+            let mut piece = Piece::default();
+            s.packer().pack_f32(&values[..n - 1], &mut piece).expect("packs");
+            s.append(&piece).expect("appends");
+            let err = s.finish().expect_err("one voxel short");
+            assert!(err.to_string().contains("short_v.nii"), "{err}");
+            let mut s = NiftiStream::create(&template, &shape, affine, &short, &WriteOptions::new()).expect("starts");
+            s.packer().pack_f32(&values[..n - 1], &mut piece).expect("packs");
+            s.append(&piece).expect("appends");
+            assert!(s.append(&piece).is_err(), "past the header's voxels");
+            drop(s);
+            assert!(!short.exists(), "no file after a failed stream");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("lists").filter_map(|e| e.ok()).collect();
+        assert!(left.iter().all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")), "temporary files left");
     }
 }
