@@ -186,6 +186,8 @@ pub struct SliceLayout {
     col_step: isize,
     row_step: isize,
     slice_step: isize,
+    /// The stored voxel axis normal to the plane.
+    normal_voxel_axis: usize,
 }
 
 impl SliceLayout {
@@ -235,7 +237,9 @@ impl SliceLayout {
         let (width, col_step) = axis(cw, true)?;
         let (height, row_step) = axis(rw, true)?;
         let (count, slice_step) = axis(plane.normal_axis(), false)?;
-        Ok(SliceLayout { plane, shape, width, height, count, origin, col_step, row_step, slice_step })
+        // `axis` returned, so the normal's world axis has a voxel axis.
+        let normal_voxel_axis = by_world[plane.normal_axis()].map_or(2, |(v, _)| v);
+        Ok(SliceLayout { plane, shape, width, height, count, origin, col_step, row_step, slice_step, normal_voxel_axis })
     }
 
     /// The plane.
@@ -330,6 +334,119 @@ impl SliceLayout {
         }
         self.gather_into(index, &|i| values[i], out);
         Ok(())
+    }
+}
+
+/// Slices of one plane kept from a volume that streams past as slabs of whole stored z slices,
+/// so the volume is never held whole: its images are those [`slice_image`] and
+/// [`contact_sheet`] give for the whole volume, bit for bit. It keeps only the stored slices
+/// (along whichever voxel axis is normal to the plane) that the asked-for display slices are.
+#[derive(Clone, Debug)]
+pub struct SliceCapture {
+    layout: SliceLayout,
+    /// The stored voxel axis normal to the plane.
+    axis: usize,
+    /// Per stored index along `axis`: its place among the kept slices, or `u32::MAX`.
+    slot: Vec<u32>,
+    /// The kept slices as an x-fastest volume: the whole shape with `axis` cut to the kept count.
+    sub: [usize; 3],
+    values: Vec<f32>,
+}
+
+impl SliceCapture {
+    /// Keeps display slices `slices` of `plane` (numbered as in [`SliceLayout`]) of a volume of
+    /// `shape` and `affine`; an error when one is out of range.
+    pub fn new(shape: [usize; 3], affine: &Affine, plane: Plane, slices: &[usize]) -> Result<SliceCapture> {
+        let p = memory_path();
+        let layout = SliceLayout::for_file(shape, affine, plane, &p)?;
+        let axis = layout.normal_voxel_axis;
+        let mut slot = vec![u32::MAX; shape[axis]];
+        let mut kept = 0u32;
+        for &n in slices {
+            layout.check_index(n, &p)?;
+            let stored = layout.voxel_index(n, 0, 0)[axis];
+            if slot[stored] == u32::MAX {
+                slot[stored] = kept;
+                kept += 1;
+            }
+        }
+        let mut sub = shape;
+        sub[axis] = kept as usize;
+        Ok(SliceCapture { layout, axis, slot, sub, values: vec![0.0; sub.iter().product()] })
+    }
+
+    /// Copies what it keeps from `slab`: whole stored z slices `z0..`, x-fastest.
+    pub fn take(&mut self, z0: usize, slab: &[f32]) -> Result<()> {
+        let [nx, ny, nz] = self.layout.shape;
+        let plane = nx * ny;
+        let z1 = z0.checked_add(slab.len() / plane).filter(|&z1| z1 <= nz && slab.len() % plane == 0);
+        let Some(z1) = z1 else {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                memory_path(),
+                format!("{} values from stored slice {z0} are not whole slices of shape {:?}", slab.len(), self.layout.shape),
+            ));
+        };
+        let [sx, sy, _] = self.sub;
+        for z in z0..z1 {
+            let src = &slab[(z - z0) * plane..][..plane];
+            match self.axis {
+                2 => {
+                    if let Some(&s) = self.slot.get(z).filter(|&&s| s != u32::MAX) {
+                        self.values[s as usize * plane..][..plane].copy_from_slice(src);
+                    }
+                }
+                1 => {
+                    for (y, &s) in self.slot.iter().enumerate().filter(|(_, s)| **s != u32::MAX) {
+                        let dst = (s as usize + sy * z) * sx;
+                        self.values[dst..dst + nx].copy_from_slice(&src[y * nx..][..nx]);
+                    }
+                }
+                _ => {
+                    for (x, &s) in self.slot.iter().enumerate().filter(|(_, s)| **s != u32::MAX) {
+                        for y in 0..ny {
+                            self.values[s as usize + sx * (y + ny * z)] = src[y * nx + x];
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The kept value at whole-volume offset `o` (a kept slice's voxel).
+    fn get(&self, o: usize) -> f32 {
+        let [nx, ny, _] = self.layout.shape;
+        let mut idx = [o % nx, (o / nx) % ny, o / (nx * ny)];
+        idx[self.axis] = self.slot[idx[self.axis]] as usize;
+        self.values[idx[0] + self.sub[0] * (idx[1] + self.sub[1] * idx[2])]
+    }
+
+    fn check_kept(&self, n: usize) -> Result<()> {
+        let p = memory_path();
+        self.layout.check_index(n, &p)?;
+        if self.slot[self.layout.voxel_index(n, 0, 0)[self.axis]] == u32::MAX {
+            return Err(Error::new(ErrorKind::InvalidRequest, p, format!("{} slice {n} was not kept", self.layout.plane)));
+        }
+        Ok(())
+    }
+
+    /// Display slice `slice` (kept), as [`slice_image`] gives it.
+    pub fn image(&self, slice: usize) -> Result<Gray> {
+        self.check_kept(slice)?;
+        let (width, height) = (self.layout.width, self.layout.height);
+        let mut values = vec![0.0; width * height];
+        self.layout.gather_into(slice, &|o| self.get(o), &mut values);
+        Ok(Gray { width, height, values })
+    }
+
+    /// The contact sheet of kept slices, as [`contact_sheet`] gives it.
+    pub fn sheet(&self, sheet: &SheetOptions, map: &PixelMap) -> Result<Pixels> {
+        let p = memory_path();
+        for n in sheet.panel_slices_for(self.layout.plane, self.layout.count, &p)? {
+            self.check_kept(n)?;
+        }
+        build_sheet(&self.layout, sheet, map, &|o| self.get(o), &p)
     }
 }
 
@@ -1056,5 +1173,50 @@ mod tests {
         let names: Vec<_> =
             std::fs::read_dir(dir.path()).expect("lists").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names, ["x.png"]);
+    }
+
+    /// Slices kept from a volume streamed in slabs of any size, in any storage order and any
+    /// plane (shapes with sides of 1 too), give the images and sheets of the whole volume bit for
+    /// bit; slices not kept, slabs not of whole slices, and slices out of range are errors.
+    #[test]
+    fn captured_slices_equal_the_whole_volume_images() {
+        let map = PixelMap::new();
+        for shape in [[4, 3, 5], [1, 3, 4], [3, 1, 4], [5, 4, 1], [6, 5, 7]] {
+            let ras = counting_volume(shape);
+            for order in ORDERS {
+                let v = ras.to_axcodes(codes(order)).expect("reorients");
+                let vals = v.scaled_f32();
+                let vshape = v.dims3().expect("3-D");
+                let plane_len = vshape[0] * vshape[1];
+                for plane in Plane::ALL {
+                    let layout = SliceLayout::new(vshape, v.affine(), plane).expect("layout");
+                    let count = layout.slice_count();
+                    let sheet = SheetOptions::new().rows(1).cols(count.min(2)).start(0).every(1).numbers(true);
+                    let keep = [layout.middle(), 0, 1.min(count - 1)];
+                    for slab in [1, 2, vshape[2]] {
+                        let mut c = SliceCapture::new(vshape, v.affine(), plane, &keep).expect("capture");
+                        // Slabs in reverse order: the capture does not care.
+                        let starts: Vec<usize> = (0..vshape[2]).step_by(slab).collect();
+                        for &z0 in starts.iter().rev() {
+                            let z1 = (z0 + slab).min(vshape[2]);
+                            c.take(z0, &vals[z0 * plane_len..z1 * plane_len]).expect("takes");
+                        }
+                        for n in keep {
+                            let want = slice_image(&vals, vshape, v.affine(), plane, n).expect("slice");
+                            assert_eq!(c.image(n).expect("kept"), want, "{shape:?} {order} {plane} {n}");
+                        }
+                        let want = contact_sheet(&vals, vshape, v.affine(), plane, &sheet, &map).expect("sheet");
+                        assert_eq!(c.sheet(&sheet, &map).expect("kept"), want, "{shape:?} {order} {plane} sheet");
+                        if count > 2 {
+                            assert!(c.image(count - 1).is_err(), "slice {} was not kept", count - 1);
+                        }
+                        assert!(c.image(count).is_err());
+                        assert!(c.take(0, &vec![0.0; plane_len + 1]).is_err(), "not whole slices");
+                        assert!(c.take(vshape[2], &vals[..plane_len]).is_err(), "past the last slice");
+                    }
+                    assert!(SliceCapture::new(vshape, v.affine(), plane, &[count]).is_err());
+                }
+            }
+        }
     }
 }

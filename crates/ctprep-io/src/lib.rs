@@ -54,8 +54,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use header::{ByteOrder, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE, NiftiFormat, NiftiHeader};
 #[cfg(feature = "png")]
 pub use image::{
-    Bits, Gray, ParseBitsError, ParsePlaneError, PixelMap, Pixels, Plane, SEPARATOR_PX, SheetOptions, SliceLayout,
-    contact_sheet, encode_png, slice_image, write_png,
+    Bits, Gray, ParseBitsError, ParsePlaneError, PixelMap, Pixels, Plane, SEPARATOR_PX, SheetOptions, SliceCapture,
+    SliceLayout, contact_sheet, encode_png, slice_image, write_png,
 };
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{Limits, ReadOptions, read_nifti, read_nifti_with};
