@@ -40,6 +40,27 @@ impl Stage {
         Stage { bar, started: Instant::now() }
     }
 
+    /// Starts showing `name` with a bar of `len` parts (hidden as [`Stage::start`]).
+    pub(crate) fn counted(name: &'static str, len: u64) -> Stage {
+        let bar = if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new(len);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(name);
+            bar
+        };
+        Stage { bar, started: Instant::now() }
+    }
+
+    /// One more part done (any thread).
+    pub(crate) fn inc(&self) {
+        self.bar.inc(1);
+    }
+
     /// Stops showing the step; its duration.
     pub(crate) fn finish(self) -> Duration {
         let d = self.started.elapsed();

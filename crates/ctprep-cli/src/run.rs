@@ -7,16 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use ctprep_core::Voxel;
 use ctprep_intensity::{Kernel, Range, Variant, Window, WindowMap, window_slice_into};
 use ctprep_io::{
-    AxCodes, PixelMap, Plane, SheetOptions, SliceLayout, Storage, Volume, VoxelData, WriteOptions, contact_sheet,
-    read_nifti, slice_image, write_nifti, write_png,
+    AxCodes, NiftiStream, Packer, Piece, PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, Volume, VoxelData,
+    WriteOptions, read_nifti, write_png,
 };
 use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
-use ctprep_resample::{GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear_slice_into};
+use ctprep_resample::{GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear_slices_into};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -178,7 +180,12 @@ pub(crate) struct RunJson {
     mip_align: String,
     mip_edges: String,
     variants: BTreeMap<&'static str, String>,
+    /// Wall time per step: read, stream (resample, window, MIP and compression, slab by slab),
+    /// png, total.
     pub(crate) timings_s: BTreeMap<&'static str, f64>,
+    /// Thread time summed over the slabs, per stage of the stream: resample, window, mip,
+    /// compress, write (appending to the files, on the writing thread).
+    cpu_s: BTreeMap<&'static str, f64>,
     pub(crate) outputs: BTreeMap<&'static str, Vec<String>>,
 }
 
@@ -219,7 +226,7 @@ pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Varia
     };
     let parallel = match variant {
         Variant::Parallel => true,
-        Variant::Auto => values.len() >= ctprep_intensity::AUTO_PARALLEL_MIN && rayon::current_num_threads() > 1,
+        Variant::Auto => values.len() >= ctprep_intensity::AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here(),
         _ => false,
     };
     let single = if parallel { Variant::Auto } else { variant };
@@ -231,77 +238,6 @@ pub(crate) fn window_in_place(values: &mut [f32], window: Window, variant: Varia
     };
     let kernel = kernels.first().map_or("none", |k| k.name());
     Ok(if parallel { format!("parallel ({kernel})") } else { format!("{variant} ({kernel})") })
-}
-
-/// A zeroed `f32` buffer for a stage's output (huge pages: few first-touch faults).
-fn buffer(len: usize, input: &str) -> Result<Storage<f32>, String> {
-    Storage::zeroed(len).map_err(|e| format!("{input}: cannot allocate {} MB for the output: {e}", (len * 4) >> 20))
-}
-
-/// Whether [`mip_in_place`] computes this projection: windows truncated at the ends (so a
-/// window inside a slab of the volume is the same window as in the whole volume) and one output
-/// slice per input slice.
-fn in_place_ok(proj: &SlabProjection) -> bool {
-    proj.get_edges() == Edges::Shrink && proj.get_stride() == 1
-}
-
-/// Output slices per slab of [`mip_in_place`]: large enough that the k - 1 slices each slab
-/// projects twice cost little, small enough that the slab buffers stay a few tens of MB.
-const MIP_SLAB: usize = 64;
-
-/// The projection `proj` along z of `vol` (x-fastest, `shape`), written over `vol`.
-///
-/// Slab by slab: each slab's windows (the slab and the `k - 1` slices around it) are projected
-/// straight from `vol` into one of two slab buffers, and a slab's outputs are copied back only
-/// once the next slab has been projected, since that one still reads the first slices before it.
-/// (The slab after next starts more than `k` slices later, past every slice written back by
-/// then.) One extra pass over the volume, the copy back; max and min select values, so the
-/// result is bit-identical to projecting the whole volume at once.
-pub(crate) fn mip_in_place(
-    vol: &mut [f32],
-    shape: [usize; 3],
-    proj: &SlabProjection,
-    variant: Variant,
-) -> Result<ctprep_projection::Report, ctprep_projection::ProjectionError> {
-    let plane = shape[0] * shape[1];
-    let n = shape[2];
-    let k = proj.k();
-    let before = if proj.get_align() == Align::Centre { k / 2 } else { 0 };
-    let after = k - 1 - before;
-    let mut bufs: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
-    // The slab projected but not yet copied back: its buffer, its first and end output slices,
-    // and the first input slice its buffer starts at.
-    let mut pending: Option<(usize, usize, usize, usize)> = None;
-    let mut report: Option<ctprep_projection::Report> = None;
-    let mut j0 = 0;
-    let mut which = 0;
-    let write_back = |vol: &mut [f32], bufs: &[Vec<f32>; 2], (b, j0, j1, s): (usize, usize, usize, usize)| {
-        vol[j0 * plane..j1 * plane].copy_from_slice(&bufs[b][(j0 - s) * plane..(j1 - s) * plane]);
-    };
-    while j0 < n {
-        // At least k slices, so the slab after next reads nothing written back before it.
-        let j1 = (j0 + MIP_SLAB.max(k)).min(n);
-        let s = j0.saturating_sub(before);
-        let e = (j1 - 1 + after).min(n - 1);
-        let sub = [shape[0], shape[1], e - s + 1];
-        let buf = &mut bufs[which];
-        buf.resize((e - s + 1) * plane, 0.0);
-        let r = project_slice_into(&vol[s * plane..(e + 1) * plane], sub, proj, buf, variant)?;
-        // Non-finite values anywhere make the whole projection's report say so.
-        let non_finite = r.non_finite || report.is_some_and(|p| p.non_finite);
-        report = Some(ctprep_projection::Report { non_finite, ..r });
-        if let Some(p) = pending.take() {
-            write_back(vol, &bufs, p);
-        }
-        pending = Some((which, j0, j1, s));
-        which = 1 - which;
-        j0 = j1;
-    }
-    if let Some(p) = pending {
-        write_back(vol, &bufs, p);
-    }
-    // An empty volume has no slices: nothing ran, report the variant asked for.
-    Ok(report.unwrap_or(ctprep_projection::Report { variant, non_finite: false }))
 }
 
 /// The file name stem of the input: `ct` for `ct.nii.gz`.
@@ -319,46 +255,78 @@ fn stem(p: &Path) -> String {
 const SHEET_ROWS: usize = 6;
 const SHEET_COLS: usize = 6;
 
-/// PNGs of the MIP (values in [0, 1], 8-bit): the middle slice of each plane
-/// (`<stem>_mip_axial.png`, ...) and a contact sheet of axial slices spread evenly over the
-/// volume (`<stem>_mip_sheet.png`, numbered), all in radiological display orientation.
-fn mip_images(
-    mip: &[f32],
+/// The run's contact sheet of `count` axial slices: `SHEET_ROWS x SHEET_COLS` slices spread
+/// evenly, centred in their intervals, numbered; fewer slices than panels, as many full rows
+/// as there are slices for.
+fn sheet_options(count: usize) -> SheetOptions {
+    let panels = SHEET_ROWS * SHEET_COLS;
+    let every = (count / panels).max(1);
+    let cols = SHEET_COLS.min(count);
+    let rows = if count >= panels { SHEET_ROWS } else { (count / cols).max(1) };
+    let start = (count - (rows * cols - 1) * every - 1) / 2;
+    SheetOptions::new().rows(rows).cols(cols).start(start).every(every).numbers(true)
+}
+
+/// One PNG of the MIP, kept slice by slice as the MIP streams past.
+struct Picture {
+    kind: &'static str,
+    path: PathBuf,
+    what: Shows,
+    capture: Mutex<SliceCapture>,
+}
+
+/// What a [`Picture`] shows.
+enum Shows {
+    Slice(usize),
+    Sheet(SheetOptions),
+}
+
+/// The PNGs asked for (values in [0, 1], 8-bit, radiological display orientation): the middle
+/// slice of each plane (`<stem>_mip_axial.png`, ...) and the contact sheet of axial slices
+/// (`<stem>_mip_sheet.png`).
+fn pictures(
     shape: [usize; 3],
     affine: &ctprep_core::Affine,
     dir: &Path,
     stem: &str,
     png: bool,
     sheet: bool,
-) -> Result<Vec<(&'static str, PathBuf)>, Box<dyn std::error::Error>> {
-    let map = PixelMap::new();
-    let mut written = Vec::new();
-    if png {
-        for plane in Plane::ALL {
-            let layout = SliceLayout::new(shape, affine, plane)?;
-            let image = slice_image(mip, shape, affine, plane, layout.middle())?;
-            let path = dir.join(format!("{stem}_mip_{}.png", plane.name()));
-            write_png(&path, &map.apply(&image))?;
-            written.push(("png", path));
-        }
+) -> Result<Vec<Picture>, Box<dyn std::error::Error>> {
+    let mut out = Vec::new();
+    for plane in Plane::ALL.into_iter().filter(|_| png) {
+        let middle = SliceLayout::new(shape, affine, plane)?.middle();
+        out.push(Picture {
+            kind: "png",
+            path: dir.join(format!("{stem}_mip_{}.png", plane.name())),
+            what: Shows::Slice(middle),
+            capture: Mutex::new(SliceCapture::new(shape, affine, plane, &[middle])?),
+        });
     }
     if sheet {
-        let n = SliceLayout::new(shape, affine, Plane::Axial)?.slice_count();
-        let panels = SHEET_ROWS * SHEET_COLS;
-        // Evenly spread: `panels` slices when there are enough, centred in their intervals.
-        let every = (n / panels).max(1);
-        // Fewer slices than panels: as many full rows as there are slices for.
-        let cols = SHEET_COLS.min(n);
-        let rows = if n >= panels { SHEET_ROWS } else { (n / cols).max(1) };
-        let used = rows * cols;
-        let start = (n - (used - 1) * every - 1) / 2;
-        let opts = SheetOptions::new().rows(rows).cols(cols).start(start).every(every).numbers(true);
-        let image = contact_sheet(mip, shape, affine, Plane::Axial, &opts, &map)?;
-        let path = dir.join(format!("{stem}_mip_sheet.png"));
-        write_png(&path, &image)?;
-        written.push(("sheet", path));
+        let count = SliceLayout::new(shape, affine, Plane::Axial)?.slice_count();
+        let opts = sheet_options(count);
+        let slices = opts.panel_slices(Plane::Axial, count)?;
+        out.push(Picture {
+            kind: "sheet",
+            path: dir.join(format!("{stem}_mip_sheet.png")),
+            what: Shows::Sheet(opts),
+            capture: Mutex::new(SliceCapture::new(shape, affine, Plane::Axial, &slices)?),
+        });
     }
-    Ok(written)
+    Ok(out)
+}
+
+impl Picture {
+    fn write(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let map = PixelMap::new();
+        let capture = self.capture.lock().map_err(|_| "a slab worker panicked")?;
+        let pixels = match &self.what {
+            Shows::Slice(n) => map.apply(&capture.image(*n)?),
+            Shows::Sheet(opts) => capture.sheet(opts, &map)?,
+        };
+        write_png(&self.path, &pixels)?;
+        Ok(())
+    }
 }
 
 /// How a pipeline run writes and reports.
@@ -429,13 +397,211 @@ impl RunJson {
     }
 }
 
-/// Everything after reading: resample, window, MIP, outputs. `v` is released once resampled.
+/// Stored output slices (along z) per slab of the streamed pipeline: each slab also computes
+/// the `k - 1` slices around it that its MIP windows reach, so larger slabs redo less; smaller
+/// ones keep the per-worker buffers (two slabs of about 40 MB each for a 400 x 400 plane) in
+/// the caches.
+pub(crate) const SLAB: usize = 32;
+
+/// One slab of the streamed pipeline: windowed slices `z0..z1` (what it adds to the windowed
+/// volume), the MIP outputs `j0..j1` anchored in them, and the windowed slices `lo..hi` those
+/// outputs' windows reach (always covering `z0..z1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slab {
+    z0: usize,
+    z1: usize,
+    j0: usize,
+    j1: usize,
+    lo: usize,
+    hi: usize,
+}
+
+/// The slabs of `slab` slices covering `n` slices projected by `proj` (`m` outputs): every
+/// output belongs to exactly one slab, in order.
+fn slabs(n: usize, proj: &SlabProjection, m: usize, slab: usize) -> Vec<Slab> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for z0 in (0..n).step_by(slab.max(1)) {
+        let z1 = (z0 + slab).min(n);
+        let j0 = j;
+        while j < m && proj.anchor_slice(j) < z1 {
+            j += 1;
+        }
+        let (mut lo, mut hi) = (z0, z1);
+        for (s, e) in (j0..j).filter_map(|jj| proj.window(jj, n)) {
+            (lo, hi) = (lo.min(s), hi.max(e + 1));
+        }
+        out.push(Slab { z0, z1, j0, j1: j, lo, hi });
+    }
+    out
+}
+
+/// A worker's buffers, reused from slab to slab.
+#[derive(Default)]
+struct Scratch {
+    /// Windowed slices `lo..hi` of a slab.
+    iso: Vec<f32>,
+    /// Their sliding projection.
+    proj: Vec<f32>,
+    /// The slab's MIP outputs when they are not a contiguous part of `proj`.
+    gathered: Vec<f32>,
+}
+
+/// What one slab hands to the writer.
+#[derive(Default)]
+struct SlabOut {
+    volume: Piece,
+    mip: Piece,
+    /// Thread time in resample, window, MIP, compression.
+    cpu: [Duration; 4],
+    /// Which kernels ran (resample, window, MIP).
+    kernels: [String; 3],
+}
+
+/// Everything the slab workers share.
+struct Job<'a> {
+    plan: &'a Plan,
+    opts: Trilinear,
+    window: Window,
+    /// The projection run over each slab's slices: the run's alignment, `shrink` edges,
+    /// stride 1 (its windows inside a slab are the whole volume's; see [`slabs`]).
+    sub_proj: SlabProjection,
+    proj: SlabProjection,
+    /// Slices of the windowed volume.
+    n: usize,
+    plane: usize,
+    volume: Option<Packer>,
+    mip: Option<Packer>,
+    pictures: &'a [Picture],
+    kernel: Variant,
+    scratch: Mutex<Vec<Scratch>>,
+    input: &'a str,
+}
+
+impl Job<'_> {
+    fn compute<T: Voxel>(&self, src: &[T], s: &Slab, out: &mut SlabOut) -> Result<(), String> {
+        let mut scratch = self.scratch.lock().map_err(|e| e.to_string())?.pop().unwrap_or_default();
+        let r = self.compute_with(src, s, out, &mut scratch);
+        self.scratch.lock().map_err(|e| e.to_string())?.push(scratch);
+        r
+    }
+
+    fn compute_with<T: Voxel>(&self, src: &[T], s: &Slab, out: &mut SlabOut, sc: &mut Scratch) -> Result<(), String> {
+        let plane = self.plane;
+        let input = self.input;
+        let mut clock = Instant::now();
+        let mut lap = |i: usize, out: &mut SlabOut| {
+            let now = Instant::now();
+            out.cpu[i] += now - clock;
+            clock = now;
+        };
+        out.cpu = [Duration::ZERO; 4];
+        sc.iso.resize((s.hi - s.lo) * plane, 0.0);
+        let r = resample_linear_slices_into(src, self.plan, &self.opts, s.lo..s.hi, &mut sc.iso, self.kernel)
+            .map_err(|e| format!("{input}: {e}"))?;
+        out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
+        lap(0, out);
+        out.kernels[1] = window_in_place(&mut sc.iso, self.window, self.kernel)?;
+        lap(1, out);
+        if let Some(p) = &self.volume {
+            p.pack_f32(&sc.iso[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], &mut out.volume)
+                .map_err(|e| e.to_string())?;
+        }
+        lap(3, out);
+        if self.mip.is_none() && self.pictures.is_empty() {
+            return Ok(());
+        }
+        let sub = [self.plan.grid.shape[0], self.plan.grid.shape[1], s.hi - s.lo];
+        sc.proj.resize(sc.iso.len(), 0.0);
+        let r = project_slice_into(&sc.iso, sub, &self.sub_proj, &mut sc.proj, self.kernel)
+            .map_err(|e| format!("{input}: MIP: {e}"))?;
+        out.kernels[2] = r.variant.to_string();
+        // Output j is the sub-projection's slice at its anchor, or 0 where it has no window.
+        let windows: Vec<Option<(usize, usize)>> = (s.j0..s.j1).map(|j| self.proj.window(j, self.n)).collect();
+        let first = (s.j0 < s.j1).then(|| self.proj.anchor_slice(s.j0) - s.lo);
+        let contiguous = self.proj.get_stride() == 1 && windows.iter().all(Option::is_some);
+        let mip: &[f32] = match first {
+            None => &[],
+            Some(a) if contiguous => &sc.proj[a * plane..(a + s.j1 - s.j0) * plane],
+            Some(_) => {
+                sc.gathered.resize((s.j1 - s.j0) * plane, 0.0);
+                for ((j, w), dst) in (s.j0..s.j1).zip(&windows).zip(sc.gathered.chunks_exact_mut(plane)) {
+                    match w {
+                        Some(_) => {
+                            let a = self.proj.anchor_slice(j) - s.lo;
+                            dst.copy_from_slice(&sc.proj[a * plane..(a + 1) * plane]);
+                        }
+                        None => dst.fill(0.0),
+                    }
+                }
+                &sc.gathered
+            }
+        };
+        for p in self.pictures {
+            p.capture.lock().map_err(|e| e.to_string())?.take(s.j0, mip).map_err(|e| e.to_string())?;
+        }
+        lap(2, out);
+        if let Some(p) = &self.mip {
+            p.pack_f32(mip, &mut out.mip).map_err(|e| e.to_string())?;
+        }
+        lap(3, out);
+        Ok(())
+    }
+
+    /// Runs every slab, in parallel batches on the rayon pool when `parallel` (each batch is
+    /// handed to `sink` in order while the next one computes), else one after another.
+    fn run<T: Voxel>(
+        &self,
+        src: &[T],
+        slabs: &[Slab],
+        parallel: bool,
+        mut sink: impl FnMut(&SlabOut) -> Result<(), String> + Send,
+    ) -> Result<(), String> {
+        use rayon::prelude::*;
+        if !parallel {
+            let mut out = SlabOut::default();
+            for s in slabs {
+                self.compute(src, s, &mut out)?;
+                sink(&out)?;
+            }
+            return Ok(());
+        }
+        let batch = 2 * rayon::current_num_threads();
+        let compute_batch = |first: usize, outs: &mut Vec<SlabOut>| -> Result<(), String> {
+            let todo = &slabs[first.min(slabs.len())..(first + batch).min(slabs.len())];
+            outs.resize_with(todo.len(), SlabOut::default);
+            outs.par_iter_mut().zip(todo).try_for_each(|(out, s)| self.compute(src, s, out))
+        };
+        let mut ready = Vec::new();
+        let mut next = Vec::new();
+        compute_batch(0, &mut ready)?;
+        for first in (batch..slabs.len() + batch).step_by(batch) {
+            let (written, computed) =
+                rayon::join(|| ready.iter().try_for_each(&mut sink), || compute_batch(first, &mut next));
+            written?;
+            computed?;
+            std::mem::swap(&mut ready, &mut next);
+        }
+        Ok(())
+    }
+}
+
+/// Everything after reading: resample, window, MIP and compression, streamed slab by slab so
+/// neither the resampled volume nor the MIP is ever held whole; then the PNGs.
 pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Result<RunJson, Box<dyn std::error::Error>> {
+    pipeline_with(v, recipe, settings, SLAB)
+}
+
+pub(crate) fn pipeline_with(
+    v: Volume,
+    recipe: &Recipe,
+    settings: &Settings,
+    slab: usize,
+) -> Result<RunJson, Box<dyn std::error::Error>> {
     let t_all = Instant::now();
     let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut variants: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    let mut record = |name: &'static str, d: Duration| timings.insert(name, d.as_secs_f64());
     let variant = settings.variant;
     std::fs::create_dir_all(&settings.out)
         .map_err(|e| format!("{}: cannot create the folder: {e}", settings.out.display()))?;
@@ -445,25 +611,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
 
     let plan = plan_grid(&v, recipe)?;
     let out_shape = plan.grid.shape;
-    let stage = Stage::start("resample");
     let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
-    let opts = Trilinear::new().scaling(scaling.0, scaling.1);
-    let mut iso_buf = buffer(plan.output_len(), &input_name)?;
-    let iso = iso_buf.make_mut();
-    let report = ctprep_io::with_storage!(v.data(), st => {
-        resample_linear_slice_into(st.as_slice(), &plan, &opts, iso, variant)
-    })
-    .map_err(|e| format!("{input_name}: {e}"))?;
-    variants.insert("resample", format!("{} ({} path)", report.variant, report.path));
-    record("resample", stage.finish());
-    // A template for the outputs' headers; the input's voxels are released here.
-    let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
-    drop(v);
-
-    let stage = Stage::start("window");
-    variants.insert("window", window_in_place(iso, recipe.window, variant)?);
-    record("window", stage.finish());
-
     let k = match recipe.mip {
         MipSize::Slices(k) => k,
         MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
@@ -476,60 +624,82 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
 
     let wopts = WriteOptions::new().gzip_level(settings.gzip_level);
     let wants = |what: &str| recipe.save.iter().any(|s| s == what);
-    // The windowed volume is written before the MIP, which may then take its buffer.
-    if wants("volume") {
-        let stage = Stage::start("write volume");
-        let path = out_path("window.nii.gz");
-        let vol = template.derived(VoxelData::F32(iso_buf), &out_shape, plan.grid.affine)?;
-        write_nifti(&vol, &path, &wopts)?;
-        iso_buf = match vol.into_data() {
-            VoxelData::F32(st) => st,
-            _ => unreachable!("the windowed volume is float32"),
-        };
-        outputs.insert("volume", vec![path.display().to_string()]);
-        record("write_volume", stage.finish());
-    }
-
-    let stage = Stage::start("mip");
-    let (mip_buf, report) = if in_place_ok(&proj) {
-        // Slab by slab over the windowed volume itself: no second volume in memory.
-        let report = mip_in_place(iso_buf.make_mut(), out_shape, &proj, variant)
-            .map_err(|e| format!("{input_name}: MIP: {e}"))?;
-        (iso_buf, format!("{} (in place)", report.variant))
-    } else {
-        let mut mip_buf = buffer(mip_shape.iter().product(), &input_name)?;
-        let report = project_slice_into(iso_buf.as_slice(), out_shape, &proj, mip_buf.make_mut(), variant)
-            .map_err(|e| format!("{input_name}: MIP: {e}"))?;
-        drop(iso_buf);
-        (mip_buf, report.variant.to_string())
+    // A template for the outputs' headers.
+    let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
+    let stream = |on: bool, suffix: &str, shape: &[usize], affine| -> Result<_, ctprep_io::Error> {
+        on.then(|| NiftiStream::create(&template, shape, affine, out_path(suffix), &wopts)).transpose()
     };
-    variants.insert("mip", report);
-    record("mip", stage.finish());
+    let mut volume = stream(wants("volume"), "window.nii.gz", &out_shape, plan.grid.affine)?;
+    let mut mip = stream(wants("mip"), "mip.nii.gz", &mip_shape, mip_affine)?;
+    let pictures = pictures(mip_shape, &mip_affine, &settings.out, &settings.stem, wants("png"), wants("sheet"))?;
 
-    if wants("png") || wants("sheet") {
-        let stage = Stage::start("png");
-        let written = mip_images(
-            mip_buf.as_slice(),
-            mip_shape,
-            &mip_affine,
-            &settings.out,
-            &settings.stem,
-            wants("png"),
-            wants("sheet"),
-        )?;
-        for (kind, path) in written {
-            outputs.entry(kind).or_default().push(path.display().to_string());
+    let parallel = matches!(variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
+    let job = Job {
+        plan: &plan,
+        opts: Trilinear::new().scaling(scaling.0, scaling.1),
+        window: recipe.window,
+        sub_proj: SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(recipe.align),
+        proj,
+        n: out_shape[2],
+        plane: out_shape[0] * out_shape[1],
+        volume: volume.as_ref().map(NiftiStream::packer),
+        mip: mip.as_ref().map(NiftiStream::packer),
+        pictures: &pictures,
+        // On the slab workers `Auto` runs each kernel on one thread (the slabs are the
+        // parallelism); one thread runs every slab for `scalar` and `simd`.
+        kernel: if parallel { Variant::Auto } else { variant },
+        scratch: Mutex::new(Vec::new()),
+        input: &input_name,
+    };
+    let slabs = slabs(out_shape[2], &proj, m, slab);
+    let stage = Stage::counted("resample, window, MIP, compress", slabs.len() as u64);
+    let mut cpu = [Duration::ZERO; 5];
+    let mut kernels: Option<[String; 3]> = None;
+    let sink = |out: &SlabOut| -> Result<(), String> {
+        let t = Instant::now();
+        for (stream, piece) in [(&mut volume, &out.volume), (&mut mip, &out.mip)] {
+            if let Some(s) = stream {
+                s.append(piece).map_err(|e| e.to_string())?;
+            }
         }
-        record("png", stage.finish());
+        for (c, d) in cpu.iter_mut().zip(out.cpu) {
+            *c += d;
+        }
+        cpu[4] += t.elapsed();
+        kernels.get_or_insert_with(|| out.kernels.clone());
+        stage.inc();
+        Ok(())
+    };
+    ctprep_io::with_storage!(v.data(), st => job.run(st.as_slice(), &slabs, parallel, sink))?;
+    let t = Instant::now();
+    let mut finished = [("volume", volume), ("mip", mip)];
+    for (kind, s) in &mut finished {
+        if let Some(s) = s.take() {
+            s.finish()?;
+            let suffix = if *kind == "volume" { "window.nii.gz" } else { "mip.nii.gz" };
+            outputs.insert(kind, vec![out_path(suffix).display().to_string()]);
+        }
     }
-    if wants("mip") {
-        let stage = Stage::start("write mip");
-        let path = out_path("mip.nii.gz");
-        write_nifti(&template.derived(VoxelData::F32(mip_buf), &mip_shape, mip_affine)?, &path, &wopts)?;
-        outputs.insert("mip", vec![path.display().to_string()]);
-        record("write_mip", stage.finish());
+    cpu[4] += t.elapsed();
+    timings.insert("stream", stage.finish().as_secs_f64());
+    drop(v);
+    let [resample, window, mip_kernel] = kernels.unwrap_or_default();
+    let how = if parallel { "parallel slabs" } else { "one thread" };
+    variants.insert("resample", format!("{resample}, {how}"));
+    variants.insert("window", format!("{window}, {how}"));
+    variants.insert("mip", format!("{mip_kernel}, {how}"));
+
+    if !pictures.is_empty() {
+        let stage = Stage::start("png");
+        for p in &pictures {
+            p.write()?;
+            outputs.entry(p.kind).or_default().push(p.path.display().to_string());
+        }
+        timings.insert("png", stage.finish().as_secs_f64());
     }
-    record("total", t_all.elapsed());
+    timings.insert("total", t_all.elapsed().as_secs_f64());
+    let cpu_s =
+        ["resample", "window", "mip", "compress", "write"].into_iter().zip(cpu.map(|d| d.as_secs_f64())).collect();
     Ok(RunJson {
         input: input_name,
         input_shape,
@@ -543,6 +713,7 @@ pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Resul
         mip_edges: recipe.edges.to_string(),
         variants,
         timings_s: timings,
+        cpu_s,
         outputs,
     })
 }
@@ -587,33 +758,128 @@ mod tests {
         assert_eq!(recipe(&["--save", "mip,png"]).expect("save").save, ["mip", "png"]);
     }
 
+    /// Every output slice of the whole volume belongs to one slab, in order, and each slab's
+    /// computed slices cover the windows of its outputs.
     #[test]
-    fn in_place_mip_equals_the_whole_volume_projection() {
-        for shape in [[3, 2, 1], [5, 4, 7], [9, 3, 130], [4, 4, 200]] {
-            let len: usize = shape.iter().product();
-            let vol: Vec<f32> = (0..len)
-                .map(|i| {
-                    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                    if h.is_multiple_of(97) { f32::NAN } else { (h % 1000) as f32 / 999.0 }
-                })
-                .collect();
-            for k in [1, 2, 5, 31, 64, 65, 150, 300] {
+    fn slabs_partition_the_outputs() {
+        for n in [1, 2, 7, 33, 64] {
+            for k in [1, 2, 5, 40] {
                 for align in [Align::Start, Align::Centre] {
-                    let proj = SlabProjection::new(k).align(align).edges(Edges::Shrink);
-                    assert!(in_place_ok(&proj));
-                    let mut want = vec![0f32; len];
-                    project_slice_into(&vol, shape, &proj, &mut want, Variant::Scalar).expect("projects");
-                    for variant in [Variant::Scalar, Variant::Parallel, Variant::Auto] {
-                        let mut got = vol.clone();
-                        mip_in_place(&mut got, shape, &proj, variant).expect("projects");
-                        let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{shape:?} k={k} {align} {variant}");
+                    for edges in [Edges::Shrink, Edges::Valid, Edges::Zero] {
+                        let proj = SlabProjection::new(k).align(align).edges(edges);
+                        let Ok(m) = proj.output_len(n) else { continue };
+                        for slab in [1, 3, 32] {
+                            let all = slabs(n, &proj, m, slab);
+                            assert_eq!(all.first().map(|s| (s.z0, s.j0)), Some((0, 0)));
+                            assert_eq!(all.last().map(|s| (s.z1, s.j1)), Some((n, m)));
+                            for w in all.windows(2) {
+                                assert_eq!((w[0].z1, w[0].j1), (w[1].z0, w[1].j0), "{n} {k} {align} {edges} {slab}");
+                            }
+                            for s in &all {
+                                assert!(s.lo <= s.z0 && s.z1 <= s.hi && s.hi <= n);
+                                for j in s.j0..s.j1 {
+                                    let a = proj.anchor_slice(j);
+                                    assert!(s.z0 <= a && a < s.z1);
+                                    if let Some((lo, hi)) = proj.window(j, n) {
+                                        assert!(s.lo <= lo && hi < s.hi, "{n} {k} {align} {edges} {slab} j {j}");
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        assert!(!in_place_ok(&SlabProjection::new(5).edges(Edges::Zero)));
-        assert!(!in_place_ok(&SlabProjection::new(5).stride(2)));
+    }
+
+    /// The oracle of the streamed pipeline: the whole volume resampled, windowed and projected
+    /// at once by the kernels with the same variant, and the images of that whole MIP. Every
+    /// output of the stream is bit-identical to it, for every edge mode and alignment, slabs of
+    /// 1, 3 and 32 slices, one thread and parallel slabs.
+    #[test]
+    fn streamed_outputs_equal_the_whole_volume_stages() {
+        let ct = ctprep_phantom::Phantom::new([23, 19, 9])
+            .spacing_mm([0.78, 0.78, 2.5])
+            .axcodes("LPS".parse().expect("codes"))
+            .ct()
+            .expect("phantom");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let read_f32 = |p: &Path| read_nifti(p).expect("reads").scaled_f32();
+        for (edges, align, k) in [
+            (Edges::Shrink, Align::Centre, 5),
+            (Edges::Shrink, Align::Start, 2),
+            (Edges::Valid, Align::Centre, 4),
+            (Edges::Zero, Align::Start, 5),
+            (Edges::Shrink, Align::Centre, 1),
+            (Edges::Shrink, Align::Centre, 60),
+        ] {
+            let mut args = RunArgs::defaults();
+            args.mip = Some(k);
+            args.mip_align = Some(align);
+            args.mip_edges = Some(edges);
+            let recipe = args.recipe().expect("recipe");
+            // The oracle.
+            let plan = plan_grid(&ct, &recipe).expect("plan");
+            let shape = plan.grid.shape;
+            let (slope, inter) = ct.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
+            let opts = Trilinear::new().scaling(slope, inter);
+            let proj = SlabProjection::new(k).align(align).edges(edges);
+            let m = proj.output_len(shape[2]).expect("outputs");
+            let mip_shape = [shape[0], shape[1], m];
+            let mip_affine = proj.output_affine(&plan.grid.affine);
+            let map = WindowMap::new(recipe.window, Range::new(0.0, 1.0).expect("range"), None).expect("map");
+            for variant in [Variant::Scalar, Variant::Simd, Variant::Auto] {
+                let mut iso = vec![0f32; plan.output_len()];
+                ctprep_io::with_storage!(ct.data(), st => {
+                    ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
+                })
+                .expect("resamples");
+                let mut windowed = vec![0f32; iso.len()];
+                window_slice_into(&iso, &mut windowed, &map, variant).expect("windows");
+                let mut mip = vec![0f32; mip_shape.iter().product()];
+                project_slice_into(&windowed, shape, &proj, &mut mip, variant).expect("projects");
+                let pixels = PixelMap::new();
+                let mut want_png = Vec::new();
+                for plane in Plane::ALL {
+                    let n = SliceLayout::new(mip_shape, &mip_affine, plane).expect("layout").middle();
+                    let image = ctprep_io::slice_image(&mip, mip_shape, &mip_affine, plane, n).expect("slice");
+                    want_png.push(ctprep_io::encode_png(&pixels.apply(&image)).expect("png"));
+                }
+                let count = SliceLayout::new(mip_shape, &mip_affine, Plane::Axial).expect("layout").slice_count();
+                let sheet = ctprep_io::contact_sheet(
+                    &mip,
+                    mip_shape,
+                    &mip_affine,
+                    Plane::Axial,
+                    &sheet_options(count),
+                    &pixels,
+                )
+                .expect("sheet");
+                want_png.push(ctprep_io::encode_png(&sheet).expect("png"));
+                for slab in [1, 3, 32] {
+                    let what = format!("{edges} {align} k={k} {variant} slab {slab}");
+                    let out = dir.path().join(what.replace(' ', "_"));
+                    let settings =
+                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                    let doc = pipeline_with(ct.clone(), &recipe, &settings, slab).expect("runs");
+                    assert_eq!(doc.output_shape, shape);
+                    let same = |a: &[f32], b: &[f32]| {
+                        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                    };
+                    assert!(same(&read_f32(&out.join("ct_window.nii.gz")), &windowed), "{what}: windowed volume");
+                    assert!(same(&read_f32(&out.join("ct_mip.nii.gz")), &mip), "{what}: MIP");
+                    let back = read_nifti(out.join("ct_mip.nii.gz")).expect("reads");
+                    // The header stores the affine in float32.
+                    let (a, b) = (back.affine().0, mip_affine.0);
+                    let close = a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() < 1e-5);
+                    assert!(close, "{what}: MIP affine {a:?} vs {b:?}");
+                    let names = ["axial", "coronal", "sagittal"].map(|p| format!("ct_mip_{p}.png"));
+                    for (name, want) in names.iter().map(String::as_str).chain(["ct_mip_sheet.png"]).zip(&want_png) {
+                        assert_eq!(&std::fs::read(out.join(name)).expect("png written"), want, "{what}: {name}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -60,9 +60,14 @@ fn classic_preset_reproduces_the_python_recipe() {
             assert_eq!(doc["output_shape"], serde_json::json!([31, 28, 28]));
             assert_eq!(doc["convention"], "seed");
             assert_eq!(doc["mip_edges"], "zero");
-            for stage in ["read", "resample", "window", "mip", "write_volume", "write_mip", "total"] {
+            for stage in ["read", "stream", "total"] {
                 assert!(doc["timings_s"][stage].as_f64().is_some_and(|t| t >= 0.0), "timing of {stage}");
             }
+            for stage in ["resample", "window", "mip", "compress", "write"] {
+                assert!(doc["cpu_s"][stage].as_f64().is_some_and(|t| t >= 0.0), "thread time of {stage}");
+            }
+            let parallel = doc["variants"]["mip"].as_str().is_some_and(|v| v.ends_with("parallel slabs"));
+            assert_eq!(parallel, matches!(variant, "parallel" | "auto"), "{variant}: {}", doc["variants"]);
             assert_eq!(doc["outputs"]["mip"][0].as_str().map(|p| p.ends_with("_mip.nii.gz")), Some(true));
         }
     }

@@ -239,7 +239,18 @@ impl SliceLayout {
         let (count, slice_step) = axis(plane.normal_axis(), false)?;
         // `axis` returned, so the normal's world axis has a voxel axis.
         let normal_voxel_axis = by_world[plane.normal_axis()].map_or(2, |(v, _)| v);
-        Ok(SliceLayout { plane, shape, width, height, count, origin, col_step, row_step, slice_step, normal_voxel_axis })
+        Ok(SliceLayout {
+            plane,
+            shape,
+            width,
+            height,
+            count,
+            origin,
+            col_step,
+            row_step,
+            slice_step,
+            normal_voxel_axis,
+        })
     }
 
     /// The plane.
@@ -379,12 +390,16 @@ impl SliceCapture {
     pub fn take(&mut self, z0: usize, slab: &[f32]) -> Result<()> {
         let [nx, ny, nz] = self.layout.shape;
         let plane = nx * ny;
-        let z1 = z0.checked_add(slab.len() / plane).filter(|&z1| z1 <= nz && slab.len() % plane == 0);
+        let z1 = z0.checked_add(slab.len() / plane).filter(|&z1| z1 <= nz && slab.len().is_multiple_of(plane));
         let Some(z1) = z1 else {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 memory_path(),
-                format!("{} values from stored slice {z0} are not whole slices of shape {:?}", slab.len(), self.layout.shape),
+                format!(
+                    "{} values from stored slice {z0} are not whole slices of shape {:?}",
+                    slab.len(),
+                    self.layout.shape
+                ),
             ));
         };
         let [sx, sy, _] = self.sub;
@@ -426,7 +441,11 @@ impl SliceCapture {
         let p = memory_path();
         self.layout.check_index(n, &p)?;
         if self.slot[self.layout.voxel_index(n, 0, 0)[self.axis]] == u32::MAX {
-            return Err(Error::new(ErrorKind::InvalidRequest, p, format!("{} slice {n} was not kept", self.layout.plane)));
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                p,
+                format!("{} slice {n} was not kept", self.layout.plane),
+            ));
         }
         Ok(())
     }

@@ -228,10 +228,8 @@ fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) ->
     let mut next = Vec::new();
     compress_batch(0, &mut ready)?;
     for first in (batch..pieces + batch).step_by(batch) {
-        let (written, compressed) = rayon::join(
-            || ready.iter().try_for_each(|p| member.add(w, p)),
-            || compress_batch(first, &mut next),
-        );
+        let (written, compressed) =
+            rayon::join(|| ready.iter().try_for_each(|p| member.add(w, p)), || compress_batch(first, &mut next));
         written?;
         compressed?;
         std::mem::swap(&mut ready, &mut next);
@@ -372,8 +370,9 @@ impl NiftiStream {
         opts: &WriteOptions,
     ) -> Result<NiftiStream> {
         let path = path.as_ref();
-        let gz = nifti_output_kind(path)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
+        let gz = nifti_output_kind(path).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz")
+        })?;
         let voxels = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         let expected = voxels.and_then(|n| n.checked_mul(template.dtype().size() as u64)).ok_or_else(|| {
             Error::new(ErrorKind::InvalidRequest, path, format!("shape {shape:?} is too large to write"))
@@ -620,7 +619,8 @@ mod tests {
             write_nifti(&vol, &whole, &WriteOptions::new()).expect("writes");
             for cut in [1, 1000, PIECE / 4 + 3, n] {
                 let path = dir.path().join(format!("{cut}_{name}"));
-                let mut s = NiftiStream::create(&template, &shape, affine, &path, &WriteOptions::new()).expect("starts");
+                let mut s =
+                    NiftiStream::create(&template, &shape, affine, &path, &WriteOptions::new()).expect("starts");
                 let packer = s.packer();
                 let mut piece = Piece::default();
                 packer.pack_f32(&[], &mut piece).expect("packs");

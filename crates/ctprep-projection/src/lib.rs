@@ -267,6 +267,14 @@ impl SlabProjection {
         first + (j * self.stride) as isize
     }
 
+    /// The input slice output `j` is anchored at: the first slice of its window (`start`
+    /// alignment) or the slice `k / 2` after it (`centre`), before truncation at the ends. It
+    /// grows with `j`, by the stride.
+    pub fn anchor_slice(&self, j: usize) -> usize {
+        // `first` is 0 or k / 2: never negative.
+        self.anchor(j) as usize
+    }
+
     /// The input slices `s ..= e` that output `j` reduces, or `None` when it is 0 (`zero`
     /// edges). `n` input slices.
     pub fn window(&self, j: usize, n: usize) -> Option<(usize, usize)> {
