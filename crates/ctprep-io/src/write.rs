@@ -305,9 +305,12 @@ impl Piece {
             self.bytes.extend_from_slice(data);
             return Ok(());
         }
+        // One decision for the whole call, from samples spread over it: a slab's pieces are
+        // neighbouring slices, alike enough to share it.
+        let encoder = piece_encoder(data, level);
         for piece in data.chunks(PIECE) {
             self.crc.update(piece);
-            compress_piece(piece, &mut self.bytes, level)?;
+            compress_piece(piece, &mut self.bytes, encoder)?;
         }
         Ok(())
     }
@@ -452,7 +455,8 @@ enum PieceEncoder {
     Zlib(zlib_rs::DeflateConfig),
 }
 
-/// The encoder for `piece` at gzip level `level` (see [`gzip_to`]).
+/// The encoder for `piece` (one piece, or all of a [`Piece::pack`] call) at gzip level `level`
+/// (see [`gzip_to`]).
 fn piece_encoder(piece: &[u8], level: u32) -> PieceEncoder {
     use zlib_rs::{DeflateConfig, Strategy};
     let config = |level: u32| DeflateConfig {
@@ -495,8 +499,8 @@ fn deflate_len(input: &[u8], out: &mut [u8], config: zlib_rs::DeflateConfig) -> 
 
 /// Appends `piece` to `out` as a raw deflate fragment that refers to nothing before it, ended
 /// by a sync flush.
-fn compress_piece(piece: &[u8], out: &mut Vec<u8>, level: u32) -> std::io::Result<()> {
-    let config = match piece_encoder(piece, level) {
+fn compress_piece(piece: &[u8], out: &mut Vec<u8>, encoder: PieceEncoder) -> std::io::Result<()> {
+    let config = match encoder {
         PieceEncoder::Runs => {
             crate::deflate::compress(piece, out, false);
             return Ok(());
