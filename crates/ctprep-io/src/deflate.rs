@@ -176,6 +176,9 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
     for b in 0..256 {
         table[b] = (lit_code[b] as u64, lit_len[b] as u32);
     }
+    // The output has room for the whole block (`room` above): the hot loop keeps the bit state
+    // in locals and writes through a plain slice, with no room checks.
+    let mut f = w.fast();
     let mut pos = start;
     for s in &segs {
         let lits = &input[pos..pos + s.lit as usize];
@@ -184,27 +187,59 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
         for q in quads {
             for &b in q {
                 let (c, l) = table[b as usize];
-                w.add(c, l);
+                f.add(c, l);
             }
-            w.flush();
+            f.flush();
         }
         for &b in rest {
             let (c, l) = table[b as usize];
-            w.add(c, l);
+            f.add(c, l);
         }
-        w.flush();
+        f.flush();
         pos += s.lit as usize;
         if s.run > 0 {
             for_each_match(s.run, |len| {
                 let (i, extra, base) = length_code(len);
                 let sym = 257 + i;
-                w.put(lit_code[sym] as u32 | ((len - base) << lit_len[sym]), lit_len[sym] as u32 + extra);
-                w.put(dc as u32, dl);
+                f.add(u64::from(lit_code[sym] as u32 | ((len - base) << lit_len[sym])), lit_len[sym] as u32 + extra);
+                f.add(dc as u64, dl);
+                f.flush();
             });
             pos += s.run as usize;
         }
     }
-    w.put(lit_code[256] as u32, lit_len[256] as u32);
+    f.add(lit_code[256] as u64, lit_len[256] as u32);
+    f.flush();
+    let (len, acc, n) = (f.len, f.acc, f.n);
+    w.resume(len, acc, n);
+}
+
+/// A [`BitWriter`]'s state in locals over its pre-sized output (see [`BitWriter::fast`]).
+struct FastBits<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    acc: u64,
+    n: u32,
+}
+
+impl FastBits<'_> {
+    /// As [`BitWriter::add`].
+    #[inline(always)]
+    fn add(&mut self, bits: u64, n: u32) {
+        self.acc |= bits << self.n;
+        self.n += n;
+    }
+
+    /// As [`BitWriter::flush`], within the room made beforehand.
+    #[inline(always)]
+    fn flush(&mut self) {
+        self.buf[self.len..self.len + 8].copy_from_slice(&self.acc.to_le_bytes());
+        let bytes = self.n / 8;
+        self.len += bytes as usize;
+        // Fewer than 64 bits are ever pending, so the shift is below 64.
+        self.acc >>= 8 * bytes;
+        self.n -= 8 * bytes;
+    }
 }
 
 /// The order in which code length code lengths are sent.
@@ -419,6 +454,18 @@ impl<'a> BitWriter<'a> {
         self.room(b.len());
         self.out[self.len..self.len + b.len()].copy_from_slice(b);
         self.len += b.len();
+    }
+
+    /// The state as locals over the output, for a hot loop that stays within room made
+    /// beforehand with [`BitWriter::room`] (a flush past it panics); [`BitWriter::resume`] takes
+    /// the state back.
+    fn fast(&mut self) -> FastBits<'_> {
+        FastBits { buf: &mut self.out[..], len: self.len, acc: self.acc, n: self.n }
+    }
+
+    /// Continues from a [`FastBits`]' final state.
+    fn resume(&mut self, len: usize, acc: u64, n: u32) {
+        (self.len, self.acc, self.n) = (len, acc, n);
     }
 
     /// Cuts the output back to the bytes written.
