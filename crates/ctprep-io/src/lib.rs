@@ -7,7 +7,8 @@
 //! - **Affine** chosen exactly as nibabel's `get_best_affine` (sform, else qform with qfac 0
 //!   read as 1, else the pixdim fallback); axis codes as `aff2axcodes`; reorientation as
 //!   `as_reoriented` / `as_closest_canonical`, every voxel keeping its world position.
-//! - **Write** `.nii` / `.nii.gz` with sform and qform both set, through a temporary file.
+//! - **Write** `.nii` / `.nii.gz` with sform and qform both set, through a temporary file;
+//!   [`NiftiStream`] writes one whose voxels arrive slab by slab, compressed on any thread.
 //! - **Images** (feature `png`, on by default): PNG slices and contact sheets in radiological
 //!   display orientation derived from the affine, gathered from the stored voxels without a copy
 //!   of the volume (the [`image`] module).
