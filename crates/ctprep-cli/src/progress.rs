@@ -15,6 +15,11 @@ pub(crate) fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether progress is drawn: not with `--quiet`, not when stderr is not a terminal.
+fn visible() -> bool {
+    !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
+
 /// One step of a command, shown while it runs.
 #[derive(Debug)]
 pub(crate) struct Stage {
@@ -25,7 +30,7 @@ pub(crate) struct Stage {
 impl Stage {
     /// Starts showing `name` (nothing is drawn with `--quiet` or when stderr is not a terminal).
     pub(crate) fn start(name: &'static str) -> Stage {
-        let bar = if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+        let bar = if !visible() {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::new_spinner();
@@ -42,7 +47,7 @@ impl Stage {
 
     /// Starts showing `name` with a bar of `len` parts (hidden as [`Stage::start`]).
     pub(crate) fn counted(name: &'static str, len: u64) -> Stage {
-        let bar = if QUIET.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+        let bar = if !visible() {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::new(len);

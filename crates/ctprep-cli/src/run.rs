@@ -6,8 +6,9 @@
 //! resampled (with the `k - 1` slices its MIP windows reach), windowed, projected and
 //! compressed on a worker, and the slabs' pieces are appended to the `.nii.gz` files in order
 //! while the next slabs compute. The PNGs keep only the slices they show. Memory: the input and,
-//! per worker, two slab buffers, plus the compressed pieces in flight; neither the resampled
-//! volume nor the MIP is ever held whole, and nothing is widened to `f64`.
+//! per worker, two slab buffers (slabs grow to `k` slices for thicker MIPs), plus the compressed
+//! pieces in flight; neither the resampled volume nor the MIP is ever held whole (unless one MIP
+//! window spans most of the volume), and nothing is widened to `f64`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -226,6 +227,10 @@ fn stem(p: &Path) -> String {
     name
 }
 
+/// File name suffixes of the NIfTI outputs, after `<stem>_`.
+const VOLUME_SUFFIX: &str = "window.nii.gz";
+const MIP_SUFFIX: &str = "mip.nii.gz";
+
 /// Panels of the run's contact sheet.
 const SHEET_ROWS: usize = 6;
 const SHEET_COLS: usize = 6;
@@ -325,8 +330,8 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         label: None,
     };
     for p in [
-        settings.out.join(format!("{}_window.nii.gz", settings.stem)),
-        settings.out.join(format!("{}_mip.nii.gz", settings.stem)),
+        settings.out.join(format!("{}_{VOLUME_SUFFIX}", settings.stem)),
+        settings.out.join(format!("{}_{MIP_SUFFIX}", settings.stem)),
     ] {
         crate::commands::check_output_path(&args.input, &p)?;
     }
@@ -396,7 +401,8 @@ struct Slab {
 fn slabs(n: usize, proj: &SlabProjection, m: usize, slab: usize) -> Vec<Slab> {
     let mut out = Vec::new();
     let mut j = 0;
-    for z0 in (0..n).step_by(slab.max(1)) {
+    let slab = slab.max(1);
+    for z0 in (0..n).step_by(slab) {
         let z1 = (z0 + slab).min(n);
         let j0 = j;
         while j < m && proj.anchor_slice(j) < z1 {
@@ -468,7 +474,7 @@ impl Job<'_> {
                 Scratch { a: zeroed()?, b: zeroed()?, gathered: Vec::new() }
             }
         };
-        let r = self.compute_with(src, s, out, &mut scratch);
+        let r = ctprep_core::with_auto_on_one_thread(|| self.compute_with(src, s, out, &mut scratch));
         self.scratch.lock().map_err(|e| e.to_string())?.push(scratch);
         r
     }
@@ -617,12 +623,14 @@ pub(crate) fn pipeline_with(
     let stream = |on: bool, suffix: &str, shape: &[usize], affine| -> Result<_, ctprep_io::Error> {
         on.then(|| NiftiStream::create(&template, shape, affine, out_path(suffix), &wopts)).transpose()
     };
-    let mut volume = stream(wants("volume"), "window.nii.gz", &out_shape, plan.grid.affine)?;
-    let mut mip = stream(wants("mip"), "mip.nii.gz", &mip_shape, mip_affine)?;
+    let mut volume = stream(wants("volume"), VOLUME_SUFFIX, &out_shape, plan.grid.affine)?;
+    let mut mip = stream(wants("mip"), MIP_SUFFIX, &mip_shape, mip_affine)?;
     let pictures = pictures(mip_shape, &mip_affine, &settings.out, &settings.stem, wants("png"), wants("sheet"))?;
 
     let parallel = matches!(variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
-    let slabs = slabs(out_shape[2], &proj, m, slab);
+    // At least k slices per slab, so a slab never computes more than about twice its own
+    // slices, however thick the MIP.
+    let slabs = slabs(out_shape[2], &proj, m, slab.max(k));
     let job = Job {
         plan: &plan,
         opts: Trilinear::new().scaling(scaling.0, scaling.1),
@@ -660,13 +668,12 @@ pub(crate) fn pipeline_with(
         Ok(())
     };
     ctprep_io::with_storage!(v.data(), st => job.run(st.as_slice(), &slabs, parallel, sink))?;
+    // Every output complete before any is at its path: a failure leaves none of them.
     let t = Instant::now();
-    let mut finished = [("volume", volume), ("mip", mip)];
-    for (kind, s) in &mut finished {
-        if let Some(s) = s.take() {
-            s.finish()?;
-            let suffix = if *kind == "volume" { "window.nii.gz" } else { "mip.nii.gz" };
-            outputs.insert(kind, vec![out_path(suffix).display().to_string()]);
+    let mut done = Vec::new();
+    for (kind, suffix, s) in [("volume", VOLUME_SUFFIX, volume), ("mip", MIP_SUFFIX, mip)] {
+        if let Some(s) = s {
+            done.push((kind, out_path(suffix), s.complete()?));
         }
     }
     cpu[4] += t.elapsed();
@@ -676,15 +683,34 @@ pub(crate) fn pipeline_with(
     let how = if parallel { "parallel slabs" } else { "one thread" };
     variants.insert("resample", format!("{resample}, {how}"));
     variants.insert("window", format!("{window}, {how}"));
-    variants.insert("mip", format!("{mip_kernel}, {how}"));
+    if !mip_kernel.is_empty() {
+        variants.insert("mip", format!("{mip_kernel}, {how}"));
+    }
 
-    if !pictures.is_empty() {
-        let stage = Stage::start("png");
-        for p in &pictures {
-            p.write()?;
-            outputs.entry(p.kind).or_default().push(p.path.display().to_string());
+    let mut written: Vec<PathBuf> = Vec::new();
+    let placed = (|| -> Result<(), Box<dyn std::error::Error>> {
+        if !pictures.is_empty() {
+            let stage = Stage::start("png");
+            for p in &pictures {
+                p.write()?;
+                written.push(p.path.clone());
+                outputs.entry(p.kind).or_default().push(p.path.display().to_string());
+            }
+            timings.insert("png", stage.finish().as_secs_f64());
         }
-        timings.insert("png", stage.finish().as_secs_f64());
+        for (kind, path, file) in done {
+            file.persist()?;
+            written.push(path.clone());
+            outputs.insert(kind, vec![path.display().to_string()]);
+        }
+        Ok(())
+    })();
+    if let Err(e) = placed {
+        // Best effort: the outputs already in place are removed, so none is left from a failed run.
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
     }
     timings.insert("total", t_all.elapsed().as_secs_f64());
     let cpu_s =
@@ -783,8 +809,8 @@ mod tests {
 
     /// The oracle of the streamed pipeline: the whole volume resampled, windowed and projected
     /// at once by the kernels with the same variant, and the images of that whole MIP. Every
-    /// output of the stream is bit-identical to it, for every edge mode and alignment, slabs of
-    /// 1, 3 and 32 slices, one thread and parallel slabs.
+    /// output of the stream is bit-identical to it, for every edge mode and alignment, every
+    /// variant (one thread and four parallel workers), slabs of 1, 3 and 32 slices.
     #[test]
     fn streamed_outputs_equal_the_whole_volume_stages() {
         let ct = ctprep_phantom::Phantom::new([23, 19, 9])
@@ -793,6 +819,7 @@ mod tests {
             .ct()
             .expect("phantom");
         let dir = tempfile::tempdir().expect("temp dir");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
         let read_f32 = |p: &Path| read_nifti(p).expect("reads").scaled_f32();
         for (edges, align, k) in [
             (Edges::Shrink, Align::Centre, 5),
@@ -817,7 +844,7 @@ mod tests {
             let mip_shape = [shape[0], shape[1], m];
             let mip_affine = proj.output_affine(&plan.grid.affine);
             let map = WindowMap::new(recipe.window, Range::new(0.0, 1.0).expect("range"), None).expect("map");
-            for variant in [Variant::Scalar, Variant::Simd, Variant::Auto] {
+            for variant in Variant::ALL {
                 let mut iso = vec![0f32; plan.output_len()];
                 ctprep_io::with_storage!(ct.data(), st => {
                     ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
@@ -850,7 +877,12 @@ mod tests {
                     let out = dir.path().join(what.replace(' ', "_"));
                     let settings =
                         Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
-                    let doc = pipeline_with(ct.clone(), &recipe, &settings, slab).expect("runs");
+                    // Four workers whatever the machine, so parallel slabs run here too.
+                    let doc = pool
+                        .install(|| pipeline_with(ct.clone(), &recipe, &settings, slab).map_err(|e| e.to_string()))
+                        .expect("runs");
+                    let parallel = doc.variants["resample"].ends_with("parallel slabs");
+                    assert_eq!(parallel, matches!(variant, Variant::Parallel | Variant::Auto), "{what}");
                     assert_eq!(doc.output_shape, shape);
                     let same = |a: &[f32], b: &[f32]| {
                         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())

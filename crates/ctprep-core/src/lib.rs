@@ -27,7 +27,7 @@ mod variant;
 mod voxel;
 
 pub use affine::{Affine, polar_rotation, symmetric_eigen3};
-pub use variant::{ParseVariantError, Variant, auto_parallel_here};
+pub use variant::{ParseVariantError, Variant, auto_parallel_here, with_auto_on_one_thread};
 pub use voxel::Voxel;
 
 /// Compiles the functions it wraps once per instruction-set level (x86-64-v4 with AVX-512,

@@ -18,7 +18,8 @@ pub enum Variant {
     Simd,
     /// rayon over independent slabs, each running the SIMD kernel.
     Parallel,
-    /// Chosen per call (the default): parallel for large volumes when [`auto_parallel_here`].
+    /// Chosen per call (the default): parallel for large volumes when [`auto_parallel_here`]
+    /// (more than one thread in the current pool, outside [`with_auto_on_one_thread`]).
     #[default]
     Auto,
 }
@@ -38,12 +39,30 @@ impl Variant {
     }
 }
 
-/// Whether `Auto` may run a large job on the rayon pool from here: the pool has more than one
-/// thread and the caller is not itself a rayon worker. A worker's caller already runs jobs side
-/// by side (one slab per worker, say), and splitting each job again would only add overhead: a
-/// resampling run restarts its cache of input slices at every split.
+thread_local! {
+    /// Set while [`with_auto_on_one_thread`] runs on this thread.
+    static ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with `Auto` kept to one thread on this thread: for a caller that already runs jobs
+/// side by side (one slab per rayon worker, say), where splitting each job again would only add
+/// overhead (a resampling run restarts its cache of input slices at every split).
+pub fn with_auto_on_one_thread<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ONE_THREAD.set(self.0);
+        }
+    }
+    let _restore = Restore(ONE_THREAD.replace(true));
+    f()
+}
+
+/// Whether `Auto` may run a large job on the rayon pool from here: the pool (the current one,
+/// inside `ThreadPool::install`) has more than one thread and the caller is not inside
+/// [`with_auto_on_one_thread`].
 pub fn auto_parallel_here() -> bool {
-    rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none()
+    rayon::current_num_threads() > 1 && !ONE_THREAD.get()
 }
 
 impl fmt::Display for Variant {
@@ -73,12 +92,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_stays_on_one_thread_inside_a_worker() {
+    fn auto_stays_on_one_thread_only_where_asked() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
-        assert!(pool.install(|| rayon::current_thread_index().is_some()));
-        assert!(!pool.install(auto_parallel_here), "a worker's job is not split again");
+        assert!(pool.install(auto_parallel_here), "a two-thread pool's jobs may split");
+        assert!(!pool.install(|| with_auto_on_one_thread(auto_parallel_here)));
+        assert!(pool.install(|| {
+            with_auto_on_one_thread(|| ());
+            auto_parallel_here()
+        }));
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
         assert!(!one.install(auto_parallel_here));
+        let nested = std::panic::catch_unwind(|| with_auto_on_one_thread(|| panic!("inside")));
+        assert!(nested.is_err());
+        assert!(!ONE_THREAD.get(), "restored after a panic");
     }
 
     #[test]

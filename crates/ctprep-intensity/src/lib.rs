@@ -440,7 +440,7 @@ pub struct Report {
 }
 
 /// Volumes at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the call is not already on a rayon worker, whose caller parallelises): below
+/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]): below
 /// it rayon's start-up costs more than the second thread saves.
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 

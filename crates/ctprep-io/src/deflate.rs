@@ -551,6 +551,33 @@ mod tests {
         assert!(size <= random.len() + random.len() / 10_000 + 64, "random data grew to {size}");
     }
 
+    /// Byte frequencies that drive the literal code to its 14-bit limit, with no runs: the rarest
+    /// literals come four in a row, the most bits the hot loop holds between flushes.
+    #[test]
+    fn longest_literal_codes_round_trip() {
+        // Byte b appears about 2^-(b/2) as often as byte 0: a Huffman code of 20+ bits unlimited.
+        let mut data = Vec::new();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        while data.len() < 600_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let b = (state.trailing_zeros() as u8).min(40) * 3 + (state >> 62) as u8 % 3;
+            data.push(b);
+        }
+        // Runs of the rarest bytes, four at a time (not a repeated word: they differ).
+        for k in 0..200 {
+            let at = k * 2_999;
+            data[at..at + 4].copy_from_slice(&[118, 119, 120, 117]);
+        }
+        let mut lit_freq = [0u32; 286];
+        for &b in &data[..BLOCK.min(data.len())] {
+            lit_freq[b as usize] += 1;
+        }
+        assert_eq!(huffman_lengths(&lit_freq, LIT_MAX_BITS).iter().max(), Some(&(LIT_MAX_BITS as u8)));
+        round_trip(&data, 1 << 20, "longest codes");
+    }
+
     #[test]
     fn huffman_lengths_are_limited_and_complete() {
         // Fibonacci frequencies force an unlimited Huffman code far past 15 bits.

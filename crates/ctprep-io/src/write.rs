@@ -359,9 +359,9 @@ impl std::fmt::Debug for GzipMember {
 }
 
 impl NiftiStream {
-    /// Starts `path` (`.nii` or `.nii.gz`) for a volume of `shape` and `affine` whose other
-    /// header fields, datatype, scaling and extensions are `template`'s (whose own voxels are
-    /// not written), and writes its header.
+    /// Starts `path` (`.nii` or `.nii.gz`) for a float32 volume of `shape` and `affine` whose
+    /// other header fields, scaling and extensions are `template`'s (a float32 volume whose own
+    /// voxels are not written), and writes its header.
     pub fn create(
         template: &Volume,
         shape: &[usize],
@@ -373,6 +373,13 @@ impl NiftiStream {
         let gz = nifti_output_kind(path).ok_or_else(|| {
             Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz")
         })?;
+        if template.dtype() != crate::DataType::F32 {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                path,
+                format!("a stream writes float32 voxels, not {}", template.dtype()),
+            ));
+        }
         let voxels = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         let expected = voxels.and_then(|n| n.checked_mul(template.dtype().size() as u64)).ok_or_else(|| {
             Error::new(ErrorKind::InvalidRequest, path, format!("shape {shape:?} is too large to write"))
@@ -419,7 +426,14 @@ impl NiftiStream {
 
     /// Ends the file and renames it into place; an error (and no file) when fewer voxels than the
     /// header's arrived.
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(self) -> Result<()> {
+        self.complete()?.persist()
+    }
+
+    /// Ends the file without renaming it into place yet (see [`Completed::persist`]), so that a
+    /// producer of several files can give up on all of them until each is complete; an error
+    /// (and no file) when fewer voxels than the header's arrived.
+    pub fn complete(mut self) -> Result<Completed> {
         if self.written != self.expected {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
@@ -432,6 +446,20 @@ impl NiftiStream {
             m.end(&mut self.w).map_err(werr)?;
         }
         self.w.flush().map_err(werr)?;
+        Ok(Completed { path: self.path, tmp: self.tmp })
+    }
+}
+
+/// A complete [`NiftiStream`] file not yet at its path: dropped, it is removed.
+#[derive(Debug)]
+pub struct Completed {
+    path: std::path::PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Completed {
+    /// Renames the file into place.
+    pub fn persist(self) -> Result<()> {
         persist(self.tmp, &self.path)
     }
 }
@@ -489,7 +517,7 @@ fn piece_encoder(piece: &[u8], level: u32) -> PieceEncoder {
     // A few hundred bytes either way on 64 KiB of samples (all-zero data: 132 against 264) are
     // no reason for the slower encoder.
     let close = runs <= zlib + 4 * SAMPLE / 64;
-    if close || runs * 100 <= zlib * (100 + RUNS_SLACK_PERCENT) {
+    if close || runs.saturating_mul(100) <= zlib.saturating_mul(100 + RUNS_SLACK_PERCENT) {
         PieceEncoder::Runs
     } else {
         PieceEncoder::Zlib(matcher)
@@ -671,6 +699,22 @@ mod tests {
             drop(s);
             assert!(!short.exists(), "no file after a failed stream");
         }
+        let int16 = vol.derived(VoxelData::from_vec(vec![0i16]), &[1, 1, 1], affine).expect("template");
+        let bad = dir.path().join("i16.nii.gz");
+        let err = NiftiStream::create(&int16, &shape, affine, &bad, &WriteOptions::new()).expect_err("not float32");
+        assert!(err.to_string().contains("float32"), "{err}");
+        // More than one 4 MiB piece in one packed slab.
+        let big: Vec<f32> = (0..(PIECE / 4) * 2 + 999).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect();
+        let big_shape = [big.len(), 1, 1];
+        let path = dir.path().join("big.nii.gz");
+        let mut s = NiftiStream::create(&template, &big_shape, affine, &path, &WriteOptions::new()).expect("starts");
+        let mut piece = Piece::default();
+        s.packer().pack_f32(&big, &mut piece).expect("packs");
+        s.append(&piece).expect("appends");
+        let done = s.complete().expect("completes");
+        assert!(!path.exists(), "complete does not rename");
+        done.persist().expect("persists");
+        assert_eq!(read_nifti(&path).expect("reads").scaled_f32(), big);
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("lists").filter_map(|e| e.ok()).collect();
         assert!(left.iter().all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")), "temporary files left");
     }

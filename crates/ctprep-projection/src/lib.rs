@@ -324,7 +324,7 @@ pub struct Report {
 }
 
 /// Volumes at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the call is not already on a rayon worker, whose caller parallelises).
+/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]).
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// The volume as x-fastest contiguous values: borrowed when it already is, else copied.

@@ -201,7 +201,7 @@ pub struct Report {
 }
 
 /// Outputs at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the call is not already on a rayon worker, whose caller parallelises).
+/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]).
 pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
 
 /// One tap of a 1-D linear interpolation: value `v[i0] + w (v[i1] - v[i0])`, or the fill
@@ -304,9 +304,9 @@ pub fn resample_linear_slice_into<T: Voxel>(
 /// Trilinear resampling of the output slices `zs` only (along the output's z axis) into `dst`,
 /// which holds exactly those slices (`zs.len()` planes of `mx * my` values): each slice gets the
 /// values it gets from [`resample_linear_slice_into`] with the same variant, bit for bit. For
-/// producers that stream an output slab by slab and never hold it whole; such a producer
-/// running slabs on rayon workers gets the single-thread kernel from `Auto` (see
-/// [`ctprep_core::auto_parallel_here`]).
+/// producers that stream an output slab by slab and never hold it whole; one that runs slabs
+/// side by side gets the single-thread kernel from `Auto` inside
+/// [`ctprep_core::with_auto_on_one_thread`].
 pub fn resample_linear_slices_into<T: Voxel>(
     src: &[T],
     plan: &Plan,

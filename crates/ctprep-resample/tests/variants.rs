@@ -197,8 +197,8 @@ fn bad_buffers_and_scaling_are_errors() {
 
 /// Output slices resampled on their own (`resample_linear_slices_into`) are bit-identical to the
 /// same slices of the whole output, for every variant and every range (empty, one slice, the
-/// first, the last, the whole, ranges starting between cached input slices), on rayon workers
-/// too; ranges past the end or buffers of the wrong size are errors.
+/// first, the last, the whole, ranges starting between cached input slices), on a rayon pool and
+/// with `Auto` kept to one thread too; ranges past the end or buffers of the wrong size are errors.
 #[test]
 fn output_slices_alone_equal_the_whole_output() {
     use ctprep_resample::{resample_linear_slice_into, resample_linear_slices_into};
@@ -220,12 +220,20 @@ fn output_slices_alone_equal_the_whole_output() {
                     let run = |part: &mut Vec<f32>| {
                         resample_linear_slices_into(&src, &plan, &opts, zs.clone(), part, variant).expect("slices")
                     };
-                    for on_worker in [false, true] {
-                        let r = if on_worker { pool.install(|| run(&mut part)) } else { run(&mut part) };
+                    for how in ["here", "pool", "one thread"] {
+                        part.fill(f32::NAN);
+                        let r = match how {
+                            "here" => run(&mut part),
+                            "pool" => pool.install(|| run(&mut part)),
+                            _ => pool.install(|| ctprep_core::with_auto_on_one_thread(|| run(&mut part))),
+                        };
                         assert_ne!(r.variant, Variant::Auto);
+                        if how == "one thread" && variant == Variant::Auto {
+                            assert_ne!(r.variant, Variant::Parallel, "Auto asked to stay on one thread");
+                        }
                         let want = &whole[zs.start * plane..zs.end * plane];
                         let same = part.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(same, "{name} {variant} slices {zs:?} (worker: {on_worker})");
+                        assert!(same, "{name} {variant} slices {zs:?} ({how})");
                     }
                 }
                 let mut one = vec![0f32; plane];
