@@ -379,9 +379,11 @@ impl RunJson {
 
 /// Stored output slices (along z) per slab of the streamed pipeline: each slab also computes
 /// the `k - 1` slices around it that its MIP windows reach, so larger slabs redo less; smaller
-/// ones touch less fresh memory (per worker two buffers of `SLAB + k - 1` planes, 23 MB each for
-/// a 400 x 400 plane and k = 5). 16, 32, 64 and 96 measured alike on the 512x512x300 phantom.
-pub(crate) const SLAB: usize = 32;
+/// ones touch less fresh memory (per worker two buffers of `SLAB + k - 1` planes, 13 MB each for
+/// a 400 x 400 plane and k = 5), which costs more than the redone slices on these VMs. On the
+/// 512x512x300 phantom, eight interleaved runs each: 16 slices 0.68-0.86 s (median 0.785 s,
+/// 233 MB peak RSS), 32 slices 0.65-1.01 s (median 0.90 s, 285 MB).
+pub(crate) const SLAB: usize = 16;
 
 /// One slab of the streamed pipeline: windowed slices `z0..z1` (what it adds to the windowed
 /// volume), the MIP outputs `j0..j1` anchored in them, and the windowed slices `lo..hi` those
