@@ -210,8 +210,8 @@ fn block(input: &[u8], start: usize, end: usize, w: &mut BitWriter) {
     }
     f.add(lit_code[256] as u64, lit_len[256] as u32);
     f.flush();
-    let (len, acc, n) = (f.len, f.acc, f.n);
-    w.resume(len, acc, n);
+    let state = f.state();
+    w.resume(state);
 }
 
 /// A [`BitWriter`]'s state in locals over its pre-sized output (see [`BitWriter::fast`]).
@@ -239,6 +239,11 @@ impl FastBits<'_> {
         // Fewer than 64 bits are ever pending, so the shift is below 64.
         self.acc >>= 8 * bytes;
         self.n -= 8 * bytes;
+    }
+
+    /// Bytes written, accumulator and pending bits, for [`BitWriter::resume`].
+    fn state(&self) -> (usize, u64, u32) {
+        (self.len, self.acc, self.n)
     }
 }
 
@@ -424,11 +429,10 @@ impl<'a> BitWriter<'a> {
         if self.out.len() < self.len + 8 {
             self.room(4096);
         }
-        self.out[self.len..self.len + 8].copy_from_slice(&self.acc.to_le_bytes());
-        let bytes = self.n / 8;
-        self.len += bytes as usize;
-        self.acc = self.acc.checked_shr(8 * bytes).unwrap_or(0);
-        self.n -= 8 * bytes;
+        let mut f = self.fast();
+        f.flush();
+        let state = f.state();
+        self.resume(state);
     }
 
     /// Appends the low `n` bits of `bits` (n <= 32).
@@ -463,8 +467,8 @@ impl<'a> BitWriter<'a> {
         FastBits { buf: &mut self.out[..], len: self.len, acc: self.acc, n: self.n }
     }
 
-    /// Continues from a [`FastBits`]' final state.
-    fn resume(&mut self, len: usize, acc: u64, n: u32) {
+    /// Continues from a [`FastBits`]' final state ([`FastBits::state`]).
+    fn resume(&mut self, (len, acc, n): (usize, u64, u32)) {
         (self.len, self.acc, self.n) = (len, acc, n);
     }
 
