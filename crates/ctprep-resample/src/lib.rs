@@ -315,13 +315,73 @@ pub fn resample_linear_slices_into<T: Voxel>(
     dst: &mut [f32],
     variant: Variant,
 ) -> Result<Report> {
-    let [mx, my, mz] = plan.grid.shape;
     let n: usize = plan.input_shape.iter().product();
-    if src.len() != n || zs.start > zs.end || zs.end > mz || dst.len() != zs.len() * mx * my {
+    if src.len() != n {
         return Err(ResampleError::BadGeometry(format!(
-            "buffers of {} and {} values do not fit output slices {zs:?} of the plan {:?} -> {:?}",
+            "{} input values do not fit the plan {:?} -> {:?}",
             src.len(),
+            plan.input_shape,
+            plan.grid.shape
+        )));
+    }
+    resample_linear_slices_from(src, 0, plan, opts, zs, dst, variant)
+}
+
+/// The input slices (along the input's z axis) that trilinear resampling of the output slices
+/// `zs` reads. Exact when the input's z index depends on the output's z alone (every spacing
+/// change, flips and in-plane permutations included); every slice otherwise. Empty when no
+/// output slice reads any (all of them outside the input, with a fill value).
+pub fn input_slices_for(plan: &Plan, opts: &Trilinear, zs: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let nz = plan.input_shape[2];
+    let l = &plan.map.linear[2];
+    if l[0] != 0.0 || l[1] != 0.0 {
+        return 0..nz;
+    }
+    let (mut lo, mut hi) = (usize::MAX, 0);
+    for jz in zs {
+        // The z position of every voxel of output slice jz: the other terms are exact zeros.
+        let t = linear_tap(plan.map.apply([0, 0, jz])[2], nz, opts.fill.is_some());
+        if t.inside {
+            lo = lo.min(t.i0.min(t.i1));
+            hi = hi.max(t.i0.max(t.i1) + 1);
+        }
+    }
+    if lo >= hi { 0..0 } else { lo..hi }
+}
+
+/// As [`resample_linear_slices_into`], from part of the input: `src` holds the input slices
+/// (along its z axis, `nx * ny` values each) from `first` on, and must hold every slice
+/// [`input_slices_for`] names for `zs`. For producers that read the input slab by slab too and
+/// never hold it whole. The output is bit for bit that of the whole input.
+pub fn resample_linear_slices_from<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    variant: Variant,
+) -> Result<Report> {
+    let [mx, my, mz] = plan.grid.shape;
+    let [nx, ny, nz] = plan.input_shape;
+    let plane_in = nx * ny;
+    if zs.start > zs.end || zs.end > mz || dst.len() != zs.len() * mx * my {
+        return Err(ResampleError::BadGeometry(format!(
+            "a buffer of {} values does not fit output slices {zs:?} of the plan {:?} -> {:?}",
             dst.len(),
+            plan.input_shape,
+            plan.grid.shape
+        )));
+    }
+    let held = first..first.saturating_add(src.len() / plane_in.max(1));
+    let need = input_slices_for(plan, opts, zs.clone());
+    if !src.len().is_multiple_of(plane_in.max(1))
+        || held.end > nz
+        || (!need.is_empty() && !(held.start <= need.start && need.end <= held.end))
+    {
+        return Err(ResampleError::BadGeometry(format!(
+            "{} input values from slice {first} do not hold the input slices {need:?} that output slices {zs:?} of the plan {:?} -> {:?} read",
+            src.len(),
             plan.input_shape,
             plan.grid.shape
         )));
@@ -335,10 +395,10 @@ pub fn resample_linear_slices_into<T: Voxel>(
     let (variant, auto) = resolve(variant, dst.len());
     let separable = plan.map.is_diagonal();
     match variant {
-        Variant::Scalar => scalar::resample_linear_slices(src, plan, opts, zs, dst),
-        Variant::Parallel => parallel::resample_linear_slices(src, plan, opts, zs, dst),
-        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, plan, opts, dst, zs),
-        _ => simd::resample_linear_with::<T, simd::Wide>(src, plan, opts, dst, zs),
+        Variant::Scalar => scalar::resample_linear_slices(src, first, plan, opts, zs, dst),
+        Variant::Parallel => parallel::resample_linear_slices(src, first, plan, opts, zs, dst),
+        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, first, plan, opts, dst, zs),
+        _ => simd::resample_linear_with::<T, simd::Wide>(src, first, plan, opts, dst, zs),
     }
     let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
     Ok(Report { variant, path })

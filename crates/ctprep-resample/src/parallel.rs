@@ -32,19 +32,26 @@ fn split<'a, T>(dst: &'a mut [T], runs: &[Range<usize>], plane: usize) -> Vec<(R
 
 /// Trilinear resampling on the rayon thread pool.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
-    resample_linear_slices(src, plan, opts, 0..plan.grid.shape[2], dst);
+    resample_linear_slices(src, 0, plan, opts, 0..plan.grid.shape[2], dst);
 }
 
 /// Trilinear resampling of output slices `zs` into `dst` (those slices only) on the rayon
-/// thread pool.
-pub fn resample_linear_slices<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
+/// thread pool, from `src` holding the input slices (along z) from `first` on.
+pub fn resample_linear_slices<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: Range<usize>,
+    dst: &mut [f32],
+) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
     let jobs = split(dst, &runs(zs), plane);
     if plan.map.is_diagonal() {
         let kernel = simd::Separable::new(plan, opts);
-        jobs.into_par_iter().for_each(|(zs, out)| kernel.run::<T, Plain>(src, zs, out));
+        jobs.into_par_iter().for_each(|(zs, out)| kernel.run::<T, Plain>(src, first, zs, out));
     } else {
-        jobs.into_par_iter().for_each(|(zs, out)| simd::general_linear(src, plan, opts, zs, out));
+        jobs.into_par_iter().for_each(|(zs, out)| simd::general_linear(src, first, plan, opts, zs, out));
     }
 }
 

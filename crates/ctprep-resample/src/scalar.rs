@@ -8,16 +8,24 @@ use crate::{Plan, Trilinear, Voxel, blend64, linear_tap, nearest_index};
 
 /// Trilinear resampling, voxel by voxel.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
-    resample_linear_slices(src, plan, opts, 0..plan.grid.shape[2], dst);
+    resample_linear_slices(src, 0, plan, opts, 0..plan.grid.shape[2], dst);
 }
 
-/// Trilinear resampling of output slices `zs` into `dst` (those slices only), voxel by voxel.
-pub fn resample_linear_slices<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
+/// Trilinear resampling of output slices `zs` into `dst` (those slices only), voxel by voxel,
+/// from `src` holding the input slices (along z) from `first` on.
+pub fn resample_linear_slices<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: Range<usize>,
+    dst: &mut [f32],
+) {
     let [nx, ny, nz] = plan.input_shape;
     let [mx, my, _] = plan.grid.shape;
     let fill = opts.get_fill();
     let (slope, inter) = opts.get_scaling();
-    let v = |x: usize, y: usize, z: usize| slope * src[x + nx * (y + ny * z)].to_f64() + inter;
+    let v = |x: usize, y: usize, z: usize| slope * src[x + nx * (y + ny * (z - first))].to_f64() + inter;
     for (jz, k) in zs.zip(0..) {
         for jy in 0..my {
             for jx in 0..mx {

@@ -213,11 +213,12 @@ impl Separable {
         }
     }
 
-    /// Output slices `zs` into `dst` (exactly those slices).
-    pub(crate) fn run<T: Voxel, R: RowOps>(&self, src: &[T], zs: Range<usize>, dst: &mut [f32]) {
+    /// Output slices `zs` into `dst` (exactly those slices), from `src` holding the input
+    /// slices from `first` on.
+    pub(crate) fn run<T: Voxel, R: RowOps>(&self, src: &[T], first: usize, zs: Range<usize>, dst: &mut [f32]) {
         let plane_in = self.n[0] * self.n[1];
         let plane_out = self.m[0] * self.m[1];
-        let slice = |i: usize| &src[i * plane_in..(i + 1) * plane_in];
+        let slice = |i: usize| &src[(i - first) * plane_in..(i - first + 1) * plane_in];
         let mut tmp = Vec::new();
         let mut blended = Vec::new();
         // Two slots of resampled input slices, keyed by input slice index.
@@ -255,14 +256,22 @@ impl Separable {
 }
 
 /// The general path for output slices `zs`: the oracle's positions and taps, blended in `f32`
-/// in the oracle's order (x, then y, then z), scaled last.
-pub(crate) fn general_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
+/// in the oracle's order (x, then y, then z), scaled last; `src` holds the input slices from
+/// `first` on.
+pub(crate) fn general_linear<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: Range<usize>,
+    dst: &mut [f32],
+) {
     let [nx, ny, nz] = plan.input_shape;
     let [mx, my, _] = plan.grid.shape;
     let fill = opts.get_fill();
     let (slope, inter) = opts.get_scaling();
     let (slope, inter) = (slope as f32, inter as f32);
-    let v = |x: usize, y: usize, z: usize| src[x + nx * (y + ny * z)].to_f32();
+    let v = |x: usize, y: usize, z: usize| src[x + nx * (y + ny * (z - first))].to_f32();
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         for jy in 0..my {
             for (jx, o) in out[jy * mx..(jy + 1) * mx].iter_mut().enumerate() {
@@ -285,22 +294,23 @@ pub(crate) fn general_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear,
 
 /// Trilinear resampling on one thread with `wide` rows (whole output).
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
-    resample_linear_with::<T, Wide>(src, plan, opts, dst, 0..plan.grid.shape[2]);
+    resample_linear_with::<T, Wide>(src, 0, plan, opts, dst, 0..plan.grid.shape[2]);
 }
 
 /// Trilinear resampling of output slices `zs` into `dst` (those slices only) with the row
-/// operations `R`.
+/// operations `R`, from `src` holding the input slices (along z) from `first` on.
 pub fn resample_linear_with<T: Voxel, R: RowOps>(
     src: &[T],
+    first: usize,
     plan: &Plan,
     opts: &Trilinear,
     dst: &mut [f32],
     zs: Range<usize>,
 ) {
     if plan.map.is_diagonal() {
-        Separable::new(plan, opts).run::<T, R>(src, zs, dst);
+        Separable::new(plan, opts).run::<T, R>(src, first, zs, dst);
     } else {
-        general_linear(src, plan, opts, zs, dst);
+        general_linear(src, first, plan, opts, zs, dst);
     }
 }
 
@@ -388,7 +398,7 @@ mod tests {
                     for (y_first, z_first) in [(false, false), (false, true), (true, false), (true, true)] {
                         let k = Separable { y_first, z_first, ..Separable::new(&plan, &opts) };
                         let mut got = vec![f32::NAN; plan.output_len()];
-                        k.run::<i16, Wide>(&src, 0..plan.grid.shape[2], &mut got);
+                        k.run::<i16, Wide>(&src, 0, 0..plan.grid.shape[2], &mut got);
                         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                             assert!(
                                 (g - w).abs() <= 1e-5 * 5000.0,

@@ -243,3 +243,76 @@ fn output_slices_alone_equal_the_whole_output() {
         }
     }
 }
+
+/// Output slices resampled from only the input slices `input_slices_for` names
+/// (`resample_linear_slices_from`, the part copied out on its own) are bit-identical to the same
+/// slices of the whole output, for every variant, range and plan, with and without a fill value;
+/// one slice fewer on either side is an error, not a wrong answer. The named slices are exact:
+/// at most two per output slice when the input's z follows the output's z alone (spacing
+/// changes, flips, rotations about z), every slice for the permuted grid.
+#[test]
+fn output_slices_from_part_of_the_input_equal_the_whole_output() {
+    use ctprep_resample::{input_slices_for, resample_linear_slice_into, resample_linear_slices_from};
+    for shape in [[1, 1, 1], [9, 4, 6], [17, 13, 11]] {
+        let n: usize = shape.iter().product();
+        let plane_in = shape[0] * shape[1];
+        let src: Vec<i16> = (0..n).map(|i| (hash(i) % 3000) as i16 - 1024).collect();
+        for opts in [Trilinear::new().scaling(1.0, -24.0), Trilinear::new().fill(Some(-2000.0))] {
+            for (name, plan, _) in plans(shape) {
+                let [mx, my, mz] = plan.grid.shape;
+                let plane = mx * my;
+                let z_only = !name.starts_with("permuted");
+                for variant in Variant::ALL {
+                    let mut whole = vec![0f32; plan.output_len()];
+                    resample_linear_slice_into(&src, &plan, &opts, &mut whole, variant).expect("resamples");
+                    let mut ranges = vec![0..0, 0..1, 0..mz, mz - 1..mz, mz / 2..mz];
+                    ranges.extend((0..mz).step_by(3).map(|s| s..(s + 3).min(mz)));
+                    for zs in ranges {
+                        let need = input_slices_for(&plan, &opts, zs.clone());
+                        if z_only && zs.len() == 1 {
+                            assert!(need.len() <= 2, "{name}: slice {zs:?} reads input slices {need:?}");
+                        }
+                        if !z_only && !zs.is_empty() {
+                            assert_eq!(need, 0..shape[2], "{name}");
+                        }
+                        let part: Vec<i16> = src[need.start * plane_in..need.end * plane_in].to_vec();
+                        let mut got = vec![f32::NAN; zs.len() * plane];
+                        resample_linear_slices_from(&part, need.start, &plan, &opts, zs.clone(), &mut got, variant)
+                            .expect("slices from part of the input");
+                        let want = &whole[zs.start * plane..zs.end * plane];
+                        let same = got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{name} {variant} slices {zs:?} from input slices {need:?}");
+                        if !need.is_empty() {
+                            let short_end = &src[need.start * plane_in..(need.end - 1) * plane_in];
+                            let r = resample_linear_slices_from(
+                                short_end,
+                                need.start,
+                                &plan,
+                                &opts,
+                                zs.clone(),
+                                &mut got,
+                                variant,
+                            );
+                            assert!(r.is_err(), "{name}: input slices {need:?} without the last");
+                            let short_start = &src[(need.start + 1) * plane_in..need.end * plane_in];
+                            let r = resample_linear_slices_from(
+                                short_start,
+                                need.start + 1,
+                                &plan,
+                                &opts,
+                                zs.clone(),
+                                &mut got,
+                                variant,
+                            );
+                            assert!(r.is_err(), "{name}: input slices {need:?} without the first");
+                        }
+                    }
+                    let ragged = &src[..plane_in.max(2) - 1];
+                    if plane_in > 1 {
+                        assert!(resample_linear_slices_from(ragged, 0, &plan, &opts, 0..0, &mut [], variant).is_err());
+                    }
+                }
+            }
+        }
+    }
+}
