@@ -375,10 +375,8 @@ pub fn resample_linear_slices_from<T: Voxel>(
     }
     let held = first..first.saturating_add(src.len() / plane_in.max(1));
     let need = input_slices_for(plan, opts, zs.clone());
-    if !src.len().is_multiple_of(plane_in.max(1))
-        || held.end > nz
-        || (!need.is_empty() && !(held.start <= need.start && need.end <= held.end))
-    {
+    let holds = need.is_empty() || (held.start <= need.start && need.end <= held.end);
+    if !src.len().is_multiple_of(plane_in.max(1)) || held.end > nz || !holds {
         return Err(ResampleError::BadGeometry(format!(
             "{} input values from slice {first} do not hold the input slices {need:?} that output slices {zs:?} of the plan {:?} -> {:?} read",
             src.len(),
