@@ -59,7 +59,7 @@ pub use image::{
     SliceLayout, contact_sheet, encode_png, slice_image, write_png,
 };
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
-pub use read::{Limits, ReadOptions, read_nifti, read_nifti_with};
+pub use read::{Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with};
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{
     Completed, DEFAULT_GZIP_LEVEL, NiftiStream, Packer, Piece, WriteOptions, header_for, nifti_output_kind, write_nifti,

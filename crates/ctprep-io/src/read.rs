@@ -85,48 +85,248 @@ pub fn read_nifti(path: impl AsRef<Path>) -> Result<Volume> {
 /// Reads a NIfTI file.
 pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume> {
     let path = path.as_ref();
-    let (hdr_path, img_path) = pair_paths(path);
-    let mut src = Source::open(&hdr_path)?;
-    let mut first4 = [0u8; 4];
-    src.read_exact(&mut first4)?;
-    let format = sniff(first4).map_or(crate::header::NIFTI1_HEADER_SIZE, |(f, _)| f.header_size());
-    let mut hbytes = vec![0u8; format];
-    hbytes[..4].copy_from_slice(&first4);
-    src.read_exact(&mut hbytes[4..])?;
-    let header = NiftiHeader::parse(&hbytes, &hdr_path)?;
-    let paired = img_path.is_some();
-    if header.single_file == paired {
-        let (want, got) =
-            if paired { ("ni1/ni2 (a .hdr/.img pair)", "n+1/n+2") } else { ("n+1/n+2 (a single .nii)", "ni1/ni2") };
-        return Err(Error::new(
-            ErrorKind::BadMagic,
-            &hdr_path,
-            format!("magic is {got}, expected {want} for this file name"),
-        ));
-    }
-    let layout = Layout::of(&header, &hdr_path, &opts.limits)?;
-
-    let hsize = header.format.header_size() as u64;
-    let (extensions, data) = if let Some(img_path) = img_path {
-        let rest = src.read_rest(1 << 24)?;
-        let extensions = parse_extensions(&rest, &hdr_path);
-        let mut img = Source::open(&img_path)?;
-        img.check_size(layout.vox_offset + layout.nbytes, &layout)?;
-        img.skip(layout.vox_offset)?;
-        (extensions, img.read_data(&layout, &header, false)?)
-    } else {
-        let data_offset = layout.vox_offset.max(hsize + 4);
-        src.check_size(data_offset + layout.nbytes, &layout)?;
-        let whole = if src.is_gzip() { read_gzip_whole(&hdr_path, &layout, &header, data_offset) } else { None };
-        if let Some((head, data)) = whole {
-            let start = (hsize as usize).min(head.len());
-            return finish(header, layout, parse_extensions(&head[start..], &hdr_path), data, path, &hdr_path);
+    let opened = Opened::header(path, opts)?;
+    if opened.img_path.is_none() && opened.src.is_gzip() {
+        let data_offset = opened.data_offset();
+        opened.src.check_size(data_offset + opened.layout.nbytes, &opened.layout)?;
+        if let Some((head, data)) = read_gzip_whole(&opened.hdr_path, &opened.layout, &opened.header, data_offset) {
+            let start = (opened.header.format.header_size()).min(head.len());
+            let extensions = parse_extensions(&head[start..], &opened.hdr_path);
+            let Opened { header, layout, hdr_path, .. } = opened;
+            return finish(header, layout, extensions, data, path, &hdr_path);
         }
-        let between = src.read_exact_vec((data_offset - hsize) as usize)?;
-        (parse_extensions(&between, &hdr_path), src.read_data(&layout, &header, opts.mmap)?)
-    };
+    }
+    let (mut at, extensions) = opened.at_data()?;
+    let data = at.src.read_data(&at.layout, &at.header, opts.mmap)?;
+    finish(at.header, at.layout, extensions, data, path, &at.hdr_path)
+}
 
-    finish(header, layout, extensions, data, path, &hdr_path)
+/// A file whose header has been read and checked.
+struct Opened {
+    header: NiftiHeader,
+    layout: Layout,
+    hdr_path: PathBuf,
+    img_path: Option<PathBuf>,
+    /// Positioned just after the header.
+    src: Source,
+}
+
+impl Opened {
+    /// Reads and checks the header of `path` (the `.hdr` of a pair).
+    fn header(path: &Path, opts: &ReadOptions) -> Result<Opened> {
+        let (hdr_path, img_path) = pair_paths(path);
+        let mut src = Source::open(&hdr_path)?;
+        let mut first4 = [0u8; 4];
+        src.read_exact(&mut first4)?;
+        let format = sniff(first4).map_or(crate::header::NIFTI1_HEADER_SIZE, |(f, _)| f.header_size());
+        let mut hbytes = vec![0u8; format];
+        hbytes[..4].copy_from_slice(&first4);
+        src.read_exact(&mut hbytes[4..])?;
+        let header = NiftiHeader::parse(&hbytes, &hdr_path)?;
+        let paired = img_path.is_some();
+        if header.single_file == paired {
+            let (want, got) =
+                if paired { ("ni1/ni2 (a .hdr/.img pair)", "n+1/n+2") } else { ("n+1/n+2 (a single .nii)", "ni1/ni2") };
+            return Err(Error::new(
+                ErrorKind::BadMagic,
+                &hdr_path,
+                format!("magic is {got}, expected {want} for this file name"),
+            ));
+        }
+        let layout = Layout::of(&header, &hdr_path, &opts.limits)?;
+        Ok(Opened { header, layout, hdr_path, img_path, src })
+    }
+
+    /// Where the voxels of a single file start: `vox_offset`, and never inside the header.
+    fn data_offset(&self) -> u64 {
+        self.layout.vox_offset.max(self.header.format.header_size() as u64 + 4)
+    }
+
+    /// The extensions, and the source of the voxel data (the `.img` of a pair) positioned at
+    /// its first voxel, once the file is known to be long enough.
+    fn at_data(mut self) -> Result<(Opened, Vec<Extension>)> {
+        let hsize = self.header.format.header_size() as u64;
+        let extensions = if let Some(img_path) = &self.img_path {
+            let rest = self.src.read_rest(1 << 24)?;
+            let extensions = parse_extensions(&rest, &self.hdr_path);
+            let mut img = Source::open(img_path)?;
+            img.check_size(self.layout.vox_offset + self.layout.nbytes, &self.layout)?;
+            img.skip(self.layout.vox_offset)?;
+            self.src = img;
+            extensions
+        } else {
+            let data_offset = self.data_offset();
+            self.src.check_size(data_offset + self.layout.nbytes, &self.layout)?;
+            let between = self.src.read_exact_vec((data_offset - hsize) as usize)?;
+            parse_extensions(&between, &self.hdr_path)
+        };
+        Ok((self, extensions))
+    }
+}
+
+/// A NIfTI file read slice by slice: the header at once ([`SliceReader::open`]), then the voxels
+/// a few z slices at a time, in file order ([`SliceReader::read_slices`]), so a stage that works
+/// slab by slab never holds the whole input. `.nii`, `.nii.gz` (any number of members) and
+/// `.hdr`/`.img` pairs, both byte orders; the checks of [`read_nifti`] (sizes against the file
+/// and the limits before anything is read, truncation, corrupt gzip data, the gzip trailers in
+/// [`SliceReader::finish`]) with the same errors.
+///
+/// ```no_run
+/// use ctprep_io::SliceReader;
+/// let mut r = SliceReader::open("ct.nii.gz")?;
+/// let [nx, ny, nz] = r.dims3()?;
+/// let mut slab = vec![0i16; nx * ny * 8];
+/// for first in (0..nz).step_by(8) {
+///     let n = 8.min(nz - first);
+///     r.read_slices(&mut slab[..n * nx * ny])?;
+///     // ... slices first..first + n
+/// }
+/// r.finish()?;
+/// # Ok::<(), ctprep_io::Error>(())
+/// ```
+pub struct SliceReader {
+    /// One voxel with the file's header fields, affine, scaling, extensions and path.
+    template: Volume,
+    shape: Vec<usize>,
+    dtype: DataType,
+    description: String,
+    src: Source,
+    swap: bool,
+    /// Values read so far.
+    read: usize,
+    n_voxels: usize,
+}
+
+impl std::fmt::Debug for SliceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceReader")
+            .field("path", &self.template.display_path())
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SliceReader {
+    /// Opens `path` and reads its header with the default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<SliceReader> {
+        SliceReader::open_with(path, &ReadOptions::default())
+    }
+
+    /// Opens `path` and reads its header (the limits of `opts` apply; the file is never mapped).
+    pub fn open_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<SliceReader> {
+        let path = path.as_ref();
+        let (at, extensions) = Opened::header(path, opts)?.at_data()?;
+        let Opened { header, mut layout, hdr_path, src, .. } = at;
+        let swap = header.byte_order != ByteOrder::native();
+        let (shape, dtype, n_voxels, description) =
+            (layout.shape.clone(), layout.dtype, layout.n_voxels, layout.describe());
+        // The affine of the whole file (a fallback affine depends on the shape).
+        let (affine, affine_source) = best_affine(&header, layout.shape3(), &hdr_path)?;
+        layout.shape = vec![1, 1, 1];
+        let mut template = finish(header, layout, extensions, VoxelData::from_vec(vec![0f32]), path, &hdr_path)?;
+        (template.affine, template.affine_source) = (affine, affine_source);
+        Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels })
+    }
+
+    /// The shape, all dimensions.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The 3-D shape, or an error when a fourth or later dimension is larger than 1 (as
+    /// [`Volume::dims3`]).
+    pub fn dims3(&self) -> Result<[usize; 3]> {
+        if self.shape.iter().skip(3).product::<usize>() != 1 {
+            return Err(self.template.error(
+                ErrorKind::InvalidRequest,
+                format!("this operation needs a 3-D volume, the data has shape {:?}", self.shape),
+            ));
+        }
+        let mut s = [1; 3];
+        for (d, v) in s.iter_mut().zip(&self.shape) {
+            *d = *v;
+        }
+        Ok(s)
+    }
+
+    /// The stored type.
+    pub fn dtype(&self) -> DataType {
+        self.dtype
+    }
+
+    /// The voxel-to-world affine, as [`Volume::affine`] of the whole file.
+    pub fn affine(&self) -> &ctprep_core::Affine {
+        self.template.affine()
+    }
+
+    /// The scaling of the stored values, as [`Volume::scaling`] of the whole file.
+    pub fn scaling(&self) -> Option<Scaling> {
+        self.template.scaling()
+    }
+
+    /// A one-voxel `float32` volume with the file's header fields, affine, extensions and path:
+    /// the template of outputs made from this file ([`Volume::derived`], a
+    /// [`crate::NiftiStream`]).
+    pub fn template(&self) -> &Volume {
+        &self.template
+    }
+
+    /// The stored values read so far.
+    pub fn values_read(&self) -> usize {
+        self.read
+    }
+
+    /// Reads the next `dst.len()` stored values (native byte order, unscaled) in file order:
+    /// whole z slices when `dst` holds a multiple of `nx * ny` values. `T` must be the stored
+    /// type; asking for more values than are left is an error.
+    pub fn read_slices<T: Element>(&mut self, dst: &mut [T]) -> Result<()> {
+        if T::DTYPE != self.dtype {
+            return Err(self
+                .template
+                .error(ErrorKind::InvalidRequest, format!("the data is {}, not {}", self.dtype, T::DTYPE)));
+        }
+        let left = self.n_voxels - self.read;
+        if dst.len() > left {
+            return Err(self.template.error(
+                ErrorKind::InvalidRequest,
+                format!("{} values asked for, {left} of the {} voxels are left", dst.len(), self.n_voxels),
+            ));
+        }
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
+        let r = match &mut self.src {
+            Source::Plain { file, .. } => file.read_exact(bytes),
+            Source::Gzip { dec, .. } => dec.read_exact(bytes),
+        };
+        r.map_err(|e| self.src.read_error(e, &format!("voxel data ({})", self.description)))?;
+        if self.swap {
+            dst.iter_mut().for_each(|x| *x = x.swap_bytes());
+        }
+        self.read += dst.len();
+        Ok(())
+    }
+
+    /// Reads what is left of the voxels (discarding it) and, for gzip, to the end of the last
+    /// member, so its CRC and length are checked: a file cut short or corrupt after the slices
+    /// read so far is an error here.
+    pub fn finish(mut self) -> Result<()> {
+        let left = (self.n_voxels - self.read) as u64 * self.dtype.size() as u64;
+        let what = format!("voxel data ({})", self.description);
+        let got = match &mut self.src {
+            Source::Plain { file, .. } => std::io::copy(&mut file.take(left), &mut std::io::sink()),
+            Source::Gzip { dec, .. } => std::io::copy(&mut dec.take(left), &mut std::io::sink()),
+        };
+        let got = got.map_err(|e| self.src.read_error(e, &what))?;
+        if got < left {
+            return Err(self.src.read_error(IoKind::UnexpectedEof.into(), &what));
+        }
+        if let Source::Gzip { dec, .. } = &mut self.src {
+            let r = std::io::copy(dec, &mut std::io::sink());
+            r.map_err(|e| self.src.read_error(e, "gzip trailer"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Builds the volume once header and data are read.
