@@ -453,7 +453,7 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
         label: Some(format!("phantom ({})", ct_path.display())),
     };
     let recipe = crate::run::RunArgs::defaults().recipe()?;
-    let doc = crate::run::pipeline(ct, &recipe, &settings)?;
+    let doc = crate::run::pipeline(crate::run::Input::Whole(ct), &recipe, &settings)?;
     print!("{}", doc.summary());
     println!("\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left.");
     Ok(())

@@ -19,11 +19,13 @@ use clap::Args;
 use ctprep_core::Voxel;
 use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
 use ctprep_io::{
-    AxCodes, NiftiStream, Packer, Piece, PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, Storage, Volume,
-    VoxelData, WriteOptions, read_nifti, write_png,
+    AxCodes, Element, NiftiStream, Packer, Piece, PixelMap, Plane, Reorientation, SheetOptions, SliceCapture,
+    SliceLayout, SliceReader, Storage, Volume, VoxelData, WriteOptions, read_nifti, write_png,
 };
 use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
-use ctprep_resample::{GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear_slices_into};
+use ctprep_resample::{
+    GridConvention, Plan, Trilinear, input_slices_for, plan_like, plan_spacing, resample_linear_slices_from,
+};
 use serde::Serialize;
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
@@ -193,27 +195,36 @@ pub(crate) struct RunJson {
     pub(crate) outputs: BTreeMap<&'static str, Vec<String>>,
 }
 
-/// The output grid: the input grid reoriented (geometry only) to the target axis codes, then
-/// planned for the target spacing; the plan maps the input's own voxels onto it.
-pub(crate) fn plan_grid(v: &Volume, recipe: &Recipe) -> Result<Plan, Box<dyn std::error::Error>> {
-    let shape = v.dims3()?;
-    let input = v.display_path();
+/// The output grid: the input grid (`shape`, `affine`) reoriented (geometry only) to the
+/// target axis codes, then planned for the target spacing; the plan maps the input's own voxels
+/// onto it.
+pub(crate) fn plan_grid(
+    shape: [usize; 3],
+    affine: &ctprep_core::Affine,
+    input: &str,
+    recipe: &Recipe,
+) -> Result<Plan, Box<dyn std::error::Error>> {
     let target: Option<AxCodes> = match recipe.axcodes {
         AxcodesArg::Keep => None,
         AxcodesArg::Canonical => Some(AxCodes::RAS),
         AxcodesArg::Codes(c) => Some(c),
     };
     let (r_shape, r_affine) = match target {
-        None => (shape, *v.affine()),
+        None => (shape, *affine),
         Some(t) => {
-            let ro = v.reorientation_to(t)?;
-            (ro.output_shape(shape), v.affine().matmul(&ro.inverse_index_map(shape)))
+            let codes = AxCodes::of_affine(affine).ok_or_else(|| {
+                format!(
+                    "{input}: cannot reorient: the affine has a degenerate axis (axis codes {})",
+                    ctprep_io::axcodes_string(affine)
+                )
+            })?;
+            let ro = Reorientation::between(codes, t);
+            (ro.output_shape(shape), affine.matmul(&ro.inverse_index_map(shape)))
         }
     };
-    let grid = plan_spacing(r_shape, &r_affine, recipe.spacing, recipe.convention)
-        .map_err(|e| format!("{}: {e}", input.display()))?
-        .grid;
-    Ok(plan_like(shape, v.affine(), grid).map_err(|e| format!("{}: {e}", input.display()))?)
+    let grid =
+        plan_spacing(r_shape, &r_affine, recipe.spacing, recipe.convention).map_err(|e| format!("{input}: {e}"))?.grid;
+    Ok(plan_like(shape, affine, grid).map_err(|e| format!("{input}: {e}"))?)
 }
 
 /// The file name stem of the input: `ct` for `ct.nii.gz`.
@@ -336,10 +347,10 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         crate::commands::check_output_path(&args.input, &p)?;
     }
     let stage = Stage::start("read");
-    let v = read_nifti(&args.input)?;
+    let reader = SliceReader::open(&args.input)?;
     let read = stage.finish();
-    let mut doc = pipeline(v, &recipe, &settings)?;
-    doc.timings_s.insert("read", read.as_secs_f64());
+    let mut doc = pipeline(Input::File(reader), &recipe, &settings)?;
+    *doc.timings_s.entry("read").or_default() += read.as_secs_f64();
     *doc.timings_s.entry("total").or_default() += read.as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string(&doc)?);
@@ -464,7 +475,8 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn compute<T: Voxel>(&self, src: &[T], s: &Slab, out: &mut SlabOut) -> Result<(), String> {
+    /// Computes slab `s` from `src`, the input slices from `first` on (at least those the slab reads).
+    fn compute<T: Voxel>(&self, src: &[T], first: usize, s: &Slab, out: &mut SlabOut) -> Result<(), String> {
         let popped = self.scratch.lock().map_err(|e| e.to_string())?.pop();
         let mut scratch = match popped {
             Some(sc) => sc,
@@ -476,12 +488,19 @@ impl Job<'_> {
                 Scratch { a: zeroed()?, b: zeroed()?, gathered: Vec::new() }
             }
         };
-        let r = ctprep_core::with_auto_on_one_thread(|| self.compute_with(src, s, out, &mut scratch));
+        let r = ctprep_core::with_auto_on_one_thread(|| self.compute_with(src, first, s, out, &mut scratch));
         self.scratch.lock().map_err(|e| e.to_string())?.push(scratch);
         r
     }
 
-    fn compute_with<T: Voxel>(&self, src: &[T], s: &Slab, out: &mut SlabOut, sc: &mut Scratch) -> Result<(), String> {
+    fn compute_with<T: Voxel>(
+        &self,
+        src: &[T],
+        first: usize,
+        s: &Slab,
+        out: &mut SlabOut,
+        sc: &mut Scratch,
+    ) -> Result<(), String> {
         let plane = self.plane;
         let input = self.input;
         let mut clock = Instant::now();
@@ -493,7 +512,7 @@ impl Job<'_> {
         out.cpu = [Duration::ZERO; 4];
         let len = (s.hi - s.lo) * plane;
         let (a, b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
-        let r = resample_linear_slices_into(src, self.plan, &self.opts, s.lo..s.hi, a, self.kernel)
+        let r = resample_linear_slices_from(src, first, self.plan, &self.opts, s.lo..s.hi, a, self.kernel)
             .map_err(|e| format!("{input}: {e}"))?;
         out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
         lap(0, out);
@@ -542,38 +561,52 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Runs every slab, in parallel batches on the rayon pool when `parallel` (each batch is
-    /// handed to `sink` in order while the next one computes), else one after another.
-    fn run<T: Voxel>(
+    /// Runs every batch of slabs (`batches`: ranges of `slabs`, one slab each unless
+    /// `parallel`), each from its window of input slices from `feed`. In parallel the slabs of a
+    /// batch run side by side on the rayon pool while the previous batch is handed to `sink`, in
+    /// order; else one after another.
+    fn run<T: Voxel + Element>(
         &self,
-        src: &[T],
+        feed: &mut Feed<'_, T>,
         slabs: &[Slab],
+        batches: &[std::ops::Range<usize>],
         parallel: bool,
         mut sink: impl FnMut(&SlabOut) -> Result<(), String> + Send,
     ) -> Result<(), String> {
         use rayon::prelude::*;
         if !parallel {
             let mut out = SlabOut::default();
-            for s in slabs {
-                self.compute(src, s, &mut out)?;
-                sink(&out)?;
+            for b in batches {
+                let w = feed.next()?;
+                for s in &slabs[b.clone()] {
+                    self.compute(feed.slice(&w), w.first, s, &mut out)?;
+                    sink(&out)?;
+                }
+                feed.give_back(w);
             }
             return Ok(());
         }
-        // One slab per thread per batch: the batch being written holds its compressed pieces,
-        // so fewer in flight means less fresh memory (see the README on page faults).
-        let batch = rayon::current_num_threads();
-        let compute_batch = |first: usize, outs: &mut Vec<SlabOut>| -> Result<(), String> {
-            let todo = &slabs[first.min(slabs.len())..(first + batch).min(slabs.len())];
+        let compute_batch = |b: &std::ops::Range<usize>, src: &[T], first: usize, outs: &mut Vec<SlabOut>| {
+            let todo = &slabs[b.clone()];
             outs.resize_with(todo.len(), SlabOut::default);
-            outs.par_iter_mut().zip(todo).try_for_each(|(out, s)| self.compute(src, s, out))
+            outs.par_iter_mut().zip(todo).try_for_each(|(out, s)| self.compute(src, first, s, out))
         };
-        let mut ready = Vec::new();
-        let mut next = Vec::new();
-        compute_batch(0, &mut ready)?;
-        for first in (batch..slabs.len() + batch).step_by(batch) {
-            let (written, computed) =
-                rayon::join(|| ready.iter().try_for_each(&mut sink), || compute_batch(first, &mut next));
+        let (mut ready, mut next) = (Vec::new(), Vec::new());
+        let Some(b0) = batches.first() else { return Ok(()) };
+        let mut window = feed.next()?;
+        compute_batch(b0, feed.slice(&window), window.first, &mut ready)?;
+        for t in 1..=batches.len() {
+            // The batch after the last computes nothing; it only lets the last one be written.
+            let (b, w) = match batches.get(t) {
+                Some(b) => (b.clone(), feed.next()?),
+                None => (0..0, InputSlab::empty()),
+            };
+            feed.give_back(std::mem::replace(&mut window, w));
+            let src = feed.slice(&window);
+            let (written, computed) = rayon::join(
+                || ready.iter().try_for_each(&mut sink),
+                || compute_batch(&b, src, window.first, &mut next),
+            );
             written?;
             computed?;
             std::mem::swap(&mut ready, &mut next);
@@ -582,14 +615,292 @@ impl Job<'_> {
     }
 }
 
+/// Input slices `first..first + len` of the volume for one batch of slabs: part of the whole
+/// volume in memory, or a buffer filled by the reading thread.
+struct InputSlab<T: Element> {
+    first: usize,
+    len: usize,
+    buf: Option<Storage<T>>,
+}
+
+impl<T: Element> InputSlab<T> {
+    fn empty() -> InputSlab<T> {
+        InputSlab { first: 0, len: 0, buf: None }
+    }
+}
+
+/// What the reading thread sends: the next batch's window, or why it stopped.
+type Fed<T> = Result<InputSlab<T>, String>;
+
+/// Where the batches' input slices come from.
+enum Feed<'a, T: Element> {
+    /// The whole volume, in memory.
+    Whole { data: &'a [T], plane: usize },
+    /// Windows read from the file batch by batch by [`read_windows`], on its own thread; used
+    /// buffers go back to it.
+    Read { rx: std::sync::mpsc::Receiver<Fed<T>>, free: std::sync::mpsc::Sender<Storage<T>>, plane: usize },
+}
+
+impl<T: Element> Feed<'_, T> {
+    /// The next batch's window.
+    fn next(&mut self) -> Result<InputSlab<T>, String> {
+        match self {
+            Feed::Whole { data, plane } => Ok(InputSlab { first: 0, len: data.len() / (*plane).max(1), buf: None }),
+            Feed::Read { rx, .. } => rx.recv().map_err(|_| "the reading thread stopped".to_owned())?,
+        }
+    }
+
+    /// The values of window `w`.
+    fn slice<'s>(&'s self, w: &'s InputSlab<T>) -> &'s [T] {
+        match (self, &w.buf) {
+            (Feed::Whole { data, .. }, _) => data,
+            (Feed::Read { plane, .. }, Some(b)) => &b.as_slice()[..w.len * plane],
+            (Feed::Read { .. }, None) => &[],
+        }
+    }
+
+    /// Hands a window's buffer back for reuse once its batch is done.
+    fn give_back(&mut self, w: InputSlab<T>) {
+        if let (Feed::Read { free, .. }, Some(b)) = (self, w.buf) {
+            // The reading thread may have finished: then the buffer is simply dropped.
+            let _ = free.send(b);
+        }
+    }
+}
+
+/// Buffers of windows in use at once: one computing, one ready, one being read.
+const WINDOW_BUFFERS: usize = 3;
+
+/// The reading thread: for each batch's input slices `needs[t]` (in order, never moving back),
+/// a window holding them, sent on `tx`. The slices two windows share are copied from the last
+/// one, the others read from the file exactly once, in order; the buffers are reused.
+/// Afterwards the rest of the file is read, so a gzip trailer is checked. Returns the thread
+/// time spent reading and copying.
+fn read_windows<T: Element>(
+    mut reader: SliceReader,
+    needs: &[std::ops::Range<usize>],
+    plane: usize,
+    tx: std::sync::mpsc::SyncSender<Fed<T>>,
+    free: std::sync::mpsc::Receiver<Storage<T>>,
+) -> Duration {
+    let mut busy = Duration::ZERO;
+    let cap = needs.iter().map(|n| n.len()).max().unwrap_or(0) * plane;
+    let input = reader.template().display_path().display().to_string();
+    let mut made = 0;
+    // Slices `carry_first..next` of the last window, which the next window starts with.
+    let (mut carry, mut carry_first, mut next): (Vec<T>, usize, usize) = (Vec::new(), 0, 0);
+    for (t, need) in needs.iter().enumerate() {
+        if need.is_empty() {
+            if tx.send(Ok(InputSlab::empty())).is_err() {
+                return busy;
+            }
+            continue;
+        }
+        let mut buf = if made < WINDOW_BUFFERS {
+            made += 1;
+            match Storage::<T>::zeroed(cap) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{input}: cannot allocate an input buffer: {e}")));
+                    return busy;
+                }
+            }
+        } else {
+            match free.recv() {
+                Ok(b) => b,
+                Err(_) => return busy,
+            }
+        };
+        let clock = Instant::now();
+        let filled = (|| -> Result<(), String> {
+            let dst = &mut buf.make_mut()[..need.len() * plane];
+            let kept = if need.start < next {
+                let from = need.start.checked_sub(carry_first).ok_or("input windows out of order")?;
+                let kept = &carry[from * plane..];
+                dst[..kept.len()].copy_from_slice(kept);
+                next - need.start
+            } else {
+                0
+            };
+            // Slices no batch reads, then the new ones.
+            let mut skip = need.start.saturating_sub(next);
+            while skip > 0 {
+                let n = skip.min(need.len());
+                reader.read_slices(&mut dst[..n * plane]).map_err(|e| e.to_string())?;
+                skip -= n;
+            }
+            reader.read_slices(&mut dst[kept * plane..]).map_err(|e| e.to_string())?;
+            next = need.end;
+            // What the next non-empty window shares with this one.
+            let after = needs[t + 1..].iter().find(|n| !n.is_empty()).map_or(next, |n| n.start.max(need.start));
+            carry_first = after.min(next);
+            carry.clear();
+            carry.extend_from_slice(&dst[(carry_first - need.start) * plane..]);
+            Ok(())
+        })();
+        busy += clock.elapsed();
+        let window = filled.map(|()| InputSlab { first: need.start, len: need.len(), buf: Some(buf) });
+        let stop = window.is_err();
+        if tx.send(window).is_err() || stop {
+            return busy;
+        }
+    }
+    let clock = Instant::now();
+    if let Err(e) = reader.finish() {
+        let _ = tx.send(Err(e.to_string()));
+    }
+    busy + clock.elapsed()
+}
+
+/// The batches of `slabs` (`per` slabs each) and the input slices each batch reads.
+fn batches(
+    slabs: &[Slab],
+    per: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+) -> (Vec<std::ops::Range<usize>>, Vec<std::ops::Range<usize>>) {
+    let per = per.max(1);
+    let ranges: Vec<_> = (0..slabs.len()).step_by(per).map(|b| b..(b + per).min(slabs.len())).collect();
+    let needs = ranges
+        .iter()
+        .map(|r| {
+            let (mut lo, mut hi) = (usize::MAX, 0);
+            for s in &slabs[r.clone()] {
+                let n = input_slices_for(plan, opts, s.lo..s.hi);
+                if !n.is_empty() {
+                    (lo, hi) = (lo.min(n.start), hi.max(n.end));
+                }
+            }
+            if lo < hi { lo..hi } else { 0..0 }
+        })
+        .collect();
+    (ranges, needs)
+}
+
+/// Whether reading the input slab by slab pays for the batches' windows `needs` of the `nz`
+/// input slices: they can be read in one pass (none starts or ends before the one before),
+/// and the window buffers hold no more than the whole volume would.
+fn worth_streaming(needs: &[std::ops::Range<usize>], nz: usize) -> bool {
+    let longest = needs.iter().map(|n| n.len()).max().unwrap_or(0);
+    if longest * WINDOW_BUFFERS > nz {
+        return false;
+    }
+    let mut last = 0..0;
+    for n in needs.iter().filter(|n| !n.is_empty()) {
+        if n.start < last.start || n.end < last.end {
+            return false;
+        }
+        last = n.clone();
+    }
+    true
+}
+
+/// Runs `body` with the type alias `$t` for the stored type `dtype`.
+macro_rules! by_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            ctprep_io::DataType::U8 => {
+                type $t = u8;
+                $body
+            }
+            ctprep_io::DataType::I8 => {
+                type $t = i8;
+                $body
+            }
+            ctprep_io::DataType::U16 => {
+                type $t = u16;
+                $body
+            }
+            ctprep_io::DataType::I16 => {
+                type $t = i16;
+                $body
+            }
+            ctprep_io::DataType::U32 => {
+                type $t = u32;
+                $body
+            }
+            ctprep_io::DataType::I32 => {
+                type $t = i32;
+                $body
+            }
+            ctprep_io::DataType::U64 => {
+                type $t = u64;
+                $body
+            }
+            ctprep_io::DataType::I64 => {
+                type $t = i64;
+                $body
+            }
+            ctprep_io::DataType::F32 => {
+                type $t = f32;
+                $body
+            }
+            ctprep_io::DataType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
+/// [`Job::run`] with the batches' input slices read from `reader` on a thread of its own, ahead
+/// of the slabs; returns that thread's busy time. The reading thread stops when the run stops
+/// early (its channels close), and its last word, the check of the file's end, is awaited.
+fn run_read<T: Voxel + Element>(
+    job: &Job<'_>,
+    reader: SliceReader,
+    slabs: &[Slab],
+    ranges: &[std::ops::Range<usize>],
+    needs: &[std::ops::Range<usize>],
+    parallel: bool,
+    sink: impl FnMut(&SlabOut) -> Result<(), String> + Send,
+) -> Result<Duration, String> {
+    let [nx, ny, _] = job.plan.input_shape;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Fed<T>>(1);
+        let (free, free_rx) = std::sync::mpsc::channel();
+        let reading = scope.spawn(move || read_windows::<T>(reader, needs, nx * ny, tx, free_rx));
+        let mut feed = Feed::Read { rx, free, plane: nx * ny };
+        let mut r = job.run(&mut feed, slabs, ranges, parallel, sink);
+        if let (Ok(()), Feed::Read { rx, .. }) = (&r, &feed) {
+            // After the last window: an error at the end of the file, or the channel closing.
+            if let Ok(Err(e)) = rx.recv() {
+                r = Err(e);
+            }
+        }
+        drop(feed);
+        let busy = reading.join().map_err(|_| "the reading thread panicked".to_owned())?;
+        r.map(|()| busy)
+    })
+}
+
 /// Everything after reading: resample, window, MIP and compression, streamed slab by slab so
 /// neither the resampled volume nor the MIP is ever held whole; then the PNGs.
-pub(crate) fn pipeline(v: Volume, recipe: &Recipe, settings: &Settings) -> Result<RunJson, Box<dyn std::error::Error>> {
-    pipeline_with(v, recipe, settings, SLAB)
+pub(crate) fn pipeline(
+    input: Input,
+    recipe: &Recipe,
+    settings: &Settings,
+) -> Result<RunJson, Box<dyn std::error::Error>> {
+    pipeline_with(input, recipe, settings, SLAB)
+}
+
+/// `variants.read` in `--json`: the input read slab by slab, or held whole.
+const READ_STREAMED: &str = "slab by slab, on its own thread";
+const READ_WHOLE: &str = "whole volume";
+
+/// The pipeline's input.
+pub(crate) enum Input {
+    /// A volume in memory (the demo's phantom).
+    Whole(Volume),
+    /// A file whose header has been read: its voxels are read slab by slab, on a thread of their
+    /// own, as the slabs need them (so the input is never held whole), or all at once when the
+    /// output's slabs do not follow the file's slice order (the output's z axis is not the
+    /// file's, or runs the other way).
+    File(SliceReader),
 }
 
 pub(crate) fn pipeline_with(
-    v: Volume,
+    mut input: Input,
     recipe: &Recipe,
     settings: &Settings,
     slab: usize,
@@ -602,12 +913,18 @@ pub(crate) fn pipeline_with(
     std::fs::create_dir_all(&settings.out)
         .map_err(|e| format!("{}: cannot create the folder: {e}", settings.out.display()))?;
     let out_path = |suffix: &str| settings.out.join(format!("{}_{suffix}", settings.stem));
-    let input_name = settings.label.clone().unwrap_or_else(|| v.display_path().display().to_string());
-    let input_shape = v.dims3()?;
-
-    let plan = plan_grid(&v, recipe)?;
+    let meta = match &input {
+        Input::Whole(v) => v,
+        Input::File(r) => r.template(),
+    };
+    let input_name = settings.label.clone().unwrap_or_else(|| meta.display_path().display().to_string());
+    let (input_shape, affine, scaling) = match &input {
+        Input::Whole(v) => (v.dims3()?, *v.affine(), v.scaling()),
+        Input::File(r) => (r.dims3()?, *r.affine(), r.scaling()),
+    };
+    let plan = plan_grid(input_shape, &affine, &input_name, recipe)?;
     let out_shape = plan.grid.shape;
-    let scaling = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
+    let scaling = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
     let k = match recipe.mip {
         MipSize::Slices(k) => k,
         MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
@@ -621,7 +938,7 @@ pub(crate) fn pipeline_with(
     let wopts = WriteOptions::new().gzip_level(settings.gzip_level);
     let wants = |what: &str| recipe.save.iter().any(|s| s == what);
     // A template for the outputs' headers.
-    let template = v.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
+    let template = meta.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
     let stream = |on: bool, suffix: &str, shape: &[usize], affine| -> Result<_, ctprep_io::Error> {
         on.then(|| NiftiStream::create(&template, shape, affine, out_path(suffix), &wopts)).transpose()
     };
@@ -652,7 +969,7 @@ pub(crate) fn pipeline_with(
         input: &input_name,
     };
     let stage = Stage::counted("resample, window, MIP, compress", slabs.len() as u64);
-    let mut cpu = [Duration::ZERO; 5];
+    let mut cpu = [Duration::ZERO; 6];
     let mut kernels: Option<[String; 3]> = None;
     let sink = |out: &SlabOut| -> Result<(), String> {
         let t = Instant::now();
@@ -669,7 +986,30 @@ pub(crate) fn pipeline_with(
         stage.inc();
         Ok(())
     };
-    ctprep_io::with_storage!(v.data(), st => job.run(st.as_slice(), &slabs, parallel, sink))?;
+    // Batches of one slab per worker: the batch being written holds its compressed pieces, so
+    // fewer in flight means less fresh memory (see the README on page faults).
+    let per = if parallel { rayon::current_num_threads() } else { 1 };
+    let (ranges, needs) = batches(&slabs, per, &plan, &job.opts);
+    if matches!(input, Input::File(_)) && !worth_streaming(&needs, input_shape[2]) {
+        let Input::File(r) = &input else { unreachable!() };
+        let stage = Stage::start("read");
+        let v = read_nifti(r.template().display_path())?;
+        timings.insert("read", stage.finish().as_secs_f64());
+        input = Input::Whole(v);
+    }
+    let plane_in = input_shape[0] * input_shape[1];
+    let streamed = matches!(input, Input::File(_));
+    let read_cpu = match input {
+        Input::Whole(v) => {
+            ctprep_io::with_storage!(v.data(), st => {
+                let mut feed = Feed::Whole { data: st.as_slice(), plane: plane_in };
+                job.run(&mut feed, &slabs, &ranges, parallel, sink)
+            })?;
+            Duration::ZERO
+        }
+        Input::File(r) => by_dtype!(r.dtype(), T => run_read::<T>(&job, r, &slabs, &ranges, &needs, parallel, sink))?,
+    };
+    cpu[5] += read_cpu;
     // Every output complete before any is at its path: a failure leaves none of them.
     let t = Instant::now();
     let mut done = Vec::new();
@@ -680,7 +1020,7 @@ pub(crate) fn pipeline_with(
     }
     cpu[4] += t.elapsed();
     timings.insert("stream", stage.finish().as_secs_f64());
-    drop(v);
+    variants.insert("read", (if streamed { READ_STREAMED } else { READ_WHOLE }).to_owned());
     let [resample, window, mip_kernel] = kernels.unwrap_or_default();
     let how = if parallel { "parallel slabs" } else { "one thread" };
     variants.insert("resample", format!("{resample}, {how}"));
@@ -715,8 +1055,10 @@ pub(crate) fn pipeline_with(
         return Err(e);
     }
     timings.insert("total", t_all.elapsed().as_secs_f64());
-    let cpu_s =
-        ["resample", "window", "mip", "compress", "write"].into_iter().zip(cpu.map(|d| d.as_secs_f64())).collect();
+    let cpu_s = ["resample", "window", "mip", "compress", "write", "read"]
+        .into_iter()
+        .zip(cpu.map(|d| d.as_secs_f64()))
+        .collect();
     Ok(RunJson {
         input: input_name,
         input_shape,
@@ -815,14 +1157,20 @@ mod tests {
     /// variant (one thread and four parallel workers), slabs of 1, 3 and 32 slices.
     #[test]
     fn streamed_outputs_equal_the_whole_volume_stages() {
-        let ct = ctprep_phantom::Phantom::new([23, 19, 9])
+        let ct = ctprep_phantom::Phantom::new([23, 19, 40])
             .spacing_mm([0.78, 0.78, 2.5])
             .axcodes("LPS".parse().expect("codes"))
             .ct()
             .expect("phantom");
         let dir = tempfile::tempdir().expect("temp dir");
+        let ct_path = dir.path().join("ct.nii.gz");
+        ctprep_io::write_nifti(&ct, &ct_path, &WriteOptions::new()).expect("writes");
+        // The volume as the file holds it (its affine in float32), for the oracle and the runs
+        // from memory alike.
+        let ct = read_nifti(&ct_path).expect("reads");
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
         let read_f32 = |p: &Path| read_nifti(p).expect("reads").scaled_f32();
+        let mut streamed = 0;
         for (edges, align, k) in [
             (Edges::Shrink, Align::Centre, 5),
             (Edges::Shrink, Align::Start, 2),
@@ -837,7 +1185,7 @@ mod tests {
             args.mip_edges = Some(edges);
             let recipe = args.recipe().expect("recipe");
             // The oracle.
-            let plan = plan_grid(&ct, &recipe).expect("plan");
+            let plan = plan_grid(ct.dims3().expect("3-D"), ct.affine(), "ct", &recipe).expect("plan");
             let shape = plan.grid.shape;
             let (slope, inter) = ct.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
             let opts = Trilinear::new().scaling(slope, inter);
@@ -874,15 +1222,27 @@ mod tests {
                 )
                 .expect("sheet");
                 want_png.push(ctprep_io::encode_png(&sheet).expect("png"));
-                for slab in [1, 3, 32] {
-                    let what = format!("{edges} {align} k={k} {variant} slab {slab}");
+                for (slab, from_file) in [(1, false), (3, false), (32, false), (1, true), (3, true), (32, true)] {
+                    let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                     let out = dir.path().join(what.replace(' ', "_"));
                     let settings =
                         Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                    let input = || match from_file {
+                        false => Input::Whole(ct.clone()),
+                        true => Input::File(SliceReader::open(&ct_path).expect("opens")),
+                    };
                     // Four workers whatever the machine, so parallel slabs run here too.
                     let doc = pool
-                        .install(|| pipeline_with(ct.clone(), &recipe, &settings, slab).map_err(|e| e.to_string()))
+                        .install(|| pipeline_with(input(), &recipe, &settings, slab).map_err(|e| e.to_string()))
                         .expect("runs");
+                    // LPS storage to RAS output: the file's slices come in the output's order,
+                    // so small slabs stream (large ones, and those of a 60-slice MIP, would
+                    // need most of the file at once).
+                    let read = &doc.variants["read"];
+                    if !from_file || slab == 1 && k <= 5 {
+                        assert_eq!(read, if from_file { READ_STREAMED } else { READ_WHOLE }, "{what}");
+                    }
+                    streamed += usize::from(read == READ_STREAMED);
                     let parallel = doc.variants["resample"].ends_with("parallel slabs");
                     assert_eq!(parallel, matches!(variant, Variant::Parallel | Variant::Auto), "{what}");
                     assert_eq!(doc.output_shape, shape);
@@ -901,6 +1261,95 @@ mod tests {
                         assert_eq!(&std::fs::read(out.join(name)).expect("png written"), want, "{what}: {name}");
                     }
                 }
+            }
+        }
+        // Slab 1 with k <= 5 always streams (20 runs); larger slabs stream in some more.
+        assert!(streamed > 30, "{streamed} runs streamed their input");
+    }
+
+    /// Files in every storage order give the outputs of the volume in memory, byte for byte:
+    /// streamed when the file's slices follow the output's z (LPS, RAS to RAS), read whole when
+    /// they run the other way (LPI) or along another axis (PIR), for each kind of variant.
+    #[test]
+    fn file_inputs_stream_or_are_read_whole_with_the_same_outputs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recipe = RunArgs::defaults().recipe().expect("recipe");
+        for (codes, streams) in [("LPS", true), ("RAS", true), ("LPI", false), ("PIR", false)] {
+            // 40 slices along the output's z: enough for three windows of a batch of four slabs.
+            let shape = if codes == "PIR" { [17, 40, 21] } else { [21, 17, 40] };
+            let ct = ctprep_phantom::Phantom::new(shape)
+                .spacing_mm([0.78, 0.78, 2.5])
+                .axcodes(codes.parse().expect("codes"))
+                .ct()
+                .expect("phantom");
+            let path = dir.path().join(format!("{codes}.nii.gz"));
+            ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+            for variant in [Variant::Scalar, Variant::Auto] {
+                let run = |input: Input, name: &str| {
+                    let out = dir.path().join(format!("{codes}_{variant}_{name}"));
+                    let settings =
+                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                    let doc = pipeline_with(input, &recipe, &settings, 4).expect("runs");
+                    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+                        .expect("outputs")
+                        .map(|e| e.expect("entry").path())
+                        .map(|p| {
+                            (
+                                p.file_name().expect("name").to_string_lossy().into_owned(),
+                                std::fs::read(&p).expect("reads"),
+                            )
+                        })
+                        .collect();
+                    files.sort();
+                    (doc, files)
+                };
+                // The file read whole (its affine in float32, its header fields).
+                let (whole_doc, want) = run(Input::Whole(read_nifti(&path).expect("reads")), "memory");
+                let (doc, got) = run(Input::File(SliceReader::open(&path).expect("opens")), "file");
+                assert_eq!(whole_doc.variants["read"], READ_WHOLE);
+                assert_eq!(doc.variants["read"], if streams { READ_STREAMED } else { READ_WHOLE }, "{codes}");
+                assert_eq!(got.len(), 6, "{codes}: {:?}", got.iter().map(|f| &f.0).collect::<Vec<_>>());
+                for ((name, a), (_, b)) in got.iter().zip(&want) {
+                    assert!(a == b, "{codes} {variant}: {name} differs between the file and the volume in memory");
+                }
+            }
+        }
+    }
+
+    /// A file cut short, or whose gzip trailer does not match, fails the run with an error
+    /// naming it, and leaves no output behind, streamed or not.
+    #[test]
+    fn damaged_files_fail_the_run_and_leave_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recipe = RunArgs::defaults().recipe().expect("recipe");
+        // The shape that streams in the test above: the damage is met while reading slabs
+        // ("short") or at the end of the file ("late", "crc").
+        let ct = ctprep_phantom::Phantom::new([21, 17, 40]).spacing_mm([0.78, 0.78, 2.5]).ct().expect("phantom");
+        let path = dir.path().join("ct.nii.gz");
+        ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+        let bytes = std::fs::read(&path).expect("reads");
+        let mut bad_crc = bytes.clone();
+        let at = bad_crc.len() - 8;
+        bad_crc[at] ^= 0xFF;
+        for (name, damaged) in [
+            ("short", bytes[..bytes.len() * 2 / 3].to_vec()),
+            ("late", bytes[..bytes.len() - 6].to_vec()),
+            ("crc", bad_crc),
+        ] {
+            let file = dir.path().join(format!("{name}.nii.gz"));
+            std::fs::write(&file, &damaged).expect("writes");
+            for variant in [Variant::Scalar, Variant::Auto] {
+                let out = dir.path().join(format!("out_{name}_{variant}"));
+                let settings =
+                    Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                let err = SliceReader::open(&file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| pipeline_with(Input::File(r), &recipe, &settings, 4).map_err(|e| e.to_string()))
+                    .expect_err("a damaged file fails");
+                assert!(err.contains(&format!("{name}.nii.gz")), "{name}: {err}");
+                let left: Vec<_> =
+                    std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+                assert!(left.is_empty(), "{name} {variant}: left {left:?}");
             }
         }
     }
