@@ -237,9 +237,37 @@ fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) ->
     member.end(w)
 }
 
+/// The CRC-32 (gzip's) and length of a run of bytes: libdeflate's vectorised CRC (about 10x
+/// flate2's on these machines: it was 4 % of `ctprep run`'s profile), runs joined with zlib-rs's
+/// `crc32_combine`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Crc32 {
+    sum: u32,
+    len: u64,
+}
+
+impl Crc32 {
+    fn update(&mut self, bytes: &[u8]) {
+        let mut c = libdeflater::Crc::with_initial(self.sum);
+        c.update(bytes);
+        self.sum = c.sum();
+        self.len += bytes.len() as u64;
+    }
+
+    /// Appends the run `next` describes.
+    fn combine(&mut self, next: &Crc32) {
+        self.sum = zlib_rs::crc32::crc32_combine(self.sum, next.sum, next.len);
+        self.len += next.len;
+    }
+
+    fn sum(&self) -> u32 {
+        self.sum
+    }
+}
+
 /// A gzip member being written: the CRC and length of what its deflate stream holds so far.
 struct GzipMember {
-    crc: flate2::Crc,
+    crc: Crc32,
     len: u64,
 }
 
@@ -253,7 +281,7 @@ impl GzipMember {
             w.write_all(&stored_block_header(chunk.len() as u16, false))?;
             w.write_all(chunk)?;
         }
-        let mut crc = flate2::Crc::new();
+        let mut crc = Crc32::default();
         crc.update(head);
         Ok(GzipMember { crc, len: head.len() as u64 })
     }
@@ -280,7 +308,7 @@ impl GzipMember {
 #[derive(Debug, Default)]
 pub struct Piece {
     bytes: Vec<u8>,
-    crc: flate2::Crc,
+    crc: Crc32,
     len: usize,
 }
 
@@ -300,7 +328,7 @@ impl Piece {
     fn pack(&mut self, data: &[u8], gz: bool, level: u32) -> std::io::Result<()> {
         self.bytes.clear();
         self.len = data.len();
-        self.crc = flate2::Crc::new();
+        self.crc = Crc32::default();
         if !gz {
             self.bytes.extend_from_slice(data);
             return Ok(());
