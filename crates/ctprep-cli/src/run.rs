@@ -869,7 +869,7 @@ fn run_read<T: Voxel + Element>(
             }
         }
         drop(feed);
-        let busy = reading.join().map_err(|_| "the reading thread panicked".to_owned())?;
+        let busy = reading.join().map_err(|_| format!("{}: the reading thread panicked", job.input))?;
         r.map(|()| busy)
     })
 }
