@@ -2,13 +2,16 @@
 //! grid, never a copy), resample, window, thick-slab MIP, and the outputs (NIfTI volumes, PNG
 //! slices and a contact sheet of the MIP).
 //!
-//! After the read everything streams, slab by slab of output slices ([`SLAB`]): each slab is
-//! resampled (with the `k - 1` slices its MIP windows reach), windowed, projected and
-//! compressed on a worker, and the slabs' pieces are appended to the `.nii.gz` files in order
-//! while the next slabs compute. The PNGs keep only the slices they show. Memory: the input and,
-//! per worker, two slab buffers (slabs grow to `k` slices for thicker MIPs), plus the compressed
-//! pieces in flight; neither the resampled volume nor the MIP is ever held whole (unless one MIP
-//! window spans most of the volume), and nothing is widened to `f64`.
+//! Everything streams, slab by slab of output slices ([`SLAB`]): a reading thread decodes the
+//! input slices each batch of slabs reads into reused window buffers ([`read_windows`]), ahead
+//! of the workers; each slab is resampled from its window (with the `k - 1` slices its MIP
+//! windows reach), windowed, projected and compressed on a worker, and the slabs' pieces are
+//! appended to the `.nii.gz` files in order while the next slabs compute. The PNGs keep only the
+//! slices they show. An input whose slices do not follow the output's z (stored flipped or
+//! permuted) is read whole first. Memory: three input windows (or the input) and, per worker,
+//! two slab buffers (slabs grow to `k` slices for thicker MIPs), plus the compressed pieces in
+//! flight; neither the input, the resampled volume nor the MIP is ever held whole (unless one
+//! MIP window spans most of the volume), and nothing is widened to `f64`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,9 @@
 //! - **Read** `.nii` (memory-mapped), `.nii.gz` (any number of gzip members, zlib-rs) and
 //!   `.hdr`/`.img` pairs; NIfTI-1 and NIfTI-2; both byte orders; u8 i8 u16 i16 u32 i32 u64 i64
 //!   f32 f64. Data stays in its stored type; [`Volume::scaled_f32`] applies `scl_slope` /
-//!   `scl_inter` by nibabel's rules. Extensions are kept as raw bytes.
+//!   `scl_inter` by nibabel's rules. Extensions are kept as raw bytes. [`SliceReader`] reads
+//!   the header, then the voxels a few slices at a time, for stages that never hold the input
+//!   whole.
 //! - **Affine** chosen exactly as nibabel's `get_best_affine` (sform, else qform with qfac 0
 //!   read as 1, else the pixdim fallback); axis codes as `aff2axcodes`; reorientation as
 //!   `as_reoriented` / `as_closest_canonical`, every voxel keeping its world position.

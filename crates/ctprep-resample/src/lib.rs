@@ -51,6 +51,10 @@
 //!   operations compiled for the instruction set found at run time ([`dispatch`]; `auto`
 //!   uses them on one thread too).
 //!
+//! Any range of output slices can be resampled alone ([`resample_linear_slices_into`]), and from
+//! only the input slices it reads ([`input_slices_for`], [`resample_linear_slices_from`]), bit
+//! for bit as in the whole output: for producers that stream slab by slab.
+//!
 //! Nearest is bit-identical across variants. Linear agrees with the oracle within
 //! `1e-5 · max(1, max |value|)` (it interpolates in `f32`, and applies the scaling after
 //! interpolating, which commutes with it up to rounding).
