@@ -303,7 +303,7 @@ impl GzipMember {
     }
 }
 
-/// Voxel bytes made ready for a file by [`Packer::pack`]: compressed for `.nii.gz`, copied as
+/// Voxel bytes made ready for a file by [`Packer::pack_f32`]: compressed for `.nii.gz`, copied as
 /// they are for `.nii`. Reusable: packing again keeps the allocation.
 #[derive(Debug, Default)]
 pub struct Piece {
