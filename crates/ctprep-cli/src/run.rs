@@ -8,10 +8,12 @@
 //! windows reach), windowed, projected and compressed on a worker, and the slabs' pieces are
 //! appended to the `.nii.gz` files in order while the next slabs compute. The PNGs keep only the
 //! slices they show. An input whose slices do not follow the output's z (stored flipped or
-//! permuted) is read whole first. Memory: three input windows (or the input) and, per worker,
-//! two slab buffers (slabs grow to `k` slices for thicker MIPs), plus the compressed pieces in
-//! flight; neither the input, the resampled volume nor the MIP is ever held whole (unless one
-//! MIP window spans most of the volume), and nothing is widened to `f64`.
+//! permuted), or whose windows would need more than a quarter of it, is read whole first
+//! ([`worth_streaming`]; with many workers the batches shrink first). Memory: three input
+//! windows and the slices two windows share (or the whole input), per worker two slab buffers
+//! (slabs grow to `k` slices for thicker MIPs), plus the compressed pieces in flight; neither
+//! the resampled volume nor the MIP is ever held whole (unless one MIP window spans most of the
+//! volume), and nothing is widened to `f64`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -193,7 +195,8 @@ pub(crate) struct RunJson {
     /// png, total.
     pub(crate) timings_s: BTreeMap<&'static str, f64>,
     /// Thread time summed over the slabs, per stage of the stream: resample, window, mip,
-    /// compress, write (appending to the files, on the writing thread).
+    /// compress, write (appending to the files, on the writing thread); and read, the reading
+    /// thread's (decoding the input slab by slab; 0 when it was read whole).
     cpu_s: BTreeMap<&'static str, f64>,
     pub(crate) outputs: BTreeMap<&'static str, Vec<String>>,
 }
@@ -641,7 +644,13 @@ enum Feed<'a, T: Element> {
     Whole { data: &'a [T], plane: usize },
     /// Windows read from the file batch by batch by [`read_windows`], on its own thread; used
     /// buffers go back to it.
-    Read { rx: std::sync::mpsc::Receiver<Fed<T>>, free: std::sync::mpsc::Sender<Storage<T>>, plane: usize },
+    Read {
+        rx: std::sync::mpsc::Receiver<Fed<T>>,
+        free: std::sync::mpsc::Sender<Storage<T>>,
+        plane: usize,
+        /// The file, for errors.
+        input: &'a str,
+    },
 }
 
 impl<T: Element> Feed<'_, T> {
@@ -649,7 +658,7 @@ impl<T: Element> Feed<'_, T> {
     fn next(&mut self) -> Result<InputSlab<T>, String> {
         match self {
             Feed::Whole { data, plane } => Ok(InputSlab { first: 0, len: data.len() / (*plane).max(1), buf: None }),
-            Feed::Read { rx, .. } => rx.recv().map_err(|_| "the reading thread stopped".to_owned())?,
+            Feed::Read { rx, input, .. } => rx.recv().map_err(|_| format!("{input}: the reading thread stopped"))?,
         }
     }
 
@@ -716,9 +725,13 @@ fn read_windows<T: Element>(
         };
         let clock = Instant::now();
         let filled = (|| -> Result<(), String> {
+            // Windows never move back (`worth_streaming`): what they share is in `carry`.
+            if need.end < next || (need.start < next && need.start < carry_first) {
+                return Err(format!("{input}: input windows {need:?} out of order after slices up to {next}"));
+            }
             let dst = &mut buf.make_mut()[..need.len() * plane];
             let kept = if need.start < next {
-                let from = need.start.checked_sub(carry_first).ok_or("input windows out of order")?;
+                let from = need.start - carry_first;
                 let kept = &carry[from * plane..];
                 dst[..kept.len()].copy_from_slice(kept);
                 next - need.start
@@ -782,10 +795,11 @@ fn batches(
 
 /// Whether reading the input slab by slab pays for the batches' windows `needs` of the `nz`
 /// input slices: they can be read in one pass (none starts or ends before the one before),
-/// and the window buffers hold no more than the whole volume would.
+/// and the window buffers with the slices two windows share hold no more than the whole
+/// volume would.
 fn worth_streaming(needs: &[std::ops::Range<usize>], nz: usize) -> bool {
     let longest = needs.iter().map(|n| n.len()).max().unwrap_or(0);
-    if longest * WINDOW_BUFFERS > nz {
+    if longest * (WINDOW_BUFFERS + 1) > nz {
         return false;
     }
     let mut last = 0..0;
@@ -796,54 +810,6 @@ fn worth_streaming(needs: &[std::ops::Range<usize>], nz: usize) -> bool {
         last = n.clone();
     }
     true
-}
-
-/// Runs `body` with the type alias `$t` for the stored type `dtype`.
-macro_rules! by_dtype {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            ctprep_io::DataType::U8 => {
-                type $t = u8;
-                $body
-            }
-            ctprep_io::DataType::I8 => {
-                type $t = i8;
-                $body
-            }
-            ctprep_io::DataType::U16 => {
-                type $t = u16;
-                $body
-            }
-            ctprep_io::DataType::I16 => {
-                type $t = i16;
-                $body
-            }
-            ctprep_io::DataType::U32 => {
-                type $t = u32;
-                $body
-            }
-            ctprep_io::DataType::I32 => {
-                type $t = i32;
-                $body
-            }
-            ctprep_io::DataType::U64 => {
-                type $t = u64;
-                $body
-            }
-            ctprep_io::DataType::I64 => {
-                type $t = i64;
-                $body
-            }
-            ctprep_io::DataType::F32 => {
-                type $t = f32;
-                $body
-            }
-            ctprep_io::DataType::F64 => {
-                type $t = f64;
-                $body
-            }
-        }
-    };
 }
 
 /// [`Job::run`] with the batches' input slices read from `reader` on a thread of its own, ahead
@@ -863,7 +829,7 @@ fn run_read<T: Voxel + Element>(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Fed<T>>(1);
         let (free, free_rx) = std::sync::mpsc::channel();
         let reading = scope.spawn(move || read_windows::<T>(reader, needs, nx * ny, tx, free_rx));
-        let mut feed = Feed::Read { rx, free, plane: nx * ny };
+        let mut feed = Feed::Read { rx, free, plane: nx * ny, input: job.input };
         let mut r = job.run(&mut feed, slabs, ranges, parallel, sink);
         if let (Ok(()), Feed::Read { rx, .. }) = (&r, &feed) {
             // After the last window: an error at the end of the file, or the channel closing.
@@ -872,7 +838,10 @@ fn run_read<T: Voxel + Element>(
             }
         }
         drop(feed);
-        let busy = reading.join().map_err(|_| format!("{}: the reading thread panicked", job.input))?;
+        let busy = reading.join().map_err(|p| {
+            let why = p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str));
+            format!("{}: the reading thread panicked: {}", job.input, why.unwrap_or("no message"))
+        })?;
         r.map(|()| busy)
     })
 }
@@ -896,9 +865,10 @@ pub(crate) enum Input {
     /// A volume in memory (the demo's phantom).
     Whole(Volume),
     /// A file whose header has been read: its voxels are read slab by slab, on a thread of their
-    /// own, as the slabs need them (so the input is never held whole), or all at once when the
-    /// output's slabs do not follow the file's slice order (the output's z axis is not the
-    /// file's, or runs the other way).
+    /// own, as the slabs need them (so the input is never held whole), or all at once when that
+    /// does not pay ([`worth_streaming`]): the output's slabs do not follow the file's slice
+    /// order (the output's z axis is not the file's, or runs the other way), or even a batch of
+    /// one slab would need more than a quarter of the file.
     File(SliceReader),
 }
 
@@ -971,6 +941,33 @@ pub(crate) fn pipeline_with(
         scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * out_shape[0] * out_shape[1],
         input: &input_name,
     };
+    // Batches of one slab per worker: the batch being written holds its compressed pieces, so
+    // fewer in flight means less fresh memory (see the README on page faults). A file is read
+    // slab by slab when that pays; with many workers, batches shrink until it does.
+    let mut per = if parallel { rayon::current_num_threads() } else { 1 };
+    let (mut ranges, mut needs) = batches(&slabs, per, &plan, &job.opts);
+    if matches!(input, Input::File(_)) {
+        while per > 1 && !worth_streaming(&needs, input_shape[2]) {
+            per /= 2;
+            (ranges, needs) = batches(&slabs, per, &plan, &job.opts);
+        }
+    }
+    if let Input::File(r) = &input
+        && !worth_streaming(&needs, input_shape[2])
+    {
+        let stage = Stage::start("read");
+        let v = read_nifti(r.template().display_path())?;
+        // The file read again: the plan was made from the header read first.
+        let same = v.shape() == r.shape()
+            && v.dtype() == r.dtype()
+            && v.affine() == r.affine()
+            && format!("{:?}", v.scaling()) == format!("{:?}", r.scaling());
+        if !same {
+            return Err(format!("{input_name}: the file changed while it was being read").into());
+        }
+        timings.insert("read", stage.finish().as_secs_f64());
+        input = Input::Whole(v);
+    }
     let stage = Stage::counted("resample, window, MIP, compress", slabs.len() as u64);
     let mut cpu = [Duration::ZERO; 6];
     let mut kernels: Option<[String; 3]> = None;
@@ -989,17 +986,6 @@ pub(crate) fn pipeline_with(
         stage.inc();
         Ok(())
     };
-    // Batches of one slab per worker: the batch being written holds its compressed pieces, so
-    // fewer in flight means less fresh memory (see the README on page faults).
-    let per = if parallel { rayon::current_num_threads() } else { 1 };
-    let (ranges, needs) = batches(&slabs, per, &plan, &job.opts);
-    if matches!(input, Input::File(_)) && !worth_streaming(&needs, input_shape[2]) {
-        let Input::File(r) = &input else { unreachable!() };
-        let stage = Stage::start("read");
-        let v = read_nifti(r.template().display_path())?;
-        timings.insert("read", stage.finish().as_secs_f64());
-        input = Input::Whole(v);
-    }
     let plane_in = input_shape[0] * input_shape[1];
     let streamed = matches!(input, Input::File(_));
     let read_cpu = match input {
@@ -1010,7 +996,9 @@ pub(crate) fn pipeline_with(
             })?;
             Duration::ZERO
         }
-        Input::File(r) => by_dtype!(r.dtype(), T => run_read::<T>(&job, r, &slabs, &ranges, &needs, parallel, sink))?,
+        Input::File(r) => {
+            ctprep_io::with_dtype!(r.dtype(), T => run_read::<T>(&job, r, &slabs, &ranges, &needs, parallel, sink))?
+        }
     };
     cpu[5] += read_cpu;
     // Every output complete before any is at its path: a failure leaves none of them.
@@ -1272,13 +1260,22 @@ mod tests {
 
     /// Files in every storage order give the outputs of the volume in memory, byte for byte:
     /// streamed when the file's slices follow the output's z (LPS, RAS to RAS), read whole when
-    /// they run the other way (LPI) or along another axis (PIR), for each kind of variant.
+    /// they run the other way (LPI) or along another axis (PIR), for each kind of variant, on
+    /// four workers whatever the machine. With 10 mm output slices and a 1-slice MIP the
+    /// windows leave slices out, which the reading thread skips.
     #[test]
     fn file_inputs_stream_or_are_read_whole_with_the_same_outputs() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let recipe = RunArgs::defaults().recipe().expect("recipe");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
+        let mut coarse = RunArgs::defaults();
+        coarse.spacing = Some([1.0, 1.0, 10.0]);
+        coarse.mip = Some(1);
+        let recipes = [
+            ("default", RunArgs::defaults().recipe().expect("recipe"), 4),
+            ("coarse z", coarse.recipe().expect("recipe"), 1),
+        ];
         for (codes, streams) in [("LPS", true), ("RAS", true), ("LPI", false), ("PIR", false)] {
-            // 40 slices along the output's z: enough for three windows of a batch of four slabs.
+            // 40 slices along the output's z: enough for the windows of a batch of two slabs.
             let shape = if codes == "PIR" { [17, 40, 21] } else { [21, 17, 40] };
             let ct = ctprep_phantom::Phantom::new(shape)
                 .spacing_mm([0.78, 0.78, 2.5])
@@ -1287,12 +1284,16 @@ mod tests {
                 .expect("phantom");
             let path = dir.path().join(format!("{codes}.nii.gz"));
             ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
-            for variant in [Variant::Scalar, Variant::Auto] {
+            for ((what, recipe, slab), variant) in
+                recipes.iter().flat_map(|r| [(r, Variant::Scalar), (r, Variant::Auto)])
+            {
                 let run = |input: Input, name: &str| {
-                    let out = dir.path().join(format!("{codes}_{variant}_{name}"));
+                    let out = dir.path().join(format!("{codes}_{what}_{variant}_{name}").replace(' ', "_"));
                     let settings =
                         Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
-                    let doc = pipeline_with(input, &recipe, &settings, 4).expect("runs");
+                    let doc = pool
+                        .install(|| pipeline_with(input, recipe, &settings, *slab).map_err(|e| e.to_string()))
+                        .expect("runs");
                     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
                         .expect("outputs")
                         .map(|e| e.expect("entry").path())
@@ -1309,11 +1310,14 @@ mod tests {
                 // The file read whole (its affine in float32, its header fields).
                 let (whole_doc, want) = run(Input::Whole(read_nifti(&path).expect("reads")), "memory");
                 let (doc, got) = run(Input::File(SliceReader::open(&path).expect("opens")), "file");
+                let case = format!("{codes} {what} {variant}");
                 assert_eq!(whole_doc.variants["read"], READ_WHOLE);
-                assert_eq!(doc.variants["read"], if streams { READ_STREAMED } else { READ_WHOLE }, "{codes}");
-                assert_eq!(got.len(), 6, "{codes}: {:?}", got.iter().map(|f| &f.0).collect::<Vec<_>>());
+                assert_eq!(doc.variants["read"], if streams { READ_STREAMED } else { READ_WHOLE }, "{case}");
+                let names = |f: &[(String, Vec<u8>)]| f.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&got), names(&want), "{case}");
+                assert_eq!(got.len(), 6, "{case}: {:?}", names(&got));
                 for ((name, a), (_, b)) in got.iter().zip(&want) {
-                    assert!(a == b, "{codes} {variant}: {name} differs between the file and the volume in memory");
+                    assert!(a == b, "{case}: {name} differs between the file and the volume in memory");
                 }
             }
         }
@@ -1330,6 +1334,16 @@ mod tests {
         let ct = ctprep_phantom::Phantom::new([21, 17, 40]).spacing_mm([0.78, 0.78, 2.5]).ct().expect("phantom");
         let path = dir.path().join("ct.nii.gz");
         ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
+        let run = |file: &Path, out: &Path, variant| {
+            let settings = Settings { out: out.to_owned(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+            let r = SliceReader::open(file).map_err(|e| e.to_string())?;
+            pool.install(|| pipeline_with(Input::File(r), &recipe, &settings, 4).map_err(|e| e.to_string()))
+        };
+        for variant in [Variant::Scalar, Variant::Auto] {
+            let doc = run(&path, &dir.path().join(format!("intact_{variant}")), variant).expect("runs");
+            assert_eq!(doc.variants["read"], READ_STREAMED, "the intact file streams");
+        }
         let bytes = std::fs::read(&path).expect("reads");
         let mut bad_crc = bytes.clone();
         let at = bad_crc.len() - 8;
@@ -1343,12 +1357,7 @@ mod tests {
             std::fs::write(&file, &damaged).expect("writes");
             for variant in [Variant::Scalar, Variant::Auto] {
                 let out = dir.path().join(format!("out_{name}_{variant}"));
-                let settings =
-                    Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
-                let err = SliceReader::open(&file)
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| pipeline_with(Input::File(r), &recipe, &settings, 4).map_err(|e| e.to_string()))
-                    .expect_err("a damaged file fails");
+                let err = run(&file, &out, variant).expect_err("a damaged file fails");
                 assert!(err.contains(&format!("{name}.nii.gz")), "{name}: {err}");
                 let left: Vec<_> =
                     std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();

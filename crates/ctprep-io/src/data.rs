@@ -145,6 +145,57 @@ pub enum VoxelData {
     F64(Storage<f64>),
 }
 
+/// Runs `$body` with the type alias `$t` for the element type of a [`crate::DataType`]: for
+/// generic code over the stored type of a file not read yet (a [`crate::SliceReader`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            $crate::DataType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::DataType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::DataType::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::DataType::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::DataType::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::DataType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::DataType::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::DataType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::DataType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::DataType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$s` bound to the typed storage inside a [`VoxelData`] (and `$t` to its
 /// element type when given), whatever the variant.
 #[macro_export]

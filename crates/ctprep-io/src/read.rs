@@ -218,15 +218,13 @@ impl SliceReader {
     pub fn open_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<SliceReader> {
         let path = path.as_ref();
         let (at, extensions) = Opened::header(path, opts)?.at_data()?;
-        let Opened { header, mut layout, hdr_path, src, .. } = at;
+        let Opened { header, layout, hdr_path, src, .. } = at;
         let swap = header.byte_order != ByteOrder::native();
         let (shape, dtype, n_voxels, description) =
             (layout.shape.clone(), layout.dtype, layout.n_voxels, layout.describe());
-        // The affine of the whole file (a fallback affine depends on the shape).
-        let (affine, affine_source) = best_affine(&header, layout.shape3(), &hdr_path)?;
-        layout.shape = vec![1, 1, 1];
+        // The affine of the whole file's shape (a fallback affine depends on it), one voxel.
         let mut template = finish(header, layout, extensions, VoxelData::from_vec(vec![0f32]), path, &hdr_path)?;
-        (template.affine, template.affine_source) = (affine, affine_source);
+        template.shape = vec![1, 1, 1];
         Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels })
     }
 
@@ -645,18 +643,7 @@ impl Source {
             }
             Ok(T::wrap(buf.into_storage()))
         }
-        match layout.dtype {
-            DataType::U8 => typed::<u8>(self, layout, swap, mmap),
-            DataType::I8 => typed::<i8>(self, layout, swap, mmap),
-            DataType::U16 => typed::<u16>(self, layout, swap, mmap),
-            DataType::I16 => typed::<i16>(self, layout, swap, mmap),
-            DataType::U32 => typed::<u32>(self, layout, swap, mmap),
-            DataType::I32 => typed::<i32>(self, layout, swap, mmap),
-            DataType::U64 => typed::<u64>(self, layout, swap, mmap),
-            DataType::I64 => typed::<i64>(self, layout, swap, mmap),
-            DataType::F32 => typed::<f32>(self, layout, swap, mmap),
-            DataType::F64 => typed::<f64>(self, layout, swap, mmap),
-        }
+        crate::with_dtype!(layout.dtype, T => typed::<T>(self, layout, swap, mmap))
     }
 }
 
@@ -760,18 +747,7 @@ fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u
         Some((head, T::wrap(Storage::anon(out, offset, n)?)))
     }
     let (n, t) = (layout.n_voxels, (comp, total, offset));
-    match layout.dtype {
-        DataType::U8 => typed::<u8>(t.0, t.1, t.2, n, swap),
-        DataType::I8 => typed::<i8>(t.0, t.1, t.2, n, swap),
-        DataType::U16 => typed::<u16>(t.0, t.1, t.2, n, swap),
-        DataType::I16 => typed::<i16>(t.0, t.1, t.2, n, swap),
-        DataType::U32 => typed::<u32>(t.0, t.1, t.2, n, swap),
-        DataType::I32 => typed::<i32>(t.0, t.1, t.2, n, swap),
-        DataType::U64 => typed::<u64>(t.0, t.1, t.2, n, swap),
-        DataType::I64 => typed::<i64>(t.0, t.1, t.2, n, swap),
-        DataType::F32 => typed::<f32>(t.0, t.1, t.2, n, swap),
-        DataType::F64 => typed::<f64>(t.0, t.1, t.2, n, swap),
-    }
+    crate::with_dtype!(layout.dtype, T => typed::<T>(t.0, t.1, t.2, n, swap))
 }
 
 /// Memory-maps a file read-only; `None` when the system refuses (the caller then reads it).

@@ -26,18 +26,7 @@ fn read_in_slices(path: &Path, per: usize) -> ctprep_io::Result<(SliceReader, Ve
         Ok(bytemuck::cast_slice(&all).to_vec())
     }
     let mut r = SliceReader::open(path)?;
-    let bytes = match r.dtype() {
-        DataType::U8 => typed::<u8>(&mut r, per),
-        DataType::I8 => typed::<i8>(&mut r, per),
-        DataType::U16 => typed::<u16>(&mut r, per),
-        DataType::I16 => typed::<i16>(&mut r, per),
-        DataType::U32 => typed::<u32>(&mut r, per),
-        DataType::I32 => typed::<i32>(&mut r, per),
-        DataType::U64 => typed::<u64>(&mut r, per),
-        DataType::I64 => typed::<i64>(&mut r, per),
-        DataType::F32 => typed::<f32>(&mut r, per),
-        DataType::F64 => typed::<f64>(&mut r, per),
-    }?;
+    let bytes = ctprep_io::with_dtype!(r.dtype(), T => typed::<T>(&mut r, per))?;
     let info = SliceReader::open(path)?;
     r.finish()?;
     Ok((info, bytes))
