@@ -226,3 +226,36 @@ fn long_slices_cut_into_column_ranges() {
         }
     }
 }
+
+/// The scratch rows a thread keeps between calls hold another job's values (here NaN, from a
+/// wider and a narrower projection): nothing of them reaches the next job's output, for every
+/// reduction.
+#[test]
+fn scratch_kept_from_an_earlier_job_does_not_leak() {
+    use ctprep_projection::project_slice_into;
+    let shape = [9, 7, 11];
+    let src: Vec<f32> = (0..9 * 7 * 11).map(|i| value(i, false)).collect();
+    let earlier = [[40, 30, 23], [3, 2, 40]];
+    for reduce in [Reduce::Max, Reduce::Min, Reduce::Mean] {
+        for align in [Align::Start, Align::Centre] {
+            let p = SlabProjection::new(5).axis(Axis3::Z).reduce(reduce).align(align);
+            let m = p.output_len(shape[2]).expect("fits");
+            let run = |src: &[f32]| {
+                let mut out = vec![0f32; 9 * 7 * m];
+                project_slice_into(src, shape, &p, &mut out, Variant::Simd).expect("projects");
+                out
+            };
+            let fresh = std::thread::scope(|s| s.spawn(|| run(&src)).join().expect("a fresh thread"));
+            for e in earlier {
+                let q = SlabProjection::new(7).axis(Axis3::Z).reduce(reduce).align(align);
+                let mut out = vec![0f32; e[0] * e[1] * q.output_len(e[2]).expect("fits")];
+                project_slice_into(&vec![f32::NAN; e.iter().product()], e, &q, &mut out, Variant::Simd)
+                    .expect("projects");
+                assert!(out.iter().all(|v| v.is_nan()), "the earlier job saw only NaN");
+                let after = run(&src);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&after), bits(&fresh), "{reduce} {align} after {e:?}");
+            }
+        }
+    }
+}
