@@ -40,7 +40,9 @@
 //!   `auto` uses them on one thread too).
 //!
 //! Max and min are bit-identical across variants; the mean agrees within 1e-6 of the largest
-//! magnitude in the volume (prefix sums in `f64` reassociate the additions).
+//! magnitude in the volume (prefix sums in `f64` reassociate the additions). The single-thread
+//! `simd` kernel keeps its scratch rows (up to 4 MiB) per thread between calls, for callers that
+//! project slab after slab.
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
 pub mod dispatch;
