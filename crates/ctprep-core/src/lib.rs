@@ -23,10 +23,12 @@
 #![forbid(unsafe_code)]
 
 mod affine;
+mod kept;
 mod variant;
 mod voxel;
 
 pub use affine::{Affine, polar_rotation, symmetric_eigen3};
+pub use kept::with_kept;
 pub use variant::{ParseVariantError, Variant, auto_parallel_here, with_auto_on_one_thread};
 pub use voxel::Voxel;
 

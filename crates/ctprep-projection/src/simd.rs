@@ -85,22 +85,19 @@ pub(crate) fn project_with<R: RowOps>(
 ) -> bool {
     let all = tasks(p, windows, dims.2);
     let stream = crate::stream::worth_it(dst);
-    let mut scratch = KEPT.take();
-    let bad = run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, Rows::Packed(dst), stream, &mut scratch);
-    if (scratch.suffix.capacity() + scratch.prefix.capacity()) * 4 + scratch.sums.capacity() * 8 <= KEPT_MAX_BYTES {
-        KEPT.set(scratch);
-    }
-    bad
+    let small = |s: &Scratch| (s.suffix.capacity() + s.prefix.capacity()) * 4 + s.sums.capacity() * 8 <= KEPT_MAX_BYTES;
+    ctprep_core::with_kept(&KEPT, small, |scratch| {
+        run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, Rows::Packed(dst), stream, scratch)
+    })
 }
 
-/// The most scratch a thread keeps between calls of [`project_with`]: a caller projecting slab
-/// after slab (`ctprep run`) would otherwise get fresh memory from the allocator for every slab
-/// and pay its page faults again. Chunked max and min use at most [`SCRATCH_BYTES`]; a mean's
+/// The most scratch a thread keeps between calls of [`project_with`] (see
+/// [`ctprep_core::with_kept`]). Chunked max and min use at most [`SCRATCH_BYTES`]; a mean's
 /// prefix sums over long windows may need more, and are given back.
 const KEPT_MAX_BYTES: usize = 4 * SCRATCH_BYTES;
 
 thread_local! {
-    static KEPT: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    static KEPT: std::cell::Cell<Scratch> = std::cell::Cell::default();
 }
 
 /// Runs consecutive tasks on the columns `columns`, column chunk by column chunk, so that the

@@ -219,55 +219,48 @@ impl Separable {
         let plane_in = self.n[0] * self.n[1];
         let plane_out = self.m[0] * self.m[1];
         let slice = |i: usize| &src[(i - first) * plane_in..(i - first + 1) * plane_in];
-        let mut kept = KEPT.take();
-        let Buffers { tmp, blended, cache } = &mut kept;
-        // Two slots of resampled input slices, keyed by input slice index (none yet: the planes
-        // kept from an earlier call are only reused for their memory).
-        for slot in cache.iter_mut() {
-            slot.0 = usize::MAX;
-        }
-        for (jz, out) in zs.zip(dst.chunks_exact_mut(plane_out)) {
-            if !self.inside[2].contains(&jz) {
-                out.fill(self.fill);
-                continue;
+        ctprep_core::with_kept(&KEPT, Buffers::small, |kept| {
+            let Buffers { tmp, blended, cache } = kept;
+            // Two slots of resampled input slices, keyed by input slice index (none yet: the planes
+            // kept from an earlier call are only reused for their memory).
+            for slot in cache.iter_mut() {
+                slot.0 = usize::MAX;
             }
-            let t = self.taps[2][jz];
-            if self.z_first {
-                blended.resize(plane_in, 0.0);
-                R::blend(blended, slice(t.i0), slice(t.i1), t.w, Scale::IDENTITY);
-                self.plane::<f32, R>(blended, tmp, out);
-                continue;
-            }
-            for need in [t.i0, t.i1] {
-                if cache.iter().all(|c| c.0 != need) {
-                    let slot = cache.iter().position(|c| c.0 != t.i0 && c.0 != t.i1).unwrap_or(0);
-                    let (key, plane) = &mut cache[slot];
-                    plane.resize(plane_out, 0.0);
-                    self.plane::<T, R>(slice(need), tmp, plane);
-                    *key = need;
+            for (jz, out) in zs.zip(dst.chunks_exact_mut(plane_out)) {
+                if !self.inside[2].contains(&jz) {
+                    out.fill(self.fill);
+                    continue;
+                }
+                let t = self.taps[2][jz];
+                if self.z_first {
+                    blended.resize(plane_in, 0.0);
+                    R::blend(blended, slice(t.i0), slice(t.i1), t.w, Scale::IDENTITY);
+                    self.plane::<f32, R>(blended, tmp, out);
+                    continue;
+                }
+                for need in [t.i0, t.i1] {
+                    if cache.iter().all(|c| c.0 != need) {
+                        let slot = cache.iter().position(|c| c.0 != t.i0 && c.0 != t.i1).unwrap_or(0);
+                        let (key, plane) = &mut cache[slot];
+                        plane.resize(plane_out, 0.0);
+                        self.plane::<T, R>(slice(need), tmp, plane);
+                        *key = need;
+                    }
+                }
+                let find = |i: usize| cache.iter().find(|c| c.0 == i).map_or(&[][..], |c| &c.1[..]);
+                let (p0, p1) = (find(t.i0), find(t.i1));
+                if t.i0 == t.i1 {
+                    out.copy_from_slice(p0);
+                } else {
+                    R::blend(out, p0, p1, t.w, Scale::IDENTITY);
                 }
             }
-            let find = |i: usize| cache.iter().find(|c| c.0 == i).map_or(&[][..], |c| &c.1[..]);
-            let (p0, p1) = (find(t.i0), find(t.i1));
-            if t.i0 == t.i1 {
-                out.copy_from_slice(p0);
-            } else {
-                R::blend(out, p0, p1, t.w, Scale::IDENTITY);
-            }
-        }
-        let bytes =
-            (kept.tmp.capacity() + kept.blended.capacity() + kept.cache.iter().map(|c| c.1.capacity()).sum::<usize>())
-                * 4;
-        if bytes <= KEPT_MAX_BYTES {
-            KEPT.set(kept);
-        }
+        });
     }
 }
 
-/// A thread's working planes for [`Separable::run`], kept between calls: a caller resampling
-/// slab after slab (`ctprep run`) would otherwise get fresh memory from the allocator for every
-/// slab and pay its page faults again (on the 512x512x300 run, 18,000 of its 29,000 faults;
-/// with these planes and the projection's scratch kept, 8,000 faults and half the system time).
+/// A thread's working planes for [`Separable::run`], kept between calls
+/// ([`ctprep_core::with_kept`]).
 #[derive(Default)]
 struct Buffers {
     tmp: Vec<f32>,
@@ -275,11 +268,18 @@ struct Buffers {
     cache: [(usize, Vec<f32>); 2],
 }
 
-/// The most a thread keeps between calls: planes of 1024 x 1024 values and more are given back.
-const KEPT_MAX_BYTES: usize = 16 << 20;
+impl Buffers {
+    /// Whether they are small enough to keep: at most 16 MiB (planes of 1024 x 1024 values and
+    /// more are given back).
+    fn small(&self) -> bool {
+        let values =
+            self.tmp.capacity() + self.blended.capacity() + self.cache.iter().map(|c| c.1.capacity()).sum::<usize>();
+        values * 4 <= 16 << 20
+    }
+}
 
 thread_local! {
-    static KEPT: std::cell::Cell<Buffers> = std::cell::Cell::new(Buffers::default());
+    static KEPT: std::cell::Cell<Buffers> = std::cell::Cell::default();
 }
 
 /// The general path for output slices `zs`: the oracle's positions and taps, blended in `f32`
@@ -411,8 +411,9 @@ mod tests {
         assert!(!Separable::new(&plan, &Trilinear::new()).y_first, "x shrinks fourfold, y doubles: x first");
     }
 
-    /// The planes a thread keeps between calls hold another job's values (here a larger
-    /// volume's, NaN everywhere): nothing of them reaches the next job's output.
+    /// The planes a thread keeps between calls hold another job's values (here a wider
+    /// volume's, NaN everywhere, whose last cached input slices 1 and 2 are slices the next job
+    /// reads too): nothing of them reaches the next job's output.
     #[test]
     fn planes_kept_from_an_earlier_job_do_not_leak() {
         let a = Affine::from_spacing_origin([0.78, 0.78, 2.5], [0.0; 3]);
@@ -424,19 +425,15 @@ mod tests {
             k.run::<i16, Wide>(src, 0, 0..plan.grid.shape[2], &mut out);
             out
         };
-        let big = plan_spacing([40, 33, 12], &a, [0.5, 0.5, 1.0], GridConvention::FirstCentre).expect("plans");
+        let big = plan_spacing([40, 33, 3], &a, [0.5, 0.5, 1.0], GridConvention::FirstCentre).expect("plans");
         let nan = Trilinear::new().fill(Some(f32::NAN)).scaling(f64::NAN, 0.0);
         for (y_first, z_first) in [(false, false), (false, true), (true, false), (true, true)] {
-            let fresh = std::thread::spawn(move || {
-                let src: Vec<i16> = (0..9 * 7 * 5).map(|i| ((i * 7919) % 2500) as i16 - 1024).collect();
-                run(&small, &src, y_first, z_first)
-            })
-            .join()
-            .expect("a fresh thread");
+            let fresh =
+                std::thread::scope(|s| s.spawn(|| run(&small, &src, y_first, z_first)).join().expect("a fresh thread"));
             // Fill the kept planes with NaN: a job scaled by NaN, its outside filled with NaN.
             let mut out = vec![0f32; big.output_len()];
             let outside = Separable { y_first, z_first, ..Separable::new(&big, &nan) };
-            outside.run::<i16, Wide>(&vec![0; 40 * 33 * 12], 0, 0..big.grid.shape[2], &mut out);
+            outside.run::<i16, Wide>(&vec![0; 40 * 33 * 3], 0, 0..big.grid.shape[2], &mut out);
             assert!(out.iter().all(|v| v.is_nan()), "the earlier job's planes are NaN");
             let after = run(&small, &src, y_first, z_first);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
