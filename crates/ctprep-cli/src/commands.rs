@@ -445,15 +445,10 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
     print!("{}", info_text(&ct_path, &ct));
     println!("  (its label map: {})\n", label_path.display());
     println!("ctprep run on it (1 mm, window -100..1000 HU to [0, 1], MIP of 5 slices, reoriented to RAS):");
-    let settings = crate::run::Settings {
-        out: dir.to_path_buf(),
-        stem: "phantom".to_owned(),
-        gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
-        variant: ctprep_intensity::Variant::Auto,
-        label: Some(format!("phantom ({})", ct_path.display())),
-    };
-    let recipe = crate::run::RunArgs::defaults().recipe()?;
-    let doc = crate::run::pipeline(crate::run::Input::Whole(ct), &recipe, &settings)?;
+    let recipe = ctprep_pipeline::Recipe::corrected();
+    let outputs = ctprep_pipeline::Outputs::new(dir).stem("phantom");
+    let input = ctprep_pipeline::Input::volume(ct, format!("phantom ({})", ct_path.display()));
+    let doc = crate::run::run_pipeline(input, &recipe, &outputs, ctprep_intensity::Variant::Auto)?;
     print!("{}", doc.summary());
     println!("\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left.");
     Ok(())

@@ -81,3 +81,37 @@ pub(crate) fn step<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
     stage.finish();
     out
 }
+
+/// The pipeline's stages shown as [`Stage`]s: a spinner, or a bar where the parts are counted.
+#[derive(Debug, Default)]
+pub(crate) struct Bars {
+    shown: std::sync::Mutex<Vec<(ctprep_pipeline::Stage, Stage)>>,
+}
+
+impl ctprep_pipeline::Progress for Bars {
+    fn start(&self, stage: ctprep_pipeline::Stage, parts: Option<u64>) {
+        let bar = match parts {
+            Some(n) => Stage::counted(stage.name(), n),
+            None => Stage::start(stage.name()),
+        };
+        if let Ok(mut shown) = self.shown.lock() {
+            shown.push((stage, bar));
+        }
+    }
+
+    fn advance(&self, stage: ctprep_pipeline::Stage) {
+        if let Ok(shown) = self.shown.lock()
+            && let Some((_, bar)) = shown.iter().find(|(s, _)| *s == stage)
+        {
+            bar.inc();
+        }
+    }
+
+    fn finish(&self, stage: ctprep_pipeline::Stage) {
+        if let Ok(mut shown) = self.shown.lock()
+            && let Some(i) = shown.iter().position(|(s, _)| *s == stage)
+        {
+            shown.remove(i).1.finish();
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! `ctprep run`: the options of the whole recipe, run by `ctprep-pipeline` with a progress bar.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use ctprep_intensity::{Variant, Window};
+use ctprep_pipeline::{Input, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of};
+use ctprep_projection::{Align, Edges};
+use ctprep_resample::GridConvention;
+use serde::Serialize;
+
+use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
+use crate::progress::Bars;
+use crate::resample::{ConventionArg, parse_spacing};
+use crate::window::parse_pair;
+
+/// Options of `ctprep run`. Every option left out takes the default of `--preset` (the
+/// corrected recipe unless `--preset classic`).
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Input CT (.nii, .nii.gz, .hdr or .img): a 3-D volume in HU (scl_slope/scl_inter
+    /// applied). Never modified.
+    input: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// `classic`: the classic Python recipe exactly (axcodes keep, grid seed, window
+    /// -100..1000, MIP of 5 slices with start alignment and the last 5 slices left 0). Any other
+    /// name is a window preset (lung, mediastinum, soft-tissue, bone, brain, liver, stroke,
+    /// classic-window) applied to the corrected recipe.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// Voxel axis order of the outputs: canonical (closest to RAS; default), keep, or three
+    /// letters (LPS, PIR, ...). Done by resampling onto the reoriented grid: no extra copy.
+    #[arg(long, value_parser = parse_axcodes)]
+    axcodes: Option<AxcodesArg>,
+    /// Target spacing in mm along the output's voxel axes: one number or SX,SY,SZ (default 1).
+    #[arg(long, value_name = "MM", value_parser = parse_spacing)]
+    spacing: Option<[f64; 3]>,
+    /// Grid convention of the resampling (default first-centre; see `ctprep resample --help`).
+    #[arg(long, value_enum)]
+    convention: Option<ConventionArg>,
+    /// The HU window LO,HI mapped to [0, 1] (default -100,1000).
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true, value_name = "LO,HI")]
+    window: Option<(f64, f64)>,
+    /// MIP slab thickness in slices along the output's z axis (default 5).
+    #[arg(long, value_name = "K", conflicts_with = "mip_mm")]
+    mip: Option<usize>,
+    /// MIP slab thickness in mm: round(MM / spacing), at least 1.
+    #[arg(long, value_name = "MM")]
+    mip_mm: Option<f64>,
+    /// MIP window alignment: centre (default: slice i is the MIP of the slab centred on it) or
+    /// start (slices i..i+k-1, the classic recipe).
+    #[arg(long)]
+    mip_align: Option<Align>,
+    /// MIP ends: shrink (default: slabs truncated at the ends), valid (full slabs only) or zero
+    /// (the classic recipe: slabs reaching the last slice are 0).
+    #[arg(long)]
+    mip_edges: Option<Edges>,
+    /// What to write into DIR, comma-separated: volume (the windowed volume), mip (the MIP
+    /// volume), png (the MIP's middle axial, coronal and sagittal slices), sheet (a contact
+    /// sheet of the MIP's axial slices). Default: all four.
+    #[arg(long, value_delimiter = ',', value_parser = ["volume", "mip", "png", "sheet"])]
+    save: Option<Vec<String>>,
+    /// gzip level of the .nii.gz outputs (0-9).
+    #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
+    gzip_level: u32,
+    /// Kernel variant of every stage: scalar (the reference loops), simd, parallel, or auto.
+    #[arg(long, default_value = "auto")]
+    variant: Variant,
+    /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
+    #[arg(long)]
+    json: bool,
+}
+
+impl RunArgs {
+    /// The recipe: the preset's, overridden by every option given.
+    pub(crate) fn recipe(&self) -> Result<Recipe, UsageError> {
+        let classic = self.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("classic"));
+        let mut r = if classic { Recipe::classic() } else { Recipe::corrected() };
+        let preset_window = match &self.preset {
+            Some(p) if !classic => Some(Window::preset(p).map_err(|e| UsageError(format!("--preset {p}: {e}")))?),
+            _ => None,
+        };
+        if preset_window.is_some() && self.window.is_some() {
+            return Err(UsageError("--window and a window --preset conflict: give one".to_owned()));
+        }
+        if let Some((lo, hi)) = self.window {
+            r = r.window(Window::new(lo, hi).map_err(|e| UsageError(format!("--window: {e}")))?);
+        } else if let Some(w) = preset_window {
+            r = r.window(w);
+        }
+        match (self.mip, self.mip_mm) {
+            (Some(0), _) => return Err(UsageError("--mip must be at least 1".to_owned())),
+            (Some(k), _) => r = r.mip(MipSize::Slices(k)),
+            (None, Some(mm)) if mm.is_finite() && mm > 0.0 => r = r.mip(MipSize::Mm(mm)),
+            (None, Some(mm)) => return Err(UsageError(format!("--mip-mm {mm}: must be positive and finite"))),
+            (None, None) => {}
+        }
+        if let Some(a) = self.axcodes {
+            r = r.orientation(match a {
+                AxcodesArg::Keep => Orientation::Keep,
+                AxcodesArg::Canonical => Orientation::Canonical,
+                AxcodesArg::Codes(c) => Orientation::Codes(c),
+            });
+        }
+        if let Some(s) = self.spacing {
+            r = r.spacing_mm(s);
+        }
+        if let Some(c) = self.convention {
+            r = r.convention(GridConvention::from(c));
+        }
+        if let Some(a) = self.mip_align {
+            r = r.mip_align(a);
+        }
+        if let Some(e) = self.mip_edges {
+            r = r.mip_edges(e);
+        }
+        Ok(r)
+    }
+
+    /// The outputs: into `--out`, named after the input, the products of `--save`.
+    pub(crate) fn outputs(&self) -> Result<Outputs, UsageError> {
+        let mut out = Outputs::new(&self.out).stem(stem_of(&self.input)).gzip_level(self.gzip_level);
+        if let Some(save) = &self.save {
+            let products: Vec<Product> = save
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| UsageError(format!("--save: {e}")))?;
+            out = out.save(&products);
+        }
+        Ok(out)
+    }
+}
+
+/// `--json` output.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunJson {
+    input: String,
+    input_shape: [usize; 3],
+    output_shape: [usize; 3],
+    output_spacing_mm: [f64; 3],
+    axcodes: String,
+    convention: &'static str,
+    window: [f64; 2],
+    mip_slices: usize,
+    mip_align: String,
+    mip_edges: String,
+    /// Which kernel ran per stage, how the input was read, and whether the slabs ran side by side.
+    variants: BTreeMap<&'static str, String>,
+    /// Wall time per step: read, stream (resample, window, MIP and compression, slab by slab),
+    /// png, total.
+    timings_s: BTreeMap<&'static str, f64>,
+    /// Thread time summed over the slabs, per stage of the stream: resample, window, mip,
+    /// compress, write (appending to the files, on the writing thread); and read, the reading
+    /// thread's (decoding the input slab by slab; 0 when it was read whole).
+    cpu_s: BTreeMap<&'static str, f64>,
+    outputs: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl From<&RunReport> for RunJson {
+    fn from(r: &RunReport) -> RunJson {
+        let how = if r.workers > 1 { "parallel slabs" } else { "one thread" };
+        let mut variants = BTreeMap::from([
+            ("read", r.read.describe().to_owned()),
+            ("resample", format!("{}, {how}", r.kernels.resample)),
+            ("window", format!("{}, {how}", r.kernels.window)),
+        ]);
+        if let Some(m) = &r.kernels.mip {
+            variants.insert("mip", format!("{m}, {how}"));
+        }
+        let t = &r.timings;
+        let mut timings_s = BTreeMap::from([
+            ("read", t.read.as_secs_f64()),
+            ("stream", t.stream.as_secs_f64()),
+            ("total", t.total.as_secs_f64()),
+        ]);
+        if r.outputs.iter().any(|w| matches!(w.product, Product::Png | Product::Sheet)) {
+            timings_s.insert("png", t.png.as_secs_f64());
+        }
+        let c = &r.cpu;
+        let cpu_s = [
+            ("resample", c.resample),
+            ("window", c.window),
+            ("mip", c.mip),
+            ("compress", c.compress),
+            ("write", c.write),
+            ("read", c.read),
+        ]
+        .into_iter()
+        .map(|(k, d)| (k, d.as_secs_f64()))
+        .collect();
+        let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for w in &r.outputs {
+            outputs.entry(w.product.name()).or_default().push(w.path.display().to_string());
+        }
+        RunJson {
+            input: r.input.clone(),
+            input_shape: r.input_shape,
+            output_shape: r.output_shape,
+            output_spacing_mm: r.output_spacing_mm,
+            axcodes: r.axcodes.clone(),
+            convention: r.convention.name(),
+            window: r.window,
+            mip_slices: r.mip_slices,
+            mip_align: r.mip_align.to_string(),
+            mip_edges: r.mip_edges.to_string(),
+            variants,
+            timings_s,
+            cpu_s,
+            outputs,
+        }
+    }
+}
+
+impl RunJson {
+    /// The human-readable report.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {:?} -> {:?} {} at {:?} mm ({}), window {}..{} to [0, 1], MIP of {} slices ({}, {})\n",
+            self.input,
+            self.input_shape,
+            self.output_shape,
+            self.axcodes,
+            self.output_spacing_mm.map(|s| (s * 1e4).round() / 1e4),
+            self.convention,
+            self.window[0],
+            self.window[1],
+            self.mip_slices,
+            self.mip_align,
+            self.mip_edges
+        );
+        for (kind, paths) in &self.outputs {
+            for p in paths {
+                s.push_str(&format!("  {kind:<7} {p}\n"));
+            }
+        }
+        let t: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.3} s")).collect();
+        s.push_str(&format!("  timings {}\n", t.join(", ")));
+        s
+    }
+}
+
+/// Runs `input` through the pipeline with progress bars on stderr.
+pub(crate) fn run_pipeline(
+    input: Input,
+    recipe: &Recipe,
+    outputs: &Outputs,
+    variant: Variant,
+) -> Result<RunJson, Box<dyn std::error::Error>> {
+    let bars = Bars::default();
+    let report = Pipeline::new().variant(variant).progress(&bars).run(input, recipe, outputs)?;
+    Ok(RunJson::from(&report))
+}
+
+pub(crate) fn run(args: &RunArgs) -> CmdResult {
+    let recipe = args.recipe()?;
+    let outputs = args.outputs()?;
+    for p in [Product::Volume, Product::Mip] {
+        crate::commands::check_output_path(&args.input, &outputs.path(p))?;
+    }
+    let doc = run_pipeline(Input::path(&args.input), &recipe, &outputs, args.variant)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        print!("{}", doc.summary());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn recipe(args: &[&str]) -> Result<Recipe, UsageError> {
+        let mut all = vec!["ctprep-run", "in.nii.gz", "--out", "d"];
+        all.extend_from_slice(args);
+        T::try_parse_from(all).map_err(|e| UsageError(e.to_string()))?.run.recipe()
+    }
+
+    #[test]
+    fn presets_and_overrides() {
+        assert_eq!(recipe(&[]).expect("defaults"), Recipe::corrected());
+        assert_eq!(recipe(&["--preset", "classic"]).expect("classic"), Recipe::classic());
+        let lung = recipe(&["--preset", "lung", "--mip", "9"]).expect("lung");
+        assert_eq!(
+            (lung.get_window().lo(), lung.get_window().hi(), lung.get_mip()),
+            (-1350.0, 150.0, MipSize::Slices(9))
+        );
+        let c = recipe(&["--preset", "classic", "--mip-align", "centre", "--axcodes", "LPS"]).expect("overrides");
+        assert_eq!(
+            (c.get_convention(), c.get_mip_align(), c.get_mip_edges()),
+            (GridConvention::Seed, Align::Centre, Edges::Zero)
+        );
+        assert_eq!(c.get_orientation(), Orientation::Codes("LPS".parse().expect("codes")));
+        assert!(recipe(&["--preset", "lung", "--window", "0,1"]).is_err());
+        assert!(recipe(&["--preset", "nonsense"]).is_err());
+        assert!(recipe(&["--mip", "0"]).is_err());
+        assert!(recipe(&["--mip-mm", "-3"]).is_err());
+        assert!(recipe(&["--window", "5,5"]).is_err());
+        assert!(recipe(&["--save", "volume,pictures"]).is_err());
+        let t = T::try_parse_from(["r", "in.nii.gz", "--out", "d", "--save", "mip,png"]).expect("parses");
+        assert_eq!(t.run.outputs().expect("outputs").products(), [Product::Mip, Product::Png]);
+    }
+}

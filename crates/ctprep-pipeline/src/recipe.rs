@@ -1,0 +1,368 @@
+//! What a run computes ([`Recipe`]) and what it writes where ([`Outputs`]).
+
+use std::path::{Path, PathBuf};
+
+use ctprep_intensity::Window;
+use ctprep_io::AxCodes;
+use ctprep_projection::{Align, Edges};
+use ctprep_resample::GridConvention;
+
+use crate::error::PipelineError;
+
+/// The voxel axis order of the outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// The input's own axis order (the classic recipe).
+    Keep,
+    /// The axis order closest to RAS (nibabel's `as_closest_canonical`).
+    Canonical,
+    /// These axis codes (LPS, PIR, ...).
+    Codes(AxCodes),
+}
+
+/// The thickness of the MIP slab.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MipSize {
+    /// This many output slices (at least 1).
+    Slices(usize),
+    /// `round(mm / spacing)` output slices, at least 1 (`mm` positive and finite).
+    Mm(f64),
+}
+
+/// The recipe of a run: reorient (by resampling onto the reoriented grid, never a copy),
+/// resample to a spacing under a grid convention, window HU to [0, 1], thick-slab MIP along
+/// the output's z axis.
+///
+/// Two named starting points: [`Recipe::corrected`] (the default) and [`Recipe::classic`] (the
+/// classic Python recipe exactly); each setter changes one choice.
+///
+/// ```
+/// use ctprep_pipeline::{MipSize, Recipe};
+///
+/// let r = Recipe::corrected().spacing_mm([0.8, 0.8, 1.0]).window_preset("lung")?.mip(MipSize::Mm(10.0));
+/// assert_eq!(r.get_window().lo(), -1350.0);
+/// # Ok::<(), ctprep_pipeline::PipelineError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    orientation: Orientation,
+    spacing_mm: [f64; 3],
+    convention: GridConvention,
+    window: Window,
+    mip: MipSize,
+    mip_align: Align,
+    mip_edges: Edges,
+}
+
+/// The window of both presets: -100..1000 HU.
+fn default_window() -> Window {
+    Window::preset("classic").unwrap_or_else(|_| unreachable!("the classic window preset exists"))
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe::corrected()
+    }
+}
+
+impl Recipe {
+    /// The corrected recipe: reoriented to the axis order closest to RAS, 1 mm isotropic on the
+    /// `first-centre` grid, window -100..1000 HU, MIP of 5 slices centred on each slice with
+    /// the slabs shrunk at the ends.
+    pub fn corrected() -> Recipe {
+        Recipe {
+            orientation: Orientation::Canonical,
+            spacing_mm: [1.0; 3],
+            convention: GridConvention::FirstCentre,
+            window: default_window(),
+            mip: MipSize::Slices(5),
+            mip_align: Align::Centre,
+            mip_edges: Edges::Shrink,
+        }
+    }
+
+    /// The classic Python recipe exactly: the input's axis order kept, 1 mm on the `seed` grid
+    /// (scipy's RegularGridInterpolator recipe), window -100..1000 HU, MIP of slices `i..i+4`
+    /// with the slabs that reach the last slice left 0.
+    pub fn classic() -> Recipe {
+        Recipe {
+            orientation: Orientation::Keep,
+            convention: GridConvention::Seed,
+            mip_align: Align::Start,
+            mip_edges: Edges::Zero,
+            ..Recipe::corrected()
+        }
+    }
+
+    /// The axis order of the outputs (default [`Orientation::Canonical`]; classic: `Keep`).
+    pub fn orientation(mut self, orientation: Orientation) -> Self {
+        self.orientation = orientation;
+        self
+    }
+
+    /// The output spacing in mm along the output's voxel axes (default 1 mm isotropic). Checked
+    /// when the run plans its grid: each must be positive and finite.
+    pub fn spacing_mm(mut self, spacing_mm: [f64; 3]) -> Self {
+        self.spacing_mm = spacing_mm;
+        self
+    }
+
+    /// The grid convention of the resampling (default `first-centre`; classic: `seed`).
+    pub fn convention(mut self, convention: GridConvention) -> Self {
+        self.convention = convention;
+        self
+    }
+
+    /// The HU window mapped to [0, 1] (default -100..1000).
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// A named window (`lung`, `bone`, ...; see `ctprep_intensity::PRESETS`).
+    pub fn window_preset(self, name: &str) -> Result<Self, PipelineError> {
+        let w = Window::preset(name).map_err(|e| PipelineError::Recipe(e.to_string()))?;
+        Ok(self.window(w))
+    }
+
+    /// The MIP slab thickness (default 5 slices). Checked when the run starts.
+    pub fn mip(mut self, mip: MipSize) -> Self {
+        self.mip = mip;
+        self
+    }
+
+    /// Which slices each MIP slab covers (default centred; classic: start).
+    pub fn mip_align(mut self, align: Align) -> Self {
+        self.mip_align = align;
+        self
+    }
+
+    /// What the MIP does at the ends (default shrink; classic: zero).
+    pub fn mip_edges(mut self, edges: Edges) -> Self {
+        self.mip_edges = edges;
+        self
+    }
+
+    /// The output axis order.
+    pub fn get_orientation(&self) -> Orientation {
+        self.orientation
+    }
+
+    /// The output spacing (mm).
+    pub fn get_spacing_mm(&self) -> [f64; 3] {
+        self.spacing_mm
+    }
+
+    /// The grid convention.
+    pub fn get_convention(&self) -> GridConvention {
+        self.convention
+    }
+
+    /// The HU window.
+    pub fn get_window(&self) -> Window {
+        self.window
+    }
+
+    /// The MIP thickness.
+    pub fn get_mip(&self) -> MipSize {
+        self.mip
+    }
+
+    /// The MIP alignment.
+    pub fn get_mip_align(&self) -> Align {
+        self.mip_align
+    }
+
+    /// The MIP ends.
+    pub fn get_mip_edges(&self) -> Edges {
+        self.mip_edges
+    }
+
+    /// Checks what can be checked without an input.
+    pub(crate) fn check(&self) -> Result<(), PipelineError> {
+        match self.mip {
+            MipSize::Slices(0) => Err(PipelineError::Recipe("the MIP needs at least 1 slice".to_owned())),
+            MipSize::Mm(mm) if !(mm.is_finite() && mm > 0.0) => {
+                Err(PipelineError::Recipe(format!("MIP thickness {mm} mm: must be positive and finite")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One product of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Product {
+    /// The windowed volume: `<stem>_window.nii.gz`.
+    Volume,
+    /// The MIP volume: `<stem>_mip.nii.gz`.
+    Mip,
+    /// The MIP's middle axial, coronal and sagittal slices: `<stem>_mip_axial.png`, ...
+    Png,
+    /// A contact sheet of the MIP's axial slices: `<stem>_mip_sheet.png`.
+    Sheet,
+}
+
+impl Product {
+    /// All products, in the order reports list them.
+    pub const ALL: [Product; 4] = [Product::Volume, Product::Mip, Product::Png, Product::Sheet];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Volume => "volume",
+            Product::Mip => "mip",
+            Product::Png => "png",
+            Product::Sheet => "sheet",
+        }
+    }
+}
+
+impl std::str::FromStr for Product {
+    type Err = PipelineError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Product::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| PipelineError::Recipe(format!("unknown product {s:?}: expected volume, mip, png or sheet")))
+    }
+}
+
+/// Where a run writes and what: into a folder, files named `<stem>_<product>`.
+///
+/// ```
+/// use ctprep_pipeline::{Outputs, Product};
+///
+/// let out = Outputs::new("prep").stem("ct").save(&[Product::Mip, Product::Png]);
+/// assert_eq!(out.path(Product::Mip), std::path::Path::new("prep/ct_mip.nii.gz"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outputs {
+    dir: PathBuf,
+    stem: Option<String>,
+    save: Vec<Product>,
+    gzip_level: u32,
+}
+
+/// File name suffixes of the NIfTI outputs, after `<stem>_`.
+const VOLUME_SUFFIX: &str = "window.nii.gz";
+const MIP_SUFFIX: &str = "mip.nii.gz";
+
+impl Outputs {
+    /// Every product into `dir` (created if missing), named after the input file (`ct` for
+    /// `ct.nii.gz`; `ct` for an input in memory), gzip level
+    /// [`ctprep_io::DEFAULT_GZIP_LEVEL`].
+    pub fn new(dir: impl Into<PathBuf>) -> Outputs {
+        Outputs { dir: dir.into(), stem: None, save: Product::ALL.to_vec(), gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL }
+    }
+
+    /// The file name stem (default: the input file's name without `.nii.gz`, `.nii`, `.hdr`,
+    /// `.img`).
+    pub fn stem(mut self, stem: impl Into<String>) -> Self {
+        self.stem = Some(stem.into());
+        self
+    }
+
+    /// The products to write (default all four). An empty list computes and writes nothing.
+    pub fn save(mut self, products: &[Product]) -> Self {
+        let mut p = products.to_vec();
+        p.sort();
+        p.dedup();
+        self.save = p;
+        self
+    }
+
+    /// The gzip level of the `.nii.gz` outputs, 0-9 (default 1; above 9 is 9).
+    pub fn gzip_level(mut self, level: u32) -> Self {
+        self.gzip_level = level.min(9);
+        self
+    }
+
+    /// The output folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The products written.
+    pub fn products(&self) -> &[Product] {
+        &self.save
+    }
+
+    /// Whether `p` is written.
+    pub fn wants(&self, p: Product) -> bool {
+        self.save.contains(&p)
+    }
+
+    /// The gzip level.
+    pub fn get_gzip_level(&self) -> u32 {
+        self.gzip_level
+    }
+
+    /// The stem given, or `None` when it comes from the input.
+    pub fn get_stem(&self) -> Option<&str> {
+        self.stem.as_deref()
+    }
+
+    /// The path of a NIfTI product (`Volume`, `Mip`), or of the axial PNG for `Png` and the
+    /// sheet for `Sheet`, under the stem given (or `ct`).
+    pub fn path(&self, p: Product) -> PathBuf {
+        self.path_with(self.stem.as_deref().unwrap_or("ct"), p, "axial")
+    }
+
+    pub(crate) fn path_with(&self, stem: &str, p: Product, plane: &str) -> PathBuf {
+        let name = match p {
+            Product::Volume => format!("{stem}_{VOLUME_SUFFIX}"),
+            Product::Mip => format!("{stem}_{MIP_SUFFIX}"),
+            Product::Png => format!("{stem}_mip_{plane}.png"),
+            Product::Sheet => format!("{stem}_mip_sheet.png"),
+        };
+        self.dir.join(name)
+    }
+}
+
+/// The file name stem of an input: `ct` for `ct.nii.gz`.
+pub fn stem_of(p: &Path) -> String {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
+    for ext in [".nii.gz", ".nii", ".hdr", ".img"] {
+        if let Some(s) = name.strip_suffix(ext) {
+            return s.to_owned();
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_differ_where_documented() {
+        let (c, k) = (Recipe::corrected(), Recipe::classic());
+        assert_eq!(
+            (c.orientation, c.convention, c.mip_align, c.mip_edges),
+            (Orientation::Canonical, GridConvention::FirstCentre, Align::Centre, Edges::Shrink)
+        );
+        assert_eq!(
+            (k.orientation, k.convention, k.mip_align, k.mip_edges),
+            (Orientation::Keep, GridConvention::Seed, Align::Start, Edges::Zero)
+        );
+        assert_eq!((c.window, c.mip, c.spacing_mm), (k.window, k.mip, k.spacing_mm));
+        assert_eq!((c.window.lo(), c.window.hi()), (-100.0, 1000.0));
+        assert!(Recipe::corrected().mip(MipSize::Slices(0)).check().is_err());
+        assert!(Recipe::corrected().mip(MipSize::Mm(f64::NAN)).check().is_err());
+        assert!(Recipe::corrected().window_preset("nonsense").is_err());
+    }
+
+    #[test]
+    fn stems_and_names() {
+        assert_eq!(stem_of(Path::new("/a/ct.v2.nii.gz")), "ct.v2");
+        assert_eq!(stem_of(Path::new("x.hdr")), "x");
+        assert_eq!(stem_of(Path::new("scan")), "scan");
+        let o = Outputs::new("d").stem("s").save(&[Product::Sheet, Product::Mip, Product::Mip]);
+        assert_eq!(o.products(), [Product::Mip, Product::Sheet]);
+        assert_eq!(o.path(Product::Volume), Path::new("d/s_window.nii.gz"));
+        assert_eq!(o.path_with("s", Product::Png, "coronal"), Path::new("d/s_mip_coronal.png"));
+        assert_eq!("PNG".parse::<Product>().ok(), Some(Product::Png));
+    }
+}
