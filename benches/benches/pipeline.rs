@@ -4,6 +4,9 @@
 //! slices (centre, shrink), write the MIP as `.nii.gz` (gzip level 1), next to a copy of the
 //! 479 MB MIP.
 //!
+//! The `pipeline_streamed` group runs the whole recipe as one library call
+//! (`ctprep_pipeline::run`) next to a copy of the resampled volume's bytes.
+//!
 //! Run: `cargo bench -p ctprep-benches --bench pipeline`, then
 //! `cargo xtask bench-report --group pipeline`. Ids are `<stage>/512x512x300`; every stage
 //! runs with `Variant::Auto` (what `ctprep run` uses) into buffers allocated once, so first-touch
@@ -95,5 +98,35 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// The whole run as a library call (`ctprep_pipeline::run`, every product, the current rayon
+/// pool), from the `.nii.gz` to the four outputs, next to a copy of the resampled volume's
+/// float32 bytes: the memory traffic any run must at least make once.
+fn pipeline_streamed(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ct_path = tmp.path().join("ct.nii.gz");
+    write_nifti(&ct_phantom(), &ct_path, &WriteOptions::new()).expect("writes the phantom");
+    let recipe = ctprep_pipeline::Recipe::corrected();
+    let outputs = ctprep_pipeline::Outputs::new(tmp.path().join("out")).stem("ct");
+    let probe = ctprep_pipeline::run(ctprep_pipeline::Input::path(&ct_path), &recipe, &outputs).expect("runs");
+    let n_out: usize = probe.output_shape.iter().product();
+    let mut g = c.benchmark_group("pipeline_streamed");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Bytes((n_out * 4) as u64));
+    g.bench_function(BenchmarkId::new("run", SIZE), |b| {
+        b.iter(|| {
+            let r = ctprep_pipeline::run(ctprep_pipeline::Input::path(black_box(&ct_path)), &recipe, &outputs)
+                .expect("runs");
+            assert_eq!(r.outputs.len(), probe.outputs.len());
+        })
+    });
+    let from = vec![1u8; n_out * 4];
+    let mut to = vec![0u8; n_out * 4];
+    g.bench_function(BenchmarkId::new("copy", SIZE), |b| {
+        b.iter(|| to.copy_from_slice(black_box(&from)));
+        assert_eq!(to, from);
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pipeline, pipeline_streamed);
 criterion_main!(benches);

@@ -1,5 +1,7 @@
 //! Developer tasks for the ctprep workspace: `cargo xtask phantom ...` writes a synthetic CT,
-//! `cargo xtask bench-report` turns criterion's estimates into Markdown tables.
+//! `cargo xtask bench-report` turns criterion's estimates into Markdown tables, `cargo xtask
+//! test` runs the whole test suite and says at the end which tests skipped for lack of the
+//! shared real data.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -64,6 +66,14 @@ enum Task {
         #[arg(long)]
         group: Option<String>,
     },
+    /// Run `cargo test --workspace` (with any further arguments), then say how many tests
+    /// skipped because the shared real data (`../shared/data`, or `$CTPREP_SHARED_DATA`) is
+    /// absent, and which.
+    Test {
+        /// Arguments passed on to `cargo test --workspace`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn parse_triple<T: std::str::FromStr>(s: &str) -> Result<[T; 3], String> {
@@ -97,6 +107,7 @@ fn main() -> ExitCode {
         Task::BenchReport { criterion_dir, group } => {
             bench_report(&criterion_dir, group.as_deref()).map(|t| print!("{t}"))
         }
+        Task::Test { args } => return test(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,6 +115,42 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `cargo test --workspace ARGS` with `CTPREP_SKIP_LOG` set, so each test that skips for lack
+/// of the shared data adds a line (`ctprep_testdata::shared_data_dir`); the count comes last.
+fn test(args: &[String]) -> ExitCode {
+    let log = std::env::temp_dir().join(format!("ctprep-skipped-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("CTPREP_SKIP_LOG", &log)
+        .status();
+    let skipped = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    println!("{}", skip_summary(&skipped));
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(1, 255) as u8)),
+        Err(e) => {
+            eprintln!("error: cannot run cargo test: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The closing line of `cargo xtask test`: how many tests skipped for lack of the shared data
+/// (one log line each), and their names.
+fn skip_summary(log: &str) -> String {
+    let mut names: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.len() {
+        0 => "shared data: no test skipped".to_owned(),
+        n => format!("shared data: {n} tests SKIPPED, the shared data folder is absent: {}", names.join(", ")),
     }
 }
 
@@ -290,6 +337,13 @@ mod tests {
         let d = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn skip_summaries_count_each_test_once() {
+        assert_eq!(skip_summary(""), "shared data: no test skipped");
+        let s = skip_summary("b_test\na_test\nb_test\n");
+        assert_eq!(s, "shared data: 2 tests SKIPPED, the shared data folder is absent: a_test, b_test");
     }
 
     #[test]

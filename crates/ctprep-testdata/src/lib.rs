@@ -23,7 +23,9 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 /// The shared real data (`$CTPREP_SHARED_DATA`, else `../shared/data` beside the workspace),
-/// or `None` with a message on stderr saying the tests that need it are skipped.
+/// or `None` with a message on stderr saying the tests that need it are skipped. A skip is also
+/// logged, one line with the test's name, to `$CTPREP_SKIP_LOG` when set (`cargo xtask test`
+/// counts them at the end of the run).
 pub fn shared_data_dir(test: &str) -> Option<PathBuf> {
     let dir =
         std::env::var_os("CTPREP_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/data"));
@@ -31,6 +33,16 @@ pub fn shared_data_dir(test: &str) -> Option<PathBuf> {
         Some(dir)
     } else {
         eprintln!("SKIPPED {test}: the shared data folder {} is absent (set CTPREP_SHARED_DATA)", dir.display());
+        if let Some(log) = std::env::var_os("CTPREP_SKIP_LOG") {
+            use std::io::Write as _;
+            // Appends of one short line are atomic, so test threads and binaries may share it.
+            let line = format!("{test}\n");
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
         None
     }
 }
