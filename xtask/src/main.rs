@@ -1,7 +1,7 @@
 //! Developer tasks for the ctprep workspace: `cargo xtask phantom ...` writes a synthetic CT,
-//! `cargo xtask bench-report` turns criterion's estimates into Markdown tables, `cargo xtask
-//! test` runs the whole test suite and says at the end which tests skipped for lack of the
-//! shared real data.
+//! `cargo xtask bench-report` turns criterion's estimates into Markdown tables, and with `--write`
+//! puts them into docs/BENCHMARKS.md as this machine's section; `cargo xtask test` runs the
+//! whole test suite and says at the end which tests skipped for lack of the shared real data.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -65,6 +65,11 @@ enum Task {
         /// Only this group (for example io_read); all groups when absent.
         #[arg(long)]
         group: Option<String>,
+        /// Also put the tables into this Markdown file (for example docs/BENCHMARKS.md) as this
+        /// machine's section: a `## Machine: ...` heading, the environment, the tables. A section
+        /// with the same heading is replaced; otherwise the section is appended.
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
     },
     /// Run `cargo test --workspace` (with any further arguments), then say how many tests
     /// skipped because the shared real data (`../shared/data`, or `$CTPREP_SHARED_DATA`) is
@@ -104,8 +109,8 @@ fn main() -> ExitCode {
             let p = Phantom::new(shape).spacing_mm(spacing).axcodes(axcodes).stored(dtype).seed(seed).noise_hu(noise);
             phantom(&p, &out, labels.as_deref(), gzip_level)
         }
-        Task::BenchReport { criterion_dir, group } => {
-            bench_report(&criterion_dir, group.as_deref()).map(|t| print!("{t}"))
+        Task::BenchReport { criterion_dir, group, write } => {
+            bench_report(&criterion_dir, group.as_deref(), write.as_deref())
         }
         Task::Test { args } => return test(&args),
     };
@@ -212,7 +217,32 @@ fn collect(dir: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-fn environment() -> String {
+/// The machine the benchmarks ran on, as the report's header states it.
+#[derive(Clone, Debug, PartialEq)]
+struct Environment {
+    cpu: String,
+    cores: usize,
+    rustc: String,
+    rustflags: Option<String>,
+    date: String,
+}
+
+impl Environment {
+    /// The `## Machine: ...` heading that names this machine's section in docs/BENCHMARKS.md:
+    /// CPU, cores and, when set, RUSTFLAGS (a native build is a section of its own).
+    fn heading(&self) -> String {
+        let flags = self.rustflags.as_ref().map_or(String::new(), |f| format!(", RUSTFLAGS={f}"));
+        format!("## Machine: {}, {} cores{flags}", self.cpu, self.cores)
+    }
+
+    /// One line: CPU, cores, rustc, target features, date.
+    fn line(&self) -> String {
+        let flags = self.rustflags.as_deref().unwrap_or("(none: default target features)");
+        format!("CPU: {}; cores: {}; {}; RUSTFLAGS: {flags}; date: {}\n", self.cpu, self.cores, self.rustc, self.date)
+    }
+}
+
+fn environment() -> Environment {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -226,8 +256,57 @@ fn environment() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    let flags = std::env::var("RUSTFLAGS").unwrap_or_else(|_| "(none: default target features)".to_owned());
-    format!("CPU: {cpu}; cores: {cores}; {rustc}; RUSTFLAGS: {flags}\n")
+    let rustflags = std::env::var("RUSTFLAGS").ok().filter(|f| !f.trim().is_empty());
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    Environment { cpu, cores, rustc, rustflags, date: civil_date(days as i64) }
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (UTC), by Howard Hinnant's `civil_from_days`:
+/// one date needs no calendar crate.
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `doc` with the section that starts at the line `heading` (up to the next `## ` heading) replaced
+/// by `section`, or with `section` appended when no such line exists.
+fn merge_section(doc: &str, heading: &str, section: &str) -> String {
+    let section = section.trim_end();
+    let mut lines: Vec<&str> = doc.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == heading);
+    let Some(start) = start else {
+        let mut out = doc.trim_end().to_owned();
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(section);
+        out.push('\n');
+        return out;
+    };
+    let end = lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
+    let replaced: Vec<&str> = section.lines().chain(if end < lines.len() { Some("") } else { None }).collect();
+    lines.splice(start..end, replaced);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// Why there is nothing to report, and how to make something: a fresh clone has no criterion folder.
+fn no_results(dir: &Path) -> String {
+    format!(
+        "no benchmark results yet: {} does not exist or holds no criterion estimates.\n\
+         Run a benchmark first, for example `cargo bench -p ctprep-benches --bench io` (benches: io, intensity, \
+         projection, resample, pipeline), then `cargo xtask bench-report` again.",
+        dir.display()
+    )
 }
 
 /// The Markdown tables, one per group.
@@ -268,15 +347,47 @@ fn render(rows: &[Row]) -> String {
     out
 }
 
-fn bench_report(dir: &Path, group: Option<&str>) -> Result<String, String> {
+/// Prints the report, and with `write` puts it into that Markdown file as this machine's section.
+fn bench_report(dir: &Path, group: Option<&str>, write: Option<&Path>) -> Result<(), String> {
+    let env = environment();
+    let tables = report_tables(dir, group)?;
+    print!("{}{tables}", env.line());
+    if let Some(path) = write {
+        write_section(path, &env, &tables)?;
+        eprintln!("wrote the section \"{}\" into {}", env.heading(), path.display());
+    }
+    Ok(())
+}
+
+/// The Markdown tables of every group (or of `group`), or the message saying how to make results.
+fn report_tables(dir: &Path, group: Option<&str>) -> Result<String, String> {
+    if !dir.is_dir() {
+        return Err(no_results(dir));
+    }
     let mut rows = collect(dir)?;
+    if rows.is_empty() {
+        return Err(no_results(dir));
+    }
     if let Some(g) = group {
         rows.retain(|r| r.group == g);
+        if rows.is_empty() {
+            return Err(format!("no results for the group {g:?} under {}", dir.display()));
+        }
     }
-    if rows.is_empty() {
-        return Err(format!("no criterion results under {} (run cargo bench first)", dir.display()));
-    }
-    Ok(format!("{}{}", environment(), render(&rows)))
+    Ok(render(&rows))
+}
+
+/// Replaces or appends this machine's section (heading, environment line, tables) in `path`,
+/// creating the file when it does not exist.
+fn write_section(path: &Path, env: &Environment, tables: &str) -> Result<(), String> {
+    let doc = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let heading = env.heading();
+    let section = format!("{heading}\n\n{}{tables}", env.line());
+    std::fs::write(path, merge_section(&doc, &heading, &section)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -310,7 +421,7 @@ mod tests {
 
     #[test]
     fn reads_criterion_files() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("reads");
         let new = dir.join("io_read/copy/512/new");
         std::fs::create_dir_all(&new).expect("mkdir");
         std::fs::write(
@@ -333,8 +444,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+    /// A folder of its own per test: the tests of one process run side by side.
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
@@ -344,6 +456,77 @@ mod tests {
         assert_eq!(skip_summary(""), "shared data: no test skipped");
         let s = skip_summary("b_test\na_test\nb_test\n");
         assert_eq!(s, "shared data: 2 tests SKIPPED, the shared data folder is absent: a_test, b_test");
+    }
+
+    #[test]
+    fn missing_criterion_folder_says_how_to_make_results() {
+        let base = tempfile_dir("missing");
+        let dir = base.join("target/criterion");
+        let err = report_tables(&dir, None).expect_err("no results");
+        assert!(err.starts_with("no benchmark results yet"), "{err}");
+        assert!(err.contains("cargo bench -p ctprep-benches --bench io"), "{err}");
+        // An empty folder (criterion created, nothing run) says the same.
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        assert!(report_tables(&dir, None).expect_err("empty").starts_with("no benchmark results yet"));
+        std::fs::remove_dir_all(&base).expect("cleanup");
+    }
+
+    #[test]
+    fn section_appended_then_replaced() {
+        let doc = "# Benchmarks\n\nIntro.\n\n## Machine: A, 2 cores\n\nold A\n";
+        let appended = merge_section(doc, "## Machine: B, 4 cores", "## Machine: B, 4 cores\n\nfirst B\n");
+        assert_eq!(appended, format!("{}\n## Machine: B, 4 cores\n\nfirst B\n", doc));
+        // Replacing B keeps A and the intro; replacing A (not last) keeps B and one blank line.
+        let b = merge_section(&appended, "## Machine: B, 4 cores", "## Machine: B, 4 cores\n\nsecond B\n");
+        assert_eq!(
+            b,
+            "# Benchmarks\n\nIntro.\n\n## Machine: A, 2 cores\n\nold A\n\n## Machine: B, 4 cores\n\nsecond B\n"
+        );
+        let a = merge_section(&b, "## Machine: A, 2 cores", "## Machine: A, 2 cores\n\nnew A\n");
+        assert_eq!(
+            a,
+            "# Benchmarks\n\nIntro.\n\n## Machine: A, 2 cores\n\nnew A\n\n## Machine: B, 4 cores\n\nsecond B\n"
+        );
+        // Idempotent: writing the same section twice changes nothing.
+        assert_eq!(merge_section(&a, "## Machine: A, 2 cores", "## Machine: A, 2 cores\n\nnew A\n"), a);
+    }
+
+    #[test]
+    fn write_section_into_a_file() {
+        let dir = tempfile_dir("write");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("BENCHMARKS.md");
+        let env = Environment {
+            cpu: "Test CPU".into(),
+            cores: 2,
+            rustc: "rustc 1.89.0".into(),
+            rustflags: None,
+            date: "2026-12-05".into(),
+        };
+        let tables = render(&[row("copy", 1e8), row("simd", 2e8)]);
+        write_section(&path, &env, &tables).expect("writes a new file");
+        write_section(&path, &env, &tables).expect("replaces its own section");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.matches("## Machine: Test CPU, 2 cores").count(), 1, "{text}");
+        assert!(
+            text.starts_with("# Benchmarks\n\n## Machine: Test CPU, 2 cores\n\nCPU: Test CPU; cores: 2;"),
+            "{text}"
+        );
+        assert!(text.contains("date: 2026-12-05"), "{text}");
+        assert!(text.contains("| simd | 64 | 200.00 | 5.00 | 0.50x |  |"), "{text}");
+        let native = Environment { rustflags: Some("-C target-cpu=native".into()), ..env };
+        write_section(&path, &native, &tables).expect("a second section");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("## Machine: Test CPU, 2 cores, RUSTFLAGS=-C target-cpu=native"), "{text}");
+        assert_eq!(text.matches("## Machine: ").count(), 2, "{text}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(20_792), "2026-12-05");
     }
 
     #[test]
