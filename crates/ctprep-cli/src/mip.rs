@@ -4,7 +4,7 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::Args;
-use ctprep_io::{Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_projection::{
     Align, Axis3, Edges, Reduce, SlabProjection, Variant, project_slice_into, whole_axis, whole_axis_affine,
 };
@@ -58,8 +58,9 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
         return Err(UsageError("--slab must be at least 1".to_owned()).into());
     }
     check_output_path(&args.input, &args.output)?;
-    let v = step("read", || read_nifti(&args.input))?;
-    let shape = v.dims3()?;
+    // The header alone plans the projection; the voxels are read as it needs them.
+    let header = step("read header", || SliceReader::open(&args.input))?;
+    let shape = header.dims3()?;
     let a = args.axis.index();
     let n = shape[a];
     let p = if args.whole {
@@ -67,9 +68,8 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     } else {
         let k = match (args.slab, args.slab_mm) {
             (Some(k), _) => k,
-            (None, Some(mm)) => {
-                SlabProjection::slices_for_mm(mm, v.spacing()[a]).map_err(|e| UsageError(e.to_string()))?
-            }
+            (None, Some(mm)) => SlabProjection::slices_for_mm(mm, header.template().spacing()[a])
+                .map_err(|e| UsageError(e.to_string()))?,
             _ => unreachable!("clap requires one of --slab, --slab-mm, --whole"),
         };
         SlabProjection::new(k)
@@ -80,6 +80,32 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
             .stride(args.stride as usize)
     };
     let m = p.output_len(n).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    if !args.whole && ctprep_pipeline::projection_streams(&p) {
+        // Along z, max or min: streamed slab by slab, in bounded memory.
+        let bars = crate::progress::Bars::default();
+        let r = ctprep_pipeline::Pipeline::new().variant(args.variant).progress(&bars).project_to(
+            ctprep_pipeline::Input::Reader(header),
+            &p,
+            &args.output,
+            args.gzip_level,
+        )?;
+        println!(
+            "wrote {}: {} of {} slices along {:?} -> {:?} ({}, input read {})",
+            args.output.display(),
+            args.reduce,
+            p.k(),
+            args.axis,
+            r.output_shape,
+            r.kernel,
+            r.read.describe()
+        );
+        return Ok(());
+    }
+    drop(header);
+    let v = step("read", || read_nifti(&args.input))?;
+    if v.dims3()? != shape {
+        return Err(format!("{}: the file changed while it was being read", args.input.display()).into());
+    }
     let mut out_shape = shape;
     out_shape[a] = m;
     let src = v.scaled_f32();

@@ -5,13 +5,15 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use ctprep_io::{Element, Scaling, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_resample::{
     Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Variant, Voxel, plan_like, plan_spacing,
     resample_linear_slice_into, resample_nearest_slice_into,
 };
 
 use crate::commands::{CmdResult, DtypeArg, UsageError, check_output_path, convert_to, fmt_num, parse_dtype};
+use crate::progress::Bars;
+use ctprep_pipeline::{Input, Pipeline};
 
 /// Options of `ctprep resample`.
 #[derive(Debug, Args)]
@@ -169,23 +171,53 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         check_output_path(reference, &args.output)?;
     }
     let input = args.input.display();
-    let v = step("read", || read_nifti(&args.input))?;
-    let shape = v.dims3()?;
+    // The header alone plans the grid; the voxels are read as the resampling needs them.
+    let header = step("read header", || SliceReader::open(&args.input))?;
+    let shape = header.dims3()?;
     let (plan, placement) = match (args.spacing, &args.like) {
         (Some(spacing), _) => {
             let convention = GridConvention::from(args.convention);
-            let plan = plan_spacing(shape, v.affine(), spacing, convention).map_err(|e| format!("{input}: {e}"))?;
+            let plan =
+                plan_spacing(shape, header.affine(), spacing, convention).map_err(|e| format!("{input}: {e}"))?;
             (plan, convention.name().to_owned())
         }
         (None, Some(reference)) => {
-            let r = step("read reference", || read_nifti(reference))?;
-            let grid = Grid { shape: r.spatial_shape(), affine: *r.affine() };
-            let plan = plan_like(shape, v.affine(), grid)
+            let r = step("read reference", || SliceReader::open(reference))?;
+            let grid = Grid { shape: r.dims3()?, affine: *r.affine() };
+            let plan = plan_like(shape, header.affine(), grid)
                 .map_err(|e| format!("{input}: onto the grid of {}: {e}", reference.display()))?;
             (plan, format!("grid of {}", reference.display()))
         }
         (None, None) => unreachable!("clap requires one of --spacing, --like"),
     };
+    let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
+    if args.interp == Interp::Linear && matches!(args.dtype, DtypeArg::Keep) {
+        // Float32 output of the linear kernel: streamed slab by slab, in bounded memory.
+        let bars = Bars::default();
+        let r = Pipeline::new().variant(args.variant).progress(&bars).resample_to(
+            Input::Reader(header),
+            &plan,
+            args.fill.map(|f| f as f32),
+            &args.output,
+            args.gzip_level,
+        )?;
+        println!(
+            "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {}, input read {}",
+            args.output.display(),
+            shape,
+            plan.grid.shape,
+            spacing.join(", "),
+            args.interp,
+            r.kernel,
+            r.read.describe()
+        );
+        return Ok(());
+    }
+    drop(header);
+    let v = step("read", || read_nifti(&args.input))?;
+    if v.dims3()? != shape {
+        return Err(format!("{input}: the file changed while it was being read").into());
+    }
     let (data, scaling, report) = match args.interp {
         Interp::Linear => {
             let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.variant))
@@ -206,7 +238,6 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         out = convert_to(&out, t, &args.input)?;
     }
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
-    let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
     println!(
         "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {} variant, {} path",
         args.output.display(),

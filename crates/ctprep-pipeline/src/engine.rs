@@ -185,11 +185,31 @@ struct Scratch {
     gathered: Vec<f32>,
 }
 
+/// The first stage of a slab: resampling onto the output grid, or the input's own slices
+/// scaled to real values (`v * slope + inter` in `f64`, as [`Volume::scaled_f32`]).
+enum First<'a> {
+    Resample { plan: &'a Plan, opts: Trilinear },
+    Scale(Option<ctprep_io::Scaling>),
+}
+
+impl First<'_> {
+    /// The input slices that output slices `zs` read.
+    fn needs(&self, zs: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        match self {
+            First::Resample { plan, opts } => input_slices_for(plan, opts, zs),
+            First::Scale(_) => zs,
+        }
+    }
+}
+
 /// What one slab hands to the writer.
 #[derive(Default)]
 struct SlabOut {
     volume: Piece,
     mip: Piece,
+    /// The slab's values of each output when the writer packs them itself ([`Aligned`]).
+    raw_volume: Vec<f32>,
+    raw_mip: Vec<f32>,
     /// Thread time in resample, window, MIP, compression.
     cpu: [Duration; 4],
     /// Which kernels ran (resample, window, MIP).
@@ -198,9 +218,14 @@ struct SlabOut {
 
 /// Everything the slab workers share.
 struct Job<'a> {
-    plan: &'a Plan,
-    opts: Trilinear,
-    window: WindowMap,
+    first: First<'a>,
+    /// The output planes' shape.
+    plane_shape: [usize; 2],
+    /// Values per input slice.
+    input_plane: usize,
+    /// Slices of the input.
+    input_slices: usize,
+    window: Option<WindowMap>,
     /// The projection run over each slab's slices: the run's alignment, `shrink` edges,
     /// stride 1 (its windows inside a slab are the whole volume's; see [`slabs`]).
     sub_proj: SlabProjection,
@@ -208,8 +233,12 @@ struct Job<'a> {
     /// Slices of the windowed volume.
     n: usize,
     plane: usize,
+    /// Packers of the outputs each slab compresses itself.
     volume: Option<Packer>,
     mip: Option<Packer>,
+    /// Outputs whose values each slab hands to the writer as they are.
+    raw_volume: bool,
+    raw_mip: bool,
     pictures: &'a [Picture],
     kernel: Variant,
     scratch: Mutex<Vec<Scratch>>,
@@ -263,23 +292,45 @@ impl Job<'_> {
         };
         out.cpu = [Duration::ZERO; 4];
         let len = (s.hi - s.lo) * plane;
-        let (a, b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
-        let r = resample_linear_slices_from(src, first, self.plan, &self.opts, s.lo..s.hi, a, self.kernel)
-            .map_err(|e| PipelineError::kernel(input, "resample", e))?;
-        out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
+        let (mut a, mut b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
+        match &self.first {
+            First::Resample { plan, opts } => {
+                let r = resample_linear_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel)
+                    .map_err(|e| PipelineError::kernel(input, "resample", e))?;
+                out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
+            }
+            First::Scale(scaling) => {
+                let from = &src[(s.lo - first) * plane..(s.hi - first) * plane];
+                match scaling {
+                    None => a.iter_mut().zip(from).for_each(|(o, v)| *o = v.to_f64() as f32),
+                    Some(sc) => {
+                        a.iter_mut().zip(from).for_each(|(o, v)| *o = (v.to_f64() * sc.slope + sc.inter) as f32)
+                    }
+                }
+            }
+        }
         lap(0, out);
-        let r = window_slice_into(&*a, &mut *b, &self.window, self.kernel)
-            .map_err(|e| PipelineError::kernel(input, "window", e))?;
-        out.kernels[1] = format!("{} ({})", r.variant, r.kernel.name());
+        // The volume's values end in `a`; `b` is free for the projection.
+        if let Some(w) = &self.window {
+            let r = window_slice_into(&*a, &mut *b, w, self.kernel)
+                .map_err(|e| PipelineError::kernel(input, "window", e))?;
+            out.kernels[1] = format!("{} ({})", r.variant, r.kernel.name());
+            std::mem::swap(&mut a, &mut b);
+        }
         lap(1, out);
+        let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
         if let Some(p) = &self.volume {
-            p.pack_f32(&b[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], &mut out.volume)?;
+            p.pack_f32(volume, &mut out.volume)?;
+        } else if self.raw_volume {
+            out.raw_volume.clear();
+            out.raw_volume.extend_from_slice(volume);
         }
         lap(3, out);
-        if self.mip.is_none() && self.pictures.is_empty() {
+        if self.mip.is_none() && !self.raw_mip && self.pictures.is_empty() {
             return Ok(());
         }
-        let sub = [self.plan.grid.shape[0], self.plan.grid.shape[1], s.hi - s.lo];
+        let sub = [self.plane_shape[0], self.plane_shape[1], s.hi - s.lo];
+        let (a, b) = (b, a);
         let r = project_slice_into(b, sub, &self.sub_proj, a, self.kernel)
             .map_err(|e| PipelineError::kernel(input, "MIP", e))?;
         out.kernels[2] = r.variant.to_string();
@@ -314,6 +365,9 @@ impl Job<'_> {
         lap(2, out);
         if let Some(p) = &self.mip {
             p.pack_f32(mip, &mut out.mip)?;
+        } else if self.raw_mip {
+            out.raw_mip.clear();
+            out.raw_mip.extend_from_slice(mip);
         }
         lap(3, out);
         Ok(())
@@ -529,8 +583,7 @@ fn read_windows<T: Element>(
 fn batches(
     slabs: &[Slab],
     per: usize,
-    plan: &Plan,
-    opts: &Trilinear,
+    first: &First<'_>,
 ) -> (Vec<std::ops::Range<usize>>, Vec<std::ops::Range<usize>>) {
     let per = per.max(1);
     let ranges: Vec<_> = (0..slabs.len()).step_by(per).map(|b| b..(b + per).min(slabs.len())).collect();
@@ -539,7 +592,7 @@ fn batches(
         .map(|r| {
             let (mut lo, mut hi) = (usize::MAX, 0);
             for s in &slabs[r.clone()] {
-                let n = input_slices_for(plan, opts, s.lo..s.hi);
+                let n = first.needs(s.lo..s.hi);
                 if !n.is_empty() {
                     (lo, hi) = (lo.min(n.start), hi.max(n.end));
                 }
@@ -581,12 +634,12 @@ fn run_read<T: Voxel + Element>(
     parallel: bool,
     sink: impl FnMut(&SlabOut) -> Result<()> + Send,
 ) -> Result<Duration> {
-    let [nx, ny, _] = job.plan.input_shape;
+    let plane = job.input_plane;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Fed<T>>(1);
         let (free, free_rx) = std::sync::mpsc::channel();
-        let reading = scope.spawn(move || read_windows::<T>(reader, needs, nx * ny, tx, free_rx));
-        let mut feed = Feed::Read { rx, free, plane: nx * ny, input: job.input };
+        let reading = scope.spawn(move || read_windows::<T>(reader, needs, plane, tx, free_rx));
+        let mut feed = Feed::Read { rx, free, plane, input: job.input };
         let mut r = job.run(&mut feed, slabs, ranges, parallel, sink);
         if let (Ok(()), Feed::Read { rx, .. }) = (&r, &feed) {
             // After the last window: an error at the end of the file, or the channel closing.
@@ -705,7 +758,7 @@ impl<'p> Pipeline<'p> {
         Ok(report)
     }
 
-    fn run_opened(&self, mut input: Opened, stem: &str, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
+    fn run_opened(&self, input: Opened, stem: &str, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
         let variant = self.variant;
         let mut timings = Timings::default();
         std::fs::create_dir_all(outputs.dir())
@@ -755,16 +808,22 @@ impl<'p> Pipeline<'p> {
         // slices, however thick the MIP.
         let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k));
         let job = Job {
-            plan: &plan,
-            opts: Trilinear::new().scaling(scaling.0, scaling.1),
-            window: WindowMap::new(recipe.get_window(), Range::UNIT, None)
-                .map_err(|e| PipelineError::kernel(&input_name, "window", e))?,
+            first: First::Resample { plan: &plan, opts: Trilinear::new().scaling(scaling.0, scaling.1) },
+            plane_shape: [out_shape[0], out_shape[1]],
+            input_plane: input_shape[0] * input_shape[1],
+            input_slices: input_shape[2],
+            window: Some(
+                WindowMap::new(recipe.get_window(), Range::UNIT, None)
+                    .map_err(|e| PipelineError::kernel(&input_name, "window", e))?,
+            ),
             sub_proj: SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(align),
             proj,
             n: out_shape[2],
             plane: out_shape[0] * out_shape[1],
             volume: volume.as_ref().map(NiftiStream::packer),
             mip: mip.as_ref().map(NiftiStream::packer),
+            raw_volume: false,
+            raw_mip: false,
             pictures: &pictures,
             // On the slab workers `Auto` runs each kernel on one thread (the slabs are the
             // parallelism); one thread runs every slab for `scalar` and `simd`.
@@ -777,36 +836,9 @@ impl<'p> Pipeline<'p> {
         // so fewer in flight means less fresh memory. A file is read slab by slab when that
         // pays; with many workers, batches shrink until it does.
         let workers = if parallel { rayon::current_num_threads() } else { 1 };
-        let mut per = workers;
-        let (mut ranges, mut needs) = batches(&slabs, per, &plan, &job.opts);
-        if matches!(input, Opened::File(..)) {
-            while per > 1 && !worth_streaming(&needs, input_shape[2]) {
-                per /= 2;
-                (ranges, needs) = batches(&slabs, per, &plan, &job.opts);
-            }
-        }
-        if let Opened::File(r, _) = &input
-            && !worth_streaming(&needs, input_shape[2])
-        {
-            let shown = Shown::start(self.progress, Stage::Read, None);
-            let t = Instant::now();
-            let v = read_nifti(r.template().display_path())?;
-            // The file read again: the plan was made from the header read first.
-            let same = v.shape() == r.shape()
-                && v.dtype() == r.dtype()
-                && v.affine() == r.affine()
-                && format!("{:?}", v.scaling()) == format!("{:?}", r.scaling());
-            if !same {
-                return Err(PipelineError::read(&input_name, "the file changed while it was being read"));
-            }
-            timings.read += t.elapsed();
-            drop(shown);
-            input = Opened::Whole(v, input_name.clone());
-        }
-        let shown = Shown::start(self.progress, Stage::Stream, Some(slabs.len() as u64));
-        let t_stream = Instant::now();
         let mut cpu = [Duration::ZERO; 6];
         let mut kernels: Option<[String; 3]> = None;
+        let shown = std::sync::OnceLock::new();
         let sink = |out: &SlabOut| -> Result<()> {
             let t = Instant::now();
             for (stream, piece) in [(&mut volume, &out.volume), (&mut mip, &out.mip)] {
@@ -819,23 +851,13 @@ impl<'p> Pipeline<'p> {
             }
             cpu[4] += t.elapsed();
             kernels.get_or_insert_with(|| out.kernels.clone());
-            shown.advance();
+            if let Some(s) = shown.get() {
+                Shown::advance(s);
+            }
             Ok(())
         };
-        let plane_in = input_shape[0] * input_shape[1];
-        let read_mode = if matches!(input, Opened::File(..)) { ReadMode::Streamed } else { ReadMode::Whole };
-        let read_cpu = match input {
-            Opened::Whole(v, _) => {
-                ctprep_io::with_storage!(v.data(), st => {
-                    let mut feed = Feed::Whole { data: st.as_slice(), plane: plane_in };
-                    job.run(&mut feed, &slabs, &ranges, parallel, sink)
-                })?;
-                Duration::ZERO
-            }
-            Opened::File(r, _) => {
-                ctprep_io::with_dtype!(r.dtype(), T => run_read::<T>(&job, r, &slabs, &ranges, &needs, parallel, sink))?
-            }
-        };
+        let driven = self.drive(&job, input, &slabs, workers, &mut timings, &shown, sink)?;
+        let (read_mode, read_cpu, t_stream) = driven;
         cpu[5] += read_cpu;
         // Every output complete before any is at its path: a failure leaves none of them.
         let t = Instant::now();
@@ -847,7 +869,7 @@ impl<'p> Pipeline<'p> {
         }
         cpu[4] += t.elapsed();
         timings.stream = t_stream.elapsed();
-        drop(shown);
+        drop(shown.into_inner());
         let [resample, window, mip_kernel] = kernels.unwrap_or_default();
 
         let mut written: Vec<Written> = Vec::new();
@@ -899,6 +921,66 @@ impl<'p> Pipeline<'p> {
             outputs: written,
         })
     }
+    /// Runs `job` over `slabs` from `input` on `workers` slab workers, each finished slab handed
+    /// to `sink` in order: the file read slab by slab on a thread of its own when that pays (with
+    /// many workers, batches shrink until it does), else read whole first (added to
+    /// `timings.read`). `shown` gets the stream's progress display once it starts. Returns how
+    /// the input was read, the reading thread's busy time and when the stream started.
+    #[allow(clippy::too_many_arguments)]
+    fn drive<'s>(
+        &'s self,
+        job: &Job<'_>,
+        mut input: Opened,
+        slabs: &[Slab],
+        workers: usize,
+        timings: &mut Timings,
+        shown: &std::sync::OnceLock<Shown<'s>>,
+        sink: impl FnMut(&SlabOut) -> Result<()> + Send,
+    ) -> Result<(ReadMode, Duration, Instant)> {
+        let parallel = workers > 1;
+        let nz = job.input_slices;
+        let mut per = workers;
+        let (mut ranges, mut needs) = batches(slabs, per, &job.first);
+        if matches!(input, Opened::File(..)) {
+            while per > 1 && !worth_streaming(&needs, nz) {
+                per /= 2;
+                (ranges, needs) = batches(slabs, per, &job.first);
+            }
+        }
+        if let Opened::File(r, _) = &input
+            && !worth_streaming(&needs, nz)
+        {
+            let _shown = Shown::start(self.progress, Stage::Read, None);
+            let t = Instant::now();
+            let v = read_nifti(r.template().display_path())?;
+            // The file read again: the plan was made from the header read first.
+            let same = v.shape() == r.shape()
+                && v.dtype() == r.dtype()
+                && v.affine() == r.affine()
+                && format!("{:?}", v.scaling()) == format!("{:?}", r.scaling());
+            if !same {
+                return Err(PipelineError::read(job.input, "the file changed while it was being read"));
+            }
+            timings.read += t.elapsed();
+            input = Opened::Whole(v, job.input.to_owned());
+        }
+        let _ = shown.set(Shown::start(self.progress, Stage::Stream, Some(slabs.len() as u64)));
+        let t_stream = Instant::now();
+        let read_mode = if matches!(input, Opened::File(..)) { ReadMode::Streamed } else { ReadMode::Whole };
+        let read_cpu = match input {
+            Opened::Whole(v, _) => {
+                ctprep_io::with_storage!(v.data(), st => {
+                    let mut feed = Feed::Whole { data: st.as_slice(), plane: job.input_plane };
+                    job.run(&mut feed, slabs, &ranges, parallel, sink)
+                })?;
+                Duration::ZERO
+            }
+            Opened::File(r, _) => {
+                ctprep_io::with_dtype!(r.dtype(), T => run_read::<T>(job, r, slabs, &ranges, &needs, parallel, sink))?
+            }
+        };
+        Ok((read_mode, read_cpu, t_stream))
+    }
 }
 
 /// An input ready to run: a file whose header has been read (and the time that took), or a
@@ -912,6 +994,284 @@ enum Opened {
 /// pool, no progress display), writing `outputs`.
 pub fn run(input: Input, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
     Pipeline::new().run(input, recipe, outputs)
+}
+
+/// Voxel bytes per independently compressed gzip piece of a `.nii.gz` written whole by
+/// [`ctprep_io::write_nifti`]: [`Aligned`] cuts its stream at the same places, so a streamed
+/// file is byte for byte the one written whole.
+const PIECE_BYTES: usize = 4 << 20;
+
+/// A `.nii`/`.nii.gz` written while its values arrive in slabs of any size, cut into the
+/// pieces [`ctprep_io::write_nifti`] cuts the whole volume into (every [`PIECE_BYTES`] from the
+/// first voxel), a batch of pieces compressed in parallel at a time: the file is the one
+/// `write_nifti` writes for the same volume. Holds at most a batch of pieces.
+struct Aligned {
+    stream: NiftiStream,
+    packer: Packer,
+    pending: Vec<f32>,
+    pieces: Vec<Piece>,
+    /// Values per piece, and pieces per batch.
+    piece: usize,
+    batch: usize,
+}
+
+impl Aligned {
+    fn new(stream: NiftiStream) -> Aligned {
+        let packer = stream.packer();
+        let batch = 4 * rayon::current_num_threads().max(1);
+        Aligned { stream, packer, pending: Vec::new(), pieces: Vec::new(), piece: PIECE_BYTES / 4, batch }
+    }
+
+    /// The next values of the volume, in file order.
+    fn push(&mut self, values: &[f32]) -> Result<()> {
+        self.pending.extend_from_slice(values);
+        if self.pending.len() >= self.batch * self.piece {
+            self.flush(false)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses and writes the whole pieces pending (and the last, partial one with `all`).
+    fn flush(&mut self, all: bool) -> Result<()> {
+        use rayon::prelude::*;
+        let whole = if all { self.pending.len() } else { self.pending.len() / self.piece * self.piece };
+        let chunks: Vec<&[f32]> = self.pending[..whole].chunks(self.piece).collect();
+        self.pieces.resize_with(chunks.len(), Piece::default);
+        let packer = &self.packer;
+        self.pieces.par_iter_mut().zip(chunks).try_for_each(|(p, c)| packer.pack_f32(c, p))?;
+        for p in &self.pieces {
+            self.stream.append(p)?;
+        }
+        self.pending.drain(..whole);
+        Ok(())
+    }
+
+    fn complete(mut self) -> Result<ctprep_io::Completed> {
+        self.flush(true)?;
+        Ok(self.stream.complete()?)
+    }
+}
+
+/// What a standalone stage ([`Pipeline::resample_to`], [`Pipeline::project_to`]) wrote.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StageReport {
+    /// The input's name.
+    pub input: String,
+    /// The input's shape.
+    pub input_shape: [usize; 3],
+    /// The output's shape.
+    pub output_shape: [usize; 3],
+    /// The output's affine.
+    pub output_affine: ctprep_core::Affine,
+    /// How the input was read.
+    pub read: ReadMode,
+    /// The kernel of the stage (its report, as text).
+    pub kernel: String,
+    /// Slabs computed side by side.
+    pub workers: usize,
+    /// Wall times (`png` is zero).
+    pub timings: Timings,
+    /// The file written.
+    pub output: std::path::PathBuf,
+}
+
+/// Whether [`Pipeline::project_to`] streams `proj`: along z, by max or min (a mean's running
+/// sums depend on where they start, so a slab's would differ in the last bits from the whole
+/// volume's). Other projections read the input whole and hold the output whole.
+pub fn projection_streams(proj: &SlabProjection) -> bool {
+    proj.get_axis() == Axis3::Z && matches!(proj.get_reduce(), Reduce::Max | Reduce::Min)
+}
+
+impl Pipeline<'_> {
+    /// Resamples `input` onto the grid of `plan` (made for this input) by trilinear
+    /// interpolation straight from the stored type with its scaling, `fill` outside the input
+    /// (or the edge values when `None`), and writes the float32 result to `output` (`.nii` or
+    /// `.nii.gz`, gzip `level`), slab by slab: the bytes of `ctprep_io::write_nifti` of the
+    /// whole result, in the memory of `run` (a few slabs of output slices and the input's
+    /// windows, or the whole input when its slices do not follow the output's z).
+    pub fn resample_to(
+        &self,
+        input: Input,
+        plan: &Plan,
+        fill: Option<f32>,
+        output: &std::path::Path,
+        level: u32,
+    ) -> Result<StageReport> {
+        let t_all = Instant::now();
+        let opened = open(input)?;
+        let (scaling, _) = opened.scaling_shape()?;
+        let opts =
+            Trilinear::new().fill(fill).scaling(scaling.map_or(1.0, |s| s.slope), scaling.map_or(0.0, |s| s.inter));
+        let mut r = self.stream_one(
+            opened,
+            First::Resample { plan, opts },
+            None,
+            plan.grid.shape,
+            plan.grid.affine,
+            output,
+            level,
+        )?;
+        r.timings.total = t_all.elapsed();
+        Ok(r)
+    }
+
+    /// Projects `input`'s real values by `proj` and writes the float32 result to `output`
+    /// (`.nii` or `.nii.gz`, gzip `level`): slab by slab when [`projection_streams`] (in the
+    /// memory of `run`), else an error (project the volume whole with
+    /// `ctprep_projection::project_slice_into`).
+    pub fn project_to(
+        &self,
+        input: Input,
+        proj: &SlabProjection,
+        output: &std::path::Path,
+        level: u32,
+    ) -> Result<StageReport> {
+        let t_all = Instant::now();
+        if !projection_streams(proj) {
+            return Err(PipelineError::Recipe(format!(
+                "a {} projection along {:?} does not stream: project the volume whole",
+                proj.get_reduce(),
+                proj.get_axis()
+            )));
+        }
+        let opened = open(input)?;
+        let (scaling, shape) = opened.scaling_shape()?;
+        let name = opened.name();
+        let m = proj.output_len(shape[2]).map_err(|e| PipelineError::kernel(&name, "MIP", e))?;
+        let affine = proj.output_affine(&opened.affine());
+        let mut r =
+            self.stream_one(opened, First::Scale(scaling), Some(proj), [shape[0], shape[1], m], affine, output, level)?;
+        r.timings.total = t_all.elapsed();
+        Ok(r)
+    }
+
+    /// One stage streamed from `input` to one file: `first` (resampling or the scaled input)
+    /// and, with `proj`, its projection along z.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_one(
+        &self,
+        input: Opened,
+        first: First<'_>,
+        proj: Option<&SlabProjection>,
+        out_shape: [usize; 3],
+        out_affine: ctprep_core::Affine,
+        output: &std::path::Path,
+        level: u32,
+    ) -> Result<StageReport> {
+        let mut timings = Timings::default();
+        let name = input.name();
+        let (_, input_shape) = input.scaling_shape()?;
+        if let Opened::File(_, t) = &input {
+            timings.read = *t;
+        }
+        // The volume before any projection: the grid resampled onto, or the input's.
+        let n = match &first {
+            First::Resample { plan, .. } => plan.grid.shape[2],
+            First::Scale(_) => input_shape[2],
+        };
+        let (k, sub_proj, whole_proj) = match proj {
+            Some(p) => {
+                (p.k(), SlabProjection::new(p.k()).axis(Axis3::Z).reduce(p.get_reduce()).align(p.get_align()), *p)
+            }
+            None => (1, SlabProjection::new(1), SlabProjection::new(1)),
+        };
+        let m = whole_proj.output_len(n).map_err(|e| PipelineError::kernel(&name, "MIP", e))?;
+        let template = input.meta().derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], out_affine)?;
+        let stream =
+            NiftiStream::create(&template, &out_shape, out_affine, output, &WriteOptions::new().gzip_level(level))?;
+        let mut aligned = Aligned::new(stream);
+        let parallel = matches!(self.variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
+        let workers = if parallel { rayon::current_num_threads() } else { 1 };
+        let slabs = slabs(n, &whole_proj, m, self.slab_slices.max(k));
+        let plane_shape = [out_shape[0], out_shape[1]];
+        let job = Job {
+            first,
+            plane_shape,
+            input_plane: input_shape[0] * input_shape[1],
+            input_slices: input_shape[2],
+            window: None,
+            sub_proj,
+            proj: whole_proj,
+            n,
+            plane: plane_shape[0] * plane_shape[1],
+            volume: None,
+            mip: None,
+            raw_volume: proj.is_none(),
+            raw_mip: proj.is_some(),
+            pictures: &[],
+            kernel: if parallel { Variant::Auto } else { self.variant },
+            scratch: Mutex::new(Vec::new()),
+            scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * plane_shape[0] * plane_shape[1],
+            input: &name,
+        };
+        let mut kernel: Option<String> = None;
+        let shown = std::sync::OnceLock::new();
+        let projects = proj.is_some();
+        let sink = |out: &SlabOut| -> Result<()> {
+            aligned.push(if projects { &out.raw_mip } else { &out.raw_volume })?;
+            kernel.get_or_insert_with(|| out.kernels[if projects { 2 } else { 0 }].clone());
+            if let Some(s) = shown.get() {
+                Shown::advance(s);
+            }
+            Ok(())
+        };
+        let (read, _, t_stream) = self.drive(&job, input, &slabs, workers, &mut timings, &shown, sink)?;
+        aligned.complete()?.persist()?;
+        timings.stream = t_stream.elapsed();
+        drop(shown.into_inner());
+        Ok(StageReport {
+            input: name,
+            input_shape,
+            output_shape: out_shape,
+            output_affine: out_affine,
+            read,
+            kernel: kernel.unwrap_or_default(),
+            workers,
+            timings,
+            output: output.to_owned(),
+        })
+    }
+}
+
+/// Opens `input`: a file's header is read (and the time it took kept).
+fn open(input: Input) -> Result<Opened> {
+    Ok(match input {
+        Input::Path(p) => {
+            let t = Instant::now();
+            let r = SliceReader::open(&p)?;
+            Opened::File(r, t.elapsed())
+        }
+        Input::Reader(r) => Opened::File(r, Duration::ZERO),
+        Input::Volume { volume, name } => Opened::Whole(volume, name),
+    })
+}
+
+impl Opened {
+    fn meta(&self) -> &Volume {
+        match self {
+            Opened::File(r, _) => r.template(),
+            Opened::Whole(v, _) => v,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Opened::File(r, _) => r.template().display_path().display().to_string(),
+            Opened::Whole(_, name) => name.clone(),
+        }
+    }
+
+    fn affine(&self) -> ctprep_core::Affine {
+        *self.meta().affine()
+    }
+
+    fn scaling_shape(&self) -> Result<(Option<ctprep_io::Scaling>, [usize; 3])> {
+        Ok(match self {
+            Opened::File(r, _) => (r.scaling(), r.dims3()?),
+            Opened::Whole(v, _) => (v.scaling(), v.dims3()?),
+        })
+    }
 }
 
 #[cfg(test)]

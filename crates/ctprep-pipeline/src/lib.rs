@@ -40,7 +40,7 @@ mod progress;
 mod recipe;
 mod report;
 
-pub use engine::{Input, Pipeline, SLAB, plan_grid, run};
+pub use engine::{Input, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
 pub use error::PipelineError;
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
