@@ -24,10 +24,11 @@ use clap::Args;
 use ctprep_core::Voxel;
 use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
 use ctprep_io::{
-    AxCodes, Element, NiftiStream, Packer, Piece, PixelMap, Plane, Reorientation, SheetOptions, SliceCapture,
-    SliceLayout, SliceReader, Storage, Volume, VoxelData, WriteOptions, read_nifti, write_png,
+    AxCodes, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData, WriteOptions,
+    read_nifti,
 };
 use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
+use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, write_png};
 use ctprep_resample::{
     GridConvention, Plan, Trilinear, input_slices_for, plan_like, plan_spacing, resample_linear_slices_from,
 };
@@ -526,7 +527,8 @@ impl Job<'_> {
         out.kernels[1] = format!("{} ({})", r.variant, r.kernel.name());
         lap(1, out);
         if let Some(p) = &self.volume {
-            p.pack_f32(&b[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], &mut out.volume).map_err(|e| e.to_string())?;
+            p.pack::<f32>(&b[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], &mut out.volume)
+                .map_err(|e| e.to_string())?;
         }
         lap(3, out);
         if self.mip.is_none() && self.pictures.is_empty() {
@@ -561,7 +563,7 @@ impl Job<'_> {
         }
         lap(2, out);
         if let Some(p) = &self.mip {
-            p.pack_f32(mip, &mut out.mip).map_err(|e| e.to_string())?;
+            p.pack::<f32>(mip, &mut out.mip).map_err(|e| e.to_string())?;
         }
         lap(3, out);
         Ok(())
@@ -1199,11 +1201,11 @@ mod tests {
                 let mut want_png = Vec::new();
                 for plane in Plane::ALL {
                     let n = SliceLayout::new(mip_shape, &mip_affine, plane).expect("layout").middle();
-                    let image = ctprep_io::slice_image(&mip, mip_shape, &mip_affine, plane, n).expect("slice");
-                    want_png.push(ctprep_io::encode_png(&pixels.apply(&image)).expect("png"));
+                    let image = ctprep_render::slice_image(&mip, mip_shape, &mip_affine, plane, n).expect("slice");
+                    want_png.push(ctprep_render::encode_png(&pixels.apply(&image)).expect("png"));
                 }
                 let count = SliceLayout::new(mip_shape, &mip_affine, Plane::Axial).expect("layout").slice_count();
-                let sheet = ctprep_io::contact_sheet(
+                let sheet = ctprep_render::contact_sheet(
                     &mip,
                     mip_shape,
                     &mip_affine,
@@ -1212,7 +1214,7 @@ mod tests {
                     &pixels,
                 )
                 .expect("sheet");
-                want_png.push(ctprep_io::encode_png(&sheet).expect("png"));
+                want_png.push(ctprep_render::encode_png(&sheet).expect("png"));
                 for (slab, from_file) in [(1, false), (3, false), (32, false), (1, true), (3, true), (32, true)] {
                     let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                     let out = dir.path().join(what.replace(' ', "_"));
