@@ -839,6 +839,16 @@ mod tests {
         assert_eq!(pair_paths(Path::new("x.hdr.gz")), (PathBuf::from("x.hdr.gz"), Some(PathBuf::from("x.img.gz"))));
     }
 
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_input_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ct.nii.gz");
+        std::fs::write(&path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]).expect("writes");
+        let err = read_nifti(&path).expect_err("no gzip");
+        assert!(err.to_string().contains("ct.nii.gz") && err.to_string().contains("without gzip support"), "{err}");
+    }
+
     #[cfg(all(feature = "gzip", feature = "mmap"))]
     #[test]
     fn whole_buffer_gzip_path_is_taken_only_for_single_member_files() {
