@@ -74,7 +74,6 @@
 //! assert_eq!(&png[1..4], b"PNG");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
 //!
 //! # Errors
 //! One type, [`RenderError`]: every message names the file (or `<in-memory volume>`), the
