@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ctprep_intensity::Window;
-use ctprep_io::{Bits, PixelMap, Plane, SheetOptions, read_nifti, write_png};
+use ctprep_io::read_nifti;
+use ctprep_render::{Bits, PixelMap, Plane, SheetOptions, VolumeImages, write_png};
 
 use crate::commands::{CmdResult, UsageError, same_file};
 use crate::window::{parse_pair, pick_window};

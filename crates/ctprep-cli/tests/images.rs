@@ -285,7 +285,8 @@ fn grey_levels_at_8_and_16_bits() {
     let windowed = ctprep_io::read_nifti(&w8).expect("reads");
     let png = d.join("ct.png");
     run_ok(&["png", s(&input), s(&png), "--slice", "7", "--window", "-160,240"]);
-    let from_window = windowed.slice_image(ctprep_io::Plane::Axial, 7).expect("in range");
+    let from_window =
+        ctprep_render::VolumeImages::slice_image(&windowed, ctprep_render::Plane::Axial, 7).expect("in range");
     let p = read_png(&png);
     assert_eq!(p.values, from_window.values.iter().map(|&v| v as u16).collect::<Vec<_>>());
 }

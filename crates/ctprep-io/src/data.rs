@@ -2,8 +2,10 @@
 //! `.nii` file, and [`VoxelData`], the enum over every supported type.
 
 use std::fmt;
+#[cfg(feature = "mmap")]
 use std::sync::Arc;
 
+#[cfg(feature = "mmap")]
 use memmap2::{Mmap, MmapMut};
 
 use crate::datatype::{DataType, Element};
@@ -22,8 +24,18 @@ pub struct Storage<T: Element> {
 #[derive(Clone)]
 enum Repr<T> {
     Owned(Vec<T>),
-    Mapped { map: Arc<Mmap>, offset: usize, len: usize },
-    Anon { map: Arc<MmapMut>, offset: usize, len: usize },
+    #[cfg(feature = "mmap")]
+    Mapped {
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+    },
+    #[cfg(feature = "mmap")]
+    Anon {
+        map: Arc<MmapMut>,
+        offset: usize,
+        len: usize,
+    },
 }
 
 impl<T: Element> fmt::Debug for Storage<T> {
@@ -49,15 +61,17 @@ impl<T: Element> Storage<T> {
         let bytes = len
             .checked_mul(size_of::<T>())
             .ok_or_else(|| std::io::Error::other(format!("{len} values of {} do not fit in memory", T::DTYPE)))?;
-        if bytes < crate::buffer::HUGE_BUFFER_BYTES {
-            return Ok(Storage::from_vec(vec![T::zeroed(); len]));
+        #[cfg(feature = "mmap")]
+        if bytes >= crate::buffer::HUGE_BUFFER_BYTES {
+            let map = crate::buffer::huge_zeroed(bytes)?;
+            return Storage::anon(map, 0, len).ok_or_else(|| std::io::Error::other("a fresh mapping is page-aligned"));
         }
-        let map = crate::buffer::huge_zeroed(bytes)?;
-        Storage::anon(map, 0, len).ok_or_else(|| std::io::Error::other("a fresh mapping is page-aligned"))
+        Ok(Storage::from_vec(vec![T::zeroed(); bytes / size_of::<T>()]))
     }
 
     /// A view of `len` values at byte `offset` of a mapping, when the range lies inside it and
     /// the offset is aligned for `T`.
+    #[cfg(feature = "mmap")]
     pub(crate) fn mapped(map: Arc<Mmap>, offset: usize, len: usize) -> Option<Storage<T>> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
         let region = map.get(offset..offset.checked_add(bytes)?)?;
@@ -67,6 +81,7 @@ impl<T: Element> Storage<T> {
 
     /// A view of `len` values at byte `offset` of an anonymous mapping, when the range lies
     /// inside it and the offset is aligned for `T`.
+    #[cfg(feature = "mmap")]
     pub(crate) fn anon(map: MmapMut, offset: usize, len: usize) -> Option<Storage<T>> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
         let region = map.get(offset..offset.checked_add(bytes)?)?;
@@ -79,7 +94,9 @@ impl<T: Element> Storage<T> {
         match &self.repr {
             Repr::Owned(v) => v,
             // Range and alignment were checked when the views were made.
+            #[cfg(feature = "mmap")]
             Repr::Mapped { map, offset, len } => bytemuck::cast_slice(&map[*offset..*offset + *len * size_of::<T>()]),
+            #[cfg(feature = "mmap")]
             Repr::Anon { map, offset, len } => bytemuck::cast_slice(&map[*offset..*offset + *len * size_of::<T>()]),
         }
     }
@@ -87,17 +104,22 @@ impl<T: Element> Storage<T> {
     /// The values, mutable. A file mapping (or a shared anonymous one) is copied into memory
     /// first.
     pub fn make_mut(&mut self) -> &mut [T] {
+        #[cfg(feature = "mmap")]
         let unique_anon =
             matches!(&self.repr, Repr::Anon { map, .. } if Arc::strong_count(map) == 1 && Arc::weak_count(map) == 0);
+        #[cfg(not(feature = "mmap"))]
+        let unique_anon = false;
         if !unique_anon && !matches!(self.repr, Repr::Owned(_)) {
             self.repr = Repr::Owned(self.as_slice().to_vec());
         }
         match &mut self.repr {
             Repr::Owned(v) => v,
+            #[cfg(feature = "mmap")]
             Repr::Anon { map, offset, len } => match Arc::get_mut(map) {
                 Some(m) => bytemuck::cast_slice_mut(&mut m[*offset..*offset + *len * size_of::<T>()]),
                 None => unreachable!("a shared mapping was copied above"),
             },
+            #[cfg(feature = "mmap")]
             Repr::Mapped { .. } => unreachable!("converted to owned above"),
         }
     }
@@ -106,6 +128,7 @@ impl<T: Element> Storage<T> {
     pub fn into_vec(self) -> Vec<T> {
         match self.repr {
             Repr::Owned(v) => v,
+            #[cfg(feature = "mmap")]
             Repr::Mapped { .. } | Repr::Anon { .. } => self.as_slice().to_vec(),
         }
     }
@@ -114,6 +137,7 @@ impl<T: Element> Storage<T> {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Owned(v) => v.len(),
+            #[cfg(feature = "mmap")]
             Repr::Mapped { len, .. } | Repr::Anon { len, .. } => *len,
         }
     }
@@ -125,7 +149,10 @@ impl<T: Element> Storage<T> {
 
     /// Whether the values are read straight from a memory-mapped file.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.repr, Repr::Mapped { .. })
+        #[cfg(feature = "mmap")]
+        return matches!(self.repr, Repr::Mapped { .. });
+        #[cfg(not(feature = "mmap"))]
+        false
     }
 }
 
@@ -257,7 +284,7 @@ impl VoxelData {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "mmap"))]
 mod tests {
     use super::*;
 

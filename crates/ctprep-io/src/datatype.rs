@@ -161,12 +161,11 @@ impl FromStr for DataType {
     }
 }
 
-/// A voxel type: plain old data with a NIfTI code and a conversion to `f64`.
-pub trait Element: bytemuck::Pod + PartialOrd + Send + Sync + 'static {
+/// A stored voxel type as a file holds it: a [`ctprep_core::Voxel`] (whose `to_f64` and
+/// `to_f32` convert it) that is plain old data, with a NIfTI code.
+pub trait Element: ctprep_core::Voxel + bytemuck::Pod {
     /// The matching [`DataType`].
     const DTYPE: DataType;
-    /// The value as `f64` (exact for every type but the 64-bit integers beyond 2^53).
-    fn to_f64(self) -> f64;
     /// The value with its bytes reversed (for big-endian files).
     fn swap_bytes(self) -> Self;
     /// `v` as this type when it is exactly representable after rounding to nearest and in
@@ -182,10 +181,6 @@ macro_rules! int_element {
     ($t:ty, $d:ident) => {
         impl Element for $t {
             const DTYPE: DataType = DataType::$d;
-            #[inline]
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
             #[inline]
             fn swap_bytes(self) -> Self {
                 <$t>::swap_bytes(self)
@@ -224,10 +219,6 @@ impl Element for f32 {
         if let VoxelData::F32(s) = data { Some(s) } else { None }
     }
     #[inline]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline]
     fn swap_bytes(self) -> Self {
         f32::from_bits(self.to_bits().swap_bytes())
     }
@@ -245,10 +236,6 @@ impl Element for f64 {
     }
     fn storage(data: &VoxelData) -> Option<&Storage<Self>> {
         if let VoxelData::F64(s) = data { Some(s) } else { None }
-    }
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self
     }
     #[inline]
     fn swap_bytes(self) -> Self {

@@ -139,40 +139,280 @@ impl Default for NiftiHeader {
     }
 }
 
-/// Reads fixed-offset fields of either byte order.
-struct Fields<'a> {
-    b: &'a [u8],
-    big: bool,
+/// A header member of [`NiftiHeader`] that the formats store at a fixed offset.
+#[derive(Clone, Copy, Debug)]
+enum Member {
+    DimInfo,
+    Dim,
+    IntentP,
+    IntentCode,
+    Datatype,
+    Bitpix,
+    SliceStart,
+    Pixdim,
+    VoxOffset,
+    SclSlope,
+    SclInter,
+    SliceEnd,
+    SliceCode,
+    XyztUnits,
+    CalMax,
+    CalMin,
+    SliceDuration,
+    Toffset,
+    Descrip,
+    AuxFile,
+    QformCode,
+    SformCode,
+    Quatern,
+    Qoffset,
+    Srow,
+    IntentName,
 }
 
-impl Fields<'_> {
-    fn arr<const N: usize>(&self, off: usize) -> [u8; N] {
-        let mut a = [0u8; N];
-        a.copy_from_slice(&self.b[off..off + N]);
-        if self.big {
-            a.reverse();
+/// How a format stores one value of a member.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    U8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    /// Bytes copied as they are (text), never byte-swapped.
+    Text,
+}
+
+impl Stored {
+    fn size(self) -> usize {
+        match self {
+            Stored::U8 | Stored::Text => 1,
+            Stored::I16 => 2,
+            Stored::I32 | Stored::F32 => 4,
+            Stored::I64 | Stored::F64 => 8,
         }
-        a
     }
-    fn i16(&self, off: usize) -> i16 {
-        i16::from_le_bytes(self.arr(off))
+}
+
+use Member as M;
+use Stored as S;
+
+/// Where each member sits in a NIfTI-1 header (`nifti1.h`); arrays are stored contiguously
+/// (`srow_x`, `srow_y`, `srow_z` follow each other as one 12-value array). Parsing and writing
+/// both walk this table, so an offset is written down once.
+const NIFTI1_FIELDS: [(Member, usize, Stored); 26] = [
+    (M::DimInfo, 39, S::U8),
+    (M::Dim, 40, S::I16),
+    (M::IntentP, 56, S::F32),
+    (M::IntentCode, 68, S::I16),
+    (M::Datatype, 70, S::I16),
+    (M::Bitpix, 72, S::I16),
+    (M::SliceStart, 74, S::I16),
+    (M::Pixdim, 76, S::F32),
+    (M::VoxOffset, 108, S::F32),
+    (M::SclSlope, 112, S::F32),
+    (M::SclInter, 116, S::F32),
+    (M::SliceEnd, 120, S::I16),
+    (M::SliceCode, 122, S::U8),
+    (M::XyztUnits, 123, S::U8),
+    (M::CalMax, 124, S::F32),
+    (M::CalMin, 128, S::F32),
+    (M::SliceDuration, 132, S::F32),
+    (M::Toffset, 136, S::F32),
+    (M::Descrip, 148, S::Text),
+    (M::AuxFile, 228, S::Text),
+    (M::QformCode, 252, S::I16),
+    (M::SformCode, 254, S::I16),
+    (M::Quatern, 256, S::F32),
+    (M::Qoffset, 268, S::F32),
+    (M::Srow, 280, S::F32),
+    (M::IntentName, 328, S::Text),
+];
+
+/// The same for NIfTI-2 (`nifti2.h`).
+const NIFTI2_FIELDS: [(Member, usize, Stored); 26] = [
+    (M::Datatype, 12, S::I16),
+    (M::Bitpix, 14, S::I16),
+    (M::Dim, 16, S::I64),
+    (M::IntentP, 80, S::F64),
+    (M::Pixdim, 104, S::F64),
+    (M::VoxOffset, 168, S::I64),
+    (M::SclSlope, 176, S::F64),
+    (M::SclInter, 184, S::F64),
+    (M::CalMax, 192, S::F64),
+    (M::CalMin, 200, S::F64),
+    (M::SliceDuration, 208, S::F64),
+    (M::Toffset, 216, S::F64),
+    (M::SliceStart, 224, S::I64),
+    (M::SliceEnd, 232, S::I64),
+    (M::Descrip, 240, S::Text),
+    (M::AuxFile, 320, S::Text),
+    (M::QformCode, 344, S::I32),
+    (M::SformCode, 348, S::I32),
+    (M::Quatern, 352, S::F64),
+    (M::Qoffset, 376, S::F64),
+    (M::Srow, 400, S::F64),
+    (M::SliceCode, 496, S::I32),
+    (M::XyztUnits, 500, S::I32),
+    (M::IntentCode, 504, S::I32),
+    (M::IntentName, 508, S::Text),
+    (M::DimInfo, 524, S::U8),
+];
+
+/// The magic string: its offset and its value for a single file and for a pair.
+const NIFTI1_MAGIC: (usize, &[u8], &[u8]) = (344, b"n+1\0", b"ni1\0");
+const NIFTI2_MAGIC: (usize, &[u8], &[u8]) = (4, b"n+2\0\r\n\x1a\n", b"ni2\0\r\n\x1a\n");
+
+impl NiftiFormat {
+    fn fields(self) -> &'static [(Member, usize, Stored); 26] {
+        match self {
+            NiftiFormat::Nifti1 => &NIFTI1_FIELDS,
+            NiftiFormat::Nifti2 => &NIFTI2_FIELDS,
+        }
     }
-    fn i32(&self, off: usize) -> i32 {
-        i32::from_le_bytes(self.arr(off))
+
+    fn magic(self) -> (usize, &'static [u8], &'static [u8]) {
+        match self {
+            NiftiFormat::Nifti1 => NIFTI1_MAGIC,
+            NiftiFormat::Nifti2 => NIFTI2_MAGIC,
+        }
     }
-    fn i64(&self, off: usize) -> i64 {
-        i64::from_le_bytes(self.arr(off))
+}
+
+/// A member's values in the model, whatever their Rust type.
+enum Values<'h> {
+    I64(&'h mut [i64]),
+    I32(&'h mut i32),
+    I16(&'h mut i16),
+    U8(&'h mut u8),
+    F64(&'h mut [f64]),
+    Text(&'h mut [u8]),
+}
+
+/// One number on its way between the model and the bytes. Integers and floats stay apart so
+/// 64-bit dims survive exactly; `as` casts between them are the C header's conversions.
+#[derive(Clone, Copy)]
+enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    fn i64(self) -> i64 {
+        match self {
+            Num::I(v) => v,
+            Num::F(v) => v as i64,
+        }
     }
-    fn f32(&self, off: usize) -> f64 {
-        f64::from(f32::from_le_bytes(self.arr(off)))
+
+    fn f64(self) -> f64 {
+        match self {
+            Num::I(v) => v as f64,
+            Num::F(v) => v,
+        }
     }
-    fn f64(&self, off: usize) -> f64 {
-        f64::from_le_bytes(self.arr(off))
+}
+
+impl Values<'_> {
+    /// How many values the member has.
+    fn len(&self) -> usize {
+        match self {
+            Values::I64(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::Text(v) => v.len(),
+            Values::I32(_) | Values::I16(_) | Values::U8(_) => 1,
+        }
     }
-    fn bytes<const N: usize>(&self, off: usize) -> [u8; N] {
-        let mut a = [0u8; N];
-        a.copy_from_slice(&self.b[off..off + N]);
-        a
+
+    fn get(&self, i: usize) -> Num {
+        match self {
+            Values::I64(v) => Num::I(v[i]),
+            Values::I32(v) => Num::I(i64::from(**v)),
+            Values::I16(v) => Num::I(i64::from(**v)),
+            Values::U8(v) => Num::I(i64::from(**v)),
+            Values::F64(v) => Num::F(v[i]),
+            Values::Text(v) => Num::I(i64::from(v[i])),
+        }
+    }
+
+    fn set(&mut self, i: usize, n: Num) {
+        match self {
+            Values::I64(v) => v[i] = n.i64(),
+            Values::I32(v) => **v = n.i64() as i32,
+            Values::I16(v) => **v = n.i64() as i16,
+            Values::U8(v) => **v = n.i64() as u8,
+            Values::F64(v) => v[i] = n.f64(),
+            Values::Text(v) => v[i] = n.i64() as u8,
+        }
+    }
+}
+
+impl NiftiHeader {
+    /// The model's values of `m`.
+    fn values(&mut self, m: Member) -> Values<'_> {
+        match m {
+            M::DimInfo => Values::U8(&mut self.dim_info),
+            M::Dim => Values::I64(&mut self.dim),
+            M::IntentP => Values::F64(&mut self.intent_p),
+            M::IntentCode => Values::I32(&mut self.intent_code),
+            M::Datatype => Values::I16(&mut self.datatype),
+            M::Bitpix => Values::I16(&mut self.bitpix),
+            M::SliceStart => Values::I64(std::slice::from_mut(&mut self.slice_start)),
+            M::Pixdim => Values::F64(&mut self.pixdim),
+            M::VoxOffset => Values::F64(std::slice::from_mut(&mut self.vox_offset)),
+            M::SclSlope => Values::F64(std::slice::from_mut(&mut self.scl_slope)),
+            M::SclInter => Values::F64(std::slice::from_mut(&mut self.scl_inter)),
+            M::SliceEnd => Values::I64(std::slice::from_mut(&mut self.slice_end)),
+            M::SliceCode => Values::I32(&mut self.slice_code),
+            M::XyztUnits => Values::I32(&mut self.xyzt_units),
+            M::CalMax => Values::F64(std::slice::from_mut(&mut self.cal_max)),
+            M::CalMin => Values::F64(std::slice::from_mut(&mut self.cal_min)),
+            M::SliceDuration => Values::F64(std::slice::from_mut(&mut self.slice_duration)),
+            M::Toffset => Values::F64(std::slice::from_mut(&mut self.toffset)),
+            M::Descrip => Values::Text(&mut self.descrip),
+            M::AuxFile => Values::Text(&mut self.aux_file),
+            M::QformCode => Values::I32(&mut self.qform_code),
+            M::SformCode => Values::I32(&mut self.sform_code),
+            M::Quatern => Values::F64(&mut self.quatern),
+            M::Qoffset => Values::F64(&mut self.qoffset),
+            M::Srow => Values::F64(self.srow.as_flattened_mut()),
+            M::IntentName => Values::Text(&mut self.intent_name),
+        }
+    }
+}
+
+/// Reads the value of type `ty` at `off` of a header of either byte order.
+fn read_num(b: &[u8], off: usize, ty: Stored, big: bool) -> Num {
+    let mut a = [0u8; 8];
+    let n = ty.size();
+    a[..n].copy_from_slice(&b[off..off + n]);
+    if big && !matches!(ty, S::Text) {
+        a[..n].reverse();
+    }
+    match ty {
+        S::U8 | S::Text => Num::I(i64::from(a[0])),
+        S::I16 => Num::I(i64::from(i16::from_le_bytes([a[0], a[1]]))),
+        S::I32 => Num::I(i64::from(i32::from_le_bytes([a[0], a[1], a[2], a[3]]))),
+        S::I64 => Num::I(i64::from_le_bytes(a)),
+        S::F32 => Num::F(f64::from(f32::from_le_bytes([a[0], a[1], a[2], a[3]]))),
+        S::F64 => Num::F(f64::from_le_bytes(a)),
+    }
+}
+
+/// Writes `n` as type `ty` at `off` of a header of either byte order.
+fn write_num(b: &mut [u8], off: usize, ty: Stored, big: bool, n: Num) {
+    let le: Vec<u8> = match ty {
+        S::U8 | S::Text => vec![n.i64() as u8],
+        S::I16 => (n.i64() as i16).to_le_bytes().to_vec(),
+        S::I32 => (n.i64() as i32).to_le_bytes().to_vec(),
+        S::I64 => n.i64().to_le_bytes().to_vec(),
+        S::F32 => (n.f64() as f32).to_le_bytes().to_vec(),
+        S::F64 => n.f64().to_le_bytes().to_vec(),
+    };
+    let dst = &mut b[off..off + le.len()];
+    dst.copy_from_slice(&le);
+    if big && !matches!(ty, S::Text) {
+        dst.reverse();
     }
 }
 
@@ -222,102 +462,26 @@ impl NiftiHeader {
                 format!("{} header needs {size} bytes, the file has only {}", format.name(), bytes.len()),
             ));
         }
-        let f = Fields { b: &bytes[..size], big: byte_order == ByteOrder::Big };
-        let mut h = NiftiHeader { format, byte_order, ..NiftiHeader::default() };
-        match format {
-            NiftiFormat::Nifti1 => {
-                let magic: [u8; 4] = f.bytes(344);
-                h.single_file = match &magic {
-                    b"n+1\0" => true,
-                    b"ni1\0" => false,
-                    _ => return Err(bad_magic(path, &magic, "n+1 or ni1")),
-                };
-                h.dim_info = bytes[39];
-                for (i, d) in h.dim.iter_mut().enumerate() {
-                    *d = i64::from(f.i16(40 + 2 * i));
-                }
-                for (i, p) in h.intent_p.iter_mut().enumerate() {
-                    *p = f.f32(56 + 4 * i);
-                }
-                h.intent_code = i32::from(f.i16(68));
-                h.datatype = f.i16(70);
-                h.bitpix = f.i16(72);
-                h.slice_start = i64::from(f.i16(74));
-                for (i, p) in h.pixdim.iter_mut().enumerate() {
-                    *p = f.f32(76 + 4 * i);
-                }
-                h.vox_offset = f.f32(108);
-                h.scl_slope = f.f32(112);
-                h.scl_inter = f.f32(116);
-                h.slice_end = i64::from(f.i16(120));
-                h.slice_code = i32::from(bytes[122]);
-                h.xyzt_units = i32::from(bytes[123]);
-                h.cal_max = f.f32(124);
-                h.cal_min = f.f32(128);
-                h.slice_duration = f.f32(132);
-                h.toffset = f.f32(136);
-                h.descrip = f.bytes(148);
-                h.aux_file = f.bytes(228);
-                h.qform_code = i32::from(f.i16(252));
-                h.sform_code = i32::from(f.i16(254));
-                for i in 0..3 {
-                    h.quatern[i] = f.f32(256 + 4 * i);
-                    h.qoffset[i] = f.f32(268 + 4 * i);
-                }
-                for (r, row) in h.srow.iter_mut().enumerate() {
-                    for (c, v) in row.iter_mut().enumerate() {
-                        *v = f.f32(280 + 16 * r + 4 * c);
-                    }
-                }
-                h.intent_name = f.bytes(328);
-            }
-            NiftiFormat::Nifti2 => {
-                let magic: [u8; 8] = f.bytes(4);
-                h.single_file = match &magic {
-                    b"n+2\0\r\n\x1a\n" => true,
-                    b"ni2\0\r\n\x1a\n" => false,
-                    _ => {
-                        return Err(bad_magic(path, &magic, "n+2 or ni2 followed by \\0\\r\\n\\x1a\\n"));
-                    }
-                };
-                h.datatype = f.i16(12);
-                h.bitpix = f.i16(14);
-                for (i, d) in h.dim.iter_mut().enumerate() {
-                    *d = f.i64(16 + 8 * i);
-                }
-                for (i, p) in h.intent_p.iter_mut().enumerate() {
-                    *p = f.f64(80 + 8 * i);
-                }
-                for (i, p) in h.pixdim.iter_mut().enumerate() {
-                    *p = f.f64(104 + 8 * i);
-                }
-                h.vox_offset = f.i64(168) as f64;
-                h.scl_slope = f.f64(176);
-                h.scl_inter = f.f64(184);
-                h.cal_max = f.f64(192);
-                h.cal_min = f.f64(200);
-                h.slice_duration = f.f64(208);
-                h.toffset = f.f64(216);
-                h.slice_start = f.i64(224);
-                h.slice_end = f.i64(232);
-                h.descrip = f.bytes(240);
-                h.aux_file = f.bytes(320);
-                h.qform_code = f.i32(344);
-                h.sform_code = f.i32(348);
-                for i in 0..3 {
-                    h.quatern[i] = f.f64(352 + 8 * i);
-                    h.qoffset[i] = f.f64(376 + 8 * i);
-                }
-                for (r, row) in h.srow.iter_mut().enumerate() {
-                    for (c, v) in row.iter_mut().enumerate() {
-                        *v = f.f64(400 + 32 * r + 8 * c);
-                    }
-                }
-                h.slice_code = f.i32(496);
-                h.xyzt_units = f.i32(500);
-                h.intent_code = f.i32(504);
-                h.intent_name = f.bytes(508);
-                h.dim_info = bytes[524];
+        let bytes = &bytes[..size];
+        let big = byte_order == ByteOrder::Big;
+        let (at, single, pair) = format.magic();
+        let magic = &bytes[at..at + single.len()];
+        let single_file = if magic == single {
+            true
+        } else if magic == pair {
+            false
+        } else {
+            let expected = match format {
+                NiftiFormat::Nifti1 => "n+1 or ni1",
+                NiftiFormat::Nifti2 => "n+2 or ni2 followed by \\0\\r\\n\\x1a\\n",
+            };
+            return Err(bad_magic(path, magic, expected));
+        };
+        let mut h = NiftiHeader { format, byte_order, single_file, ..NiftiHeader::default() };
+        for &(member, off, ty) in format.fields() {
+            let mut values = h.values(member);
+            for i in 0..values.len() {
+                values.set(i, read_num(bytes, off + i * ty.size(), ty, big));
             }
         }
         Ok(h)
@@ -326,95 +490,27 @@ impl NiftiHeader {
     /// The header as bytes in its own format and byte order (348 or 540 bytes; the extension
     /// flag and extensions are not included).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = FieldWriter { b: vec![0u8; self.format.header_size()], big: self.byte_order == ByteOrder::Big };
-        match self.format {
-            NiftiFormat::Nifti1 => {
-                w.put(0, &348i32.to_le_bytes());
-                w.b[38] = b'r';
-                w.b[39] = self.dim_info;
-                for (i, d) in self.dim.iter().enumerate() {
-                    w.put(40 + 2 * i, &(*d as i16).to_le_bytes());
-                }
-                for (i, p) in self.intent_p.iter().enumerate() {
-                    w.put(56 + 4 * i, &(*p as f32).to_le_bytes());
-                }
-                w.put(68, &(self.intent_code as i16).to_le_bytes());
-                w.put(70, &self.datatype.to_le_bytes());
-                w.put(72, &self.bitpix.to_le_bytes());
-                w.put(74, &(self.slice_start as i16).to_le_bytes());
-                for (i, p) in self.pixdim.iter().enumerate() {
-                    w.put(76 + 4 * i, &(*p as f32).to_le_bytes());
-                }
-                w.put(108, &(self.vox_offset as f32).to_le_bytes());
-                w.put(112, &(self.scl_slope as f32).to_le_bytes());
-                w.put(116, &(self.scl_inter as f32).to_le_bytes());
-                w.put(120, &(self.slice_end as i16).to_le_bytes());
-                w.b[122] = self.slice_code as u8;
-                w.b[123] = self.xyzt_units as u8;
-                w.put(124, &(self.cal_max as f32).to_le_bytes());
-                w.put(128, &(self.cal_min as f32).to_le_bytes());
-                w.put(132, &(self.slice_duration as f32).to_le_bytes());
-                w.put(136, &(self.toffset as f32).to_le_bytes());
-                w.raw(148, &self.descrip);
-                w.raw(228, &self.aux_file);
-                w.put(252, &(self.qform_code as i16).to_le_bytes());
-                w.put(254, &(self.sform_code as i16).to_le_bytes());
-                for i in 0..3 {
-                    w.put(256 + 4 * i, &(self.quatern[i] as f32).to_le_bytes());
-                    w.put(268 + 4 * i, &(self.qoffset[i] as f32).to_le_bytes());
-                }
-                for (r, row) in self.srow.iter().enumerate() {
-                    for (c, v) in row.iter().enumerate() {
-                        w.put(280 + 16 * r + 4 * c, &(*v as f32).to_le_bytes());
-                    }
-                }
-                w.raw(328, &self.intent_name);
-                w.raw(344, if self.single_file { b"n+1\0" } else { b"ni1\0" });
-            }
-            NiftiFormat::Nifti2 => {
-                w.put(0, &540i32.to_le_bytes());
-                w.raw(4, if self.single_file { b"n+2\0\r\n\x1a\n" } else { b"ni2\0\r\n\x1a\n" });
-                w.put(12, &self.datatype.to_le_bytes());
-                w.put(14, &self.bitpix.to_le_bytes());
-                for (i, d) in self.dim.iter().enumerate() {
-                    w.put(16 + 8 * i, &d.to_le_bytes());
-                }
-                for (i, p) in self.intent_p.iter().enumerate() {
-                    w.put(80 + 8 * i, &p.to_le_bytes());
-                }
-                for (i, p) in self.pixdim.iter().enumerate() {
-                    w.put(104 + 8 * i, &p.to_le_bytes());
-                }
-                w.put(168, &(self.vox_offset as i64).to_le_bytes());
-                w.put(176, &self.scl_slope.to_le_bytes());
-                w.put(184, &self.scl_inter.to_le_bytes());
-                w.put(192, &self.cal_max.to_le_bytes());
-                w.put(200, &self.cal_min.to_le_bytes());
-                w.put(208, &self.slice_duration.to_le_bytes());
-                w.put(216, &self.toffset.to_le_bytes());
-                w.put(224, &self.slice_start.to_le_bytes());
-                w.put(232, &self.slice_end.to_le_bytes());
-                w.raw(240, &self.descrip);
-                w.raw(320, &self.aux_file);
-                w.put(344, &self.qform_code.to_le_bytes());
-                w.put(348, &self.sform_code.to_le_bytes());
-                for i in 0..3 {
-                    w.put(352 + 8 * i, &self.quatern[i].to_le_bytes());
-                    w.put(376 + 8 * i, &self.qoffset[i].to_le_bytes());
-                }
-                for (r, row) in self.srow.iter().enumerate() {
-                    for (c, v) in row.iter().enumerate() {
-                        w.put(400 + 32 * r + 8 * c, &v.to_le_bytes());
-                    }
-                }
-                w.put(496, &self.slice_code.to_le_bytes());
-                w.put(500, &self.xyzt_units.to_le_bytes());
-                w.put(504, &self.intent_code.to_le_bytes());
-                w.raw(508, &self.intent_name);
-                w.b[524] = self.dim_info;
+        let size = self.format.header_size();
+        let mut b = vec![0u8; size];
+        let big = self.byte_order == ByteOrder::Big;
+        write_num(&mut b, 0, S::I32, big, Num::I(size as i64));
+        if self.format == NiftiFormat::Nifti1 {
+            // `regular`: 'r', as nibabel writes it (unused by NIfTI-1 readers).
+            b[38] = b'r';
+        }
+        let (at, single, pair) = self.format.magic();
+        let magic = if self.single_file { single } else { pair };
+        b[at..at + magic.len()].copy_from_slice(magic);
+        // `values` is the one accessor parsing and writing share, and it lends the members
+        // mutably: writing reads them from a copy.
+        let mut h = self.clone();
+        for &(member, off, ty) in self.format.fields() {
+            let values = h.values(member);
+            for i in 0..values.len() {
+                write_num(&mut b, off + i * ty.size(), ty, big, values.get(i));
             }
         }
-        w.b
+        b
     }
 
     /// The number of dimensions, `dim[0]`.
@@ -432,25 +528,6 @@ impl NiftiHeader {
 pub(crate) fn c_string(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
-struct FieldWriter {
-    b: Vec<u8>,
-    big: bool,
-}
-
-impl FieldWriter {
-    /// Writes little-endian `le` bytes at `off`, reversed for a big-endian header.
-    fn put(&mut self, off: usize, le: &[u8]) {
-        let dst = &mut self.b[off..off + le.len()];
-        dst.copy_from_slice(le);
-        if self.big {
-            dst.reverse();
-        }
-    }
-    fn raw(&mut self, off: usize, bytes: &[u8]) {
-        self.b[off..off + bytes.len()].copy_from_slice(bytes);
-    }
 }
 
 fn bad_magic(path: &Path, magic: &[u8], expected: &str) -> Error {

@@ -1,6 +1,7 @@
 //! NIfTI-1/2 reading and writing that agrees with nibabel, for CT volumes.
 //!
-//! - **Read** `.nii` (memory-mapped), `.nii.gz` (any number of gzip members, zlib-rs) and
+//! - **Read** `.nii` (memory-mapped), `.nii.gz` (any number of gzip members: libdeflate for a
+//!   single member read whole, zlib-rs streaming otherwise) and
 //!   `.hdr`/`.img` pairs; NIfTI-1 and NIfTI-2; both byte orders; u8 i8 u16 i16 u32 i32 u64 i64
 //!   f32 f64. Data stays in its stored type; [`Volume::scaled_f32`] applies `scl_slope` /
 //!   `scl_inter` by nibabel's rules. Extensions are kept as raw bytes. [`SliceReader`] reads
@@ -10,16 +11,26 @@
 //!   read as 1, else the pixdim fallback); axis codes as `aff2axcodes`; reorientation as
 //!   `as_reoriented` / `as_closest_canonical`, every voxel keeping its world position.
 //! - **Write** `.nii` / `.nii.gz` with sform and qform both set, through a temporary file;
-//!   [`NiftiStream`] writes one whose voxels arrive slab by slab, compressed on any thread.
-//! - **Images** (feature `png`, on by default): PNG slices and contact sheets in radiological
-//!   display orientation derived from the affine, gathered from the stored voxels without a copy
-//!   of the volume (the [`image`] module).
+//!   [`NiftiStream`] writes one whose voxels (of any stored type) arrive slab by slab,
+//!   compressed on any thread. The gzip writer is the `ctprep-gzip` crate's.
 //! - **Errors** name the file, the field and the value; sizes are checked against the file and
 //!   the [`Limits`] before any allocation; nothing panics on bad input.
 //!
+//! PNG slices and contact sheets of volumes are the `ctprep-render` crate's.
+//!
+//! # Features
+//! - `gzip` (default): `.nii.gz` reading (flate2/zlib-rs, libdeflate) and writing (`ctprep-gzip`,
+//!   rayon). Without it a `.nii.gz` (or gzipped `.hdr`/`.img`) is an error naming the file:
+//!   "built without gzip support".
+//! - `mmap` (default): `.nii` voxels memory-mapped instead of read, and large voxel buffers in
+//!   anonymous mappings advised to use huge pages (memmap2, libc). Without it every read goes
+//!   into a plain vector and the crate has no unsafe code.
+//!
+//! With neither, the dependencies are ctprep-core, ndarray, bytemuck, thiserror and tempfile.
+//! [`Affine`] and [`ndarray`] are re-exported, so a reader needs only this crate.
+//!
 //! ```
-//! use ctprep_core::Affine;
-//! use ctprep_io::{AxCodes, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+//! use ctprep_io::{Affine, AxCodes, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 //!
 //! // A 4x3x2 int16 volume stored LPS, 0.8 x 0.8 x 2.5 mm.
 //! let values: Vec<i16> = (0..24).collect();
@@ -28,38 +39,36 @@
 //! assert_eq!(ct.axcodes_string(), "LPS");
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let path = dir.path().join("ct.v2.nii.gz");
+//! let path = dir.path().join(if cfg!(feature = "gzip") { "ct.v2.nii.gz" } else { "ct.v2.nii" });
 //! write_nifti(&ct.to_axcodes(AxCodes::RAS)?, &path, &WriteOptions::new())?;
 //! let back = read_nifti(&path)?;
 //! assert_eq!(back.axcodes_string(), "RAS");
 //! assert_eq!(back.shape(), &[4, 3, 2]);
 //! # Ok::<(), ctprep_io::Error>(())
 //! ```
-#![deny(unsafe_code)] // One audited exception: the read-only memory map in `read.rs`.
+// Two audited exceptions, both with the `mmap` feature: the read-only memory map in `read.rs` and
+// the prefault `madvise` in `buffer.rs`.
+#![cfg_attr(feature = "mmap", deny(unsafe_code))]
+#![cfg_attr(not(feature = "mmap"), forbid(unsafe_code))]
 
+#[cfg(feature = "mmap")]
 mod buffer;
 mod data;
 mod datatype;
-mod deflate;
 mod error;
 mod header;
-#[cfg(feature = "png")]
-pub mod image;
 mod orientation;
 mod read;
 mod volume;
 mod write;
 mod xform;
 
+pub use ctprep_core::Affine;
 pub use data::{Storage, VoxelData};
 pub use datatype::{CodeLookup, DataType, Element, ParseDataTypeError};
 pub use error::{Error, ErrorKind, Result};
 pub use header::{ByteOrder, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE, NiftiFormat, NiftiHeader};
-#[cfg(feature = "png")]
-pub use image::{
-    Bits, Gray, ParseBitsError, ParsePlaneError, PixelMap, Pixels, Plane, SEPARATOR_PX, SheetOptions, SliceCapture,
-    SliceLayout, contact_sheet, encode_png, slice_image, write_png,
-};
+pub use ndarray;
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with};
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};

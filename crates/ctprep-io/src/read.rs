@@ -3,12 +3,17 @@
 //! file and the [`Limits`] before anything is allocated.
 
 use std::fs::File;
-use std::io::{BufReader, ErrorKind as IoKind, Read, Seek, SeekFrom};
+#[cfg(feature = "gzip")]
+use std::io::BufReader;
+use std::io::{ErrorKind as IoKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+#[cfg(feature = "mmap")]
 use std::sync::Arc;
 
+#[cfg(feature = "gzip")]
 use flate2::bufread::MultiGzDecoder;
 
+#[cfg(feature = "mmap")]
 use crate::buffer::{HUGE_BUFFER_BYTES, fill_with_prefault, huge_zeroed};
 use crate::data::{Storage, VoxelData};
 use crate::datatype::{CodeLookup, DataType, Element};
@@ -20,6 +25,7 @@ use crate::xform::best_affine;
 /// Deflate cannot expand data by more than 1032:1, so a gzip file of `n` bytes decompresses
 /// to at most about `1032 n` bytes: a header promising more is wrong, and is refused before any
 /// allocation.
+#[cfg(feature = "gzip")]
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Upper bounds on what a read may allocate, checked against the header before allocating.
@@ -63,7 +69,7 @@ impl ReadOptions {
     }
 
     /// Whether an uncompressed little-endian `.nii` is memory-mapped instead of read into
-    /// memory (default `true`). A mapped file must not be truncated by another process while
+    /// memory (default `true`; without the `mmap` feature files are always read). A mapped file must not be truncated by another process while
     /// the volume is alive.
     pub fn mmap(mut self, on: bool) -> ReadOptions {
         self.mmap = on;
@@ -86,6 +92,7 @@ pub fn read_nifti(path: impl AsRef<Path>) -> Result<Volume> {
 pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume> {
     let path = path.as_ref();
     let opened = Opened::header(path, opts)?;
+    #[cfg(all(feature = "gzip", feature = "mmap"))]
     if opened.img_path.is_none() && opened.src.is_gzip() {
         let data_offset = opened.data_offset();
         opened.src.check_size(data_offset + opened.layout.nbytes, &opened.layout)?;
@@ -295,6 +302,7 @@ impl SliceReader {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
         let r = match &mut self.src {
             Source::Plain { file, .. } => file.read_exact(bytes),
+            #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.read_exact(bytes),
         };
         r.map_err(|e| self.src.read_error(e, &format!("voxel data ({})", self.description)))?;
@@ -313,12 +321,14 @@ impl SliceReader {
         let what = format!("voxel data ({})", self.description);
         let got = match &mut self.src {
             Source::Plain { file, .. } => std::io::copy(&mut file.take(left), &mut std::io::sink()),
+            #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => std::io::copy(&mut dec.take(left), &mut std::io::sink()),
         };
         let got = got.map_err(|e| self.src.read_error(e, &what))?;
         if got < left {
             return Err(self.src.read_error(IoKind::UnexpectedEof.into(), &what));
         }
+        #[cfg(feature = "gzip")]
         if let Source::Gzip { dec, .. } = &mut self.src {
             let r = std::io::copy(dec, &mut std::io::sink());
             r.map_err(|e| self.src.read_error(e, "gzip trailer"))?;
@@ -489,8 +499,18 @@ fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
 enum Source {
-    Plain { file: File, path: PathBuf, len: u64, pos: u64 },
-    Gzip { dec: Box<MultiGzDecoder<BufReader<File>>>, path: PathBuf, compressed_len: u64 },
+    Plain {
+        file: File,
+        path: PathBuf,
+        len: u64,
+        pos: u64,
+    },
+    #[cfg(feature = "gzip")]
+    Gzip {
+        dec: Box<MultiGzDecoder<BufReader<File>>>,
+        path: PathBuf,
+        compressed_len: u64,
+    },
 }
 
 impl Source {
@@ -501,6 +521,15 @@ impl Source {
         let mut magic = [0u8; 2];
         let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, "read", e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, "seek", e))?;
+        #[cfg(not(feature = "gzip"))]
+        if got == 2 && magic == [0x1f, 0x8b] {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                path,
+                "a gzip-compressed file, but ctprep-io was built without gzip support (feature `gzip`)",
+            ));
+        }
+        #[cfg(feature = "gzip")]
         if got == 2 && magic == [0x1f, 0x8b] {
             let reader = BufReader::with_capacity(1 << 18, file);
             return Ok(Source::Gzip {
@@ -512,13 +541,16 @@ impl Source {
         Ok(Source::Plain { file, path: path.to_path_buf(), len, pos: 0 })
     }
 
+    #[cfg(all(feature = "gzip", feature = "mmap"))]
     fn is_gzip(&self) -> bool {
         matches!(self, Source::Gzip { .. })
     }
 
     fn path(&self) -> &Path {
         match self {
-            Source::Plain { path, .. } | Source::Gzip { path, .. } => path,
+            Source::Plain { path, .. } => path,
+            #[cfg(feature = "gzip")]
+            Source::Gzip { path, .. } => path,
         }
     }
 
@@ -527,9 +559,10 @@ impl Source {
     fn read_error(&self, e: std::io::Error, what: &str) -> Error {
         match (self, e.kind()) {
             (_, IoKind::UnexpectedEof) => {
-                let stream = if matches!(self, Source::Gzip { .. }) { "decompressed stream" } else { "file" };
+                let stream = if matches!(self, Source::Plain { .. }) { "file" } else { "decompressed stream" };
                 Error::new(ErrorKind::Truncated, self.path(), format!("the {stream} ends inside the {what}"))
             }
+            #[cfg(feature = "gzip")]
             (Source::Gzip { .. }, IoKind::InvalidInput | IoKind::InvalidData | IoKind::Other) => {
                 Error::new(ErrorKind::CorruptGzip, self.path(), format!("corrupt gzip data in the {what}: {e}"))
             }
@@ -543,6 +576,7 @@ impl Source {
                 *pos += buf.len() as u64;
                 file.read_exact(buf)
             }
+            #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.read_exact(buf),
         };
         r.map_err(|e| self.read_error(e, "header"))
@@ -559,6 +593,7 @@ impl Source {
         let mut v = Vec::new();
         let r = match self {
             Source::Plain { file, .. } => file.take(max).read_to_end(&mut v),
+            #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.take(max).read_to_end(&mut v),
         };
         r.map_err(|e| self.read_error(e, "header extensions"))?;
@@ -572,6 +607,7 @@ impl Source {
                 file.seek(SeekFrom::Start(*pos)).map_err(|e| Error::io(path.as_path(), "seek", e))?;
                 Ok(())
             }
+            #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => {
                 let got = std::io::copy(&mut dec.take(n), &mut std::io::sink())
                     .map_err(|e| self.read_error(e, "header padding"))?;
@@ -599,6 +635,7 @@ impl Source {
                     layout.vox_offset
                 ),
             )),
+            #[cfg(feature = "gzip")]
             Source::Gzip { compressed_len, path, .. }
                 if compressed_len.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1 << 16) < needed =>
             {
@@ -621,6 +658,10 @@ impl Source {
     fn read_data(&mut self, layout: &Layout, h: &NiftiHeader, mmap: bool) -> Result<VoxelData> {
         let swap = h.byte_order != ByteOrder::native();
         fn typed<T: Element>(src: &mut Source, layout: &Layout, swap: bool, mmap: bool) -> Result<VoxelData> {
+            // Without the `mmap` feature there is nothing to map: every read is a plain read.
+            #[cfg(not(feature = "mmap"))]
+            let _ = mmap;
+            #[cfg(feature = "mmap")]
             if let (true, false, Source::Plain { file, pos, .. }) = (mmap, swap, &*src)
                 && let Some(map) = map_file(file)
                 && let Some(s) = Storage::<T>::mapped(Arc::new(map), *pos as usize, layout.n_voxels)
@@ -630,9 +671,11 @@ impl Source {
             let mut buf = VoxelBuffer::<T>::new(layout.n_voxels)?;
             let r = buf.fill(|bytes| match src {
                 Source::Plain { file, .. } => file.read_exact(bytes),
+                #[cfg(feature = "gzip")]
                 Source::Gzip { dec, .. } => dec.read_exact(bytes),
             });
             r.map_err(|e| src.read_error(e, &format!("voxel data ({})", layout.describe())))?;
+            #[cfg(feature = "gzip")]
             if let Source::Gzip { dec, .. } = src {
                 // Read to the end so the last member's CRC and length are checked.
                 let r = std::io::copy(dec, &mut std::io::sink());
@@ -652,23 +695,26 @@ impl Source {
 /// touch of a 157 MB volume cost ~9 ms instead of ~60 ms of 4 KiB page faults on these machines.
 enum VoxelBuffer<T: Element> {
     Small(Vec<T>),
+    #[cfg(feature = "mmap")]
     Large(memmap2::MmapMut, std::marker::PhantomData<T>),
 }
 
 impl<T: Element> VoxelBuffer<T> {
     fn new(n: usize) -> Result<VoxelBuffer<T>> {
         let bytes = n * size_of::<T>();
-        if bytes < HUGE_BUFFER_BYTES {
-            return Ok(VoxelBuffer::Small(vec![T::zeroed(); n]));
+        #[cfg(feature = "mmap")]
+        if bytes >= HUGE_BUFFER_BYTES {
+            let map = huge_zeroed(bytes)
+                .map_err(|e| Error::io("<memory>", &format!("allocate {bytes} bytes for the voxel data"), e))?;
+            return Ok(VoxelBuffer::Large(map, std::marker::PhantomData));
         }
-        let map = huge_zeroed(bytes)
-            .map_err(|e| Error::io("<memory>", &format!("allocate {bytes} bytes for the voxel data"), e))?;
-        Ok(VoxelBuffer::Large(map, std::marker::PhantomData))
+        Ok(VoxelBuffer::Small(vec![T::zeroed(); bytes / size_of::<T>()]))
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
         match self {
             VoxelBuffer::Small(v) => bytemuck::cast_slice_mut(v),
+            #[cfg(feature = "mmap")]
             VoxelBuffer::Large(m, _) => &mut m[..],
         }
     }
@@ -676,6 +722,7 @@ impl<T: Element> VoxelBuffer<T> {
     /// Runs `f` on the bytes, a large buffer's pages faulted in beside it
     /// ([`fill_with_prefault`]).
     fn fill<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        #[cfg(feature = "mmap")]
         if let VoxelBuffer::Large(m, _) = self {
             return fill_with_prefault(m, f);
         }
@@ -690,6 +737,7 @@ impl<T: Element> VoxelBuffer<T> {
     fn into_storage(self) -> Storage<T> {
         match self {
             VoxelBuffer::Small(v) => Storage::from_vec(v),
+            #[cfg(feature = "mmap")]
             VoxelBuffer::Large(m, _) => {
                 let n = m.len() / size_of::<T>();
                 Storage::anon(m, 0, n).expect("a fresh mapping is aligned and sized for its values")
@@ -705,6 +753,7 @@ impl<T: Element> VoxelBuffer<T> {
 /// the one the header promises, as for multi-member files; misaligned data; any decoding
 /// error), and the caller then streams the file, which handles every case and names errors
 /// precisely.
+#[cfg(all(feature = "gzip", feature = "mmap"))]
 fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u64) -> Option<(Vec<u8>, VoxelData)> {
     let file = File::open(path).ok()?;
     let map = map_file(&file);
@@ -751,6 +800,7 @@ fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u
 }
 
 /// Memory-maps a file read-only; `None` when the system refuses (the caller then reads it).
+#[cfg(feature = "mmap")]
 #[allow(unsafe_code)]
 fn map_file(file: &File) -> Option<memmap2::Mmap> {
     // SAFETY: the map is read-only and private to this process. memmap2 cannot rule out another
@@ -789,6 +839,17 @@ mod tests {
         assert_eq!(pair_paths(Path::new("x.hdr.gz")), (PathBuf::from("x.hdr.gz"), Some(PathBuf::from("x.img.gz"))));
     }
 
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_input_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ct.nii.gz");
+        std::fs::write(&path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]).expect("writes");
+        let err = read_nifti(&path).expect_err("no gzip");
+        assert!(err.to_string().contains("ct.nii.gz") && err.to_string().contains("without gzip support"), "{err}");
+    }
+
+    #[cfg(all(feature = "gzip", feature = "mmap"))]
     #[test]
     fn whole_buffer_gzip_path_is_taken_only_for_single_member_files() {
         use std::io::Write;

@@ -47,8 +47,9 @@ impl Scaling {
         self.slope == 1.0 && self.inter == 0.0
     }
 
+    /// The real value of stored value `v`: `v * slope + inter` in `f64`, as nibabel scales.
     #[inline]
-    pub(crate) fn apply(&self, v: f64) -> f64 {
+    pub fn apply(&self, v: f64) -> f64 {
         v * self.slope + self.inter
     }
 }

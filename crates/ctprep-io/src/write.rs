@@ -5,6 +5,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use crate::datatype::{DataType, Element};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{ByteOrder, NiftiFormat, NiftiHeader};
 use crate::volume::Volume;
@@ -14,7 +15,7 @@ use crate::xform::qform_from_affine;
 ///
 /// Chosen by measurement (the README's "gzip level" section): level 1, the fastest, gives 2.87x on
 /// the int16 CT phantom and 3.61x on `ctprep run`'s float32 MIP; levels 3 and 6 gain 4-9 % in size
-/// for 1.1-2x the time. See `gzip_to` for what level 1 means here.
+/// for 1.1-2x the time. See `ctprep_gzip` for what level 1 means here.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// How to write a file.
@@ -53,6 +54,21 @@ pub fn nifti_output_kind(path: &Path) -> Option<bool> {
     } else {
         None
     }
+}
+
+/// Whether `path` is to be gzipped; an error naming the file when it is neither `.nii` nor
+/// `.nii.gz`, or is `.nii.gz` in a build without the `gzip` feature.
+fn output_kind(path: &Path) -> Result<bool> {
+    let gz = nifti_output_kind(path)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
+    if gz && !cfg!(feature = "gzip") {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            path,
+            "ctprep-io was built without gzip support (feature `gzip`): cannot write a .nii.gz",
+        ));
+    }
+    Ok(gz)
 }
 
 /// The header `write_nifti` writes for `vol`: the source header's descriptive fields kept,
@@ -126,8 +142,7 @@ fn padded_ext_len(data_len: usize) -> usize {
 /// only when complete: it is written to a temporary file in the same folder and renamed.
 pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
-    let gz = nifti_output_kind(path)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz"))?;
+    let gz = output_kind(path)?;
     let head = head_bytes(vol, &header_for(vol));
     write_atomically(path, |file| {
         let werr = |e| Error::io(path, "write", e);
@@ -142,6 +157,19 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
         }
         w.flush().map_err(werr)
     })
+}
+
+/// Writes one gzip member holding `head` (as stored blocks, readable without inflating) then
+/// `data`, compressed in parallel: [`ctprep_gzip::write_gzip`].
+#[cfg(feature = "gzip")]
+fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
+    ctprep_gzip::write_gzip(w, head, data, level)
+}
+
+#[cfg(not(feature = "gzip"))]
+fn gzip_to(_: &mut (impl Write + Send), _: &[u8], _: &[u8], _: u32) -> std::io::Result<()> {
+    // `output_kind` refuses a .nii.gz first; this is never reached.
+    Err(std::io::Error::other("built without gzip support"))
 }
 
 /// The bytes before the voxels: header `h`, the extension flag and `vol`'s extensions.
@@ -162,7 +190,7 @@ fn head_bytes(vol: &Volume, h: &NiftiHeader) -> Vec<u8> {
 /// Creates `path` through a temporary file in its folder: `write` fills the file, which is then
 /// renamed onto `path`. When `write` fails (or the process dies) no partial `path` appears; the
 /// temporary file is removed.
-pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
+fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
     let tmp = temp_file_for(path)?;
     write(tmp.as_file())?;
     persist(tmp, path)
@@ -188,127 +216,15 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Voxel bytes per independently compressed piece of a `.nii.gz`: large enough that starting
-/// each piece with an empty dictionary costs nothing measurable, small enough that a few pieces
-/// per thread keep the threads busy and the buffers small.
-const PIECE: usize = 4 << 20;
-
-/// Writes one gzip member holding `head` then `data` to `w`: the header as uncompressed
-/// (stored) deflate blocks, then the voxels in [`PIECE`]-byte pieces compressed in parallel
-/// (rayon), four per thread at a time, and written in order while the next batch compresses.
-///
-/// Each piece is its own raw deflate stream fragment ended by a sync flush (an empty stored
-/// block: byte-aligned, not final); an empty final block ends the stream. No piece refers back
-/// into another, so the concatenation is one valid deflate stream and the file is a single gzip
-/// member: every gzip reader reads it, including those that stop after the first member
-/// (nifti-rs, flate2's `GzDecoder`). The bytes written do not depend on the thread count.
-///
-/// Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level 2 matcher, or our
-/// runs + Huffman encoder ([`crate::deflate`]) when a sample of the piece shows it compresses
-/// within 5 % as well (windowed float volumes, whose clipped background is runs of one value:
-/// 3.4-4.3x faster than zlib-rs's run-length strategy there and 0.3 % smaller, 6-9x faster than
-/// its matcher). zlib's own level 1 (`deflate_quick`) is not used: 1.6x larger on CT (see
-/// `DEFAULT_GZIP_LEVEL`).
-fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
-    use rayon::prelude::*;
-    let mut member = GzipMember::start(w, head)?;
-    let pieces = data.len().div_ceil(PIECE);
-    // Pieces are compressed a batch at a time; while one batch is written out (in order, with its
-    // CRCs combined) the next is compressed, so the threads do not wait for the file.
-    let batch = 4 * rayon::current_num_threads().max(1);
-    let compress_batch = |first: usize, bufs: &mut Vec<Piece>| -> std::io::Result<()> {
-        let n = batch.min(pieces.saturating_sub(first));
-        bufs.resize_with(n, Piece::default);
-        bufs.par_iter_mut().enumerate().try_for_each(|(j, out)| {
-            let i = first + j;
-            out.pack(&data[i * PIECE..((i + 1) * PIECE).min(data.len())], true, level)
-        })
-    };
-    let mut ready = Vec::new();
-    let mut next = Vec::new();
-    compress_batch(0, &mut ready)?;
-    for first in (batch..pieces + batch).step_by(batch) {
-        let (written, compressed) =
-            rayon::join(|| ready.iter().try_for_each(|p| member.add(w, p)), || compress_batch(first, &mut next));
-        written?;
-        compressed?;
-        std::mem::swap(&mut ready, &mut next);
-    }
-    member.end(w)
-}
-
-/// The CRC-32 (gzip's) and length of a run of bytes: libdeflate's vectorised CRC (about 10x
-/// flate2's on these machines: it was 4 % of `ctprep run`'s profile), runs joined with zlib-rs's
-/// `crc32_combine`.
-#[derive(Clone, Copy, Debug, Default)]
-struct Crc32 {
-    sum: u32,
-    len: u64,
-}
-
-impl Crc32 {
-    fn update(&mut self, bytes: &[u8]) {
-        let mut c = libdeflater::Crc::with_initial(self.sum);
-        c.update(bytes);
-        self.sum = c.sum();
-        self.len += bytes.len() as u64;
-    }
-
-    /// Appends the run `next` describes.
-    fn combine(&mut self, next: &Crc32) {
-        self.sum = zlib_rs::crc32::crc32_combine(self.sum, next.sum, next.len);
-        self.len += next.len;
-    }
-
-    fn sum(&self) -> u32 {
-        self.sum
-    }
-}
-
-/// A gzip member being written: the CRC and length of what its deflate stream holds so far.
-struct GzipMember {
-    crc: Crc32,
-    len: u64,
-}
-
-impl GzipMember {
-    /// Writes the gzip header, then `head` as stored (uncompressed) deflate blocks, none final.
-    fn start(w: &mut impl Write, head: &[u8]) -> std::io::Result<GzipMember> {
-        // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
-        const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-        w.write_all(&GZIP_HEADER)?;
-        for chunk in head.chunks(STORED_MAX) {
-            w.write_all(&stored_block_header(chunk.len() as u16, false))?;
-            w.write_all(chunk)?;
-        }
-        let mut crc = Crc32::default();
-        crc.update(head);
-        Ok(GzipMember { crc, len: head.len() as u64 })
-    }
-
-    /// Writes a compressed piece (a fragment ending in a sync flush).
-    fn add(&mut self, w: &mut impl Write, piece: &Piece) -> std::io::Result<()> {
-        w.write_all(&piece.bytes)?;
-        self.crc.combine(&piece.crc);
-        self.len += piece.len as u64;
-        Ok(())
-    }
-
-    /// Ends the deflate stream (an empty final stored block) and the member (CRC-32, ISIZE).
-    fn end(self, w: &mut impl Write) -> std::io::Result<()> {
-        w.write_all(&stored_block_header(0, true))?;
-        w.write_all(&self.crc.sum().to_le_bytes())?;
-        // ISIZE: the uncompressed length modulo 2^32.
-        w.write_all(&(self.len as u32).to_le_bytes())
-    }
-}
-
-/// Voxel bytes made ready for a file by [`Packer::pack_f32`]: compressed for `.nii.gz`, copied as
+/// Voxel bytes made ready for a file by [`Packer::pack`]: compressed for `.nii.gz`, copied as
 /// they are for `.nii`. Reusable: packing again keeps the allocation.
 #[derive(Debug, Default)]
 pub struct Piece {
-    bytes: Vec<u8>,
-    crc: Crc32,
+    /// The bytes of a `.nii` piece.
+    raw: Vec<u8>,
+    /// The compressed bytes of a `.nii.gz` piece.
+    #[cfg(feature = "gzip")]
+    gz: ctprep_gzip::Piece,
     len: usize,
 }
 
@@ -323,20 +239,18 @@ impl Piece {
         self.len == 0
     }
 
-    /// Replaces the contents with `data`: for gzip, independently compressed [`PIECE`]-byte
-    /// fragments at `level` (see [`gzip_to`]), each ended by a sync flush.
+    /// Replaces the contents with `data`: for gzip, independently compressed fragments at
+    /// `level` (see [`ctprep_gzip::Piece::compress`]).
     fn pack(&mut self, data: &[u8], gz: bool, level: u32) -> std::io::Result<()> {
-        self.bytes.clear();
+        self.raw.clear();
         self.len = data.len();
-        self.crc = Crc32::default();
-        if !gz {
-            self.bytes.extend_from_slice(data);
-            return Ok(());
+        if gz {
+            #[cfg(feature = "gzip")]
+            return self.gz.compress(data, level);
+            #[cfg(not(feature = "gzip"))]
+            return Err(std::io::Error::other(format!("built without gzip support: cannot compress at level {level}")));
         }
-        for piece in data.chunks(PIECE) {
-            self.crc.update(piece);
-            compress_piece(piece, &mut self.bytes, piece_encoder(piece, level))?;
-        }
+        self.raw.extend_from_slice(data);
         Ok(())
     }
 }
@@ -346,21 +260,68 @@ impl Piece {
 pub struct Packer {
     gz: bool,
     level: u32,
+    dtype: DataType,
     path: std::sync::Arc<Path>,
 }
 
 impl Packer {
-    /// Makes `piece` hold `values` (the next voxels of the stream, in file order), compressed for
-    /// `.nii.gz`. Pieces are independent: any thread may pack any of them.
-    pub fn pack_f32(&self, values: &[f32], piece: &mut Piece) -> Result<()> {
-        let bytes: &[u8] = bytemuck::cast_slice(values);
+    /// Makes `piece` hold `values` (the next voxels of the stream, in file order, in the stream's
+    /// stored type), compressed for `.nii.gz`. Pieces are independent: any thread may pack any
+    /// of them. An error when `T` is not the stream's type.
+    pub fn pack<T: Element>(&self, values: &[T], piece: &mut Piece) -> Result<()> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                &*self.path,
+                format!("{} voxels given to a stream of {}", T::DTYPE, self.dtype),
+            ));
+        }
         let fail = |e: std::io::Error| Error::io(&*self.path, "compress the voxels of", e);
         if cfg!(target_endian = "little") {
-            return piece.pack(bytes, self.gz, self.level).map_err(fail);
+            return piece.pack(bytemuck::cast_slice(values), self.gz, self.level).map_err(fail);
         }
-        let swapped: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        piece.pack(&swapped, self.gz, self.level).map_err(fail)
+        let swapped: Vec<T> = values.iter().map(|v| v.swap_bytes()).collect();
+        piece.pack(bytemuck::cast_slice(&swapped), self.gz, self.level).map_err(fail)
     }
+}
+
+/// The gzip member of a `.nii.gz` stream.
+#[cfg(feature = "gzip")]
+type Member = ctprep_gzip::GzipMember;
+
+/// Without the `gzip` feature no stream has a member.
+#[cfg(not(feature = "gzip"))]
+#[derive(Debug)]
+enum Member {}
+
+#[cfg(feature = "gzip")]
+fn start_member(w: &mut impl Write, head: &[u8]) -> std::io::Result<Member> {
+    Member::start(w, head)
+}
+
+#[cfg(not(feature = "gzip"))]
+fn start_member(_: &mut impl Write, _: &[u8]) -> std::io::Result<Member> {
+    Err(std::io::Error::other("built without gzip support"))
+}
+
+#[cfg(feature = "gzip")]
+fn add_to_member(m: &mut Member, w: &mut impl Write, piece: &Piece) -> std::io::Result<()> {
+    m.add(w, &piece.gz)
+}
+
+#[cfg(not(feature = "gzip"))]
+fn add_to_member(m: &mut Member, _: &mut impl Write, _: &Piece) -> std::io::Result<()> {
+    match *m {}
+}
+
+#[cfg(feature = "gzip")]
+fn end_member(m: Member, w: &mut impl Write) -> std::io::Result<()> {
+    m.end(w)
+}
+
+#[cfg(not(feature = "gzip"))]
+fn end_member(m: Member, _: &mut impl Write) -> std::io::Result<()> {
+    match m {}
 }
 
 /// A `.nii` or `.nii.gz` written while its voxels are still being computed, so a producer never
@@ -374,22 +335,17 @@ pub struct NiftiStream {
     path: std::path::PathBuf,
     tmp: tempfile::NamedTempFile,
     w: BufWriter<std::fs::File>,
-    member: Option<GzipMember>,
+    member: Option<Member>,
     packer: Packer,
     expected: u64,
     written: u64,
 }
 
-impl std::fmt::Debug for GzipMember {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GzipMember").field("len", &self.len).finish()
-    }
-}
-
 impl NiftiStream {
-    /// Starts `path` (`.nii` or `.nii.gz`) for a float32 volume of `shape` and `affine` whose
-    /// other header fields, scaling and extensions are `template`'s (a float32 volume whose own
-    /// voxels are not written), and writes its header.
+    /// Starts `path` (`.nii` or `.nii.gz`) for a volume of `shape` and `affine` stored in
+    /// `template`'s type, whose other header fields, scaling and extensions are `template`'s
+    /// (its own voxels are not written), and writes its header. Every packed slab must be of
+    /// that type ([`Packer::pack`]).
     pub fn create(
         template: &Volume,
         shape: &[usize],
@@ -398,18 +354,10 @@ impl NiftiStream {
         opts: &WriteOptions,
     ) -> Result<NiftiStream> {
         let path = path.as_ref();
-        let gz = nifti_output_kind(path).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii or .nii.gz")
-        })?;
-        if template.dtype() != crate::DataType::F32 {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                path,
-                format!("a stream writes float32 voxels, not {}", template.dtype()),
-            ));
-        }
+        let gz = output_kind(path)?;
+        let dtype = template.dtype();
         let voxels = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-        let expected = voxels.and_then(|n| n.checked_mul(template.dtype().size() as u64)).ok_or_else(|| {
+        let expected = voxels.and_then(|n| n.checked_mul(dtype.size() as u64)).ok_or_else(|| {
             Error::new(ErrorKind::InvalidRequest, path, format!("shape {shape:?} is too large to write"))
         })?;
         let head = head_bytes(template, &header_with(template, shape, &affine));
@@ -418,12 +366,12 @@ impl NiftiStream {
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let werr = |e| Error::io(path, "write", e);
         let member = if gz {
-            Some(GzipMember::start(&mut w, &head).map_err(werr)?)
+            Some(start_member(&mut w, &head).map_err(werr)?)
         } else {
             w.write_all(&head).map_err(werr)?;
             None
         };
-        let packer = Packer { gz, level: opts.gzip_level, path: path.into() };
+        let packer = Packer { gz, level: opts.gzip_level, dtype, path: path.into() };
         Ok(NiftiStream { path: path.to_owned(), tmp, w, member, packer, expected, written: 0 })
     }
 
@@ -444,8 +392,8 @@ impl NiftiStream {
             ));
         }
         let r = match &mut self.member {
-            Some(m) => m.add(&mut self.w, piece),
-            None => self.w.write_all(&piece.bytes),
+            Some(m) => add_to_member(m, &mut self.w, piece),
+            None => self.w.write_all(&piece.raw),
         };
         r.map_err(|e| Error::io(&self.path, "write", e))?;
         self.written = total;
@@ -471,7 +419,7 @@ impl NiftiStream {
         }
         let werr = |e| Error::io(&self.path, "write", e);
         if let Some(m) = self.member.take() {
-            m.end(&mut self.w).map_err(werr)?;
+            end_member(m, &mut self.w).map_err(werr)?;
         }
         self.w.flush().map_err(werr)?;
         Ok(Completed { path: self.path, tmp: self.tmp })
@@ -492,101 +440,6 @@ impl Completed {
     }
 }
 
-/// The 5 bytes starting a stored deflate block of `len` bytes.
-pub(crate) fn stored_block_header(len: u16, last: bool) -> [u8; 5] {
-    let [l0, l1] = len.to_le_bytes();
-    let [n0, n1] = (!len).to_le_bytes();
-    [u8::from(last), l0, l1, n0, n1]
-}
-
-/// How one piece is compressed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum PieceEncoder {
-    /// Our runs + Huffman encoder ([`crate::deflate`]).
-    Runs,
-    /// zlib-rs with this configuration.
-    Zlib(zlib_rs::DeflateConfig),
-}
-
-/// How much larger than zlib's matcher (on the samples) the run encoder may be and still be
-/// chosen at level 1 (the matcher is 6-9x slower). 15 % was tried: it cut `ctprep convert`'s
-/// int16 CT write from about 1.26 to 1.0 s but grew the file 6 % (54.8 -> 58.1 MB).
-const RUNS_SLACK_PERCENT: usize = 5;
-
-/// The encoder for `piece` at gzip level `level` (see [`gzip_to`]).
-fn piece_encoder(piece: &[u8], level: u32) -> PieceEncoder {
-    use zlib_rs::{DeflateConfig, Strategy};
-    let config = |level: u32| DeflateConfig {
-        level: level as i32,
-        window_bits: -15,
-        strategy: Strategy::Default,
-        ..DeflateConfig::default()
-    };
-    if level != 1 {
-        return PieceEncoder::Zlib(config(level.min(9)));
-    }
-    let matcher = config(2);
-    // Four 16 KiB samples spread over the piece, compressed both ways.
-    const SAMPLE: usize = 16 << 10;
-    if piece.len() < 4 * SAMPLE {
-        return PieceEncoder::Zlib(matcher);
-    }
-    let step = (piece.len() - SAMPLE) / 3;
-    let samples = || (0..4).map(|k| &piece[k * step..k * step + SAMPLE]);
-    let mut out = vec![0u8; zlib_rs::compress_bound(SAMPLE)];
-    let zlib: usize = samples().map(|s| deflate_len(s, &mut out, matcher).unwrap_or(usize::MAX / 8)).sum();
-    let runs: usize = samples()
-        .map(|s| {
-            out.clear();
-            crate::deflate::compress(s, &mut out, true);
-            out.len()
-        })
-        .sum();
-    // A few hundred bytes either way on 64 KiB of samples (all-zero data: 132 against 264) are
-    // no reason for the slower encoder.
-    let close = runs <= zlib + 4 * SAMPLE / 64;
-    if close || runs.saturating_mul(100) <= zlib.saturating_mul(100 + RUNS_SLACK_PERCENT) {
-        PieceEncoder::Runs
-    } else {
-        PieceEncoder::Zlib(matcher)
-    }
-}
-
-/// The length of `input` compressed on its own with `config` (into `out`, large enough).
-fn deflate_len(input: &[u8], out: &mut [u8], config: zlib_rs::DeflateConfig) -> Option<usize> {
-    let mut d = zlib_rs::Deflate::new_with_config(config);
-    match d.compress(input, out, zlib_rs::DeflateFlush::Finish) {
-        Ok(zlib_rs::Status::StreamEnd) => Some(d.total_out() as usize),
-        _ => None,
-    }
-}
-
-/// Appends `piece` to `out` as a raw deflate fragment that refers to nothing before it, ended
-/// by a sync flush.
-fn compress_piece(piece: &[u8], out: &mut Vec<u8>, encoder: PieceEncoder) -> std::io::Result<()> {
-    let config = match encoder {
-        PieceEncoder::Runs => {
-            crate::deflate::compress(piece, out, false);
-            return Ok(());
-        }
-        PieceEncoder::Zlib(config) => config,
-    };
-    // Room for the worst case (stored blocks) plus the flush marker.
-    let start = out.len();
-    out.resize(start + zlib_rs::compress_bound(piece.len()) + 16, 0);
-    let mut d = zlib_rs::Deflate::new_with_config(config);
-    d.compress(piece, &mut out[start..], zlib_rs::DeflateFlush::SyncFlush)
-        .map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
-    if d.total_in() as usize != piece.len() {
-        return Err(std::io::Error::other("deflate did not finish a piece in its worst-case bound"));
-    }
-    out.truncate(start + d.total_out() as usize);
-    Ok(())
-}
-
-/// The most bytes one stored deflate block holds.
-pub(crate) const STORED_MAX: usize = 65_535;
-
 /// The voxel bytes in little-endian order (a borrow on little-endian machines).
 fn little_endian_bytes(vol: &Volume) -> std::borrow::Cow<'_, [u8]> {
     let bytes = vol.data().as_bytes();
@@ -602,74 +455,30 @@ fn little_endian_bytes(vol: &Volume) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use crate::{VoxelData, read_nifti};
 
-    /// Bytes with zero runs (a clipped background) in the first half and noisy int16 "tissue" in
-    /// the second, `len` long.
-    fn mixed(len: usize) -> Vec<u8> {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        (0..len)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                if i < len / 2 {
-                    if (i / 4096).is_multiple_of(3) { (state >> 56) as u8 } else { 0 }
-                } else if i % 2 == 0 {
-                    (40 + (state >> 61)) as u8
-                } else {
-                    0
-                }
-            })
-            .collect()
-    }
+    /// The names the stream tests write: `.nii.gz` too when gzip is built in.
+    const NAMES: &[&str] = if cfg!(feature = "gzip") { &["v.nii", "v.nii.gz"] } else { &["v.nii"] };
 
-    fn gunzip_single_member(bytes: &[u8]) -> Vec<u8> {
-        // `GzDecoder` stops after the first member: the whole content must be in it.
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip");
-        out
-    }
+    /// More than the gzip writer's 4 MiB pieces, so a slab spans several.
+    const BIG: usize = (4 << 20) * 2 + 999;
 
-    #[test]
-    fn parallel_pieces_make_one_member_independent_of_threads() {
-        let head = vec![7u8; 70_000]; // two stored blocks
-        for len in [0, 1, PIECE - 1, PIECE, 2 * PIECE + 12_345] {
-            let data = mixed(len);
-            for level in [0, 1, 2, 6] {
-                let write = |threads: usize| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-                    let mut out = Vec::new();
-                    pool.install(|| gzip_to(&mut out, &head, &data, level)).expect("compresses");
-                    out
-                };
-                let one = write(1);
-                assert_eq!(one, write(2), "len {len} level {level}: bytes depend on the thread count");
-                let back = gunzip_single_member(&one);
-                assert_eq!(back.len(), head.len() + len, "len {len} level {level}");
-                assert!(back[..head.len()] == head[..] && back[head.len()..] == data[..], "len {len} level {level}");
-            }
+    /// The decompressed contents of a file written by `write_nifti` or a stream.
+    fn raw(p: &Path) -> Vec<u8> {
+        let bytes = std::fs::read(p).expect("reads");
+        if !p.to_string_lossy().ends_with(".gz") {
+            return bytes;
         }
-        let mut out = Vec::new();
-        gzip_to(&mut out, &[], &[], 1).expect("empty");
-        assert!(gunzip_single_member(&out).is_empty());
-    }
-
-    #[test]
-    fn level_one_uses_the_run_encoder_only_where_it_pays() {
-        let data = mixed(2 * PIECE);
-        let (zeros, tissue) = data.split_at(PIECE);
-        let zlib = |encoder| match encoder {
-            PieceEncoder::Zlib(c) => (c.level, c.strategy),
-            PieceEncoder::Runs => panic!("expected zlib, got the run encoder"),
-        };
-        assert_eq!(piece_encoder(zeros, 1), PieceEncoder::Runs);
-        // All zeros: both encoders take a few hundred bytes, the matcher half as many; no reason
-        // for the slower one.
-        assert_eq!(piece_encoder(&vec![0u8; PIECE / 2], 1), PieceEncoder::Runs);
-        assert_eq!(zlib(piece_encoder(tissue, 1)), (2, zlib_rs::Strategy::Default));
-        assert_eq!(zlib(piece_encoder(zeros, 6)), (6, zlib_rs::Strategy::Default));
-        assert_eq!(zlib(piece_encoder(zeros, 0)).0, 0);
+        #[cfg(feature = "gzip")]
+        {
+            use std::io::Read;
+            // `GzDecoder` stops after the first member: the whole content must be in it.
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).expect("valid gzip");
+            out
+        }
+        #[cfg(not(feature = "gzip"))]
+        unreachable!("no .nii.gz is written without gzip")
     }
 
     /// A volume streamed in slabs of any size (empty ones too) reads back as the same volume
@@ -677,7 +486,6 @@ mod tests {
     /// voxels are errors that leave no file.
     #[test]
     fn streamed_files_read_back_like_written_ones() {
-        use crate::{VoxelData, read_nifti};
         let dir = tempfile::tempdir().expect("temp dir");
         let shape = [37, 29, 23];
         let n: usize = shape.iter().product();
@@ -685,19 +493,19 @@ mod tests {
         let affine = ctprep_core::Affine::from_spacing_origin([-0.8, 0.9, 2.5], [10.0, -20.0, 5.0]);
         let vol = Volume::new(VoxelData::from_vec(values.clone()), &shape, affine).expect("volume");
         let template = vol.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], affine).expect("template");
-        for name in ["v.nii", "v.nii.gz"] {
+        for name in NAMES {
             let whole = dir.path().join(format!("whole_{name}"));
             write_nifti(&vol, &whole, &WriteOptions::new()).expect("writes");
-            for cut in [1, 1000, PIECE / 4 + 3, n] {
+            for cut in [1, 1000, (4 << 20) / 4 + 3, n] {
                 let path = dir.path().join(format!("{cut}_{name}"));
                 let mut s =
                     NiftiStream::create(&template, &shape, affine, &path, &WriteOptions::new()).expect("starts");
                 let packer = s.packer();
                 let mut piece = Piece::default();
-                packer.pack_f32(&[], &mut piece).expect("packs");
+                packer.pack::<f32>(&[], &mut piece).expect("packs");
                 s.append(&piece).expect("an empty piece");
                 for chunk in values.chunks(cut) {
-                    packer.pack_f32(chunk, &mut piece).expect("packs");
+                    packer.pack(chunk, &mut piece).expect("packs");
                     assert_eq!(piece.len(), chunk.len() * 4);
                     s.append(&piece).expect("appends");
                 }
@@ -707,37 +515,32 @@ mod tests {
                 assert_eq!(a.shape(), b.shape());
                 assert_eq!(a.affine(), b.affine());
                 assert_eq!(a.data().as_bytes(), b.data().as_bytes(), "{name} cut {cut}");
-                let raw = |p: &Path| {
-                    let bytes = std::fs::read(p).expect("reads");
-                    if name.ends_with(".gz") { gunzip_single_member(&bytes) } else { bytes }
-                };
                 assert_eq!(raw(&path), raw(&whole), "{name} cut {cut}: file contents");
             }
             let short = dir.path().join(format!("short_{name}"));
             let mut s = NiftiStream::create(&template, &shape, affine, &short, &WriteOptions::new()).expect("starts");
             let mut piece = Piece::default();
-            s.packer().pack_f32(&values[..n - 1], &mut piece).expect("packs");
+            s.packer().pack(&values[..n - 1], &mut piece).expect("packs");
             s.append(&piece).expect("appends");
             let err = s.finish().expect_err("one voxel short");
             assert!(err.to_string().contains("short_v.nii"), "{err}");
             let mut s = NiftiStream::create(&template, &shape, affine, &short, &WriteOptions::new()).expect("starts");
-            s.packer().pack_f32(&values[..n - 1], &mut piece).expect("packs");
+            s.packer().pack(&values[..n - 1], &mut piece).expect("packs");
             s.append(&piece).expect("appends");
             assert!(s.append(&piece).is_err(), "past the header's voxels");
+            // Voxels of another type than the stream's.
+            let err = s.packer().pack(&[0i16; 4], &mut piece).expect_err("int16 into a float32 stream");
+            assert!(err.to_string().contains("int16 voxels given to a stream of float32"), "{err}");
             drop(s);
             assert!(!short.exists(), "no file after a failed stream");
         }
-        let int16 = vol.derived(VoxelData::from_vec(vec![0i16]), &[1, 1, 1], affine).expect("template");
-        let bad = dir.path().join("i16.nii.gz");
-        let err = NiftiStream::create(&int16, &shape, affine, &bad, &WriteOptions::new()).expect_err("not float32");
-        assert!(err.to_string().contains("float32"), "{err}");
-        // More than one 4 MiB piece in one packed slab.
-        let big: Vec<f32> = (0..(PIECE / 4) * 2 + 999).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect();
+        // More than one gzip piece in one packed slab.
+        let big: Vec<f32> = (0..BIG / 4).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect();
         let big_shape = [big.len(), 1, 1];
-        let path = dir.path().join("big.nii.gz");
+        let path = dir.path().join(NAMES[NAMES.len() - 1].replace("v.", "big."));
         let mut s = NiftiStream::create(&template, &big_shape, affine, &path, &WriteOptions::new()).expect("starts");
         let mut piece = Piece::default();
-        s.packer().pack_f32(&big, &mut piece).expect("packs");
+        s.packer().pack(&big, &mut piece).expect("packs");
         s.append(&piece).expect("appends");
         let done = s.complete().expect("completes");
         assert!(!path.exists(), "complete does not rename");
@@ -745,5 +548,67 @@ mod tests {
         assert_eq!(read_nifti(&path).expect("reads").scaled_f32(), big);
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("lists").filter_map(|e| e.ok()).collect();
         assert!(left.iter().all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")), "temporary files left");
+    }
+
+    /// Streams of int16 (with scaling) and uint8 voxels, in slabs, read back as the volume
+    /// `write_nifti` writes, in their stored type, file bytes included.
+    #[test]
+    fn integer_streams_round_trip() {
+        fn check<T: Element>(values: Vec<T>, scaled: bool, dir: &Path) {
+            let shape = [19, 11, 7];
+            let affine = ctprep_core::Affine::from_spacing_origin([0.7, -0.7, 3.0], [1.0, 2.0, 3.0]);
+            let mut vol = Volume::new(VoxelData::from_vec(values.clone()), &shape, affine).expect("volume");
+            if scaled {
+                vol = vol.with_scaling(1.0, -1024.0).expect("valid scaling");
+            }
+            let mut template = vol.derived(VoxelData::from_vec(vec![values[0]]), &[1, 1, 1], affine).expect("template");
+            if scaled {
+                template = template.with_scaling(1.0, -1024.0).expect("valid scaling");
+            }
+            for name in NAMES {
+                let name = format!("{}_{name}", T::DTYPE);
+                let (whole, streamed) = (dir.join(format!("whole_{name}")), dir.join(format!("streamed_{name}")));
+                write_nifti(&vol, &whole, &WriteOptions::new()).expect("writes");
+                let mut s =
+                    NiftiStream::create(&template, &shape, affine, &streamed, &WriteOptions::new()).expect("starts");
+                let mut piece = Piece::default();
+                for slab in values.chunks(19 * 11 * 2) {
+                    s.packer().pack(slab, &mut piece).expect("packs");
+                    s.append(&piece).expect("appends");
+                }
+                s.finish().expect("finishes");
+                let back = read_nifti(&streamed).expect("reads");
+                assert_eq!(back.dtype(), T::DTYPE);
+                assert_eq!(back.data().as_slice::<T>().expect("stored type"), &values[..], "{name}");
+                assert_eq!(back.scaling(), vol.scaling(), "{name}");
+                assert_eq!(raw(&streamed), raw(&whole), "{name}: file contents");
+                let err = NiftiStream::create(&template, &shape, affine, dir.join("f.nii"), &WriteOptions::new())
+                    .expect("starts")
+                    .packer()
+                    .pack(&[0.5f32], &mut piece)
+                    .expect_err("float32 into an integer stream");
+                assert!(
+                    err.to_string().contains(&format!("float32 voxels given to a stream of {}", T::DTYPE)),
+                    "{err}"
+                );
+            }
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let n = 19 * 11 * 7;
+        check::<i16>((0..n).map(|i| (i as i16 % 2000) - 1000).collect(), true, dir.path());
+        check::<u8>((0..n).map(|i| (i * 7 % 256) as u8).collect(), false, dir.path());
+    }
+
+    #[cfg(not(feature = "gzip"))]
+    #[test]
+    fn gzip_output_is_refused_naming_the_file() {
+        let affine = ctprep_core::Affine::IDENTITY;
+        let vol = Volume::new(VoxelData::from_vec(vec![0u8; 8]), &[2, 2, 2], affine).expect("volume");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let err = write_nifti(&vol, dir.path().join("x.nii.gz"), &WriteOptions::new()).expect_err("no gzip");
+        assert!(err.to_string().contains("x.nii.gz") && err.to_string().contains("without gzip support"), "{err}");
+        let err = NiftiStream::create(&vol, &[2, 2, 2], affine, dir.path().join("y.nii.gz"), &WriteOptions::new())
+            .expect_err("no gzip");
+        assert!(err.to_string().contains("y.nii.gz") && err.to_string().contains("without gzip support"), "{err}");
     }
 }

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use ctprep_core::Voxel;
 use ctprep_intensity::{Range, Variant, WindowMap, window_slice_into};
 use ctprep_io::{
-    AxCodes, Element, NiftiStream, Packer, Piece, PixelMap, Plane, Reorientation, SheetOptions, SliceCapture,
-    SliceLayout, SliceReader, Storage, Volume, VoxelData, WriteOptions, read_nifti, write_png,
+    AxCodes, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData, WriteOptions,
+    read_nifti,
 };
 use ctprep_projection::{Axis3, Reduce, SlabProjection, project_slice_into};
+use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, write_png};
 use ctprep_resample::{Plan, Trilinear, input_slices_for, plan_like, plan_spacing, resample_linear_slices_from};
 
 use crate::error::{PipelineError, panic_message};
@@ -97,7 +98,7 @@ enum Shows {
 /// (`<stem>_mip_sheet.png`).
 fn pictures(shape: [usize; 3], affine: &ctprep_core::Affine, outputs: &Outputs, stem: &str) -> Result<Vec<Picture>> {
     let mut out = Vec::new();
-    let image_err = |path: &std::path::Path, e: ctprep_io::Error| PipelineError::Image {
+    let image_err = |path: &std::path::Path, e: ctprep_render::RenderError| PipelineError::Image {
         path: path.to_owned(),
         why: e.to_string(),
     };
@@ -127,7 +128,7 @@ impl Picture {
             Shows::Slice(n) => map.apply(&capture.image(*n).map_err(|e| fail(e.to_string()))?),
             Shows::Sheet(opts) => capture.sheet(opts, &map).map_err(|e| fail(e.to_string()))?,
         };
-        write_png(&self.path, &pixels)?;
+        write_png(&self.path, &pixels).map_err(|e| fail(e.to_string()))?;
         Ok(())
     }
 }
@@ -320,7 +321,7 @@ impl Job<'_> {
         lap(1, out);
         let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
         if let Some(p) = &self.volume {
-            p.pack_f32(volume, &mut out.volume)?;
+            p.pack::<f32>(volume, &mut out.volume)?;
         } else if self.raw_volume {
             out.raw_volume.clear();
             out.raw_volume.extend_from_slice(volume);
@@ -364,7 +365,7 @@ impl Job<'_> {
         }
         lap(2, out);
         if let Some(p) = &self.mip {
-            p.pack_f32(mip, &mut out.mip)?;
+            p.pack::<f32>(mip, &mut out.mip)?;
         } else if self.raw_mip {
             out.raw_mip.clear();
             out.raw_mip.extend_from_slice(mip);
@@ -999,7 +1000,7 @@ pub fn run(input: Input, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport
 /// Voxel bytes per independently compressed gzip piece of a `.nii.gz` written whole by
 /// [`ctprep_io::write_nifti`]: [`Aligned`] cuts its stream at the same places, so a streamed
 /// file is byte for byte the one written whole.
-const PIECE_BYTES: usize = 4 << 20;
+const PIECE_BYTES: usize = ctprep_gzip::PIECE_BYTES;
 
 /// A `.nii`/`.nii.gz` written while its values arrive in slabs of any size, cut into the
 /// pieces [`ctprep_io::write_nifti`] cuts the whole volume into (every [`PIECE_BYTES`] from the
@@ -1038,7 +1039,7 @@ impl Aligned {
         let chunks: Vec<&[f32]> = self.pending[..whole].chunks(self.piece).collect();
         self.pieces.resize_with(chunks.len(), Piece::default);
         let packer = &self.packer;
-        self.pieces.par_iter_mut().zip(chunks).try_for_each(|(p, c)| packer.pack_f32(c, p))?;
+        self.pieces.par_iter_mut().zip(chunks).try_for_each(|(p, c)| packer.pack::<f32>(c, p))?;
         for p in &self.pieces {
             self.stream.append(p)?;
         }

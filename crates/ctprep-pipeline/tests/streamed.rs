@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use ctprep_intensity::{Range, Variant, WindowMap, window_slice_into};
-use ctprep_io::{PixelMap, Plane, SheetOptions, SliceLayout, SliceReader, WriteOptions, read_nifti};
+use ctprep_io::{SliceReader, WriteOptions, read_nifti};
 use ctprep_pipeline::{Input, MipSize, Outputs, Pipeline, ReadMode, Recipe, plan_grid};
 use ctprep_projection::{Align, Edges, SlabProjection, project_slice_into};
+use ctprep_render::{PixelMap, Plane, SheetOptions, SliceLayout};
 use ctprep_resample::Trilinear;
 
 /// The run's contact sheet of `count` axial slices (the pipeline's own layout, written out
@@ -73,11 +74,11 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
             let mut want_png = Vec::new();
             for plane in Plane::ALL {
                 let n = SliceLayout::new(mip_shape, &mip_affine, plane).expect("layout").middle();
-                let image = ctprep_io::slice_image(&mip, mip_shape, &mip_affine, plane, n).expect("slice");
-                want_png.push(ctprep_io::encode_png(&pixels.apply(&image)).expect("png"));
+                let image = ctprep_render::slice_image(&mip, mip_shape, &mip_affine, plane, n).expect("slice");
+                want_png.push(ctprep_render::encode_png(&pixels.apply(&image)).expect("png"));
             }
             let count = SliceLayout::new(mip_shape, &mip_affine, Plane::Axial).expect("layout").slice_count();
-            let sheet = ctprep_io::contact_sheet(
+            let sheet = ctprep_render::contact_sheet(
                 &mip,
                 mip_shape,
                 &mip_affine,
@@ -86,7 +87,7 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
                 &pixels,
             )
             .expect("sheet");
-            want_png.push(ctprep_io::encode_png(&sheet).expect("png"));
+            want_png.push(ctprep_render::encode_png(&sheet).expect("png"));
             for (slab, from_file) in [(1, false), (3, false), (32, false), (1, true), (3, true), (32, true)] {
                 let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                 let out = dir.path().join(what.replace(' ', "_"));

@@ -10,9 +10,9 @@
 //! every inflater reads it. On `ctprep run`'s float32 MIP it is 3.4-4.3x faster than zlib-rs's
 //! run-length strategy (about 0.9 GB/s on one thread) and 0.3 % smaller; on int16 CT, whose
 //! noise zlib's matcher does find, it is 37 % larger, which is why the writer samples each piece
-//! first (`write::piece_encoder`).
+//! first (see the [crate docs](crate)).
 
-use crate::write::{STORED_MAX, stored_block_header};
+use crate::{STORED_MAX, stored_block_header};
 
 /// Input bytes per deflate block: each block gets its own Huffman codes.
 const BLOCK: usize = 256 << 10;
@@ -20,7 +20,7 @@ const BLOCK: usize = 256 << 10;
 /// Appends to `out` the raw deflate encoding of `input`, a stream fragment that refers to no
 /// bytes before `input`. When `last`, the fragment ends the stream (a final block); otherwise it
 /// ends with a sync flush (an empty stored block), byte-aligned, so another fragment may follow.
-pub(crate) fn compress(input: &[u8], out: &mut Vec<u8>, last: bool) {
+pub fn compress(input: &[u8], out: &mut Vec<u8>, last: bool) {
     let mut w = BitWriter::new(out);
     let mut start = 0;
     while start < input.len() {
