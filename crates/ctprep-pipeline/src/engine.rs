@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ctprep_core::Voxel;
-use ctprep_intensity::{Range, Variant, WindowMap, window_slice_into};
+use ctprep_intensity::{Output, Range, Variant, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData, WriteOptions,
     read_nifti,
@@ -1006,25 +1006,26 @@ const PIECE_BYTES: usize = ctprep_gzip::PIECE_BYTES;
 /// pieces [`ctprep_io::write_nifti`] cuts the whole volume into (every [`PIECE_BYTES`] from the
 /// first voxel), a batch of pieces compressed in parallel at a time: the file is the one
 /// `write_nifti` writes for the same volume. Holds at most a batch of pieces.
-struct Aligned {
+struct Aligned<T: Element> {
     stream: NiftiStream,
     packer: Packer,
-    pending: Vec<f32>,
+    pending: Vec<T>,
     pieces: Vec<Piece>,
     /// Values per piece, and pieces per batch.
     piece: usize,
     batch: usize,
 }
 
-impl Aligned {
-    fn new(stream: NiftiStream) -> Aligned {
+impl<T: Element> Aligned<T> {
+    fn new(stream: NiftiStream) -> Aligned<T> {
         let packer = stream.packer();
         let batch = 4 * rayon::current_num_threads().max(1);
-        Aligned { stream, packer, pending: Vec::new(), pieces: Vec::new(), piece: PIECE_BYTES / 4, batch }
+        let piece = PIECE_BYTES / std::mem::size_of::<T>();
+        Aligned { stream, packer, pending: Vec::new(), pieces: Vec::new(), piece, batch }
     }
 
     /// The next values of the volume, in file order.
-    fn push(&mut self, values: &[f32]) -> Result<()> {
+    fn push(&mut self, values: &[T]) -> Result<()> {
         self.pending.extend_from_slice(values);
         if self.pending.len() >= self.batch * self.piece {
             self.flush(false)?;
@@ -1036,10 +1037,10 @@ impl Aligned {
     fn flush(&mut self, all: bool) -> Result<()> {
         use rayon::prelude::*;
         let whole = if all { self.pending.len() } else { self.pending.len() / self.piece * self.piece };
-        let chunks: Vec<&[f32]> = self.pending[..whole].chunks(self.piece).collect();
+        let chunks: Vec<&[T]> = self.pending[..whole].chunks(self.piece).collect();
         self.pieces.resize_with(chunks.len(), Piece::default);
         let packer = &self.packer;
-        self.pieces.par_iter_mut().zip(chunks).try_for_each(|(p, c)| packer.pack::<f32>(c, p))?;
+        self.pieces.par_iter_mut().zip(chunks).try_for_each(|(p, c)| packer.pack::<T>(c, p))?;
         for p in &self.pieces {
             self.stream.append(p)?;
         }
@@ -1147,6 +1148,86 @@ impl Pipeline<'_> {
         Ok(r)
     }
 
+    /// Windows `input`'s real values by `map` (made with the input's scaling, see
+    /// `ctprep_intensity::WindowMap::for_output`) into stored type `O` and writes the result
+    /// to `output` (`.nii` or `.nii.gz`, gzip `level`), a few slices at a time straight from
+    /// the file: the bytes of `ctprep_io::write_nifti` of the whole result, holding about
+    /// 4 MiB of pieces per thread and as many input slices.
+    pub fn window_to<O: Output + Element>(
+        &self,
+        input: Input,
+        map: &WindowMap,
+        output: &std::path::Path,
+        level: u32,
+    ) -> Result<StageReport> {
+        let t_all = Instant::now();
+        let mut timings = Timings::default();
+        let opened = open(input)?;
+        let name = opened.name();
+        let (_, shape) = opened.scaling_shape()?;
+        let affine = opened.affine();
+        let template = opened.meta().derived(VoxelData::from_vec(vec![O::default()]), &[1, 1, 1], affine)?;
+        let stream = NiftiStream::create(&template, &shape, affine, output, &WriteOptions::new().gzip_level(level))?;
+        let mut aligned = Aligned::<O>::new(stream);
+        let plane = shape[0] * shape[1];
+        // Slices per step: a batch of pieces' worth of values, at least one slice.
+        let per = (aligned.batch * aligned.piece / plane.max(1)).max(1);
+        let steps = shape[2].div_ceil(per);
+        let shown = Shown::start(self.progress, Stage::Stream, Some(steps as u64));
+        let t_stream = Instant::now();
+        let mut kernel = String::new();
+        let mut out: Vec<O> = Vec::new();
+        let read = match opened {
+            Opened::File(mut r, t) => {
+                timings.read = t;
+                ctprep_io::with_dtype!(r.dtype(), T => {
+                    let mut buf: Vec<T> = Vec::new();
+                    for z in (0..shape[2]).step_by(per) {
+                        let n = per.min(shape[2] - z) * plane;
+                        buf.resize(n, T::default());
+                        r.read_slices(&mut buf)?;
+                        out.resize(n, O::default());
+                        let rep = window_slice_into(&buf, &mut out, map, self.variant)
+                            .map_err(|e| PipelineError::kernel(&name, "window", e))?;
+                        kernel = format!("{} ({}, {})", rep.variant, rep.kernel.name(), rep.isa);
+                        aligned.push(&out)?;
+                        shown.advance();
+                    }
+                });
+                r.finish()?;
+                ReadMode::Streamed
+            }
+            Opened::Whole(v, _) => {
+                ctprep_io::with_storage!(v.data(), st => {
+                    for chunk in st.as_slice().chunks(per * plane) {
+                        out.resize(chunk.len(), O::default());
+                        let rep = window_slice_into(chunk, &mut out, map, self.variant)
+                            .map_err(|e| PipelineError::kernel(&name, "window", e))?;
+                        kernel = format!("{} ({}, {})", rep.variant, rep.kernel.name(), rep.isa);
+                        aligned.push(&out)?;
+                        shown.advance();
+                    }
+                });
+                ReadMode::Whole
+            }
+        };
+        aligned.complete()?.persist()?;
+        timings.stream = t_stream.elapsed();
+        drop(shown);
+        timings.total = t_all.elapsed();
+        Ok(StageReport {
+            input: name,
+            input_shape: shape,
+            output_shape: shape,
+            output_affine: affine,
+            read,
+            kernel,
+            workers: 1,
+            timings,
+            output: output.to_owned(),
+        })
+    }
+
     /// One stage streamed from `input` to one file: `first` (resampling or the scaled input)
     /// and, with `proj`, its projection along z.
     #[allow(clippy::too_many_arguments)]
@@ -1181,7 +1262,7 @@ impl Pipeline<'_> {
         let template = input.meta().derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], out_affine)?;
         let stream =
             NiftiStream::create(&template, &out_shape, out_affine, output, &WriteOptions::new().gzip_level(level))?;
-        let mut aligned = Aligned::new(stream);
+        let mut aligned = Aligned::<f32>::new(stream);
         let parallel = matches!(self.variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
         let workers = if parallel { rayon::current_num_threads() } else { 1 };
         let slabs = slabs(n, &whole_proj, m, self.slab_slices.max(k));
