@@ -21,15 +21,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ctprep_core::Voxel;
-use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
+use ctprep_core::{Exec, Threads, Voxel};
+use ctprep_intensity::{Range, Window, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, Element, NiftiStream, Packer, Piece, PixelMap, Plane, Reorientation, SheetOptions, SliceCapture,
     SliceLayout, SliceReader, Storage, Volume, VoxelData, WriteOptions, read_nifti, write_png,
 };
-use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into};
+use ctprep_projection::{Align, Axis3, Edges, Projector, Reduce, SlabProjection};
 use ctprep_resample::{
-    GridConvention, Plan, Trilinear, input_slices_for, plan_like, plan_spacing, resample_linear_slices_from,
+    GridConvention, Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing,
 };
 use serde::Serialize;
 
@@ -89,9 +89,10 @@ pub(crate) struct RunArgs {
     /// gzip level of the .nii.gz outputs (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
-    /// Kernel variant of every stage: scalar (the reference loops), simd, parallel, or auto.
-    #[arg(long, default_value = "auto")]
-    variant: Variant,
+    /// Kernel and threads of every stage (the slabs run side by side on the threads, each stage
+    /// of a slab on one).
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
     /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
     #[arg(long)]
     json: bool,
@@ -134,7 +135,7 @@ impl RunArgs {
             mip_edges: None,
             save: None,
             gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
-            variant: Variant::Auto,
+            exec: crate::commands::ExecArgs::default(),
             json: false,
         }
     }
@@ -332,7 +333,7 @@ pub(crate) struct Settings {
     pub(crate) out: PathBuf,
     pub(crate) stem: String,
     pub(crate) gzip_level: u32,
-    pub(crate) variant: Variant,
+    pub(crate) exec: Exec,
     /// The input's name in reports, when it is not a file (the demo's phantom).
     pub(crate) label: Option<String>,
 }
@@ -343,7 +344,7 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         out: args.out.clone(),
         stem: stem(&args.input),
         gzip_level: args.gzip_level,
-        variant: args.variant,
+        exec: args.exec.exec(),
         label: None,
     };
     for p in [
@@ -445,6 +446,10 @@ struct Scratch {
     b: Storage<f32>,
     /// The slab's MIP outputs when they are not a contiguous part of the projection.
     gathered: Vec<f32>,
+    /// The resampler's working planes and the projection's scratch rows, kept from slab to
+    /// slab for the same reason as the buffers above.
+    resampler: Resampler,
+    projector: Projector,
 }
 
 /// What one slab hands to the writer.
@@ -473,7 +478,8 @@ struct Job<'a> {
     volume: Option<Packer>,
     mip: Option<Packer>,
     pictures: &'a [Picture],
-    kernel: Variant,
+    /// Every stage's kernel, always on the calling (slab worker) thread.
+    kernel: Exec,
     scratch: Mutex<Vec<Scratch>>,
     /// Values of each scratch buffer: the most slices a slab computes, times the plane.
     scratch_len: usize,
@@ -491,10 +497,16 @@ impl Job<'_> {
                     Storage::zeroed(self.scratch_len)
                         .map_err(|e| format!("{}: cannot allocate a slab buffer: {e}", self.input))
                 };
-                Scratch { a: zeroed()?, b: zeroed()?, gathered: Vec::new() }
+                Scratch {
+                    a: zeroed()?,
+                    b: zeroed()?,
+                    gathered: Vec::new(),
+                    resampler: Resampler::new(),
+                    projector: Projector::new(),
+                }
             }
         };
-        let r = ctprep_core::with_auto_on_one_thread(|| self.compute_with(src, first, s, out, &mut scratch));
+        let r = self.compute_with(src, first, s, out, &mut scratch);
         self.scratch.lock().map_err(|e| e.to_string())?.push(scratch);
         r
     }
@@ -518,12 +530,12 @@ impl Job<'_> {
         out.cpu = [Duration::ZERO; 4];
         let len = (s.hi - s.lo) * plane;
         let (a, b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
-        let r = resample_linear_slices_from(src, first, self.plan, &self.opts, s.lo..s.hi, a, self.kernel)
+        let r = (sc.resampler.linear_slices_from(src, first, self.plan, &self.opts, s.lo..s.hi, a, self.kernel))
             .map_err(|e| format!("{input}: {e}"))?;
-        out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
+        out.kernels[0] = r.to_string();
         lap(0, out);
         let r = window_slice_into(&*a, &mut *b, &self.window, self.kernel).map_err(|e| format!("{input}: {e}"))?;
-        out.kernels[1] = format!("{} ({})", r.variant, r.kernel.name());
+        out.kernels[1] = r.to_string();
         lap(1, out);
         if let Some(p) = &self.volume {
             p.pack_f32(&b[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], &mut out.volume).map_err(|e| e.to_string())?;
@@ -533,8 +545,9 @@ impl Job<'_> {
             return Ok(());
         }
         let sub = [self.plan.grid.shape[0], self.plan.grid.shape[1], s.hi - s.lo];
-        let r = project_slice_into(b, sub, &self.sub_proj, a, self.kernel).map_err(|e| format!("{input}: MIP: {e}"))?;
-        out.kernels[2] = r.variant.to_string();
+        let r = (sc.projector.project_slice_into(b, sub, &self.sub_proj, a, self.kernel))
+            .map_err(|e| format!("{input}: MIP: {e}"))?;
+        out.kernels[2] = r.to_string();
         // Output j is the sub-projection's slice at its anchor, or 0 where it has no window.
         let windows: Vec<Option<(usize, usize)>> = (s.j0..s.j1).map(|j| self.proj.window(j, self.n)).collect();
         let first = (s.j0 < s.j1).then(|| self.proj.anchor_slice(s.j0) - s.lo);
@@ -882,7 +895,7 @@ pub(crate) fn pipeline_with(
     let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut variants: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    let variant = settings.variant;
+    let exec = settings.exec;
     std::fs::create_dir_all(&settings.out)
         .map_err(|e| format!("{}: cannot create the folder: {e}", settings.out.display()))?;
     let out_path = |suffix: &str| settings.out.join(format!("{}_{suffix}", settings.stem));
@@ -919,7 +932,7 @@ pub(crate) fn pipeline_with(
     let mut mip = stream(wants("mip"), MIP_SUFFIX, &mip_shape, mip_affine)?;
     let pictures = pictures(mip_shape, &mip_affine, &settings.out, &settings.stem, wants("png"), wants("sheet"))?;
 
-    let parallel = matches!(variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
+    let parallel = exec.threads.resolve(usize::MAX) > 1;
     // At least k slices per slab, so a slab never computes more than about twice its own
     // slices, however thick the MIP.
     let slabs = slabs(out_shape[2], &proj, m, slab.max(k));
@@ -934,9 +947,8 @@ pub(crate) fn pipeline_with(
         volume: volume.as_ref().map(NiftiStream::packer),
         mip: mip.as_ref().map(NiftiStream::packer),
         pictures: &pictures,
-        // On the slab workers `Auto` runs each kernel on one thread (the slabs are the
-        // parallelism); one thread runs every slab for `scalar` and `simd`.
-        kernel: if parallel { Variant::Auto } else { variant },
+        // The slabs are the parallelism: each kernel runs on its slab's worker alone.
+        kernel: exec.threads(Threads::One),
         scratch: Mutex::new(Vec::new()),
         scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * out_shape[0] * out_shape[1],
         input: &input_name,
@@ -1071,6 +1083,7 @@ pub(crate) fn pipeline_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ctprep_core::Variant;
     use clap::Parser;
 
     #[derive(Parser)]
@@ -1188,13 +1201,13 @@ mod tests {
             for variant in Variant::ALL {
                 let mut iso = vec![0f32; plan.output_len()];
                 ctprep_io::with_storage!(ct.data(), st => {
-                    ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
+                    ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant.exec())
                 })
                 .expect("resamples");
                 let mut windowed = vec![0f32; iso.len()];
-                window_slice_into(&iso, &mut windowed, &map, variant).expect("windows");
+                window_slice_into(&iso, &mut windowed, &map, variant.exec()).expect("windows");
                 let mut mip = vec![0f32; mip_shape.iter().product()];
-                project_slice_into(&windowed, shape, &proj, &mut mip, variant).expect("projects");
+                ctprep_projection::project_slice_into(&windowed, shape, &proj, &mut mip, variant.exec()).expect("projects");
                 let pixels = PixelMap::new();
                 let mut want_png = Vec::new();
                 for plane in Plane::ALL {
@@ -1217,7 +1230,7 @@ mod tests {
                     let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                     let out = dir.path().join(what.replace(' ', "_"));
                     let settings =
-                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
                     let input = || match from_file {
                         false => Input::Whole(ct.clone()),
                         true => Input::File(SliceReader::open(&ct_path).expect("opens")),
@@ -1290,7 +1303,7 @@ mod tests {
                 let run = |input: Input, name: &str| {
                     let out = dir.path().join(format!("{codes}_{what}_{variant}_{name}").replace(' ', "_"));
                     let settings =
-                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
                     let doc = pool
                         .install(|| pipeline_with(input, recipe, &settings, *slab).map_err(|e| e.to_string()))
                         .expect("runs");
@@ -1335,8 +1348,8 @@ mod tests {
         let path = dir.path().join("ct.nii.gz");
         ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
-        let run = |file: &Path, out: &Path, variant| {
-            let settings = Settings { out: out.to_owned(), stem: "ct".to_owned(), gzip_level: 1, variant, label: None };
+        let run = |file: &Path, out: &Path, variant: Variant| {
+            let settings = Settings { out: out.to_owned(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
             let r = SliceReader::open(file).map_err(|e| e.to_string())?;
             pool.install(|| pipeline_with(Input::File(r), &recipe, &settings, 4).map_err(|e| e.to_string()))
         };
