@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use ctprep_io::{Element, Scaling, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
-use ctprep_resample::{Exec, 
-    Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Voxel, plan_like, plan_spacing,
+use ctprep_resample::{
+    Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Voxel, plan_like, plan_spacing,
     resample_linear_slice_into, resample_nearest_slice_into,
 };
 

@@ -28,9 +28,7 @@ use ctprep_io::{
     SliceLayout, SliceReader, Storage, Volume, VoxelData, WriteOptions, read_nifti, write_png,
 };
 use ctprep_projection::{Align, Axis3, Edges, Projector, Reduce, SlabProjection};
-use ctprep_resample::{
-    GridConvention, Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing,
-};
+use ctprep_resample::{GridConvention, Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing};
 use serde::Serialize;
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
@@ -1083,8 +1081,8 @@ pub(crate) fn pipeline_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ctprep_core::Variant;
     use clap::Parser;
+    use ctprep_core::Variant;
 
     #[derive(Parser)]
     struct T {
@@ -1207,7 +1205,8 @@ mod tests {
                 let mut windowed = vec![0f32; iso.len()];
                 window_slice_into(&iso, &mut windowed, &map, variant.exec()).expect("windows");
                 let mut mip = vec![0f32; mip_shape.iter().product()];
-                ctprep_projection::project_slice_into(&windowed, shape, &proj, &mut mip, variant.exec()).expect("projects");
+                ctprep_projection::project_slice_into(&windowed, shape, &proj, &mut mip, variant.exec())
+                    .expect("projects");
                 let pixels = PixelMap::new();
                 let mut want_png = Vec::new();
                 for plane in Plane::ALL {
@@ -1229,8 +1228,13 @@ mod tests {
                 for (slab, from_file) in [(1, false), (3, false), (32, false), (1, true), (3, true), (32, true)] {
                     let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                     let out = dir.path().join(what.replace(' ', "_"));
-                    let settings =
-                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
+                    let settings = Settings {
+                        out: out.clone(),
+                        stem: "ct".to_owned(),
+                        gzip_level: 1,
+                        exec: variant.exec(),
+                        label: None,
+                    };
                     let input = || match from_file {
                         false => Input::Whole(ct.clone()),
                         true => Input::File(SliceReader::open(&ct_path).expect("opens")),
@@ -1302,8 +1306,13 @@ mod tests {
             {
                 let run = |input: Input, name: &str| {
                     let out = dir.path().join(format!("{codes}_{what}_{variant}_{name}").replace(' ', "_"));
-                    let settings =
-                        Settings { out: out.clone(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
+                    let settings = Settings {
+                        out: out.clone(),
+                        stem: "ct".to_owned(),
+                        gzip_level: 1,
+                        exec: variant.exec(),
+                        label: None,
+                    };
                     let doc = pool
                         .install(|| pipeline_with(input, recipe, &settings, *slab).map_err(|e| e.to_string()))
                         .expect("runs");
@@ -1349,7 +1358,13 @@ mod tests {
         ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
         let run = |file: &Path, out: &Path, variant: Variant| {
-            let settings = Settings { out: out.to_owned(), stem: "ct".to_owned(), gzip_level: 1, exec: variant.exec(), label: None };
+            let settings = Settings {
+                out: out.to_owned(),
+                stem: "ct".to_owned(),
+                gzip_level: 1,
+                exec: variant.exec(),
+                label: None,
+            };
             let r = SliceReader::open(file).map_err(|e| e.to_string())?;
             pool.install(|| pipeline_with(Input::File(r), &recipe, &settings, 4).map_err(|e| e.to_string()))
         };
