@@ -64,8 +64,9 @@
 //! reuses memory already faulted in instead of asking the allocator again.
 //!
 //! Nearest is bit-identical across kernels. Linear agrees with the oracle within
-//! `1e-5 · max(1, max |value|)` (it interpolates in `f32`, and applies the scaling after
-//! interpolating, which commutes with it up to rounding).
+//! `1e-5 · max(1, max |value|, max |slope · stored|, |inter|)` (it interpolates in `f32`, and
+//! applies the scaling after interpolating, which commutes with it up to rounding, a rounding of
+//! the terms' size when they cancel).
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
 pub mod dispatch;

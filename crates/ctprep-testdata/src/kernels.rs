@@ -143,7 +143,12 @@ macro_rules! oracle_proptests {
     };
     (@each $check:ident; $($name:ident = $exec:expr),*) => {
         $crate::kernels::proptest::proptest! {
-            #![proptest_config($crate::kernels::proptest::prelude::ProptestConfig::with_cases($crate::kernels::PROPTEST_CASES))]
+            #![proptest_config($crate::kernels::proptest::prelude::ProptestConfig {
+                cases: $crate::kernels::PROPTEST_CASES,
+                // Integration tests have no lib.rs beside them to persist failures next to.
+                failure_persistence: None,
+                ..$crate::kernels::proptest::prelude::ProptestConfig::default()
+            })]
             $(
                 #[test]
                 fn $name(shape in $crate::kernels::arb_shape(), seed in 0u64..1 << 48) {
