@@ -5,13 +5,15 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::str::FromStr;
 
-/// Work (voxels) from which [`Threads::Auto`] splits a call over the rayon pool.
+/// Work (voxels) from which [`Threads::Auto`] splits a call over the rayon pool: below it,
+/// rayon's start-up and the helper threads' cold caches cost more than a second thread saves.
 ///
-/// Where it comes from: the thread sweep `cargo bench -p ctprep-benches --bench threads` runs
-/// every kernel crate's auto kernel on volumes from a quarter to four times this size with 1 to
-/// all threads. Below about this size a second thread does not pay for rayon's start-up and the
-/// cold caches of the helper threads on the machines we measured; rerun the sweep (and
-/// `cargo xtask bench-report`) on a new machine before changing it.
+/// Where it comes from: the threshold the intensity, resample and projection crates each kept
+/// before it was shared here. The thread sweep `cargo bench -p ctprep-benches --bench threads`
+/// runs each crate's kernels on work from a quarter to four times this size on 1 to all
+/// threads; the right value is the smallest size at which two threads beat one for every
+/// kernel. Rerun the sweep (and `cargo xtask bench-report --group threads`) on the target
+/// machine before changing it.
 pub const PARALLEL_MIN_VOXELS: usize = 1 << 20;
 
 /// Which single-thread kernel a call runs (on each task, when it is split over threads).
