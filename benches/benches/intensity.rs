@@ -9,11 +9,12 @@
 //! - `i16_scaled_to_f32`: int16 stored values with scl_inter -1024 in, float32 out (2 + 4 bytes);
 //! - `i16_to_u8`: int16 HU in, uint8 image values out (2 + 1 bytes).
 //!
-//! Ids are `<kernel>-<variant>/<voxels>`: variants scalar, simd (`wide`, compile-time width),
-//! dispatched (the oracle's loop compiled per instruction set, chosen at run time), lut (table,
-//! one thread; 16-bit input only), parallel and auto (rayon / choice over the fastest exact
-//! kernel, which for i16 to u8 is the verified integer kernel); and `<kernel>-copy`, a `copy_from_slice` of (in + out) / 2 bytes,
-//! which moves the same number of bytes as the kernel reads and writes (the bandwidth limit).
+//! Ids are `<case>-<kernel>/<threads>/<voxels>`: kernels scalar, wide (compile-time width),
+//! dispatched (the oracle's loop compiled per instruction set, chosen at run time), auto (the
+//! fastest exact kernel: the table for 16-bit to f32, the verified integer kernel for i16 to
+//! u8), on 1 thread and on all of them; `lut` (the table alone, one thread; 16-bit input only);
+//! and `<case>-copy`, a `copy_from_slice` of (in + out) / 2 bytes, which moves the same number
+//! of bytes as the kernel reads and writes (the bandwidth limit).
 //! Throughput is bytes read + written. Each timed output is checked against the scalar oracle.
 
 use std::hint::black_box;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctprep_intensity::{
-    Output, Range, Sample, Variant, Window, WindowMap, dispatch, lut, parallel, scalar, simd, window_slice_into,
+    Exec, Kernel, Output, Range, Sample, Threads, Window, WindowMap, lut, scalar, window_slice_into,
 };
 
 const SIZES: [(usize, &str); 2] = [(1 << 20, "01Mi"), (1 << 26, "64Mi")];
@@ -67,16 +68,21 @@ fn kernel<T: Sample + Copy, O: Output + PartialEq + std::fmt::Debug>(
                 assert!(out == want, "{name}-{variant}/{label} differs from the scalar oracle");
             });
         };
-        run("scalar", &|s, o| scalar::window(s, &map, o));
-        run("simd", &|s, o| simd::window(s, &map, o));
-        run("dispatched", &|s, o| dispatch::window(s, &map, o));
-        if T::LUT_SIZE.is_some() {
-            run("lut", &|s, o| lut::window(s, &map, o));
+        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for kernel in Kernel::ALL {
+            for threads in [1, all] {
+                if kernel == Kernel::Scalar && threads > 1 {
+                    continue;
+                }
+                let exec = Exec::new().kernel(kernel).threads(Threads::count(threads));
+                run(&format!("{kernel}/{threads}"), &|s, o| {
+                    window_slice_into(s, o, &map, exec).expect("runs");
+                });
+            }
         }
-        run("parallel", &|s, o| parallel::window(s, &map, o));
-        run("auto", &|s, o| {
-            window_slice_into(s, o, &map, Variant::Auto).expect("runs");
-        });
+        if T::LUT_SIZE.is_some() {
+            run("lut/1", &|s, o| lut::window(s, &map, o));
+        }
     }
     g.finish();
 }

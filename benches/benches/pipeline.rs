@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench -p ctprep-benches --bench pipeline`, then
 //! `cargo xtask bench-report --group pipeline`. Ids are `<stage>/512x512x300`; every stage
-//! runs with `Variant::Auto` (what `ctprep run` uses) into buffers allocated once, so first-touch
+//! runs with `Exec::default()` (auto kernel and threads) into buffers allocated once, so first-touch
 //! page faults are not counted (the CLI's `--json` timings include them). Throughput counts the
 //! bytes each stage reads plus writes.
 
@@ -21,7 +21,7 @@ use ctprep_benches::ct_phantom;
 use ctprep_intensity::{Range, Window, WindowMap, window_slice_into};
 use ctprep_io::{AxCodes, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_projection::{Align, Edges, SlabProjection, project_slice_into};
-use ctprep_resample::{GridConvention, Trilinear, Variant, plan_like, plan_spacing, resample_linear_slice_into};
+use ctprep_resample::{Exec, GridConvention, Trilinear, plan_like, plan_spacing, resample_linear_slice_into};
 
 const SIZE: &str = "512x512x300";
 
@@ -55,7 +55,7 @@ fn pipeline(c: &mut Criterion) {
     let mut iso = vec![0f32; n_out];
     g.throughput(Throughput::Bytes((src.len() * 2 + n_out * 4) as u64));
     g.bench_function(BenchmarkId::new("resample_1mm_ras", SIZE), |b| {
-        b.iter(|| resample_linear_slice_into(black_box(src), &plan, &Trilinear::new(), &mut iso, Variant::Auto))
+        b.iter(|| resample_linear_slice_into(black_box(src), &plan, &Trilinear::new(), &mut iso, Exec::default()))
     });
     drop(ct);
 
@@ -64,7 +64,7 @@ fn pipeline(c: &mut Criterion) {
     let mut windowed = vec![0f32; n_out];
     g.throughput(Throughput::Bytes((n_out * 8) as u64));
     g.bench_function(BenchmarkId::new("window", SIZE), |b| {
-        b.iter(|| window_slice_into(black_box(&iso), &mut windowed, &map, Variant::Auto).expect("windows"))
+        b.iter(|| window_slice_into(black_box(&iso), &mut windowed, &map, Exec::default()).expect("windows"))
     });
     assert!(windowed.iter().all(|v| (0.0..=1.0).contains(v)));
     drop(iso);
@@ -72,7 +72,7 @@ fn pipeline(c: &mut Criterion) {
     let proj = SlabProjection::new(5).align(Align::Centre).edges(Edges::Shrink);
     let mut mip = vec![0f32; n_out];
     g.bench_function(BenchmarkId::new("mip_k5", SIZE), |b| {
-        b.iter(|| project_slice_into(black_box(&windowed), out_shape, &proj, &mut mip, Variant::Auto).expect("mip"))
+        b.iter(|| project_slice_into(black_box(&windowed), out_shape, &proj, &mut mip, Exec::default()).expect("mip"))
     });
     assert!(mip.iter().zip(&windowed).all(|(m, w)| m >= w));
     drop(windowed);

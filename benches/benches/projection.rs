@@ -3,8 +3,8 @@
 //! Run: `cargo bench -p ctprep-benches --bench projection`, then
 //! `cargo xtask bench-report --group projection`.
 //!
-//! Ids are `mip_k<k>-<variant>/512x512x300` (start alignment, shrink edges: as many output as
-//! input slices) and `whole_z-<variant>` (one slice); `mip_k<k>-copy` and `whole_z-copy` copy
+//! Ids are `mip_k<k>-<kernel>/<threads>/512x512x300` (start alignment, shrink edges: as many
+//! output as input slices) and `whole_z-<kernel>/<threads>` (one slice), on 1 thread and all; `mip_k<k>-copy` and `whole_z-copy` copy
 //! the same number of bytes (input read + output written, half each way). Throughput counts
 //! bytes read + written. Every timed output is compared with the naive oracle's, bit for bit.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctprep_benches::ct_phantom;
-use ctprep_projection::{Axis3, Reduce, SlabProjection, Variant, project_slice_into, whole_axis};
+use ctprep_projection::{Axis3, Exec, Kernel, Reduce, SlabProjection, Threads, project_slice_into, whole_axis};
 
 const SIZE: &str = "512x512x300";
 
@@ -35,7 +35,7 @@ fn projection(c: &mut Criterion) {
         let bytes = (src.len() + out_len) * 4;
         g.throughput(Throughput::Bytes(bytes as u64));
         let mut want = vec![0f32; out_len];
-        project_slice_into(&src, shape, &p, &mut want, Variant::Scalar).expect("projects");
+        project_slice_into(&src, shape, &p, &mut want, Exec::SCALAR).expect("projects");
 
         let from = vec![1u8; bytes / 2];
         let mut to = vec![0u8; bytes / 2];
@@ -46,8 +46,11 @@ fn projection(c: &mut Criterion) {
         drop((from, to));
 
         let mut out = vec![0f32; out_len];
-        for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel, Variant::Auto] {
-            g.bench_function(BenchmarkId::new(format!("{name}-{variant}"), SIZE), |b| {
+        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let execs = Kernel::ALL.into_iter().flat_map(|k| [1, all].map(|t| (k, t)));
+        for (kernel, threads) in execs.filter(|&(k, t)| k != Kernel::Scalar || t == 1) {
+            let variant = Exec::new().kernel(kernel).threads(Threads::count(threads));
+            g.bench_function(BenchmarkId::new(format!("{name}-{kernel}/{threads}"), SIZE), |b| {
                 out.fill(-1.0);
                 b.iter(|| project_slice_into(black_box(&src), shape, &p, &mut out, variant).expect("projects"));
                 assert!(

@@ -4,7 +4,7 @@
 //! `cargo xtask bench-report --group resample`. Build with `RUSTFLAGS="-C target-cpu=native"`
 //! for the AVX2 / AVX-512 widths of `wide` (the default target is SSE2).
 //!
-//! Cases (ids `<case>-<variant>/<output shape>`):
+//! Cases (ids `<case>-<kernel>/<threads>/<output shape>`, every kernel on 1 thread and all):
 //! - `ct_1mm`: the 512x512x300 int16 CT phantom (0.78 x 0.78 x 2.5 mm) to 1 mm under
 //!   `first-centre` (400x400x748 float32 out): separable path, z grows;
 //! - `up2_128`: a 128^3 float32 volume at 2 mm to 1 mm (255^3 out): separable, every axis grows;
@@ -21,7 +21,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctprep_benches::ct_phantom;
 use ctprep_resample::{
-    Affine, Grid, GridConvention, Plan, Trilinear, Variant, Voxel, plan_like, plan_spacing, resample_linear_slice_into,
+    Affine, Exec, Grid, GridConvention, Kernel, Plan, Threads, Trilinear, Voxel, plan_like, plan_spacing,
+    resample_linear_slice_into,
 };
 
 fn case<T: Voxel>(c: &mut Criterion, name: &str, src: &[T], plan: &Plan, opts: &Trilinear) {
@@ -41,11 +42,14 @@ fn case<T: Voxel>(c: &mut Criterion, name: &str, src: &[T], plan: &Plan, opts: &
     drop((from, to));
 
     let mut want = vec![0f32; out_len];
-    resample_linear_slice_into(src, plan, opts, &mut want, Variant::Scalar).expect("oracle");
+    resample_linear_slice_into(src, plan, opts, &mut want, Exec::SCALAR).expect("oracle");
     let scale = want.iter().filter(|v| v.is_finite()).fold(1f32, |m, v| m.max(v.abs()));
     let mut out = vec![0f32; out_len];
-    for variant in Variant::ALL {
-        g.bench_function(BenchmarkId::new(format!("{name}-{variant}"), &size), |b| {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let execs = Kernel::ALL.into_iter().flat_map(|k| [1, all].map(|t| (k, t)));
+    for (kernel, threads) in execs.filter(|&(k, t)| k != Kernel::Scalar || t == 1) {
+        let variant = Exec::new().kernel(kernel).threads(Threads::count(threads));
+        g.bench_function(BenchmarkId::new(format!("{name}-{kernel}/{threads}"), &size), |b| {
             out.fill(f32::NAN);
             b.iter(|| resample_linear_slice_into(black_box(src), plan, opts, &mut out, variant).expect("resamples"));
             let worst = out.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

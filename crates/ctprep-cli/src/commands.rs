@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use ctprep_core::{Exec, Isa, Kernel, Threads, Variant};
 use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, read_nifti, write_nifti};
 use ctprep_phantom::{Phantom, StoredType};
 use serde::Serialize;
@@ -236,7 +237,70 @@ impl std::error::Error for UsageError {}
 /// An error of a command, printed as `error: <message>`.
 pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The kernel and thread options of every command that runs kernels.
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub(crate) struct ExecArgs {
+    /// Single-thread kernel: scalar (the reference loop, always one thread), wide (`wide` SIMD
+    /// vectors of the width fixed when compiling), dispatched (plain loops compiled per
+    /// instruction set, chosen at run time), or auto (the fastest exact one; the default).
+    #[arg(long, value_name = "KERNEL")]
+    kernel: Option<Kernel>,
+    /// Threads: N (a pool of N threads), 1 (the main thread only), or auto (all cores for large
+    /// volumes; the default).
+    #[arg(long, value_name = "N|auto")]
+    threads: Option<Threads>,
+    /// Shorthand for --kernel and --threads (give one or the other): scalar = scalar on 1
+    /// thread, simd = wide on 1, parallel = dispatched on auto, auto = auto on auto.
+    #[arg(long, conflicts_with_all = ["kernel", "threads"])]
+    variant: Option<Variant>,
+}
+
+impl ExecArgs {
+    /// The kernel and threads asked for (defaults: auto and auto).
+    pub(crate) fn exec(&self) -> Exec {
+        match self.variant {
+            Some(v) => v.exec(),
+            None => Exec::new().kernel(self.kernel.unwrap_or_default()).threads(self.threads.unwrap_or_default()),
+        }
+    }
+
+    /// For `--threads N`: makes rayon's global pool N threads, so the command runs on exactly N.
+    fn size_pool(&self) -> CmdResult {
+        if let Threads::Count(n) = self.exec().threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.get())
+                .build_global()
+                .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `ctprep --version`: the version, the instruction sets this CPU offers, and those the
+/// dispatched kernels are compiled for.
+pub(crate) fn long_version() -> String {
+    let list = |isas: &[Isa]| isas.iter().map(Isa::to_string).collect::<Vec<_>>().join(", ");
+    format!(
+        "{}
+cpu offers: {}
+dispatched kernels compiled for: {}; run here with {}
+scalar and wide kernels compiled for: {}",
+        env!("CARGO_PKG_VERSION"),
+        list(&ctprep_core::cpu_offers()),
+        list(&Isa::DISPATCH_TARGETS),
+        Isa::detected(),
+        Isa::target()
+    )
+}
+
 pub(crate) fn run(cli: Cli) -> CmdResult {
+    match &cli.command {
+        Command::Window(a) => a.exec.size_pool()?,
+        Command::Mip(a) => a.exec.size_pool()?,
+        Command::Resample(a) => a.exec.size_pool()?,
+        Command::Run(a) => a.exec.size_pool()?,
+        _ => {}
+    }
     crate::progress::set_quiet(cli.quiet);
     match cli.command {
         Command::Info { file, json } => info(&file, json),
@@ -448,7 +512,7 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
     let recipe = ctprep_pipeline::Recipe::corrected();
     let outputs = ctprep_pipeline::Outputs::new(dir).stem("phantom");
     let input = ctprep_pipeline::Input::volume(ct, format!("phantom ({})", ct_path.display()));
-    let doc = crate::run::run_pipeline(input, &recipe, &outputs, ctprep_intensity::Variant::Auto)?;
+    let doc = crate::run::run_pipeline(input, &recipe, &outputs, Exec::new())?;
     print!("{}", doc.summary());
     println!("\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left.");
     Ok(())

@@ -15,10 +15,16 @@ mod window;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    // Leaked once per process: clap keeps a `'static` long version.
+    let version: &'static str = Box::leak(commands::long_version().into_boxed_str());
+    let matches = commands::Cli::command().long_version(version).get_matches();
+    let cli = match commands::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<commands::UsageError>() => {

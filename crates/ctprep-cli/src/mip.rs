@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_projection::{
-    Align, Axis3, Edges, Reduce, SlabProjection, Variant, project_slice_into, whole_axis, whole_axis_affine,
+    Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into, whole_axis, whole_axis_affine,
 };
 
 use crate::commands::{CmdResult, UsageError, check_output_path};
@@ -45,9 +45,8 @@ pub(crate) struct MipArgs {
     /// Output every S-th slice.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     stride: u64,
-    /// Kernel: scalar (the naive reference loop), simd, parallel, or auto.
-    #[arg(long, default_value = "auto")]
-    variant: Variant,
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
     /// gzip level for .nii.gz output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
@@ -83,7 +82,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     if !args.whole && ctprep_pipeline::projection_streams(&p) {
         // Along z, max or min: streamed slab by slab, in bounded memory.
         let bars = crate::progress::Bars::default();
-        let r = ctprep_pipeline::Pipeline::new().variant(args.variant).progress(&bars).project_to(
+        let r = ctprep_pipeline::Pipeline::new().exec(args.exec.exec()).progress(&bars).project_to(
             ctprep_pipeline::Input::Reader(header),
             &p,
             &args.output,
@@ -110,20 +109,18 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     out_shape[a] = m;
     let src = v.scaled_f32();
     let mut dst = vec![0f32; out_shape.iter().product()];
-    let report = step("project", || project_slice_into(&src, shape, &p, &mut dst, args.variant))
+    let report = step("project", || project_slice_into(&src, shape, &p, &mut dst, args.exec.exec()))
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let affine = if args.whole { whole_axis_affine(v.affine(), args.axis, n) } else { p.output_affine(v.affine()) };
     let out: Volume = v.derived(VoxelData::from_vec(dst), &out_shape, affine)?;
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     println!(
-        "wrote {}: {} of {} slices along {:?} -> {:?} ({} variant{})",
+        "wrote {}: {} of {} slices along {:?} -> {:?} ({report})",
         args.output.display(),
         args.reduce,
         p.k(),
         args.axis,
         out_shape,
-        report.variant,
-        if report.non_finite { ", NaN/inf present: exact fallback" } else { "" }
     );
     Ok(())
 }

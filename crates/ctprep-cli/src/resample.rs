@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_resample::{
-    Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Variant, Voxel, plan_like, plan_spacing,
+    Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Voxel, plan_like, plan_spacing,
     resample_linear_slice_into, resample_nearest_slice_into,
 };
 
@@ -53,9 +53,8 @@ pub(crate) struct ResampleArgs {
     /// value outside the type's range is an error, never a wrap; rounding is reported on stderr).
     #[arg(long, default_value = "keep", value_parser = parse_dtype)]
     dtype: DtypeArg,
-    /// Kernel: scalar (the per-voxel reference loop), simd, parallel, or auto.
-    #[arg(long, default_value = "auto")]
-    variant: Variant,
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
     /// gzip level for .nii.gz output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
@@ -129,11 +128,11 @@ fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> Result<T, Strin
 }
 
 /// Trilinear resampling straight from the stored type, the scaling fused: float32 real values.
-fn linear(v: &Volume, plan: &Plan, fill: Option<f32>, variant: Variant) -> Result<(Vec<f32>, Report), ResampleError> {
+fn linear(v: &Volume, plan: &Plan, fill: Option<f32>, exec: Exec) -> Result<(Vec<f32>, Report), ResampleError> {
     let (slope, inter) = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
     let opts = Trilinear::new().fill(fill).scaling(slope, inter);
     let mut dst = vec![0f32; plan.output_len()];
-    let report = ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, variant))?;
+    let report = ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?;
     Ok((dst, report))
 }
 
@@ -142,21 +141,21 @@ fn nearest(
     v: &Volume,
     plan: &Plan,
     fill: Option<f64>,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
     fn go<T: Voxel + Element>(
         src: &[T],
         plan: &Plan,
         fill: Option<f64>,
         scaling: Option<Scaling>,
-        variant: Variant,
+        exec: Exec,
     ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
         let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose().map_err(UsageError)?;
         let mut dst = vec![T::default(); plan.output_len()];
-        let report = resample_nearest_slice_into(src, plan, fill, &mut dst, variant)?;
+        let report = resample_nearest_slice_into(src, plan, fill, &mut dst, exec)?;
         Ok((VoxelData::from_vec(dst), report))
     }
-    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, fill, v.scaling(), variant))
+    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, fill, v.scaling(), exec))
 }
 
 pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
@@ -194,7 +193,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     if args.interp == Interp::Linear && matches!(args.dtype, DtypeArg::Keep) {
         // Float32 output of the linear kernel: streamed slab by slab, in bounded memory.
         let bars = Bars::default();
-        let r = Pipeline::new().variant(args.variant).progress(&bars).resample_to(
+        let r = Pipeline::new().exec(args.exec.exec()).progress(&bars).resample_to(
             Input::Reader(header),
             &plan,
             args.fill.map(|f| f as f32),
@@ -220,12 +219,12 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     }
     let (data, scaling, report) = match args.interp {
         Interp::Linear => {
-            let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.variant))
+            let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.exec.exec()))
                 .map_err(|e| format!("{input}: {e}"))?;
             (VoxelData::from_vec(dst), None, report)
         }
         Interp::Nearest => {
-            let (data, report) = step("resample", || nearest(&v, &plan, args.fill, args.variant))
+            let (data, report) = step("resample", || nearest(&v, &plan, args.fill, args.exec.exec()))
                 .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
             (data, v.scaling(), report)
         }
@@ -239,14 +238,12 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     }
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     println!(
-        "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {} variant, {} path",
+        "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {report}",
         args.output.display(),
         shape,
         plan.grid.shape,
         spacing.join(", "),
         args.interp,
-        report.variant,
-        report.path
     );
     Ok(())
 }

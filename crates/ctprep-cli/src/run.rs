@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use ctprep_intensity::{Variant, Window};
+use ctprep_core::Exec;
+use ctprep_intensity::Window;
 use ctprep_pipeline::{Input, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of};
 use ctprep_projection::{Align, Edges};
 use ctprep_resample::GridConvention;
@@ -66,9 +67,10 @@ pub(crate) struct RunArgs {
     /// gzip level of the .nii.gz outputs (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
-    /// Kernel variant of every stage: scalar (the reference loops), simd, parallel, or auto.
-    #[arg(long, default_value = "auto")]
-    variant: Variant,
+    /// Kernel and threads of every stage (the slabs run side by side on the threads, each stage
+    /// of a slab on one).
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
     /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
     #[arg(long)]
     json: bool,
@@ -248,10 +250,10 @@ pub(crate) fn run_pipeline(
     input: Input,
     recipe: &Recipe,
     outputs: &Outputs,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<RunJson, Box<dyn std::error::Error>> {
     let bars = Bars::default();
-    let report = Pipeline::new().variant(variant).progress(&bars).run(input, recipe, outputs)?;
+    let report = Pipeline::new().exec(exec).progress(&bars).run(input, recipe, outputs)?;
     Ok(RunJson::from(&report))
 }
 
@@ -261,7 +263,7 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     for p in [Product::Volume, Product::Mip] {
         crate::commands::check_output_path(&args.input, &outputs.path(p))?;
     }
-    let doc = run_pipeline(Input::path(&args.input), &recipe, &outputs, args.variant)?;
+    let doc = run_pipeline(Input::path(&args.input), &recipe, &outputs, args.exec.exec())?;
     if args.json {
         println!("{}", serde_json::to_string(&doc)?);
     } else {

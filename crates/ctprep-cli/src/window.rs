@@ -4,7 +4,7 @@ use crate::progress::step;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ctprep_intensity::{Output, Range, Report, Sample, Variant, Window, WindowMap, window_slice_into};
+use ctprep_intensity::{Exec, Output, Range, Report, Sample, Window, WindowMap, window_slice_into};
 use ctprep_io::{Storage, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 
 use crate::commands::{CmdResult, UsageError, check_output_path};
@@ -37,9 +37,8 @@ pub(crate) struct WindowArgs {
     /// rounded to nearest, NaN to 0).
     #[arg(long, default_value = "f32", value_parser = ["f32", "u8", "u16"])]
     dtype: String,
-    /// Kernel: scalar (the reference loop), simd, parallel, or auto.
-    #[arg(long, default_value = "auto")]
-    variant: Variant,
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
     /// gzip level for .nii.gz output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
@@ -92,20 +91,20 @@ pub(crate) fn window_volume<O: Output + ctprep_io::Element>(
     v: &Volume,
     window: Window,
     range: Option<Range>,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<(Volume, Report), Box<dyn std::error::Error>> {
     let scaling = v.scaling().map(|s| (s.slope, s.inter));
     let map = WindowMap::for_output::<O>(window, range, scaling)?;
     fn go<T: Sample + ctprep_io::Element, O: Output>(
         s: &Storage<T>,
         map: &WindowMap,
-        variant: Variant,
+        exec: Exec,
     ) -> Result<(Vec<O>, Report), ctprep_intensity::IntensityError> {
         let mut out = vec![O::default(); s.len()];
-        let report = window_slice_into(s.as_slice(), &mut out, map, variant)?;
+        let report = window_slice_into(s.as_slice(), &mut out, map, exec)?;
         Ok((out, report))
     }
-    let (out, report) = ctprep_io::with_storage!(v.data(), s => go::<_, O>(s, &map, variant)?);
+    let (out, report) = ctprep_io::with_storage!(v.data(), s => go::<_, O>(s, &map, exec)?);
     Ok((v.with_data(VoxelData::from_vec(out))?, report))
 }
 
@@ -115,22 +114,19 @@ pub(crate) fn run(args: &WindowArgs) -> CmdResult {
     check_output_path(&args.input, &args.output)?;
     let v = step("read", || read_nifti(&args.input))?;
     let (out, report) = match args.dtype.as_str() {
-        "u8" => step("window", || window_volume::<u8>(&v, window, range, args.variant))?,
-        "u16" => step("window", || window_volume::<u16>(&v, window, range, args.variant))?,
-        _ => step("window", || window_volume::<f32>(&v, window, range, args.variant))?,
+        "u8" => step("window", || window_volume::<u8>(&v, window, range, args.exec.exec()))?,
+        "u16" => step("window", || window_volume::<u16>(&v, window, range, args.exec.exec()))?,
+        _ => step("window", || window_volume::<f32>(&v, window, range, args.exec.exec()))?,
     };
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     let r = range.unwrap_or(Range::UNIT);
     let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
     println!(
-        "wrote {}: window {}..{} HU -> {to} as {} ({} variant, {} kernel, {})",
+        "wrote {}: window {}..{} HU -> {to} as {} ({report})",
         display(&args.output),
         window.lo(),
         window.hi(),
         args.dtype,
-        report.variant,
-        report.kernel.name(),
-        report.isa
     );
     Ok(())
 }

@@ -361,7 +361,7 @@ fn mip_values_geometry_and_errors() {
         out_shape[a] = p.output_len(shape[a]).expect("len");
         assert_eq!(w.shape(), &out_shape[..], "{args:?}");
         let mut want = vec![0f32; out_shape.iter().product()];
-        project_slice_into(&v.scaled_f32(), shape, &p, &mut want, Variant::Scalar).expect("projects");
+        project_slice_into(&v.scaled_f32(), shape, &p, &mut want, Variant::Scalar.exec()).expect("projects");
         assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{args:?}");
         // The output overlays the input: slice j sits at input position output_position(j).
         for j in 0..out_shape[a] {
@@ -430,7 +430,7 @@ fn library_linear<T: ctprep_resample::Voxel>(
     variant: ResampleVariant,
 ) -> (Vec<f32>, Report) {
     let mut want = vec![0f32; plan.output_len()];
-    let report = resample_linear_slice_into(src, plan, opts, &mut want, variant).expect("resamples");
+    let report = resample_linear_slice_into(src, plan, opts, &mut want, variant.exec()).expect("resamples");
     (want, report)
 }
 
@@ -459,9 +459,13 @@ fn resample_spacing_matches_the_library() {
         // The scalar oracle runs the general per-voxel loop; the others the separable path.
         let path = if variant == ResampleVariant::Scalar { "general" } else { "separable" };
         assert_eq!(report.path.to_string(), path);
-        // Streamed slab by slab: each slab's kernel runs on one thread.
-        let line = format!("{shape:?} -> {:?}, spacing [1, 1, 1] mm (first-centre), linear, ", plan.grid.shape);
-        assert!(stdout.contains(&format!("({path} path), input read ")), "{stdout}");
+        let line = format!(
+            "{shape:?} -> {:?}, spacing [1, 1, 1] mm (first-centre), linear, {} ({}), ",
+            plan.grid.shape,
+            report.kernel,
+            report.isa.name()
+        );
+        assert!(stdout.contains(&format!(", {path} path")), "{stdout}");
         assert!(stdout.starts_with(&format!("wrote {}: ", dst.display())) && stdout.contains(&line), "{stdout}");
     }
 }
@@ -514,7 +518,7 @@ fn resample_like_takes_the_reference_grid() {
         let (want, report) = library_linear(stored, &plan, &Trilinear::new(), ResampleVariant::Simd);
         assert_eq!(w.data().as_slice::<f32>(), Some(&want[..]), "{name}");
         assert_eq!(report.path.to_string(), path);
-        assert!(stdout.contains(&format!("simd ({path} path)")), "{stdout}");
+        assert!(stdout.contains(&format!("wide ({}), 1 thread, {path} path", report.isa.name())), "{stdout}");
     }
 }
 
@@ -545,7 +549,7 @@ fn resample_nearest_keeps_labels() {
         let spacing = if fill.is_some() { [0.7, 1.3, 1.0] } else { [1.0; 3] };
         let plan = plan_spacing(shape, v.affine(), spacing, convention).expect("plans");
         let mut want = vec![0u8; plan.output_len()];
-        resample_nearest_slice_into(labels, &plan, fill, &mut want, ResampleVariant::Scalar).expect("resamples");
+        resample_nearest_slice_into(labels, &plan, fill, &mut want, ResampleVariant::Scalar.exec()).expect("resamples");
         assert_eq!(out, &want[..], "{args:?}");
     }
     // Fill values the labels' type cannot hold are usage errors saying why.
@@ -587,7 +591,7 @@ fn resample_u16_with_intercept_reads_back_as_hu() {
     assert_eq!(w.scaling(), Some(Scaling { slope: 1.0, inter: -1024.0 }));
     let mut want = vec![0u16; plan.output_len()];
     let stored = v.data().as_slice::<u16>().expect("uint16");
-    resample_nearest_slice_into(stored, &plan, Some(0), &mut want, ResampleVariant::Scalar).expect("resamples");
+    resample_nearest_slice_into(stored, &plan, Some(0), &mut want, ResampleVariant::Scalar.exec()).expect("resamples");
     assert_eq!(w.data().as_slice::<u16>(), Some(&want[..]));
     assert_eq!(w.stats().min, Some(-1024.0));
     // -2000 HU would be stored as -976: not a uint16.
@@ -694,4 +698,46 @@ fn resample_help_names_every_convention() {
     for word in ["--spacing", "--like", "--fill", "--interp", "--dtype", "MONAI", "TorchIO", "SimpleITK", "[-0.5"] {
         assert!(help.contains(word), "resample --help lacks {word}: {help}");
     }
+}
+
+/// `--kernel` and `--threads` pick one knob each, name what ran, and give the same output as the
+/// oracle; `--variant` with either is a usage error; bad values are usage errors.
+#[test]
+fn kernel_and_threads_options() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (src, _) = write_volume(tmp.path(), "ct.nii.gz", &resample_phantom().ct().expect("phantom"));
+    let oracle = tmp.path().join("oracle.nii.gz");
+    resample_ok(&src, &oracle, &["--spacing", "1", "--kernel", "scalar"]);
+    let want = read_nifti(&oracle).expect("reads");
+    for (kernel, threads, says) in
+        [("wide", "1", "wide ("), ("dispatched", "3", "dispatched ("), ("auto", "auto", "dispatched (")]
+    {
+        let dst = tmp.path().join(format!("{kernel}_{threads}.nii.gz"));
+        let stdout = resample_ok(&src, &dst, &["--spacing", "1", "--kernel", kernel, "--threads", threads]);
+        assert!(stdout.contains(says), "{stdout}");
+        let got = read_nifti(&dst).expect("reads");
+        let (g, w) = (got.data().as_slice::<f32>().expect("f32"), want.data().as_slice::<f32>().expect("f32"));
+        assert!(g.iter().zip(w).all(|(a, b)| (a - b).abs() <= 1e-5 * 3000.0), "{kernel} {threads}");
+    }
+    for bad in [
+        vec!["--variant", "simd", "--kernel", "wide"],
+        vec!["--variant", "auto", "--threads", "2"],
+        vec!["--kernel", "fast"],
+        vec!["--threads", "0"],
+    ] {
+        let dst = tmp.path().join("bad.nii.gz");
+        let mut all = vec!["resample", s(&src), s(&dst), "--spacing", "1"];
+        all.extend(bad.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn version_names_the_instruction_sets() {
+    let out = ctprep(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    assert!(text.contains("cpu offers: ") && text.contains("dispatched kernels compiled for: "), "{text}");
 }

@@ -1,14 +1,15 @@
-//! Shared vocabulary of the ctprep crates: which kernel variant runs ([`Variant`]) and the
-//! voxel-to-world [`Affine`] every stage keeps true.
+//! Shared vocabulary of the ctprep crates: how a kernel call runs ([`Exec`]: a [`Kernel`] and
+//! [`Threads`]), which instruction set it runs with ([`Isa`]), the stored voxel types
+//! ([`Voxel`]) and the voxel-to-world [`Affine`] every stage keeps true.
 //!
 //! This crate is deliberately tiny so that a tool author who takes one kernel crate (just the
 //! MIP, just the resampler) pulls in nothing else.
 //!
 //! ```
-//! use ctprep_core::{Affine, Variant};
+//! use ctprep_core::{Affine, Exec, Kernel, Threads, Variant};
 //!
-//! let v: Variant = "simd".parse().unwrap();
-//! assert_eq!(v, Variant::Simd);
+//! let exec: Exec = "simd".parse::<Variant>().unwrap().exec();
+//! assert_eq!(exec, Exec::new().kernel(Kernel::Wide).threads(Threads::One));
 //!
 //! // 0.78 x 0.78 x 2.5 mm voxels, origin at (-200, -200, 0).
 //! let a = Affine::from_rows([
@@ -23,13 +24,13 @@
 #![forbid(unsafe_code)]
 
 mod affine;
-mod kept;
-mod variant;
+mod exec;
+mod isa;
 mod voxel;
 
 pub use affine::{Affine, polar_rotation, symmetric_eigen3};
-pub use kept::with_kept;
-pub use variant::{ParseVariantError, Variant, auto_parallel_here, with_auto_on_one_thread};
+pub use exec::{Exec, Kernel, PARALLEL_MIN_VOXELS, ParseExecError, Threads, Variant};
+pub use isa::{Isa, cpu_offers};
 pub use voxel::Voxel;
 
 /// Compiles the functions it wraps once per instruction-set level (x86-64-v4 with AVX-512,

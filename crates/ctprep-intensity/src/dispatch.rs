@@ -23,34 +23,3 @@ ctprep_core::dispatched! {
         crate::int16::run(src, plan, out);
     }
 }
-
-/// The instruction-set level the dispatched loops run with here: `x86-64-v4` (AVX-512),
-/// `x86-64-v3` (AVX2), `x86-64-v2`, or the baseline.
-pub fn isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f")
-            && has!("avx512bw")
-            && has!("avx512cd")
-            && has!("avx512dq")
-            && has!("avx512vl")
-            && has!("avx512vbmi2")
-            && has!("avx2")
-            && has!("fma")
-        {
-            return "x86-64-v4";
-        }
-        if has!("avx2") && has!("fma") && has!("bmi1") && has!("bmi2") {
-            return "x86-64-v3";
-        }
-        if has!("sse4.2") {
-            return "x86-64-v2";
-        }
-        "x86-64"
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        "baseline"
-    }
-}

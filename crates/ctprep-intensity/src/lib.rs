@@ -6,30 +6,37 @@
 //! to nearest, ties to even (`np.rint`); NaN becomes 0.
 //!
 //! ```
-//! use ctprep_intensity::{Range, Variant, Window, WindowMap, window_slice_into};
+//! use ctprep_intensity::{Exec, Range, Window, WindowMap, window_slice_into};
 //!
 //! // int16 stored values with scl_inter = -1024, the classic -100..1000 HU window, to [0, 1].
 //! let stored: Vec<i16> = vec![0, 924, 1024, 2024, 3000];
 //! let map = WindowMap::new(Window::new(-100.0, 1000.0)?, Range::UNIT, Some((1.0, -1024.0)))?;
 //! let mut out = vec![0f32; stored.len()];
-//! let report = window_slice_into(&stored, &mut out, &map, Variant::Auto)?;
+//! let report = window_slice_into(&stored, &mut out, &map, Exec::default())?;
 //! assert_eq!(out, [0.0, 0.0, 100.0 / 1100.0, 1.0, 1.0]);
-//! println!("ran the {} kernel", report.variant);
+//! assert_eq!(report.threads, 1); // five voxels never leave the calling thread
+//! println!("ran {report}"); // "dispatched (avx2), 1 thread"
 //! # Ok::<(), ctprep_intensity::IntensityError>(())
 //! ```
 //!
-//! # Variants
-//! Every variant computes the same `f64` operations in the same order (no fused multiply-add),
-//! so `simd` and `parallel` are bit-identical to `scalar`, and all are within one f32 ulp of
-//! numpy's float64 recipe rounded to float32, fractional slopes included.
-//! - [`scalar`]: the plain per-voxel loop, the oracle.
-//! - [`simd`]: the same arithmetic on `wide` `f64x4` vectors.
-//! - [`parallel`]: rayon over chunks, each running the best single-thread kernel.
-//! - `parallel` and `auto` run the fastest exact single-thread kernel: the oracle's own loop
-//!   compiled for the instruction set found at run time ([`dispatch`], AVX-512 / AVX2 in a
-//!   portable binary), a table of the oracle's output for every 8/16-bit value ([`lut`]), or for
-//!   8/16-bit to u8 an integer kernel verified against the oracle on every possible input
-//!   ([`int16`]). The [`Report`] names the kernel and instruction set.
+//! # How to choose a kernel
+//! [`Exec`] holds two knobs: the single-thread [`Kernel`] and the [`Threads`]. Every kernel
+//! computes the same `f64` operations in the same order (no fused multiply-add), so all are
+//! bit-identical to the oracle, and all are within one f32 ulp of numpy's float64 recipe
+//! rounded to float32, fractional slopes included. They differ in speed only:
+//! - [`Kernel::Scalar`] ([`scalar`]): the plain per-voxel loop, the oracle; always one thread.
+//! - [`Kernel::Wide`] ([`simd`]): the same arithmetic on `wide` `f64x4` vectors, whose width
+//!   is fixed when compiling ([`Isa::target`]).
+//! - [`Kernel::Dispatched`] ([`dispatch`]): the oracle's own loop compiled per instruction set
+//!   and chosen at run time (AVX-512 / AVX2 in a portable binary).
+//! - [`Kernel::Auto`] (the default): the fastest exact one: for 8/16-bit inputs a table of the
+//!   oracle's output for every value ([`lut`]), or for 8/16-bit to u8 an integer kernel verified
+//!   against the oracle on every possible input ([`int16`]); the dispatched loop otherwise.
+//!
+//! [`Threads::One`] keeps the call on the calling thread (for callers that already run calls
+//! side by side); [`Threads::Auto`] (the default) splits large buffers over the rayon pool in
+//! chunks ([`parallel`]); [`Threads::Count`] always splits. The [`Report`] names the kernel
+//! that ran ([`RanKernel`]), its instruction set and the threads.
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
 pub mod dispatch;
@@ -39,9 +46,11 @@ pub mod parallel;
 pub mod scalar;
 pub mod simd;
 
+use std::fmt;
+
 use ndarray::{Array3, ArrayView3, ArrayViewMut3, Axis, ShapeBuilder};
 
-pub use ctprep_core::Variant;
+pub use ctprep_core::{Exec, Isa, Kernel, Threads, Variant, Voxel};
 
 /// An invalid window, range, scaling or buffer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -281,10 +290,9 @@ impl WindowMap {
     }
 }
 
-/// A stored voxel type the kernels read.
-pub trait Sample: Copy + Send + Sync + 'static {
-    /// The value as `f64` (exact for every type but the 64-bit integers beyond 2^53).
-    fn to_f64(self) -> f64;
+/// What windowing needs of a stored voxel type beyond [`Voxel`] (which gives the value as
+/// `f64`): the 8- and 16-bit types' integer form and lookup-table index.
+pub trait Sample: Voxel {
     /// The value as `i32` for the 8- and 16-bit types ([`int16`]); 0 for the others.
     fn to_i32(self) -> i32;
     /// For 8- and 16-bit types: the number of possible values and this value's index among
@@ -299,10 +307,6 @@ pub trait Sample: Copy + Send + Sync + 'static {
 macro_rules! sample {
     ($t:ty, $lut:expr, $idx:expr, $from:expr) => {
         impl Sample for $t {
-            #[inline(always)]
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
             #[inline(always)]
             fn to_i32(self) -> i32 {
                 let lut: Option<usize> = $lut;
@@ -401,7 +405,7 @@ impl Output for u16 {
 
 /// The single-thread kernel a call ran (alone, or on each rayon task).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
+pub enum RanKernel {
     /// The oracle loop ([`scalar`]).
     Scalar,
     /// `wide` vectors of the width fixed at compile time ([`simd`]).
@@ -411,52 +415,83 @@ pub enum Kernel {
     /// A table of the oracle's output for every 8/16-bit value ([`lut`]).
     Table,
     /// Integer and f32 arithmetic for 8/16-bit values to u8, checked against the oracle for every
-    /// possible input before use ([`int16`]).
+    /// possible input before use ([`int16`]), compiled like [`RanKernel::Dispatched`].
     VerifiedInt,
 }
 
-impl Kernel {
+impl RanKernel {
     /// A short name for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Kernel::Scalar => "scalar",
-            Kernel::Wide => "wide",
-            Kernel::Dispatched => "dispatched",
-            Kernel::Table => "table",
-            Kernel::VerifiedInt => "verified-int",
+            RanKernel::Scalar => "scalar",
+            RanKernel::Wide => "wide",
+            RanKernel::Dispatched => "dispatched",
+            RanKernel::Table => "table",
+            RanKernel::VerifiedInt => "verified-int",
+        }
+    }
+
+    /// The instruction set it runs with: detected at run time for the dispatched loops, the
+    /// compile-time target for the others.
+    pub fn isa(self) -> Isa {
+        match self {
+            RanKernel::Dispatched | RanKernel::VerifiedInt => Isa::detected(),
+            RanKernel::Scalar | RanKernel::Wide | RanKernel::Table => Isa::target(),
         }
     }
 }
 
-/// What a call did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Report {
-    /// The variant that ran (never `Auto`).
-    pub variant: Variant,
-    /// The single-thread kernel.
-    pub kernel: Kernel,
-    /// The instruction set the dispatched kernels run with on this machine (`x86-64-v4` ...).
-    pub isa: &'static str,
+impl fmt::Display for RanKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
-/// Volumes at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]): below
-/// it rayon's start-up costs more than the second thread saves.
-pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
+/// What a call did: `table (avx2)`-style kernel and instruction set, and the threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The single-thread kernel.
+    pub kernel: RanKernel,
+    /// The instruction set that kernel ran with.
+    pub isa: Isa,
+    /// The threads the work was split for (1: the calling thread alone).
+    pub threads: usize,
+}
+
+impl fmt::Display for Report {
+    /// `wide (sse2), 1 thread`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.threads == 1 { "" } else { "s" };
+        write!(f, "{} ({}), {} thread{s}", self.kernel, self.isa.name(), self.threads)
+    }
+}
 
 /// The lookup table and the verified integer kernel pay for their set-up (65,536 oracle
 /// evaluations for 16-bit inputs, ~0.5 ms) from this many voxels on.
 pub const LUT_MIN_VOXELS: usize = 1 << 18;
 
-/// The fastest exact single-thread kernel for `n` values of `T` into `O`, set up once per call.
+/// The single-thread kernel of a call, set up once (a table) and shared by its tasks.
 #[derive(Clone, Debug)]
 pub(crate) enum Best<O> {
+    Scalar,
+    Wide,
     Dispatched,
     Table(Vec<O>),
     VerifiedInt(int16::Plan),
 }
 
 impl<O: Output> Best<O> {
+    /// The kernel `kernel` names, [`Kernel::Auto`] being the fastest exact one for `n` values.
+    pub(crate) fn new<T: Sample>(kernel: Kernel, n: usize, map: &WindowMap) -> Best<O> {
+        match kernel {
+            Kernel::Scalar => Best::Scalar,
+            Kernel::Wide => Best::Wide,
+            Kernel::Dispatched => Best::Dispatched,
+            Kernel::Auto => Best::choose::<T>(n, map),
+        }
+    }
+
+    /// The fastest exact single-thread kernel for `n` values of `T` into `O`.
     pub(crate) fn choose<T: Sample>(n: usize, map: &WindowMap) -> Best<O> {
         let worth = match T::LUT_SIZE {
             Some(256) => true,
@@ -472,16 +507,20 @@ impl<O: Output> Best<O> {
         lut::table::<T, O>(map).map_or(Best::Dispatched, Best::Table)
     }
 
-    pub(crate) fn kernel(&self) -> Kernel {
+    pub(crate) fn kernel(&self) -> RanKernel {
         match self {
-            Best::Dispatched => Kernel::Dispatched,
-            Best::Table(_) => Kernel::Table,
-            Best::VerifiedInt(_) => Kernel::VerifiedInt,
+            Best::Scalar => RanKernel::Scalar,
+            Best::Wide => RanKernel::Wide,
+            Best::Dispatched => RanKernel::Dispatched,
+            Best::Table(_) => RanKernel::Table,
+            Best::VerifiedInt(_) => RanKernel::VerifiedInt,
         }
     }
 
     pub(crate) fn run<T: Sample>(&self, src: &[T], map: &WindowMap, out: &mut [O]) {
         match self {
+            Best::Scalar => scalar::window(src, map, out),
+            Best::Wide => simd::window(src, map, out),
             Best::Dispatched => dispatch::window(src, map, out),
             Best::Table(t) => lut::apply(src, t, out),
             Best::VerifiedInt(p) => dispatch::int16(src, p, out),
@@ -489,54 +528,31 @@ impl<O: Output> Best<O> {
     }
 }
 
-fn resolve(variant: Variant, n: usize) -> Variant {
-    match variant {
-        Variant::Auto if n >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => Variant::Parallel,
-        Variant::Auto => Variant::Simd,
-        v => v,
-    }
-}
-
-/// Windows a contiguous buffer into `out` (same length) with the chosen variant.
+/// Windows a contiguous buffer into `out` (same length) as `exec` says.
 ///
-/// `Scalar` runs the oracle and `Simd` the `wide` kernel. `Parallel` runs rayon over the fastest
-/// exact single-thread kernel: for 8/16-bit inputs of at least [`LUT_MIN_VOXELS`] the verified
-/// integer kernel (u8 output) or the lookup table, else the oracle's loop compiled for the
-/// instruction set found at run time. `Auto` is `Parallel` from [`AUTO_PARALLEL_MIN`] voxels on
-/// (with more than one thread), else that single-thread kernel. The report says which ran.
+/// [`Kernel::Auto`] runs the fastest exact single-thread kernel: for 8/16-bit inputs of at least
+/// [`LUT_MIN_VOXELS`] (any size for 8-bit) the verified integer kernel (u8 output) or the lookup
+/// table, else the oracle's loop compiled for the instruction set found at run time. Split over
+/// threads, the work goes in tasks of [`parallel::CHUNK`] voxels (so a call of one chunk or less
+/// runs on the calling thread). The report says what ran.
 pub fn window_slice_into<T: Sample, O: Output>(
     src: &[T],
     out: &mut [O],
     map: &WindowMap,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
     if src.len() != out.len() {
         return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
     }
-    let auto = variant == Variant::Auto;
-    let variant = resolve(variant, src.len());
-    let isa = dispatch::isa();
-    let kernel = match variant {
-        Variant::Scalar => {
-            scalar::window(src, map, out);
-            Kernel::Scalar
-        }
-        // `simd` asked for by name is the `wide` kernel; `auto` on one thread takes the fastest.
-        Variant::Simd if !auto => {
-            simd::window(src, map, out);
-            Kernel::Wide
-        }
-        _ => {
-            let best = Best::<O>::choose::<T>(src.len(), map);
-            if variant == Variant::Parallel {
-                parallel::run(&best, src, map, out);
-            } else {
-                best.run(src, map, out);
-            }
-            best.kernel()
-        }
-    };
-    Ok(Report { variant, kernel, isa })
+    let best = Best::<O>::new::<T>(exec.kernel, src.len(), map);
+    let threads = exec.threads_for(src.len()).min(src.len().div_ceil(parallel::CHUNK)).max(1);
+    if threads > 1 {
+        parallel::run(&best, src, map, out);
+    } else {
+        best.run(src, map, out);
+    }
+    let kernel = best.kernel();
+    Ok(Report { kernel, isa: kernel.isa(), threads })
 }
 
 /// Windows a 3-D volume into `out` (same shape, any memory layout).
@@ -547,7 +563,7 @@ pub fn window_into<T: Sample, O: Output>(
     src: ArrayView3<'_, T>,
     mut out: ArrayViewMut3<'_, O>,
     map: &WindowMap,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
     if src.shape() != out.shape() {
         return Err(IntensityError::ShapeMismatch { input: src.shape().to_vec(), output: out.shape().to_vec() });
@@ -555,15 +571,14 @@ pub fn window_into<T: Sample, O: Output>(
     if src.strides() == out.strides()
         && let (Some(s), Some(o)) = (src.as_slice_memory_order(), out.as_slice_memory_order_mut())
     {
-        return window_slice_into(s, o, map, variant);
+        return window_slice_into(s, o, map, exec);
     }
-    let single = match resolve(variant, src.len()) {
-        Variant::Parallel => Variant::Simd,
-        v => v,
-    };
+    // Lane by lane on the calling thread: lanes are too short to share.
+    let single = exec.threads(Threads::One);
     let mut scratch_in: Vec<T> = Vec::new();
     let mut scratch_out: Vec<O> = Vec::new();
-    let mut report = Report { variant: single, kernel: Kernel::Scalar, isa: dispatch::isa() };
+    let kernel = Best::<O>::new::<T>(exec.kernel, 0, map).kernel();
+    let mut report = Report { kernel, isa: kernel.isa(), threads: 1 };
     for (s, mut o) in src.lanes(Axis(0)).into_iter().zip(out.lanes_mut(Axis(0))) {
         scratch_in.clear();
         scratch_in.extend(s.iter().copied());
@@ -578,9 +593,9 @@ pub fn window_into<T: Sample, O: Output>(
 pub fn window<T: Sample, O: Output>(
     src: ArrayView3<'_, T>,
     map: &WindowMap,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<(Array3<O>, Report)> {
     let mut out = Array3::<O>::default(src.raw_dim().f());
-    let report = window_into(src, out.view_mut(), map, variant)?;
+    let report = window_into(src, out.view_mut(), map, exec)?;
     Ok((out, report))
 }

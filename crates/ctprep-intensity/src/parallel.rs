@@ -10,7 +10,8 @@ use crate::{Best, Output, Sample, WindowMap};
 /// on a 64 Mi-voxel volume.
 pub const CHUNK: usize = 1 << 18;
 
-/// Windows `src` into `out` on the rayon thread pool.
+/// Windows `src` into `out` on the rayon thread pool with the auto kernel (see
+/// [`crate::window_slice_into`]).
 ///
 /// # Panics
 /// When the lengths differ (the public entry points check them first).

@@ -17,15 +17,15 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ctprep_core::Voxel;
-use ctprep_intensity::{Output, Range, Variant, WindowMap, window_slice_into};
+use ctprep_core::{Exec, Kernel, Threads, Voxel};
+use ctprep_intensity::{Output, Range, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData, WriteOptions,
     read_nifti,
 };
-use ctprep_projection::{Axis3, Reduce, SlabProjection, project_slice_into};
+use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
 use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, write_png};
-use ctprep_resample::{Plan, Trilinear, input_slices_for, plan_like, plan_spacing, resample_linear_slices_from};
+use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing};
 
 use crate::error::{PipelineError, panic_message};
 use crate::progress::{NoProgress, Progress, Shown, Stage};
@@ -184,6 +184,10 @@ struct Scratch {
     b: Storage<f32>,
     /// The slab's MIP outputs when they are not a contiguous part of the projection.
     gathered: Vec<f32>,
+    /// The resampler's working planes and the projection's scratch rows, kept from slab to
+    /// slab for the same reason as the buffers above.
+    resampler: Resampler,
+    projector: Projector,
 }
 
 /// The first stage of a slab: resampling onto the output grid, or the input's own slices
@@ -241,7 +245,8 @@ struct Job<'a> {
     raw_volume: bool,
     raw_mip: bool,
     pictures: &'a [Picture],
-    kernel: Variant,
+    /// Every stage's kernel, always on the calling (slab worker) thread.
+    kernel: Exec,
     scratch: Mutex<Vec<Scratch>>,
     /// Values of each scratch buffer: the most slices a slab computes, times the plane.
     scratch_len: usize,
@@ -267,10 +272,16 @@ impl Job<'_> {
                     Storage::zeroed(self.scratch_len)
                         .map_err(|e| PipelineError::read(self.input, format!("cannot allocate a slab buffer: {e}")))
                 };
-                Scratch { a: zeroed()?, b: zeroed()?, gathered: Vec::new() }
+                Scratch {
+                    a: zeroed()?,
+                    b: zeroed()?,
+                    gathered: Vec::new(),
+                    resampler: Resampler::new(),
+                    projector: Projector::new(),
+                }
             }
         };
-        let r = ctprep_core::with_auto_on_one_thread(|| self.compute_with(src, first, s, out, &mut scratch));
+        let r = self.compute_with(src, first, s, out, &mut scratch);
         self.scratch.lock().map_err(|_| self.poisoned())?.push(scratch);
         r
     }
@@ -296,9 +307,9 @@ impl Job<'_> {
         let (mut a, mut b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
         match &self.first {
             First::Resample { plan, opts } => {
-                let r = resample_linear_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel)
+                let r = (sc.resampler.linear_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel))
                     .map_err(|e| PipelineError::kernel(input, "resample", e))?;
-                out.kernels[0] = format!("{} ({} path)", r.variant, r.path);
+                out.kernels[0] = r.to_string();
             }
             First::Scale(scaling) => {
                 let from = &src[(s.lo - first) * plane..(s.hi - first) * plane];
@@ -315,7 +326,7 @@ impl Job<'_> {
         if let Some(w) = &self.window {
             let r = window_slice_into(&*a, &mut *b, w, self.kernel)
                 .map_err(|e| PipelineError::kernel(input, "window", e))?;
-            out.kernels[1] = format!("{} ({})", r.variant, r.kernel.name());
+            out.kernels[1] = r.to_string();
             std::mem::swap(&mut a, &mut b);
         }
         lap(1, out);
@@ -332,9 +343,9 @@ impl Job<'_> {
         }
         let sub = [self.plane_shape[0], self.plane_shape[1], s.hi - s.lo];
         let (a, b) = (b, a);
-        let r = project_slice_into(b, sub, &self.sub_proj, a, self.kernel)
+        let r = (sc.projector.project_slice_into(b, sub, &self.sub_proj, a, self.kernel))
             .map_err(|e| PipelineError::kernel(input, "MIP", e))?;
-        out.kernels[2] = r.variant.to_string();
+        out.kernels[2] = r.to_string();
         // Output j is the sub-projection's slice at its anchor, or 0 where it has no window.
         let windows: Vec<Option<(usize, usize)>> = (s.j0..s.j1).map(|j| self.proj.window(j, self.n)).collect();
         let first = (s.j0 < s.j1).then(|| self.proj.anchor_slice(s.j0) - s.lo);
@@ -693,14 +704,14 @@ impl Input {
 /// outputs say what it computes; these choices never change a byte of the outputs.
 #[derive(Clone, Copy)]
 pub struct Pipeline<'p> {
-    variant: Variant,
+    exec: Exec,
     slab_slices: usize,
     progress: &'p dyn Progress,
 }
 
 impl std::fmt::Debug for Pipeline<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("variant", &self.variant).field("slab_slices", &self.slab_slices).finish()
+        f.debug_struct("Pipeline").field("exec", &self.exec).field("slab_slices", &self.slab_slices).finish()
     }
 }
 
@@ -714,13 +725,33 @@ impl<'p> Pipeline<'p> {
     /// The defaults: `auto` kernels, one slab per thread of the current rayon pool, slabs of
     /// [`SLAB`] output slices, no progress display.
     pub fn new() -> Pipeline<'static> {
-        Pipeline { variant: Variant::Auto, slab_slices: SLAB, progress: &NoProgress }
+        Pipeline { exec: Exec::new(), slab_slices: SLAB, progress: &NoProgress }
     }
 
-    /// The kernel variant of every stage (default `auto`).
-    pub fn variant(mut self, variant: Variant) -> Self {
-        self.variant = variant;
+    /// The kernel of every stage (default [`Kernel::Auto`]). Each runs on its slab's worker
+    /// alone: the slabs are the parallelism.
+    pub fn kernel(mut self, kernel: Kernel) -> Self {
+        self.exec.kernel = kernel;
         self
+    }
+
+    /// The slab workers (default [`Threads::Auto`]: one per thread of the current rayon pool;
+    /// `One`: every slab on the calling thread; `Count(n)`: batches of n slabs on the current
+    /// pool).
+    pub fn threads(mut self, threads: Threads) -> Self {
+        self.exec.threads = threads;
+        self
+    }
+
+    /// Both knobs at once.
+    pub fn exec(mut self, exec: Exec) -> Self {
+        self.exec = exec;
+        self
+    }
+
+    /// The slab workers: how many slabs run side by side.
+    fn workers(&self) -> usize {
+        self.exec.threads.resolve(usize::MAX).max(1)
     }
 
     /// Output slices per slab (default [`SLAB`]; at least the MIP's thickness is used).
@@ -731,7 +762,7 @@ impl<'p> Pipeline<'p> {
 
     /// Where progress goes (default nowhere).
     pub fn progress<'q>(self, progress: &'q dyn Progress) -> Pipeline<'q> {
-        Pipeline { variant: self.variant, slab_slices: self.slab_slices, progress }
+        Pipeline { exec: self.exec, slab_slices: self.slab_slices, progress }
     }
 
     /// Runs `recipe` on `input`, writing `outputs`: every output complete before any is at its
@@ -760,7 +791,6 @@ impl<'p> Pipeline<'p> {
     }
 
     fn run_opened(&self, input: Opened, stem: &str, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
-        let variant = self.variant;
         let mut timings = Timings::default();
         std::fs::create_dir_all(outputs.dir())
             .map_err(|source| PipelineError::OutputDir { path: outputs.dir().to_owned(), source })?;
@@ -804,7 +834,7 @@ impl<'p> Pipeline<'p> {
         let mut mip = stream(Product::Mip, &mip_shape, mip_affine)?;
         let pictures = pictures(mip_shape, &mip_affine, outputs, stem)?;
 
-        let parallel = matches!(variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
+        let workers = self.workers();
         // At least k slices per slab, so a slab never computes more than about twice its own
         // slices, however thick the MIP.
         let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k));
@@ -826,9 +856,8 @@ impl<'p> Pipeline<'p> {
             raw_volume: false,
             raw_mip: false,
             pictures: &pictures,
-            // On the slab workers `Auto` runs each kernel on one thread (the slabs are the
-            // parallelism); one thread runs every slab for `scalar` and `simd`.
-            kernel: if parallel { Variant::Auto } else { variant },
+            // The slabs are the parallelism: each kernel runs on its slab's worker alone.
+            kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
             scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * out_shape[0] * out_shape[1],
             input: &input_name,
@@ -836,7 +865,6 @@ impl<'p> Pipeline<'p> {
         // Batches of one slab per worker: the batch being written holds its compressed pieces,
         // so fewer in flight means less fresh memory. A file is read slab by slab when that
         // pays; with many workers, batches shrink until it does.
-        let workers = if parallel { rayon::current_num_threads() } else { 1 };
         let mut cpu = [Duration::ZERO; 6];
         let mut kernels: Option<[String; 3]> = None;
         let shown = std::sync::OnceLock::new();
@@ -1187,9 +1215,9 @@ impl Pipeline<'_> {
                         buf.resize(n, T::default());
                         r.read_slices(&mut buf)?;
                         out.resize(n, O::default());
-                        let rep = window_slice_into(&buf, &mut out, map, self.variant)
+                        let rep = window_slice_into(&buf, &mut out, map, self.exec)
                             .map_err(|e| PipelineError::kernel(&name, "window", e))?;
-                        kernel = format!("{} ({}, {})", rep.variant, rep.kernel.name(), rep.isa);
+                        kernel = rep.to_string();
                         aligned.push(&out)?;
                         shown.advance();
                     }
@@ -1201,9 +1229,9 @@ impl Pipeline<'_> {
                 ctprep_io::with_storage!(v.data(), st => {
                     for chunk in st.as_slice().chunks(per * plane) {
                         out.resize(chunk.len(), O::default());
-                        let rep = window_slice_into(chunk, &mut out, map, self.variant)
+                        let rep = window_slice_into(chunk, &mut out, map, self.exec)
                             .map_err(|e| PipelineError::kernel(&name, "window", e))?;
-                        kernel = format!("{} ({}, {})", rep.variant, rep.kernel.name(), rep.isa);
+                        kernel = rep.to_string();
                         aligned.push(&out)?;
                         shown.advance();
                     }
@@ -1263,8 +1291,7 @@ impl Pipeline<'_> {
         let stream =
             NiftiStream::create(&template, &out_shape, out_affine, output, &WriteOptions::new().gzip_level(level))?;
         let mut aligned = Aligned::<f32>::new(stream);
-        let parallel = matches!(self.variant, Variant::Parallel | Variant::Auto) && rayon::current_num_threads() > 1;
-        let workers = if parallel { rayon::current_num_threads() } else { 1 };
+        let workers = self.workers();
         let slabs = slabs(n, &whole_proj, m, self.slab_slices.max(k));
         let plane_shape = [out_shape[0], out_shape[1]];
         let job = Job {
@@ -1282,7 +1309,7 @@ impl Pipeline<'_> {
             raw_volume: proj.is_none(),
             raw_mip: proj.is_some(),
             pictures: &[],
-            kernel: if parallel { Variant::Auto } else { self.variant },
+            kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
             scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * plane_shape[0] * plane_shape[1],
             input: &name,

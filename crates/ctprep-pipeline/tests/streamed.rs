@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use ctprep_intensity::{Range, Variant, WindowMap, window_slice_into};
+use ctprep_core::Variant;
+use ctprep_intensity::{Range, WindowMap, window_slice_into};
 use ctprep_io::{SliceReader, WriteOptions, read_nifti};
 use ctprep_pipeline::{Input, MipSize, Outputs, Pipeline, ReadMode, Recipe, plan_grid};
 use ctprep_projection::{Align, Edges, SlabProjection, project_slice_into};
@@ -63,13 +64,13 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
         for variant in Variant::ALL {
             let mut iso = vec![0f32; plan.output_len()];
             ctprep_io::with_storage!(ct.data(), st => {
-                ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant)
+                ctprep_resample::resample_linear_slice_into(st.as_slice(), &plan, &opts, &mut iso, variant.exec())
             })
             .expect("resamples");
             let mut windowed = vec![0f32; iso.len()];
-            window_slice_into(&iso, &mut windowed, &map, variant).expect("windows");
+            window_slice_into(&iso, &mut windowed, &map, variant.exec()).expect("windows");
             let mut mip = vec![0f32; mip_shape.iter().product()];
-            project_slice_into(&windowed, shape, &proj, &mut mip, variant).expect("projects");
+            project_slice_into(&windowed, shape, &proj, &mut mip, variant.exec()).expect("projects");
             let pixels = PixelMap::new();
             let mut want_png = Vec::new();
             for plane in Plane::ALL {
@@ -96,7 +97,7 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
                     false => Input::volume(ct.clone(), "ct"),
                     true => Input::Reader(SliceReader::open(&ct_path).expect("opens")),
                 };
-                let pipeline = Pipeline::new().variant(variant).slab_slices(slab);
+                let pipeline = Pipeline::new().exec(variant.exec()).slab_slices(slab);
                 // Four workers whatever the machine, so parallel slabs run here too.
                 let doc = pool.install(|| pipeline.run(input(), &recipe, &outputs)).expect("runs");
                 // LPS storage to RAS output: the file's slices come in the output's order,
@@ -155,7 +156,7 @@ fn file_inputs_stream_or_are_read_whole_with_the_same_outputs() {
         for ((what, recipe, slab), variant) in recipes.iter().flat_map(|r| [(r, Variant::Scalar), (r, Variant::Auto)]) {
             let run = |input: Input, name: &str| {
                 let out = dir.path().join(format!("{codes}_{what}_{variant}_{name}").replace(' ', "_"));
-                let pipeline = Pipeline::new().variant(variant).slab_slices(*slab);
+                let pipeline = Pipeline::new().exec(variant.exec()).slab_slices(*slab);
                 let doc = pool.install(|| pipeline.run(input, recipe, &Outputs::new(&out).stem("ct"))).expect("runs");
                 let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
                     .expect("outputs")
@@ -195,8 +196,8 @@ fn damaged_files_fail_the_run_and_leave_nothing() {
     let path = dir.path().join("ct.nii.gz");
     ctprep_io::write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
-    let run = |file: &Path, out: &Path, variant| {
-        let pipeline = Pipeline::new().variant(variant).slab_slices(4);
+    let run = |file: &Path, out: &Path, variant: Variant| {
+        let pipeline = Pipeline::new().exec(variant.exec()).slab_slices(4);
         pool.install(|| pipeline.run(Input::path(file), &recipe, &Outputs::new(out).stem("ct")))
             .map_err(|e| e.to_string())
     };

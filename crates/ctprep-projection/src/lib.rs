@@ -18,31 +18,38 @@
 //! read as `+0.0`, so the result never depends on the order of reduction.
 //!
 //! ```
-//! use ctprep_projection::{Align, Edges, Reduce, SlabProjection, Variant, project};
+//! use ctprep_projection::{Align, Edges, Exec, Reduce, SlabProjection, project};
 //! use ndarray::{Array3, ShapeBuilder};
 //!
 //! let ct = Array3::from_shape_fn((4, 3, 10).f(), |(x, y, z)| (x + y + z) as f32);
 //! let mip = SlabProjection::new(5).reduce(Reduce::Max).align(Align::Start).edges(Edges::Zero);
-//! let (out, _report) = project(ct.view(), &mip, Variant::Auto)?;
+//! let (out, report) = project(ct.view(), &mip, Exec::default())?;
+//! println!("{report}"); // "dispatched (avx2), 1 thread"
 //! assert_eq!(out.dim(), (4, 3, 10));
 //! assert_eq!(out[[0, 0, 0]], 4.0); // max of slices 0..=4
 //! assert_eq!(out[[0, 0, 5]], 0.0); // the classic recipe leaves the last k slices at 0
 //! # Ok::<(), ctprep_projection::ProjectionError>(())
 //! ```
 //!
-//! # Variants
-//! - [`scalar`]: the naive loop over the k slices of every window, O(n k): the oracle.
-//! - [`simd`]: van Herk / Gil-Werman for max and min (a running prefix and suffix per block of
-//!   k slices; each window is one max of a suffix and a prefix: 3 operations per voxel whatever
-//!   k), prefix sums in `f64` for the mean, on `wide` `f32x8` rows.
-//! - [`parallel`]: rayon over independent parts of the output, each running the O(1) kernel
-//!   with its row operations compiled for the instruction set found at run time ([`dispatch`];
-//!   `auto` uses them on one thread too).
+//! # How to choose a kernel
+//! [`Exec`] holds two knobs, the single-thread [`Kernel`] and the [`Threads`]:
+//! - [`Kernel::Scalar`] ([`scalar`]): the naive loop over the k slices of every window,
+//!   O(n k): the oracle, always on one thread.
+//! - [`Kernel::Wide`] ([`simd`]): van Herk / Gil-Werman for max and min (a running prefix and
+//!   suffix per block of k slices; each window is one max of a suffix and a prefix: 3
+//!   operations per voxel whatever k), prefix sums in `f64` for the mean, on `wide` `f32x8` rows.
+//! - [`Kernel::Dispatched`] ([`dispatch`]): the same O(1) kernel with its row operations as
+//!   plain loops compiled per instruction set and chosen at run time, streaming stores for
+//!   large outputs. [`Kernel::Auto`] (the default) runs these.
 //!
-//! Max and min are bit-identical across variants; the mean agrees within 1e-6 of the largest
-//! magnitude in the volume (prefix sums in `f64` reassociate the additions). The single-thread
-//! `simd` kernel keeps its scratch rows (up to 4 MiB) per thread between calls, for callers that
-//! project slab after slab.
+//! [`Threads::One`] keeps the call on the calling thread; [`Threads::Auto`] (the default)
+//! splits inputs of at least [`ctprep_core::PARALLEL_MIN_VOXELS`] voxels over the rayon pool
+//! ([`parallel`]: by column ranges or runs of tasks, four jobs per thread); [`Threads::Count`]
+//! always splits. The [`Report`] names the kernel, its instruction set and the threads.
+//!
+//! Max and min are bit-identical across kernels; the mean agrees within 1e-6 of the largest
+//! magnitude in the volume (prefix sums in `f64` reassociate the additions). A caller that
+//! projects slab after slab keeps a [`Projector`], which owns the scratch rows.
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
 pub mod dispatch;
@@ -57,7 +64,7 @@ use std::str::FromStr;
 use ctprep_core::Affine;
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 
-pub use ctprep_core::Variant;
+pub use ctprep_core::{Exec, Isa, Kernel, Threads, Variant};
 
 /// An invalid projection request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -317,17 +324,98 @@ impl SlabProjection {
 /// What a call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
-    /// The variant that ran (never `Auto`).
-    pub variant: Variant,
+    /// The kernel that ran (never [`Kernel::Auto`]: that runs [`Kernel::Dispatched`]).
+    pub kernel: Kernel,
+    /// The instruction set it ran with.
+    pub isa: Isa,
+    /// The threads the work was split for (1: the calling thread alone).
+    pub threads: usize,
     /// Whether a window read a NaN or an infinity: the column chunks that did were redone with
     /// the naive loop, whose NaN semantics are numpy's. Found while the kernel reads its rows (no
     /// separate pass over the volume); always `false` for `scalar`, which has no fast path to leave.
     pub non_finite: bool,
 }
 
-/// Volumes at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]).
-pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
+impl fmt::Display for Report {
+    /// `dispatched (avx2), 4 threads`, and `, NaN/inf present: exact fallback` when it applies.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.threads == 1 { "" } else { "s" };
+        write!(f, "{} ({}), {} thread{s}", self.kernel, self.isa.name(), self.threads)?;
+        if self.non_finite {
+            f.write_str(", NaN/inf present: exact fallback")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reusable state of projections: the O(1) kernel's scratch rows (up to a few MiB per task),
+/// kept from call to call.
+///
+/// A caller that projects slab after slab (`ctprep run`: one slab per rayon worker) keeps one
+/// `Projector` per worker, so every call reuses memory already faulted in; the free functions
+/// ([`project_slice_into`], [`project`]) make a fresh one per call. Results never depend on
+/// what an earlier call left in it.
+#[derive(Debug, Default)]
+pub struct Projector {
+    /// One scratch per job of the last split (one for a single thread).
+    scratch: Vec<simd::Scratch>,
+}
+
+impl Projector {
+    /// A projector holding no memory yet.
+    pub fn new() -> Projector {
+        Projector::default()
+    }
+
+    /// As [`project_slice_into`], with this projector's scratch.
+    pub fn project_slice_into(
+        &mut self,
+        src: &[f32],
+        shape: [usize; 3],
+        p: &SlabProjection,
+        dst: &mut [f32],
+        exec: Exec,
+    ) -> Result<Report> {
+        let n = shape[p.axis.index()];
+        let m = p.output_len(n)?;
+        let (inner, _, outer) = split(shape, p.axis);
+        if src.len() != inner * n * outer || dst.len() != inner * m * outer {
+            return Err(ProjectionError::BadParameter(format!(
+                "buffers of {} and {} values do not fit shape {shape:?} projected to {m} slices",
+                src.len(),
+                dst.len()
+            )));
+        }
+        let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
+        let threads = exec.threads_for(src.len());
+        let windows = p.windows(n)?;
+        let dims = (inner, n, outer);
+        if self.scratch.is_empty() {
+            self.scratch.push(simd::Scratch::default());
+        }
+        let one = &mut self.scratch[0];
+        let (non_finite, threads) = match (kernel, threads) {
+            (Kernel::Scalar, _) => {
+                scalar::project(src, dims, &windows, p.reduce, dst);
+                (false, 1)
+            }
+            (Kernel::Wide, 1) => (simd::project_with::<simd::Wide>(src, dims, p, &windows, dst, one), 1),
+            (_, 1) => (simd::project_with::<dispatch::Plain>(src, dims, p, &windows, dst, one), 1),
+            (Kernel::Wide, t) => {
+                let (bad, jobs) =
+                    parallel::project_with::<simd::Wide>(src, dims, p, &windows, dst, t, &mut self.scratch);
+                (bad, t.min(jobs))
+            }
+            (_, t) => {
+                let (bad, jobs) =
+                    parallel::project_with::<dispatch::Plain>(src, dims, p, &windows, dst, t, &mut self.scratch);
+                (bad, t.min(jobs))
+            }
+        };
+        let isa = if kernel == Kernel::Dispatched { Isa::detected() } else { Isa::target() };
+        Ok(Report { kernel, isa, threads, non_finite })
+    }
+}
 
 /// The volume as x-fastest contiguous values: borrowed when it already is, else copied.
 fn fortran<'a>(src: &'a ArrayView3<'_, f32>) -> std::borrow::Cow<'a, [f32]> {
@@ -348,53 +436,25 @@ pub(crate) fn split(shape: [usize; 3], axis: Axis3) -> (usize, usize, usize) {
 }
 
 /// Projects `src` into `dst`, an x-fastest buffer of the output shape (the input's, with the
-/// axis of length [`SlabProjection::output_len`]).
+/// axis of length [`SlabProjection::output_len`]), as `exec` says (see the crate docs).
 pub fn project_slice_into(
     src: &[f32],
     shape: [usize; 3],
     p: &SlabProjection,
     dst: &mut [f32],
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
-    let n = shape[p.axis.index()];
-    let m = p.output_len(n)?;
-    let (inner, _, outer) = split(shape, p.axis);
-    if src.len() != inner * n * outer || dst.len() != inner * m * outer {
-        return Err(ProjectionError::BadParameter(format!(
-            "buffers of {} and {} values do not fit shape {shape:?} projected to {m} slices",
-            src.len(),
-            dst.len()
-        )));
-    }
-    let auto = variant == Variant::Auto;
-    let variant = match variant {
-        Variant::Auto if src.len() >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => Variant::Parallel,
-        Variant::Auto => Variant::Simd,
-        v => v,
-    };
-    let windows = p.windows(n)?;
-    let dims = (inner, n, outer);
-    let non_finite = match variant {
-        Variant::Scalar => {
-            scalar::project(src, dims, &windows, p.reduce, dst);
-            false
-        }
-        Variant::Parallel => parallel::project(src, dims, p, &windows, dst),
-        // `auto` on one thread takes the runtime-dispatched rows; `simd` by name is `wide`.
-        _ if auto => simd::project_with::<dispatch::Plain>(src, dims, p, &windows, dst),
-        _ => simd::project(src, dims, p, &windows, dst),
-    };
-    Ok(Report { variant, non_finite })
+    Projector::new().project_slice_into(src, shape, p, dst, exec)
 }
 
 /// Projects a volume (any layout) into a new x-fastest array.
-pub fn project(src: ArrayView3<'_, f32>, p: &SlabProjection, variant: Variant) -> Result<(Array3<f32>, Report)> {
+pub fn project(src: ArrayView3<'_, f32>, p: &SlabProjection, exec: Exec) -> Result<(Array3<f32>, Report)> {
     let shape = [src.dim().0, src.dim().1, src.dim().2];
     let mut out_shape = shape;
     out_shape[p.axis.index()] = p.output_len(shape[p.axis.index()])?;
     let data = fortran(&src);
     let mut out = vec![0f32; out_shape.iter().product()];
-    let report = project_slice_into(&data, shape, p, &mut out, variant)?;
+    let report = project_slice_into(&data, shape, p, &mut out, exec)?;
     let arr = Array3::from_shape_vec((out_shape[0], out_shape[1], out_shape[2]).f(), out)
         .map_err(|e| ProjectionError::BadParameter(e.to_string()))?;
     Ok((arr, report))

@@ -1,5 +1,5 @@
-//! rayon over the O(1) kernel's tasks (row operations compiled per instruction set, see
-//! [`crate::dispatch`]). Two ways to share the work, both writing disjoint parts of the output
+//! rayon over the O(1) kernel's tasks, with the row operations of the kernel asked for (`wide`,
+//! or compiled per instruction set: [`crate::dispatch`]). Two ways to share the work, both writing disjoint parts of the output
 //! with no synchronisation:
 //!
 //! - **by column range**, when the rows are long (a projection along z): every job runs all
@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::SlabProjection;
 use crate::dispatch::Plain;
-use crate::simd::{Rows, Scratch, run_tasks, tasks};
+use crate::simd::{RowOps, Rows, Scratch, run_tasks, tasks};
 
 /// Jobs per thread: rayon balances uneven progress (one hyperthread sharing its core with the
 /// other) by stealing whole jobs.
@@ -25,8 +25,8 @@ const JOBS_PER_THREAD: usize = 4;
 /// long rows (see [`crate::simd::SCRATCH_BYTES`]).
 const MIN_JOB_COLUMNS: usize = 16 * 1024;
 
-/// Projects `src` into `dst` on the rayon thread pool. Returns whether a window held a NaN or
-/// an infinity.
+/// Projects `src` into `dst` on the rayon thread pool (jobs for all its threads) with the
+/// dispatched row operations. Returns whether a window held a NaN or an infinity.
 pub fn project(
     src: &[f32],
     dims: (usize, usize, usize),
@@ -34,10 +34,25 @@ pub fn project(
     windows: &[Option<(usize, usize)>],
     dst: &mut [f32],
 ) -> bool {
+    project_with::<Plain>(src, dims, p, windows, dst, rayon::current_num_threads(), &mut Vec::new()).0
+}
+
+/// Projects `src` into `dst` on the rayon thread pool in jobs for `threads` threads, with the
+/// row operations `R` and one scratch from `scratch` per job (made when missing). Returns
+/// whether a window held a NaN or an infinity, and the number of jobs.
+pub(crate) fn project_with<R: RowOps>(
+    src: &[f32],
+    dims: (usize, usize, usize),
+    p: &SlabProjection,
+    windows: &[Option<(usize, usize)>],
+    dst: &mut [f32],
+    threads: usize,
+    scratch: &mut Vec<Scratch>,
+) -> (bool, usize) {
     let inner = dims.0;
     let all = tasks(p, windows, dims.2);
     let stream = crate::stream::worth_it(dst);
-    let jobs = rayon::current_num_threads() * JOBS_PER_THREAD;
+    let jobs = threads * JOBS_PER_THREAD;
     if inner >= 2 * MIN_JOB_COLUMNS {
         // Long rows: cut the columns. Widths are whole cache lines (16 floats), so no two jobs
         // write into one line with streaming stores.
@@ -50,14 +65,20 @@ pub fn project(
                 piece.push(part);
             }
         }
-        return cut
+        let n = cut.len();
+        if scratch.len() < n {
+            scratch.resize_with(n, Scratch::default);
+        }
+        let bad = cut
             .into_par_iter()
             .enumerate()
-            .map_init(Scratch::default, |scratch, (i, mut piece)| {
+            .zip(scratch[..n].par_iter_mut())
+            .map(|((i, mut piece), scratch)| {
                 let columns = i * width..((i + 1) * width).min(inner);
-                run_tasks::<Plain>(src, dims, p, windows, &all, columns, Rows::Cut(&mut piece), stream, scratch)
+                run_tasks::<R>(src, dims, p, windows, &all, columns, Rows::Cut(&mut piece), stream, scratch)
             })
             .reduce(|| false, |a, b| a | b);
+        return (bad, n);
     }
 
     // Runs of consecutive tasks; each run after the first re-reads one block of input.
@@ -71,9 +92,16 @@ pub fn project(
         work.push((group, region));
         rest = tail;
     }
-    work.into_par_iter()
-        .map_init(Scratch::default, |scratch, (group, region)| {
-            run_tasks::<Plain>(src, dims, p, windows, group, 0..inner, Rows::Packed(region), stream, scratch)
+    let n = work.len();
+    if scratch.len() < n {
+        scratch.resize_with(n, Scratch::default);
+    }
+    let bad = work
+        .into_par_iter()
+        .zip(scratch[..n].par_iter_mut())
+        .map(|((group, region), scratch)| {
+            run_tasks::<R>(src, dims, p, windows, group, 0..inner, Rows::Packed(region), stream, scratch)
         })
-        .reduce(|| false, |a, b| a | b)
+        .reduce(|| false, |a, b| a | b);
+    (bad, n)
 }

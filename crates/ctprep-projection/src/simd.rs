@@ -72,32 +72,22 @@ pub fn project(
     windows: &[Option<(usize, usize)>],
     dst: &mut [f32],
 ) -> bool {
-    project_with::<Wide>(src, dims, p, windows, dst)
+    project_with::<Wide>(src, dims, p, windows, dst, &mut Scratch::default())
 }
 
-/// Projects `src` into `dst` on one thread with the row operations `R`.
+/// Projects `src` into `dst` on one thread with the row operations `R` and the scratch rows
+/// `scratch` (kept by a [`crate::Projector`] between calls).
 pub(crate) fn project_with<R: RowOps>(
     src: &[f32],
     dims: (usize, usize, usize),
     p: &SlabProjection,
     windows: &[Option<(usize, usize)>],
     dst: &mut [f32],
+    scratch: &mut Scratch,
 ) -> bool {
     let all = tasks(p, windows, dims.2);
     let stream = crate::stream::worth_it(dst);
-    let small = |s: &Scratch| (s.suffix.capacity() + s.prefix.capacity()) * 4 + s.sums.capacity() * 8 <= KEPT_MAX_BYTES;
-    ctprep_core::with_kept(&KEPT, small, |scratch| {
-        run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, Rows::Packed(dst), stream, scratch)
-    })
-}
-
-/// The most scratch a thread keeps between calls of [`project_with`] (see
-/// [`ctprep_core::with_kept`]). Chunked max and min use at most [`SCRATCH_BYTES`]; a mean's
-/// prefix sums over long windows may need more, and are given back.
-const KEPT_MAX_BYTES: usize = 4 * SCRATCH_BYTES;
-
-thread_local! {
-    static KEPT: std::cell::Cell<Scratch> = std::cell::Cell::default();
+    run_tasks::<R>(src, dims, p, windows, &all, 0..dims.0, Rows::Packed(dst), stream, scratch)
 }
 
 /// Runs consecutive tasks on the columns `columns`, column chunk by column chunk, so that the
@@ -168,7 +158,8 @@ impl<'b> Rows<'_, 'b> {
     }
 }
 
-/// Reusable per-task buffers.
+/// Reusable per-task buffers. Every use writes the rows it reads first, so what an earlier call
+/// left in them never reaches an output.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     suffix: Vec<f32>,

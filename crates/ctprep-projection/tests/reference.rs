@@ -3,7 +3,7 @@
 //! `scipy.ndimage.maximum_filter1d` / `minimum_filter1d(size=k, mode='nearest')` (`centre` +
 //! `shrink`, odd k). Max and min select input values, so they must agree exactly.
 
-use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, Variant, project};
+use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, project};
 use ctprep_testdata::fixtures_dir;
 use ndarray::{Array3, ShapeBuilder};
 use serde_json::Value;
@@ -29,7 +29,7 @@ fn scalar_matches_the_classic_loop_and_scipy() {
         let reduce: Reduce = case["reduce"].as_str().expect("reduce").parse().expect("reduce");
         let p = SlabProjection::new(k).axis(axis).align(align).edges(edges).reduce(reduce);
         let want = floats(&case["out"]);
-        for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel] {
+        for variant in ctprep_testdata::kernels::execs() {
             let (got, _) = project(input.view(), &p, variant).expect("projects");
             assert_eq!(
                 got.as_slice_memory_order().expect("contiguous"),

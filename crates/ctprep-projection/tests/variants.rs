@@ -1,17 +1,17 @@
-//! Every variant against the naive oracle: max and min bit-identical, mean within 1e-6 of the
-//! largest magnitude, over every axis, alignment, edge rule, reduction, stride and slab
-//! thickness (1, 2, 3, 5, n, n + 1, 31), on awkward shapes (1 voxel, 8-lane width -1 / exact /
-//! +1 along x, odd sizes, more columns than one chunk), with NaN, infinities and -0, and on
-//! non-contiguous views.
+//! Every kernel × threads against the naive oracle: max and min bit-identical, mean within
+//! 1e-6 of the largest magnitude, over every axis, alignment, edge rule, reduction, stride and
+//! slab thickness (1, 2, 3, 5, n, n + 1, 31), on the shared awkward shapes and values with
+//! NaN, infinities and -0 (ctprep-testdata's property test), on more columns than one chunk,
+//! and on non-contiguous views.
 
-use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection, Variant, project, scalar, simd};
+use ctprep_projection::{
+    Align, Axis3, Edges, Exec, Kernel, Projector, Reduce, SlabProjection, Threads, project, scalar, simd,
+};
+use ctprep_testdata::kernels::{execs, finite_values, mix, values, views};
 use ndarray::{Array3, ShapeBuilder, s};
 
-const SHAPES: [[usize; 3]; 8] =
-    [[1, 1, 1], [7, 3, 5], [8, 2, 9], [9, 4, 6], [5, 1, 33], [3, 11, 2], [40, 30, 9], [17, 13, 40]];
-
 fn value(i: usize, special: bool) -> f32 {
-    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    let h = mix(i as u64) >> 40;
     if special {
         match h % 41 {
             0 => return f32::NAN,
@@ -36,55 +36,50 @@ fn same(what: &str, got: &[f32], want: &[f32], reduce: Reduce, scale: f32) {
     }
 }
 
-fn check(shape: [usize; 3], special: bool) {
+/// One shape through one kernel × threads: every axis, reduction and edge rule, with a slab
+/// thickness, alignment and stride drawn from `seed`, on finite values (the fast path) and on
+/// values with NaN, infinities and -0 (the exact fallback), through every view.
+fn check(shape: [usize; 3], seed: u64, exec: Exec) {
     let n_all: usize = shape.iter().product();
-    let a = Array3::from_shape_vec(shape.f(), (0..n_all).map(|i| value(i, special)).collect()).expect("shape");
-    let scale = a.iter().filter(|v| v.is_finite()).fold(1f32, |m, v| m.max(v.abs()));
-    for axis in [Axis3::X, Axis3::Y, Axis3::Z] {
-        let n = shape[axis.index()];
-        let mut ks = vec![1, 2, 3, 5, n, n + 1, 31];
-        ks.dedup();
-        for k in ks {
-            for reduce in [Reduce::Max, Reduce::Min, Reduce::Mean] {
-                for align in [Align::Start, Align::Centre] {
+    for special in [false, true] {
+        let data = if special { values::<f32>(n_all, seed) } else { finite_values(n_all, seed) };
+        let a = Array3::from_shape_vec(shape.f(), data).expect("shape");
+        let scale = a.iter().filter(|v| v.is_finite()).fold(1f32, |m, v| m.max(v.abs()));
+        for (view, v) in views(&a) {
+            let vshape = [v.dim().0, v.dim().1, v.dim().2];
+            for axis in [Axis3::X, Axis3::Y, Axis3::Z] {
+                let n = vshape[axis.index()];
+                let ks = [1, 2, 3, 5, n, n + 1, 31];
+                let k = ks[(mix(seed ^ axis.index() as u64) % ks.len() as u64) as usize];
+                let align = if seed.is_multiple_of(2) { Align::Start } else { Align::Centre };
+                let stride = 1 + (seed / 2 % 3) as usize;
+                for reduce in [Reduce::Max, Reduce::Min, Reduce::Mean] {
                     for edges in [Edges::Shrink, Edges::Valid, Edges::Zero] {
-                        for stride in [1, 2, 3] {
-                            let p = SlabProjection::new(k)
-                                .axis(axis)
-                                .reduce(reduce)
-                                .align(align)
-                                .edges(edges)
-                                .stride(stride);
-                            let what = format!(
-                                "{shape:?} {axis:?} k={k} {reduce} {align} {edges} stride {stride} special={special}"
-                            );
-                            let want = match project(a.view(), &p, Variant::Scalar) {
-                                Ok((w, _)) => w,
-                                Err(e) => {
-                                    assert!(edges == Edges::Valid && k > n, "{what}: unexpected error {e}");
-                                    continue;
-                                }
-                            };
-                            let w = want.as_slice_memory_order().expect("contiguous");
-                            // The kernels report a NaN or infinity in any slice a window covers.
-                            let covered: Vec<usize> =
-                                p.windows(n).expect("windows").into_iter().flatten().flat_map(|(s, e)| s..=e).collect();
-                            let read_non_finite = covered
-                                .iter()
-                                .any(|&i| a.index_axis(ndarray::Axis(axis.index()), i).iter().any(|v| !v.is_finite()));
-                            for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
-                                let (got, report) = project(a.view(), &p, variant).expect("runs");
-                                assert_eq!(got.dim(), want.dim(), "{what} {variant}");
-                                assert_eq!(report.non_finite, read_non_finite, "{what} {variant}");
-                                same(
-                                    &format!("{what} {variant}"),
-                                    got.as_slice_memory_order().expect("contiguous"),
-                                    w,
-                                    reduce,
-                                    scale,
-                                );
+                        let p =
+                            SlabProjection::new(k).axis(axis).reduce(reduce).align(align).edges(edges).stride(stride);
+                        let what =
+                            format!("{shape:?} {view} {axis:?} k={k} {reduce} {align} {edges} stride {stride} {exec}");
+                        let want = match project(v, &p, Exec::SCALAR) {
+                            Ok((w, _)) => w,
+                            Err(e) => {
+                                assert!(edges == Edges::Valid && k > n, "{what}: unexpected error {e}");
+                                continue;
                             }
+                        };
+                        // The kernels report a NaN or infinity in any slice a window covers.
+                        let covered: Vec<usize> =
+                            p.windows(n).expect("windows").into_iter().flatten().flat_map(|(s, e)| s..=e).collect();
+                        let read_non_finite = covered
+                            .iter()
+                            .any(|&i| v.index_axis(ndarray::Axis(axis.index()), i).iter().any(|v| !v.is_finite()));
+                        let (got, report) = project(v, &p, exec).expect("runs");
+                        assert_eq!(got.dim(), want.dim(), "{what}");
+                        if exec.kernel != Kernel::Scalar {
+                            assert_eq!(report.non_finite, read_non_finite, "{what}");
                         }
+                        let g: Vec<f32> = got.iter().copied().collect();
+                        let w: Vec<f32> = want.iter().copied().collect();
+                        same(&what, &g, &w, reduce, scale);
                     }
                 }
             }
@@ -92,19 +87,7 @@ fn check(shape: [usize; 3], special: bool) {
     }
 }
 
-#[test]
-fn finite_values() {
-    for shape in SHAPES {
-        check(shape, false);
-    }
-}
-
-#[test]
-fn nan_infinities_and_negative_zero() {
-    for shape in SHAPES {
-        check(shape, true);
-    }
-}
+ctprep_testdata::oracle_proptests!(every_kernel_and_thread_count, check);
 
 #[test]
 fn non_contiguous_views_and_chunk_boundaries() {
@@ -120,8 +103,8 @@ fn non_contiguous_views_and_chunk_boundaries() {
             for (reduce, k) in [(Reduce::Max, 5), (Reduce::Min, 31), (Reduce::Mean, 5)] {
                 for axis in [Axis3::X, Axis3::Z] {
                     let p = SlabProjection::new(k).axis(axis).reduce(reduce).align(Align::Centre);
-                    let (want, _) = project(v, &p, Variant::Scalar).expect("runs");
-                    for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
+                    let (want, _) = project(v, &p, Exec::SCALAR).expect("runs");
+                    for variant in execs() {
                         let (got, _) = project(v, &p, variant).expect("runs");
                         let g: Vec<f32> = got.iter().copied().collect();
                         let w: Vec<f32> = want.iter().copied().collect();
@@ -172,8 +155,8 @@ fn outputs_large_enough_to_stream() {
     src[5 * 1024 * 1024 + 77] = f32::NAN;
     let p = SlabProjection::new(5);
     let mut want = vec![0f32; n_all];
-    ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Variant::Scalar).expect("runs");
-    for variant in [Variant::Parallel, Variant::Auto] {
+    ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Exec::SCALAR).expect("runs");
+    for variant in [Exec::new(), Exec::new().threads(Threads::One), Exec::new().threads(Threads::count(3))] {
         let mut got = vec![-1f32; n_all];
         let report = ctprep_projection::project_slice_into(&src, shape, &p, &mut got, variant).expect("runs");
         assert!(report.non_finite, "{variant}: the NaN was read");
@@ -202,8 +185,7 @@ fn long_slices_cut_into_column_ranges() {
                         let Ok(m) = p.output_len(shape[2]) else { continue };
                         let len = shape[0] * shape[1] * m;
                         let mut want = vec![0f32; len];
-                        ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Variant::Scalar)
-                            .expect("runs");
+                        ctprep_projection::project_slice_into(&src, shape, &p, &mut want, Exec::SCALAR).expect("runs");
                         let slice = shape[0] * shape[1];
                         let read_non_finite = p
                             .windows(shape[2])
@@ -211,7 +193,7 @@ fn long_slices_cut_into_column_ranges() {
                             .into_iter()
                             .flatten()
                             .any(|(s, e)| src[s * slice..(e + 1) * slice].iter().any(|v| !v.is_finite()));
-                        for variant in [Variant::Parallel, Variant::Auto] {
+                        for variant in execs().into_iter().filter(|e| e.threads != Threads::One) {
                             let mut got = vec![-1f32; len];
                             let report = ctprep_projection::project_slice_into(&src, shape, &p, &mut got, variant)
                                 .expect("runs");
@@ -227,12 +209,11 @@ fn long_slices_cut_into_column_ranges() {
     }
 }
 
-/// The scratch rows a thread keeps between calls hold another job's values (here NaN, from a
+/// The scratch rows a projector keeps between calls hold another job's values (here NaN, from a
 /// wider and a narrower projection): nothing of them reaches the next job's output, for every
-/// reduction.
+/// reduction and kernel.
 #[test]
 fn scratch_kept_from_an_earlier_job_does_not_leak() {
-    use ctprep_projection::project_slice_into;
     let shape = [9, 7, 11];
     let src: Vec<f32> = (0..9 * 7 * 11).map(|i| value(i, false)).collect();
     let earlier = [[40, 30, 23], [3, 2, 40]];
@@ -240,21 +221,24 @@ fn scratch_kept_from_an_earlier_job_does_not_leak() {
         for align in [Align::Start, Align::Centre] {
             let p = SlabProjection::new(5).axis(Axis3::Z).reduce(reduce).align(align);
             let m = p.output_len(shape[2]).expect("fits");
-            let run = |src: &[f32]| {
-                let mut out = vec![0f32; 9 * 7 * m];
-                project_slice_into(src, shape, &p, &mut out, Variant::Simd).expect("projects");
-                out
-            };
-            let fresh = std::thread::scope(|s| s.spawn(|| run(&src)).join().expect("a fresh thread"));
-            for e in earlier {
-                let q = SlabProjection::new(7).axis(Axis3::Z).reduce(reduce).align(align);
-                let mut out = vec![0f32; e[0] * e[1] * q.output_len(e[2]).expect("fits")];
-                project_slice_into(&vec![f32::NAN; e.iter().product()], e, &q, &mut out, Variant::Simd)
-                    .expect("projects");
-                assert!(out.iter().all(|v| v.is_nan()), "the earlier job saw only NaN");
-                let after = run(&src);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&after), bits(&fresh), "{reduce} {align} after {e:?}");
+            for exec in execs() {
+                let run = |src: &[f32], projector: &mut Projector| {
+                    let mut out = vec![0f32; 9 * 7 * m];
+                    projector.project_slice_into(src, shape, &p, &mut out, exec).expect("projects");
+                    out
+                };
+                let fresh = run(&src, &mut Projector::new());
+                let mut kept = Projector::new();
+                for e in earlier {
+                    let q = SlabProjection::new(7).axis(Axis3::Z).reduce(reduce).align(align);
+                    let mut out = vec![0f32; e[0] * e[1] * q.output_len(e[2]).expect("fits")];
+                    kept.project_slice_into(&vec![f32::NAN; e.iter().product()], e, &q, &mut out, exec)
+                        .expect("projects");
+                    assert!(out.iter().all(|v| v.is_nan()), "the earlier job saw only NaN");
+                    let after = run(&src, &mut kept);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&after), bits(&fresh), "{reduce} {align} {exec} after {e:?}");
+                }
             }
         }
     }

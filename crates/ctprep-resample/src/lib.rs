@@ -8,7 +8,7 @@
 //! spacing under a [`GridConvention`]; [`plan_like`] takes another image's grid.
 //!
 //! ```
-//! use ctprep_resample::{Affine, GridConvention, Trilinear, Variant, plan_spacing, resample_linear};
+//! use ctprep_resample::{Affine, Exec, GridConvention, Trilinear, plan_spacing, resample_linear};
 //! use ndarray::{Array3, ShapeBuilder};
 //!
 //! // 0.78 x 0.78 x 2.5 mm voxels to 1 mm isotropic.
@@ -16,10 +16,10 @@
 //! let ct = Array3::from_shape_fn((20, 20, 6).f(), |(x, y, z)| (x + y) as i16 * 10 - 1000 + z as i16);
 //! let plan = plan_spacing([20, 20, 6], &affine, [1.0; 3], GridConvention::FirstCentre)?;
 //! assert_eq!(plan.grid.shape, [16, 16, 14]); // round(19 * 0.78 + 1), round(5 * 2.5 + 1): halves to even
-//! let (out, report) = resample_linear(ct.view(), &plan, &Trilinear::new(), Variant::Auto)?;
+//! let (out, report) = resample_linear(ct.view(), &plan, &Trilinear::new(), Exec::default())?;
 //! assert_eq!(out.dim(), (16, 16, 14));
 //! assert_eq!(out[[0, 0, 0]], -1000.0); // the first output voxel sits on the first input voxel
-//! println!("{} variant, {} path", report.variant, report.path);
+//! println!("{report}"); // "dispatched (avx2), 1 thread, separable path"
 //! # Ok::<(), ctprep_resample::ResampleError>(())
 //! ```
 //!
@@ -38,28 +38,35 @@
 //!   interpolated with its index clamped to `[0, n - 1]` (as ITK / SimpleITK's
 //!   `ResampleImageFilter`).
 //!
-//! # Variants
-//! - [`scalar`]: for every output voxel, its position, its 8 (or 1) taps, and the trilinear
-//!   sum in `f64`: the oracle.
-//! - [`simd`]: when the map is diagonal (a scale and shift per axis, flips included: every
-//!   spacing change), the separable path: 1-D linear passes, shrinking axes first, one output
-//!   slice at a time (input slices resampled in-plane once each and kept while output slices
-//!   need them, or, when the slice axis shrinks, slices blended first), with `wide` `f32x8`
-//!   row blends; the in-plane gathers are scalar (`wide` has no gather). Other maps
-//!   (oblique, permuted) take the general path: the oracle's taps with `f32` blends.
-//! - [`parallel`]: rayon over runs of output slices, each running the same kernels with row
-//!   operations compiled for the instruction set found at run time ([`dispatch`]; `auto`
-//!   uses them on one thread too).
+//! # How to choose a kernel
+//! [`Exec`] holds two knobs, the single-thread [`Kernel`] and the [`Threads`]:
+//! - [`Kernel::Scalar`] ([`scalar`]): for every output voxel, its position, its 8 (or 1) taps,
+//!   and the trilinear sum in `f64`: the oracle, always on one thread.
+//! - [`Kernel::Wide`] ([`simd`]): when the map is diagonal (a scale and shift per axis, flips
+//!   included: every spacing change), the separable path: 1-D linear passes, shrinking axes
+//!   first, one output slice at a time (input slices resampled in-plane once each and kept while
+//!   output slices need them, or, when the slice axis shrinks, slices blended first), with
+//!   `wide` `f32x8` row blends; the in-plane gathers are scalar (`wide` has no gather). Other
+//!   maps (oblique, permuted) take the general path: the oracle's taps with `f32` blends.
+//! - [`Kernel::Dispatched`] ([`dispatch`]): the same separable path with its row operations as
+//!   plain loops compiled per instruction set and chosen at run time (AVX-512 / AVX2 in a
+//!   portable binary). [`Kernel::Auto`] (the default) runs these.
 //!
+//! [`Threads::One`] keeps the call on the calling thread; [`Threads::Auto`] (the default)
+//! splits outputs of at least [`ctprep_core::PARALLEL_MIN_VOXELS`] voxels into runs of output
+//! slices over the rayon pool ([`parallel`]: four runs per thread); [`Threads::Count`] always
+//! splits. The [`Report`] names the kernel, its instruction set, the threads and the path.
+
 //! Any range of output slices can be resampled alone ([`resample_linear_slices_into`]), and from
 //! only the input slices it reads ([`input_slices_for`], [`resample_linear_slices_from`]), bit
-//! for bit as in the whole output: for producers that stream slab by slab. The separable path
-//! keeps its working planes (up to 16 MiB) per thread between calls, so slab after slab reuses
-//! memory already faulted in instead of asking the allocator again.
+//! for bit as in the whole output: for producers that stream slab by slab. Such a producer
+//! keeps a [`Resampler`]: it owns the separable path's working planes, so slab after slab
+//! reuses memory already faulted in instead of asking the allocator again.
 //!
-//! Nearest is bit-identical across variants. Linear agrees with the oracle within
-//! `1e-5 · max(1, max |value|)` (it interpolates in `f32`, and applies the scaling after
-//! interpolating, which commutes with it up to rounding).
+//! Nearest is bit-identical across kernels. Linear agrees with the oracle within
+//! `1e-5 · max(1, max |value|, max |slope · stored|, |inter|)` (it interpolates in `f32`, and
+//! applies the scaling after interpolating, which commutes with it up to rounding, a rounding of
+//! the terms' size when they cancel).
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
 pub mod dispatch;
@@ -74,7 +81,7 @@ use std::str::FromStr;
 
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 
-pub use ctprep_core::{Affine, Variant, Voxel};
+pub use ctprep_core::{Affine, Exec, Isa, Kernel, Threads, Variant, Voxel};
 pub use grid::{Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, VoxelMap, plan_like, plan_spacing};
 
 /// An invalid resampling request.
@@ -200,15 +207,91 @@ impl fmt::Display for Path {
 /// What a call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
-    /// The variant that ran (never `Auto`).
-    pub variant: Variant,
+    /// The kernel that ran (never [`Kernel::Auto`]: that runs [`Kernel::Dispatched`]).
+    pub kernel: Kernel,
+    /// The instruction set it ran with.
+    pub isa: Isa,
+    /// The threads the work was split for (1: the calling thread alone).
+    pub threads: usize,
     /// The algorithm.
     pub path: Path,
 }
 
-/// Outputs at least this large run in parallel under `Auto` (when more than one thread is
-/// available and the caller has not asked for one, see [`ctprep_core::with_auto_on_one_thread`]).
-pub const AUTO_PARALLEL_MIN: usize = 1 << 20;
+impl Report {
+    fn new(kernel: Kernel, threads: usize, path: Path) -> Report {
+        let isa = if kernel == Kernel::Dispatched { Isa::detected() } else { Isa::target() };
+        Report { kernel, isa, threads, path }
+    }
+}
+
+impl fmt::Display for Report {
+    /// `dispatched (avx2), 4 threads, separable path`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.threads == 1 { "" } else { "s" };
+        write!(f, "{} ({}), {} thread{s}, {} path", self.kernel, self.isa.name(), self.threads, self.path)
+    }
+}
+
+/// Reusable state of trilinear resampling: the separable path's working planes (up to a few
+/// planes of the output and the input per task), kept from call to call.
+///
+/// A caller that resamples slab after slab (`ctprep run`: one slab per rayon worker) keeps one
+/// `Resampler` per worker, so every call reuses memory already faulted in instead of asking the
+/// allocator for fresh pages; the free functions ([`resample_linear_slices_from`] ...) make a
+/// fresh one per call. Results never depend on what an earlier call left in it.
+#[derive(Debug, Default)]
+pub struct Resampler {
+    /// One set of planes per task of the last split (one for a single thread).
+    planes: Vec<simd::Planes>,
+}
+
+impl Resampler {
+    /// A resampler holding no memory yet.
+    pub fn new() -> Resampler {
+        Resampler::default()
+    }
+
+    /// As [`resample_linear_slices_from`], with this resampler's planes.
+    #[allow(clippy::too_many_arguments)] // The free function's arguments and the receiver.
+    pub fn linear_slices_from<T: Voxel>(
+        &mut self,
+        src: &[T],
+        first: usize,
+        plan: &Plan,
+        opts: &Trilinear,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+        exec: Exec,
+    ) -> Result<Report> {
+        linear_slices_from(src, first, plan, opts, zs, dst, exec, &mut self.planes)
+    }
+
+    /// As [`resample_linear_slices_into`], with this resampler's planes.
+    pub fn linear_slices_into<T: Voxel>(
+        &mut self,
+        src: &[T],
+        plan: &Plan,
+        opts: &Trilinear,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+        exec: Exec,
+    ) -> Result<Report> {
+        check_input(plan, src.len())?;
+        self.linear_slices_from(src, 0, plan, opts, zs, dst, exec)
+    }
+
+    /// As [`resample_linear_slice_into`], with this resampler's planes.
+    pub fn linear_slice_into<T: Voxel>(
+        &mut self,
+        src: &[T],
+        plan: &Plan,
+        opts: &Trilinear,
+        dst: &mut [f32],
+        exec: Exec,
+    ) -> Result<Report> {
+        self.linear_slices_into(src, plan, opts, 0..plan.grid.shape[2], dst, exec)
+    }
+}
 
 /// One tap of a 1-D linear interpolation: value `v[i0] + w (v[i1] - v[i0])`, or the fill
 /// value when `!inside`.
@@ -286,12 +369,25 @@ fn check_buffers(plan: &Plan, src_len: usize, dst_len: usize) -> Result<()> {
     Ok(())
 }
 
-fn resolve(variant: Variant, len: usize) -> (Variant, bool) {
-    match variant {
-        Variant::Auto if len >= AUTO_PARALLEL_MIN && ctprep_core::auto_parallel_here() => (Variant::Parallel, true),
-        Variant::Auto => (Variant::Simd, true),
-        v => (v, false),
+fn check_input(plan: &Plan, len: usize) -> Result<()> {
+    let n: usize = plan.input_shape.iter().product();
+    if len != n {
+        return Err(ResampleError::BadGeometry(format!(
+            "{len} input values do not fit the plan {:?} -> {:?}",
+            plan.input_shape, plan.grid.shape
+        )));
     }
+    Ok(())
+}
+
+/// The kernel `exec` runs (auto: the dispatched loops), the runs of output slices `zs` it is
+/// split into, and the threads they are for (1: one run, on the calling thread).
+fn split_for(exec: Exec, zs: std::ops::Range<usize>, work: usize) -> (Kernel, Vec<std::ops::Range<usize>>, usize) {
+    let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
+    let threads = exec.threads_for(work);
+    let runs = parallel::runs(zs.clone(), threads);
+    let threads = threads.min(runs.len()).max(1);
+    if threads == 1 { (kernel, vec![zs], 1) } else { (kernel, runs, threads) }
 }
 
 /// Trilinear resampling of `src` (x-fastest, `plan.input_shape`) into `dst` (x-fastest,
@@ -301,36 +397,26 @@ pub fn resample_linear_slice_into<T: Voxel>(
     plan: &Plan,
     opts: &Trilinear,
     dst: &mut [f32],
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
     // The slices function checks the buffers against the whole output.
-    resample_linear_slices_into(src, plan, opts, 0..plan.grid.shape[2], dst, variant)
+    Resampler::new().linear_slice_into(src, plan, opts, dst, exec)
 }
 
 /// Trilinear resampling of the output slices `zs` only (along the output's z axis) into `dst`,
 /// which holds exactly those slices (`zs.len()` planes of `mx * my` values): each slice gets the
-/// values it gets from [`resample_linear_slice_into`] with the same variant, bit for bit. For
+/// values it gets from [`resample_linear_slice_into`] with the same kernel, bit for bit. For
 /// producers that stream an output slab by slab and never hold it whole; one that runs slabs
-/// side by side gets the single-thread kernel from `Auto` inside
-/// [`ctprep_core::with_auto_on_one_thread`].
+/// side by side asks for [`Threads::One`] and keeps a [`Resampler`] per worker.
 pub fn resample_linear_slices_into<T: Voxel>(
     src: &[T],
     plan: &Plan,
     opts: &Trilinear,
     zs: std::ops::Range<usize>,
     dst: &mut [f32],
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
-    let n: usize = plan.input_shape.iter().product();
-    if src.len() != n {
-        return Err(ResampleError::BadGeometry(format!(
-            "{} input values do not fit the plan {:?} -> {:?}",
-            src.len(),
-            plan.input_shape,
-            plan.grid.shape
-        )));
-    }
-    resample_linear_slices_from(src, 0, plan, opts, zs, dst, variant)
+    Resampler::new().linear_slices_into(src, plan, opts, zs, dst, exec)
 }
 
 /// The input slices (along the input's z axis) that trilinear resampling of the output slices
@@ -366,7 +452,21 @@ pub fn resample_linear_slices_from<T: Voxel>(
     opts: &Trilinear,
     zs: std::ops::Range<usize>,
     dst: &mut [f32],
-    variant: Variant,
+    exec: Exec,
+) -> Result<Report> {
+    Resampler::new().linear_slices_from(src, first, plan, opts, zs, dst, exec)
+}
+
+#[allow(clippy::too_many_arguments)] // The public function's arguments and the planes.
+fn linear_slices_from<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Trilinear,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    exec: Exec,
+    planes: &mut Vec<simd::Planes>,
 ) -> Result<Report> {
     let [mx, my, mz] = plan.grid.shape;
     let [nx, ny, nz] = plan.input_shape;
@@ -396,16 +496,24 @@ pub fn resample_linear_slices_from<T: Voxel>(
             opts.slope, opts.inter
         )));
     }
-    let (variant, auto) = resolve(variant, dst.len());
+    let (kernel, runs, threads) = split_for(exec, zs.clone(), dst.len());
     let separable = plan.map.is_diagonal();
-    match variant {
-        Variant::Scalar => scalar::resample_linear_slices(src, first, plan, opts, zs, dst),
-        Variant::Parallel => parallel::resample_linear_slices(src, first, plan, opts, zs, dst),
-        _ if auto => simd::resample_linear_with::<T, dispatch::Plain>(src, first, plan, opts, dst, zs),
-        _ => simd::resample_linear_with::<T, simd::Wide>(src, first, plan, opts, dst, zs),
+    if planes.is_empty() {
+        planes.push(simd::Planes::default());
     }
-    let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
-    Ok(Report { variant, path })
+    match (kernel, threads) {
+        (Kernel::Scalar, _) => scalar::resample_linear_slices(src, first, plan, opts, zs, dst),
+        (Kernel::Wide, 1) => {
+            simd::resample_linear_with::<T, simd::Wide>(src, first, plan, opts, dst, zs, &mut planes[0])
+        }
+        (Kernel::Wide, _) => {
+            parallel::resample_linear_slices::<T, simd::Wide>(src, first, plan, opts, &runs, dst, planes)
+        }
+        (_, 1) => simd::resample_linear_with::<T, dispatch::Plain>(src, first, plan, opts, dst, zs, &mut planes[0]),
+        (_, _) => parallel::resample_linear_slices::<T, dispatch::Plain>(src, first, plan, opts, &runs, dst, planes),
+    }
+    let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
+    Ok(Report::new(kernel, threads, path))
 }
 
 /// Trilinear resampling of a volume (any layout) into a new x-fastest `f32` array.
@@ -413,33 +521,38 @@ pub fn resample_linear<T: Voxel>(
     src: ArrayView3<'_, T>,
     plan: &Plan,
     opts: &Trilinear,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<(Array3<f32>, Report)> {
     let data = fortran(&src);
     let mut out = vec![0f32; plan.output_len()];
-    let report = resample_linear_slice_into(&data, plan, opts, &mut out, variant)?;
+    let report = resample_linear_slice_into(&data, plan, opts, &mut out, exec)?;
     Ok((into_array(out, plan)?, report))
 }
 
 /// Nearest-neighbour resampling of `src` into `dst` in the stored type (x-fastest buffers);
 /// `fill` for samples outside the input (default: clamp to the edge).
+///
+/// Nearest only copies voxels: every kernel but the oracle runs the same index tables and row
+/// copies (plain code compiled for the target), and the report names the kernel asked for.
 pub fn resample_nearest_slice_into<T: Voxel>(
     src: &[T],
     plan: &Plan,
     fill: Option<T>,
     dst: &mut [T],
-    variant: Variant,
+    exec: Exec,
 ) -> Result<Report> {
     check_buffers(plan, src.len(), dst.len())?;
-    let (variant, _) = resolve(variant, dst.len());
+    let (kernel, runs, threads) = split_for(exec, 0..plan.grid.shape[2], dst.len());
     let separable = plan.map.is_diagonal();
-    match variant {
-        Variant::Scalar => scalar::resample_nearest(src, plan, fill, dst),
-        Variant::Parallel => parallel::resample_nearest(src, plan, fill, dst),
-        _ => simd::resample_nearest(src, plan, fill, dst, 0..plan.grid.shape[2]),
+    match (kernel, threads) {
+        (Kernel::Scalar, _) => scalar::resample_nearest(src, plan, fill, dst),
+        (_, 1) => simd::resample_nearest(src, plan, fill, dst, 0..plan.grid.shape[2]),
+        (_, _) => parallel::resample_nearest(src, plan, fill, dst, &runs),
     }
-    let path = if variant == Variant::Scalar || !separable { Path::General } else { Path::Separable };
-    Ok(Report { variant, path })
+    let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
+    let mut report = Report::new(kernel, threads, path);
+    report.isa = Isa::target();
+    Ok(report)
 }
 
 /// Nearest-neighbour resampling of a volume (any layout) into a new x-fastest array of the
@@ -448,11 +561,11 @@ pub fn resample_nearest<T: Voxel>(
     src: ArrayView3<'_, T>,
     plan: &Plan,
     fill: Option<T>,
-    variant: Variant,
+    exec: Exec,
 ) -> Result<(Array3<T>, Report)> {
     let data = fortran(&src);
     let mut out = vec![T::default(); plan.output_len()];
-    let report = resample_nearest_slice_into(&data, plan, fill, &mut out, variant)?;
+    let report = resample_nearest_slice_into(&data, plan, fill, &mut out, exec)?;
     Ok((into_array(out, plan)?, report))
 }
 

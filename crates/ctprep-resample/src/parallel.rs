@@ -1,6 +1,6 @@
 //! rayon over runs of consecutive output slices (along z), each running the single-thread
-//! kernels of [`crate::simd`] with row operations compiled for the instruction set found at run
-//! time ([`crate::dispatch`]). Runs write disjoint slices of the output; each keeps its own
+//! kernels of [`crate::simd`] with the row operations of the kernel asked for ([`crate::simd::Wide`]
+//! or [`crate::dispatch::Plain`]). Runs write disjoint slices of the output; each keeps its own
 //! cache of resampled input slices, so a run re-reads at most two input slices another run
 //! also reads.
 
@@ -9,12 +9,14 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::dispatch::Plain;
+use crate::simd::{Planes, RowOps};
 use crate::{Plan, Trilinear, Voxel, simd};
 
-/// Output slices per run: four runs per thread balance uneven runs (edges filled, slices that
-/// need fewer input slices) at the cost of two extra input slices each.
-fn runs(zs: Range<usize>) -> Vec<Range<usize>> {
-    let count = (rayon::current_num_threads() * 4).clamp(1, zs.len().max(1));
+/// The runs of output slices for `threads` threads: four runs per thread balance uneven runs
+/// (edges filled, slices that need fewer input slices) at the cost of two extra input slices
+/// each.
+pub(crate) fn runs(zs: Range<usize>, threads: usize) -> Vec<Range<usize>> {
+    let count = (threads * 4).clamp(1, zs.len().max(1));
     let per = zs.len().div_ceil(count).max(1);
     zs.clone().step_by(per).map(|s| s..(s + per).min(zs.end)).collect()
 }
@@ -30,34 +32,51 @@ fn split<'a, T>(dst: &'a mut [T], runs: &[Range<usize>], plane: usize) -> Vec<(R
     out
 }
 
-/// Trilinear resampling on the rayon thread pool.
+/// Trilinear resampling on the rayon thread pool (runs for all its threads), with the
+/// dispatched row operations.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
-    resample_linear_slices(src, 0, plan, opts, 0..plan.grid.shape[2], dst);
+    let runs = runs(0..plan.grid.shape[2], rayon::current_num_threads());
+    resample_linear_slices::<T, Plain>(src, 0, plan, opts, &runs, dst, &mut Vec::new());
 }
 
-/// Trilinear resampling of output slices `zs` into `dst` (those slices only) on the rayon
-/// thread pool, from `src` holding the input slices (along z) from `first` on.
-pub fn resample_linear_slices<T: Voxel>(
+/// Trilinear resampling of the output slices `runs` (consecutive) into `dst` (those slices
+/// only) on the rayon thread pool with the row operations `R`, from `src` holding the input
+/// slices (along z) from `first` on; `planes` holds (or gets) one set of working planes per run.
+pub(crate) fn resample_linear_slices<T: Voxel, R: RowOps>(
     src: &[T],
     first: usize,
     plan: &Plan,
     opts: &Trilinear,
-    zs: Range<usize>,
+    runs: &[Range<usize>],
     dst: &mut [f32],
+    planes: &mut Vec<Planes>,
 ) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    let jobs = split(dst, &runs(zs), plane);
+    let jobs = split(dst, runs, plane);
     if plan.map.is_diagonal() {
         let kernel = simd::Separable::new(plan, opts);
-        jobs.into_par_iter().for_each(|(zs, out)| kernel.run::<T, Plain>(src, first, zs, out));
+        if planes.len() < jobs.len() {
+            planes.resize_with(jobs.len(), Planes::default);
+        }
+        let n = jobs.len();
+        jobs.into_par_iter()
+            .zip(planes[..n].par_iter_mut())
+            .for_each(|((zs, out), planes)| kernel.run::<T, R>(src, first, zs, out, planes));
     } else {
         jobs.into_par_iter().for_each(|(zs, out)| simd::general_linear(src, first, plan, opts, zs, out));
     }
 }
 
-/// Nearest-neighbour resampling on the rayon thread pool.
-pub fn resample_nearest<T: Voxel>(src: &[T], plan: &Plan, fill: Option<T>, dst: &mut [T]) {
+/// Nearest-neighbour resampling of the whole output on the rayon thread pool, in the
+/// consecutive runs of output slices `runs`.
+pub(crate) fn resample_nearest<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    fill: Option<T>,
+    dst: &mut [T],
+    runs: &[Range<usize>],
+) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    let jobs = split(dst, &runs(0..plan.grid.shape[2]), plane);
+    let jobs = split(dst, runs, plane);
     jobs.into_par_iter().for_each(|(zs, out)| simd::resample_nearest(src, plan, fill, out, zs));
 }

@@ -215,12 +215,19 @@ impl Separable {
 
     /// Output slices `zs` into `dst` (exactly those slices), from `src` holding the input
     /// slices from `first` on.
-    pub(crate) fn run<T: Voxel, R: RowOps>(&self, src: &[T], first: usize, zs: Range<usize>, dst: &mut [f32]) {
+    pub(crate) fn run<T: Voxel, R: RowOps>(
+        &self,
+        src: &[T],
+        first: usize,
+        zs: Range<usize>,
+        dst: &mut [f32],
+        planes: &mut Planes,
+    ) {
         let plane_in = self.n[0] * self.n[1];
         let plane_out = self.m[0] * self.m[1];
         let slice = |i: usize| &src[(i - first) * plane_in..(i - first + 1) * plane_in];
-        ctprep_core::with_kept(&KEPT, Buffers::small, |kept| {
-            let Buffers { tmp, blended, cache } = kept;
+        {
+            let Planes { tmp, blended, cache } = planes;
             // Two slots of resampled input slices, keyed by input slice index (none yet: the planes
             // kept from an earlier call are only reused for their memory).
             for slot in cache.iter_mut() {
@@ -255,31 +262,18 @@ impl Separable {
                     R::blend(out, p0, p1, t.w, Scale::IDENTITY);
                 }
             }
-        });
+        }
     }
 }
 
-/// A thread's working planes for [`Separable::run`], kept between calls
-/// ([`ctprep_core::with_kept`]).
-#[derive(Default)]
-struct Buffers {
+/// The working planes of one task of [`Separable::run`]: kept by a [`crate::Resampler`] from
+/// call to call, so slab after slab reuses memory already faulted in. Whatever a call leaves in
+/// them is seen by the next, so `run` never reads what it has not written in the same call.
+#[derive(Debug, Default)]
+pub(crate) struct Planes {
     tmp: Vec<f32>,
     blended: Vec<f32>,
     cache: [(usize, Vec<f32>); 2],
-}
-
-impl Buffers {
-    /// Whether they are small enough to keep: at most 16 MiB (planes of 1024 x 1024 values and
-    /// more are given back).
-    fn small(&self) -> bool {
-        let values =
-            self.tmp.capacity() + self.blended.capacity() + self.cache.iter().map(|c| c.1.capacity()).sum::<usize>();
-        values * 4 <= 16 << 20
-    }
-}
-
-thread_local! {
-    static KEPT: std::cell::Cell<Buffers> = std::cell::Cell::default();
 }
 
 /// The general path for output slices `zs`: the oracle's positions and taps, blended in `f32`
@@ -321,21 +315,23 @@ pub(crate) fn general_linear<T: Voxel>(
 
 /// Trilinear resampling on one thread with `wide` rows (whole output).
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
-    resample_linear_with::<T, Wide>(src, 0, plan, opts, dst, 0..plan.grid.shape[2]);
+    let mut planes = Planes::default();
+    resample_linear_with::<T, Wide>(src, 0, plan, opts, dst, 0..plan.grid.shape[2], &mut planes);
 }
 
 /// Trilinear resampling of output slices `zs` into `dst` (those slices only) with the row
 /// operations `R`, from `src` holding the input slices (along z) from `first` on.
-pub fn resample_linear_with<T: Voxel, R: RowOps>(
+pub(crate) fn resample_linear_with<T: Voxel, R: RowOps>(
     src: &[T],
     first: usize,
     plan: &Plan,
     opts: &Trilinear,
     dst: &mut [f32],
     zs: Range<usize>,
+    planes: &mut Planes,
 ) {
     if plan.map.is_diagonal() {
-        Separable::new(plan, opts).run::<T, R>(src, first, zs, dst);
+        Separable::new(plan, opts).run::<T, R>(src, first, zs, dst, planes);
     } else {
         general_linear(src, first, plan, opts, zs, dst);
     }
@@ -411,7 +407,7 @@ mod tests {
         assert!(!Separable::new(&plan, &Trilinear::new()).y_first, "x shrinks fourfold, y doubles: x first");
     }
 
-    /// The planes a thread keeps between calls hold another job's values (here a wider
+    /// The planes a resampler keeps between calls hold another job's values (here a wider
     /// volume's, NaN everywhere, whose last cached input slices 1 and 2 are slices the next job
     /// reads too): nothing of them reaches the next job's output.
     #[test]
@@ -419,23 +415,23 @@ mod tests {
         let a = Affine::from_spacing_origin([0.78, 0.78, 2.5], [0.0; 3]);
         let small = plan_spacing([9, 7, 5], &a, [1.0; 3], GridConvention::FirstCentre).expect("plans");
         let src: Vec<i16> = (0..9 * 7 * 5).map(|i| ((i * 7919) % 2500) as i16 - 1024).collect();
-        let run = |plan: &Plan, src: &[i16], y_first: bool, z_first: bool| {
+        let run = |plan: &Plan, src: &[i16], y_first: bool, z_first: bool, planes: &mut Planes| {
             let k = Separable { y_first, z_first, ..Separable::new(plan, &Trilinear::new()) };
             let mut out = vec![0f32; plan.output_len()];
-            k.run::<i16, Wide>(src, 0, 0..plan.grid.shape[2], &mut out);
+            k.run::<i16, Wide>(src, 0, 0..plan.grid.shape[2], &mut out, planes);
             out
         };
         let big = plan_spacing([40, 33, 3], &a, [0.5, 0.5, 1.0], GridConvention::FirstCentre).expect("plans");
         let nan = Trilinear::new().fill(Some(f32::NAN)).scaling(f64::NAN, 0.0);
         for (y_first, z_first) in [(false, false), (false, true), (true, false), (true, true)] {
-            let fresh =
-                std::thread::scope(|s| s.spawn(|| run(&small, &src, y_first, z_first)).join().expect("a fresh thread"));
+            let fresh = run(&small, &src, y_first, z_first, &mut Planes::default());
             // Fill the kept planes with NaN: a job scaled by NaN, its outside filled with NaN.
+            let mut kept = Planes::default();
             let mut out = vec![0f32; big.output_len()];
             let outside = Separable { y_first, z_first, ..Separable::new(&big, &nan) };
-            outside.run::<i16, Wide>(&vec![0; 40 * 33 * 3], 0, 0..big.grid.shape[2], &mut out);
+            outside.run::<i16, Wide>(&vec![0; 40 * 33 * 3], 0, 0..big.grid.shape[2], &mut out, &mut kept);
             assert!(out.iter().all(|v| v.is_nan()), "the earlier job's planes are NaN");
-            let after = run(&small, &src, y_first, z_first);
+            let after = run(&small, &src, y_first, z_first, &mut kept);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&after), bits(&fresh), "y_first {y_first} z_first {z_first}");
         }
@@ -455,7 +451,7 @@ mod tests {
                     for (y_first, z_first) in [(false, false), (false, true), (true, false), (true, true)] {
                         let k = Separable { y_first, z_first, ..Separable::new(&plan, &opts) };
                         let mut got = vec![f32::NAN; plan.output_len()];
-                        k.run::<i16, Wide>(&src, 0, 0..plan.grid.shape[2], &mut got);
+                        k.run::<i16, Wide>(&src, 0, 0..plan.grid.shape[2], &mut got, &mut Planes::default());
                         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                             assert!(
                                 (g - w).abs() <= 1e-5 * 5000.0,

@@ -7,7 +7,7 @@
 //! exactly.
 
 use ctprep_resample::{
-    Affine, Grid, GridConvention, Plan, Trilinear, Variant, plan_like, plan_spacing, resample_linear, resample_nearest,
+    Affine, Grid, GridConvention, Plan, Trilinear, plan_like, plan_spacing, resample_linear, resample_nearest,
 };
 use ctprep_testdata::fixtures_dir;
 use ndarray::{Array3, ShapeBuilder};
@@ -70,7 +70,7 @@ fn kernels_match_scipy_and_simpleitk() {
             .map(|s| s.iter().map(|v| v.as_u64().expect("index") as usize).collect())
             .unwrap_or_default();
         let fill = case["fill"].as_f64();
-        for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel, Variant::Auto] {
+        for variant in ctprep_testdata::kernels::execs() {
             let got: Vec<f64> = match case["interp"].as_str().expect("interp") {
                 "linear" => {
                     let f32_input = data.mapv(|v| v as f32);

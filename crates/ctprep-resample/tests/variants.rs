@@ -1,20 +1,20 @@
-//! Every variant against the per-voxel oracle: nearest bit-identical, linear within
+//! Every kernel × threads against the per-voxel oracle: nearest bit-identical, linear within
 //! `1e-5 · max(1, max |value|)` with NaN exactly where the oracle has NaN. Plans: every
 //! convention up and down, flips and crops onto other grids (separable), oblique and permuted
 //! grids (general), with and without a fill value; output rows of 1, 7, 8, 9 and 17 voxels
-//! (8-lane width -1 / exact / +1), single voxels and single slices; stored types i16 with
-//! scaling, u8, f32 with NaN; contiguous and non-contiguous input views.
+//! (8-lane width -1 / exact / +1), single voxels and single slices; input shapes from the
+//! shared awkward table (ctprep-testdata's property test); stored types i16 with scaling, u8,
+//! f32 with NaN; contiguous and non-contiguous input views.
 
 use ctprep_resample::{
-    Affine, Grid, GridConvention, Path, Plan, Trilinear, Variant, Voxel, plan_like, plan_spacing, resample_linear,
-    resample_nearest,
+    Affine, Exec, Grid, GridConvention, Kernel, Path, Plan, Resampler, Threads, Trilinear, Voxel, plan_like,
+    plan_spacing, resample_linear, resample_nearest,
 };
+use ctprep_testdata::kernels::{execs, mix, values, views};
 use ndarray::{Array3, ArrayView3, ShapeBuilder, s};
 
-const SHAPES: [[usize; 3]; 7] = [[1, 1, 1], [7, 3, 5], [8, 2, 9], [9, 4, 6], [5, 1, 13], [17, 13, 11], [40, 30, 9]];
-
 fn hash(i: usize) -> u64 {
-    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+    mix(i as u64) >> 40
 }
 
 fn rot_z(deg: f64) -> [[f64; 3]; 3] {
@@ -65,73 +65,96 @@ fn close(what: &str, got: &[f32], want: &[f32], scale: f32) {
     }
 }
 
-fn check_linear<T: Voxel>(what: &str, src: ArrayView3<'_, T>, opts: &Trilinear, plans: &[(String, Plan, bool)]) {
+fn check_linear<T: Voxel>(
+    what: &str,
+    src: ArrayView3<'_, T>,
+    opts: &Trilinear,
+    plans: &[(String, Plan, bool)],
+    exec: Exec,
+) {
     let (slope, inter) = opts.get_scaling();
-    let scale = src.iter().map(|v| (slope * v.to_f64() + inter).abs()).filter(|v| v.is_finite()).fold(1.0, f64::max);
+    // The scaling is applied in f32 after interpolating: its rounding scales with the terms
+    // (slope * stored, inter), not with their sum, which may cancel.
+    let scale = src
+        .iter()
+        .flat_map(|v| [(slope * v.to_f64() + inter).abs(), (slope * v.to_f64()).abs(), inter.abs()])
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
     for (name, plan, separable) in plans {
-        let (want, r) = resample_linear(src, plan, opts, Variant::Scalar).expect("oracle");
-        assert_eq!((r.variant, r.path), (Variant::Scalar, Path::General));
-        for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
-            let (got, r) = resample_linear(src, plan, opts, variant).expect("resamples");
-            assert_ne!(r.variant, Variant::Auto);
+        let (want, r) = resample_linear(src, plan, opts, Exec::SCALAR).expect("oracle");
+        assert_eq!((r.kernel, r.path, r.threads), (Kernel::Scalar, Path::General, 1));
+        let (got, r) = resample_linear(src, plan, opts, exec).expect("resamples");
+        assert_ne!(r.kernel, Kernel::Auto);
+        if exec.kernel != Kernel::Scalar {
             assert_eq!(r.path == Path::Separable, *separable, "{what} {name}: path");
-            let w = want.as_slice_memory_order().expect("x-fastest");
-            close(
-                &format!("{what} {name} {variant}"),
-                got.as_slice_memory_order().expect("x-fastest"),
-                w,
-                scale as f32,
-            );
         }
+        let w = want.as_slice_memory_order().expect("x-fastest");
+        close(&format!("{what} {name} {exec}"), got.as_slice_memory_order().expect("x-fastest"), w, scale as f32);
     }
 }
 
-fn check_nearest<T: Voxel>(what: &str, src: ArrayView3<'_, T>, fill: Option<T>, plans: &[(String, Plan, bool)]) {
+fn check_nearest<T: Voxel>(
+    what: &str,
+    src: ArrayView3<'_, T>,
+    fill: Option<T>,
+    plans: &[(String, Plan, bool)],
+    exec: Exec,
+) {
     for (name, plan, _) in plans {
-        let (want, _) = resample_nearest(src, plan, fill, Variant::Scalar).expect("oracle");
-        for variant in [Variant::Simd, Variant::Parallel, Variant::Auto] {
-            let (got, _) = resample_nearest(src, plan, fill, variant).expect("resamples");
-            // Compared bit for bit, so NaN fill values count as equal.
-            let same = got.iter().zip(want.iter()).all(|(g, w)| g.to_f64().to_bits() == w.to_f64().to_bits());
-            assert!(same && got.dim() == want.dim(), "{what} {name} {variant}: differs from the oracle");
-        }
+        let (want, _) = resample_nearest(src, plan, fill, Exec::SCALAR).expect("oracle");
+        let (got, _) = resample_nearest(src, plan, fill, exec).expect("resamples");
+        // Compared bit for bit, so NaN fill values count as equal.
+        let same = got.iter().zip(want.iter()).all(|(g, w)| g.to_f64().to_bits() == w.to_f64().to_bits());
+        assert!(same && got.dim() == want.dim(), "{what} {name} {exec}: differs from the oracle");
     }
 }
 
-#[test]
-fn linear_variants_agree_with_the_oracle() {
-    for shape in SHAPES {
-        let n: usize = shape.iter().product();
-        let plans = plans(shape);
-        let ct =
-            Array3::from_shape_vec(shape.f(), (0..n).map(|i| (hash(i) % 3000) as i16 - 1024).collect()).expect("shape");
-        for fill in [None, Some(-1024.0)] {
-            let opts = Trilinear::new().fill(fill).scaling(1.0, -24.0);
-            check_linear(&format!("i16 {shape:?} fill {fill:?}"), ct.view(), &opts, &plans);
+/// One input shape through one kernel × threads: linear (i16 scaled, with and without a fill
+/// value, through every view; f32 with NaN; u8 with a fractional slope) and nearest.
+fn check(shape: [usize; 3], seed: u64, exec: Exec) {
+    let n: usize = shape.iter().product();
+    let plans = plans(shape);
+    let ct =
+        Array3::from_shape_vec(shape.f(), values::<i16>(n, seed).iter().map(|v| v % 3000).collect()).expect("shape");
+    for fill in [None, Some(-1024.0)] {
+        let opts = Trilinear::new().fill(fill).scaling(1.0, -24.0);
+        for (view, src) in views(&ct) {
+            let shape = [src.dim().0, src.dim().1, src.dim().2];
+            let plans = if view == "contiguous" { plans.clone() } else { self::plans(shape) };
+            check_linear(&format!("i16 {shape:?} {view} fill {fill:?}"), src, &opts, &plans, exec);
         }
-        let nan = Array3::from_shape_vec(
-            shape.f(),
-            (0..n)
-                .map(|i| if hash(i).is_multiple_of(29) { f32::NAN } else { (hash(i) % 4000) as f32 * 0.37 - 700.0 })
-                .collect(),
-        )
-        .expect("shape");
-        check_linear(&format!("f32+NaN {shape:?}"), nan.view(), &Trilinear::new(), &plans);
-        let u8s = Array3::from_shape_vec(shape.f(), (0..n).map(|i| hash(i) as u8).collect()).expect("shape");
-        check_linear(&format!("u8 {shape:?}"), u8s.view(), &Trilinear::new().scaling(7.1098, -1024.0), &plans);
     }
+    let nan = Array3::from_shape_vec(shape.f(), values::<f32>(n, seed)).expect("shape");
+    let nan = nan.mapv(|v| if v.is_infinite() { 0.0 } else { v });
+    check_linear(&format!("f32+NaN {shape:?}"), nan.view(), &Trilinear::new(), &plans, exec);
+    let u8s = Array3::from_shape_vec(shape.f(), values::<u8>(n, seed)).expect("shape");
+    check_linear(&format!("u8 {shape:?}"), u8s.view(), &Trilinear::new().scaling(7.1098, -1024.0), &plans, exec);
+    let labels = u8s.mapv(|v| v % 6);
+    check_nearest(&format!("u8 {shape:?}"), labels.view(), None, &plans, exec);
+    check_nearest(&format!("u8 {shape:?} fill"), labels.view(), Some(255), &plans, exec);
+    check_nearest(&format!("f32 {shape:?}"), nan.view(), Some(f32::NAN), &plans, exec);
 }
 
+ctprep_testdata::oracle_proptests!(every_kernel_and_thread_count, check);
+
+/// A resampler reused across calls of different plans and kernels gives what a fresh one does.
 #[test]
-fn nearest_variants_are_bit_identical() {
-    for shape in SHAPES {
+fn a_reused_resampler_equals_a_fresh_one() {
+    let mut kept = Resampler::new();
+    for (i, shape) in [[17, 13, 11], [9, 4, 6], [40, 12, 5], [7, 3, 5]].into_iter().enumerate() {
         let n: usize = shape.iter().product();
-        let plans = plans(shape);
-        let labels = Array3::from_shape_vec(shape.f(), (0..n).map(|i| (hash(i) % 6) as u8).collect()).expect("shape");
-        check_nearest(&format!("u8 {shape:?}"), labels.view(), None, &plans);
-        check_nearest(&format!("u8 {shape:?} fill"), labels.view(), Some(255), &plans);
-        let f = Array3::from_shape_vec(shape.f(), (0..n).map(|i| hash(i) as f32 - 1e6).collect()).expect("shape");
-        check_nearest(&format!("f32 {shape:?}"), f.view(), Some(f32::NAN), &plans);
+        let src: Vec<i16> = values(n, i as u64);
+        for (name, plan, _) in plans(shape) {
+            for exec in execs() {
+                let opts = Trilinear::new().fill(Some(-1024.0));
+                let mut a = vec![f32::NAN; plan.output_len()];
+                let mut b = vec![0f32; plan.output_len()];
+                let ra = kept.linear_slice_into(&src, &plan, &opts, &mut a, exec).expect("kept");
+                let rb = Resampler::new().linear_slice_into(&src, &plan, &opts, &mut b, exec).expect("fresh");
+                assert_eq!(ra, rb);
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} {exec}");
+            }
+        }
     }
 }
 
@@ -143,7 +166,7 @@ fn non_contiguous_views_resample_like_their_copies() {
     let copy = view.to_owned();
     let shape = [view.dim().0, view.dim().1, view.dim().2];
     for (name, plan, _) in plans(shape) {
-        for variant in [Variant::Scalar, Variant::Simd, Variant::Parallel] {
+        for variant in execs() {
             let opts = Trilinear::new().fill(Some(-1.0));
             let (a, _) = resample_linear(view, &plan, &opts, variant).expect("view");
             let (b, _) = resample_linear(copy.view(), &plan, &opts, variant).expect("copy");
@@ -161,7 +184,7 @@ fn constant_stays_constant_and_identity_is_exact() {
     let shape = [9, 8, 7];
     let constant = Array3::from_elem(shape.f(), -1000i16);
     for (name, plan, _) in plans(shape) {
-        for variant in Variant::ALL {
+        for variant in execs() {
             let (out, _) = resample_linear(constant.view(), &plan, &Trilinear::new(), variant).expect("resamples");
             assert!(out.iter().all(|&v| v == -1000.0), "{name} {variant}: a constant volume changed");
         }
@@ -169,7 +192,7 @@ fn constant_stays_constant_and_identity_is_exact() {
     // Onto its own grid: every voxel is copied exactly.
     let ct = Array3::from_shape_fn(shape.f(), |(x, y, z)| (x * 100 + y * 10 + z) as i16 - 500);
     let plan = plan_like(shape, &a, Grid { shape, affine: a }).expect("plans");
-    for variant in Variant::ALL {
+    for variant in execs() {
         let (out, _) =
             resample_linear(ct.view(), &plan, &Trilinear::new().fill(Some(7.0)), variant).expect("resamples");
         assert_eq!(out.dim(), (9, 8, 7));
@@ -186,23 +209,25 @@ fn bad_buffers_and_scaling_are_errors() {
     let src = vec![0i16; 63];
     let mut dst = vec![0f32; plan.output_len()];
     assert!(
-        ctprep_resample::resample_linear_slice_into(&src, &plan, &Trilinear::new(), &mut dst, Variant::Simd).is_err()
+        ctprep_resample::resample_linear_slice_into(&src, &plan, &Trilinear::new(), &mut dst, Exec::new()).is_err()
     );
     let src = vec![0i16; 64];
     let bad = Trilinear::new().scaling(f64::NAN, 0.0);
-    assert!(ctprep_resample::resample_linear_slice_into(&src, &plan, &bad, &mut dst, Variant::Simd).is_err());
+    assert!(ctprep_resample::resample_linear_slice_into(&src, &plan, &bad, &mut dst, Exec::new()).is_err());
     let mut short = vec![0i16; 3];
-    assert!(ctprep_resample::resample_nearest_slice_into(&src, &plan, None, &mut short, Variant::Parallel).is_err());
+    assert!(ctprep_resample::resample_nearest_slice_into(&src, &plan, None, &mut short, Exec::new()).is_err());
 }
 
 /// Output slices resampled on their own (`resample_linear_slices_into`) are bit-identical to the
 /// same slices of the whole output, for every variant and every range (empty, one slice, the
 /// first, the last, the whole, ranges starting between cached input slices), on a rayon pool and
-/// with `Auto` kept to one thread too; ranges past the end or buffers of the wrong size are errors.
+/// through one resampler kept across every call; ranges past the end or buffers of the wrong
+/// size are errors.
 #[test]
 fn output_slices_alone_equal_the_whole_output() {
     use ctprep_resample::{resample_linear_slice_into, resample_linear_slices_into};
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+    let mut kept = Resampler::new();
     for shape in [[1, 1, 1], [9, 4, 6], [17, 13, 11]] {
         let n: usize = shape.iter().product();
         let src: Vec<i16> = (0..n).map(|i| (hash(i) % 3000) as i16 - 1024).collect();
@@ -210,7 +235,7 @@ fn output_slices_alone_equal_the_whole_output() {
         for (name, plan, _) in plans(shape) {
             let [mx, my, mz] = plan.grid.shape;
             let plane = mx * my;
-            for variant in Variant::ALL {
+            for variant in execs() {
                 let mut whole = vec![0f32; plan.output_len()];
                 resample_linear_slice_into(&src, &plan, &opts, &mut whole, variant).expect("resamples");
                 let mut ranges = vec![0..0, 0..1, 0..mz, mz - 1..mz, mz / 2..mz, mz / 3..(mz / 3 + 2).min(mz)];
@@ -220,16 +245,18 @@ fn output_slices_alone_equal_the_whole_output() {
                     let run = |part: &mut Vec<f32>| {
                         resample_linear_slices_into(&src, &plan, &opts, zs.clone(), part, variant).expect("slices")
                     };
-                    for how in ["here", "pool", "one thread"] {
+                    for how in ["here", "pool", "kept"] {
                         part.fill(f32::NAN);
                         let r = match how {
                             "here" => run(&mut part),
                             "pool" => pool.install(|| run(&mut part)),
-                            _ => pool.install(|| ctprep_core::with_auto_on_one_thread(|| run(&mut part))),
+                            _ => kept
+                                .linear_slices_into(&src, &plan, &opts, zs.clone(), &mut part, variant)
+                                .expect("slices"),
                         };
-                        assert_ne!(r.variant, Variant::Auto);
-                        if how == "one thread" && variant == Variant::Auto {
-                            assert_ne!(r.variant, Variant::Parallel, "Auto asked to stay on one thread");
+                        assert_ne!(r.kernel, Kernel::Auto);
+                        if variant.threads == Threads::One {
+                            assert_eq!(r.threads, 1, "asked to stay on one thread");
                         }
                         let want = &whole[zs.start * plane..zs.end * plane];
                         let same = part.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
@@ -262,7 +289,7 @@ fn output_slices_from_part_of_the_input_equal_the_whole_output() {
                 let [mx, my, mz] = plan.grid.shape;
                 let plane = mx * my;
                 let z_only = !name.starts_with("permuted");
-                for variant in Variant::ALL {
+                for variant in execs() {
                     let mut whole = vec![0f32; plan.output_len()];
                     resample_linear_slice_into(&src, &plan, &opts, &mut whole, variant).expect("resamples");
                     let mut ranges = vec![0..0, 0..1, 0..mz, mz - 1..mz, mz / 2..mz];

@@ -3,7 +3,12 @@
 //!
 //! Tests compare against values nobody here computed: nibabel's, recorded once by the script
 //! and committed, so `cargo test` needs no Python.
+//!
+//! [`kernels`] holds what every kernel test shares: the awkward shapes, the value generator and
+//! the property-test macro [`oracle_proptests!`].
 #![forbid(unsafe_code)]
+
+pub mod kernels;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
