@@ -1,11 +1,10 @@
 //! `ctprep window`: clip HU to a window and map it linearly, straight from the stored type.
 
-use crate::progress::step;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ctprep_intensity::{Exec, Output, Range, Report, Sample, Window, WindowMap, window_slice_into};
-use ctprep_io::{Storage, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_intensity::{Output, Range, Window, WindowMap};
+use ctprep_io::SliceReader;
 
 use crate::commands::{CmdResult, UsageError, check_output_path};
 
@@ -86,39 +85,31 @@ impl WindowArgs {
     }
 }
 
-/// Windows every voxel of `v` into a new volume of output type `O`.
-pub(crate) fn window_volume<O: Output + ctprep_io::Element>(
-    v: &Volume,
+/// Windows `args.input` into `args.output` as stored type `O`, a few slices at a time.
+fn window_file<O: Output + ctprep_io::Element>(
+    args: &WindowArgs,
     window: Window,
     range: Option<Range>,
-    exec: Exec,
-) -> Result<(Volume, Report), Box<dyn std::error::Error>> {
-    let scaling = v.scaling().map(|s| (s.slope, s.inter));
+) -> Result<ctprep_pipeline::StageReport, Box<dyn std::error::Error>> {
+    let header = SliceReader::open(&args.input)?;
+    let scaling = header.scaling().map(|s| (s.slope, s.inter));
     let map = WindowMap::for_output::<O>(window, range, scaling)?;
-    fn go<T: Sample + ctprep_io::Element, O: Output>(
-        s: &Storage<T>,
-        map: &WindowMap,
-        exec: Exec,
-    ) -> Result<(Vec<O>, Report), ctprep_intensity::IntensityError> {
-        let mut out = vec![O::default(); s.len()];
-        let report = window_slice_into(s.as_slice(), &mut out, map, exec)?;
-        Ok((out, report))
-    }
-    let (out, report) = ctprep_io::with_storage!(v.data(), s => go::<_, O>(s, &map, exec)?);
-    Ok((v.with_data(VoxelData::from_vec(out))?, report))
+    let bars = crate::progress::Bars::default();
+    let pipeline = ctprep_pipeline::Pipeline::new().exec(args.exec.exec()).progress(&bars);
+    Ok(pipeline.window_to::<O>(ctprep_pipeline::Input::Reader(header), &map, &args.output, args.gzip_level)?)
 }
 
 pub(crate) fn run(args: &WindowArgs) -> CmdResult {
     let window = args.window().map_err(UsageError)?;
     let range = args.check_range().map_err(UsageError)?;
     check_output_path(&args.input, &args.output)?;
-    let v = step("read", || read_nifti(&args.input))?;
-    let (out, report) = match args.dtype.as_str() {
-        "u8" => step("window", || window_volume::<u8>(&v, window, range, args.exec.exec()))?,
-        "u16" => step("window", || window_volume::<u16>(&v, window, range, args.exec.exec()))?,
-        _ => step("window", || window_volume::<f32>(&v, window, range, args.exec.exec()))?,
-    };
-    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
+    // Streamed: the input is read, windowed and compressed a few slices at a time.
+    let report = match args.dtype.as_str() {
+        "u8" => window_file::<u8>(args, window, range)?,
+        "u16" => window_file::<u16>(args, window, range)?,
+        _ => window_file::<f32>(args, window, range)?,
+    }
+    .kernel;
     let r = range.unwrap_or(Range::UNIT);
     let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
     println!(
