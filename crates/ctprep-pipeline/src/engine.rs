@@ -1082,6 +1082,12 @@ impl<T: Element> Aligned<T> {
     }
 }
 
+/// Values per slab buffer of a standalone stage: 32 MiB of float32, the size of `ctprep run`'s
+/// 16 slices of a 700 x 700 plane. Every slab in flight holds a few such buffers (two working
+/// ones, its output on the way to the writer), so this bounds the memory of a resampling to a
+/// huge grid, whatever its planes.
+const SLAB_VALUES: usize = 8 << 20;
+
 /// What a standalone stage ([`Pipeline::resample_to`], [`Pipeline::project_to`]) wrote.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -1292,8 +1298,11 @@ impl Pipeline<'_> {
             NiftiStream::create(&template, &out_shape, out_affine, output, &WriteOptions::new().gzip_level(level))?;
         let mut aligned = Aligned::<f32>::new(stream);
         let workers = self.workers();
-        let slabs = slabs(n, &whole_proj, m, self.slab_slices.max(k));
         let plane_shape = [out_shape[0], out_shape[1]];
+        // Slabs of at most SLAB_VALUES values (fewer slices of large planes: the file's bytes do
+        // not depend on where slabs end here), but never thinner than the projection.
+        let per_slab = (SLAB_VALUES / (plane_shape[0] * plane_shape[1]).max(1)).clamp(1, self.slab_slices);
+        let slabs = slabs(n, &whole_proj, m, per_slab.max(k));
         let job = Job {
             first,
             plane_shape,
