@@ -100,14 +100,18 @@ pub enum Threads {
 }
 
 impl Threads {
-    /// The number of threads a call of `work` voxels is split for here: 1 means the calling
-    /// thread alone.
-    pub fn resolve(self, work: usize) -> usize {
+    /// The number of threads a call of `work` voxels is split for on a pool of `pool` threads
+    /// (the kernel crates pass `rayon::current_num_threads()`; this crate stays free of rayon):
+    /// 1 means the calling thread alone.
+    pub fn resolve(self, work: usize, pool: usize) -> usize {
         match self {
             Threads::One => 1,
             Threads::Auto => {
-                let pool = rayon::current_num_threads();
-                if work >= PARALLEL_MIN_VOXELS && pool > 1 { pool } else { 1 }
+                if work >= PARALLEL_MIN_VOXELS && pool > 1 {
+                    pool
+                } else {
+                    1
+                }
             }
             Threads::Count(n) => n.get(),
         }
@@ -192,8 +196,8 @@ impl Exec {
 
     /// The number of threads a call of `work` voxels is split for: 1 for the scalar oracle, else
     /// [`Threads::resolve`].
-    pub fn threads_for(self, work: usize) -> usize {
-        if self.kernel == Kernel::Scalar { 1 } else { self.threads.resolve(work) }
+    pub fn threads_for(self, work: usize, pool: usize) -> usize {
+        if self.kernel == Kernel::Scalar { 1 } else { self.threads.resolve(work, pool) }
     }
 }
 
@@ -301,14 +305,12 @@ mod tests {
     }
 
     #[test]
-    fn threads_resolve_on_the_current_pool() {
-        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-        assert_eq!(two.install(|| Threads::Auto.resolve(PARALLEL_MIN_VOXELS)), 2);
-        assert_eq!(two.install(|| Threads::Auto.resolve(PARALLEL_MIN_VOXELS - 1)), 1);
-        assert_eq!(one.install(|| Threads::Auto.resolve(usize::MAX)), 1);
-        assert_eq!(one.install(|| Threads::count(3).resolve(1)), 3);
-        assert_eq!(two.install(|| Threads::One.resolve(usize::MAX)), 1);
-        assert_eq!(two.install(|| Exec::SCALAR.threads(Threads::Auto).threads_for(usize::MAX)), 1);
+    fn threads_resolve_on_a_pool() {
+        assert_eq!(Threads::Auto.resolve(PARALLEL_MIN_VOXELS, 2), 2);
+        assert_eq!(Threads::Auto.resolve(PARALLEL_MIN_VOXELS - 1, 2), 1);
+        assert_eq!(Threads::Auto.resolve(usize::MAX, 1), 1);
+        assert_eq!(Threads::count(3).resolve(1, 1), 3);
+        assert_eq!(Threads::One.resolve(usize::MAX, 2), 1);
+        assert_eq!(Exec::SCALAR.threads(Threads::Auto).threads_for(usize::MAX, 2), 1);
     }
 }

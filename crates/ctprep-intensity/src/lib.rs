@@ -545,7 +545,8 @@ pub fn window_slice_into<T: Sample, O: Output>(
         return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
     }
     let best = Best::<O>::new::<T>(exec.kernel, src.len(), map);
-    let threads = exec.threads_for(src.len()).min(src.len().div_ceil(parallel::CHUNK)).max(1);
+    let threads =
+        exec.threads_for(src.len(), rayon::current_num_threads()).min(src.len().div_ceil(parallel::CHUNK)).max(1);
     if threads > 1 {
         parallel::run(&best, src, map, out);
     } else {

@@ -751,7 +751,7 @@ impl<'p> Pipeline<'p> {
 
     /// The slab workers: how many slabs run side by side.
     fn workers(&self) -> usize {
-        self.exec.threads.resolve(usize::MAX).max(1)
+        self.exec.threads.resolve(usize::MAX, rayon::current_num_threads()).max(1)
     }
 
     /// Output slices per slab (default [`SLAB`]; at least the MIP's thickness is used).

@@ -387,7 +387,7 @@ impl Projector {
             )));
         }
         let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
-        let threads = exec.threads_for(src.len());
+        let threads = exec.threads_for(src.len(), rayon::current_num_threads());
         let windows = p.windows(n)?;
         let dims = (inner, n, outer);
         if self.scratch.is_empty() {

@@ -384,7 +384,7 @@ fn check_input(plan: &Plan, len: usize) -> Result<()> {
 /// split into, and the threads they are for (1: one run, on the calling thread).
 fn split_for(exec: Exec, zs: std::ops::Range<usize>, work: usize) -> (Kernel, Vec<std::ops::Range<usize>>, usize) {
     let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
-    let threads = exec.threads_for(work);
+    let threads = exec.threads_for(work, rayon::current_num_threads());
     let runs = parallel::runs(zs.clone(), threads);
     let threads = threads.min(runs.len()).max(1);
     if threads == 1 { (kernel, vec![zs], 1) } else { (kernel, runs, threads) }
