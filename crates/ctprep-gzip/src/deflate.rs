@@ -7,10 +7,10 @@
 //! looks for runs, one word compare per 4 bytes, and codes everything else as literals with a
 //! Huffman code made for each 256 KiB block (stored instead when that would be smaller). The
 //! output is plain deflate (RFC 1951): dynamic blocks whose distance code is always complete, so
-//! every inflater reads it. On `ctprep run`'s float32 MIP it is 3.4-4.3x faster than zlib-rs's
-//! run-length strategy (about 0.9 GB/s on one thread) and 0.3 % smaller; on int16 CT, whose
-//! noise zlib's matcher does find, it is 37 % larger, which is why the writer samples each piece
-//! first (see the [crate docs](crate)).
+//! every inflater reads it. On windowed float volumes (long runs of one clipped value) it is
+//! several times faster than zlib-rs's run-length strategy and no larger; on int16 CT, whose
+//! noise zlib's matcher does find, it is much larger, which is why the writer samples each
+//! piece first (see the [crate docs](crate); figures in docs/GZIP.md).
 
 use crate::{STORED_MAX, stored_block_header};
 

@@ -16,7 +16,7 @@
 //!
 //! Levels: 0 stores; 2-9 are zlib's levels; 1 (the fastest) is zlib's level-2 matcher or the run
 //! encoder, whichever a sample of each piece favours. zlib's own level 1 (`deflate_quick`) is
-//! not used: it was 1.6x larger on CT.
+//! not used: its files are much larger on CT (docs/GZIP.md).
 //!
 //! ```
 //! use std::io::Read;
@@ -80,9 +80,9 @@ pub fn write_gzip(w: &mut (impl Write + Send), stored_prefix: &[u8], data: &[u8]
     member.end(w)
 }
 
-/// The CRC-32 (gzip's) and length of a run of bytes: libdeflate's vectorised CRC (about 10x
-/// flate2's on these machines: it was 4 % of `ctprep run`'s profile), runs joined with zlib-rs's
-/// `crc32_combine`.
+/// The CRC-32 (gzip's) and length of a run of bytes: libdeflate's vectorised CRC (an order of
+/// magnitude faster than a table CRC, which showed in `ctprep run`'s profile), runs joined with
+/// zlib-rs's `crc32_combine`.
 #[derive(Clone, Copy, Debug, Default)]
 struct Crc32 {
     sum: u32,
@@ -202,8 +202,8 @@ enum PieceEncoder {
 }
 
 /// How much larger than zlib's matcher (on the samples) the run encoder may be and still be
-/// chosen at level 1 (the matcher is 6-9x slower). 15 % was tried: it cut `ctprep convert`'s
-/// int16 CT write from about 1.26 to 1.0 s but grew the file 6 % (54.8 -> 58.1 MB).
+/// chosen at level 1 (the matcher is several times slower). A looser bound trades file size for
+/// speed on int16 CT; docs/GZIP.md has the figures behind this one.
 const RUNS_SLACK_PERCENT: usize = 5;
 
 /// The encoder for `piece` at gzip level `level` (see the [crate docs](crate)).

@@ -1,8 +1,8 @@
 //! Large scratch and voxel buffers: anonymous mappings advised to use transparent huge pages.
 //!
-//! On these machines the first touch of a fresh 157 MB `Vec` costs ~60 ms of 4 KiB page faults,
-//! more than decoding into it; with huge pages it costs ~9 ms. Where huge pages are unavailable
-//! the advice is ignored and the mapping behaves like any zeroed allocation.
+//! The first touch of a fresh volume-sized `Vec` costs one page fault per 4 KiB, which can take
+//! longer than decoding into it; with huge pages it costs a few hundred. Where huge pages are
+//! unavailable the advice is ignored and the mapping behaves like any zeroed allocation.
 
 use memmap2::MmapMut;
 
@@ -22,9 +22,8 @@ pub(crate) const PREFAULT_MIN_BYTES: usize = 16 << 20;
 
 /// Runs `fill` on all of `map` while, on Linux with more than one CPU, a helper thread faults
 /// the mapping's pages in for writing ahead of it (`MADV_POPULATE_WRITE`, 8 MiB at a time), so
-/// the kernel's page zeroing runs beside `fill` instead of inside it. Decoding a 157 MB `.nii.gz`
-/// into a fresh mapping took 316 ms with the faults inline and 245 ms with the helper (one run,
-/// libdeflate; 258 ms into a buffer touched beforehand). The helper never changes the contents
+/// the kernel's page zeroing runs beside `fill` instead of inside it (docs/BENCHMARKS.md has the
+/// decode times with and without it). The helper never changes the contents
 /// (populating leaves written pages as they are) and stops at `fill`'s end or at the first
 /// refusal (kernels before 5.14 do not know the advice); the pages it did not reach are then
 /// faulted by `fill` as usual.

@@ -692,7 +692,7 @@ impl Source {
 
 /// A new zeroed buffer for `n` values, filled through its bytes: a `Vec` for small volumes; for
 /// large ones an anonymous mapping advised to use transparent huge pages, which makes the first
-/// touch of a 157 MB volume cost ~9 ms instead of ~60 ms of 4 KiB page faults on these machines.
+/// touch of a volume cost a few hundred page faults instead of one per 4 KiB.
 enum VoxelBuffer<T: Element> {
     Small(Vec<T>),
     #[cfg(feature = "mmap")]
@@ -747,7 +747,7 @@ impl<T: Element> VoxelBuffer<T> {
 }
 
 /// The fast path for a single-member `.nii.gz`: the whole file decoded at once by libdeflate
-/// (0.6-1.1 GB/s on the machines measured, about 1.5x streaming zlib-rs) straight into the
+/// (the fastest decoder measured, faster than streaming zlib-rs) straight into the
 /// buffer that becomes the voxel storage, its pages faulted in by a helper thread
 /// ([`fill_with_prefault`]). `None` whenever it does not apply (the gzip trailer's size is not
 /// the one the header promises, as for multi-member files; misaligned data; any decoding

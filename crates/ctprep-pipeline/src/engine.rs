@@ -135,10 +135,10 @@ impl Picture {
 
 /// Stored output slices (along z) per slab of the streamed pipeline: each slab also computes
 /// the `k - 1` slices around it that its MIP windows reach, so larger slabs redo less; smaller
-/// ones touch less fresh memory (per worker two buffers of `SLAB + k - 1` planes, 13 MB each for
-/// a 400 x 400 plane and k = 5), which costs more than the redone slices on these VMs. On the
-/// 512x512x300 phantom, eight interleaved runs each: 16 slices 0.68-0.86 s (median 0.785 s,
-/// 233 MB peak RSS), 32 slices 0.65-1.01 s (median 0.90 s, 285 MB).
+/// ones touch less fresh memory (per worker two buffers of `SLAB + k - 1` planes), which costs
+/// more than the redone slices. 16 was faster and smaller than 32 on the 512x512x300 run
+/// (docs/PIPELINE.md). The slabs also set where `ctprep run`'s compressed pieces end, so
+/// changing it changes its `.nii.gz` bytes (not their values).
 pub const SLAB: usize = 16;
 
 /// One slab of the streamed pipeline: windowed slices `z0..z1` (what it adds to the windowed
