@@ -8,11 +8,12 @@ use std::str::FromStr;
 /// Work (voxels) from which [`Threads::Auto`] splits a call over the rayon pool: below it,
 /// rayon's start-up and the helper threads' cold caches cost more than a second thread saves.
 ///
-/// Where it comes from: the threshold the intensity, resample and projection crates each kept
-/// before it was shared here. The thread sweep `cargo bench -p ctprep-benches --bench threads`
-/// runs each crate's kernels on work from a quarter to four times this size on 1 to all
-/// threads; the right value is the smallest size at which two threads beat one for every
-/// kernel. Rerun the sweep (and `cargo xtask bench-report --group threads`) on the target
+/// Where it comes from: the thread sweep `cargo bench -p ctprep-benches --bench threads` runs
+/// each crate's kernels on work from a quarter to four times this size on 1 to all threads. On
+/// the 2-vCPU machines measured (docs/BENCHMARKS.md, "threads") the window and MIP kernels gain
+/// from a second thread from a quarter to half of it on, and clearly at it; the resampler's own
+/// split did not pay at any size swept, which is why the pipeline runs it one slab per worker
+/// instead. Rerun the sweep (and `cargo xtask bench-report --group threads`) on the target
 /// machine before changing it.
 pub const PARALLEL_MIN_VOXELS: usize = 1 << 20;
 

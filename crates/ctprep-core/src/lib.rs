@@ -52,3 +52,8 @@ macro_rules! dispatched {
         $item
     )*};
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -368,3 +368,8 @@ mod tests {
         assert_eq!(zlib(piece_encoder(zeros, 0)).0, 0);
     }
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -600,3 +600,8 @@ pub fn window<T: Sample, O: Output>(
     let report = window_into(src, out.view_mut(), map, exec)?;
     Ok((out, report))
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

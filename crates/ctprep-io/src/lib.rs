@@ -79,3 +79,8 @@ pub use xform::{
     AffineSource, QformFields, best_affine, effective_xform_code, qform_from_affine, quaternion_to_rotation,
     rotation_to_quaternion,
 };
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -360,3 +360,8 @@ mod tests {
         assert!(Phantom::new([4, 4, 4]).spacing_mm([1.0, -1.0, 1.0]).ct().is_err());
     }
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

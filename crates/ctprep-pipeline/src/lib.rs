@@ -45,3 +45,8 @@ pub use error::PipelineError;
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
 pub use report::{CpuTimes, ReadMode, RunReport, StageKernels, Timings, Written};
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

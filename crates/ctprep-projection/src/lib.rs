@@ -473,3 +473,8 @@ pub fn whole_axis_affine(affine: &Affine, axis: Axis3, n: usize) -> Affine {
     m.0[a][3] = (n as f64 - 1.0) / 2.0;
     affine.matmul(&m)
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

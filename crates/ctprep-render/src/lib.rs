@@ -100,3 +100,8 @@ pub use grey::{Bits, Gray, ParseBitsError, PixelMap, Pixels};
 pub use layout::{ParsePlaneError, Plane, SliceLayout, slice_image};
 pub use sheet::{SEPARATOR_PX, SheetOptions, contact_sheet};
 pub use volume::VolumeImages;
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

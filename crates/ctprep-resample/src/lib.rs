@@ -610,3 +610,8 @@ mod tests {
         }
     }
 }
+
+/// The examples of this crate's README.md, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
