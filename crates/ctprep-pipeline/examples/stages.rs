@@ -8,7 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The stages one by one; the lines between the markers are the README's example, word for
 /// word (`tests/readme.rs` checks both that they run and that they match).
-pub fn stages() -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn stages() -> Result<(), Box<dyn std::error::Error>> {
     // README example begins.
     use ctprep_intensity::{Exec, Range, Window, WindowMap};
     use ctprep_projection::SlabProjection;
