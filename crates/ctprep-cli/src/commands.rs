@@ -450,6 +450,17 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Refuses an output that is the input, or that is not named .nii / .nii.gz.
+/// The whole volume whose header `header` read, for the stages that do not stream: an error
+/// when the file no longer has that header's shape.
+pub(crate) fn read_whole(header: ctprep_io::SliceReader) -> Result<Volume, Box<dyn std::error::Error>> {
+    let path = header.template().display_path();
+    let v = step("read", || read_nifti(&path))?;
+    if v.shape() != header.shape() {
+        return Err(format!("{}: the file changed while it was being read", path.display()).into());
+    }
+    Ok(v)
+}
+
 pub(crate) fn check_output_path(input: &Path, output: &Path) -> CmdResult {
     if same_file(input, output) {
         return Err(format!("{}: refusing to write onto the input file", output.display()).into());

@@ -4,12 +4,12 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::Args;
-use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, write_nifti};
 use ctprep_projection::{
     Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into, whole_axis, whole_axis_affine,
 };
 
-use crate::commands::{CmdResult, UsageError, check_output_path};
+use crate::commands::{CmdResult, UsageError, check_output_path, read_whole};
 
 /// Options of `ctprep mip`.
 #[derive(Debug, Args)]
@@ -100,11 +100,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
         );
         return Ok(());
     }
-    drop(header);
-    let v = step("read", || read_nifti(&args.input))?;
-    if v.dims3()? != shape {
-        return Err(format!("{}: the file changed while it was being read", args.input.display()).into());
-    }
+    let v = read_whole(header)?;
     let mut out_shape = shape;
     out_shape[a] = m;
     let src = v.scaled_f32();

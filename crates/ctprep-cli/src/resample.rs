@@ -5,13 +5,15 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_nifti};
 use ctprep_resample::{
     Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Voxel, plan_like, plan_spacing,
     resample_linear_slice_into, resample_nearest_slice_into,
 };
 
-use crate::commands::{CmdResult, DtypeArg, UsageError, check_output_path, convert_to, fmt_num, parse_dtype};
+use crate::commands::{
+    CmdResult, DtypeArg, UsageError, check_output_path, convert_to, fmt_num, parse_dtype, read_whole,
+};
 use crate::progress::Bars;
 use ctprep_pipeline::{Input, Pipeline};
 
@@ -212,11 +214,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         );
         return Ok(());
     }
-    drop(header);
-    let v = step("read", || read_nifti(&args.input))?;
-    if v.dims3()? != shape {
-        return Err(format!("{input}: the file changed while it was being read").into());
-    }
+    let v = read_whole(header)?;
     let (data, scaling, report) = match args.interp {
         Interp::Linear => {
             let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.exec.exec()))

@@ -187,13 +187,16 @@ fn head_bytes(vol: &Volume, h: &NiftiHeader) -> Vec<u8> {
     head
 }
 
-/// Creates `path` through a temporary file in its folder: `write` fills the file, which is then
-/// renamed onto `path`. When `write` fails (or the process dies) no partial `path` appears; the
-/// temporary file is removed.
-fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
+/// Creates `path` through a temporary file in its folder (readable like any output): `write`
+/// fills the file, which is then renamed onto `path`. When `write` fails (or the process dies)
+/// no partial `path` appears; the temporary file is removed. Every ctprep output is written so.
+pub fn write_atomically<E: From<Error>>(
+    path: &Path,
+    write: impl FnOnce(&std::fs::File) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let tmp = temp_file_for(path)?;
     write(tmp.as_file())?;
-    persist(tmp, path)
+    Ok(persist(tmp, path)?)
 }
 
 /// A temporary file (removed when dropped) in `path`'s folder, readable like any output.

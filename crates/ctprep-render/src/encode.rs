@@ -53,29 +53,8 @@ fn encode_png_for(image: &Pixels, path: &Path) -> Result<Vec<u8>> {
 pub fn write_png(path: impl AsRef<Path>, image: &Pixels) -> Result<()> {
     let path = path.as_ref();
     let bytes = encode_png_for(image, path)?;
-    write_atomically(path, |mut file| {
+    ctprep_io::write_atomically(path, |mut file| {
         file.write_all(&bytes).map_err(|e| RenderError::io(path, "write", e))?;
         file.flush().map_err(|e| RenderError::io(path, "write", e))
     })
-}
-
-/// Creates `path` through a temporary file in its folder (readable like any output, removed
-/// when `write` fails), renamed onto `path` once `write` has filled it: as ctprep-io writes
-/// NIfTI files, so no partial image ever appears.
-fn write_atomically(path: &Path, write: impl FnOnce(&std::fs::File) -> Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".ctprep-").suffix(".tmp");
-    // tempfile creates private (0600) files; an output should be readable like any other.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| RenderError::io(path, &format!("create a temporary file in {}", dir.display()), e))?;
-    write(tmp.as_file())?;
-    tmp.persist(path).map_err(|e| RenderError::io(path, "rename the finished temporary file to", e.error))?;
-    Ok(())
 }
