@@ -770,20 +770,11 @@ impl<'p> Pipeline<'p> {
     pub fn run(&self, input: Input, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
         let t_all = Instant::now();
         recipe.check()?;
-        let (input, stem) = match input {
-            Input::Path(p) => {
-                let t = Instant::now();
-                let reader = SliceReader::open(&p)?;
-                let stem = outputs.get_stem().map_or_else(|| stem_of(&p), str::to_owned);
-                (Opened::File(reader, t.elapsed()), stem)
-            }
-            Input::Reader(r) => {
-                let stem = outputs.get_stem().map_or_else(|| stem_of(&r.template().display_path()), str::to_owned);
-                (Opened::File(r, Duration::ZERO), stem)
-            }
-            Input::Volume { volume, name } => {
-                (Opened::Whole(volume, name), outputs.get_stem().unwrap_or("ct").to_owned())
-            }
+        let input = open(input)?;
+        let stem = match (outputs.get_stem(), &input) {
+            (Some(s), _) => s.to_owned(),
+            (None, Opened::File(r, _)) => stem_of(&r.template().display_path()),
+            (None, Opened::Whole(..)) => "ct".to_owned(),
         };
         let mut report = self.run_opened(input, &stem, recipe, outputs)?;
         report.timings.total = t_all.elapsed();
