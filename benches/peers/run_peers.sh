@@ -3,7 +3,7 @@
 #
 #   bash benches/peers/run_peers.sh [INPUT] [RUNS] [WORKDIR]
 #
-# INPUT defaults to /tmp/p512/d/phantom_ct.nii.gz (made with `ctprep demo /tmp/p512/d --shape 512,512,300`
+# CTPREP (env) is the binary, default target/release/ctprep. INPUT defaults to /tmp/p512/d/phantom_ct.nii.gz (made with `ctprep demo /tmp/p512/d --shape 512,512,300`
 # if missing), RUNS to 5, WORKDIR to /tmp/peers. Each round runs, in this order:
 #   ctprep-vm      ctprep run IN --out D --save volume,mip --quiet   (like with like: two .nii.gz, no PNGs)
 #   sitk           simpleitk_recipe.py (MIP with scipy.ndimage.maximum_filter1d)
@@ -54,10 +54,12 @@ fi
 
 # Outputs: SimpleITK on ctprep's own grid (same sample points) and on its usual grid (input direction kept).
 stem="$(basename "$IN")"; stem="${stem%%.*}"
-"$PY" "$HERE/simpleitk_recipe.py" "$IN" --out "$W/out-sitk-ctgrid" --grid ctprep --mip sitk > /dev/null 2>&1
-for peer in out-sitk out-sitk-ctgrid; do
-  "$PY" "$HERE/compare_outputs.py" "$W/out-ctprep-vm/${stem}_mip.nii.gz" "$W/$peer/${stem}_mip.nii.gz"
-done
+if [ "$RUNS" -gt 0 ]; then
+  "$PY" "$HERE/simpleitk_recipe.py" "$IN" --out "$W/out-sitk-ctgrid" --grid ctprep --mip sitk > /dev/null 2>&1
+  for peer in out-sitk out-sitk-ctgrid; do
+    "$PY" "$HERE/compare_outputs.py" "$W/out-ctprep-vm/${stem}_mip.nii.gz" "$W/$peer/${stem}_mip.nii.gz"
+  done
+fi
 if [ "${CLASSIC:-0}" = 1 ] && [ -f "$W/out-classic/${stem}_mip.nii.gz" ]; then
   "$PY" "$HERE/compare_outputs.py" "$W/out-ctprep-classic/${stem}_mip.nii.gz" "$W/out-classic/${stem}_mip.nii.gz"
 fi
