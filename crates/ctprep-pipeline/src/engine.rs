@@ -809,7 +809,14 @@ impl<'p> Pipeline<'p> {
                 .map_err(|e| PipelineError::Recipe(format!("MIP thickness {mm} mm: {e}")))?,
         };
         let (align, edges) = (recipe.get_mip_align(), recipe.get_mip_edges());
-        let proj = SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(align).edges(edges);
+        // Thicker than the volume can use is the same projection (`for_slices`), at no cost.
+        let proj = SlabProjection::new(k)
+            .axis(Axis3::Z)
+            .reduce(Reduce::Max)
+            .align(align)
+            .edges(edges)
+            .for_slices(out_shape[2]);
+        let k_used = proj.k();
         let m = proj.output_len(out_shape[2]).map_err(|e| PipelineError::kernel(&input_name, "MIP", e))?;
         let mip_shape = [out_shape[0], out_shape[1], m];
         let mip_affine = proj.output_affine(&plan.grid.affine);
@@ -828,7 +835,7 @@ impl<'p> Pipeline<'p> {
         let workers = self.workers();
         // At least k slices per slab, so a slab never computes more than about twice its own
         // slices, however thick the MIP.
-        let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k));
+        let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k_used));
         let job = Job {
             first: First::Resample { plan: &plan, opts: Trilinear::new().scaling(scaling.0, scaling.1) },
             plane_shape: [out_shape[0], out_shape[1]],
@@ -838,7 +845,7 @@ impl<'p> Pipeline<'p> {
                 WindowMap::new(recipe.get_window(), Range::UNIT, None)
                     .map_err(|e| PipelineError::kernel(&input_name, "window", e))?,
             ),
-            sub_proj: SlabProjection::new(k).axis(Axis3::Z).reduce(Reduce::Max).align(align),
+            sub_proj: SlabProjection::new(k_used).axis(Axis3::Z).reduce(Reduce::Max).align(align),
             proj,
             n: out_shape[2],
             plane: out_shape[0] * out_shape[1],
@@ -1277,9 +1284,9 @@ impl Pipeline<'_> {
             First::Resample { plan, .. } => plan.grid.shape[2],
             First::Scale(_) => input_shape[2],
         };
-        let (k, sub_proj, whole_proj) = match proj {
+        let (k, sub_proj, whole_proj) = match proj.map(|p| p.for_slices(n)) {
             Some(p) => {
-                (p.k(), SlabProjection::new(p.k()).axis(Axis3::Z).reduce(p.get_reduce()).align(p.get_align()), *p)
+                (p.k(), SlabProjection::new(p.k()).axis(Axis3::Z).reduce(p.get_reduce()).align(p.get_align()), p)
             }
             None => (1, SlabProjection::new(1), SlabProjection::new(1)),
         };

@@ -260,6 +260,18 @@ impl SlabProjection {
         self.stride
     }
 
+    /// This projection for an axis of `n` slices, its thickness cut to what can change a
+    /// window: every window of a slab of 2n + 1 or more slices already spans the whole axis
+    /// (shrunk), or none is full (`zero`, `valid`), so a thicker slab gives the same windows and
+    /// the same output, and keeps its parity (the output affine of an even centred slab sits
+    /// half a slice earlier). The kernels run on this, so an absurd thickness (`--slab
+    /// 18446744073709551615`, or millimetres over a near-zero spacing) costs nothing.
+    pub fn for_slices(&self, n: usize) -> SlabProjection {
+        let cap = 2 * n.max(1) + 1;
+        let k = if self.k <= cap { self.k } else { cap + usize::from(self.k.is_multiple_of(2)) };
+        SlabProjection { k, ..*self }
+    }
+
     /// The number of output slices for `n` input slices.
     pub fn output_len(&self, n: usize) -> Result<usize> {
         match self.edges {
@@ -287,9 +299,10 @@ impl SlabProjection {
     /// The input slices `s ..= e` that output `j` reduces, or `None` when it is 0 (`zero`
     /// edges). `n` input slices.
     pub fn window(&self, j: usize, n: usize) -> Option<(usize, usize)> {
-        let h = if self.align == Align::Centre { (self.k / 2) as isize } else { 0 };
-        let s = self.anchor(j) - h;
-        let e = s + self.k as isize - 1;
+        let this = self.for_slices(n);
+        let h = if this.align == Align::Centre { (this.k / 2) as isize } else { 0 };
+        let s = this.anchor(j) - h;
+        let e = s + this.k as isize - 1;
         match self.edges {
             // The classic loop `for i in range(n - k)`: full windows that end before the last slice.
             Edges::Zero => (s >= 0 && e < n as isize - 1).then_some((s as usize, e as usize)),
@@ -378,6 +391,7 @@ impl Projector {
     ) -> Result<Report> {
         let n = shape[p.axis.index()];
         let m = p.output_len(n)?;
+        let p = &p.for_slices(n);
         let (inner, _, outer) = split(shape, p.axis);
         if src.len() != inner * n * outer || dst.len() != inner * m * outer {
             return Err(ProjectionError::BadParameter(format!(
@@ -478,3 +492,41 @@ pub fn whole_axis_affine(affine: &Affine, axis: Axis3, n: usize) -> Affine {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod thickness_tests {
+    use super::*;
+
+    /// Past 2n + 1 slices a thicker slab changes neither a window nor the output affine, and
+    /// the cut keeps small slabs as they are.
+    #[test]
+    fn slabs_thicker_than_twice_the_axis_are_cut_without_changing_anything() {
+        let affine = Affine::from_spacing_origin([0.8, 0.8, 2.5], [1.0, 2.0, 3.0]);
+        for n in [1, 2, 3, 7, 10] {
+            for align in [Align::Start, Align::Centre] {
+                for edges in [Edges::Shrink, Edges::Zero] {
+                    for stride in [1, 3] {
+                        for k in
+                            [1, 2, 5, 2 * n, 2 * n + 1, 2 * n + 2, 2 * n + 3, 999, 1000, usize::MAX - 1, usize::MAX]
+                        {
+                            let p = SlabProjection::new(k).align(align).edges(edges).stride(stride);
+                            let cut = p.for_slices(n);
+                            assert!(cut.k() <= 2 * n + 2 && cut.k() % 2 == k % 2, "{n} {k}");
+                            if k <= 2 * n + 1 {
+                                assert_eq!(cut, p);
+                            }
+                            // The reference: a slab of 4n + 4 slices of the same parity, small
+                            // enough for the plain window arithmetic.
+                            let wide = SlabProjection::new(4 * n + 4 + k % 2).align(align).edges(edges).stride(stride);
+                            if k > 2 * n + 1 {
+                                assert_eq!(p.windows(n).ok(), wide.windows(n).ok(), "{n} {k} {align} {edges}");
+                                assert_eq!(p.output_affine(&affine), wide.output_affine(&affine), "{n} {k}");
+                            }
+                            assert_eq!(cut.windows(n).ok(), p.windows(n).ok(), "{n} {k} {align} {edges}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Regression tests for what an outside tester broke (absurd options and geometry corners):
+//! each ran for ever, panicked or aborted before.
+
+mod common;
+
+use common::{ctprep, s, stderr};
+use std::path::Path;
+
+use ctprep_core::Affine;
+use ctprep_io::{WriteOptions, read_nifti, write_nifti};
+use ctprep_phantom::Phantom;
+
+/// A small int16 CT, written to `dir/ct.nii.gz`.
+fn small_ct(dir: &Path) -> std::path::PathBuf {
+    let ct = Phantom::new([24, 20, 9]).spacing_mm([1.5, 1.5, 3.0]).ct().expect("phantom");
+    let path = dir.join("ct.nii.gz");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    path
+}
+
+fn voxels(p: &Path) -> Vec<u32> {
+    read_nifti(p).expect("reads").scaled_f32().iter().map(|v| v.to_bits()).collect()
+}
+
+/// A slab thicker than twice the axis gives the same windows as one of 2n + 1 (or 2n + 2, the
+/// same parity) slices: `--slab 18446744073709551615` and `--slab-mm 1e30` finish with that
+/// output instead of panicking in the kernels.
+#[test]
+fn absurd_mip_slabs_give_the_thickest_useful_slab() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = |name: &str| dir.path().join(name);
+    for (align, edges) in [("start", "shrink"), ("centre", "shrink"), ("centre", "zero"), ("start", "zero")] {
+        // 9 slices: 19 is the first thickness past 2n + 1 = 19 with every window whole.
+        let want = out(&format!("want_{align}_{edges}.nii.gz"));
+        let o = ctprep(&["mip", s(&ct), s(&want), "--slab", "19", "--align", align, "--edges", edges, "--quiet"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        for slab in [["--slab", "18446744073709551615"], ["--slab-mm", "1e30"], ["--slab", "1001"]] {
+            let got = out("got.nii.gz");
+            let o = ctprep(&["mip", s(&ct), s(&got), slab[0], slab[1], "--align", align, "--edges", edges, "--quiet"]);
+            assert!(o.status.success(), "{slab:?} {align} {edges}: {}", stderr(&o));
+            assert_eq!(voxels(&got), voxels(&want), "{slab:?} {align} {edges}");
+        }
+    }
+    // Whole volumes too (along x, by mean: not streamed).
+    let o = ctprep(&[
+        "mip",
+        s(&ct),
+        s(&out("x.nii.gz")),
+        "--slab",
+        "18446744073709551615",
+        "--axis",
+        "x",
+        "--reduce",
+        "mean",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A z spacing of 1e-30 mm makes any `--slab-mm` an absurd number of slices.
+#[test]
+fn a_near_zero_spacing_with_slab_mm_finishes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([16, 12, 7]).ct().expect("phantom");
+    let flat = ct.with_affine(Affine::from_spacing_origin([1.0, 1.0, 1e-30], [0.0; 3])).expect("affine");
+    let path = dir.path().join("flat.nii.gz");
+    write_nifti(&flat, &path, &WriteOptions::new()).expect("writes");
+    let o = ctprep(&["mip", s(&path), s(&dir.path().join("m.nii.gz")), "--slab-mm", "10", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `ctprep run --mip-mm 1e30` (or `--mip 18446744073709551615`) ran for ever and left an empty
+/// temporary file; now its MIP is that of the thickest useful slab.
+#[test]
+fn run_with_an_absurd_mip_finishes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = ctprep(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let base = dir.path().join("want");
+    let doc = json(&["run", s(&ct), "--out", s(&base), "--save", "mip", "--mip", "1", "--json"]);
+    let n = doc["output_shape"][2].as_u64().expect("shape") as usize;
+    let cap = (2 * n + 1).to_string();
+    json(&["run", s(&ct), "--out", s(&base), "--save", "mip", "--mip", &cap, "--json"]);
+    let want = voxels(&base.join("ct_mip.nii.gz"));
+    for mip in [["--mip", "18446744073709551615"], ["--mip-mm", "1e30"]] {
+        let d = dir.path().join(mip[0].trim_start_matches('-'));
+        json(&["run", s(&ct), "--out", s(&d), "--save", "mip", mip[0], mip[1], "--json"]);
+        assert_eq!(voxels(&d.join("ct_mip.nii.gz")), want, "{mip:?}");
+        let left: Vec<_> = std::fs::read_dir(&d).expect("dir").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 1, "{mip:?}: {left:?}");
+    }
+}
