@@ -506,10 +506,11 @@ fn convert(
 }
 
 fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
     let phantom =
         Phantom::new(shape).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse()?).stored(StoredType::I16).seed(1);
+    // Made (and its size checked) before the folder, so a refused shape leaves nothing behind.
     let ct = phantom.ct()?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
     // The inputs are written too, to try the other commands on.
     let ct_path = dir.join("phantom_ct.nii.gz");
     let label_path = dir.join("phantom_labels.nii.gz");

@@ -67,8 +67,12 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     } else {
         let k = match (args.slab, args.slab_mm) {
             (Some(k), _) => k,
+            (None, Some(mm)) if !(mm.is_finite() && mm > 0.0) => {
+                return Err(UsageError(format!("--slab-mm {mm}: must be positive and finite")).into());
+            }
+            // The option is sound: a spacing that is not is the file's fault (exit 1, one line).
             (None, Some(mm)) => SlabProjection::slices_for_mm(mm, header.template().spacing()[a])
-                .map_err(|e| UsageError(e.to_string()))?,
+                .map_err(|e| format!("{}: {e}", args.input.display()))?,
             _ => unreachable!("clap requires one of --slab, --slab-mm, --whole"),
         };
         SlabProjection::new(k)

@@ -95,3 +95,63 @@ fn run_with_an_absurd_mip_finishes() {
         assert_eq!(left.len(), 1, "{mip:?}: {left:?}");
     }
 }
+
+/// `demo --shape 100000,100000,100000` aborted on the allocation and `--shape
+/// 18446744073709551615,2,2` panicked on the capacity; both are now refused (exit 1, one line)
+/// before anything is allocated or created.
+#[test]
+fn demo_refuses_shapes_beyond_the_limits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for shape in ["100000,100000,100000", "18446744073709551615,2,2"] {
+        let out = dir.path().join("demo");
+        let o = ctprep(&["demo", s(&out), "--shape", shape]);
+        assert_eq!(o.status.code(), Some(1), "{shape}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("more than the limit") && e.lines().count() == 1, "{shape}: {e}");
+        assert!(!out.exists(), "{shape}: the folder was created");
+    }
+}
+
+/// A run that fails before writing anything removes the output folder it created.
+#[test]
+fn a_failed_run_leaves_no_new_empty_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("new").join("out");
+    // 1e-9 mm spacing: a grid far beyond the limits, refused while planning.
+    let o = ctprep(&["run", s(&ct), "--out", s(&out), "--spacing", "1e-9", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!out.exists(), "left {}", out.display());
+}
+
+/// `--window=-1e308,1e308` was accepted and mapped every voxel to 0 (its width overflows).
+#[test]
+fn windows_of_infinite_width_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("w.nii.gz");
+    let o = ctprep(&["window", s(&ct), s(&out), "--window=-1e308,1e308"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("finite width"), "{}", stderr(&o));
+    assert!(!out.exists());
+    let o = ctprep(&["run", s(&ct), "--out", s(&dir.path().join("r")), "--window=-1e308,1e308"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A zero z spacing is the file's fault: exit 1 and one line naming it, not a usage error.
+#[test]
+fn a_zero_spacing_is_bad_input_not_bad_usage() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([16, 12, 7]).ct().expect("phantom");
+    let mut a = Affine::from_spacing_origin([1.0, 1.0, 1.0], [0.0; 3]);
+    a.0[2][2] = 0.0;
+    let flat = ct.with_affine(a).expect("affine");
+    let path = dir.path().join("flat.nii.gz");
+    write_nifti(&flat, &path, &WriteOptions::new()).expect("writes");
+    let o = ctprep(&["mip", s(&path), s(&dir.path().join("m.nii.gz")), "--slab-mm", "10"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("flat.nii.gz") && e.lines().count() == 1, "{e}");
+    let o = ctprep(&["mip", s(&path), s(&dir.path().join("m.nii.gz")), "--slab-mm", "-3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

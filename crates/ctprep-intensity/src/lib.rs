@@ -57,7 +57,7 @@ pub use ctprep_core::{Exec, Isa, Kernel, Threads, Variant, Voxel};
 #[non_exhaustive]
 pub enum IntensityError {
     /// `lo >= hi`, or a bound is not finite.
-    #[error("window {lo}..{hi}: need finite bounds with lo < hi")]
+    #[error("window {lo}..{hi}: need finite bounds with lo < hi and a finite width")]
     BadWindow {
         /// Lower bound (HU).
         lo: f64,
@@ -73,7 +73,7 @@ pub enum IntensityError {
         width: f64,
     },
     /// An output range with a non-finite bound.
-    #[error("output range {a}..{b}: need finite bounds")]
+    #[error("output range {a}..{b}: need finite bounds and a finite span")]
     BadRange {
         /// Value for the window's lower bound.
         a: f64,
@@ -111,9 +111,10 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window `[lo, hi]`; `lo < hi`, both finite.
+    /// The window `[lo, hi]`; `lo < hi`, both finite, and so its width (`-1e308..1e308` would
+    /// map every value to 0 through an infinite width).
     pub fn new(lo: f64, hi: f64) -> Result<Window> {
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
             return Err(IntensityError::BadWindow { lo, hi });
         }
         Ok(Window { lo, hi })
@@ -190,9 +191,9 @@ impl Range {
     /// `[0, 1]`, the default.
     pub const UNIT: Range = Range { a: 0.0, b: 1.0 };
 
-    /// The range `[a, b]` (both finite; `a > b` inverts the map).
+    /// The range `[a, b]` (both finite, and so `b - a`; `a > b` inverts the map).
     pub fn new(a: f64, b: f64) -> Result<Range> {
-        if !(a.is_finite() && b.is_finite()) {
+        if !(a.is_finite() && b.is_finite() && (b - a).is_finite()) {
             return Err(IntensityError::BadRange { a, b });
         }
         Ok(Range { a, b })

@@ -43,6 +43,26 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The voxel count of a volume of `shape` stored as `dtype`, or why it is beyond these
+    /// limits (or this machine's address space): the one size check of every volume ctprep
+    /// reads or makes, before anything is allocated.
+    pub fn check(&self, shape: &[usize], dtype: DataType) -> std::result::Result<usize, String> {
+        let n = shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64));
+        if n > self.max_voxels {
+            return Err(format!("dim = {shape:?} is {n} voxels, more than the limit of {}", self.max_voxels));
+        }
+        let nbytes = n.saturating_mul(dtype.size() as u64);
+        if nbytes > self.max_bytes {
+            return Err(format!(
+                "dim = {shape:?} of {dtype} is {nbytes} bytes, more than the limit of {}",
+                self.max_bytes
+            ));
+        }
+        usize::try_from(n).map_err(|_| format!("{n} voxels do not fit in this machine's address space"))
+    }
+}
+
 /// How to read a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -432,21 +452,8 @@ impl Layout {
                 ));
             }
         };
-        if n > limits.max_voxels {
-            return Err(err(
-                ErrorKind::TooLarge,
-                format!("dim = {shape:?} is {n} voxels, more than the limit of {}", limits.max_voxels),
-            ));
-        }
-        let nbytes = n.saturating_mul(dtype.size() as u64);
-        if nbytes > limits.max_bytes {
-            return Err(err(
-                ErrorKind::TooLarge,
-                format!("dim = {shape:?} of {dtype} is {nbytes} bytes, more than the limit of {}", limits.max_bytes),
-            ));
-        }
-        let n_voxels = usize::try_from(n)
-            .map_err(|_| err(ErrorKind::TooLarge, format!("{n} voxels do not fit in this machine's address space")))?;
+        let n_voxels = limits.check(&shape, dtype).map_err(|m| err(ErrorKind::TooLarge, m))?;
+        let nbytes = (n_voxels as u64).saturating_mul(dtype.size() as u64);
         let vo = h.vox_offset;
         if !(0.0..=1e15).contains(&vo) {
             return Err(err(ErrorKind::BadHeader, format!("vox_offset = {vo}: must be a non-negative byte offset")));

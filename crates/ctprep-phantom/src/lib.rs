@@ -138,6 +138,10 @@ impl Phantom {
         if !self.noise_hu.is_finite() || self.noise_hu < 0.0 {
             return bad(format!("noise {} HU: must be finite and non-negative", self.noise_hu));
         }
+        // A phantom is made whole in memory: within the limits of a volume ctprep would read.
+        if let Err(why) = ctprep_io::Limits::default().check(&self.shape, ctprep_io::DataType::F32) {
+            return Err(ctprep_io::Error::new(ctprep_io::ErrorKind::TooLarge, "<phantom>", why));
+        }
         Ok(())
     }
 

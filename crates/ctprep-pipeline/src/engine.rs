@@ -776,7 +776,13 @@ impl<'p> Pipeline<'p> {
             (None, Opened::File(r, _)) => stem_of(&r.template().display_path()),
             (None, Opened::Whole(..)) => "ct".to_owned(),
         };
-        let mut report = self.run_opened(input, &stem, recipe, outputs)?;
+        let existed = outputs.dir().exists();
+        let mut report = self.run_opened(input, &stem, recipe, outputs).inspect_err(|_| {
+            // A folder this failed run created is removed again when it is still empty.
+            if !existed {
+                let _ = std::fs::remove_dir(outputs.dir());
+            }
+        })?;
         report.timings.total = t_all.elapsed();
         Ok(report)
     }
