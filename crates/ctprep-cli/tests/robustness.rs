@@ -155,3 +155,69 @@ fn a_zero_spacing_is_bad_input_not_bad_usage() {
     let o = ctprep(&["mip", s(&path), s(&dir.path().join("m.nii.gz")), "--slab-mm", "-3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Every file of `dir` with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut f: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("reads")))
+        .collect();
+    f.sort();
+    f
+}
+
+/// A run that fails while placing its outputs kept deleting the previous run's (5 of 6 lost
+/// when one output path was a folder); now the earlier outputs stay, byte for byte, and no
+/// temporary file is left.
+#[test]
+fn a_run_failing_at_its_last_step_keeps_the_earlier_outputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("out");
+    let o = ctprep(&["run", s(&ct), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = files(&out);
+    assert_eq!(before.len(), 6);
+    // The MIP's path becomes a folder: the next run cannot place its MIP there.
+    let mip = out.join("ct_mip.nii.gz");
+    std::fs::remove_file(&mip).expect("removes");
+    std::fs::create_dir(&mip).expect("mkdir");
+    let o = ctprep(&["run", s(&ct), "--out", s(&out), "--window", "-500,500", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let after = files(&out);
+    let want: Vec<_> = before.into_iter().filter(|(n, _)| n != "ct_mip.nii.gz").collect();
+    assert_eq!(after.iter().map(|f| &f.0).collect::<Vec<_>>(), want.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert!(after == want, "an earlier output changed");
+    // And with the way clear, the new run replaces them all.
+    std::fs::remove_dir(&mip).expect("rmdir");
+    let o = ctprep(&["run", s(&ct), "--out", s(&out), "--window", "-500,500", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let now = files(&out);
+    assert_eq!(now.len(), 6);
+    assert!(now.iter().zip(&want).any(|(a, b)| a.1 != b.1), "the new window changed the outputs");
+}
+
+/// Temporary files of a process that no longer runs (killed while writing) are removed by the
+/// next run in that folder; those of running processes and other files are not.
+#[test]
+fn the_next_run_removes_what_a_killed_run_left() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    // pid 1 always runs; 2^31 - 1 never does (Linux pids stay below 2^22).
+    let stale = out.join(".ctprep-2147483647-abc123.tmp");
+    let live = out.join(".ctprep-1-abc123.tmp");
+    let other = out.join(".ctprep-notes.tmp");
+    for p in [&stale, &live, &other] {
+        std::fs::write(p, b"partial").expect("writes");
+    }
+    let o = ctprep(&["run", s(&ct), "--out", s(&out), "--save", "mip", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    if Path::new("/proc/self").exists() {
+        assert!(!stale.exists(), "the dead process's temporary file is still there");
+    }
+    assert!(live.exists() && other.exists());
+}

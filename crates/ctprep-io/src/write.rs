@@ -205,12 +205,43 @@ fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    let prefix = temp_prefix();
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".ctprep-").suffix(".tmp");
+    builder.prefix(&prefix).suffix(".tmp");
     // tempfile creates private (0600) files; an output should be readable like any other.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
     builder.tempfile_in(dir).map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
+}
+
+/// The name prefix of this process's temporary files: `.ctprep-<pid>-`, so that a later run can
+/// tell the leftovers of a killed process ([`remove_stale_temporaries`]) from a live one's.
+fn temp_prefix() -> String {
+    format!(".ctprep-{}-", std::process::id())
+}
+
+/// Removes the temporary files (`.ctprep-<pid>-*.tmp`) that processes no longer running left in
+/// `dir` (killed while writing, or while placing their outputs); returns how many. Files of
+/// running processes, and every other file, are left alone. Where the running processes cannot
+/// be listed (no `/proc`), nothing is removed.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".ctprep-")) else { continue };
+        let Some((pid, _)) = rest.split_once('-') else { continue };
+        let stale = rest.ends_with(".tmp")
+            && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !proc.join(pid).exists());
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Renames the finished temporary file onto `path`.
@@ -437,10 +468,77 @@ pub struct Completed {
 }
 
 impl Completed {
+    /// A complete output written by `write` into a temporary file beside `path`, not yet at
+    /// `path` (see [`persist_all`]).
+    pub fn create<E: From<Error>>(
+        path: impl AsRef<Path>,
+        write: impl FnOnce(&std::fs::File) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Completed, E> {
+        let path = path.as_ref();
+        let tmp = temp_file_for(path)?;
+        write(tmp.as_file())?;
+        Ok(Completed { path: path.to_owned(), tmp })
+    }
+
+    /// Where it goes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Renames the file into place.
     pub fn persist(self) -> Result<()> {
         persist(self.tmp, &self.path)
     }
+}
+
+/// Places `files` together: every one at its path, or, when any step fails, none, and the
+/// files they were replacing back where they were. A file about to be replaced is first moved
+/// aside to a temporary name beside it (removed once all are placed), so an earlier complete
+/// output survives any failure; a process killed in the middle leaves only hidden
+/// `.ctprep-<pid>-*.tmp` files, which [`remove_stale_temporaries`] clears.
+pub fn persist_all(files: Vec<Completed>) -> Result<()> {
+    // (path, the earlier file moved aside, if any) of each file placed so far.
+    let mut placed: Vec<(std::path::PathBuf, Option<tempfile::TempPath>)> = Vec::new();
+    let mut result = Ok(());
+    for f in files {
+        let aside = match std::fs::symlink_metadata(&f.path) {
+            Ok(_) => match temp_file_for(&f.path).map(tempfile::NamedTempFile::into_temp_path) {
+                Ok(slot) => match std::fs::rename(&f.path, &slot) {
+                    Ok(()) => Some(slot),
+                    Err(e) => {
+                        result = Err(Error::io(&f.path, "move the earlier file aside to replace", e));
+                        break;
+                    }
+                },
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            },
+            Err(_) => None,
+        };
+        let path = f.path.clone();
+        match f.persist() {
+            Ok(()) => placed.push((path, aside)),
+            Err(e) => {
+                if let Some(slot) = aside {
+                    let _ = std::fs::rename(&slot, &path);
+                }
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if result.is_err() {
+        for (path, aside) in placed.into_iter().rev() {
+            let _ = std::fs::remove_file(&path);
+            if let Some(slot) = aside {
+                let _ = std::fs::rename(&slot, &path);
+            }
+        }
+    }
+    // On success the earlier files, moved aside, are removed as their paths drop.
+    result
 }
 
 /// The voxel bytes in little-endian order (a borrow on little-endian machines).

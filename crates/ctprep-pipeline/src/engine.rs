@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use ctprep_core::{Exec, Kernel, Threads, Voxel};
 use ctprep_intensity::{Output, Range, WindowMap, window_slice_into};
 use ctprep_io::{
-    AxCodes, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData, WriteOptions,
-    read_nifti,
+    AxCodes, Completed, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData,
+    WriteOptions, read_nifti,
 };
 use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
-use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, write_png};
+use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, encode_png};
 use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing};
 
 use crate::error::{PipelineError, panic_message};
@@ -120,7 +120,8 @@ fn pictures(shape: [usize; 3], affine: &ctprep_core::Affine, outputs: &Outputs, 
 }
 
 impl Picture {
-    fn write(&self) -> Result<()> {
+    /// The PNG, complete in a temporary file beside its path (placed with the other outputs).
+    fn write(&self) -> Result<Completed> {
         let fail = |why: String| PipelineError::Image { path: self.path.clone(), why };
         let map = PixelMap::new();
         let capture = self.capture.lock().map_err(|_| fail("a slab worker panicked".to_owned()))?;
@@ -128,8 +129,11 @@ impl Picture {
             Shows::Slice(n) => map.apply(&capture.image(*n).map_err(|e| fail(e.to_string()))?),
             Shows::Sheet(opts) => capture.sheet(opts, &map).map_err(|e| fail(e.to_string()))?,
         };
-        write_png(&self.path, &pixels).map_err(|e| fail(e.to_string()))?;
-        Ok(())
+        let bytes = encode_png(&pixels).map_err(|e| fail(e.to_string()))?;
+        Completed::create(&self.path, |mut file| {
+            use std::io::Write as _;
+            file.write_all(&bytes).map_err(|e| fail(format!("cannot write: {e}")))
+        })
     }
 }
 
@@ -791,6 +795,8 @@ impl<'p> Pipeline<'p> {
         let mut timings = Timings::default();
         std::fs::create_dir_all(outputs.dir())
             .map_err(|source| PipelineError::OutputDir { path: outputs.dir().to_owned(), source })?;
+        // What a killed run left behind in this folder.
+        ctprep_io::remove_stale_temporaries(outputs.dir());
         let meta = match &input {
             Opened::Whole(v, _) => v,
             Opened::File(r, read) => {
@@ -906,30 +912,22 @@ impl<'p> Pipeline<'p> {
         let [resample, window, mip_kernel] = kernels.unwrap_or_default();
 
         let mut written: Vec<Written> = Vec::new();
-        let placed = (|| -> Result<()> {
-            if !pictures.is_empty() {
-                let _shown = Shown::start(self.progress, Stage::Png, None);
-                let t = Instant::now();
-                for p in &pictures {
-                    p.write()?;
-                    written.push(Written { product: p.product, path: p.path.clone() });
-                }
-                timings.png = t.elapsed();
+        let mut files: Vec<Completed> = Vec::new();
+        if !pictures.is_empty() {
+            let _shown = Shown::start(self.progress, Stage::Png, None);
+            let t = Instant::now();
+            for p in &pictures {
+                files.push(p.write()?);
+                written.push(Written { product: p.product, path: p.path.clone() });
             }
-            for (product, path, file) in done {
-                file.persist()?;
-                written.push(Written { product, path });
-            }
-            Ok(())
-        })();
-        if let Err(e) = placed {
-            // Best effort: the outputs already in place are removed, so none is left from a
-            // failed run.
-            for w in &written {
-                let _ = std::fs::remove_file(&w.path);
-            }
-            return Err(e);
+            timings.png = t.elapsed();
         }
+        for (product, path, file) in done {
+            files.push(file);
+            written.push(Written { product, path });
+        }
+        // All outputs appear together, or none do and the earlier ones stay.
+        ctprep_io::persist_all(files)?;
         written.sort_by_key(|w| w.product);
         let [resample_cpu, window_cpu, mip_cpu, compress, write, read] = cpu;
         Ok(RunReport {
