@@ -293,6 +293,27 @@ scalar and wide kernels compiled for: {}",
     )
 }
 
+impl Command {
+    /// The folders this command writes its outputs into.
+    fn output_dirs(&self) -> Vec<PathBuf> {
+        let parent = |p: &Path| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        match self {
+            Command::Info { .. } => Vec::new(),
+            Command::Convert { output, .. } => vec![parent(output)],
+            Command::Demo { dir, .. } => vec![dir.clone()],
+            Command::Window(a) => vec![parent(&a.output)],
+            Command::Mip(a) => vec![parent(&a.output)],
+            Command::Resample(a) => vec![parent(&a.output)],
+            Command::Png(a) => vec![parent(&a.output)],
+            Command::Sheet(a) => vec![parent(&a.output)],
+            Command::Run(a) => vec![a.out.clone()],
+        }
+    }
+}
+
 pub(crate) fn run(cli: Cli) -> CmdResult {
     match &cli.command {
         Command::Window(a) => a.exec.size_pool()?,
@@ -302,6 +323,7 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
         _ => {}
     }
     crate::progress::set_quiet(cli.quiet);
+    crate::signals::clean_on_interrupt(cli.command.output_dirs());
     match cli.command {
         Command::Info { file, json } => info(&file, json),
         Command::Convert { input, output, axcodes, dtype, gzip_level } => {

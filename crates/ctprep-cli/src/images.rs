@@ -48,7 +48,7 @@ pub(crate) struct PngArgs {
     /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// axial (or z), coronal (or y), sagittal (or x).
     #[arg(long, default_value = "axial")]
     plane: Plane,
@@ -70,7 +70,7 @@ pub(crate) struct SheetArgs {
     /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// axial (or z), coronal (or y), sagittal (or x).
     #[arg(long, default_value = "axial")]
     plane: Plane,

@@ -11,6 +11,7 @@ mod mip;
 mod progress;
 mod resample;
 mod run;
+mod signals;
 mod window;
 
 use std::process::ExitCode;

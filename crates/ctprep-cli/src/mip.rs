@@ -18,7 +18,7 @@ pub(crate) struct MipArgs {
     /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .nii or .nii.gz (float32 values of the scaled input).
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Slab thickness in slices.
     #[arg(long)]
     slab: Option<usize>,

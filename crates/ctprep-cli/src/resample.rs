@@ -24,7 +24,7 @@ pub(crate) struct ResampleArgs {
     /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .nii or .nii.gz.
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Target spacing in mm along the voxel axes i, j, k: one number (isotropic) or three,
     /// SX,SY,SZ. The output keeps the input's direction cosines.
     #[arg(long, value_name = "MM", value_parser = parse_spacing)]

@@ -25,7 +25,7 @@ pub(crate) struct RunArgs {
     input: PathBuf,
     /// Output folder (created if missing).
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// `classic`: the classic Python recipe exactly (axcodes keep, grid seed, window
     /// -100..1000, MIP of 5 slices with start alignment and the last 5 slices left 0). Any other
     /// name is a window preset (lung, mediastinum, soft-tissue, bone, brain, liver, stroke,

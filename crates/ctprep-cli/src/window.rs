@@ -15,7 +15,7 @@ pub(crate) struct WindowArgs {
     /// Input file (.nii, .nii.gz, .hdr or .img). Never modified.
     input: PathBuf,
     /// Output file, .nii or .nii.gz; same shape, affine and header as the input.
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// The window LO,HI in HU (e.g. -100,1000).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
     window: Option<(f64, f64)>,

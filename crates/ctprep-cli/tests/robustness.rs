@@ -221,3 +221,41 @@ fn the_next_run_removes_what_a_killed_run_left() {
     }
     assert!(live.exists() && other.exists());
 }
+
+/// SIGTERM and SIGINT in the middle of a run left hidden temporary files of up to 147 MB; now
+/// the run removes them, exits 130, and the previous run's outputs stay as they were.
+#[test]
+fn interrupted_runs_leave_no_temporaries_and_keep_earlier_outputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([192, 192, 60]).spacing_mm([0.8, 0.8, 2.5]).ct().expect("phantom");
+    let path = dir.path().join("ct.nii.gz");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let out = dir.path().join("out");
+    let o = ctprep(&["run", s(&path), "--out", s(&out), "--spacing", "0.5", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = files(&out);
+    let mut interrupted = 0;
+    for (signal, after_ms) in [("-TERM", 150), ("-INT", 300), ("-TERM", 600)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+            .args(["run", s(&path), "--out", s(&out), "--spacing", "0.5", "--window", "-500,500", "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        let _ = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status();
+        let status = child.wait().expect("ends");
+        let left: Vec<String> = std::fs::read_dir(&out)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".ctprep-"))
+            .collect();
+        assert!(left.is_empty(), "{signal} after {after_ms} ms: {left:?}");
+        if status.code() == Some(130) {
+            interrupted += 1;
+            assert!(files(&out) == before, "{signal} after {after_ms} ms changed the earlier outputs");
+        }
+    }
+    assert!(interrupted > 0, "no run was interrupted: make the input larger");
+}

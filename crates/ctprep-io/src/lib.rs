@@ -74,7 +74,7 @@ pub use read::{Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with};
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{
     Completed, DEFAULT_GZIP_LEVEL, NiftiStream, Packer, Piece, WriteOptions, header_for, nifti_output_kind,
-    persist_all, remove_stale_temporaries, write_atomically, write_nifti,
+    persist_all, remove_own_temporaries, remove_stale_temporaries, write_atomically, write_nifti,
 };
 pub use xform::{
     AffineSource, QformFields, best_affine, effective_xform_code, qform_from_affine, quaternion_to_rotation,

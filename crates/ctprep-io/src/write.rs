@@ -221,27 +221,70 @@ fn temp_prefix() -> String {
 }
 
 /// Removes the temporary files (`.ctprep-<pid>-*.tmp`) that processes no longer running left in
-/// `dir` (killed while writing, or while placing their outputs); returns how many. Files of
-/// running processes, and every other file, are left alone. Where the running processes cannot
-/// be listed (no `/proc`), nothing is removed.
+/// `dir` (killed while writing, or while placing their outputs); returns how many. An earlier
+/// output that a killed [`persist_all`] had moved aside goes back to its path when nothing took
+/// its place. Files of running processes, and every other file, are left alone. Where the
+/// running processes cannot be listed (no `/proc`), nothing is removed.
 pub fn remove_stale_temporaries(dir: &Path) -> usize {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
         return 0;
     }
+    clean_temporaries(dir, |pid| pid != std::process::id() && !proc.join(pid.to_string()).exists())
+}
+
+/// Removes this process's own temporary files from `dir` (for a signal handler: the process is
+/// about to exit), putting back any earlier output moved aside whose path is empty.
+pub fn remove_own_temporaries(dir: &Path) -> usize {
+    clean_temporaries(dir, |pid| pid == std::process::id())
+}
+
+/// The temporary files of `dir` whose process `gone` accepts: removed, or put back where they
+/// were moved aside from.
+fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    let mut removed = 0;
+    let mut cleaned = 0;
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".ctprep-")) else { continue };
-        let Some((pid, _)) = rest.split_once('-') else { continue };
-        let stale = rest.ends_with(".tmp")
-            && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !proc.join(pid).exists());
-        if stale && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
-            removed += 1;
+        let Some((pid, tail)) = rest.split_once('-') else { continue };
+        let ours = rest.ends_with(".tmp") && pid.parse::<u32>().is_ok_and(&gone);
+        if !ours || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
         }
+        // `old-XXXXXX-<name>.tmp`: an earlier output moved aside (see `aside_slot_for`).
+        let original = tail
+            .strip_prefix("old-")
+            .and_then(|t| t.get(ASIDE_RAND + 1..))
+            .and_then(|t| t.strip_suffix(".tmp"))
+            .filter(|n| !n.is_empty());
+        let done = match original {
+            Some(n) if !dir.join(n).exists() => std::fs::rename(e.path(), dir.join(n)).is_ok(),
+            _ => std::fs::remove_file(e.path()).is_ok(),
+        };
+        cleaned += usize::from(done);
     }
-    removed
+    cleaned
+}
+
+/// Random characters in the name of a file moved aside.
+const ASIDE_RAND: usize = 6;
+
+/// A free name beside `path` to move the file there aside to: `.ctprep-<pid>-old-XXXXXX-<its
+/// name>.tmp`, so a later clean-up knows where it came from.
+fn aside_slot_for(path: &Path) -> Result<tempfile::TempPath> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!("{}old-", temp_prefix()))
+        .suffix(&format!("-{name}.tmp"))
+        .rand_bytes(ASIDE_RAND)
+        .tempfile_in(dir)
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
 }
 
 /// Renames the finished temporary file onto `path`.
@@ -502,7 +545,7 @@ pub fn persist_all(files: Vec<Completed>) -> Result<()> {
     let mut result = Ok(());
     for f in files {
         let aside = match std::fs::symlink_metadata(&f.path) {
-            Ok(_) => match temp_file_for(&f.path).map(tempfile::NamedTempFile::into_temp_path) {
+            Ok(_) => match aside_slot_for(&f.path) {
                 Ok(slot) => match std::fs::rename(&f.path, &slot) {
                     Ok(()) => Some(slot),
                     Err(e) => {
@@ -711,5 +754,65 @@ mod tests {
         let err = NiftiStream::create(&vol, &[2, 2, 2], affine, dir.path().join("y.nii.gz"), &WriteOptions::new())
             .expect_err("no gzip");
         assert!(err.to_string().contains("y.nii.gz") && err.to_string().contains("without gzip support"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod placing_tests {
+    use super::*;
+
+    fn done(dir: &Path, name: &str, bytes: &[u8]) -> Completed {
+        Completed::create(dir.join(name), |mut f: &std::fs::File| {
+            f.write_all(bytes).map_err(|e| Error::io(dir, "write", e))
+        })
+        .expect("staged")
+    }
+
+    #[test]
+    fn all_or_none_are_placed_and_the_earlier_files_survive() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("a"), b"old a").expect("writes");
+        std::fs::write(d.join("b"), b"old b").expect("writes");
+        std::fs::create_dir(d.join("c")).expect("mkdir");
+        // c is a folder: placing fails after a and b, which go back.
+        let err = persist_all(vec![done(d, "a", b"new a"), done(d, "b", b"new b"), done(d, "c", b"new c")]);
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(d.join("a")).expect("a"), b"old a");
+        assert_eq!(std::fs::read(d.join("b")).expect("b"), b"old b");
+        let names = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(d), ["a", "b", "c"], "no temporary left");
+        std::fs::remove_dir(d.join("c")).expect("rmdir");
+        persist_all(vec![done(d, "a", b"new a"), done(d, "c", b"new c")]).expect("placed");
+        assert_eq!(std::fs::read(d.join("a")).expect("a"), b"new a");
+        assert_eq!(names(d), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_dead_process_s_files_are_cleaned_and_moved_aside_ones_go_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let dead = ".ctprep-2147483647-";
+        std::fs::write(d.join(format!("{dead}old-abcdef-ct.nii.gz.tmp")), b"earlier").expect("writes");
+        std::fs::write(d.join(format!("{dead}old-ghijkl-mip.nii.gz.tmp")), b"earlier mip").expect("writes");
+        std::fs::write(d.join("mip.nii.gz"), b"newer mip").expect("writes");
+        std::fs::write(d.join(format!("{dead}xyz123.tmp")), b"partial").expect("writes");
+        std::fs::write(d.join(".ctprep-1-xyz123.tmp"), b"a live process's").expect("writes");
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        assert_eq!(remove_stale_temporaries(d), 3);
+        assert_eq!(std::fs::read(d.join("ct.nii.gz")).expect("put back"), b"earlier");
+        assert_eq!(std::fs::read(d.join("mip.nii.gz")).expect("kept"), b"newer mip");
+        assert!(d.join(".ctprep-1-xyz123.tmp").exists());
+        assert_eq!(std::fs::read_dir(d).expect("dir").count(), 3);
     }
 }

@@ -1,0 +1,25 @@
+//! Ctrl-C, SIGTERM and SIGHUP: the command's temporary files are removed from the folder it
+//! writes into (an earlier output it had moved aside goes back), then the process exits 130.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The folders the running command writes into.
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Cleans up `dirs` if the process is interrupted. Installing the handler can fail only if
+/// another one exists; the command then runs without it.
+pub(crate) fn clean_on_interrupt(dirs: Vec<PathBuf>) {
+    if let Ok(mut d) = DIRS.lock() {
+        *d = dirs;
+    }
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(dirs) = DIRS.lock() {
+            for d in dirs.iter() {
+                ctprep_io::remove_own_temporaries(d);
+            }
+        }
+        eprintln!("interrupted: no output written");
+        std::process::exit(130);
+    });
+}
