@@ -259,3 +259,39 @@ fn interrupted_runs_leave_no_temporaries_and_keep_earlier_outputs() {
     }
     assert!(interrupted > 0, "no run was interrupted: make the input larger");
 }
+
+/// A `.nii` whose `vox_offset` (100) points inside its header was read from byte 352 without a
+/// word; nibabel refuses it, and so does ctprep now (exit 1, naming the file and the field).
+#[test]
+fn a_vox_offset_inside_the_header_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
+    let path = dir.path().join("low.nii");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes[108..112].copy_from_slice(&100f32.to_le_bytes());
+    std::fs::write(&path, &bytes).expect("writes");
+    let o = ctprep(&["info", s(&path)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("low.nii") && e.contains("vox_offset = 100"), "{e}");
+}
+
+/// `convert` copied an invalid `sform_code` (99) into both codes of its output; a code the
+/// standard does not define is now written as 2 (aligned), the affine unchanged.
+#[test]
+fn convert_writes_only_valid_transform_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
+    let path = dir.path().join("odd.nii");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes[254..256].copy_from_slice(&99i16.to_le_bytes()); // sform_code
+    std::fs::write(&path, &bytes).expect("writes");
+    let out = dir.path().join("out.nii");
+    let o = ctprep(&["convert", s(&path), s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (read_nifti(&path).expect("reads"), read_nifti(&out).expect("reads"));
+    assert_eq!((b.header().sform_code, b.header().qform_code), (2, 1));
+    assert!(a.affine().max_abs_diff(b.affine()) < 1e-6);
+}

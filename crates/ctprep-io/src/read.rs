@@ -161,6 +161,16 @@ impl Opened {
             ));
         }
         let layout = Layout::of(&header, &hdr_path, &opts.limits)?;
+        // In a single file the voxels cannot start inside the header (nibabel refuses such a
+        // file too); 0, which some writers leave, means right after it.
+        let first = header.format.header_size() as u64 + 4;
+        if img_path.is_none() && layout.vox_offset != 0 && layout.vox_offset < first {
+            return Err(Error::new(
+                ErrorKind::BadHeader,
+                &hdr_path,
+                format!("vox_offset = {}: inside the {first}-byte header and extension flag", layout.vox_offset),
+            ));
+        }
         Ok(Opened { header, layout, hdr_path, img_path, src })
     }
 

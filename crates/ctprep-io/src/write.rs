@@ -99,15 +99,18 @@ fn header_with(vol: &Volume, shape: &[usize], a: &ctprep_core::Affine) -> NiftiH
     h.vox_offset = (h.format.header_size() + 4 + ext_bytes) as f64;
 
     // Codes: kept from the source where set; a transform the source lacked takes the other's
-    // code; a volume with neither (pixdim fallback) or a new one gets 1 (scanner).
+    // code; a volume with neither (pixdim fallback) or a new one gets 1 (scanner). A code the
+    // standard does not define (1-5) is written as 2 (aligned), nibabel's code for a
+    // transform whose space it is not told; copying it would write an invalid file.
+    let valid = |c: i32| if (1..=5).contains(&c) { c } else { 2 };
     let sform_code = if h.sform_code > 0 {
-        h.sform_code
+        valid(h.sform_code)
     } else if h.qform_code > 0 {
-        h.qform_code
+        valid(h.qform_code)
     } else {
         1
     };
-    let qform_code = if h.qform_code > 0 { h.qform_code } else { sform_code };
+    let qform_code = if h.qform_code > 0 { valid(h.qform_code) } else { sform_code };
     let rows = a.rows();
     h.srow = [rows[0], rows[1], rows[2]];
     h.sform_code = sform_code;
