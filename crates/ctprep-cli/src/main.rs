@@ -29,12 +29,19 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<commands::UsageError>() => {
-            eprintln!("error: {e}\n\nFor more information, try '--help'.");
+            eprintln!("error: {}\n\nFor more information, try '--help'.", one_line(&e.to_string()));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::from(1)
         }
     }
+}
+
+/// `message` with its control characters escaped as Rust escapes them (`\n`, `\u{1b}`): a file
+/// name holding a newline or a terminal escape sequence can neither split the one-line error
+/// nor reach the terminal.
+fn one_line(message: &str) -> String {
+    message.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }

@@ -295,3 +295,17 @@ fn convert_writes_only_valid_transform_codes() {
     assert_eq!((b.header().sform_code, b.header().qform_code), (2, 1));
     assert!(a.affine().max_abs_diff(b.affine()) < 1e-6);
 }
+
+/// A file name holding a newline or an escape sequence broke the one-line error or reached the
+/// terminal; control characters are now escaped as Rust's `{:?}` escapes them.
+#[test]
+fn errors_stay_on_one_line_whatever_the_file_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad\nname\u{1b}[31m.nii");
+    std::fs::write(&path, b"not a nifti file").expect("writes");
+    let o = ctprep(&["info", path.to_str().expect("utf-8")]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(!e.contains('\u{1b}') && e.contains("bad\\nname\\u{1b}[31m.nii"), "{e}");
+}
