@@ -309,3 +309,21 @@ fn errors_stay_on_one_line_whatever_the_file_name() {
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
     assert!(!e.contains('\u{1b}') && e.contains("bad\\nname\\u{1b}[31m.nii"), "{e}");
 }
+
+/// A NaN quaternion was reported as a problem of `qoffset_x/y/z`; the error now names
+/// `quatern_b/c/d`.
+#[test]
+fn a_nan_quaternion_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
+    let path = dir.path().join("q.nii");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes[254..256].copy_from_slice(&0i16.to_le_bytes()); // sform_code 0: the qform is used
+    bytes[256..260].copy_from_slice(&f32::NAN.to_le_bytes()); // quatern_b
+    std::fs::write(&path, &bytes).expect("writes");
+    let o = ctprep(&["info", s(&path)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("quatern_b/c/d") && !e.contains("qoffset"), "{e}");
+}

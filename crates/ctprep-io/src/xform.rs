@@ -166,6 +166,10 @@ pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(
     }
     if effective_xform_code(h.qform_code) != 0 {
         let pixdim = spatial_pixdim(h, path, "qform")?;
+        // Each field named for what is wrong with it: a NaN quaternion is not the offset's fault.
+        if h.quatern.iter().any(|v| !v.is_finite()) {
+            return Err(Error::new(ErrorKind::BadHeader, path, format!("quatern_b/c/d = {:?}: not finite", h.quatern)));
+        }
         let r = quaternion_to_rotation(h.quatern).map_err(|w2| {
             Error::new(
                 ErrorKind::BadHeader,
@@ -182,9 +186,12 @@ pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(
                 lin[i][j] = r[i][j] * scale[j];
             }
         }
+        if h.qoffset.iter().any(|v| !v.is_finite()) {
+            return Err(Error::new(ErrorKind::BadHeader, path, format!("qoffset_x/y/z = {:?}: not finite", h.qoffset)));
+        }
         let a = Affine::from_parts(lin, h.qoffset);
         if !a.is_affine() {
-            return Err(Error::new(ErrorKind::BadHeader, path, format!("qoffset_x/y/z = {:?}: not finite", h.qoffset)));
+            return Err(Error::new(ErrorKind::BadHeader, path, "the qform's affine is not finite".to_owned()));
         }
         return Ok((a, AffineSource::Qform));
     }
