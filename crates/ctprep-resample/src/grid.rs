@@ -198,7 +198,7 @@ fn check_shape(what: &str, shape: [usize; 3]) -> Result<()> {
         Some(v) if v <= MAX_OUTPUT_VOXELS => Ok(()),
         _ => Err(ResampleError::TooLarge {
             shape,
-            voxels: shape.iter().map(|&n| n as u128).product(),
+            voxels: shape.iter().fold(1u128, |a, &n| a.saturating_mul(n as u128)),
             limit: MAX_OUTPUT_VOXELS,
         }),
     }
