@@ -327,3 +327,55 @@ fn a_nan_quaternion_is_named_as_such() {
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("quatern_b/c/d") && !e.contains("qoffset"), "{e}");
 }
+
+/// Runs killed with SIGKILL at moments spread over a run, each followed by the clean-up the
+/// next run in the folder does first (`remove_stale_temporaries`): the folder then holds either
+/// the previous run's complete outputs or the new run's, never a mix, never a partial file.
+#[test]
+fn sigkill_at_any_moment_leaves_one_run_s_complete_outputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = Phantom::new([320, 320, 120]).spacing_mm([0.78, 0.78, 2.5]).ct().expect("phantom");
+    let path = dir.path().join("ct.nii.gz");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let args = |out: &Path, window: &str| -> Vec<String> {
+        ["run", s(&path), "--out", s(out), "--window", window, "--quiet"].map(str::to_owned).to_vec()
+    };
+    // The two complete outcomes: the previous options' outputs and the new ones'.
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    let o = ctprep(&args(&old, "-100,1000").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = std::time::Instant::now();
+    let o = ctprep(&args(&new, "-500,500").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run_time = started.elapsed();
+    let (old_files, new_files) = (files(&old), files(&new));
+    assert_ne!(old_files, new_files);
+    let out = dir.path().join("out");
+    let mut outcomes = [0; 2];
+    for fraction in [0.1, 0.4, 0.7, 0.9, 0.97, 1.02] {
+        // The previous outputs in place, then a new run killed part of the way through.
+        let o = ctprep(&args(&out, "-100,1000").iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+            .args(args(&out, "-500,500"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        std::thread::sleep(run_time.mul_f64(fraction));
+        let _ = child.kill();
+        let _ = child.wait();
+        ctprep_io::remove_stale_temporaries(&out);
+        let now = files(&out);
+        let hidden: Vec<_> = now.iter().filter(|f| f.0.starts_with('.')).map(|f| &f.0).collect();
+        assert!(hidden.is_empty(), "killed at {fraction}: {hidden:?} left");
+        if now == old_files {
+            outcomes[0] += 1;
+        } else {
+            assert!(now == new_files, "killed at {fraction}: a mix of the two runs' outputs, or a partial file");
+            outcomes[1] += 1;
+        }
+    }
+    // Both outcomes are met: the kills fall before and after the new run's outputs are placed.
+    assert!(outcomes[0] > 0, "{outcomes:?}");
+}

@@ -242,49 +242,72 @@ pub fn remove_own_temporaries(dir: &Path) -> usize {
     clean_temporaries(dir, |pid| pid == std::process::id())
 }
 
-/// The temporary files of `dir` whose process `gone` accepts: removed, or put back where they
-/// were moved aside from.
+/// The temporary files of `dir` whose process `gone` accepts, cleaned up so the folder holds
+/// one run's complete outputs: when that process had begun placing its outputs (its
+/// `commit` marker is there), the outputs it had not placed yet are placed and the earlier ones
+/// it moved aside removed (roll forward); otherwise its new outputs are removed and every
+/// earlier one goes back to its path (roll back). Its other temporary files are removed.
 fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    let mut cleaned = 0;
+    // (pid, kind, original name, path) of each temporary file of a process `gone` accepts.
+    let mut found: Vec<(u32, &'static str, Option<String>, std::path::PathBuf)> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".ctprep-")) else { continue };
         let Some((pid, tail)) = rest.split_once('-') else { continue };
-        let ours = rest.ends_with(".tmp") && pid.parse::<u32>().is_ok_and(&gone);
-        if !ours || !e.file_type().is_ok_and(|t| t.is_file()) {
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if !rest.ends_with(".tmp") || !gone(pid) || !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
-        // `old-XXXXXX-<name>.tmp`: an earlier output moved aside (see `aside_slot_for`).
-        let original = tail
-            .strip_prefix("old-")
-            .and_then(|t| t.get(ASIDE_RAND + 1..))
-            .and_then(|t| t.strip_suffix(".tmp"))
-            .filter(|n| !n.is_empty());
-        let done = match original {
-            Some(n) if !dir.join(n).exists() => std::fs::rename(e.path(), dir.join(n)).is_ok(),
-            _ => std::fs::remove_file(e.path()).is_ok(),
+        // `old-XXXXXX-<name>.tmp` / `new-XXXXXX-<name>.tmp`: see `slot_for`.
+        let (kind, original) = match ["old-", "new-"].iter().find(|k| tail.starts_with(**k)) {
+            Some(k) => {
+                let n = tail[k.len()..].get(SLOT_RAND + 1..).and_then(|t| t.strip_suffix(".tmp"));
+                (if *k == "old-" { "old" } else { "new" }, n.filter(|n| !n.is_empty()).map(str::to_owned))
+            }
+            None if tail == COMMIT_MARKER => ("commit", None),
+            None => ("other", None),
         };
-        cleaned += usize::from(done);
+        found.push((pid, kind, original, e.path()));
+    }
+    let committing = |pid: u32| found.iter().any(|f| f.0 == pid && f.1 == "commit");
+    let mut cleaned = 0;
+    // New outputs first (placed or removed), then the earlier ones (removed or put back), the
+    // marker last: a clean-up cut short is taken up again from where it stopped.
+    for pass in ["new", "old", "other", "commit"] {
+        for (pid, kind, original, path) in found.iter().filter(|f| f.1 == pass) {
+            let forward = committing(*pid);
+            let done = match (*kind, original) {
+                ("new", Some(n)) if forward => std::fs::rename(path, dir.join(n)).is_ok(),
+                ("old", Some(n)) if !forward && !dir.join(n).exists() => std::fs::rename(path, dir.join(n)).is_ok(),
+                _ => std::fs::remove_file(path).is_ok(),
+            };
+            cleaned += usize::from(done);
+        }
     }
     cleaned
 }
 
-/// Random characters in the name of a file moved aside.
-const ASIDE_RAND: usize = 6;
+/// The name (after `.ctprep-<pid>-`) of the marker a process writes once every new output of a
+/// [`persist_all`] is complete and named, before it moves any earlier file aside.
+const COMMIT_MARKER: &str = "commit.tmp";
 
-/// A free name beside `path` to move the file there aside to: `.ctprep-<pid>-old-XXXXXX-<its
-/// name>.tmp`, so a later clean-up knows where it came from.
-fn aside_slot_for(path: &Path) -> Result<tempfile::TempPath> {
+/// Random characters in the name of a file moved aside or about to be placed.
+const SLOT_RAND: usize = 6;
+
+/// A free name beside `path`: `.ctprep-<pid>-<kind>-XXXXXX-<its name>.tmp`, `kind` `old` (an
+/// earlier file moved aside) or `new` (a complete output about to be placed), so a later
+/// clean-up knows what it is and where it goes.
+fn slot_for(path: &Path, kind: &str) -> Result<tempfile::TempPath> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     tempfile::Builder::new()
-        .prefix(&format!("{}old-", temp_prefix()))
+        .prefix(&format!("{}{kind}-", temp_prefix()))
         .suffix(&format!("-{name}.tmp"))
-        .rand_bytes(ASIDE_RAND)
+        .rand_bytes(SLOT_RAND)
         .tempfile_in(dir)
         .map(tempfile::NamedTempFile::into_temp_path)
         .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
@@ -538,24 +561,40 @@ impl Completed {
 }
 
 /// Places `files` together: every one at its path, or, when any step fails, none, and the
-/// files they were replacing back where they were. A file about to be replaced is first moved
-/// aside to a temporary name beside it (removed once all are placed), so an earlier complete
-/// output survives any failure; a process killed in the middle leaves only hidden
-/// `.ctprep-<pid>-*.tmp` files, which [`remove_stale_temporaries`] clears.
+/// files they were replacing back where they were. Each new file is first renamed
+/// `.ctprep-<pid>-new-…`, then a `commit` marker is written, then each earlier file is moved
+/// aside (`.ctprep-<pid>-old-…`) and the new one renamed onto its path; the marker and the
+/// earlier files are removed last. A process killed in between leaves a folder that
+/// [`remove_stale_temporaries`] completes: rolled forward to every new output when the marker
+/// is there, back to every earlier one when it is not.
 pub fn persist_all(files: Vec<Completed>) -> Result<()> {
-    // (path, the earlier file moved aside, if any) of each file placed so far.
+    let Some(first) = files.first() else { return Ok(()) };
+    let dir = match first.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // 1. Every new file under its `new-` name (removed again, unplaced, if anything fails).
+    let mut staged: Vec<(std::path::PathBuf, tempfile::TempPath)> = Vec::new();
+    for f in files {
+        let slot = slot_for(&f.path, "new")?;
+        f.tmp.persist(&slot).map_err(|e| Error::io(&f.path, "rename the finished temporary file for", e.error))?;
+        staged.push((f.path, slot));
+    }
+    // 2. The marker: from here on a clean-up rolls forward.
+    let marker = dir.join(format!("{}{COMMIT_MARKER}", temp_prefix()));
+    std::fs::write(&marker, b"").map_err(|e| Error::io(&marker, "write", e))?;
+    // 3. Each earlier file aside, each new one onto its path.
     let mut placed: Vec<(std::path::PathBuf, Option<tempfile::TempPath>)> = Vec::new();
     let mut result = Ok(());
-    for f in files {
-        let aside = match std::fs::symlink_metadata(&f.path) {
-            Ok(_) => match aside_slot_for(&f.path) {
-                Ok(slot) => match std::fs::rename(&f.path, &slot) {
-                    Ok(()) => Some(slot),
-                    Err(e) => {
-                        result = Err(Error::io(&f.path, "move the earlier file aside to replace", e));
-                        break;
-                    }
-                },
+    let mut pending = staged.into_iter();
+    for (path, new) in pending.by_ref() {
+        let aside = match std::fs::symlink_metadata(&path) {
+            Ok(_) => match slot_for(&path, "old").and_then(|slot| {
+                std::fs::rename(&path, &slot)
+                    .map(|()| slot)
+                    .map_err(|e| Error::io(&path, "move the earlier file aside to replace", e))
+            }) {
+                Ok(slot) => Some(slot),
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -563,19 +602,20 @@ pub fn persist_all(files: Vec<Completed>) -> Result<()> {
             },
             Err(_) => None,
         };
-        let path = f.path.clone();
-        match f.persist() {
-            Ok(()) => placed.push((path, aside)),
+        match new.persist(&path) {
+            Ok(_) => placed.push((path, aside)),
             Err(e) => {
                 if let Some(slot) = aside {
                     let _ = std::fs::rename(&slot, &path);
                 }
-                result = Err(e);
+                result = Err(Error::io(&path, "rename the finished temporary file to", e.error));
                 break;
             }
         }
     }
     if result.is_err() {
+        // The files not placed are removed as their paths drop.
+        drop(pending);
         for (path, aside) in placed.into_iter().rev() {
             let _ = std::fs::remove_file(&path);
             if let Some(slot) = aside {
@@ -583,6 +623,7 @@ pub fn persist_all(files: Vec<Completed>) -> Result<()> {
             }
         }
     }
+    let _ = std::fs::remove_file(&marker);
     // On success the earlier files, moved aside, are removed as their paths drop.
     result
 }
@@ -817,5 +858,52 @@ mod placing_tests {
         assert_eq!(std::fs::read(d.join("mip.nii.gz")).expect("kept"), b"newer mip");
         assert!(d.join(".ctprep-1-xyz123.tmp").exists());
         assert_eq!(std::fs::read_dir(d).expect("dir").count(), 3);
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    fn names(d: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A process killed while placing (its marker written: `a` placed, its earlier file moved
+    /// aside, `b` not yet) is rolled forward to every new output; one killed before its marker
+    /// (nothing placed, `a` and `b` staged) is rolled back to every earlier one.
+    #[test]
+    fn a_killed_commit_rolls_forward_with_its_marker_and_back_without() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let dead = ".ctprep-2147483647-";
+        let read = |d: &Path, n: &str| std::fs::read(d.join(n)).expect("reads");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("a"), b"new a").expect("writes");
+        std::fs::write(d.join(format!("{dead}old-aaaaaa-a.tmp")), b"old a").expect("writes");
+        std::fs::write(d.join("b"), b"old b").expect("writes");
+        std::fs::write(d.join(format!("{dead}new-bbbbbb-b.tmp")), b"new b").expect("writes");
+        std::fs::write(d.join(format!("{dead}{COMMIT_MARKER}")), b"").expect("writes");
+        assert_eq!(remove_stale_temporaries(d), 3);
+        assert_eq!(names(d), ["a", "b"]);
+        assert_eq!((read(d, "a"), read(d, "b")), (b"new a".to_vec(), b"new b".to_vec()));
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("a"), b"old a").expect("writes");
+        std::fs::write(d.join("b"), b"old b").expect("writes");
+        std::fs::write(d.join(format!("{dead}new-aaaaaa-a.tmp")), b"new a").expect("writes");
+        std::fs::write(d.join(format!("{dead}new-bbbbbb-b.tmp")), b"new b").expect("writes");
+        assert_eq!(remove_stale_temporaries(d), 2);
+        assert_eq!(names(d), ["a", "b"]);
+        assert_eq!((read(d, "a"), read(d, "b")), (b"old a".to_vec(), b"old b".to_vec()));
     }
 }
