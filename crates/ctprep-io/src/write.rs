@@ -824,15 +824,6 @@ mod placing_tests {
         assert!(err.is_err());
         assert_eq!(std::fs::read(d.join("a")).expect("a"), b"old a");
         assert_eq!(std::fs::read(d.join("b")).expect("b"), b"old b");
-        let names = |d: &Path| {
-            let mut v: Vec<String> = std::fs::read_dir(d)
-                .expect("dir")
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            v
-        };
         assert_eq!(names(d), ["a", "b", "c"], "no temporary left");
         std::fs::remove_dir(d.join("c")).expect("rmdir");
         persist_all(vec![done(d, "a", b"new a"), done(d, "c", b"new c")]).expect("placed");
@@ -859,12 +850,8 @@ mod placing_tests {
         assert!(d.join(".ctprep-1-xyz123.tmp").exists());
         assert_eq!(std::fs::read_dir(d).expect("dir").count(), 3);
     }
-}
 
-#[cfg(test)]
-mod recovery_tests {
-    use super::*;
-
+    /// The names in `d`, sorted.
     fn names(d: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(d)
             .expect("dir")
