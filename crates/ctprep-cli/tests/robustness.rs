@@ -18,6 +18,19 @@ fn small_ct(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// A small `.nii` at `dir/name` with the header bytes at each offset replaced.
+fn patched_nii(dir: &Path, name: &str, patches: &[(usize, &[u8])]) -> std::path::PathBuf {
+    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
+    let path = dir.join(name);
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    for (at, b) in patches {
+        bytes[*at..*at + b.len()].copy_from_slice(b);
+    }
+    std::fs::write(&path, &bytes).expect("writes");
+    path
+}
+
 fn voxels(p: &Path) -> Vec<u32> {
     read_nifti(p).expect("reads").scaled_f32().iter().map(|v| v.to_bits()).collect()
 }
@@ -265,12 +278,7 @@ fn interrupted_runs_leave_no_temporaries_and_keep_earlier_outputs() {
 #[test]
 fn a_vox_offset_inside_the_header_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
-    let path = dir.path().join("low.nii");
-    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
-    let mut bytes = std::fs::read(&path).expect("reads");
-    bytes[108..112].copy_from_slice(&100f32.to_le_bytes());
-    std::fs::write(&path, &bytes).expect("writes");
+    let path = patched_nii(dir.path(), "low.nii", &[(108, &100f32.to_le_bytes())]); // vox_offset
     let o = ctprep(&["info", s(&path)]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
@@ -282,12 +290,7 @@ fn a_vox_offset_inside_the_header_is_refused() {
 #[test]
 fn convert_writes_only_valid_transform_codes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
-    let path = dir.path().join("odd.nii");
-    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
-    let mut bytes = std::fs::read(&path).expect("reads");
-    bytes[254..256].copy_from_slice(&99i16.to_le_bytes()); // sform_code
-    std::fs::write(&path, &bytes).expect("writes");
+    let path = patched_nii(dir.path(), "odd.nii", &[(254, &99i16.to_le_bytes())]); // sform_code
     let out = dir.path().join("out.nii");
     let o = ctprep(&["convert", s(&path), s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -315,13 +318,8 @@ fn errors_stay_on_one_line_whatever_the_file_name() {
 #[test]
 fn a_nan_quaternion_is_named_as_such() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ct = Phantom::new([8, 6, 4]).ct().expect("phantom");
-    let path = dir.path().join("q.nii");
-    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
-    let mut bytes = std::fs::read(&path).expect("reads");
-    bytes[254..256].copy_from_slice(&0i16.to_le_bytes()); // sform_code 0: the qform is used
-    bytes[256..260].copy_from_slice(&f32::NAN.to_le_bytes()); // quatern_b
-    std::fs::write(&path, &bytes).expect("writes");
+    // sform_code 0 (the qform is used), quatern_b NaN.
+    let path = patched_nii(dir.path(), "q.nii", &[(254, &0i16.to_le_bytes()), (256, &f32::NAN.to_le_bytes())]);
     let o = ctprep(&["info", s(&path)]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");

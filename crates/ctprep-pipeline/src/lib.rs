@@ -21,9 +21,10 @@
 //! - [`Recipe`] says what is computed ([`Recipe::corrected`], the default, or
 //!   [`Recipe::classic`], the classic Python recipe exactly); [`Outputs`] what is written where;
 //!   [`Input`] a file (streamed) or a volume in memory.
-//! - [`Pipeline`] says how: the kernel variant, slab size, a [`Progress`] receiver. The free
-//!   function [`run`] uses its defaults. Slabs run side by side on the current rayon pool
-//!   (`ThreadPool::install` to choose the thread count).
+//! - [`Pipeline`] says how: the kernel of every stage, the slab workers (`threads`: one per
+//!   thread of the current rayon pool by default), the slab size, a [`Progress`] receiver. The
+//!   free function [`run`] uses its defaults. The standalone stages stream to one file each:
+//!   [`Pipeline::resample_to`], [`Pipeline::window_to`], [`Pipeline::project_to`].
 //! - [`RunReport`] holds named stage times, the kernels that ran, shapes, affines and paths;
 //!   [`PipelineError`] names the file. A failed run leaves no output behind.
 //!
