@@ -1,8 +1,12 @@
 //! Developer tasks for the ctprep workspace: `cargo xtask phantom ...` writes a synthetic CT,
 //! `cargo xtask bench-report` turns criterion's estimates into Markdown tables, and with `--write`
 //! puts them into docs/BENCHMARKS.md as this machine's section; `cargo xtask test` runs the
-//! whole test suite and says at the end which tests skipped for lack of the shared real data.
+//! whole test suite and says at the end which tests skipped for lack of the shared real data;
+//! `cargo xtask fuzz` runs the fuzz targets for a bounded time and `cargo xtask fuzz-corpus`
+//! rebuilds their seed corpus.
 #![forbid(unsafe_code)]
+
+mod fuzz;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -79,6 +83,30 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run every cargo-fuzz target (fuzz/fuzz_targets) for a bounded time, one after the
+    /// other, and print executions and findings per target. Needs cargo-fuzz (`cargo install
+    /// cargo-fuzz --locked`); builds with RUSTC_BOOTSTRAP=1, so a stable toolchain does.
+    /// Findings are saved to fuzz/artifacts/<target>/ and make the task fail.
+    ///
+    /// Example: cargo xtask fuzz --seconds 1200 --target nifti_read
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (repeat for several): nifti_header, nifti_read, gzip_read,
+        /// deflate_roundtrip, run_options.
+        #[arg(long)]
+        target: Vec<String>,
+        /// libFuzzer's sanitizer: address (the default), or none (builds and runs faster).
+        #[arg(long, default_value = "address", value_parser = ["address", "none"])]
+        sanitizer: String,
+        /// Seconds one input may take before it counts as a hang.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Rebuild the committed seed corpus (fuzz/corpus/<target>/) from the fixtures: the small
+    /// NIfTI fixtures plain and gzipped, header mutants, encoder data, run option lists.
+    FuzzCorpus,
 }
 
 fn parse_triple<T: std::str::FromStr>(s: &str) -> Result<[T; 3], String> {
@@ -113,6 +141,8 @@ fn main() -> ExitCode {
             bench_report(&criterion_dir, group.as_deref(), write.as_deref())
         }
         Task::Test { args } => return test(&args),
+        Task::Fuzz { seconds, target, sanitizer, timeout } => fuzz::fuzz(seconds, &target, &sanitizer, timeout),
+        Task::FuzzCorpus => fuzz::corpus(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

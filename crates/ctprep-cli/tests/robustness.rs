@@ -377,3 +377,59 @@ fn sigkill_at_any_moment_leaves_one_run_s_complete_outputs() {
     // Both outcomes are met: the kills fall before and after the new run's outputs are placed.
     assert!(outcomes[0] > 0, "{outcomes:?}");
 }
+
+/// The peak resident memory (VmHWM) of `cmd` in bytes, read from /proc while it runs (the high
+/// water mark only grows, so the last reading before it exits is its peak, give or take the
+/// last few milliseconds), or `None` where there is no /proc.
+fn peak_rss(cmd: &mut std::process::Command) -> Option<(u64, std::process::ExitStatus)> {
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().ok()?;
+    let status = Path::new(&format!("/proc/{}/status", child.id())).to_path_buf();
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))
+            && let Some(kb) = kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        {
+            peak = peak.max(kb * 1024);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return (peak > 0).then_some((peak, st));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Finding 6: resampling a small file onto a fine grid streams the output instead of
+/// allocating it whole (it grew past 4 GB for `--spacing 0.2` on a 0.5 MB CT). Two fine grids,
+/// of about 390 and 760 MB of float32: the second's peak memory may exceed the first's by the
+/// buffers that grow with a slice, never by the 370 MB more of output.
+#[test]
+fn resampling_onto_a_fine_grid_streams_its_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("fine.nii.gz");
+    let mut runs = Vec::new();
+    for spacing in ["0.0625", "0.05"] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"));
+        cmd.args(["resample", s(&ct), s(&out), "--spacing", spacing, "--quiet", "--gzip-level", "0"]);
+        let Some((peak, status)) = peak_rss(&mut cmd) else {
+            eprintln!("SKIPPED resampling_onto_a_fine_grid_streams_its_output: no /proc to read memory use from");
+            return;
+        };
+        assert!(status.success(), "--spacing {spacing}");
+        let header = ctprep_io::SliceReader::open(&out).expect("the output reads");
+        let whole = header.shape().iter().product::<usize>() as u64 * 4;
+        eprintln!("--spacing {spacing}: peak {} MB for an output of {} MB", peak >> 20, whole >> 20);
+        runs.push((peak, whole));
+    }
+    let [(peak_a, whole_a), (peak_b, whole_b)] = runs[..] else { unreachable!() };
+    assert!(whole_a > 350 << 20 && whole_b > 700 << 20, "the outputs are large: {whole_a} and {whole_b} bytes");
+    assert!(peak_b < whole_b / 2, "peak {} MB for a {} MB output", peak_b >> 20, whole_b >> 20);
+    let grew = peak_b.saturating_sub(peak_a);
+    assert!(
+        grew < (whole_b - whole_a) / 4,
+        "{} MB more output took {} MB more memory",
+        (whole_b - whole_a) >> 20,
+        grew >> 20
+    );
+}

@@ -1,4 +1,4 @@
-//! Writing NIfTI-1 (or NIfTI-2 when a dimension needs it) `.nii` and `.nii.gz`: sform and
+//! Writing NIfTI-1 (or NIfTI-2 when a dimension or a float field needs it) `.nii` and `.nii.gz`: sform and
 //! qform both set and consistent, written to a temporary file in the target folder and renamed
 //! into place, so an interrupted write leaves no partial file.
 
@@ -131,7 +131,20 @@ fn header_with(vol: &Volume, shape: &[usize], a: &ctprep_core::Affine) -> NiftiH
             h.qoffset = a.translation();
         }
     }
+    // NIfTI-1 stores these as float32: a finite value beyond its range would be written as
+    // infinity, a file no reader accepts. NIfTI-2 stores them as float64.
+    if h.format == NiftiFormat::Nifti1 && !float_fields(&h).iter().all(|&v| !v.is_finite() || (v as f32).is_finite()) {
+        h.format = NiftiFormat::Nifti2;
+        h.vox_offset = (h.format.header_size() + 4 + ext_bytes) as f64;
+    }
     h
+}
+
+/// Every floating-point field of a header.
+fn float_fields(h: &NiftiHeader) -> Vec<f64> {
+    let scalars = [h.vox_offset, h.scl_slope, h.scl_inter, h.cal_max, h.cal_min, h.slice_duration, h.toffset];
+    let arrays = h.intent_p.iter().chain(&h.pixdim).chain(&h.quatern).chain(&h.qoffset).chain(h.srow.iter().flatten());
+    arrays.chain(&scalars).copied().collect()
 }
 
 fn padded_ext_len(data_len: usize) -> usize {

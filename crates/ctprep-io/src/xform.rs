@@ -196,7 +196,15 @@ pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(
         return Ok((a, AffineSource::Qform));
     }
     let pixdim = spatial_pixdim(h, path, "fallback affine (qform_code = sform_code = 0)")?;
-    Ok((fallback_affine(shape3, pixdim), AffineSource::Fallback))
+    let a = fallback_affine(shape3, pixdim);
+    if !a.is_affine() {
+        return Err(Error::new(
+            ErrorKind::BadHeader,
+            path,
+            format!("pixdim[1..4] = {pixdim:?}: the fallback affine (qform_code = sform_code = 0) of a {shape3:?} volume centred on the origin is not finite"),
+        ));
+    }
+    Ok((a, AffineSource::Fallback))
 }
 
 /// nibabel's `shape_zoom_affine(shape, zooms, x_flip=True)`: voxel centre of the volume at the

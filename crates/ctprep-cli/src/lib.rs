@@ -1,0 +1,86 @@
+//! The `ctprep` command line as a library: [`try_run`] parses a command line and runs it, so the
+//! binary is a thin `main` and the fuzz targets drive the same code in-process.
+//!
+//! Exit codes: 0 success; 1 bad input or a failed operation, with one line on stderr
+//! `error: <file>: <what and why>`; 2 usage errors (clap's, and option values that make no sense
+//! together, such as an empty window).
+#![forbid(unsafe_code)]
+
+mod commands;
+mod images;
+mod mip;
+mod progress;
+mod resample;
+mod run;
+mod signals;
+mod window;
+
+use std::ffi::OsString;
+use std::sync::OnceLock;
+
+use clap::{CommandFactory, FromArgMatches};
+
+/// Why a command line failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure {
+    /// clap refused the arguments, or was asked for `--help` / `--version`: print it with
+    /// [`clap::Error::exit`] (or [`clap::Error::print`]); its exit code is
+    /// [`clap::Error::exit_code`].
+    Clap(clap::Error),
+    /// Option values that make no sense together: exit code 2.
+    Usage(String),
+    /// Bad input or a failed operation: exit code 1.
+    Failed(String),
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Clap(e) => e.exit_code(),
+            Failure::Usage(_) => 2,
+            Failure::Failed(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// The message `ctprep` prints on stderr, on one line (control characters escaped), after
+    /// `error: ` (clap's own message for [`Failure::Clap`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Clap(e) => write!(f, "{e}"),
+            Failure::Usage(m) => write!(f, "{}\n\nFor more information, try '--help'.", one_line(m)),
+            Failure::Failed(m) => f.write_str(&one_line(m)),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Parses `args` (the program name first, as [`std::env::args_os`] gives it) and runs the
+/// command. Progress goes to stderr (when it is a terminal); results go to stdout and to the
+/// files the command names.
+pub fn try_run<I, T>(args: I) -> Result<(), Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    // clap keeps a `'static` long version.
+    static VERSION: OnceLock<String> = OnceLock::new();
+    let version = VERSION.get_or_init(commands::long_version).as_str();
+    let matches = commands::Cli::command().long_version(version).try_get_matches_from(args).map_err(Failure::Clap)?;
+    let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
+    commands::run(cli).map_err(|e| match e.downcast::<commands::UsageError>() {
+        Ok(usage) => Failure::Usage(usage.0),
+        Err(e) => Failure::Failed(e.to_string()),
+    })
+}
+
+/// `message` with its control characters escaped as Rust escapes them (`\n`, `\u{1b}`): a file
+/// name holding a newline or a terminal escape sequence can neither split the one-line error
+/// nor reach the terminal.
+fn one_line(message: &str) -> String {
+    message.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}

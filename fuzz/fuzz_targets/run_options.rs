@@ -1,0 +1,70 @@
+//! `ctprep run` on a small CT phantom with any options after the input: arguments are the
+//! input's NUL-separated pieces. No panic, no hang, and the output folder is transactional:
+//! after a failure it holds exactly what it held before (earlier outputs intact, no temporary
+//! files); after a success it holds no temporary files.
+//!
+//! `--out` stays the fuzzer's scratch folder: inputs that name another one are skipped, so a
+//! run never writes outside it.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ctprep_fuzz::scratch;
+use ctprep_phantom::Phantom;
+use libfuzzer_sys::fuzz_target;
+
+/// The input CT: 7x6x5 voxels of 1.5 x 1.5 x 3 mm, written once per process.
+fn input() -> &'static Path {
+    static CT: OnceLock<PathBuf> = OnceLock::new();
+    CT.get_or_init(|| {
+        let ct = Phantom::new([7, 6, 5]).spacing_mm([1.5, 1.5, 3.0]).ct().expect("phantom");
+        let p = scratch().join("ct.nii.gz");
+        ctprep_io::write_nifti(&ct, &p, &ctprep_io::WriteOptions::new()).expect("phantom written");
+        p
+    })
+}
+
+/// Every file of `dir` with its contents.
+fn listing(dir: &Path) -> BTreeMap<OsString, Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let options: Vec<OsString> =
+        if data.is_empty() { Vec::new() } else { data.split(|&b| b == 0).map(|a| OsString::from_vec(a.to_vec())).collect() };
+    if options.iter().any(|a| a.as_encoded_bytes().starts_with(b"--out")) {
+        return;
+    }
+    let out = scratch().join("out");
+    let _ = std::fs::create_dir_all(&out);
+    let before = listing(&out);
+    let mut args: Vec<OsString> = ["ctprep", "--quiet", "run"].map(OsString::from).to_vec();
+    args.push(input().into());
+    args.push("--out".into());
+    args.push(out.clone().into());
+    args.extend(options);
+
+    let result = ctprep_cli::try_run(args);
+    let after = listing(&out);
+    assert!(
+        !after.keys().any(|n| n.as_encoded_bytes().starts_with(b".ctprep-")),
+        "no temporary file is left: {:?} after {result:?}",
+        after.keys().collect::<Vec<_>>()
+    );
+    if let Err(e) = &result {
+        let text = e.to_string();
+        assert!(!text.is_empty(), "a failure says why");
+        if matches!(e, ctprep_cli::Failure::Failed(_)) {
+            assert!(!text.contains('\n'), "a failed run's error is one line: {text:?}");
+        }
+        assert!(after == before, "a failed run leaves the folder as it was: {e}");
+    }
+});

@@ -1,0 +1,156 @@
+//! What the fuzz targets share: a scratch folder for the files the readers open, and the read
+//! of one file by every path ctprep-io has, reduced to one comparable outcome.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ctprep_io::{AxCodes, ReadOptions, SliceReader, Volume, WriteOptions, read_nifti_with, write_nifti};
+
+/// A folder of this process for the files a target writes (on tmpfs when there is one), removed
+/// with the process's temporary folder handling of `tempfile`.
+pub fn scratch() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let b = tempfile::Builder::new().prefix("ctprep-fuzz-").tempdir_in(if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        });
+        b.expect("a scratch folder")
+    })
+    .path()
+}
+
+/// `bytes` written to `name` in the scratch folder.
+pub fn file(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = scratch().join(name);
+    std::fs::write(&p, bytes).expect("scratch file written");
+    p
+}
+
+/// What a read gave: the stored bytes, shape, type and affine of the volume, or that it failed.
+/// Two ways of reading one file must give the same outcome.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Read { shape: Vec<usize>, dtype: ctprep_io::DataType, bytes: Vec<u8>, affine: [u64; 16] },
+    Failed,
+}
+
+fn outcome_of(v: &Volume) -> Outcome {
+    Outcome::Read {
+        shape: v.shape().to_vec(),
+        dtype: v.dtype(),
+        bytes: v.data().as_bytes().to_vec(),
+        affine: affine_bits(v),
+    }
+}
+
+/// Reads `path` whole (memory-mapped or read, as `mmap` says) and checks that what can be done
+/// with a volume that read without error does not fail unexpectedly.
+pub fn read_whole(path: &Path, mmap: bool) -> Outcome {
+    match read_nifti_with(path, &ReadOptions::new().mmap(mmap)) {
+        Ok(v) => {
+            exercise(&v);
+            outcome_of(&v)
+        }
+        Err(e) => {
+            check_error(&e, path);
+            Outcome::Failed
+        }
+    }
+}
+
+/// Reads `path` a few slices at a time with [`SliceReader`], in its stored type.
+pub fn read_sliced(path: &Path) -> Outcome {
+    let mut r = match SliceReader::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            check_error(&e, path);
+            return Outcome::Failed;
+        }
+    };
+    let template = r.template().clone();
+    let shape = r.shape().to_vec();
+    let dtype = r.dtype();
+    let n: usize = shape.iter().product();
+    let bytes = match read_stored(&mut r, n) {
+        Ok(b) => b,
+        Err(e) => {
+            check_error(&e, path);
+            return Outcome::Failed;
+        }
+    };
+    if let Err(e) = r.finish() {
+        check_error(&e, path);
+        return Outcome::Failed;
+    }
+    Outcome::Read { shape, dtype, bytes, affine: affine_bits(&template) }
+}
+
+/// The affine's bits, so NaN compares equal to itself.
+fn affine_bits(v: &Volume) -> [u64; 16] {
+    let mut bits = [0u64; 16];
+    for (i, b) in bits.iter_mut().enumerate() {
+        *b = v.affine().0[i / 4][i % 4].to_bits();
+    }
+    bits
+}
+
+/// Reads every voxel of `r` in its stored type, in slabs of up to three slices.
+fn read_stored(r: &mut SliceReader, n: usize) -> ctprep_io::Result<Vec<u8>> {
+    macro_rules! each {
+        ($($dt:ident => $t:ty),*) => {
+            match r.dtype() {
+                $(ctprep_io::DataType::$dt => {
+                    let mut all: Vec<$t> = vec![Default::default(); n];
+                    let slice = slice_len(r, n);
+                    for chunk in all.chunks_mut(3 * slice.max(1)) {
+                        r.read_slices(chunk)?;
+                    }
+                    let mut bytes = Vec::with_capacity(n * std::mem::size_of::<$t>());
+                    for v in all {
+                        bytes.extend_from_slice(&v.to_ne_bytes());
+                    }
+                    Ok(bytes)
+                })*
+            }
+        };
+    }
+    each!(U8 => u8, I8 => i8, U16 => u16, I16 => i16, U32 => u32, I32 => i32, U64 => u64, I64 => i64,
+          F32 => f32, F64 => f64)
+}
+
+/// Voxels per z slice (the first two axes), never more than the volume.
+fn slice_len(r: &SliceReader, n: usize) -> usize {
+    let s = r.shape();
+    let per = s.first().copied().unwrap_or(1).saturating_mul(s.get(1).copied().unwrap_or(1));
+    per.min(n)
+}
+
+/// Every error names its file and has a message on one line's worth of text.
+pub fn check_error(e: &ctprep_io::Error, path: &Path) {
+    assert_eq!(e.path(), path, "the error names the file read: {e}");
+    assert!(!e.message().is_empty(), "the error says what is wrong");
+}
+
+/// What a user does with a volume once read: scaling, statistics, reorientation, and a write
+/// and read back that keeps every stored value and the affine.
+pub fn exercise(v: &Volume) {
+    let _ = v.stats();
+    let _ = v.scaled_f32();
+    let _ = v.axcodes_string();
+    if let Ok(ras) = v.to_axcodes(AxCodes::RAS) {
+        assert_eq!(ras.data().len(), v.data().len(), "reorientation keeps every voxel");
+    }
+    let out = scratch().join("roundtrip.nii");
+    match write_nifti(v, &out, &WriteOptions::new()) {
+        Ok(()) => {
+            let back = read_nifti_with(&out, &ReadOptions::new().mmap(false)).expect("a file ctprep wrote reads back");
+            assert_eq!(back.shape(), v.shape());
+            assert_eq!(back.data().as_bytes(), v.data().as_bytes(), "the stored values survive a write and read");
+        }
+        Err(e) => check_error(&e, &out),
+    }
+}
