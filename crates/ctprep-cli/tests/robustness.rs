@@ -433,3 +433,30 @@ fn resampling_onto_a_fine_grid_streams_its_output() {
         grew >> 20
     );
 }
+
+/// Finding 7: failed runs left an empty `--out` folder they had created. The commands that
+/// write one file never create folders: a missing one is an error naming it, and nothing is
+/// left behind.
+#[test]
+fn single_file_commands_create_no_folders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let missing = dir.path().join("a");
+    let out = |name: &str| missing.join("b").join(name);
+    let (o_nii, o_png) = (out("o.nii.gz"), out("o.png"));
+    let commands: [&[&str]; 6] = [
+        &["window", s(&ct), s(&o_nii), "--window", "-100,300"],
+        &["mip", s(&ct), s(&o_nii), "--slab", "3"],
+        &["resample", s(&ct), s(&o_nii), "--spacing", "2"],
+        &["convert", s(&ct), s(&o_nii)],
+        &["png", s(&ct), s(&o_png)],
+        &["sheet", s(&ct), s(&o_png), "--rows", "1", "--cols", "2", "--start", "0"],
+    ];
+    for args in commands {
+        let o = ctprep(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("does not exist") && err.contains(s(&missing.join("b"))), "{args:?}: {err}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+}

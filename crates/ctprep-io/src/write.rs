@@ -227,7 +227,16 @@ fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
     // tempfile creates private (0600) files; an output should be readable like any other.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    builder.tempfile_in(dir).map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
+    builder.tempfile_in(dir).map_err(|e| temp_error(path, dir, e))
+}
+
+/// Why no temporary file could be made in `dir` for `path`: a missing folder said plainly (the
+/// temporary file's random name means nothing to the user), anything else as the system says it.
+fn temp_error(path: &Path, dir: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {
+        return Error::new(ErrorKind::Io, path, format!("cannot write: the folder {} does not exist", dir.display()));
+    }
+    Error::io(path, &format!("create a temporary file in {}", dir.display()), e)
 }
 
 /// The name prefix of this process's temporary files: `.ctprep-<pid>-`, so that a later run can
@@ -323,7 +332,7 @@ fn slot_for(path: &Path, kind: &str) -> Result<tempfile::TempPath> {
         .rand_bytes(SLOT_RAND)
         .tempfile_in(dir)
         .map(tempfile::NamedTempFile::into_temp_path)
-        .map_err(|e| Error::io(path, &format!("create a temporary file in {}", dir.display()), e))
+        .map_err(|e| temp_error(path, dir, e))
 }
 
 /// Renames the finished temporary file onto `path`.
