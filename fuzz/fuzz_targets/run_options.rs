@@ -31,15 +31,15 @@ fn input() -> &'static Path {
 /// Every file of `dir` with its contents.
 fn listing(dir: &Path) -> BTreeMap<OsString, Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap_or_default()))
-        .collect()
+    entries.filter_map(Result::ok).map(|e| (e.file_name(), std::fs::read(e.path()).unwrap_or_default())).collect()
 }
 
 fuzz_target!(|data: &[u8]| {
-    let options: Vec<OsString> =
-        if data.is_empty() { Vec::new() } else { data.split(|&b| b == 0).map(|a| OsString::from_vec(a.to_vec())).collect() };
+    let options: Vec<OsString> = if data.is_empty() {
+        Vec::new()
+    } else {
+        data.split(|&b| b == 0).map(|a| OsString::from_vec(a.to_vec())).collect()
+    };
     if options.iter().any(|a| a.as_encoded_bytes().starts_with(b"--out")) {
         return;
     }

@@ -34,7 +34,8 @@ pub(crate) fn fuzz(seconds: u64, targets: &[String], sanitizer: &str, timeout: u
             return Err(format!("no fuzz target {t:?}; the targets are {}", TARGETS.join(", ")));
         }
     }
-    let fuzz_ok = Command::new("cargo").args(["fuzz", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let fuzz_ok =
+        Command::new("cargo").args(["fuzz", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     if !fuzz_ok.is_ok_and(|s| s.success()) {
         return Err("cargo-fuzz is not installed: cargo install cargo-fuzz --locked".to_owned());
     }
@@ -239,7 +240,10 @@ fn header_mutants(name: &str, base: &[u8], v2: bool) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for &(field, off, size, float) in fields {
         let values: Vec<Vec<u8>> = if float {
-            floats.iter().map(|&v| if size == 4 { (v as f32).to_le_bytes().to_vec() } else { v.to_le_bytes().to_vec() }).collect()
+            floats
+                .iter()
+                .map(|&v| if size == 4 { (v as f32).to_le_bytes().to_vec() } else { v.to_le_bytes().to_vec() })
+                .collect()
         } else {
             ints.iter().map(|&v| v.to_le_bytes()[..size].to_vec()).collect()
         };

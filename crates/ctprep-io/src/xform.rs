@@ -201,7 +201,9 @@ pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(
         return Err(Error::new(
             ErrorKind::BadHeader,
             path,
-            format!("pixdim[1..4] = {pixdim:?}: the fallback affine (qform_code = sform_code = 0) of a {shape3:?} volume centred on the origin is not finite"),
+            format!(
+                "pixdim[1..4] = {pixdim:?}: the fallback affine (qform_code = sform_code = 0) of a {shape3:?} volume centred on the origin is not finite"
+            ),
         ));
     }
     Ok((a, AffineSource::Fallback))
