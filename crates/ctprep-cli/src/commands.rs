@@ -28,12 +28,15 @@ enum Command {
     /// The affine is the one nibabel uses (sform if sform_code != 0, else qform, else the
     /// pixdim fallback); axis codes name the direction each voxel axis increases toward
     /// (RAS, LPS, ...); min, max and mean are of the scaled values (scl_slope/scl_inter
-    /// applied), NaN ignored.
+    /// applied), NaN ignored. Shear: how far from perpendicular the voxel axes are (a gantry
+    /// tilt stored as shear; ITK-based tools cannot use such an affine); when both codes are
+    /// set, how far apart the sform and the qform put the farthest corner voxel.
     Info {
         /// A .nii, .nii.gz, .hdr or .img file.
         file: PathBuf,
         /// Print one JSON object: path, format, shape, datatype, byte_order, spacing, affine,
-        /// axcodes, qform_code, sform_code, scl_slope, scl_inter, min, max, mean.
+        /// axcodes, qform_code, sform_code, scl_slope, scl_inter, min, max, mean, shear_degrees,
+        /// sform_qform_mm.
         #[arg(long)]
         json: bool,
     },
@@ -324,7 +327,38 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
     }
     crate::progress::set_quiet(cli.quiet);
     crate::signals::clean_on_interrupt(cli.command.output_dirs());
-    match cli.command {
+    let written = match &cli.command {
+        Command::Convert { output, .. } => Some(output.clone()),
+        Command::Window(a) => Some(a.output.clone()),
+        Command::Mip(a) => Some(a.output.clone()),
+        Command::Resample(a) => Some(a.output.clone()),
+        _ => None,
+    };
+    run_command(cli.command)?;
+    // The one-file commands' output grids: the input's (window, mip, convert) or a chosen one.
+    if let Some(path) = written
+        && let Ok(out) = ctprep_io::SliceReader::open(&path)
+    {
+        warn_if_sheared(&path, out.affine());
+    }
+    Ok(())
+}
+
+/// On stderr, when a NIfTI file ctprep wrote has a sheared grid: what that means for readers.
+pub(crate) fn warn_if_sheared(path: &Path, affine: &ctprep_core::Affine) {
+    if affine.is_sheared() {
+        eprintln!(
+            "warning: {}: its voxel axes are {}° from perpendicular (shear); NIfTI's qform cannot hold shear, so \
+             qform_code is 0: nibabel reads the grid as ctprep does, ITK-based tools (SimpleITK, ITK-SNAP, 3D Slicer) \
+             refuse the file. `ctprep resample --spacing` (without --keep-shear) makes an orthonormal grid.",
+            crate::one_line(&path.display().to_string()),
+            fmt_num(affine.shear_degrees())
+        );
+    }
+}
+
+fn run_command(command: Command) -> CmdResult {
+    match command {
         Command::Info { file, json } => info(&file, json),
         Command::Convert { input, output, axcodes, dtype, gzip_level } => {
             convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ())
@@ -357,6 +391,28 @@ struct InfoJson {
     min: Option<f64>,
     max: Option<f64>,
     mean: Option<f64>,
+    shear_degrees: f64,
+    sform_qform_mm: Option<f64>,
+}
+
+/// How far apart (mm) the sform's and the qform's voxel-to-world maps put the volume's corner
+/// voxel centres, at the corner where they differ most; `None` unless both codes are set and
+/// both transforms read.
+fn sform_qform_mm(v: &Volume) -> Option<f64> {
+    let h = v.header();
+    if ctprep_io::effective_xform_code(h.sform_code) == 0 || ctprep_io::effective_xform_code(h.qform_code) == 0 {
+        return None;
+    }
+    let path = v.display_path();
+    let (s, q) = (ctprep_io::sform_affine(h, &path).ok()?, ctprep_io::qform_affine(h, &path).ok()?);
+    let n = v.spatial_shape().map(|d| d.saturating_sub(1) as f64);
+    let mut worst: f64 = 0.0;
+    for corner in 0..8 {
+        let c = [0, 1, 2].map(|a| if (corner >> a) & 1 == 0 { 0.0 } else { n[a] });
+        let (ws, wq) = (s.apply(c), q.apply(c));
+        worst = worst.max((0..3).map(|k| (ws[k] - wq[k]).powi(2)).sum::<f64>().sqrt());
+    }
+    Some(worst)
 }
 
 fn info_json(path: &Path, v: &Volume) -> InfoJson {
@@ -379,15 +435,17 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
         min: stats.min,
         max: stats.max,
         mean: stats.mean,
+        shear_degrees: v.affine().shear_degrees(),
+        sform_qform_mm: sform_qform_mm(v),
     }
 }
 
 fn info(path: &Path, json: bool) -> CmdResult {
     let v = step("read", || read_nifti(path))?;
     if json {
-        println!("{}", serde_json::to_string(&info_json(path, &v))?);
+        crate::sayln!("{}", serde_json::to_string(&info_json(path, &v))?)?;
     } else {
-        print!("{}", info_text(path, &v));
+        crate::say!("{}", info_text(path, &v))?;
     }
     Ok(())
 }
@@ -435,6 +493,19 @@ fn info_text(path: &Path, v: &Volume) -> String {
     for row in v.affine().rows() {
         let cells: Vec<String> = row.iter().map(|x| format!("{:>11}", fmt_num4(*x))).collect();
         let _ = writeln!(s, "             [{} ]", cells.join(" "));
+    }
+    let shear = v.affine().shear_degrees();
+    if v.affine().is_sheared() {
+        let _ = writeln!(
+            s,
+            "  shear       {}° between voxel axes (not perpendicular: ITK-based tools cannot use this affine)",
+            fmt_num(shear)
+        );
+    } else {
+        let _ = writeln!(s, "  shear       none");
+    }
+    if let Some(mm) = sform_qform_mm(v) {
+        let _ = writeln!(s, "  qform       {} mm from the sform at the farthest corner", fmt_num(mm));
     }
     let opt = |x: Option<f64>| x.map_or("n/a".to_owned(), fmt_num);
     let _ = writeln!(
@@ -539,16 +610,18 @@ fn demo(dir: &Path, shape: [usize; 3]) -> CmdResult {
     let opts = WriteOptions::new();
     write_nifti(&ct, &ct_path, &opts)?;
     write_nifti(&phantom.labels()?, &label_path, &opts)?;
-    println!("A {}x{}x{} CT phantom, as a scanner stores it:", shape[0], shape[1], shape[2]);
-    print!("{}", info_text(&ct_path, &ct));
-    println!("  (its label map: {})\n", label_path.display());
-    println!("ctprep run on it (1 mm, window -100..1000 HU to [0, 1], MIP of 5 slices, reoriented to RAS):");
+    crate::sayln!("A {}x{}x{} CT phantom, as a scanner stores it:", shape[0], shape[1], shape[2])?;
+    crate::say!("{}", info_text(&ct_path, &ct))?;
+    crate::sayln!("  (its label map: {})\n", label_path.display())?;
+    crate::sayln!("ctprep run on it (1 mm, window -100..1000 HU to [0, 1], MIP of 5 slices, reoriented to RAS):")?;
     let recipe = ctprep_pipeline::Recipe::corrected();
     let outputs = ctprep_pipeline::Outputs::new(dir).stem("phantom");
     let input = ctprep_pipeline::Input::volume(ct, format!("phantom ({})", ct_path.display()));
     let doc = crate::run::run_pipeline(input, &recipe, &outputs, Exec::new())?;
-    print!("{}", doc.summary());
-    println!("\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left.");
+    crate::say!("{}", doc.summary())?;
+    crate::sayln!(
+        "\nOpen the PNGs to look: axial slices show anterior at the top and the patient's right on the left."
+    )?;
     Ok(())
 }
 

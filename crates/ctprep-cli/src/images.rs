@@ -123,7 +123,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
     write_png(&args.output, &image)?;
-    println!(
+    crate::sayln!(
         "wrote {}: {} slice {n} of 0 to {} ({} x {} px, {})",
         args.output.display(),
         args.plane,
@@ -131,7 +131,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
         image.width,
         image.height,
         describe(map.get_window(), args.bits)
-    );
+    )?;
     Ok(())
 }
 
@@ -154,7 +154,7 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
         [a, b, .., z] => format!("slices {a}, {b}, ..., {z}"),
         [] => String::new(),
     };
-    println!(
+    crate::sayln!(
         "wrote {}: {} x {} {} {shown} ({} x {} px, {})",
         args.output.display(),
         args.rows,
@@ -163,6 +163,6 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
         sheet.width,
         sheet.height,
         describe(map.get_window(), args.bits)
-    );
+    )?;
     Ok(())
 }

@@ -6,6 +6,29 @@
 //! together, such as an empty window).
 #![forbid(unsafe_code)]
 
+/// `print!` that returns the error instead of panicking, and takes a reader that went away
+/// (`ctprep info ct.nii.gz | head -3`) as success: the work is done, nobody reads the rest.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` as [`say!`].
+macro_rules! sayln {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+pub(crate) use {say, sayln};
+
+/// Writes to stdout for [`say!`]: a broken pipe is success.
+fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
 mod commands;
 mod images;
 mod mip;
@@ -81,6 +104,6 @@ where
 /// `message` with its control characters escaped as Rust escapes them (`\n`, `\u{1b}`): a file
 /// name holding a newline or a terminal escape sequence can neither split the one-line error
 /// nor reach the terminal.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     message.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }

@@ -92,7 +92,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
             &args.output,
             args.gzip_level,
         )?;
-        println!(
+        crate::sayln!(
             "wrote {}: {} of {} slices along {:?} -> {:?} ({}, input read {})",
             args.output.display(),
             args.reduce,
@@ -101,7 +101,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
             r.output_shape,
             r.kernel,
             r.read.describe()
-        );
+        )?;
         return Ok(());
     }
     let v = read_whole(header)?;
@@ -114,13 +114,13 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     let affine = if args.whole { whole_axis_affine(v.affine(), args.axis, n) } else { p.output_affine(v.affine()) };
     let out: Volume = v.derived(VoxelData::from_vec(dst), &out_shape, affine)?;
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
-    println!(
+    crate::sayln!(
         "wrote {}: {} of {} slices along {:?} -> {:?} ({report})",
         args.output.display(),
         args.reduce,
         p.k(),
         args.axis,
         out_shape,
-    );
+    )?;
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_nifti};
 use ctprep_resample::{
-    Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Trilinear, Voxel, plan_like, plan_spacing,
-    resample_linear_slice_into, resample_nearest_slice_into,
+    Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Shear, Trilinear, Voxel, plan_like,
+    plan_spacing_with, resample_linear_slice_into, resample_nearest_slice_into,
 };
 
 use crate::commands::{
@@ -26,9 +26,16 @@ pub(crate) struct ResampleArgs {
     /// Output file, .nii or .nii.gz.
     pub(crate) output: PathBuf,
     /// Target spacing in mm along the voxel axes i, j, k: one number (isotropic) or three,
-    /// SX,SY,SZ. The output keeps the input's direction cosines.
+    /// SX,SY,SZ. The output keeps the input's direction cosines; a sheared input (a gantry tilt
+    /// stored as axes that are not perpendicular) gets the closest orthonormal directions and
+    /// a grid covering the whole input, unless --keep-shear.
     #[arg(long, value_name = "MM", value_parser = parse_spacing)]
     spacing: Option<[f64; 3]>,
+    /// With --spacing: keep a sheared input's lattice instead of an orthonormal grid. nibabel
+    /// reads such a file as ctprep does; ITK-based tools (SimpleITK, ITK-SNAP, 3D Slicer)
+    /// cannot represent shear and refuse it.
+    #[arg(long, requires = "spacing")]
+    keep_shear: bool,
     /// Resample onto the grid (3-D shape and affine) of this NIfTI file instead of a spacing.
     #[arg(long, value_name = "REF")]
     like: Option<PathBuf>,
@@ -178,9 +185,14 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     let (plan, placement) = match (args.spacing, &args.like) {
         (Some(spacing), _) => {
             let convention = GridConvention::from(args.convention);
-            let plan =
-                plan_spacing(shape, header.affine(), spacing, convention).map_err(|e| format!("{input}: {e}"))?;
-            (plan, convention.name().to_owned())
+            let shear = if args.keep_shear { Shear::Keep } else { Shear::Remove };
+            let plan = plan_spacing_with(shape, header.affine(), spacing, convention, shear)
+                .map_err(|e| format!("{input}: {e}"))?;
+            let mut placement = convention.name().to_owned();
+            if header.affine().is_sheared() && !args.keep_shear {
+                placement += &format!(", {}° of shear removed", fmt_num(header.affine().shear_degrees()));
+            }
+            (plan, placement)
         }
         (None, Some(reference)) => {
             let r = step("read reference", || SliceReader::open(reference))?;
@@ -202,7 +214,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
             &args.output,
             args.gzip_level,
         )?;
-        println!(
+        crate::sayln!(
             "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {}, input read {}",
             args.output.display(),
             shape,
@@ -211,7 +223,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
             args.interp,
             r.kernel,
             r.read.describe()
-        );
+        )?;
         return Ok(());
     }
     let v = read_whole(header)?;
@@ -235,14 +247,14 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         out = convert_to(&out, t, &args.input)?;
     }
     step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
-    println!(
+    crate::sayln!(
         "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {report}",
         args.output.display(),
         shape,
         plan.grid.shape,
         spacing.join(", "),
         args.interp,
-    );
+    )?;
     Ok(())
 }
 

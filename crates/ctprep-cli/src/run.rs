@@ -8,7 +8,7 @@ use ctprep_core::Exec;
 use ctprep_intensity::Window;
 use ctprep_pipeline::{Input, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of};
 use ctprep_projection::{Align, Edges};
-use ctprep_resample::GridConvention;
+use ctprep_resample::{GridConvention, Shear};
 use serde::Serialize;
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
@@ -42,6 +42,10 @@ pub(crate) struct RunArgs {
     /// Grid convention of the resampling (default first-centre; see `ctprep resample --help`).
     #[arg(long, value_enum)]
     convention: Option<ConventionArg>,
+    /// Keep a sheared input's lattice (the classic preset does) instead of an orthonormal grid
+    /// covering it (the default). ITK-based tools cannot read a sheared output.
+    #[arg(long)]
+    keep_shear: bool,
     /// The HU window LO,HI mapped to [0, 1] (default -100,1000).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true, value_name = "LO,HI")]
     window: Option<(f64, f64)>,
@@ -112,6 +116,9 @@ impl RunArgs {
         }
         if let Some(c) = self.convention {
             r = r.convention(GridConvention::from(c));
+        }
+        if self.keep_shear {
+            r = r.shear(Shear::Keep);
         }
         if let Some(a) = self.mip_align {
             r = r.mip_align(a);
@@ -254,6 +261,9 @@ pub(crate) fn run_pipeline(
 ) -> Result<RunJson, Box<dyn std::error::Error>> {
     let bars = Bars::default();
     let report = Pipeline::new().exec(exec).progress(&bars).run(input, recipe, outputs)?;
+    if let Some(w) = report.outputs.iter().find(|w| matches!(w.product, Product::Volume | Product::Mip)) {
+        crate::commands::warn_if_sheared(&w.path, &report.output_affine);
+    }
     Ok(RunJson::from(&report))
 }
 
@@ -265,9 +275,9 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     }
     let doc = run_pipeline(Input::path(&args.input), &recipe, &outputs, args.exec.exec())?;
     if args.json {
-        println!("{}", serde_json::to_string(&doc)?);
+        crate::sayln!("{}", serde_json::to_string(&doc)?)?;
     } else {
-        print!("{}", doc.summary());
+        crate::say!("{}", doc.summary())?;
     }
     Ok(())
 }

@@ -112,13 +112,13 @@ pub(crate) fn run(args: &WindowArgs) -> CmdResult {
     .kernel;
     let r = range.unwrap_or(Range::UNIT);
     let to = if args.dtype == "f32" { format!("[{}, {}]", r.a, r.b) } else { format!("the full {} range", args.dtype) };
-    println!(
+    crate::sayln!(
         "wrote {}: window {}..{} HU -> {to} as {} ({report})",
         display(&args.output),
         window.lo(),
         window.hi(),
         args.dtype,
-    );
+    )?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use ctprep_resample::{
 use ctprep_testdata::{Mismatches, Reference, fixtures_dir, load_reference, sha256_hex, shared_data_dir};
 use serde_json::Value;
 
-const INFO_KEYS: [&str; 15] = [
+const INFO_KEYS: [&str; 17] = [
     "path",
     "format",
     "shape",
@@ -35,6 +35,8 @@ const INFO_KEYS: [&str; 15] = [
     "min",
     "max",
     "mean",
+    "shear_degrees",
+    "sform_qform_mm",
 ];
 
 fn json_f64(v: &Value) -> Option<f64> {

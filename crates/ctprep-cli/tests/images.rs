@@ -413,7 +413,7 @@ fn bad_input_and_options_fail_cleanly() {
         (vec!["png", i, i], "refusing to write onto the input file"),
         (vec!["png", i, s(&d.join("out.jpg"))], "output file name must end in .png"),
         (vec!["png", s(&d.join("missing.nii.gz")), o], "missing.nii.gz"),
-        (vec!["png", i, s(&d.join("no/such/folder/x.png"))], "cannot create a temporary file"),
+        (vec!["png", i, s(&d.join("no/such/folder/x.png"))], "the folder"),
     ] {
         let r = ctprep(&args);
         let e = stderr(&r);

@@ -460,3 +460,24 @@ fn single_file_commands_create_no_folders() {
         assert!(!missing.exists(), "{args:?} created {}", missing.display());
     }
 }
+
+/// A reader that stops early (`ctprep info ct.nii.gz | head -1`) made `println!` panic with
+/// "failed printing to stdout: Broken pipe" (exit 101). It is not an error.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    for args in [vec!["info", s(&ct)], vec!["info", s(&ct), "--json"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        // Close the read end before ctprep has read its input and printed anything.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("finishes");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}

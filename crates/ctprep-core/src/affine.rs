@@ -4,6 +4,11 @@
 
 use std::fmt;
 
+/// The largest |cosine| between two voxel axes that still counts as perpendicular (an angle
+/// within 0.00006° of 90°). float32 storage of a rotation leaves cosines near 1e-7; the gantry
+/// tilts that CT stores as shear are degrees (cosines of 0.01 and more).
+pub const SHEAR_TOLERANCE: f64 = 1e-6;
+
 /// A 4x4 affine matrix, row-major, mapping voxel indices to world millimetres (RAS+).
 ///
 /// The last row is expected to be `0 0 0 1`; [`Affine::is_affine`] checks it.
@@ -135,6 +140,63 @@ impl Affine {
         Some(Affine::from_parts(inv, ti))
     }
 
+    /// The largest angle, in degrees, by which two voxel axes (columns of the linear part) are
+    /// away from perpendicular: 0 for an orthogonal grid (oblique or not), the gantry tilt for a
+    /// tilted CT stored as sheared. Zero-length columns count as perpendicular.
+    pub fn shear_degrees(&self) -> f64 {
+        let cos = self.max_column_cosine();
+        (cos.clamp(0.0, 1.0).asin()).to_degrees()
+    }
+
+    /// Whether the voxel axes are not perpendicular: some pair's cosine exceeds
+    /// [`SHEAR_TOLERANCE`]. A rotation stored as float32 (a NIfTI-1 sform) stays well below it.
+    pub fn is_sheared(&self) -> bool {
+        self.max_column_cosine() > SHEAR_TOLERANCE
+    }
+
+    /// The largest |cosine| of the angle between two columns of the linear part.
+    fn max_column_cosine(&self) -> f64 {
+        let l = self.linear();
+        let s = self.spacing();
+        let mut worst: f64 = 0.0;
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            if s[a] > 0.0 && s[b] > 0.0 {
+                let dot: f64 = (0..3).map(|r| l[r][a] * l[r][b]).sum();
+                worst = worst.max((dot / (s[a] * s[b])).abs());
+            }
+        }
+        worst
+    }
+
+    /// The axes made perpendicular: each column keeps its length (the spacing), the directions
+    /// become the orthogonal matrix closest to the unit columns (polar decomposition, which keeps
+    /// the handedness), the translation stays. An affine that is not sheared is returned as is,
+    /// bit for bit. `None` when a column has zero length.
+    pub fn without_shear(&self) -> Option<Affine> {
+        if !self.is_sheared() {
+            return Some(*self);
+        }
+        let l = self.linear();
+        let s = self.spacing();
+        if s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return None;
+        }
+        let mut unit = [[0.0; 3]; 3];
+        for r in 0..3 {
+            for c in 0..3 {
+                unit[r][c] = l[r][c] / s[c];
+            }
+        }
+        let q = polar_rotation(unit, None);
+        let mut lin = [[0.0; 3]; 3];
+        for r in 0..3 {
+            for c in 0..3 {
+                lin[r][c] = q[r][c] * s[c];
+            }
+        }
+        Some(Affine::from_parts(lin, self.translation()))
+    }
+
     /// The largest absolute difference between two affines, entry by entry.
     pub fn max_abs_diff(&self, other: &Affine) -> f64 {
         self.0.iter().flatten().zip(other.0.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
@@ -234,6 +296,40 @@ mod tests {
     fn rot_z(deg: f64) -> [[f64; 3]; 3] {
         let (s, c) = deg.to_radians().sin_cos();
         [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]
+    }
+
+    #[test]
+    fn shear_is_measured_and_removed() {
+        // Oblique but orthogonal: no shear, returned bit for bit.
+        let r = rot_z(23.0);
+        let oblique = Affine::from_parts(
+            [[r[0][0] * 0.8, r[0][1] * 0.8, 0.0], [r[1][0] * 0.8, r[1][1] * 0.8, 0.0], [0.0, 0.0, 2.5]],
+            [1.0, 2.0, 3.0],
+        );
+        assert!(!oblique.is_sheared());
+        assert!(oblique.shear_degrees() < 1e-9);
+        assert_eq!(oblique.without_shear(), Some(oblique));
+        // A gantry tilt of 20 degrees: the z column leans toward y.
+        let t = 20f64.to_radians();
+        let tilted =
+            Affine::from_parts([[-0.5, 0.0, 0.0], [0.0, 0.5, 2.0 * t.sin()], [0.0, 0.0, 2.0 * t.cos()]], [0.0; 3]);
+        assert!(tilted.is_sheared());
+        assert!((tilted.shear_degrees() - 20.0).abs() < 1e-9, "{}", tilted.shear_degrees());
+        let fixed = tilted.without_shear().expect("full rank");
+        assert!(!fixed.is_sheared(), "{}", fixed.shear_degrees());
+        assert!(fixed.shear_degrees() < 1e-9);
+        for (a, b) in fixed.spacing().iter().zip(tilted.spacing()) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        assert_eq!(fixed.translation(), tilted.translation());
+        assert!(fixed.det3() < 0.0, "handedness kept");
+        // Each axis keeps its direction's sense.
+        let (lf, lt) = (fixed.linear(), tilted.linear());
+        for c in 0..3 {
+            let dot: f64 = (0..3).map(|r| lf[r][c] * lt[r][c]).sum();
+            assert!(dot > 0.0);
+        }
+        assert_eq!(Affine::from_spacing_origin([1.0, 0.0, 1.0], [0.0; 3]).without_shear().map(|_| ()), Some(()));
     }
 
     #[test]

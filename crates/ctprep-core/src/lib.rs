@@ -28,7 +28,7 @@ mod exec;
 mod isa;
 mod voxel;
 
-pub use affine::{Affine, polar_rotation, symmetric_eigen3};
+pub use affine::{Affine, SHEAR_TOLERANCE, polar_rotation, symmetric_eigen3};
 pub use exec::{Exec, Kernel, PARALLEL_MIN_VOXELS, ParseExecError, Threads, Variant};
 pub use isa::{Isa, cpu_offers};
 pub use voxel::Voxel;

@@ -77,8 +77,8 @@ pub use write::{
     persist_all, remove_own_temporaries, remove_stale_temporaries, write_atomically, write_nifti,
 };
 pub use xform::{
-    AffineSource, QformFields, best_affine, effective_xform_code, qform_from_affine, quaternion_to_rotation,
-    rotation_to_quaternion,
+    AffineSource, QformFields, best_affine, effective_xform_code, qform_affine, qform_from_affine,
+    quaternion_to_rotation, rotation_to_quaternion, sform_affine,
 };
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.

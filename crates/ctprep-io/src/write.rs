@@ -115,8 +115,11 @@ fn header_with(vol: &Volume, shape: &[usize], a: &ctprep_core::Affine) -> NiftiH
     h.srow = [rows[0], rows[1], rows[2]];
     h.sform_code = sform_code;
     match qform_from_affine(a) {
+        // A qform is a rotation, spacing and qfac: it cannot hold shear. Its fields still carry
+        // the closest rotation, but code 0 says not to use them (ITK then refuses the file
+        // instead of silently reading another geometry than the sform's).
         Some(q) => {
-            h.qform_code = qform_code;
+            h.qform_code = if a.is_sheared() { 0 } else { qform_code };
             h.pixdim[0] = q.qfac;
             h.pixdim[1..4].copy_from_slice(&q.pixdim);
             h.quatern = q.quatern;

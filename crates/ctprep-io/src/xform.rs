@@ -34,20 +34,35 @@ impl AffineSource {
     }
 }
 
-/// nibabel's threshold for a slightly negative `1 - (b² + c² + d²)`: three float32 epsilons.
-const QUATERNION_THRESHOLD: f64 = -3.0 * f32::EPSILON as f64;
+/// nibabel's `quaternion_threshold`: three epsilons of the type the quaternion is stored in
+/// (float32 in NIfTI-1, float64 in NIfTI-2). A `1 - (b² + c² + d²)` closer to 0 than this is
+/// rounding of a rotation by 180° (w = 0); below minus this, the quaternion is not a rotation.
+pub(crate) fn quaternion_threshold(format: crate::NiftiFormat) -> f64 {
+    match format {
+        crate::NiftiFormat::Nifti1 => 3.0 * f64::from(f32::EPSILON),
+        crate::NiftiFormat::Nifti2 => 3.0 * f64::EPSILON,
+    }
+}
 
-/// The rotation matrix of the unit quaternion with vector part `(b, c, d)`, the real part filled
-/// in as nibabel's `fillpositive` does. `Err` carries `1 - (b² + c² + d²)` when it is negative
-/// beyond the threshold (the quaternion is not a rotation).
+/// The rotation matrix of the unit quaternion with vector part `(b, c, d)` stored as float32
+/// (NIfTI-1), the real part filled in as nibabel's `fillpositive` does. `Err` carries
+/// `1 - (b² + c² + d²)` when it is negative beyond the threshold (the quaternion is not a
+/// rotation).
 pub fn quaternion_to_rotation(bcd: [f64; 3]) -> Result<[[f64; 3]; 3], f64> {
+    quaternion_rotation(bcd, quaternion_threshold(crate::NiftiFormat::Nifti1))
+}
+
+/// [`quaternion_to_rotation`] with the threshold of the stored type.
+fn quaternion_rotation(bcd: [f64; 3], threshold: f64) -> Result<[[f64; 3]; 3], f64> {
     let [x, y, z] = bcd;
     let w2 = 1.0 - (x * x + y * y + z * z);
-    let w = if w2 < 0.0 {
-        if w2 < QUATERNION_THRESHOLD {
-            return Err(w2);
-        }
+    // A w2 within the threshold of 0 is a rotation by (nearly) 180 degrees whose b, c, d were
+    // rounded: w is 0, not the square root of the rounding (which would turn the axes by up to
+    // 0.03 degrees for a float32 quaternion).
+    let w = if w2.abs() < threshold {
         0.0
+    } else if w2 < 0.0 {
+        return Err(w2);
     } else {
         w2.sqrt()
     };
@@ -155,45 +170,10 @@ pub fn effective_xform_code(code: i32) -> i32 {
 /// (missing dimensions as 1).
 pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(Affine, AffineSource)> {
     if effective_xform_code(h.sform_code) != 0 {
-        let mut rows = [[0.0; 4]; 4];
-        rows[..3].copy_from_slice(&h.srow);
-        rows[3] = [0.0, 0.0, 0.0, 1.0];
-        let a = Affine::from_rows(rows);
-        if !a.is_affine() {
-            return Err(Error::new(ErrorKind::BadHeader, path, format!("srow_x/y/z = {:?}: not finite", h.srow)));
-        }
-        return Ok((a, AffineSource::Sform));
+        return Ok((sform_affine(h, path)?, AffineSource::Sform));
     }
     if effective_xform_code(h.qform_code) != 0 {
-        let pixdim = spatial_pixdim(h, path, "qform")?;
-        // Each field named for what is wrong with it: a NaN quaternion is not the offset's fault.
-        if h.quatern.iter().any(|v| !v.is_finite()) {
-            return Err(Error::new(ErrorKind::BadHeader, path, format!("quatern_b/c/d = {:?}: not finite", h.quatern)));
-        }
-        let r = quaternion_to_rotation(h.quatern).map_err(|w2| {
-            Error::new(
-                ErrorKind::BadHeader,
-                path,
-                format!("quatern_b/c/d = {:?}: b²+c²+d² exceeds 1 by {}, not a rotation", h.quatern, -w2),
-            )
-        })?;
-        // nibabel reads a qfac (pixdim[0]) other than -1 as 1.
-        let qfac = if h.pixdim[0] == -1.0 { -1.0 } else { 1.0 };
-        let scale = [pixdim[0], pixdim[1], pixdim[2] * qfac];
-        let mut lin = [[0.0; 3]; 3];
-        for i in 0..3 {
-            for j in 0..3 {
-                lin[i][j] = r[i][j] * scale[j];
-            }
-        }
-        if h.qoffset.iter().any(|v| !v.is_finite()) {
-            return Err(Error::new(ErrorKind::BadHeader, path, format!("qoffset_x/y/z = {:?}: not finite", h.qoffset)));
-        }
-        let a = Affine::from_parts(lin, h.qoffset);
-        if !a.is_affine() {
-            return Err(Error::new(ErrorKind::BadHeader, path, "the qform's affine is not finite".to_owned()));
-        }
-        return Ok((a, AffineSource::Qform));
+        return Ok((qform_affine(h, path)?, AffineSource::Qform));
     }
     let pixdim = spatial_pixdim(h, path, "fallback affine (qform_code = sform_code = 0)")?;
     let a = fallback_affine(shape3, pixdim);
@@ -207,6 +187,52 @@ pub fn best_affine(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Result<(
         ));
     }
     Ok((a, AffineSource::Fallback))
+}
+
+/// The sform's affine (`srow_x/y/z`), whatever `sform_code` says.
+pub fn sform_affine(h: &NiftiHeader, path: &Path) -> Result<Affine> {
+    let mut rows = [[0.0; 4]; 4];
+    rows[..3].copy_from_slice(&h.srow);
+    rows[3] = [0.0, 0.0, 0.0, 1.0];
+    let a = Affine::from_rows(rows);
+    if !a.is_affine() {
+        return Err(Error::new(ErrorKind::BadHeader, path, format!("srow_x/y/z = {:?}: not finite", h.srow)));
+    }
+    Ok(a)
+}
+
+/// The qform's affine (quaternion, `pixdim`, `qfac`, `qoffset`), whatever `qform_code` says:
+/// what ITK-based readers use when the sform is sheared.
+pub fn qform_affine(h: &NiftiHeader, path: &Path) -> Result<Affine> {
+    let pixdim = spatial_pixdim(h, path, "qform")?;
+    // Each field named for what is wrong with it: a NaN quaternion is not the offset's fault.
+    if h.quatern.iter().any(|v| !v.is_finite()) {
+        return Err(Error::new(ErrorKind::BadHeader, path, format!("quatern_b/c/d = {:?}: not finite", h.quatern)));
+    }
+    let r = quaternion_rotation(h.quatern, quaternion_threshold(h.format)).map_err(|w2| {
+        Error::new(
+            ErrorKind::BadHeader,
+            path,
+            format!("quatern_b/c/d = {:?}: b²+c²+d² exceeds 1 by {}, not a rotation", h.quatern, -w2),
+        )
+    })?;
+    // nibabel reads a qfac (pixdim[0]) other than -1 as 1.
+    let qfac = if h.pixdim[0] == -1.0 { -1.0 } else { 1.0 };
+    let scale = [pixdim[0], pixdim[1], pixdim[2] * qfac];
+    let mut lin = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            lin[i][j] = r[i][j] * scale[j];
+        }
+    }
+    if h.qoffset.iter().any(|v| !v.is_finite()) {
+        return Err(Error::new(ErrorKind::BadHeader, path, format!("qoffset_x/y/z = {:?}: not finite", h.qoffset)));
+    }
+    let a = Affine::from_parts(lin, h.qoffset);
+    if !a.is_affine() {
+        return Err(Error::new(ErrorKind::BadHeader, path, "the qform's affine is not finite".to_owned()));
+    }
+    Ok(a)
 }
 
 /// nibabel's `shape_zoom_affine(shape, zooms, x_flip=True)`: voxel centre of the volume at the
@@ -241,6 +267,26 @@ mod tests {
         let q = rotation_to_quaternion(flip);
         assert_eq!(quaternion_to_rotation([q[1], q[2], q[3]]), Ok(flip));
         assert!(quaternion_to_rotation([1.0, 0.5, 0.0]).is_err());
+    }
+
+    #[test]
+    fn a_half_turn_rounded_to_float32_has_w_zero() {
+        // x flipped and a 6 degree tilt, with qfac -1: a rotation by nearly 180 degrees about y,
+        // whose float32 b, c, d leave 1 - (b² + c² + d²) at 6e-8. nibabel (and nifti_io) take
+        // w = 0 there; its square root, 2.4e-4, turned the axes by 0.03 degrees.
+        let bcd = [0.0, f64::from(0.998_629_5f32), f64::from(0.052_335_955f32)];
+        let r = quaternion_to_rotation(bcd).expect("rotation");
+        let n2: f64 = bcd.iter().map(|v| v * v).sum();
+        let want = |i: usize, j: usize| 2.0 * bcd[i] * bcd[j] / n2 - if i == j { 1.0 } else { 0.0 };
+        for (i, row) in r.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                assert!((v - want(i, j)).abs() < 1e-12, "[{i}][{j}] {v} vs {}", want(i, j));
+            }
+        }
+        // Stored as float64 (NIfTI-2), the same w2 is a real, small w.
+        assert!(
+            quaternion_rotation(bcd, quaternion_threshold(crate::NiftiFormat::Nifti2)).expect("rotation")[0][0] > -1.0
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use ctprep_io::{
 };
 use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
 use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, encode_png};
-use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing};
+use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing_with};
 
 use crate::error::{PipelineError, panic_message};
 use crate::progress::{NoProgress, Progress, Shown, Stage};
@@ -35,8 +35,9 @@ use crate::report::{CpuTimes, ReadMode, RunReport, StageKernels, Timings, Writte
 type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
 /// The output grid of `recipe` for an input of `shape` and `affine`: the input grid
-/// reoriented (geometry only) to the recipe's axis codes, then planned for its spacing; the
-/// plan maps the input's own voxels onto it.
+/// reoriented (geometry only) to the recipe's axis codes, then planned for its spacing (and
+/// made orthonormal when the input is sheared, unless the recipe keeps shear); the plan maps
+/// the input's own voxels onto it.
 pub fn plan_grid(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, recipe: &Recipe) -> Result<Plan> {
     let grid_err = |why: String| PipelineError::Grid { input: input.to_owned(), why };
     let target: Option<AxCodes> = match recipe.get_orientation() {
@@ -57,9 +58,10 @@ pub fn plan_grid(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, r
             (ro.output_shape(shape), affine.matmul(&ro.inverse_index_map(shape)))
         }
     };
-    let grid = plan_spacing(r_shape, &r_affine, recipe.get_spacing_mm(), recipe.get_convention())
-        .map_err(|e| grid_err(e.to_string()))?
-        .grid;
+    let grid =
+        plan_spacing_with(r_shape, &r_affine, recipe.get_spacing_mm(), recipe.get_convention(), recipe.get_shear())
+            .map_err(|e| grid_err(e.to_string()))?
+            .grid;
     plan_like(shape, affine, grid).map_err(|e| grid_err(e.to_string()))
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ctprep_intensity::Window;
 use ctprep_io::AxCodes;
 use ctprep_projection::{Align, Edges};
-use ctprep_resample::GridConvention;
+use ctprep_resample::{GridConvention, Shear};
 
 use crate::error::PipelineError;
 
@@ -48,6 +48,7 @@ pub struct Recipe {
     orientation: Orientation,
     spacing_mm: [f64; 3],
     convention: GridConvention,
+    shear: Shear,
     window: Window,
     mip: MipSize,
     mip_align: Align,
@@ -67,13 +68,14 @@ impl Default for Recipe {
 
 impl Recipe {
     /// The corrected recipe: reoriented to the axis order closest to RAS, 1 mm isotropic on the
-    /// `first-centre` grid, window -100..1000 HU, MIP of 5 slices centred on each slice with
-    /// the slabs shrunk at the ends.
+    /// `first-centre` grid (orthonormal: a sheared input's shear removed), window -100..1000 HU,
+    /// MIP of 5 slices centred on each slice with the slabs shrunk at the ends.
     pub fn corrected() -> Recipe {
         Recipe {
             orientation: Orientation::Canonical,
             spacing_mm: [1.0; 3],
             convention: GridConvention::FirstCentre,
+            shear: Shear::Remove,
             window: default_window(),
             mip: MipSize::Slices(5),
             mip_align: Align::Centre,
@@ -82,12 +84,14 @@ impl Recipe {
     }
 
     /// The classic Python recipe exactly: the input's axis order kept, 1 mm on the `seed` grid
-    /// (scipy's RegularGridInterpolator recipe), window -100..1000 HU, MIP of slices `i..i+4`
-    /// with the slabs that reach the last slice left 0.
+    /// of the input's own lattice (scipy's RegularGridInterpolator recipe, which knows nothing
+    /// of shear), window -100..1000 HU, MIP of slices `i..i+4` with the slabs that reach the
+    /// last slice left 0.
     pub fn classic() -> Recipe {
         Recipe {
             orientation: Orientation::Keep,
             convention: GridConvention::Seed,
+            shear: Shear::Keep,
             mip_align: Align::Start,
             mip_edges: Edges::Zero,
             ..Recipe::corrected()
@@ -110,6 +114,13 @@ impl Recipe {
     /// The grid convention of the resampling (default `first-centre`; classic: `seed`).
     pub fn convention(mut self, convention: GridConvention) -> Self {
         self.convention = convention;
+        self
+    }
+
+    /// What the grid does with a sheared input (default [`Shear::Remove`]: an orthonormal
+    /// grid every reader agrees on; classic: `Keep`, the input's lattice).
+    pub fn shear(mut self, shear: Shear) -> Self {
+        self.shear = shear;
         self
     }
 
@@ -156,6 +167,11 @@ impl Recipe {
     /// The grid convention.
     pub fn get_convention(&self) -> GridConvention {
         self.convention
+    }
+
+    /// What the grid does with a sheared input.
+    pub fn get_shear(&self) -> Shear {
+        self.shear
     }
 
     /// The HU window.
@@ -340,12 +356,12 @@ mod tests {
     fn presets_differ_where_documented() {
         let (c, k) = (Recipe::corrected(), Recipe::classic());
         assert_eq!(
-            (c.orientation, c.convention, c.mip_align, c.mip_edges),
-            (Orientation::Canonical, GridConvention::FirstCentre, Align::Centre, Edges::Shrink)
+            (c.orientation, c.convention, c.shear, c.mip_align, c.mip_edges),
+            (Orientation::Canonical, GridConvention::FirstCentre, Shear::Remove, Align::Centre, Edges::Shrink)
         );
         assert_eq!(
-            (k.orientation, k.convention, k.mip_align, k.mip_edges),
-            (Orientation::Keep, GridConvention::Seed, Align::Start, Edges::Zero)
+            (k.orientation, k.convention, k.shear, k.mip_align, k.mip_edges),
+            (Orientation::Keep, GridConvention::Seed, Shear::Keep, Align::Start, Edges::Zero)
         );
         assert_eq!((c.window, c.mip, c.spacing_mm), (k.window, k.mip, k.spacing_mm));
         assert_eq!((c.window.lo(), c.window.hi()), (-100.0, 1000.0));

@@ -204,15 +204,49 @@ fn check_shape(what: &str, shape: [usize; 3]) -> Result<()> {
     }
 }
 
+/// What a spacing change does with an input grid whose axes are not perpendicular (a gantry
+/// tilt stored as shear).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Shear {
+    /// The output grid is orthonormal: the closest rotation to the input's axes (polar
+    /// decomposition), so every reader (nibabel's sform, ITK's qform) sees the same geometry.
+    #[default]
+    Remove,
+    /// The output keeps the input's sheared lattice (only ctprep and nibabel read it alike).
+    Keep,
+}
+
 /// Plans a spacing change: the input grid (`shape`, `affine`) resampled to `spacing_mm`
-/// (per voxel axis) under `convention`. The output affine keeps the input's direction
-/// cosines, scales its columns to the new spacing and moves its origin to the world position
-/// of `x(0)`, so the output overlays the input in any viewer.
+/// (per voxel axis) under `convention`, with a sheared input's grid made orthonormal
+/// ([`Shear::Remove`]; see [`plan_spacing_with`]).
 pub fn plan_spacing(
     shape: [usize; 3],
     affine: &Affine,
     spacing_mm: [f64; 3],
     convention: GridConvention,
+) -> Result<Plan> {
+    plan_spacing_with(shape, affine, spacing_mm, convention, Shear::Remove)
+}
+
+/// Plans a spacing change. When the input's axes are perpendicular (any orientation, oblique
+/// included; see [`Affine::is_sheared`]) or `shear` is [`Shear::Keep`], the output affine keeps
+/// the input's direction cosines, scales its columns to the new spacing and moves its origin
+/// to the world position of `x(0)`: the convention's table, axis by axis, on the separable path.
+///
+/// A sheared input under [`Shear::Remove`] gets an orthonormal grid: its axes are
+/// [`Affine::without_shear`]'s (the closest rotation, each axis keeping its sense), and on
+/// each output axis the input's voxel centres (`seed`, `first-centre`) or voxel boxes
+/// (`centred`, `extent`), projected onto that axis, take the place of the `(n - 1) s` or
+/// `n s` millimetres of the table: `seed` and `first-centre` start at the lowest projected
+/// centre, `centred` is centred on the projected centres' midpoint, `extent` divides the
+/// projected boxes' span into whole voxels. The output so covers the input's whole world box;
+/// it is resampled on the general path.
+pub fn plan_spacing_with(
+    shape: [usize; 3],
+    affine: &Affine,
+    spacing_mm: [f64; 3],
+    convention: GridConvention,
+    shear: Shear,
 ) -> Result<Plan> {
     check_shape("input", shape)?;
     if let Some(t) = spacing_mm.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
@@ -222,6 +256,9 @@ pub fn plan_spacing(
         return Err(ResampleError::BadGeometry(format!(
             "the input affine {affine:?} is not an invertible finite affine"
         )));
+    }
+    if shear == Shear::Remove && affine.is_sheared() {
+        return plan_orthonormal(shape, affine, spacing_mm, convention);
     }
     let s = affine.spacing();
     let mut out_shape = [0; 3];
@@ -242,6 +279,82 @@ pub fn plan_spacing(
         grid: Grid { shape: out_shape, affine: affine.matmul(&m) },
         map: VoxelMap { linear, offset },
     })
+}
+
+/// [`plan_spacing_with`] for a sheared input under [`Shear::Remove`].
+fn plan_orthonormal(
+    shape: [usize; 3],
+    affine: &Affine,
+    spacing_mm: [f64; 3],
+    convention: GridConvention,
+) -> Result<Plan> {
+    let rotated = affine
+        .without_shear()
+        .ok_or_else(|| ResampleError::BadGeometry(format!("the input affine {affine:?} has a zero-length axis")))?;
+    let l = rotated.linear();
+    let s = rotated.spacing();
+    // The output axes: unit columns of the closest rotation.
+    let mut q = [[0.0; 3]; 3];
+    for r in 0..3 {
+        for c in 0..3 {
+            q[r][c] = l[r][c] / s[c];
+        }
+    }
+    // The input's voxel-centre corners and voxel-box corners, projected onto each output axis.
+    let project = |lo: [f64; 3], hi: [f64; 3]| {
+        let mut range = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
+        for corner in 0..8 {
+            let idx = [0, 1, 2].map(|a| if (corner >> a) & 1 == 0 { lo[a] } else { hi[a] });
+            let w = affine.apply(idx);
+            for (a, r) in range.iter_mut().enumerate() {
+                let u: f64 = (0..3).map(|k| q[k][a] * w[k]).sum();
+                r[0] = r[0].min(u);
+                r[1] = r[1].max(u);
+            }
+        }
+        range
+    };
+    let n = shape.map(|v| v as f64);
+    let centres = project([0.0; 3], [n[0] - 1.0, n[1] - 1.0, n[2] - 1.0]);
+    let boxes = project([-0.5; 3], [n[0] - 0.5, n[1] - 0.5, n[2] - 0.5]);
+    let at_least_one = |m: f64| if m >= 1.0 { m as usize } else { 1 };
+    // The projected spans carry rounding noise of a few ulps: a span of exactly 28 voxels
+    // must not floor to 27 or ceil to 29.
+    let (floor, ceil) = (|x: f64| (x + 1e-9).floor(), |x: f64| (x - 1e-9).ceil());
+    let mut out_shape = [0; 3];
+    let mut step = [0.0; 3];
+    let mut start = [0.0; 3];
+    for a in 0..3 {
+        let t = spacing_mm[a];
+        let [clo, chi] = centres[a];
+        let [blo, bhi] = boxes[a];
+        let (m, st, u0) = match convention {
+            GridConvention::Seed => (at_least_one(ceil((chi - clo) / t)), t, clo),
+            GridConvention::FirstCentre => (at_least_one(((chi - clo) / t + 1.0).round_ties_even()), t, clo),
+            GridConvention::Centred => {
+                let m = at_least_one(floor((bhi - blo) / t));
+                (m, t, (clo + chi) / 2.0 - (m as f64 - 1.0) * t / 2.0)
+            }
+            GridConvention::Extent => {
+                let m = at_least_one(((bhi - blo) / t).round_ties_even());
+                let st = (bhi - blo) / m as f64;
+                (m, st, blo + st / 2.0)
+            }
+        };
+        out_shape[a] = m;
+        step[a] = st;
+        start[a] = u0;
+    }
+    check_shape("output", out_shape)?;
+    let mut lin = [[0.0; 3]; 3];
+    let mut origin = [0.0; 3];
+    for r in 0..3 {
+        for c in 0..3 {
+            lin[r][c] = q[r][c] * step[c];
+        }
+        origin[r] = (0..3).map(|c| q[r][c] * start[c]).sum();
+    }
+    plan_like(shape, affine, Grid { shape: out_shape, affine: Affine::from_parts(lin, origin) })
 }
 
 /// Plans resampling the input grid (`shape`, `affine`) onto another grid, for example a
@@ -312,6 +425,83 @@ mod tests {
         assert!((p.map.offset[0] - p.map.linear[0][0] / 2.0 + 0.5).abs() < 1e-12);
         for c in GridConvention::ALL {
             assert_eq!(plan_spacing([1, 1, 1], &a, [0.1, 7.0, 1.0], c).expect("plans").grid.shape[1], 1, "{c}");
+        }
+    }
+
+    /// A CT with a 17-degree gantry tilt stored as shear (the z axis leans toward y), in LPS.
+    fn tilted() -> Affine {
+        let t = 17f64.to_radians();
+        Affine::from_rows([
+            [-0.7, 0.0, 0.0, 90.0],
+            [0.0, -0.7, 2.5 * t.sin(), 110.0],
+            [0.0, 0.0, 2.5 * t.cos(), -40.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ])
+    }
+
+    #[test]
+    fn sheared_inputs_get_orthonormal_grids_that_cover_them() {
+        let a = tilted();
+        let shape = [40, 30, 12];
+        for c in GridConvention::ALL {
+            let p = plan_spacing(shape, &a, [1.0, 1.2, 0.9], c).expect("plans");
+            let g = p.grid.affine;
+            assert!(g.shear_degrees() < 1e-9, "{c}: {}", g.shear_degrees());
+            assert!(!p.map.is_diagonal(), "{c}: the general path");
+            let sp = g.spacing();
+            if c != GridConvention::Extent {
+                for (got, want) in sp.iter().zip([1.0, 1.2, 0.9]) {
+                    assert!((got - want).abs() < 1e-12, "{c}: {sp:?}");
+                }
+            }
+            // Same axis codes as the input: each output axis points the input axis's way.
+            let (lg, la) = (g.linear(), a.linear());
+            for ax in 0..3 {
+                assert!((0..3).map(|r| lg[r][ax] * la[r][ax]).sum::<f64>() > 0.0, "{c}: axis {ax}");
+            }
+            // Every input voxel centre lies within the output's voxel boxes; seed's points stop
+            // before the last centre (up to one step short), centred keeps whole voxels of the
+            // box only (up to half a step short at each end).
+            let inv = g.inverse().expect("invertible");
+            let (lo_slack, hi_slack) = match c {
+                GridConvention::Seed => (0.5, 1.0),
+                GridConvention::Centred => (1.0, 1.0),
+                _ => (0.5, 0.5),
+            };
+            for corner in 0..8 {
+                let idx = [0, 1, 2].map(|ax| if (corner >> ax) & 1 == 0 { 0.0 } else { shape[ax] as f64 - 1.0 });
+                let j = inv.apply(a.apply(idx));
+                for ax in 0..3 {
+                    let m = p.grid.shape[ax] as f64;
+                    assert!(
+                        j[ax] >= -lo_slack - 1e-9 && j[ax] <= m - 1.0 + hi_slack + 1e-9,
+                        "{c}: corner {idx:?} at {j:?} of {:?}",
+                        p.grid.shape
+                    );
+                }
+            }
+        }
+        // first-centre starts at the lowest projected centre and ends within half a step of the highest.
+        let p = plan_spacing(shape, &a, [1.0; 3], GridConvention::FirstCentre).expect("plans");
+        assert_eq!(p.grid.shape[0], 28, "27.3 mm of centres along x at 1 mm: 28 points");
+    }
+
+    #[test]
+    fn keep_shear_and_unsheared_inputs_plan_as_before() {
+        let a = tilted();
+        let keep =
+            plan_spacing_with([40, 30, 12], &a, [1.0; 3], GridConvention::FirstCentre, Shear::Keep).expect("plans");
+        assert!(keep.map.is_diagonal());
+        assert!((keep.grid.affine.shear_degrees() - 17.0).abs() < 1e-9);
+        // An oblique, unsheared grid: the same plan whichever the policy, bit for bit.
+        let (s, c) = 0.3f64.sin_cos();
+        let oblique =
+            Affine::from_parts([[c * 0.8, -s * 0.8, 0.0], [s * 0.8, c * 0.8, 0.0], [0.0, 0.0, 2.5]], [5.0, 6.0, 7.0]);
+        for conv in GridConvention::ALL {
+            let removed = plan_spacing([20, 20, 9], &oblique, [1.0; 3], conv).expect("plans");
+            let kept = plan_spacing_with([20, 20, 9], &oblique, [1.0; 3], conv, Shear::Keep).expect("plans");
+            assert_eq!(removed, kept, "{conv}");
+            assert!(removed.map.is_diagonal());
         }
     }
 

@@ -82,7 +82,9 @@ use std::str::FromStr;
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 
 pub use ctprep_core::{Affine, Exec, Isa, Kernel, Threads, Variant, Voxel};
-pub use grid::{Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, VoxelMap, plan_like, plan_spacing};
+pub use grid::{
+    Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, plan_like, plan_spacing, plan_spacing_with,
+};
 
 /// An invalid resampling request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
