@@ -1,5 +1,6 @@
 //! What the fuzz targets share: a scratch folder for the files the readers open, and the read
-//! of one file by every path ctprep-io has, reduced to one comparable outcome.
+//! of one file by every path ctprep-io has, reduced to one comparable outcome (shape, type,
+//! stored bytes, affine, scaling).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -7,20 +8,28 @@ use std::sync::OnceLock;
 
 use ctprep_io::{AxCodes, ReadOptions, SliceReader, Volume, WriteOptions, read_nifti_with, write_nifti};
 
-/// A folder of this process for the files a target writes (on tmpfs when there is one), removed
-/// with the process's temporary folder handling of `tempfile`.
+/// A folder of this process for the files a target writes, `ctprep-fuzz-<pid>` on tmpfs when
+/// there is one. libFuzzer ends the process with `exit`, so nothing removes it then: each
+/// process first removes the folders of processes that no longer run.
 pub fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let b = tempfile::Builder::new().prefix("ctprep-fuzz-").tempdir_in(if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        });
-        b.expect("a scratch folder")
+        let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.filter_map(Result::ok) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("ctprep-fuzz-").and_then(|p| p.parse::<u32>().ok())
+                    && !Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = base.join(format!("ctprep-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
     })
-    .path()
 }
 
 /// `bytes` written to `name` in the scratch folder.
@@ -34,7 +43,7 @@ pub fn file(name: &str, bytes: &[u8]) -> PathBuf {
 /// Two ways of reading one file must give the same outcome.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    Read { shape: Vec<usize>, dtype: ctprep_io::DataType, bytes: Vec<u8>, affine: [u64; 16] },
+    Read { shape: Vec<usize>, dtype: ctprep_io::DataType, bytes: Vec<u8>, affine: [u64; 16], scaling: Option<[u64; 2]> },
     Failed,
 }
 
@@ -44,6 +53,7 @@ fn outcome_of(v: &Volume) -> Outcome {
         dtype: v.dtype(),
         bytes: v.data().as_bytes().to_vec(),
         affine: affine_bits(v),
+        scaling: scaling_bits(v),
     }
 }
 
@@ -86,7 +96,12 @@ pub fn read_sliced(path: &Path) -> Outcome {
         check_error(&e, path);
         return Outcome::Failed;
     }
-    Outcome::Read { shape, dtype, bytes, affine: affine_bits(&template) }
+    Outcome::Read { shape, dtype, bytes, affine: affine_bits(&template), scaling: scaling_bits(&template) }
+}
+
+/// The scaling's bits.
+fn scaling_bits(v: &Volume) -> Option<[u64; 2]> {
+    v.scaling().map(|s| [s.slope.to_bits(), s.inter.to_bits()])
 }
 
 /// The affine's bits, so NaN compares equal to itself.
@@ -150,6 +165,15 @@ pub fn exercise(v: &Volume) {
             let back = read_nifti_with(&out, &ReadOptions::new().mmap(false)).expect("a file ctprep wrote reads back");
             assert_eq!(back.shape(), v.shape());
             assert_eq!(back.data().as_bytes(), v.data().as_bytes(), "the stored values survive a write and read");
+            // The affine as written: exactly, or rounded to float32 in a NIfTI-1 file.
+            let nifti1 = back.header().format == ctprep_io::NiftiFormat::Nifti1;
+            for (r, row) in v.affine().0.iter().enumerate() {
+                for (c, &x) in row.iter().enumerate() {
+                    let want = if nifti1 { f64::from(x as f32) } else { x };
+                    assert_eq!(back.affine().0[r][c], want, "affine [{r}][{c}] survives a write and read");
+                }
+            }
+            assert_eq!(scaling_bits(&back), scaling_bits(v), "the scaling survives a write and read");
         }
         Err(e) => check_error(&e, &out),
     }

@@ -74,6 +74,9 @@ pub(crate) fn fuzz(seconds: u64, targets: &[String], sanitizer: &str, timeout: u
             .arg(format!("-max_total_time={seconds}"))
             .arg(format!("-timeout={timeout}"))
             .arg("-rss_limit_mb=4096")
+            // A single allocation over 512 MB for inputs of a few KB is the giant allocation the
+            // readers must never make.
+            .arg("-malloc_limit_mb=512")
             .arg("-print_final_stats=1")
             .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file)

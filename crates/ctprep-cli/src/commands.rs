@@ -267,15 +267,17 @@ impl ExecArgs {
         }
     }
 
-    /// For `--threads N`: makes rayon's global pool N threads, so the command runs on exactly N.
-    fn size_pool(&self) -> CmdResult {
-        if let Threads::Count(n) = self.exec().threads {
-            rayon::ThreadPoolBuilder::new()
+    /// For `--threads N`: a pool of N threads for the command to run in (the command's own, not
+    /// rayon's global pool, so commands run one after another in one process each get theirs).
+    fn pool(&self) -> Result<Option<rayon::ThreadPool>, String> {
+        match self.exec().threads {
+            Threads::Count(n) => rayon::ThreadPoolBuilder::new()
                 .num_threads(n.get())
-                .build_global()
-                .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+                .build()
+                .map(Some)
+                .map_err(|e| format!("cannot start {n} threads: {e}")),
+            _ => Ok(None),
         }
-        Ok(())
     }
 }
 
@@ -318,13 +320,46 @@ impl Command {
 }
 
 pub(crate) fn run(cli: Cli) -> CmdResult {
-    match &cli.command {
-        Command::Window(a) => a.exec.size_pool()?,
-        Command::Mip(a) => a.exec.size_pool()?,
-        Command::Resample(a) => a.exec.size_pool()?,
-        Command::Run(a) => a.exec.size_pool()?,
-        _ => {}
+    let pool = match &cli.command {
+        Command::Window(a) => a.exec.pool()?,
+        Command::Mip(a) => a.exec.pool()?,
+        Command::Resample(a) => a.exec.pool()?,
+        Command::Run(a) => a.exec.pool()?,
+        _ => None,
+    };
+    match pool {
+        // The error crosses back from the pool's thread as text (a boxed error is not `Send`).
+        Some(pool) => pool.install(|| run_here(cli).map_err(Sent::from)).map_err(Sent::into_error),
+        None => run_here(cli),
     }
+}
+
+/// A command's error as it leaves a thread pool.
+enum Sent {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<Box<dyn std::error::Error>> for Sent {
+    fn from(e: Box<dyn std::error::Error>) -> Sent {
+        match e.downcast::<UsageError>() {
+            Ok(u) => Sent::Usage(u.0),
+            Err(e) => Sent::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Sent {
+    fn into_error(self) -> Box<dyn std::error::Error> {
+        match self {
+            Sent::Usage(m) => Box::new(UsageError(m)),
+            Sent::Failed(m) => m.into(),
+        }
+    }
+}
+
+/// [`run`] on the current thread pool.
+fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);
     crate::signals::clean_on_interrupt(cli.command.output_dirs());
     let written = match &cli.command {
@@ -395,24 +430,9 @@ struct InfoJson {
     sform_qform_mm: Option<f64>,
 }
 
-/// How far apart (mm) the sform's and the qform's voxel-to-world maps put the volume's corner
-/// voxel centres, at the corner where they differ most; `None` unless both codes are set and
-/// both transforms read.
+/// How far apart (mm) the sform and the qform put the farthest corner voxel, when both are set.
 fn sform_qform_mm(v: &Volume) -> Option<f64> {
-    let h = v.header();
-    if ctprep_io::effective_xform_code(h.sform_code) == 0 || ctprep_io::effective_xform_code(h.qform_code) == 0 {
-        return None;
-    }
-    let path = v.display_path();
-    let (s, q) = (ctprep_io::sform_affine(h, &path).ok()?, ctprep_io::qform_affine(h, &path).ok()?);
-    let n = v.spatial_shape().map(|d| d.saturating_sub(1) as f64);
-    let mut worst: f64 = 0.0;
-    for corner in 0..8 {
-        let c = [0, 1, 2].map(|a| if (corner >> a) & 1 == 0 { 0.0 } else { n[a] });
-        let (ws, wq) = (s.apply(c), q.apply(c));
-        worst = worst.max((0..3).map(|k| (ws[k] - wq[k]).powi(2)).sum::<f64>().sqrt());
-    }
-    Some(worst)
+    ctprep_io::sform_qform_distance(v.header(), v.spatial_shape(), &v.display_path())
 }
 
 fn info_json(path: &Path, v: &Volume) -> InfoJson {

@@ -5,9 +5,12 @@
 use std::fmt;
 
 /// The largest |cosine| between two voxel axes that still counts as perpendicular (an angle
-/// within 0.00006° of 90°). float32 storage of a rotation leaves cosines near 1e-7; the gantry
-/// tilts that CT stores as shear are degrees (cosines of 0.01 and more).
-pub const SHEAR_TOLERANCE: f64 = 1e-6;
+/// within 0.0057° of 90°): ITK's own tolerance (`sform_is_orthonormal`, ITK 5.4). Below it
+/// SimpleITK reads the sform as nibabel does; above it, it falls back to the qform, which
+/// cannot hold shear. float32 storage of a rotation, and direction cosines rounded to six
+/// decimals, stay far below; the gantry tilts CT stores as shear are degrees (cosines of 0.01
+/// and more).
+pub const SHEAR_TOLERANCE: f64 = 1e-4;
 
 /// A 4x4 affine matrix, row-major, mapping voxel indices to world millimetres (RAS+).
 ///
@@ -176,6 +179,21 @@ impl Affine {
         if !self.is_sheared() {
             return Some(*self);
         }
+        let q = self.closest_orthogonal_axes()?;
+        let s = self.spacing();
+        let mut lin = [[0.0; 3]; 3];
+        for r in 0..3 {
+            for c in 0..3 {
+                lin[r][c] = q[r][c] * s[c];
+            }
+        }
+        Some(Affine::from_parts(lin, self.translation()))
+    }
+
+    /// The orthogonal matrix closest to the unit voxel axes (polar decomposition: each axis keeps
+    /// its sense, the determinant its sign), as columns; `None` when an axis has zero or
+    /// non-finite length.
+    pub fn closest_orthogonal_axes(&self) -> Option<[[f64; 3]; 3]> {
         let l = self.linear();
         let s = self.spacing();
         if s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
@@ -187,14 +205,7 @@ impl Affine {
                 unit[r][c] = l[r][c] / s[c];
             }
         }
-        let q = polar_rotation(unit, None);
-        let mut lin = [[0.0; 3]; 3];
-        for r in 0..3 {
-            for c in 0..3 {
-                lin[r][c] = q[r][c] * s[c];
-            }
-        }
-        Some(Affine::from_parts(lin, self.translation()))
+        Some(polar_rotation(unit, None))
     }
 
     /// The largest absolute difference between two affines, entry by entry.

@@ -78,7 +78,7 @@ pub use write::{
 };
 pub use xform::{
     AffineSource, QformFields, best_affine, effective_xform_code, qform_affine, qform_from_affine,
-    quaternion_to_rotation, rotation_to_quaternion, sform_affine,
+    quaternion_to_rotation, rotation_to_quaternion, sform_affine, sform_qform_distance,
 };
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.

@@ -235,6 +235,24 @@ pub fn qform_affine(h: &NiftiHeader, path: &Path) -> Result<Affine> {
     Ok(a)
 }
 
+/// How far apart (mm) the sform and the qform put a `shape3` volume's corner voxel centres, at
+/// the corner where they differ most: what separates nibabel's reading (the sform) from ITK's
+/// when it falls back to the qform. `None` unless both codes are set and both transforms read.
+pub fn sform_qform_distance(h: &NiftiHeader, shape3: [usize; 3], path: &Path) -> Option<f64> {
+    if effective_xform_code(h.sform_code) == 0 || effective_xform_code(h.qform_code) == 0 {
+        return None;
+    }
+    let (s, q) = (sform_affine(h, path).ok()?, qform_affine(h, path).ok()?);
+    let n = shape3.map(|d| d.saturating_sub(1) as f64);
+    let mut worst: f64 = 0.0;
+    for corner in 0..8 {
+        let c = [0, 1, 2].map(|a| if (corner >> a) & 1 == 0 { 0.0 } else { n[a] });
+        let (ws, wq) = (s.apply(c), q.apply(c));
+        worst = worst.max((0..3).map(|k| (ws[k] - wq[k]).powi(2)).sum::<f64>().sqrt());
+    }
+    Some(worst)
+}
+
 /// nibabel's `shape_zoom_affine(shape, zooms, x_flip=True)`: voxel centre of the volume at the
 /// world origin, x flipped (radiological convention of ANALYZE).
 pub(crate) fn fallback_affine(shape3: [usize; 3], zooms: [f64; 3]) -> Affine {

@@ -121,9 +121,8 @@ fn round_trip(m: &mut Mismatches, name: &str, canon: &Volume, c: &Oriented) {
                 m.check(back.scaling() == canon.scaling(), || {
                     format!("{name}: {file} scaling {:?} != {:?}", back.scaling(), canon.scaling())
                 });
-                // Both codes set, except a sheared grid's qform (a qform cannot hold shear).
-                let qform_ok =
-                    back.header().qform_code > 0 || (canon.affine().is_sheared() && back.header().qform_code == 0);
+                // Both codes set, except a sheared grid's qform: 0 (a qform cannot hold shear).
+                let qform_ok = (back.header().qform_code > 0) != canon.affine().is_sheared();
                 m.check(qform_ok && back.header().sform_code > 0, || format!("{name}: {file} codes not set"));
             }
             Err(err) => m.0.push(format!("{name}: reading back {file} failed: {err}")),

@@ -52,22 +52,34 @@ impl GridConvention {
         }
     }
 
-    /// Output size, step (input voxels per output voxel) and `x(0)` for one axis.
-    fn axis(self, n: usize, s: f64, t: f64) -> (usize, f64, f64) {
-        let nf = n as f64;
+    /// The output size along one axis whose voxel centres span `centres` mm ((n-1) s on an
+    /// axis of n voxels of s mm) and whose voxel boxes span `boxes` mm (n s), for a target
+    /// spacing of `t` mm. `nudge` is added before `floor` and taken off before `ceil`: 0 on the
+    /// table's exact spans; a sheared grid's projected spans carry a few ulps of rounding that
+    /// must not tip a whole number of voxels one way or the other.
+    fn size(self, centres: f64, boxes: f64, t: f64, nudge: f64) -> usize {
         let at_least_one = |m: f64| if m >= 1.0 { m as usize } else { 1 };
         match self {
             // Written as numpy evaluates the classic recipe: x[-1] = (n-1) * s, then
             // len(np.arange(0, x[-1], t)) = ceil(x[-1] / t).
-            GridConvention::Seed => (at_least_one(((nf - 1.0) * s / t).ceil()), t / s, 0.0),
-            GridConvention::FirstCentre => (at_least_one(((nf - 1.0) * s / t + 1.0).round_ties_even()), t / s, 0.0),
+            GridConvention::Seed => at_least_one((centres / t - nudge).ceil()),
+            GridConvention::FirstCentre => at_least_one((centres / t + 1.0).round_ties_even()),
+            GridConvention::Centred => at_least_one((boxes / t + nudge).floor()),
+            GridConvention::Extent => at_least_one((boxes / t).round_ties_even()),
+        }
+    }
+
+    /// Output size, step (input voxels per output voxel) and `x(0)` for one axis.
+    fn axis(self, n: usize, s: f64, t: f64) -> (usize, f64, f64) {
+        let nf = n as f64;
+        let m = self.size((nf - 1.0) * s, nf * s, t, 0.0);
+        match self {
+            GridConvention::Seed | GridConvention::FirstCentre => (m, t / s, 0.0),
             GridConvention::Centred => {
-                let m = at_least_one((nf * s / t).floor());
                 let step = t / s;
                 (m, step, (nf - 1.0) / 2.0 - (m as f64 - 1.0) * step / 2.0)
             }
             GridConvention::Extent => {
-                let m = at_least_one((nf * s / t).round_ties_even());
                 let step = nf / m as f64;
                 (m, step, 0.5 * step - 0.5)
             }
@@ -234,13 +246,14 @@ pub fn plan_spacing(
 /// to the world position of `x(0)`: the convention's table, axis by axis, on the separable path.
 ///
 /// A sheared input under [`Shear::Remove`] gets an orthonormal grid: its axes are
-/// [`Affine::without_shear`]'s (the closest rotation, each axis keeping its sense), and on
+/// [`Affine::closest_orthogonal_axes`] (each axis keeping its sense), and on
 /// each output axis the input's voxel centres (`seed`, `first-centre`) or voxel boxes
 /// (`centred`, `extent`), projected onto that axis, take the place of the `(n - 1) s` or
 /// `n s` millimetres of the table: `seed` and `first-centre` start at the lowest projected
 /// centre, `centred` is centred on the projected centres' midpoint, `extent` divides the
-/// projected boxes' span into whole voxels. The output so covers the input's whole world box;
-/// it is resampled on the general path.
+/// projected boxes' span into whole voxels. As on an unsheared grid, `first-centre` and
+/// `extent` cover the input's whole world box, `seed` and `centred` may stop up to one output
+/// voxel short. The output is resampled on the general path.
 pub fn plan_spacing_with(
     shape: [usize; 3],
     affine: &Affine,
@@ -288,18 +301,10 @@ fn plan_orthonormal(
     spacing_mm: [f64; 3],
     convention: GridConvention,
 ) -> Result<Plan> {
-    let rotated = affine
-        .without_shear()
+    // The output axes: the closest orthogonal matrix to the input's unit axes.
+    let q = affine
+        .closest_orthogonal_axes()
         .ok_or_else(|| ResampleError::BadGeometry(format!("the input affine {affine:?} has a zero-length axis")))?;
-    let l = rotated.linear();
-    let s = rotated.spacing();
-    // The output axes: unit columns of the closest rotation.
-    let mut q = [[0.0; 3]; 3];
-    for r in 0..3 {
-        for c in 0..3 {
-            q[r][c] = l[r][c] / s[c];
-        }
-    }
     // The input's voxel-centre corners and voxel-box corners, projected onto each output axis.
     let project = |lo: [f64; 3], hi: [f64; 3]| {
         let mut range = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
@@ -317,10 +322,6 @@ fn plan_orthonormal(
     let n = shape.map(|v| v as f64);
     let centres = project([0.0; 3], [n[0] - 1.0, n[1] - 1.0, n[2] - 1.0]);
     let boxes = project([-0.5; 3], [n[0] - 0.5, n[1] - 0.5, n[2] - 0.5]);
-    let at_least_one = |m: f64| if m >= 1.0 { m as usize } else { 1 };
-    // The projected spans carry rounding noise of a few ulps: a span of exactly 28 voxels
-    // must not floor to 27 or ceil to 29.
-    let (floor, ceil) = (|x: f64| (x + 1e-9).floor(), |x: f64| (x - 1e-9).ceil());
     let mut out_shape = [0; 3];
     let mut step = [0.0; 3];
     let mut start = [0.0; 3];
@@ -328,17 +329,14 @@ fn plan_orthonormal(
         let t = spacing_mm[a];
         let [clo, chi] = centres[a];
         let [blo, bhi] = boxes[a];
-        let (m, st, u0) = match convention {
-            GridConvention::Seed => (at_least_one(ceil((chi - clo) / t)), t, clo),
-            GridConvention::FirstCentre => (at_least_one(((chi - clo) / t + 1.0).round_ties_even()), t, clo),
-            GridConvention::Centred => {
-                let m = at_least_one(floor((bhi - blo) / t));
-                (m, t, (clo + chi) / 2.0 - (m as f64 - 1.0) * t / 2.0)
-            }
+        let m = convention.size(chi - clo, bhi - blo, t, 1e-9);
+        // The spacing, and the first output voxel in mm along the axis.
+        let (st, u0) = match convention {
+            GridConvention::Seed | GridConvention::FirstCentre => (t, clo),
+            GridConvention::Centred => (t, (clo + chi) / 2.0 - (m as f64 - 1.0) * t / 2.0),
             GridConvention::Extent => {
-                let m = at_least_one(((bhi - blo) / t).round_ties_even());
                 let st = (bhi - blo) / m as f64;
-                (m, st, blo + st / 2.0)
+                (st, blo + st / 2.0)
             }
         };
         out_shape[a] = m;
