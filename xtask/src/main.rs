@@ -60,15 +60,21 @@ enum Task {
         #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
         gzip_level: u32,
     },
-    /// Print criterion's estimates as Markdown tables: variant, size, time, GB/s, ratio to the
-    /// `copy` row of the same size, speed-up over the `scalar` row.
+    /// Run the criterion benches (`cargo bench -p ctprep-benches`, filtered to `--group`), then
+    /// print their estimates as Markdown tables: kernel/threads, size, time, GB/s, ratio to the
+    /// `copy` row of the same size, speed-up over the `scalar` row. `--existing` reports what
+    /// criterion already wrote instead of running anything.
     BenchReport {
         /// Where criterion wrote its results.
         #[arg(long, default_value = "target/criterion")]
         criterion_dir: PathBuf,
-        /// Only this group (for example io_read); all groups when absent.
+        /// Only this group (for example io_read, or threads); all groups when absent. Also the
+        /// criterion filter of the run.
         #[arg(long)]
         group: Option<String>,
+        /// Report the results already under --criterion-dir; run nothing.
+        #[arg(long)]
+        existing: bool,
         /// Also put the tables into this Markdown file (for example docs/BENCHMARKS.md) as this
         /// machine's section: a `## Machine: ...` heading, the environment, the tables. A section
         /// with the same heading is replaced; otherwise the section is appended.
@@ -137,8 +143,9 @@ fn main() -> ExitCode {
             let p = Phantom::new(shape).spacing_mm(spacing).axcodes(axcodes).stored(dtype).seed(seed).noise_hu(noise);
             phantom(&p, &out, labels.as_deref(), gzip_level)
         }
-        Task::BenchReport { criterion_dir, group, write } => {
-            bench_report(&criterion_dir, group.as_deref(), write.as_deref())
+        Task::BenchReport { criterion_dir, group, existing, write } => {
+            if existing { Ok(()) } else { run_benches(group.as_deref()) }
+                .and_then(|()| bench_report(&criterion_dir, group.as_deref(), write.as_deref()))
         }
         Task::Test { args } => return test(&args),
         Task::Fuzz { seconds, target, sanitizer, timeout } => fuzz::fuzz(seconds, &target, &sanitizer, timeout),
@@ -252,8 +259,10 @@ fn collect(dir: &Path) -> Result<Vec<Row>, String> {
 struct Environment {
     cpu: String,
     cores: usize,
+    memory: String,
     rustc: String,
     rustflags: Option<String>,
+    target_features: String,
     date: String,
 }
 
@@ -268,7 +277,10 @@ impl Environment {
     /// One line: CPU, cores, rustc, target features, date.
     fn line(&self) -> String {
         let flags = self.rustflags.as_deref().unwrap_or("(none: default target features)");
-        format!("CPU: {}; cores: {}; {}; RUSTFLAGS: {flags}; date: {}\n", self.cpu, self.cores, self.rustc, self.date)
+        format!(
+            "CPU: {}; cores: {}; memory: {}; {}; RUSTFLAGS: {flags}; target features: {}; date: {}\n",
+            self.cpu, self.cores, self.memory, self.rustc, self.target_features, self.date
+        )
     }
 }
 
@@ -287,8 +299,30 @@ fn environment() -> Environment {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
     let rustflags = std::env::var("RUSTFLAGS").ok().filter(|f| !f.trim().is_empty());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .and_then(|kb| kb.trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or_else(|| "unknown".to_owned(), |kb| format!("{:.1} GiB", kb / (1024.0 * 1024.0)));
+    // The target features the benches were compiled with: rustc's view under these RUSTFLAGS.
+    let mut cfg = std::process::Command::new("rustc");
+    cfg.args(["--print", "cfg"]);
+    if let Some(f) = &rustflags {
+        cfg.args(f.split_whitespace());
+    }
+    let target_features = cfg
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("target_feature=\"").map(|f| f.trim_end_matches('"').to_owned()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
     let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
-    Environment { cpu, cores, rustc, rustflags, date: civil_date(days as i64) }
+    Environment { cpu, cores, memory, rustc, rustflags, target_features, date: civil_date(days as i64) }
 }
 
 /// `YYYY-MM-DD` of a day counted from 1970-01-01 (UTC), by Howard Hinnant's `civil_from_days`:
@@ -348,13 +382,15 @@ fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     for (group, mut rs) in groups {
         rs.sort_by(|a, b| a.size.cmp(&b.size).then(a.function.cmp(&b.function)));
-        // Ids are `variant` or `kernel-variant`; baselines are `copy` / `scalar` of the same kernel.
+        // Ids are `variant`, `stage-variant` or `stage-kernel/threads`; the baselines are the
+        // `copy` and the `scalar` (or `scalar/1`) rows of the same stage and size.
         let find = |of: &Row, base: &str| {
-            let want = match of.function.rsplit_once('-') {
-                Some((kernel, _)) => format!("{kernel}-{base}"),
-                None => base.to_owned(),
+            let stage = of.function.rsplit_once('-').map(|(stage, _)| stage);
+            let wants: Vec<String> = match stage {
+                Some(st) => vec![format!("{st}-{base}"), format!("{st}-{base}/1")],
+                None => vec![base.to_owned(), format!("{base}/1")],
             };
-            rs.iter().find(|r| r.function == want && r.size == of.size).map(|r| r.mean_ns)
+            rs.iter().find(|r| wants.contains(&r.function) && r.size == of.size).map(|r| r.mean_ns)
         };
         let _ = writeln!(out, "\n### {group}\n");
         let _ = writeln!(out, "| variant | size | time (ms) | GB/s | vs copy | vs scalar |");
@@ -375,6 +411,21 @@ fn render(rows: &[Row]) -> String {
         }
     }
     out
+}
+
+/// `cargo bench -p ctprep-benches`, every bench or those matching `group` (criterion's filter).
+fn run_benches(group: Option<&str>) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = std::process::Command::new(cargo);
+    c.args(["bench", "-p", "ctprep-benches"]);
+    if let Some(g) = group {
+        c.args(["--", g]);
+    }
+    match c.status() {
+        Ok(st) if st.success() => Ok(()),
+        Ok(st) => Err(format!("cargo bench failed ({st})")),
+        Err(e) => Err(format!("cannot run cargo bench: {e}")),
+    }
 }
 
 /// Prints the report, and with `write` puts it into that Markdown file as this machine's section.
@@ -447,6 +498,19 @@ mod tests {
         ]);
         assert!(t.contains("| a-simd | 64 | 200.00 | 5.00 | 0.50x | 2.00x |"), "{t}");
         assert!(t.contains("| b-simd | 64 | 100.00 | 10.00 | 0.50x |  |"), "{t}");
+    }
+
+    #[test]
+    fn kernel_thread_ids_use_the_one_thread_oracle() {
+        let t = render(&[
+            row("mip-copy", 1e8),
+            row("mip-scalar/1", 8e8),
+            row("mip-dispatched/2", 2e8),
+            row("mip_k31-dispatched/1", 4e8),
+        ]);
+        assert!(t.contains("| mip-dispatched/2 | 64 | 200.00 | 5.00 | 0.50x | 4.00x |"), "{t}");
+        assert!(t.contains("| mip-scalar/1 | 64 | 800.00 | 1.25 | 0.12x | 1.00x |"), "{t}");
+        assert!(t.contains("| mip_k31-dispatched/1 | 64 | 400.00 | 2.50 |  |  |"), "{t}");
     }
 
     #[test]
@@ -529,8 +593,10 @@ mod tests {
         let env = Environment {
             cpu: "Test CPU".into(),
             cores: 2,
+            memory: "23.5 GiB".into(),
             rustc: "rustc 1.89.0".into(),
             rustflags: None,
+            target_features: "fxsr sse sse2".into(),
             date: "2026-12-05".into(),
         };
         let tables = render(&[row("copy", 1e8), row("simd", 2e8)]);

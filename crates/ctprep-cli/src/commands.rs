@@ -19,6 +19,11 @@ pub(crate) struct Cli {
     /// No progress display on stderr (it is also hidden when stderr is not a terminal).
     #[arg(long, global = true)]
     quiet: bool,
+    /// The profile `auto` follows (written by `ctprep tune`). Default: $CTPREP_PROFILE, else
+    /// $XDG_CONFIG_HOME/ctprep/profile.json (~/.config/ctprep/profile.json) when it exists; a
+    /// profile of another machine or build is ignored with a warning.
+    #[arg(long, global = true, value_name = "PATH")]
+    profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +173,23 @@ enum Command {
     ///   ctprep run ct.nii.gz --out lung --preset lung --mip-mm 10 --spacing 0.8,0.8,1
     #[command(verbatim_doc_comment)]
     Run(crate::run::RunArgs),
+    /// Measure every stage's kernels and thread counts on this machine; `auto` then runs the
+    /// winners.
+    ///
+    /// Each stage (windowing from 16-bit integers and from floats, MIP of 5 and 31 slices,
+    /// separable and general trilinear resampling) runs on size classes up to a full CT slab
+    /// (512 x 512 x 16) with every kernel (scalar, wide, dispatched, and for windows auto: the
+    /// crate's own best, a lookup table say) on 1 to all cores, next to a copy of the same
+    /// bytes. The table shows each one's median time, spread, GB/s and cost in copies; the
+    /// winners are written as a profile (with this machine's CPU, cores, instruction sets and
+    /// this binary's version) that every later command's `auto` follows. Under 60 s; under 10 s
+    /// with --quick. Examples:
+    ///
+    ///   ctprep tune
+    ///
+    ///   ctprep tune --quick --output prof.json && ctprep --profile prof.json run ct.nii.gz --out prep --json
+    #[command(verbatim_doc_comment)]
+    Tune(crate::tune::TuneArgs),
     /// Make a synthetic CT phantom and run the whole recipe (`ctprep run`) on it.
     ///
     /// The phantom is a deterministic torso in Hounsfield units (air, fat, soft tissue, lungs,
@@ -315,6 +337,7 @@ impl Command {
             Command::Png(a) => vec![parent(&a.output)],
             Command::Sheet(a) => vec![parent(&a.output)],
             Command::Run(a) => vec![a.out.clone()],
+            Command::Tune(_) => Vec::new(),
         }
     }
 }
@@ -361,6 +384,14 @@ impl Sent {
 /// [`run`] on the current thread pool.
 fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);
+    // The commands that run kernels follow the profile; `tune` measures the kernels
+    // themselves and no profile may steer it.
+    if matches!(
+        cli.command,
+        Command::Window(_) | Command::Mip(_) | Command::Resample(_) | Command::Run(_) | Command::Demo { .. }
+    ) {
+        crate::tune::load(cli.profile.as_deref());
+    }
     crate::signals::clean_on_interrupt(cli.command.output_dirs());
     let written = match &cli.command {
         Command::Convert { output, .. } => Some(output.clone()),
@@ -405,6 +436,7 @@ fn run_command(command: Command) -> CmdResult {
         Command::Png(args) => crate::images::run_png(&args),
         Command::Sheet(args) => crate::images::run_sheet(&args),
         Command::Run(args) => crate::run::run(&args),
+        Command::Tune(args) => crate::tune::run(&args),
     }
 }
 

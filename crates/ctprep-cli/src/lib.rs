@@ -36,6 +36,7 @@ mod progress;
 mod resample;
 mod run;
 mod signals;
+mod tune;
 mod window;
 
 use std::ffi::OsString;

@@ -159,6 +159,9 @@ pub(crate) struct RunJson {
     mip_edges: String,
     /// Which kernel ran per stage, how the input was read, and whether the slabs ran side by side.
     variants: BTreeMap<&'static str, String>,
+    /// Per stage, where its kernel and threads came from: `asked` (--kernel and --threads),
+    /// `profile` (`ctprep tune`'s, for an auto knob) or `fallback` (no profile).
+    kernel_sources: BTreeMap<&'static str, &'static str>,
     /// Wall time per step: read, stream (resample, window, MIP and compression, slab by slab),
     /// png, total.
     timings_s: BTreeMap<&'static str, f64>,
@@ -179,6 +182,11 @@ impl From<&RunReport> for RunJson {
         ]);
         if let Some(m) = &r.kernels.mip {
             variants.insert("mip", format!("{m}, {how}"));
+        }
+        let src = &r.kernels.sources;
+        let mut kernel_sources = BTreeMap::from([("resample", src.resample.name()), ("window", src.window.name())]);
+        if let Some(m) = src.mip {
+            kernel_sources.insert("mip", m.name());
         }
         let t = &r.timings;
         let mut timings_s = BTreeMap::from([
@@ -217,6 +225,7 @@ impl From<&RunReport> for RunJson {
             mip_align: r.mip_align.to_string(),
             mip_edges: r.mip_edges.to_string(),
             variants,
+            kernel_sources,
             timings_s,
             cpu_s,
             outputs,

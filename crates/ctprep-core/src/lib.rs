@@ -26,11 +26,13 @@
 mod affine;
 mod exec;
 mod isa;
+pub mod profile;
 mod voxel;
 
 pub use affine::{Affine, SHEAR_TOLERANCE, polar_rotation, symmetric_eigen3};
 pub use exec::{Exec, Kernel, PARALLEL_MIN_VOXELS, ParseExecError, Threads, Variant};
 pub use isa::{Isa, cpu_offers};
+pub use profile::{Pick, Planned, Profile, Source, Stage};
 pub use voxel::Voxel;
 
 /// Compiles the functions it wraps once per instruction-set level (x86-64-v4 with AVX-512,

@@ -50,7 +50,8 @@ use std::fmt;
 
 use ndarray::{Array3, ArrayView3, ArrayViewMut3, Axis, ShapeBuilder};
 
-pub use ctprep_core::{Exec, Isa, Kernel, Threads, Variant, Voxel};
+use ctprep_core::Stage;
+pub use ctprep_core::{Exec, Isa, Kernel, Source, Threads, Variant, Voxel};
 
 /// An invalid window, range, scaling or buffer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -457,6 +458,8 @@ pub struct Report {
     pub isa: Isa,
     /// The threads the work was split for (1: the calling thread alone).
     pub threads: usize,
+    /// Where the kernel and threads came from (what was asked, the profile, the fallback).
+    pub source: Source,
 }
 
 impl fmt::Display for Report {
@@ -545,16 +548,17 @@ pub fn window_slice_into<T: Sample, O: Output>(
     if src.len() != out.len() {
         return Err(IntensityError::ShapeMismatch { input: vec![src.len()], output: vec![out.len()] });
     }
-    let best = Best::<O>::new::<T>(exec.kernel, src.len(), map);
-    let threads =
-        exec.threads_for(src.len(), rayon::current_num_threads()).min(src.len().div_ceil(parallel::CHUNK)).max(1);
+    let stage = if T::LUT_SIZE.is_some() { Stage::WindowInt } else { Stage::WindowFloat };
+    let planned = exec.plan(stage, src.len(), rayon::current_num_threads());
+    let best = Best::<O>::new::<T>(planned.kernel, src.len(), map);
+    let threads = planned.threads.min(src.len().div_ceil(parallel::CHUNK)).max(1);
     if threads > 1 {
         parallel::run(&best, src, map, out);
     } else {
         best.run(src, map, out);
     }
     let kernel = best.kernel();
-    Ok(Report { kernel, isa: kernel.isa(), threads })
+    Ok(Report { kernel, isa: kernel.isa(), threads, source: planned.source })
 }
 
 /// Windows a 3-D volume into `out` (same shape, any memory layout).
@@ -580,7 +584,7 @@ pub fn window_into<T: Sample, O: Output>(
     let mut scratch_in: Vec<T> = Vec::new();
     let mut scratch_out: Vec<O> = Vec::new();
     let kernel = Best::<O>::new::<T>(exec.kernel, 0, map).kernel();
-    let mut report = Report { kernel, isa: kernel.isa(), threads: 1 };
+    let mut report = Report { kernel, isa: kernel.isa(), threads: 1, source: Source::Asked };
     for (s, mut o) in src.lanes(Axis(0)).into_iter().zip(out.lanes_mut(Axis(0))) {
         scratch_in.clear();
         scratch_in.extend(s.iter().copied());

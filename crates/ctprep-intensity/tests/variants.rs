@@ -148,7 +148,7 @@ fn nan_in_nan_out_and_integer_outputs_give_zero() {
 
 #[test]
 fn the_choice_of_kernel_is_reported() {
-    use ctprep_intensity::Isa;
+    use ctprep_intensity::{Isa, Source};
     let w = Window::new(-100.0, 1000.0).expect("window");
     let map = WindowMap::new(w, Range::UNIT, None).expect("map");
     let big: Vec<i16> = values((1 << 20) + 3, 5);
@@ -157,11 +157,15 @@ fn the_choice_of_kernel_is_reported() {
         |e: Exec, src: &[i16], out: &mut [f32]| ctprep_intensity::window_slice_into(src, out, &map, e).expect("runs");
     let one = |k: Kernel| Exec::new().kernel(k).threads(Threads::One);
     let (target, detected) = (Isa::target(), Isa::detected());
-    let report = |kernel, isa, threads| Report { kernel, isa, threads };
-    assert_eq!(run(Variant::Scalar.exec(), &big, &mut out), report(RanKernel::Scalar, target, 1));
-    assert_eq!(run(Variant::Simd.exec(), &big, &mut out), report(RanKernel::Wide, target, 1));
-    assert_eq!(run(one(Kernel::Dispatched), &big, &mut out), report(RanKernel::Dispatched, detected, 1));
-    assert_eq!(run(one(Kernel::Auto), &big, &mut out), report(RanKernel::Table, target, 1), "16-bit to f32: table");
+    let report = |kernel, isa, threads, source| Report { kernel, isa, threads, source };
+    assert_eq!(run(Variant::Scalar.exec(), &big, &mut out), report(RanKernel::Scalar, target, 1, Source::Asked));
+    assert_eq!(run(Variant::Simd.exec(), &big, &mut out), report(RanKernel::Wide, target, 1, Source::Asked));
+    assert_eq!(run(one(Kernel::Dispatched), &big, &mut out), report(RanKernel::Dispatched, detected, 1, Source::Asked));
+    assert_eq!(
+        run(one(Kernel::Auto), &big, &mut out),
+        report(RanKernel::Table, target, 1, Source::Fallback),
+        "16-bit to f32: table"
+    );
     assert_eq!(run(Exec::SCALAR.threads(Threads::count(4)), &big, &mut out).threads, 1, "the oracle stays on one");
     let four = run(Exec::new().threads(Threads::count(4)), &big, &mut out);
     assert_eq!((four.kernel, four.threads), (RanKernel::Table, 4));
@@ -169,7 +173,11 @@ fn the_choice_of_kernel_is_reported() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
     assert_eq!(pool.install(|| run(Exec::new(), &big, &mut out)).threads, 2, "auto splits large inputs");
     let r = pool.install(|| run(Exec::new(), &big[..1000], &mut out[..1000]));
-    assert_eq!(r, report(RanKernel::Dispatched, detected, 1), "small inputs skip the table and the pool");
+    assert_eq!(
+        r,
+        report(RanKernel::Dispatched, detected, 1, Source::Fallback),
+        "small inputs skip the table and the pool"
+    );
     assert_eq!(r.to_string(), format!("dispatched ({}), 1 thread", detected.name()));
     // 16-bit HU to u8 with an integral window: the verified integer kernel.
     let u8map = WindowMap::for_output::<u8>(w, None, None).expect("map");

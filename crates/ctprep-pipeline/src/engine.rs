@@ -17,7 +17,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ctprep_core::{Exec, Kernel, Threads, Voxel};
+use ctprep_core::{Exec, Kernel, Source, Threads, Voxel};
 use ctprep_intensity::{Output, Range, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, Completed, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData,
@@ -30,7 +30,7 @@ use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, p
 use crate::error::{PipelineError, panic_message};
 use crate::progress::{NoProgress, Progress, Shown, Stage};
 use crate::recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
-use crate::report::{CpuTimes, ReadMode, RunReport, StageKernels, Timings, Written};
+use crate::report::{CpuTimes, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
 
 type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
@@ -225,6 +225,8 @@ struct SlabOut {
     cpu: [Duration; 4],
     /// Which kernels ran (resample, window, MIP).
     kernels: [String; 3],
+    /// Where their kernel and threads came from.
+    sources: [Source; 3],
 }
 
 /// Everything the slab workers share.
@@ -316,6 +318,7 @@ impl Job<'_> {
                 let r = (sc.resampler.linear_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel))
                     .map_err(|e| PipelineError::kernel(input, "resample", e))?;
                 out.kernels[0] = r.to_string();
+                out.sources[0] = r.source;
             }
             First::Scale(scaling) => {
                 let from = &src[(s.lo - first) * plane..(s.hi - first) * plane];
@@ -333,6 +336,7 @@ impl Job<'_> {
             let r = window_slice_into(&*a, &mut *b, w, self.kernel)
                 .map_err(|e| PipelineError::kernel(input, "window", e))?;
             out.kernels[1] = r.to_string();
+            out.sources[1] = r.source;
             std::mem::swap(&mut a, &mut b);
         }
         lap(1, out);
@@ -352,6 +356,7 @@ impl Job<'_> {
         let r = (sc.projector.project_slice_into(b, sub, &self.sub_proj, a, self.kernel))
             .map_err(|e| PipelineError::kernel(input, "MIP", e))?;
         out.kernels[2] = r.to_string();
+        out.sources[2] = r.source;
         // Output j is the sub-projection's slice at its anchor, or 0 where it has no window.
         let windows: Vec<Option<(usize, usize)>> = (s.j0..s.j1).map(|j| self.proj.window(j, self.n)).collect();
         let first = (s.j0 < s.j1).then(|| self.proj.anchor_slice(s.j0) - s.lo);
@@ -878,7 +883,7 @@ impl<'p> Pipeline<'p> {
         // so fewer in flight means less fresh memory. A file is read slab by slab when that
         // pays; with many workers, batches shrink until it does.
         let mut cpu = [Duration::ZERO; 6];
-        let mut kernels: Option<[String; 3]> = None;
+        let mut kernels: Option<([String; 3], [Source; 3])> = None;
         let shown = std::sync::OnceLock::new();
         let sink = |out: &SlabOut| -> Result<()> {
             let t = Instant::now();
@@ -891,7 +896,7 @@ impl<'p> Pipeline<'p> {
                 *c += d;
             }
             cpu[4] += t.elapsed();
-            kernels.get_or_insert_with(|| out.kernels.clone());
+            kernels.get_or_insert_with(|| (out.kernels.clone(), out.sources));
             if let Some(s) = shown.get() {
                 Shown::advance(s);
             }
@@ -911,7 +916,8 @@ impl<'p> Pipeline<'p> {
         cpu[4] += t.elapsed();
         timings.stream = t_stream.elapsed();
         drop(shown.into_inner());
-        let [resample, window, mip_kernel] = kernels.unwrap_or_default();
+        let ([resample, window, mip_kernel], [resample_source, window_source, mip_source]) =
+            kernels.unwrap_or_default();
 
         let mut written: Vec<Written> = Vec::new();
         let mut files: Vec<Completed> = Vec::new();
@@ -947,7 +953,16 @@ impl<'p> Pipeline<'p> {
             mip_align: align,
             mip_edges: edges,
             read: read_mode,
-            kernels: StageKernels { resample, window, mip: (!mip_kernel.is_empty()).then_some(mip_kernel) },
+            kernels: StageKernels {
+                sources: StageSources {
+                    resample: resample_source,
+                    window: window_source,
+                    mip: (!mip_kernel.is_empty()).then_some(mip_source),
+                },
+                resample,
+                window,
+                mip: (!mip_kernel.is_empty()).then_some(mip_kernel),
+            },
             workers,
             timings,
             cpu: CpuTimes { resample: resample_cpu, window: window_cpu, mip: mip_cpu, compress, write, read },

@@ -45,7 +45,7 @@ pub use engine::{Input, Pipeline, SLAB, StageReport, plan_grid, projection_strea
 pub use error::PipelineError;
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
-pub use report::{CpuTimes, ReadMode, RunReport, StageKernels, Timings, Written};
+pub use report::{CpuTimes, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ctprep_core::Affine;
+use ctprep_core::{Affine, Source};
 use ctprep_projection::{Align, Edges};
 use ctprep_resample::GridConvention;
 
@@ -38,6 +38,20 @@ pub struct StageKernels {
     pub window: String,
     /// The MIP kernel; `None` when no MIP was needed.
     pub mip: Option<String>,
+    /// Where each stage's kernel and threads came from: as asked, the installed profile
+    /// (`ctprep tune`), or the fallback rule.
+    pub sources: StageSources,
+}
+
+/// Where each stage's kernel and threads came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageSources {
+    /// The resampling stage's.
+    pub resample: Source,
+    /// The window stage's.
+    pub window: Source,
+    /// The MIP stage's; `None` when no MIP was needed.
+    pub mip: Option<Source>,
 }
 
 /// Wall time of each step of a run.

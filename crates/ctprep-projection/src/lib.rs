@@ -64,7 +64,8 @@ use std::str::FromStr;
 use ctprep_core::Affine;
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 
-pub use ctprep_core::{Exec, Isa, Kernel, Threads, Variant};
+use ctprep_core::Stage;
+pub use ctprep_core::{Exec, Isa, Kernel, Source, Threads, Variant};
 
 /// An invalid projection request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -347,6 +348,8 @@ pub struct Report {
     /// the naive loop, whose NaN semantics are numpy's. Found while the kernel reads its rows (no
     /// separate pass over the volume); always `false` for `scalar`, which has no fast path to leave.
     pub non_finite: bool,
+    /// Where the kernel and threads came from (what was asked, the profile, the fallback).
+    pub source: Source,
 }
 
 impl fmt::Display for Report {
@@ -400,8 +403,9 @@ impl Projector {
                 dst.len()
             )));
         }
-        let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
-        let threads = exec.threads_for(src.len(), rayon::current_num_threads());
+        let planned = exec.plan(Stage::Mip, src.len(), rayon::current_num_threads());
+        let kernel = if planned.kernel == Kernel::Auto { Kernel::Dispatched } else { planned.kernel };
+        let threads = planned.threads;
         let windows = p.windows(n)?;
         let dims = (inner, n, outer);
         if self.scratch.is_empty() {
@@ -427,7 +431,7 @@ impl Projector {
             }
         };
         let isa = if kernel == Kernel::Dispatched { Isa::detected() } else { Isa::target() };
-        Ok(Report { kernel, isa, threads, non_finite })
+        Ok(Report { kernel, isa, threads, non_finite, source: planned.source })
     }
 }
 

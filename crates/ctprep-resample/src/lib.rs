@@ -81,7 +81,8 @@ use std::str::FromStr;
 
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 
-pub use ctprep_core::{Affine, Exec, Isa, Kernel, Threads, Variant, Voxel};
+use ctprep_core::Stage;
+pub use ctprep_core::{Affine, Exec, Isa, Kernel, Source, Threads, Variant, Voxel};
 pub use grid::{
     Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, plan_like, plan_spacing, plan_spacing_with,
 };
@@ -217,12 +218,14 @@ pub struct Report {
     pub threads: usize,
     /// The algorithm.
     pub path: Path,
+    /// Where the kernel and threads came from (what was asked, the profile, the fallback).
+    pub source: Source,
 }
 
 impl Report {
-    fn new(kernel: Kernel, threads: usize, path: Path) -> Report {
+    fn new(kernel: Kernel, threads: usize, path: Path, source: Source) -> Report {
         let isa = if kernel == Kernel::Dispatched { Isa::detected() } else { Isa::target() };
-        Report { kernel, isa, threads, path }
+        Report { kernel, isa, threads, path, source }
     }
 }
 
@@ -382,14 +385,19 @@ fn check_input(plan: &Plan, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// The kernel `exec` runs (auto: the dispatched loops), the runs of output slices `zs` it is
-/// split into, and the threads they are for (1: one run, on the calling thread).
-fn split_for(exec: Exec, zs: std::ops::Range<usize>, work: usize) -> (Kernel, Vec<std::ops::Range<usize>>, usize) {
-    let kernel = if exec.kernel == Kernel::Auto { Kernel::Dispatched } else { exec.kernel };
-    let threads = exec.threads_for(work, rayon::current_num_threads());
-    let runs = parallel::runs(zs.clone(), threads);
-    let threads = threads.min(runs.len()).max(1);
-    if threads == 1 { (kernel, vec![zs], 1) } else { (kernel, runs, threads) }
+/// The kernel `exec` runs (auto: the profile's pick, else the dispatched loops), the runs of
+/// output slices `zs` it is split into, the threads they are for (1: one run, on the calling
+/// thread), and where the choice came from.
+fn split_for(
+    exec: Exec,
+    zs: std::ops::Range<usize>,
+    work: usize,
+) -> (Kernel, Vec<std::ops::Range<usize>>, usize, Source) {
+    let planned = exec.plan(Stage::Resample, work, rayon::current_num_threads());
+    let kernel = if planned.kernel == Kernel::Auto { Kernel::Dispatched } else { planned.kernel };
+    let runs = parallel::runs(zs.clone(), planned.threads);
+    let threads = planned.threads.min(runs.len()).max(1);
+    if threads == 1 { (kernel, vec![zs], 1, planned.source) } else { (kernel, runs, threads, planned.source) }
 }
 
 /// Trilinear resampling of `src` (x-fastest, `plan.input_shape`) into `dst` (x-fastest,
@@ -498,7 +506,7 @@ fn linear_slices_from<T: Voxel>(
             opts.slope, opts.inter
         )));
     }
-    let (kernel, runs, threads) = split_for(exec, zs.clone(), dst.len());
+    let (kernel, runs, threads, source) = split_for(exec, zs.clone(), dst.len());
     let separable = plan.map.is_diagonal();
     if planes.is_empty() {
         planes.push(simd::Planes::default());
@@ -515,7 +523,7 @@ fn linear_slices_from<T: Voxel>(
         (_, _) => parallel::resample_linear_slices::<T, dispatch::Plain>(src, first, plan, opts, &runs, dst, planes),
     }
     let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
-    Ok(Report::new(kernel, threads, path))
+    Ok(Report::new(kernel, threads, path, source))
 }
 
 /// Trilinear resampling of a volume (any layout) into a new x-fastest `f32` array.
@@ -544,7 +552,7 @@ pub fn resample_nearest_slice_into<T: Voxel>(
     exec: Exec,
 ) -> Result<Report> {
     check_buffers(plan, src.len(), dst.len())?;
-    let (kernel, runs, threads) = split_for(exec, 0..plan.grid.shape[2], dst.len());
+    let (kernel, runs, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
     let separable = plan.map.is_diagonal();
     match (kernel, threads) {
         (Kernel::Scalar, _) => scalar::resample_nearest(src, plan, fill, dst),
@@ -552,7 +560,7 @@ pub fn resample_nearest_slice_into<T: Voxel>(
         (_, _) => parallel::resample_nearest(src, plan, fill, dst, &runs),
     }
     let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
-    let mut report = Report::new(kernel, threads, path);
+    let mut report = Report::new(kernel, threads, path, source);
     report.isa = Isa::target();
     Ok(report)
 }
