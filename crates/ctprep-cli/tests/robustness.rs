@@ -249,7 +249,7 @@ fn interrupted_runs_leave_no_temporaries_and_keep_earlier_outputs() {
     let before = files(&out);
     let mut interrupted = 0;
     for (signal, after_ms) in [("-TERM", 150), ("-INT", 300), ("-TERM", 600)] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+        let mut child = common::ctprep_command()
             .args(["run", s(&path), "--out", s(&out), "--spacing", "0.5", "--window", "-500,500", "--quiet"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -354,7 +354,7 @@ fn sigkill_at_any_moment_leaves_one_run_s_complete_outputs() {
         // The previous outputs in place, then a new run killed part of the way through.
         let o = ctprep(&args(&out, "-100,1000").iter().map(String::as_str).collect::<Vec<_>>());
         assert!(o.status.success(), "{}", stderr(&o));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+        let mut child = common::ctprep_command()
             .args(args(&out, "-500,500"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -410,7 +410,7 @@ fn resampling_onto_a_fine_grid_streams_its_output() {
     let out = dir.path().join("fine.nii.gz");
     let mut runs = Vec::new();
     for spacing in ["0.0625", "0.05"] {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"));
+        let mut cmd = common::ctprep_command();
         cmd.args(["resample", s(&ct), s(&out), "--spacing", spacing, "--quiet", "--gzip-level", "0"]);
         let Some((peak, status)) = peak_rss(&mut cmd) else {
             eprintln!("SKIPPED resampling_onto_a_fine_grid_streams_its_output: no /proc to read memory use from");
@@ -468,7 +468,7 @@ fn a_closed_stdout_is_not_a_panic() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ct = small_ct(dir.path());
     for args in [vec!["info", s(&ct)], vec!["info", s(&ct), "--json"]] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctprep"))
+        let mut child = common::ctprep_command()
             .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -5,14 +5,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{s, stderr};
 use serde_json::Value;
 
 fn ctprep_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ctprep"));
-    c.args(args).env_remove("CTPREP_PROFILE").env("XDG_CONFIG_HOME", "/nonexistent-ctprep-config");
+    let mut c = common::ctprep_command();
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }

@@ -4,9 +4,17 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs the `ctprep` binary built for these tests.
+/// The `ctprep` binary built for these tests, with no `ctprep tune` profile: a profile of the
+/// machine's user (in ~/.config) would change what `auto` runs and so what the tests see.
+pub(crate) fn ctprep_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ctprep"));
+    c.env_remove("CTPREP_PROFILE").env("XDG_CONFIG_HOME", "/nonexistent-ctprep-test-config");
+    c
+}
+
+/// Runs the `ctprep` binary built for these tests (see [`ctprep_command`]).
 pub(crate) fn ctprep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctprep")).args(args).output().expect("ctprep runs")
+    ctprep_command().args(args).output().expect("ctprep runs")
 }
 
 /// A path as a command-line argument.
