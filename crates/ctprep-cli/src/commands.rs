@@ -291,13 +291,25 @@ impl ExecArgs {
 
     /// For `--threads N`: a pool of N threads for the command to run in (the command's own, not
     /// rayon's global pool, so commands run one after another in one process each get theirs).
-    fn pool(&self) -> Result<Option<rayon::ThreadPool>, String> {
+    fn pool(&self) -> Result<Option<rayon::ThreadPool>, Box<dyn std::error::Error>> {
         match self.exec().threads {
-            Threads::Count(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(n.get())
-                .build()
-                .map(Some)
-                .map_err(|e| format!("cannot start {n} threads: {e}")),
+            Threads::Count(n) => {
+                // More threads than cores only add overhead; thousands of them take seconds to
+                // start and gigabytes of address space.
+                let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+                let most = (4 * cores).max(4);
+                if n.get() > most {
+                    return Err(UsageError(format!(
+                        "--threads {n}: more than {most} (4 per core of this machine's {cores})"
+                    ))
+                    .into());
+                }
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.get())
+                    .build()
+                    .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+                Ok(Some(pool))
+            }
             _ => Ok(None),
         }
     }

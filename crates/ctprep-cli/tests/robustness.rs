@@ -481,3 +481,23 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Found by the run_options fuzz target: `--threads 1714` started a pool of 1714 threads (over
+/// 30 s under the sanitizer). More than 4 threads per core is a usage error.
+#[test]
+fn absurd_thread_counts_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ct = small_ct(dir.path());
+    let out = dir.path().join("o.nii.gz");
+    for cmd in [vec!["window", s(&ct), s(&out), "--window", "-100,300"], vec!["run", s(&ct), "--out", s(dir.path())]] {
+        let mut args = cmd.clone();
+        args.extend(["--threads", "1714", "--quiet"]);
+        let o = ctprep(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--threads 1714"), "{}", stderr(&o));
+        let mut args = cmd;
+        args.extend(["--threads", "3", "--quiet"]);
+        let o = ctprep(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+}
