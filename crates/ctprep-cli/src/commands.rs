@@ -180,7 +180,8 @@ enum Command {
     /// separable and general trilinear resampling) runs on size classes up to a full CT slab
     /// (512 x 512 x 16) with every kernel (scalar, wide, dispatched, and for windows auto: the
     /// crate's own best, a lookup table say) on 1 to all cores, next to a copy of the same
-    /// bytes. The table shows each one's median time, spread, GB/s and cost in copies; the
+    /// bytes. The table shows each one's median time, spread, GB/s and cost in copies. The
+    /// fastest wins a class when it beats the fallback rule's own choice by more than 5%; the
     /// winners are written as a profile (with this machine's CPU, cores, instruction sets and
     /// this binary's version) that every later command's `auto` follows. Under 60 s; under 10 s
     /// with --quick. Examples:

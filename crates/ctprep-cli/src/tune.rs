@@ -230,12 +230,12 @@ fn candidates(with_auto: bool) -> Vec<(Kernel, usize)> {
     c
 }
 
-/// Median and spread of `f`'s time: at least 3 calls, more until `budget` is spent (at most 25).
+/// Median and spread of `f`'s time: at least 3 calls, more until `budget` is spent (at most 60).
 fn measure(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm caches and pools
     let mut times = Vec::new();
     let start = Instant::now();
-    while times.len() < 3 || (start.elapsed() < budget && times.len() < 25) {
+    while times.len() < 3 || (start.elapsed() < budget && times.len() < 60) {
         let t = Instant::now();
         f();
         times.push(t.elapsed().as_secs_f64());
@@ -286,18 +286,42 @@ fn class_figures(
             vs_copy: median_s / copy_s.max(1e-12),
         });
     }
-    let best = figures.iter().min_by(|a, b| a.median_s.total_cmp(&b.median_s)).cloned();
-    let winner = best.map_or(PickJson { min_voxels: voxels, kernel: "auto".to_owned(), threads: 1 }, |b| PickJson {
-        min_voxels: voxels,
-        kernel: b.kernel,
-        threads: b.threads,
-    });
+    // The fallback rule's own choice for this class: the crate's best kernel (auto; for the
+    // stages whose auto is the dispatched loops, those), threads by the size threshold.
+    let fallback_kernel = if cands.iter().any(|c| c.0 == Kernel::Auto) { "auto" } else { "dispatched" };
+    let fallback_threads = Threads::Auto.resolve(voxels, cores());
+    let fallback = figures.iter().find(|f| f.kernel == fallback_kernel && f.threads == fallback_threads);
+    let best = figures.iter().min_by(|a, b| a.median_s.total_cmp(&b.median_s));
+    // A candidate replaces the fallback's choice only when it is clearly faster: by more than
+    // MARGIN and more than both spreads' overlap allows; otherwise the difference is noise.
+    let chosen = match (best, fallback) {
+        (Some(b), Some(f)) if !clearly_faster(b, f) => f,
+        (Some(b), _) => b,
+        (None, _) => {
+            return Class {
+                name: name.to_owned(),
+                voxels,
+                copy_s,
+                figures,
+                winner: PickJson { min_voxels: voxels, kernel: "auto".to_owned(), threads: 1 },
+            };
+        }
+    };
+    let winner = PickJson { min_voxels: voxels, kernel: chosen.kernel.clone(), threads: chosen.threads };
     Class { name: name.to_owned(), voxels, copy_s, figures, winner }
+}
+
+/// How much faster a candidate must be than the fallback's choice to replace it.
+const MARGIN: f64 = 0.05;
+
+/// Whether `a` beats `b` by more than [`MARGIN`] of `b`'s median.
+fn clearly_faster(a: &Figure, b: &Figure) -> bool {
+    a.median_s < b.median_s * (1.0 - MARGIN)
 }
 
 /// Every stage on every class of this run.
 fn tune_stages(quick: bool) -> Result<BTreeMap<String, StageJson>, Box<dyn std::error::Error>> {
-    let budget = Duration::from_millis(if quick { 15 } else { 120 });
+    let budget = Duration::from_millis(if quick { 15 } else { 400 });
     let mut stages = BTreeMap::new();
     let window = WindowMap::new(Window::new(-100.0, 1000.0)?, Range::UNIT, None)?;
     for stage in Stage::ALL {
@@ -371,6 +395,7 @@ fn table(stages: &BTreeMap<String, StageJson>) -> String {
             let _ = writeln!(s, "{name} / {} ({} voxels): copy {:.3} ms", c.name, c.voxels, c.copy_s * 1e3);
             for f in &c.figures {
                 let win = f.kernel == c.winner.kernel && f.threads == c.winner.threads;
+                let fastest = c.figures.iter().all(|g| g.median_s >= f.median_s);
                 let _ = writeln!(
                     s,
                     "  {:<11} {:>2} thr  {:>9.3} ms  ±{:>4.0}%  {:>6.2} GB/s  {:>6.2}x copy{}",
@@ -380,7 +405,11 @@ fn table(stages: &BTreeMap<String, StageJson>) -> String {
                     f.spread * 100.0,
                     f.gb_s,
                     f.vs_copy,
-                    if win { "  <- winner" } else { "" }
+                    match (win, fastest) {
+                        (true, _) => "  <- winner",
+                        (false, true) => "  (fastest, within 5% of the fallback's choice: not picked)",
+                        _ => "",
+                    }
                 );
             }
         }

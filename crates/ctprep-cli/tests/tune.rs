@@ -66,7 +66,10 @@ fn tune_writes_a_profile_that_auto_follows() {
             let best = figs.iter().map(|f| f["median_s"].as_f64().expect("median")).fold(f64::INFINITY, f64::min);
             let w = &c["winner"];
             let won = figs.iter().find(|f| f["kernel"] == w["kernel"] && f["threads"] == w["threads"]).expect("winner");
-            assert_eq!(won["median_s"].as_f64(), Some(best), "{stage}: the fastest median wins");
+            // The fastest wins unless it is within 5% of the fallback rule's own choice, which
+            // is then kept (the difference being noise).
+            let won_s = won["median_s"].as_f64().expect("median");
+            assert!(won_s == best || best >= won_s * 0.95, "{stage}: {won_s} picked, {best} fastest");
         }
         assert_eq!(st["picks"].as_array().map(Vec::len), Some(2));
     }
