@@ -109,6 +109,8 @@ struct PickJson {
     /// scalar, wide, dispatched, or auto (the crate's own best exact kernel, a table say).
     kernel: String,
     threads: usize,
+    /// The fastest kernel on one thread (for callers that fix one thread).
+    single_thread_kernel: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,7 +156,8 @@ impl ProfileJson {
                 .iter()
                 .map(|p| {
                     let kernel = p.kernel.parse::<Kernel>().map_err(|e| format!("{name}: {e}"))?;
-                    Ok(Pick { min_voxels: p.min_voxels, kernel, threads: p.threads })
+                    let single = p.single_thread_kernel.parse::<Kernel>().map_err(|e| format!("{name}: {e}"))?;
+                    Ok(Pick { min_voxels: p.min_voxels, kernel, threads: p.threads, single })
                 })
                 .collect::<Result<Vec<Pick>, String>>()?;
             p = p.with(stage, &picks);
@@ -289,26 +292,32 @@ fn class_figures(
     // The fallback rule's own choice for this class: the crate's best kernel (auto; for the
     // stages whose auto is the dispatched loops, those), threads by the size threshold.
     let fallback_kernel = if cands.iter().any(|c| c.0 == Kernel::Auto) { "auto" } else { "dispatched" };
-    let fallback_threads = Threads::Auto.resolve(voxels, cores());
-    let fallback = figures.iter().find(|f| f.kernel == fallback_kernel && f.threads == fallback_threads);
-    let best = figures.iter().min_by(|a, b| a.median_s.total_cmp(&b.median_s));
-    // A candidate replaces the fallback's choice only when it is clearly faster: by more than
-    // MARGIN and more than both spreads' overlap allows; otherwise the difference is noise.
-    let chosen = match (best, fallback) {
-        (Some(b), Some(f)) if !clearly_faster(b, f) => f,
-        (Some(b), _) => b,
-        (None, _) => {
-            return Class {
-                name: name.to_owned(),
-                voxels,
-                copy_s,
-                figures,
-                winner: PickJson { min_voxels: voxels, kernel: "auto".to_owned(), threads: 1 },
-            };
-        }
+    let pair = choose(&figures, |_| true, fallback_kernel, Threads::Auto.resolve(voxels, cores()));
+    let single = choose(&figures, |f| f.threads == 1, fallback_kernel, 1);
+    let winner = PickJson {
+        min_voxels: voxels,
+        kernel: pair.map_or_else(|| "auto".to_owned(), |f| f.kernel.clone()),
+        threads: pair.map_or(1, |f| f.threads),
+        single_thread_kernel: single.map_or_else(|| "auto".to_owned(), |f| f.kernel.clone()),
     };
-    let winner = PickJson { min_voxels: voxels, kernel: chosen.kernel.clone(), threads: chosen.threads };
     Class { name: name.to_owned(), voxels, copy_s, figures, winner }
+}
+
+/// The fastest of the figures `among` accepts, unless it is not clearly faster than the
+/// fallback rule's own choice (`kernel` on `threads`), which is then kept: the difference is
+/// noise.
+fn choose<'f>(
+    figures: &'f [Figure],
+    among: impl Fn(&Figure) -> bool,
+    kernel: &str,
+    threads: usize,
+) -> Option<&'f Figure> {
+    let fallback = figures.iter().find(|f| among(f) && f.kernel == kernel && f.threads == threads);
+    let best = figures.iter().filter(|f| among(f)).min_by(|a, b| a.median_s.total_cmp(&b.median_s));
+    match (best, fallback) {
+        (Some(b), Some(f)) if !clearly_faster(b, f) => Some(f),
+        (b, _) => b,
+    }
 }
 
 /// How much faster a candidate must be than the fallback's choice to replace it.
@@ -392,7 +401,14 @@ fn table(stages: &BTreeMap<String, StageJson>) -> String {
     let mut s = String::new();
     for (name, st) in stages {
         for c in &st.classes {
-            let _ = writeln!(s, "{name} / {} ({} voxels): copy {:.3} ms", c.name, c.voxels, c.copy_s * 1e3);
+            let _ = writeln!(
+                s,
+                "{name} / {} ({} voxels): copy {:.3} ms; best on one thread: {}",
+                c.name,
+                c.voxels,
+                c.copy_s * 1e3,
+                c.winner.single_thread_kernel
+            );
             for f in &c.figures {
                 let win = f.kernel == c.winner.kernel && f.threads == c.winner.threads;
                 let fastest = c.figures.iter().all(|g| g.median_s >= f.median_s);

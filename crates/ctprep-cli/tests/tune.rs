@@ -109,14 +109,17 @@ fn auto_runs_exactly_what_the_profile_says() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("profile.json");
     let mut doc = tune_quick(&path);
+    // run's stages run on one thread each (on their slab's worker): they take each pick's
+    // best one-thread kernel, whatever the best pair's kernel is.
     for stage in ["window_float", "mip"] {
         for p in doc["stages"][stage]["picks"].as_array_mut().expect("picks") {
-            p["kernel"] = Value::from("scalar");
-            p["threads"] = Value::from(1);
+            p["kernel"] = Value::from("wide");
+            p["threads"] = Value::from(2);
+            p["single_thread_kernel"] = Value::from("scalar");
         }
     }
     for p in doc["stages"]["resample"]["picks"].as_array_mut().expect("picks") {
-        p["kernel"] = Value::from("wide");
+        p["single_thread_kernel"] = Value::from("wide");
     }
     std::fs::write(&path, serde_json::to_string(&doc).expect("json")).expect("writes");
     let (sources, variants, _) = run_json(dir.path(), &["--profile", s(&path)], &[]);

@@ -65,6 +65,10 @@ pub struct Pick {
     pub kernel: Kernel,
     /// The threads (at least 1; more than the pool has are capped to the pool).
     pub threads: usize,
+    /// The fastest kernel on one thread: what a call whose threads are fixed at one runs (the
+    /// pipeline's stages, each on its slab's worker), since the best pair's kernel may only
+    /// win split over threads.
+    pub single: Kernel,
 }
 
 /// The measured winners of one machine: per stage, picks by size of work.
@@ -175,7 +179,7 @@ impl Exec {
         let kernel = match (self.kernel, pick) {
             (Kernel::Auto, Some(p)) => {
                 note(true);
-                p.kernel
+                if self.threads != Threads::Auto && self.threads.resolve(work, pool) == 1 { p.single } else { p.kernel }
             }
             (Kernel::Auto, None) => {
                 note(false);
@@ -208,8 +212,8 @@ mod tests {
         Profile::new().with(
             Stage::Mip,
             &[
-                Pick { min_voxels: 1 << 20, kernel: Kernel::Dispatched, threads: 2 },
-                Pick { min_voxels: 4096, kernel: Kernel::Wide, threads: 1 },
+                Pick { min_voxels: 1 << 20, kernel: Kernel::Dispatched, threads: 2, single: Kernel::Wide },
+                Pick { min_voxels: 4096, kernel: Kernel::Wide, threads: 1, single: Kernel::Wide },
             ],
         )
     }
@@ -253,6 +257,11 @@ mod tests {
         assert_eq!(
             asked.plan_with(Some(&p), Stage::Mip, 10, 8),
             Planned { kernel: Kernel::Dispatched, threads: 3, source: Source::Asked }
+        );
+        // Threads fixed at one: the best one-thread kernel.
+        assert_eq!(
+            Exec::new().threads(Threads::One).plan_with(Some(&p), Stage::Mip, big, 8),
+            Planned { kernel: Kernel::Wide, threads: 1, source: Source::Profile }
         );
         // The oracle runs alone whatever the profile says.
         assert_eq!(Exec::SCALAR.threads(Threads::Auto).plan_with(Some(&p), Stage::Mip, big, 8).threads, 1);
