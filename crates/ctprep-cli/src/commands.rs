@@ -334,23 +334,32 @@ scalar and wide kernels compiled for: {}",
 }
 
 impl Command {
+    /// The NIfTI file a one-file command writes (`convert`, `window`, `mip`, `resample`).
+    fn nifti_output(&self) -> Option<&Path> {
+        match self {
+            Command::Convert { output, .. } => Some(output),
+            Command::Window(a) => Some(&a.output),
+            Command::Mip(a) => Some(&a.output),
+            Command::Resample(a) => Some(&a.output),
+            _ => None,
+        }
+    }
+
     /// The folders this command writes its outputs into.
     fn output_dirs(&self) -> Vec<PathBuf> {
         let parent = |p: &Path| match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if let Some(out) = self.nifti_output() {
+            return vec![parent(out)];
+        }
         match self {
-            Command::Info { .. } => Vec::new(),
-            Command::Convert { output, .. } => vec![parent(output)],
             Command::Demo { dir, .. } => vec![dir.clone()],
-            Command::Window(a) => vec![parent(&a.output)],
-            Command::Mip(a) => vec![parent(&a.output)],
-            Command::Resample(a) => vec![parent(&a.output)],
             Command::Png(a) => vec![parent(&a.output)],
             Command::Sheet(a) => vec![parent(&a.output)],
             Command::Run(a) => vec![a.out.clone()],
-            Command::Tune(_) => Vec::new(),
+            _ => Vec::new(),
         }
     }
 }
@@ -406,13 +415,7 @@ fn run_here(cli: Cli) -> CmdResult {
         crate::tune::load(cli.profile.as_deref());
     }
     crate::signals::clean_on_interrupt(cli.command.output_dirs());
-    let written = match &cli.command {
-        Command::Convert { output, .. } => Some(output.clone()),
-        Command::Window(a) => Some(a.output.clone()),
-        Command::Mip(a) => Some(a.output.clone()),
-        Command::Resample(a) => Some(a.output.clone()),
-        _ => None,
-    };
+    let written = cli.command.nifti_output().map(Path::to_path_buf);
     run_command(cli.command)?;
     // The one-file commands' output grids: the input's (window, mip, convert) or a chosen one.
     if let Some(path) = written

@@ -10,12 +10,17 @@ use ctprep_core::Affine;
 use ctprep_io::{WriteOptions, read_nifti, write_nifti};
 use ctprep_phantom::Phantom;
 
-/// A small int16 CT, written to `dir/ct.nii.gz`.
-fn small_ct(dir: &Path) -> std::path::PathBuf {
-    let ct = Phantom::new([24, 20, 9]).spacing_mm([1.5, 1.5, 3.0]).ct().expect("phantom");
+/// An int16 phantom CT of `shape` and `spacing`, written to `dir/ct.nii.gz`.
+fn ct_file(dir: &Path, shape: [usize; 3], spacing: [f64; 3]) -> std::path::PathBuf {
+    let ct = Phantom::new(shape).spacing_mm(spacing).ct().expect("phantom");
     let path = dir.join("ct.nii.gz");
     write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
     path
+}
+
+/// A small int16 CT, written to `dir/ct.nii.gz`.
+fn small_ct(dir: &Path) -> std::path::PathBuf {
+    ct_file(dir, [24, 20, 9], [1.5, 1.5, 3.0])
 }
 
 /// A small `.nii` at `dir/name` with the header bytes at each offset replaced.
@@ -240,9 +245,7 @@ fn the_next_run_removes_what_a_killed_run_left() {
 #[test]
 fn interrupted_runs_leave_no_temporaries_and_keep_earlier_outputs() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ct = Phantom::new([192, 192, 60]).spacing_mm([0.8, 0.8, 2.5]).ct().expect("phantom");
-    let path = dir.path().join("ct.nii.gz");
-    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let path = ct_file(dir.path(), [192, 192, 60], [0.8, 0.8, 2.5]);
     let out = dir.path().join("out");
     let o = ctprep(&["run", s(&path), "--out", s(&out), "--spacing", "0.5", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -332,9 +335,7 @@ fn a_nan_quaternion_is_named_as_such() {
 #[test]
 fn sigkill_at_any_moment_leaves_one_run_s_complete_outputs() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ct = Phantom::new([320, 320, 120]).spacing_mm([0.78, 0.78, 2.5]).ct().expect("phantom");
-    let path = dir.path().join("ct.nii.gz");
-    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let path = ct_file(dir.path(), [320, 320, 120], [0.78, 0.78, 2.5]);
     let args = |out: &Path, window: &str| -> Vec<String> {
         ["run", s(&path), "--out", s(out), "--window", window, "--quiet"].map(str::to_owned).to_vec()
     };
