@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use ctprep_core::{Exec, Isa, Kernel, Threads, Variant};
-use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, read_nifti, write_nifti};
+use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, read_volume, write_nifti, write_volume};
 use ctprep_phantom::{Phantom, StoredType};
 use serde::Serialize;
 
@@ -56,7 +56,7 @@ enum Command {
     ///   ctprep convert ct.nii ct_f32.nii.gz --dtype f32 --gzip-level 6
     #[command(verbatim_doc_comment)]
     Convert {
-        /// Input file (.nii, .nii.gz, .hdr or .img). Never modified.
+        /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
         input: PathBuf,
         /// Output file; .nii or .nii.gz (the name is kept as given, dots included).
         output: PathBuf,
@@ -69,7 +69,7 @@ enum Command {
         /// integer types (a value outside the type's range is an error, never a wrap).
         #[arg(long, default_value = "keep", value_parser = parse_dtype)]
         dtype: DtypeArg,
-        /// gzip level for .nii.gz output, 0 (stored) to 9 (smallest).
+        /// gzip level for .nii.gz and gzip-encoded NRRD output, 0 (stored) to 9 (smallest).
         #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
         gzip_level: u32,
     },
@@ -478,8 +478,12 @@ struct InfoJson {
     sform_qform_mm: Option<f64>,
 }
 
-/// How far apart (mm) the sform and the qform put the farthest corner voxel, when both are set.
+/// How far apart (mm) the sform and the qform put the farthest corner voxel, when both are set
+/// (a NIfTI file's).
 fn sform_qform_mm(v: &Volume) -> Option<f64> {
+    if v.nrrd_header().is_some() {
+        return None;
+    }
     ctprep_io::sform_qform_distance(v.header(), v.spatial_shape(), &v.display_path())
 }
 
@@ -488,10 +492,10 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
     let stats = v.stats();
     InfoJson {
         path: path.display().to_string(),
-        format: h.format.name(),
+        format: v.format_name(),
         shape: v.shape().to_vec(),
         datatype: v.dtype().numpy_name(),
-        byte_order: h.byte_order.name(),
+        byte_order: v.nrrd_header().map_or(h.byte_order, |n| n.byte_order).name(),
         spacing: v.spacing(),
         affine: v.affine().rows(),
         axcodes: v.axcodes_string(),
@@ -509,7 +513,7 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
 }
 
 fn info(path: &Path, json: bool) -> CmdResult {
-    let v = step("read", || read_nifti(path))?;
+    let v = step("read", || read_volume(path))?;
     if json {
         crate::sayln!("{}", serde_json::to_string(&info_json(path, &v))?)?;
     } else {
@@ -535,13 +539,31 @@ fn info_text(path: &Path, v: &Volume) -> String {
     let mut s = String::new();
     let dims: Vec<String> = v.shape().iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "{}", path.display());
-    let _ = writeln!(
-        s,
-        "  format      {} ({}-endian, {})",
-        h.format.name(),
-        h.byte_order.name(),
-        if h.single_file { "single file" } else { ".hdr/.img pair" }
-    );
+    match v.nrrd_header() {
+        Some(n) => {
+            let _ = writeln!(
+                s,
+                "  format      nrrd (NRRD000{}, {}-endian, {}, {})",
+                n.version,
+                n.byte_order.name(),
+                n.encoding.name(),
+                n.data_file.as_ref().map_or("attached data".to_string(), |f| format!("data file {f}"))
+            );
+            if n.layered() {
+                let kind = n.kinds.as_ref().map_or("not given", |k| k[0].as_str());
+                let _ = writeln!(s, "  layers      {} (kind {kind}), the last axis", n.sizes[0]);
+            }
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "  format      {} ({}-endian, {})",
+                h.format.name(),
+                h.byte_order.name(),
+                if h.single_file { "single file" } else { ".hdr/.img pair" }
+            );
+        }
+    }
     let _ = writeln!(s, "  shape       {}", dims.join(" x "));
     let scaling = match v.scaling() {
         Some(sc) if !sc.is_identity() => format!(", real = {} * stored + {}", fmt_num(sc.slope), fmt_num(sc.inter)),
@@ -551,13 +573,18 @@ fn info_text(path: &Path, v: &Volume) -> String {
     let sp = v.spacing().map(fmt_num);
     let _ = writeln!(s, "  spacing     {} x {} x {} mm", sp[0], sp[1], sp[2]);
     let _ = writeln!(s, "  axcodes     {}", v.axcodes_string());
-    let _ = writeln!(
-        s,
-        "  affine      from the {} (qform_code {}, sform_code {})",
-        v.affine_source().name(),
-        h.qform_code,
-        h.sform_code
-    );
+    if let Some(n) = v.nrrd_header() {
+        let space = n.space.map_or("none (ITK's reading: LPS)".to_string(), |(sp, _)| sp.name().to_string());
+        let _ = writeln!(s, "  affine      from the {} (space {space})", v.affine_source().name());
+    } else {
+        let _ = writeln!(
+            s,
+            "  affine      from the {} (qform_code {}, sform_code {})",
+            v.affine_source().name(),
+            h.qform_code,
+            h.sform_code
+        );
+    }
     for row in v.affine().rows() {
         let cells: Vec<String> = row.iter().map(|x| format!("{:>11}", fmt_num4(*x))).collect();
         let _ = writeln!(s, "             [{} ]", cells.join(" "));
@@ -610,24 +637,24 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// Refuses an output that is the input, or that is not named .nii / .nii.gz.
 /// The whole volume whose header `header` read, for the stages that do not stream: an error
 /// when the file no longer has that header's shape.
 pub(crate) fn read_whole(header: ctprep_io::SliceReader) -> Result<Volume, Box<dyn std::error::Error>> {
     let path = header.template().display_path();
-    let v = step("read", || read_nifti(&path))?;
+    let v = step("read", || read_volume(&path))?;
     if v.shape() != header.shape() {
         return Err(format!("{}: the file changed while it was being read", path.display()).into());
     }
     Ok(v)
 }
 
+/// Refuses an output that is the input, or that is not named .nii, .nii.gz, .nrrd or .nhdr.
 pub(crate) fn check_output_path(input: &Path, output: &Path) -> CmdResult {
     if same_file(input, output) {
         return Err(format!("{}: refusing to write onto the input file", output.display()).into());
     }
-    if ctprep_io::nifti_output_kind(output).is_none() {
-        return Err(format!("{}: output file name must end in .nii or .nii.gz", output.display()).into());
+    if ctprep_io::OutputFormat::of(output).is_none() {
+        return Err(format!("{}: output file name must end in .nii, .nii.gz, .nrrd or .nhdr", output.display()).into());
     }
     Ok(())
 }
@@ -653,7 +680,7 @@ fn convert(
     gzip_level: u32,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
     check_output_path(input, output)?;
-    let mut v = step("read", || read_nifti(input))?;
+    let mut v = step("read", || read_volume(input))?;
     v = match axcodes {
         AxcodesArg::Keep => v,
         AxcodesArg::Canonical => v.to_closest_canonical()?,
@@ -662,7 +689,7 @@ fn convert(
     if let DtypeArg::To(t) = dtype {
         v = convert_to(&v, t, input)?;
     }
-    step("write", || write_nifti(&v, output, &WriteOptions::new().gzip_level(gzip_level)))?;
+    step("write", || write_volume(&v, output, &WriteOptions::new().gzip_level(gzip_level)))?;
     Ok(v)
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ctprep_intensity::Window;
-use ctprep_io::read_nifti;
+use ctprep_io::read_volume;
 use ctprep_render::{Bits, PixelMap, Plane, SheetOptions, VolumeImages, write_png};
 
 use crate::commands::{CmdResult, UsageError, same_file};
@@ -45,7 +45,7 @@ impl WindowOpts {
 /// Options of `ctprep png`.
 #[derive(Debug, Args)]
 pub(crate) struct PngArgs {
-    /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
     pub(crate) output: PathBuf,
@@ -67,7 +67,7 @@ pub(crate) struct PngArgs {
 /// Options of `ctprep sheet`.
 #[derive(Debug, Args)]
 pub(crate) struct SheetArgs {
-    /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
     pub(crate) output: PathBuf,
@@ -118,7 +118,7 @@ fn describe(window: Option<Window>, bits: Bits) -> String {
 pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
-    let v = step("read", || read_nifti(&args.input))?;
+    let v = step("read", || read_volume(&args.input))?;
     let layout = v.slice_layout(args.plane)?;
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
@@ -138,7 +138,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
 pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
-    let v = step("read", || read_nifti(&args.input))?;
+    let v = step("read", || read_volume(&args.input))?;
     let opts = SheetOptions::new()
         .rows(args.rows as usize)
         .cols(args.cols as usize)

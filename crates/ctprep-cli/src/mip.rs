@@ -4,7 +4,7 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::Args;
-use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, write_nifti};
+use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_projection::{
     Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into, whole_axis, whole_axis_affine,
 };
@@ -15,9 +15,9 @@ use crate::commands::{CmdResult, UsageError, check_output_path, read_whole};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("thickness").required(true).args(["slab", "slab_mm", "whole"])))]
 pub(crate) struct MipArgs {
-    /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
     input: PathBuf,
-    /// Output file, .nii or .nii.gz (float32 values of the scaled input).
+    /// Output file: .nii, .nii.gz, .nrrd or .nhdr (float32 values of the scaled input).
     pub(crate) output: PathBuf,
     /// Slab thickness in slices.
     #[arg(long)]
@@ -47,7 +47,7 @@ pub(crate) struct MipArgs {
     stride: u64,
     #[command(flatten)]
     pub(crate) exec: crate::commands::ExecArgs,
-    /// gzip level for .nii.gz output (0-9).
+    /// gzip level for .nii.gz and gzip-encoded NRRD output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
 }
@@ -113,7 +113,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let affine = if args.whole { whole_axis_affine(v.affine(), args.axis, n) } else { p.output_affine(v.affine()) };
     let out: Volume = v.derived(VoxelData::from_vec(dst), &out_shape, affine)?;
-    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
+    step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     crate::sayln!(
         "wrote {}: {} of {} slices along {:?} -> {:?} ({report})",
         args.output.display(),

@@ -5,7 +5,7 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_nifti};
+use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_resample::{
     Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Shear, Trilinear, Voxel, plan_like,
     plan_spacing_with, resample_linear_slice_into, resample_nearest_slice_into,
@@ -21,9 +21,9 @@ use ctprep_pipeline::{Input, Pipeline};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("grid").required(true).args(["spacing", "like"])))]
 pub(crate) struct ResampleArgs {
-    /// Input file (.nii, .nii.gz, .hdr or .img): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
     input: PathBuf,
-    /// Output file, .nii or .nii.gz.
+    /// Output file: .nii, .nii.gz, .nrrd or .nhdr.
     pub(crate) output: PathBuf,
     /// Target spacing in mm along the voxel axes i, j, k: one number (isotropic) or three,
     /// SX,SY,SZ. The output keeps the input's direction cosines; a sheared input (a gantry tilt
@@ -64,7 +64,7 @@ pub(crate) struct ResampleArgs {
     dtype: DtypeArg,
     #[command(flatten)]
     pub(crate) exec: crate::commands::ExecArgs,
-    /// gzip level for .nii.gz output (0-9).
+    /// gzip level for .nii.gz and gzip-encoded NRRD output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
 }
@@ -246,7 +246,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     if let DtypeArg::To(t) = args.dtype {
         out = convert_to(&out, t, &args.input)?;
     }
-    step("write", || write_nifti(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
+    step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     crate::sayln!(
         "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {report}",
         args.output.display(),

@@ -12,9 +12,9 @@ use crate::commands::{CmdResult, UsageError, check_output_path};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["window", "level", "preset"])))]
 pub(crate) struct WindowArgs {
-    /// Input file (.nii, .nii.gz, .hdr or .img). Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
     input: PathBuf,
-    /// Output file, .nii or .nii.gz; same shape, affine and header as the input.
+    /// Output file: .nii, .nii.gz, .nrrd or .nhdr; same shape, affine and header as the input.
     pub(crate) output: PathBuf,
     /// The window LO,HI in HU (e.g. -100,1000).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
@@ -38,7 +38,7 @@ pub(crate) struct WindowArgs {
     dtype: String,
     #[command(flatten)]
     pub(crate) exec: crate::commands::ExecArgs,
-    /// gzip level for .nii.gz output (0-9).
+    /// gzip level for .nii.gz and gzip-encoded NRRD output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
 }

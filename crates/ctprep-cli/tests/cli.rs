@@ -231,7 +231,7 @@ fn bad_input_gives_exit_1_naming_the_file_and_no_output() {
 
     let out = ctprep(&["convert", s(&src), s(&tmp.path().join("out.png"))]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(".nii or .nii.gz"));
+    assert!(stderr(&out).contains(".nii, .nii.gz, .nrrd or .nhdr"));
 }
 
 #[test]

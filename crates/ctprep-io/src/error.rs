@@ -23,6 +23,8 @@ pub enum ErrorKind {
     UnknownDatatype,
     /// A NIfTI datatype that ctprep does not handle (complex, RGB, float128, bit).
     UnsupportedDatatype,
+    /// An NRRD encoding ctprep does not read (ascii, hex, bzip2).
+    UnsupportedEncoding,
     /// `dim[]` is invalid (number of dimensions, zero or negative sizes).
     BadDim,
     /// The volume is larger than the [`crate::Limits`] allow.
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::BadHeader => "bad_header",
             ErrorKind::UnknownDatatype => "unknown_datatype",
             ErrorKind::UnsupportedDatatype => "unsupported_datatype",
+            ErrorKind::UnsupportedEncoding => "unsupported_encoding",
             ErrorKind::BadDim => "bad_dim",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::BadPixdim => "bad_pixdim",

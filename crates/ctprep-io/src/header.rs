@@ -448,9 +448,9 @@ impl NiftiHeader {
                 ErrorKind::BadHeader,
                 path,
                 format!(
-                    "sizeof_hdr = {} (bytes {:02x?}): expected 348 (NIfTI-1) or 540 (NIfTI-2) in either byte order",
+                    "not a NIfTI or NRRD file: it starts with {} (as NIfTI, sizeof_hdr = {}: expected 348 or 540 in either byte order)",
+                    describe_start(bytes),
                     i32::from_le_bytes(first4),
-                    first4
                 ),
             ));
         };
@@ -521,6 +521,35 @@ impl NiftiHeader {
     /// `descrip` as text, up to its first NUL.
     pub fn description(&self) -> String {
         c_string(&self.descrip)
+    }
+}
+
+/// What the first bytes of a file look like, for an error about a file that is neither NIfTI nor
+/// NRRD.
+pub(crate) fn describe_start(b: &[u8]) -> String {
+    let kind = if b.starts_with(b"NRRD") {
+        Some("an NRRD header")
+    } else if b.get(128..132) == Some(b"DICM") {
+        Some("a DICOM preamble (DICM at byte 128)")
+    } else if b.starts_with(b"\x89PNG") {
+        Some("a PNG signature")
+    } else if b.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("a JPEG signature")
+    } else if b.starts_with(b"PK\x03\x04") {
+        Some("a zip signature")
+    } else if b.starts_with(b"BZh") {
+        Some("a bzip2 signature")
+    } else if b.starts_with(&[0x1f, 0x8b]) {
+        Some("a gzip signature")
+    } else {
+        None
+    };
+    let head = &b[..b.len().min(16)];
+    let text = head.iter().all(|&c| c == b'\n' || c == b'\r' || c == b'\t' || (0x20..0x7f).contains(&c));
+    match (kind, text) {
+        (Some(k), _) => format!("{k} (bytes {:02x?})", &b[..b.len().min(4)]),
+        (None, true) => format!("text {:?}", String::from_utf8_lossy(head)),
+        (None, false) => format!("bytes {head:02x?}"),
     }
 }
 

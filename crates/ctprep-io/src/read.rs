@@ -124,7 +124,8 @@ pub fn read_nifti_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Vol
         }
     }
     let (mut at, extensions) = opened.at_data()?;
-    let data = at.src.read_data(&at.layout, &at.header, opts.mmap)?;
+    let swap = at.header.byte_order != ByteOrder::native();
+    let data = at.src.read_data(&at.layout, swap, opts.mmap)?;
     finish(at.header, at.layout, extensions, data, path, &at.hdr_path)
 }
 
@@ -144,7 +145,9 @@ impl Opened {
         let (hdr_path, img_path) = pair_paths(path);
         let mut src = Source::open(&hdr_path)?;
         let mut first4 = [0u8; 4];
-        src.read_exact(&mut first4)?;
+        if src.read_exact(&mut first4).is_err() || sniff(first4).is_none() {
+            return Err(not_nifti(&hdr_path));
+        }
         let format = sniff(first4).map_or(crate::header::NIFTI1_HEADER_SIZE, |(f, _)| f.header_size());
         let mut hbytes = vec![0u8; format];
         hbytes[..4].copy_from_slice(&first4);
@@ -232,6 +235,8 @@ pub struct SliceReader {
     /// Values read so far.
     read: usize,
     n_voxels: usize,
+    /// An NRRD whose layers are stored fastest: its slices are not contiguous.
+    layered: bool,
 }
 
 impl std::fmt::Debug for SliceReader {
@@ -254,6 +259,24 @@ impl SliceReader {
     /// Opens `path` and reads its header (the limits of `opts` apply; the file is never mapped).
     pub fn open_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<SliceReader> {
         let path = path.as_ref();
+        if starts_as_nrrd(path)? {
+            let mut o = OpenedNrrd::open(path, opts)?;
+            let (shape, dtype, n_voxels, description) =
+                (o.layout.shape.clone(), o.layout.dtype, o.layout.n_voxels, o.layout.describe());
+            let template = o.volume(VoxelData::from_vec(vec![0f32]), vec![1, 1, 1], path);
+            let layered = o.header.layered();
+            return Ok(SliceReader {
+                template,
+                shape,
+                dtype,
+                description,
+                src: o.src,
+                swap: o.swap,
+                read: 0,
+                n_voxels,
+                layered,
+            });
+        }
         let (at, extensions) = Opened::header(path, opts)?.at_data()?;
         let Opened { header, layout, hdr_path, src, .. } = at;
         let swap = header.byte_order != ByteOrder::native();
@@ -262,7 +285,7 @@ impl SliceReader {
         // The affine of the whole file's shape (a fallback affine depends on it), one voxel.
         let mut template = finish(header, layout, extensions, VoxelData::from_vec(vec![0f32]), path, &hdr_path)?;
         template.shape = vec![1, 1, 1];
-        Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels })
+        Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels, layered: false })
     }
 
     /// The shape, all dimensions.
@@ -321,6 +344,12 @@ impl SliceReader {
             return Err(self
                 .template
                 .error(ErrorKind::InvalidRequest, format!("the data is {}, not {}", self.dtype, T::DTYPE)));
+        }
+        if self.layered {
+            return Err(self.template.error(
+                ErrorKind::InvalidRequest,
+                "a layered NRRD stores its layers fastest, so it cannot be read slice by slice: read it whole",
+            ));
         }
         let left = self.n_voxels - self.read;
         if dst.len() > left {
@@ -386,6 +415,7 @@ fn finish(
         extensions,
         path: Some(path.to_path_buf()),
         header,
+        nrrd: None,
     })
 }
 
@@ -418,7 +448,7 @@ fn pair_paths(path: &Path) -> (PathBuf, Option<PathBuf>) {
 }
 
 /// What the header says the data is, validated.
-struct Layout {
+pub(crate) struct Layout {
     shape: Vec<usize>,
     dtype: DataType,
     n_voxels: usize,
@@ -515,7 +545,7 @@ fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
 }
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
-enum Source {
+pub(crate) enum Source {
     Plain {
         file: File,
         path: PathBuf,
@@ -531,6 +561,28 @@ enum Source {
 }
 
 impl Source {
+    /// Opens `path` at byte `at` for data encoded as `gzip` or not (an NRRD's data).
+    fn open_at(path: &Path, at: u64, gzip: bool) -> Result<Source> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
+        file.seek(SeekFrom::Start(at)).map_err(|e| Error::io(path, "seek", e))?;
+        if !gzip {
+            return Ok(Source::Plain { file, path: path.to_path_buf(), len, pos: at });
+        }
+        #[cfg(not(feature = "gzip"))]
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            path,
+            "gzip-encoded NRRD data, but ctprep-io was built without gzip support (feature `gzip`)",
+        ));
+        #[cfg(feature = "gzip")]
+        Ok(Source::Gzip {
+            dec: Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 18, file))),
+            path: path.to_path_buf(),
+            compressed_len: len - at.min(len),
+        })
+    }
+
     /// Opens `path`, recognising gzip by its magic bytes rather than by the file name.
     fn open(path: &Path) -> Result<Source> {
         let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
@@ -672,8 +724,7 @@ impl Source {
 
     /// Reads the voxel data at the current position: a zero-copy map when allowed and
     /// possible, else into a new buffer, byte-swapped to native order.
-    fn read_data(&mut self, layout: &Layout, h: &NiftiHeader, mmap: bool) -> Result<VoxelData> {
-        let swap = h.byte_order != ByteOrder::native();
+    fn read_data(&mut self, layout: &Layout, swap: bool, mmap: bool) -> Result<VoxelData> {
         fn typed<T: Element>(src: &mut Source, layout: &Layout, swap: bool, mmap: bool) -> Result<VoxelData> {
             // Without the `mmap` feature there is nothing to map: every read is a plain read.
             #[cfg(not(feature = "mmap"))]
@@ -705,6 +756,177 @@ impl Source {
         }
         crate::with_dtype!(layout.dtype, T => typed::<T>(self, layout, swap, mmap))
     }
+}
+
+/// Reads a NIfTI or NRRD file, told apart by content (an NRRD starts with `NRRD`), with the
+/// default options.
+///
+/// ```no_run
+/// let label = ctprep_io::read_volume("lung1_label.nrrd")?;
+/// println!("{:?} {} {}", label.shape(), label.dtype(), label.axcodes_string());
+/// # Ok::<(), ctprep_io::Error>(())
+/// ```
+pub fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
+    read_volume_with(path, &ReadOptions::default())
+}
+
+/// Reads a NIfTI or NRRD file, told apart by content.
+pub fn read_volume_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume> {
+    let path = path.as_ref();
+    if starts_as_nrrd(path)? { read_nrrd_with(path, opts) } else { read_nifti_with(path, opts) }
+}
+
+/// Reads an NRRD file (attached `.nrrd` or a detached header such as `.nhdr`): see the
+/// [`crate::NrrdHeader`] docs for what is read and what is refused. Geometry becomes the RAS
+/// affine; a leading layer axis becomes the volume's last axis.
+pub fn read_nrrd_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume> {
+    let path = path.as_ref();
+    let mut o = OpenedNrrd::open(path, opts)?;
+    let data = o.src.read_data(&o.layout, o.swap, opts.mmap)?;
+    let data = if o.header.layered() { layers_last(data, o.header.sizes[0]) } else { data };
+    let shape = o.layout.shape.clone();
+    Ok(o.volume(data, shape, path))
+}
+
+/// The error for a file that does not start as a NIfTI header: what its first bytes (decompressed,
+/// when gzipped) look like.
+fn not_nifti(path: &Path) -> Error {
+    let mut first = vec![0u8; 352];
+    let got = match Source::open(path) {
+        Ok(Source::Plain { mut file, .. }) => read_up_to(&mut file, &mut first),
+        #[cfg(feature = "gzip")]
+        Ok(Source::Gzip { mut dec, .. }) => read_up_to(&mut dec, &mut first),
+        Err(e) => return e,
+    };
+    let got = match got {
+        Ok(n) => n,
+        Err(e) => return Error::io(path, "read", e),
+    };
+    first.truncate(got);
+    if got < 4 {
+        return Error::new(
+            ErrorKind::Truncated,
+            path,
+            format!(
+                "not a NIfTI or NRRD file: it holds only {got} bytes{}",
+                if got > 0 { format!(" ({})", crate::header::describe_start(&first)) } else { String::new() }
+            ),
+        );
+    }
+    match NiftiHeader::parse(&first, path) {
+        Err(e) => e,
+        Ok(_) => Error::new(ErrorKind::Truncated, path, "the file ends inside the NIfTI header"),
+    }
+}
+
+/// Whether `path` starts with the NRRD magic.
+fn starts_as_nrrd(path: &Path) -> Result<bool> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut first = [0u8; 4];
+    let got = read_up_to(&mut file, &mut first).map_err(|e| Error::io(path, "read", e))?;
+    Ok(crate::nrrd::is_nrrd(&first[..got]))
+}
+
+/// An NRRD whose header is read and checked, its data source at the first voxel byte.
+struct OpenedNrrd {
+    header: crate::nrrd::NrrdHeader,
+    layout: Layout,
+    src: Source,
+    swap: bool,
+    affine: ctprep_core::Affine,
+}
+
+impl OpenedNrrd {
+    fn open(path: &Path, opts: &ReadOptions) -> Result<OpenedNrrd> {
+        use crate::nrrd::NrrdEncoding;
+        let header = crate::nrrd::read_header(path)?;
+        let n_voxels = opts
+            .limits
+            .check(&header.sizes, header.dtype)
+            .map_err(|m| Error::new(ErrorKind::TooLarge, path, m.replacen("dim = ", "sizes = ", 1)))?;
+        let nbytes = n_voxels as u64 * header.dtype.size() as u64;
+        let affine = crate::nrrd::affine(&header, path)?;
+        let (file, at, after) = crate::nrrd::data_location(&header, path, nbytes)?;
+        let gzip = header.encoding == NrrdEncoding::Gzip;
+        let layout = Layout {
+            shape: header.volume_shape(),
+            dtype: header.dtype,
+            n_voxels,
+            nbytes,
+            vox_offset: at,
+            scaling: None,
+        };
+        let mut src = Source::open_at(&file, at, gzip)?;
+        if let Source::Plain { len, .. } = &src
+            && *len < at + nbytes
+        {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                &file,
+                format!(
+                    "the NRRD header describes {} from byte {at}, but the file has only {len} bytes",
+                    layout.describe()
+                ),
+            ));
+        }
+        src.check_size(nbytes + after, &layout)?;
+        if after > 0 {
+            src.skip(after)?;
+        }
+        let swap = header.byte_order != ByteOrder::native();
+        Ok(OpenedNrrd { header, layout, src, swap, affine })
+    }
+
+    /// The volume of `data` (of `shape`) with this file's geometry and NRRD fields.
+    fn volume(&mut self, data: VoxelData, shape: Vec<usize>, path: &Path) -> Volume {
+        let mut h = NiftiHeader { qform_code: 1, sform_code: 1, ..NiftiHeader::default() };
+        h.dim = [1; 8];
+        h.dim[0] = shape.len() as i64;
+        for (i, d) in shape.iter().enumerate() {
+            h.dim[i + 1] = *d as i64;
+        }
+        h.datatype = self.header.dtype.nifti_code();
+        h.bitpix = (self.header.dtype.size() * 8) as i16;
+        h.pixdim[1..4].copy_from_slice(&self.affine.spacing());
+        let rows = self.affine.rows();
+        h.srow = [rows[0], rows[1], rows[2]];
+        // The qform NIfTI would carry for this affine, so the header describes one geometry.
+        match crate::xform::qform_from_affine(&self.affine) {
+            Some(q) if !self.affine.is_sheared() => {
+                h.pixdim[0] = q.qfac;
+                h.pixdim[1..4].copy_from_slice(&q.pixdim);
+                h.quatern = q.quatern;
+                h.qoffset = q.qoffset;
+            }
+            _ => h.qform_code = 0,
+        }
+        Volume {
+            header: h,
+            shape,
+            data,
+            affine: self.affine,
+            affine_source: crate::xform::AffineSource::Nrrd,
+            scaling: None,
+            extensions: Vec::new(),
+            path: Some(path.to_path_buf()),
+            nrrd: Some(Box::new(self.header.clone())),
+        }
+    }
+}
+
+/// Data stored layer-fastest (`[L, x, y, z]`) reordered with the layer axis last.
+fn layers_last(data: VoxelData, layers: usize) -> VoxelData {
+    fn typed<T: Element>(src: &[T], layers: usize) -> VoxelData {
+        let n = src.len() / layers;
+        let mut out = vec![T::zeroed(); src.len()];
+        for (v, group) in src.chunks_exact(layers).enumerate() {
+            for (l, &x) in group.iter().enumerate() {
+                out[l * n + v] = x;
+            }
+        }
+        VoxelData::from_vec(out)
+    }
+    crate::with_storage!(&data, s => typed(s.as_slice(), layers))
 }
 
 /// A new zeroed buffer for `n` values, filled through its bytes: a `Vec` for small volumes; for

@@ -97,6 +97,8 @@ pub struct Volume {
     pub(crate) scaling: Option<Scaling>,
     pub(crate) extensions: Vec<Extension>,
     pub(crate) path: Option<PathBuf>,
+    /// The NRRD header the volume was read from, kept so that it is written back.
+    pub(crate) nrrd: Option<Box<crate::nrrd::NrrdHeader>>,
 }
 
 fn memory_path() -> PathBuf {
@@ -133,6 +135,7 @@ impl Volume {
             scaling: None,
             extensions: Vec::new(),
             path: None,
+            nrrd: None,
         })
     }
 
@@ -174,6 +177,7 @@ impl Volume {
             scaling: None,
             extensions: self.extensions.clone(),
             path: self.path.clone(),
+            nrrd: self.nrrd.clone(),
         })
     }
 
@@ -184,7 +188,13 @@ impl Volume {
         let mut header = self.header.clone();
         header.cal_min = 0.0;
         header.cal_max = 0.0;
-        Ok(Volume { header, extensions: self.extensions.clone(), path: self.path.clone(), ..fresh })
+        Ok(Volume {
+            header,
+            extensions: self.extensions.clone(),
+            path: self.path.clone(),
+            nrrd: self.nrrd.clone(),
+            ..fresh
+        })
     }
 
     /// The same volume with a new affine (for example after resampling).
@@ -209,6 +219,18 @@ impl Volume {
 
     pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) -> Error {
         Error::new(kind, self.display_path(), message)
+    }
+
+    /// The NRRD header this volume was read from (its fields and key/value pairs are written back
+    /// to an NRRD output), `None` for a NIfTI or new volume.
+    pub fn nrrd_header(&self) -> Option<&crate::nrrd::NrrdHeader> {
+        self.nrrd.as_deref()
+    }
+
+    /// The file format the volume was read from: `"nifti1"`, `"nifti2"` or `"nrrd"` (a new
+    /// volume: `"nifti1"`).
+    pub fn format_name(&self) -> &'static str {
+        if self.nrrd.is_some() { "nrrd" } else { self.header.format.name() }
     }
 
     /// The header as read (values as stored, no fixes), or the fresh header of a new volume.
@@ -402,6 +424,7 @@ impl Volume {
             scaling: self.scaling,
             extensions: self.extensions.clone(),
             path: self.path.clone(),
+            nrrd: self.nrrd.clone(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::datatype::{DataType, Element};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{ByteOrder, NiftiFormat, NiftiHeader};
+use crate::nrrd::NrrdEncoding;
 use crate::volume::Volume;
 use crate::xform::qform_from_affine;
 
@@ -22,11 +23,17 @@ pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteOptions {
     gzip_level: u32,
+    nrrd_encoding: NrrdEncoding,
+    nrrd_byte_order: ByteOrder,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { gzip_level: DEFAULT_GZIP_LEVEL }
+        WriteOptions {
+            gzip_level: DEFAULT_GZIP_LEVEL,
+            nrrd_encoding: NrrdEncoding::Gzip,
+            nrrd_byte_order: ByteOrder::Little,
+        }
     }
 }
 
@@ -42,6 +49,188 @@ impl WriteOptions {
         self.gzip_level = level.min(9);
         self
     }
+
+    /// The encoding of NRRD voxel data (default gzip, as 3D Slicer writes); NIfTI output is
+    /// gzipped by its name (`.nii.gz`) instead.
+    pub fn nrrd_encoding(mut self, encoding: NrrdEncoding) -> WriteOptions {
+        self.nrrd_encoding = encoding;
+        self
+    }
+
+    /// The byte order of NRRD voxel data (default little); NIfTI is always written little-endian.
+    pub fn nrrd_byte_order(mut self, order: ByteOrder) -> WriteOptions {
+        self.nrrd_byte_order = order;
+        self
+    }
+}
+
+/// The file format an output path asks for, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `.nii`.
+    Nifti,
+    /// `.nii.gz`.
+    NiftiGz,
+    /// `.nrrd`: header and data in one file.
+    Nrrd,
+    /// `.nhdr`: a detached header beside its data file (`<stem>.raw` or `<stem>.raw.gz`).
+    Nhdr,
+}
+
+impl OutputFormat {
+    /// The format `path` names (`.nii`, `.nii.gz`, `.nrrd`, `.nhdr`, any case), if any.
+    pub fn of(path: &Path) -> Option<OutputFormat> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        let stem_len = |ext: &str| name.len().checked_sub(ext.len()).filter(|&n| n > 0 && name.ends_with(ext));
+        if stem_len(".nii.gz").is_some() {
+            Some(OutputFormat::NiftiGz)
+        } else if stem_len(".nii").is_some() {
+            Some(OutputFormat::Nifti)
+        } else if stem_len(".nrrd").is_some() {
+            Some(OutputFormat::Nrrd)
+        } else if stem_len(".nhdr").is_some() {
+            Some(OutputFormat::Nhdr)
+        } else {
+            None
+        }
+    }
+
+    /// Whether it is NRRD (`.nrrd` or `.nhdr`).
+    pub fn is_nrrd(self) -> bool {
+        matches!(self, OutputFormat::Nrrd | OutputFormat::Nhdr)
+    }
+
+    /// What a user types for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Nifti => ".nii",
+            OutputFormat::NiftiGz => ".nii.gz",
+            OutputFormat::Nrrd => ".nrrd",
+            OutputFormat::Nhdr => ".nhdr",
+        }
+    }
+}
+
+/// `path`'s format; an error naming the file when its name asks for none, or for gzip in a
+/// build without the `gzip` feature.
+fn output_format(path: &Path, opts: &WriteOptions) -> Result<OutputFormat> {
+    let f = OutputFormat::of(path).ok_or_else(|| {
+        Error::new(ErrorKind::InvalidRequest, path, "output file name must end in .nii, .nii.gz, .nrrd or .nhdr")
+    })?;
+    let gz = f == OutputFormat::NiftiGz || (f.is_nrrd() && opts.nrrd_encoding == NrrdEncoding::Gzip);
+    if gz && !cfg!(feature = "gzip") {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            path,
+            "ctprep-io was built without gzip support (feature `gzip`): cannot write gzip-compressed data",
+        ));
+    }
+    Ok(f)
+}
+
+/// Writes `vol` to `path` in the format its name asks for: [`write_nifti`] for `.nii` and
+/// `.nii.gz`, [`write_nrrd`] for `.nrrd` and `.nhdr`.
+pub fn write_volume(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) -> Result<()> {
+    let path = path.as_ref();
+    if output_format(path, opts)?.is_nrrd() { write_nrrd(vol, path, opts) } else { write_nifti(vol, path, opts) }
+}
+
+/// The data file beside a detached header `path` (`ct.nhdr` → `ct.raw.gz` or `ct.raw`).
+fn detached_data_path(path: &Path, encoding: NrrdEncoding) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = &name[..name.len().saturating_sub(5)];
+    let ext = if encoding == NrrdEncoding::Gzip { "raw.gz" } else { "raw" };
+    path.with_file_name(format!("{stem}.{ext}"))
+}
+
+/// Writes `vol` as NRRD: `.nrrd` (header and data in one file) or `.nhdr` (a detached header
+/// and its data file `<stem>.raw.gz` / `<stem>.raw`, both appearing together). The geometry is
+/// written in LPS (`space: left-posterior-superior`), as 3D Slicer writes it, in numbers that
+/// read back to exactly this affine; the data in the encoding and byte order of `opts`. A
+/// volume read from NRRD keeps its layers (as a leading `list` axis), measurement frame, other
+/// fields and key/value pairs. NRRD has no scaling: a scaled volume is written as its real
+/// values in float32, as ITK writes it.
+pub fn write_nrrd(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) -> Result<()> {
+    let path = path.as_ref();
+    let format = output_format(path, opts)?;
+    if !format.is_nrrd() {
+        return Err(Error::new(ErrorKind::InvalidRequest, path, "an NRRD file name must end in .nrrd or .nhdr"));
+    }
+    let scaled;
+    let vol = if vol.scaling().is_some() {
+        scaled = vol.with_data(crate::VoxelData::from_vec(vol.scaled_f32()))?;
+        &scaled
+    } else {
+        vol
+    };
+    let interleaved;
+    let vol = if crate::nrrd::writes_layers(vol.nrrd_header(), vol.shape()) {
+        interleaved = vol.with_data(layers_first(vol.data(), vol.shape()[3]))?;
+        &interleaved
+    } else {
+        vol
+    };
+    let (enc, order) = (opts.nrrd_encoding, opts.nrrd_byte_order);
+    let data = ordered_bytes(vol, order);
+    let write_data = |w: &mut BufWriter<&std::fs::File>, at: &Path| -> Result<()> {
+        match enc {
+            NrrdEncoding::Gzip => {
+                gzip_to(w, &[], &data, opts.gzip_level).map_err(|e| Error::io(at, "compress the volume and write", e))
+            }
+            NrrdEncoding::Raw => w.write_all(&data).map_err(|e| Error::io(at, "write", e)),
+        }
+    };
+    let header = |data_file: Option<&str>| {
+        crate::nrrd::header_text(vol.nrrd_header(), vol.dtype(), vol.shape(), vol.affine(), enc, order, data_file)
+    };
+    if format == OutputFormat::Nrrd {
+        let mut head = header(None);
+        head.push('\n');
+        return write_atomically(path, |file| {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            w.write_all(head.as_bytes()).map_err(|e| Error::io(path, "write", e))?;
+            write_data(&mut w, path)?;
+            w.flush().map_err(|e| Error::io(path, "write", e))
+        });
+    }
+    let data_path = detached_data_path(path, enc);
+    let data_name = data_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let data_file = Completed::create(&data_path, |file| {
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write_data(&mut w, &data_path)?;
+        w.flush().map_err(|e| Error::io(&data_path, "write", e))
+    })?;
+    let head = header(Some(&data_name));
+    let header_file =
+        Completed::create(path, |mut file| file.write_all(head.as_bytes()).map_err(|e| Error::io(path, "write", e)))?;
+    persist_all(vec![data_file, header_file])
+}
+
+/// Data with its last axis (of `layers`) moved first, fastest: how NRRD stores layers.
+fn layers_first(data: &crate::VoxelData, layers: usize) -> crate::VoxelData {
+    fn typed<T: Element>(src: &[T], layers: usize) -> crate::VoxelData {
+        let n = src.len() / layers;
+        let mut out = vec![T::zeroed(); src.len()];
+        for (v, group) in out.chunks_exact_mut(layers).enumerate() {
+            for (l, x) in group.iter_mut().enumerate() {
+                *x = src[l * n + v];
+            }
+        }
+        crate::VoxelData::from_vec(out)
+    }
+    crate::with_storage!(data, s => typed(s.as_slice(), layers))
+}
+
+/// The voxel bytes in byte order `order` (a borrow when it is this machine's).
+fn ordered_bytes(vol: &Volume, order: ByteOrder) -> std::borrow::Cow<'_, [u8]> {
+    let bytes = vol.data().as_bytes();
+    let size = vol.dtype().size();
+    if order == ByteOrder::native() || size == 1 {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut v = bytes.to_vec();
+    v.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+    std::borrow::Cow::Owned(v)
 }
 
 /// Whether `path` names a gzip-compressed NIfTI (`.nii.gz`), a plain one (`.nii`), or neither.
@@ -166,7 +355,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
     write_atomically(path, |file| {
         let werr = |e| Error::io(path, "write", e);
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        let data = little_endian_bytes(vol);
+        let data = ordered_bytes(vol, ByteOrder::Little);
         if gz {
             gzip_to(&mut w, &head, &data, opts.gzip_level)
                 .map_err(|e| Error::io(path, "compress the volume and write", e))?;
@@ -389,6 +578,8 @@ pub struct Packer {
     gz: bool,
     level: u32,
     dtype: DataType,
+    /// Whether the file's byte order is not this machine's.
+    swap: bool,
     path: std::sync::Arc<Path>,
 }
 
@@ -405,7 +596,7 @@ impl Packer {
             ));
         }
         let fail = |e: std::io::Error| Error::io(&*self.path, "compress the voxels of", e);
-        if cfg!(target_endian = "little") {
+        if !self.swap {
             return piece.pack(bytemuck::cast_slice(values), self.gz, self.level).map_err(fail);
         }
         let swapped: Vec<T> = values.iter().map(|v| v.swap_bytes()).collect();
@@ -482,24 +673,64 @@ impl NiftiStream {
         opts: &WriteOptions,
     ) -> Result<NiftiStream> {
         let path = path.as_ref();
-        let gz = output_kind(path)?;
+        let format = output_format(path, opts)?;
         let dtype = template.dtype();
         let voxels = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         let expected = voxels.and_then(|n| n.checked_mul(dtype.size() as u64)).ok_or_else(|| {
             Error::new(ErrorKind::InvalidRequest, path, format!("shape {shape:?} is too large to write"))
         })?;
-        let head = head_bytes(template, &header_with(template, shape, &affine));
+        let (head, gz, order, head_in_member) = match format {
+            OutputFormat::Nifti | OutputFormat::NiftiGz => (
+                head_bytes(template, &header_with(template, shape, &affine)),
+                format == OutputFormat::NiftiGz,
+                ByteOrder::Little,
+                true,
+            ),
+            OutputFormat::Nrrd => {
+                if template.scaling().is_some() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidRequest,
+                        path,
+                        "NRRD has no scl_slope/scl_inter: scaled values cannot be streamed into it (write float32 values)",
+                    ));
+                }
+                if crate::nrrd::writes_layers(template.nrrd_header(), shape) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidRequest,
+                        path,
+                        "a layered NRRD stores its layers fastest, so it cannot be written as a stream: write the whole volume (write_nrrd)",
+                    ));
+                }
+                let (enc, order) = (opts.nrrd_encoding, opts.nrrd_byte_order);
+                let mut text =
+                    crate::nrrd::header_text(template.nrrd_header(), dtype, shape, &affine, enc, order, None);
+                text.push('\n');
+                (text.into_bytes(), enc == NrrdEncoding::Gzip, order, false)
+            }
+            OutputFormat::Nhdr => {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    path,
+                    "a detached .nhdr cannot be written as a stream: write .nrrd, or the whole volume (write_nrrd)",
+                ));
+            }
+        };
         let tmp = temp_file_for(path)?;
         let file = tmp.as_file().try_clone().map_err(|e| Error::io(path, "open the temporary file of", e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let werr = |e| Error::io(path, "write", e);
         let member = if gz {
-            Some(start_member(&mut w, &head).map_err(werr)?)
+            // NIfTI's header is inside the gzip stream, NRRD's before it.
+            if !head_in_member {
+                w.write_all(&head).map_err(werr)?;
+            }
+            Some(start_member(&mut w, if head_in_member { &head } else { &[] }).map_err(werr)?)
         } else {
             w.write_all(&head).map_err(werr)?;
             None
         };
-        let packer = Packer { gz, level: opts.gzip_level, dtype, path: path.into() };
+        let swap = order != ByteOrder::native() && dtype.size() > 1;
+        let packer = Packer { gz, level: opts.gzip_level, dtype, swap, path: path.into() };
         Ok(NiftiStream { path: path.to_owned(), tmp, w, member, packer, expected, written: 0 })
     }
 
@@ -651,18 +882,6 @@ pub fn persist_all(files: Vec<Completed>) -> Result<()> {
     let _ = std::fs::remove_file(&marker);
     // On success the earlier files, moved aside, are removed as their paths drop.
     result
-}
-
-/// The voxel bytes in little-endian order (a borrow on little-endian machines).
-fn little_endian_bytes(vol: &Volume) -> std::borrow::Cow<'_, [u8]> {
-    let bytes = vol.data().as_bytes();
-    let size = vol.dtype().size();
-    if cfg!(target_endian = "little") || size == 1 {
-        return std::borrow::Cow::Borrowed(bytes);
-    }
-    let mut v = bytes.to_vec();
-    v.chunks_exact_mut(size).for_each(<[u8]>::reverse);
-    std::borrow::Cow::Owned(v)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum AffineSource {
     Fallback,
     /// Set by the program (a new or transformed volume).
     Given,
+    /// An NRRD's `space directions` and `space origin` (or, without a `space`, its `spacings`).
+    Nrrd,
 }
 
 impl AffineSource {
@@ -30,6 +32,7 @@ impl AffineSource {
             AffineSource::Qform => "qform",
             AffineSource::Fallback => "pixdim fallback",
             AffineSource::Given => "given",
+            AffineSource::Nrrd => "nrrd space directions",
         }
     }
 }

@@ -21,7 +21,7 @@ use ctprep_core::{Exec, Kernel, Source, Threads, Voxel};
 use ctprep_intensity::{Output, Range, WindowMap, window_slice_into};
 use ctprep_io::{
     AxCodes, Completed, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData,
-    WriteOptions, read_nifti,
+    WriteOptions, read_volume,
 };
 use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
 use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, encode_png};
@@ -1000,7 +1000,7 @@ impl<'p> Pipeline<'p> {
         {
             let _shown = Shown::start(self.progress, Stage::Read, None);
             let t = Instant::now();
-            let v = read_nifti(r.template().display_path())?;
+            let v = read_volume(r.template().display_path())?;
             // The file read again: the plan was made from the header read first.
             let same = v.shape() == r.shape()
                 && v.dtype() == r.dtype()
