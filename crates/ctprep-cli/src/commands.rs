@@ -28,23 +28,45 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show a NIfTI file's geometry, type, scaling and value range.
+    /// Show a NIfTI or NRRD file's geometry, type, scaling and value range.
     ///
-    /// The affine is the one nibabel uses (sform if sform_code != 0, else qform, else the
-    /// pixdim fallback); axis codes name the direction each voxel axis increases toward
+    /// The affine of a NIfTI file is the one nibabel uses (sform if sform_code != 0, else qform,
+    /// else the pixdim fallback); of an NRRD, its space directions and origin in RAS, as ITK
+    /// reads them; axis codes name the direction each voxel axis increases toward
     /// (RAS, LPS, ...); min, max and mean are of the scaled values (scl_slope/scl_inter
     /// applied), NaN ignored. Shear: how far from perpendicular the voxel axes are (a gantry
     /// tilt stored as shear; ITK-based tools cannot use such an affine); when both codes are
     /// set, how far apart the sform and the qform put the farthest corner voxel.
     Info {
-        /// A .nii, .nii.gz, .hdr or .img file.
+        /// A .nii, .nii.gz, .hdr/.img, .nrrd or .nhdr file.
         file: PathBuf,
         /// Print one JSON object: path, format, shape, datatype, byte_order, spacing, affine,
         /// axcodes, qform_code, sform_code, scl_slope, scl_inter, min, max, mean, shear_degrees,
-        /// sform_qform_mm.
+        /// sform_qform_mm (and values, with --counts).
         #[arg(long)]
         json: bool,
+        /// Also list every distinct value with its voxel count and volume in ml (for label maps;
+        /// at most 1000 values).
+        #[arg(long)]
+        counts: bool,
     },
+    /// Check that a label map lies on its image's grid; say how it differs when it does not.
+    ///
+    /// Compares the grids (shape, spacing, axis codes, affine): the same grid when every
+    /// corner voxel centre agrees within --tolerance. Otherwise names the difference: axes
+    /// flipped or permuted (a label stored LPS beside an image stored RAS holds the same voxels
+    /// in another order), a shift of whole voxels or half a voxel, a crop to a sub-box (the box
+    /// given in image voxels), another spacing, a rotation, no overlap at all. Notes a NIfTI
+    /// file whose sform and qform disagree (nibabel and ITK then read different grids), and
+    /// lists the label values with voxel counts and volumes in ml.
+    ///
+    /// Exit status: 0 aligned, 3 not aligned, 1 bad input. Examples:
+    ///
+    ///   ctprep check ct.nrrd ct_label.nrrd
+    ///
+    ///   ctprep check ct.nii.gz seg.nii.gz --json --tolerance 0.1
+    #[command(verbatim_doc_comment)]
+    Check(crate::check::CheckArgs),
     /// Rewrite a NIfTI file: reorient, change the stored type, recompress.
     ///
     /// Reorientation flips and permutes the voxel axes and updates the affine so every voxel
@@ -383,13 +405,17 @@ pub(crate) fn run(cli: Cli) -> CmdResult {
 enum Sent {
     Usage(String),
     Failed(String),
+    NotAligned(String),
 }
 
 impl From<Box<dyn std::error::Error>> for Sent {
     fn from(e: Box<dyn std::error::Error>) -> Sent {
         match e.downcast::<UsageError>() {
             Ok(u) => Sent::Usage(u.0),
-            Err(e) => Sent::Failed(e.to_string()),
+            Err(e) => match e.downcast::<crate::check::NotAligned>() {
+                Ok(n) => Sent::NotAligned(n.0),
+                Err(e) => Sent::Failed(e.to_string()),
+            },
         }
     }
 }
@@ -399,6 +425,7 @@ impl Sent {
         match self {
             Sent::Usage(m) => Box::new(UsageError(m)),
             Sent::Failed(m) => m.into(),
+            Sent::NotAligned(m) => Box::new(crate::check::NotAligned(m)),
         }
     }
 }
@@ -418,12 +445,73 @@ fn run_here(cli: Cli) -> CmdResult {
     let written = cli.command.nifti_output().map(Path::to_path_buf);
     run_command(cli.command)?;
     // The one-file commands' output grids: the input's (window, mip, convert) or a chosen one.
+    // NRRD stores directions, which hold shear.
     if let Some(path) = written
+        && ctprep_io::OutputFormat::of(&path).is_some_and(|f| !f.is_nrrd())
         && let Ok(out) = ctprep_io::SliceReader::open(&path)
     {
         warn_if_sheared(&path, out.affine());
     }
     Ok(())
+}
+
+/// On stderr, when a window in HU is about to be applied to values that cannot be Hounsfield
+/// units: an unsigned stored type without scaling has no negative values, and air is -1000 HU.
+pub(crate) fn warn_if_not_hu(path: &Path, dtype: DataType, scaling: Option<ctprep_io::Scaling>, window: (f64, f64)) {
+    let unsigned = matches!(dtype, DataType::U8 | DataType::U16 | DataType::U32 | DataType::U64);
+    if unsigned && scaling.is_none_or(|s| s.is_identity()) {
+        eprintln!(
+            "warning: {}: {dtype} values without scl_slope/scl_inter cannot be Hounsfield units (air is -1000 HU), \
+             but the window {}..{} assumes HU: check the window, or the file's scaling",
+            crate::one_line(&path.display().to_string()),
+            fmt_num(window.0),
+            fmt_num(window.1)
+        );
+    }
+}
+
+/// On stderr, when linear interpolation is about to blend the values of what looks like a label
+/// map (integer values without scaling, at most 64 distinct non-negative ones in its first
+/// slices, up to about 4 M voxels): the output would hold values between labels.
+pub(crate) fn warn_if_label_map(path: &Path) {
+    let Ok(mut r) = ctprep_io::SliceReader::open(path) else { return };
+    if r.dtype().is_float() || r.scaling().is_some_and(|s| !s.is_identity()) {
+        return;
+    }
+    let n = r.shape().iter().product::<usize>().min(4 << 20);
+    fn few<T: ctprep_io::Element + Into<f64>>(r: &mut ctprep_io::SliceReader, n: usize) -> bool {
+        let mut buf = vec![T::zeroed(); n];
+        if r.read_slices(&mut buf).is_err() {
+            return false;
+        }
+        let mut seen: Vec<T> = Vec::new();
+        for &v in &buf {
+            if !seen.contains(&v) {
+                if seen.len() == 64 || v.into() < 0.0 {
+                    return false;
+                }
+                seen.push(v);
+            }
+        }
+        true
+    }
+    let looks = match r.dtype() {
+        DataType::U8 => few::<u8>(&mut r, n),
+        DataType::I8 => few::<i8>(&mut r, n),
+        DataType::U16 => few::<u16>(&mut r, n),
+        DataType::I16 => few::<i16>(&mut r, n),
+        DataType::U32 => few::<u32>(&mut r, n),
+        DataType::I32 => few::<i32>(&mut r, n),
+        _ => false,
+    };
+    if looks {
+        eprintln!(
+            "warning: {}: looks like a label map ({} with few distinct non-negative values): linear interpolation \
+             blends labels into float values between them; use --interp nearest to keep its labels",
+            crate::one_line(&path.display().to_string()),
+            r.dtype()
+        );
+    }
 }
 
 /// On stderr, when a NIfTI file ctprep wrote has a sheared grid: what that means for readers.
@@ -441,7 +529,8 @@ pub(crate) fn warn_if_sheared(path: &Path, affine: &ctprep_core::Affine) {
 
 fn run_command(command: Command) -> CmdResult {
     match command {
-        Command::Info { file, json } => info(&file, json),
+        Command::Info { file, json, counts } => info(&file, json, counts),
+        Command::Check(args) => crate::check::run(&args),
         Command::Convert { input, output, axcodes, dtype, gzip_level } => {
             convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ())
         }
@@ -476,6 +565,8 @@ struct InfoJson {
     mean: Option<f64>,
     shear_degrees: f64,
     sform_qform_mm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<serde_json::Value>,
 }
 
 /// How far apart (mm) the sform and the qform put the farthest corner voxel, when both are set
@@ -509,15 +600,35 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
         mean: stats.mean,
         shear_degrees: v.affine().shear_degrees(),
         sform_qform_mm: sform_qform_mm(v),
+        values: None,
     }
 }
 
-fn info(path: &Path, json: bool) -> CmdResult {
+fn info(path: &Path, json: bool, counts: bool) -> CmdResult {
     let v = step("read", || read_volume(path))?;
+    let values = counts.then(|| ctprep_pipeline::align::value_counts(&v));
     if json {
-        crate::sayln!("{}", serde_json::to_string(&info_json(path, &v))?)?;
+        let mut doc = info_json(path, &v);
+        doc.values = values.map(|r| match r {
+            Ok(vals) => serde_json::json!(
+                vals.iter()
+                    .map(|l| serde_json::json!({"value": l.value, "voxels": l.voxels, "ml": l.ml}))
+                    .collect::<Vec<_>>()
+            ),
+            Err(e) => serde_json::json!({ "error": e }),
+        });
+        crate::sayln!("{}", serde_json::to_string(&doc)?)?;
     } else {
-        crate::say!("{}", info_text(path, &v))?;
+        let mut s = info_text(path, &v);
+        match values {
+            Some(Ok(vals)) => {
+                s += "  counts\n";
+                s += &crate::check::values_text(&vals);
+            }
+            Some(Err(e)) => s += &format!("  counts      {e}\n"),
+            None => {}
+        }
+        crate::say!("{s}")?;
     }
     Ok(())
 }

@@ -119,6 +119,9 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
     let v = step("read", || read_volume(&args.input))?;
+    if let Some(w) = map.get_window() {
+        crate::commands::warn_if_not_hu(&args.input, v.dtype(), v.scaling(), (w.lo(), w.hi()));
+    }
     let layout = v.slice_layout(args.plane)?;
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
@@ -139,6 +142,9 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
     check_png_output(&args.input, &args.output)?;
     let v = step("read", || read_volume(&args.input))?;
+    if let Some(w) = map.get_window() {
+        crate::commands::warn_if_not_hu(&args.input, v.dtype(), v.scaling(), (w.lo(), w.hi()));
+    }
     let opts = SheetOptions::new()
         .rows(args.rows as usize)
         .cols(args.cols as usize)

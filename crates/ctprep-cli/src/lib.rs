@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success; 1 bad input or a failed operation, with one line on stderr
 //! `error: <file>: <what and why>`; 2 usage errors (clap's, and option values that make no sense
-//! together, such as an empty window).
+//! together, such as an empty window); 3 a label map that is not on its image's grid (`check`),
+//! or cannot be placed on it (`run --label`).
 #![forbid(unsafe_code)]
 
 /// `print!` that returns the error instead of panicking, and takes a reader that went away
@@ -29,6 +30,7 @@ fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     }
 }
 
+mod check;
 mod commands;
 mod images;
 mod mip;
@@ -56,6 +58,9 @@ pub enum Failure {
     Usage(String),
     /// Bad input or a failed operation: exit code 1.
     Failed(String),
+    /// A label map not on its image's grid (`check`), or one that cannot be placed on it
+    /// (`run --label`): exit code 3.
+    NotAligned(String),
 }
 
 impl Failure {
@@ -65,6 +70,7 @@ impl Failure {
             Failure::Clap(e) => e.exit_code(),
             Failure::Usage(_) => 2,
             Failure::Failed(_) => 1,
+            Failure::NotAligned(_) => 3,
         }
     }
 }
@@ -76,7 +82,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Clap(e) => write!(f, "{e}"),
             Failure::Usage(m) => write!(f, "{}\n\nFor more information, try '--help'.", one_line(m)),
-            Failure::Failed(m) => f.write_str(&one_line(m)),
+            Failure::Failed(m) | Failure::NotAligned(m) => f.write_str(&one_line(m)),
         }
     }
 }
@@ -98,7 +104,10 @@ where
     let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
     commands::run(cli).map_err(|e| match e.downcast::<commands::UsageError>() {
         Ok(usage) => Failure::Usage(usage.0),
-        Err(e) => Failure::Failed(e.to_string()),
+        Err(e) => match e.downcast::<check::NotAligned>() {
+            Ok(n) => Failure::NotAligned(n.0),
+            Err(e) => Failure::Failed(e.to_string()),
+        },
     })
 }
 

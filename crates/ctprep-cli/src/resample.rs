@@ -182,6 +182,9 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     // The header alone plans the grid; the voxels are read as the resampling needs them.
     let header = step("read header", || SliceReader::open(&args.input))?;
     let shape = header.dims3()?;
+    if args.interp == Interp::Linear {
+        crate::commands::warn_if_label_map(&args.input);
+    }
     let (plan, placement) = match (args.spacing, &args.like) {
         (Some(spacing), _) => {
             let convention = GridConvention::from(args.convention);

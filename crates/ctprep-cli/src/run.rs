@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use ctprep_core::Exec;
 use ctprep_intensity::Window;
-use ctprep_pipeline::{Input, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of};
+use ctprep_pipeline::align::Verdict;
+use ctprep_pipeline::{
+    Input, LabelInput, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of,
+};
 use ctprep_projection::{Align, Edges};
 use ctprep_resample::{GridConvention, Shear};
 use serde::Serialize;
@@ -75,7 +78,19 @@ pub(crate) struct RunArgs {
     /// of a slab on one).
     #[command(flatten)]
     pub(crate) exec: crate::commands::ExecArgs,
-    /// Print one JSON object on stdout: stage timings, chosen variants, output paths.
+    /// A label map of the input (NIfTI or NRRD, a layered .seg.nrrd too): checked against the
+    /// input's grid first (as `ctprep check`; refused with exit status 3 when it does not
+    /// overlap the input, resampled into place with a warning saying how it differed
+    /// otherwise), then put on the output grid by nearest neighbour, its stored type and layers
+    /// kept, and written as <stem>_label.nii.gz (never windowed or projected).
+    #[arg(long, value_name = "LABEL")]
+    label: Option<PathBuf>,
+    /// How far (mm) the label's voxel centres may lie from the input's for the grids to count
+    /// as the same.
+    #[arg(long, value_name = "MM", default_value_t = crate::check::DEFAULT_TOLERANCE_MM, requires = "label")]
+    label_tolerance: f64,
+    /// Print one JSON object on stdout: stage timings, chosen variants, output paths (and the
+    /// label's alignment).
     #[arg(long)]
     json: bool,
 }
@@ -170,6 +185,22 @@ pub(crate) struct RunJson {
     /// thread's (decoding the input slab by slab; 0 when it was read whole).
     cpu_s: BTreeMap<&'static str, f64>,
     outputs: BTreeMap<&'static str, Vec<String>>,
+    /// With --label: its path, how its grid related to the input's (verdict, differences),
+    /// its shape before and after, and its stored type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<LabelJson>,
+}
+
+/// The label of a run, in `run --json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct LabelJson {
+    input: String,
+    verdict: &'static str,
+    differences: Vec<String>,
+    overlap: f64,
+    input_shape: Vec<usize>,
+    output_shape: Vec<usize>,
+    datatype: &'static str,
 }
 
 impl From<&RunReport> for RunJson {
@@ -229,6 +260,15 @@ impl From<&RunReport> for RunJson {
             timings_s,
             cpu_s,
             outputs,
+            label: r.label.as_ref().map(|l| LabelJson {
+                input: l.input.clone(),
+                verdict: l.alignment.verdict.name(),
+                differences: l.alignment.differences.clone(),
+                overlap: l.alignment.overlap,
+                input_shape: l.input_shape.clone(),
+                output_shape: l.output_shape.clone(),
+                datatype: l.dtype.numpy_name(),
+            }),
         }
     }
 }
@@ -268,8 +308,37 @@ pub(crate) fn run_pipeline(
     outputs: &Outputs,
     exec: Exec,
 ) -> Result<RunJson, Box<dyn std::error::Error>> {
+    run_with_label(input, None, recipe, outputs, exec)
+}
+
+/// [`run_pipeline`] with a label map: a label that cannot be placed is exit status 3; one placed
+/// from another grid gets a warning saying how it differed.
+fn run_with_label(
+    input: Input,
+    label: Option<LabelInput>,
+    recipe: &Recipe,
+    outputs: &Outputs,
+    exec: Exec,
+) -> Result<RunJson, Box<dyn std::error::Error>> {
     let bars = Bars::default();
-    let report = Pipeline::new().exec(exec).progress(&bars).run(input, recipe, outputs)?;
+    let report = match Pipeline::new().exec(exec).progress(&bars).run_with_label(input, label, recipe, outputs) {
+        Err(e @ ctprep_pipeline::PipelineError::LabelNotPlaceable { .. }) => {
+            return Err(Box::new(crate::check::NotAligned(e.to_string())));
+        }
+        r => r?,
+    };
+    if let Some(l) = &report.label
+        && !l.alignment.is_aligned()
+    {
+        let kind = if l.alignment.verdict == Verdict::Reoriented { "note" } else { "warning" };
+        eprintln!(
+            "{kind}: {}: not on the grid of {} ({}); put on the output grid by nearest neighbour:\n{}",
+            crate::one_line(&l.input),
+            crate::one_line(&report.input),
+            l.alignment.verdict.name(),
+            crate::check::alignment_text(&l.alignment).trim_end()
+        );
+    }
     if let Some(w) = report.outputs.iter().find(|w| matches!(w.product, Product::Volume | Product::Mip)) {
         crate::commands::warn_if_sheared(&w.path, &report.output_affine);
     }
@@ -282,7 +351,23 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
     for p in [Product::Volume, Product::Mip] {
         crate::commands::check_output_path(&args.input, &outputs.path(p))?;
     }
-    let doc = run_pipeline(Input::path(&args.input), &recipe, &outputs, args.exec.exec())?;
+    if let Ok(r) = ctprep_io::SliceReader::open(&args.input) {
+        let w = recipe.get_window();
+        crate::commands::warn_if_not_hu(&args.input, r.dtype(), r.scaling(), (w.lo(), w.hi()));
+    }
+    let label = match &args.label {
+        Some(p) => {
+            if !(args.label_tolerance.is_finite() && args.label_tolerance >= 0.0) {
+                return Err(
+                    UsageError(format!("--label-tolerance {}: must be 0 or more mm", args.label_tolerance)).into()
+                );
+            }
+            crate::commands::check_output_path(p, &outputs.path(Product::Label))?;
+            Some(crate::progress::step("read label", || LabelInput::path(p))?.tolerance_mm(args.label_tolerance))
+        }
+        None => None,
+    };
+    let doc = run_with_label(Input::path(&args.input), label, &recipe, &outputs, args.exec.exec())?;
     if args.json {
         crate::sayln!("{}", serde_json::to_string(&doc)?)?;
     } else {

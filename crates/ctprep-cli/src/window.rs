@@ -92,6 +92,7 @@ fn window_file<O: Output + ctprep_io::Element>(
     range: Option<Range>,
 ) -> Result<ctprep_pipeline::StageReport, Box<dyn std::error::Error>> {
     let header = SliceReader::open(&args.input)?;
+    crate::commands::warn_if_not_hu(&args.input, header.dtype(), header.scaling(), (window.lo(), window.hi()));
     let scaling = header.scaling().map(|s| (s.slope, s.inter));
     let map = WindowMap::for_output::<O>(window, range, scaling)?;
     let bars = crate::progress::Bars::default();

@@ -658,6 +658,8 @@ pub struct NiftiStream {
     packer: Packer,
     expected: u64,
     written: u64,
+    /// The detached header of an `.nhdr` (`path` is then its data file).
+    header: Option<Completed>,
 }
 
 impl NiftiStream {
@@ -686,7 +688,7 @@ impl NiftiStream {
                 ByteOrder::Little,
                 true,
             ),
-            OutputFormat::Nrrd => {
+            OutputFormat::Nrrd | OutputFormat::Nhdr => {
                 if template.scaling().is_some() {
                     return Err(Error::new(
                         ErrorKind::InvalidRequest,
@@ -702,19 +704,34 @@ impl NiftiStream {
                     ));
                 }
                 let (enc, order) = (opts.nrrd_encoding, opts.nrrd_byte_order);
-                let mut text =
-                    crate::nrrd::header_text(template.nrrd_header(), dtype, shape, &affine, enc, order, None);
-                text.push('\n');
+                let data_path = (format == OutputFormat::Nhdr).then(|| detached_data_path(path, enc));
+                let data_name =
+                    data_path.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+                let mut text = crate::nrrd::header_text(
+                    template.nrrd_header(),
+                    dtype,
+                    shape,
+                    &affine,
+                    enc,
+                    order,
+                    data_name.as_deref(),
+                );
+                if data_path.is_none() {
+                    text.push('\n');
+                }
                 (text.into_bytes(), enc == NrrdEncoding::Gzip, order, false)
             }
-            OutputFormat::Nhdr => {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    path,
-                    "a detached .nhdr cannot be written as a stream: write .nrrd, or the whole volume (write_nrrd)",
-                ));
-            }
         };
+        // A detached header is complete now; the stream writes its data file.
+        let (header, path) = if format == OutputFormat::Nhdr {
+            let header =
+                Completed::create(path, |mut file| file.write_all(&head).map_err(|e| Error::io(path, "write", e)))?;
+            (Some(header), detached_data_path(path, opts.nrrd_encoding))
+        } else {
+            (None, path.to_path_buf())
+        };
+        let head = if header.is_some() { Vec::new() } else { head };
+        let path = path.as_path();
         let tmp = temp_file_for(path)?;
         let file = tmp.as_file().try_clone().map_err(|e| Error::io(path, "open the temporary file of", e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -731,7 +748,7 @@ impl NiftiStream {
         };
         let swap = order != ByteOrder::native() && dtype.size() > 1;
         let packer = Packer { gz, level: opts.gzip_level, dtype, swap, path: path.into() };
-        Ok(NiftiStream { path: path.to_owned(), tmp, w, member, packer, expected, written: 0 })
+        Ok(NiftiStream { path: path.to_owned(), tmp, w, member, packer, expected, written: 0, header })
     }
 
     /// The packer for this file's pieces.
@@ -781,15 +798,24 @@ impl NiftiStream {
             end_member(m, &mut self.w).map_err(werr)?;
         }
         self.w.flush().map_err(werr)?;
-        Ok(Completed { path: self.path, tmp: self.tmp })
+        let data = Completed { path: self.path, tmp: self.tmp, data_file: None };
+        Ok(match self.header {
+            Some(mut h) => {
+                h.data_file = Some(Box::new(data));
+                h
+            }
+            None => data,
+        })
     }
 }
 
-/// A complete [`NiftiStream`] file not yet at its path: dropped, it is removed.
+/// A complete [`NiftiStream`] file not yet at its path: dropped, it is removed. A detached NRRD
+/// header carries its data file, placed with it.
 #[derive(Debug)]
 pub struct Completed {
     path: std::path::PathBuf,
     tmp: tempfile::NamedTempFile,
+    data_file: Option<Box<Completed>>,
 }
 
 impl Completed {
@@ -802,7 +828,7 @@ impl Completed {
         let path = path.as_ref();
         let tmp = temp_file_for(path)?;
         write(tmp.as_file())?;
-        Ok(Completed { path: path.to_owned(), tmp })
+        Ok(Completed { path: path.to_owned(), tmp, data_file: None })
     }
 
     /// Where it goes.
@@ -810,8 +836,11 @@ impl Completed {
         &self.path
     }
 
-    /// Renames the file into place.
+    /// Renames the file into place (a detached header's data file first).
     pub fn persist(self) -> Result<()> {
+        if self.data_file.is_some() {
+            return persist_all(vec![self]);
+        }
         persist(self.tmp, &self.path)
     }
 }
@@ -824,6 +853,15 @@ impl Completed {
 /// [`remove_stale_temporaries`] completes: rolled forward to every new output when the marker
 /// is there, back to every earlier one when it is not.
 pub fn persist_all(files: Vec<Completed>) -> Result<()> {
+    // Data files before the detached headers that name them.
+    let mut flat = Vec::with_capacity(files.len());
+    for mut f in files {
+        if let Some(d) = f.data_file.take() {
+            flat.push(*d);
+        }
+        flat.push(f);
+    }
+    let files = flat;
     let Some(first) = files.first() else { return Ok(()) };
     let dir = match first.path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),

@@ -386,3 +386,44 @@ fn real_nrrd_files_read_as_simpleitk_and_pynrrd_read_them() {
         }
     }
 }
+
+/// A stream into `.nrrd` or `.nhdr` (raw or gzip, either byte order) reads back as the volume
+/// written whole; a detached header appears only with its data file.
+#[test]
+fn streams_write_nrrd_and_detached_headers() {
+    use ctprep_io::{NiftiStream, Piece};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = read_volume(fixtures_dir().join("nrrd/ras_oblique_u8.nrrd")).expect("reads");
+    let src = src
+        .with_data(VoxelData::from_vec(values_f64(&src).iter().map(|&x| x as i16 - 7).collect()))
+        .expect("same size");
+    let values = src.data().as_slice::<i16>().expect("i16").to_vec();
+    for (name, enc, order) in [
+        ("s.nrrd", NrrdEncoding::Gzip, ByteOrder::Big),
+        ("t.nrrd", NrrdEncoding::Raw, ByteOrder::Little),
+        ("u.nhdr", NrrdEncoding::Gzip, ByteOrder::Little),
+        ("v.nhdr", NrrdEncoding::Raw, ByteOrder::Big),
+    ] {
+        let p = dir.path().join(name);
+        let opts = WriteOptions::new().nrrd_encoding(enc).nrrd_byte_order(order);
+        let mut s = NiftiStream::create(&src, src.shape(), *src.affine(), &p, &opts).expect("starts");
+        let packer = s.packer();
+        let mut piece = Piece::default();
+        for chunk in values.chunks(7) {
+            packer.pack(chunk, &mut piece).expect("packs");
+            s.append(&piece).expect("appends");
+        }
+        let done = s.complete().expect("complete");
+        assert!(!p.exists(), "{name} appears only when persisted");
+        done.persist().expect("placed");
+        let back = read_volume(&p).expect("reads");
+        assert_eq!(back.data().as_slice::<i16>(), Some(&values[..]), "{name}");
+        assert_eq!(back.affine(), src.affine(), "{name}");
+    }
+    let leftovers = std::fs::read_dir(dir.path())
+        .expect("lists")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".ctprep"))
+        .count();
+    assert_eq!(leftovers, 0);
+}

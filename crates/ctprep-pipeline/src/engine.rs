@@ -27,10 +27,11 @@ use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
 use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, encode_png};
 use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing_with};
 
+use crate::align::GridInfo;
 use crate::error::{PipelineError, panic_message};
 use crate::progress::{NoProgress, Progress, Shown, Stage};
 use crate::recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
-use crate::report::{CpuTimes, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
+use crate::report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
 
 type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
@@ -678,6 +679,35 @@ fn run_read<T: Voxel + Element>(
     })
 }
 
+/// A label map to put on a run's output grid ([`Pipeline::run_with_label`]). Read whole: label
+/// maps are small and compress well.
+#[derive(Debug)]
+pub struct LabelInput {
+    volume: Volume,
+    name: String,
+    tolerance_mm: f64,
+}
+
+impl LabelInput {
+    /// The label map in `path` (NIfTI or NRRD, a layered `.seg.nrrd` too), read whole.
+    pub fn path(path: impl AsRef<std::path::Path>) -> Result<LabelInput> {
+        let path = path.as_ref();
+        Ok(LabelInput::volume(read_volume(path)?, path.display().to_string()))
+    }
+
+    /// A label map in memory named `name` in reports and errors.
+    pub fn volume(volume: Volume, name: impl Into<String>) -> LabelInput {
+        LabelInput { volume, name: name.into(), tolerance_mm: 0.01 }
+    }
+
+    /// How far (mm) its voxel centres may lie from the image's for the grids to count as the
+    /// same (default 0.01).
+    pub fn tolerance_mm(mut self, mm: f64) -> LabelInput {
+        self.tolerance_mm = mm;
+        self
+    }
+}
+
 /// The pipeline's input.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -779,6 +809,21 @@ impl<'p> Pipeline<'p> {
     /// Runs `recipe` on `input`, writing `outputs`: every output complete before any is at its
     /// path, and none left behind by a failed run.
     pub fn run(&self, input: Input, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
+        self.run_with_label(input, None, recipe, outputs)
+    }
+
+    /// [`Pipeline::run`] with a label map: checked against the input's grid first (refused with
+    /// [`PipelineError::LabelNotPlaceable`] when it does not overlap it; [`RunReport::label`]
+    /// says how it differed otherwise), then put on the run's output grid by nearest neighbour,
+    /// its stored type and layers kept, and written as `<stem>_label.nii.gz` with the other
+    /// outputs (never windowed or projected).
+    pub fn run_with_label(
+        &self,
+        input: Input,
+        label: Option<LabelInput>,
+        recipe: &Recipe,
+        outputs: &Outputs,
+    ) -> Result<RunReport> {
         let t_all = Instant::now();
         recipe.check()?;
         let input = open(input)?;
@@ -788,7 +833,7 @@ impl<'p> Pipeline<'p> {
             (None, Opened::Whole(..)) => "ct".to_owned(),
         };
         let existed = outputs.dir().exists();
-        let mut report = self.run_opened(input, &stem, recipe, outputs).inspect_err(|_| {
+        let mut report = self.run_opened(input, label, &stem, recipe, outputs).inspect_err(|_| {
             // A folder this failed run created is removed again when it is still empty.
             if !existed {
                 let _ = std::fs::remove_dir(outputs.dir());
@@ -798,7 +843,14 @@ impl<'p> Pipeline<'p> {
         Ok(report)
     }
 
-    fn run_opened(&self, input: Opened, stem: &str, recipe: &Recipe, outputs: &Outputs) -> Result<RunReport> {
+    fn run_opened(
+        &self,
+        input: Opened,
+        label: Option<LabelInput>,
+        stem: &str,
+        recipe: &Recipe,
+        outputs: &Outputs,
+    ) -> Result<RunReport> {
         let mut timings = Timings::default();
         std::fs::create_dir_all(outputs.dir())
             .map_err(|source| PipelineError::OutputDir { path: outputs.dir().to_owned(), source })?;
@@ -842,6 +894,15 @@ impl<'p> Pipeline<'p> {
 
         let wopts = WriteOptions::new().gzip_level(outputs.get_gzip_level());
         let path_of = |p: Product| outputs.path_with(stem, p, "axial");
+        // The label first: one that cannot be placed fails the run before any work.
+        let (label_file, label_report) = match label {
+            Some(l) => {
+                let grid = GridInfo { shape: input_shape, affine };
+                let (file, report) = self.place_label(l, grid, &input_name, &plan, &path_of(Product::Label), &wopts)?;
+                (Some(file), Some(report))
+            }
+            None => (None, None),
+        };
         // A template for the outputs' headers.
         let template = meta.derived(VoxelData::from_vec(vec![0f32]), &[1, 1, 1], plan.grid.affine)?;
         let stream = |p: Product, shape: &[usize], affine| -> Result<_, ctprep_io::Error> {
@@ -934,6 +995,10 @@ impl<'p> Pipeline<'p> {
             files.push(file);
             written.push(Written { product, path });
         }
+        if let Some(file) = label_file {
+            written.push(Written { product: Product::Label, path: file.path().to_owned() });
+            files.push(file);
+        }
         // All outputs appear together, or none do and the earlier ones stay.
         ctprep_io::persist_all(files)?;
         written.sort_by_key(|w| w.product);
@@ -967,8 +1032,84 @@ impl<'p> Pipeline<'p> {
             timings,
             cpu: CpuTimes { resample: resample_cpu, window: window_cpu, mip: mip_cpu, compress, write, read },
             outputs: written,
+            label: label_report,
         })
     }
+    /// Checks `label` against the image grid, puts it on the output grid of `plan` by nearest
+    /// neighbour (outside the label: 0) and writes it, not yet in place, to `path`.
+    fn place_label(
+        &self,
+        label: LabelInput,
+        image: GridInfo,
+        image_name: &str,
+        plan: &Plan,
+        path: &std::path::Path,
+        wopts: &WriteOptions,
+    ) -> Result<(Completed, LabelReport)> {
+        let LabelInput { volume, name, tolerance_mm } = label;
+        let lgrid = GridInfo { shape: volume.spatial_shape(), affine: *volume.affine() };
+        let alignment = crate::align::compare(&image, &lgrid, tolerance_mm);
+        if !alignment.can_be_placed() {
+            return Err(PipelineError::LabelNotPlaceable {
+                label: name,
+                image: image_name.to_owned(),
+                why: alignment.differences.join("; "),
+            });
+        }
+        let lplan = plan_like(lgrid.shape, &lgrid.affine, plan.grid)
+            .map_err(|e| PipelineError::Grid { input: name.clone(), why: e.to_string() })?;
+        let layers = volume.volume_count();
+        let (n_in, n_out) = (lgrid.shape.iter().product::<usize>(), plan.output_len());
+        let exec = self.exec;
+        fn place<T: Voxel + Element>(
+            src: &[T],
+            plan: &Plan,
+            layers: usize,
+            (n_in, n_out): (usize, usize),
+            exec: Exec,
+        ) -> std::result::Result<VoxelData, String> {
+            let mut out = vec![T::default(); n_out * layers];
+            for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
+                ctprep_resample::resample_nearest_slice_into(s, plan, Some(T::default()), d, exec)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(VoxelData::from_vec(out))
+        }
+        let data =
+            ctprep_io::with_storage!(volume.data(), st => place(st.as_slice(), &lplan, layers, (n_in, n_out), exec))
+                .map_err(|why| PipelineError::kernel(&name, "resample", why))?;
+        let mut shape = plan.grid.shape.to_vec();
+        shape.extend_from_slice(&volume.shape()[3.min(volume.shape().len())..]);
+        let mut placed = volume.derived(data, &shape, plan.grid.affine)?;
+        if let Some(sc) = volume.scaling() {
+            placed = placed.with_scaling(sc.slope, sc.inter)?;
+        }
+        let mut stream = NiftiStream::create(&placed, &shape, plan.grid.affine, path, wopts)?;
+        let packer = stream.packer();
+        // Pieces of 4 MiB compressed side by side, appended in order.
+        fn pack_all<T: Element>(values: &[T], packer: &Packer) -> Result<Vec<Piece>, ctprep_io::Error> {
+            use rayon::prelude::*;
+            let chunks: Vec<&[T]> = values.chunks(((4 << 20) / size_of::<T>()).max(1)).collect();
+            let mut pieces: Vec<Piece> = Vec::new();
+            pieces.resize_with(chunks.len(), Piece::default);
+            pieces.par_iter_mut().zip(chunks).try_for_each(|(piece, chunk)| packer.pack(chunk, piece))?;
+            Ok(pieces)
+        }
+        let pieces = ctprep_io::with_storage!(placed.data(), st => pack_all(st.as_slice(), &packer))?;
+        for p in &pieces {
+            stream.append(p)?;
+        }
+        let file = stream.complete()?;
+        let report = LabelReport {
+            input: name,
+            input_shape: volume.shape().to_vec(),
+            alignment,
+            output_shape: shape,
+            dtype: placed.dtype(),
+        };
+        Ok((file, report))
+    }
+
     /// Runs `job` over `slabs` from `input` on `workers` slab workers, each finished slab handed
     /// to `sink` in order: the file read slab by slab on a thread of its own when that pays (with
     /// many workers, batches shrink until it does), else read whole first (added to

@@ -40,6 +40,16 @@ pub enum PipelineError {
         /// What happened.
         why: String,
     },
+    /// The label map cannot be put on the image's grid (it does not overlap it).
+    #[error("{label}: cannot be placed on the grid of {image}: {why}")]
+    LabelNotPlaceable {
+        /// The label map.
+        label: String,
+        /// The image.
+        image: String,
+        /// How the grids differ.
+        why: String,
+    },
     /// A PNG could not be made or written.
     #[error("{path}: {why}")]
     Image {

@@ -35,17 +35,18 @@
 //! 1 mm: about 100 MB.
 #![forbid(unsafe_code)]
 
+pub mod align;
 mod engine;
 mod error;
 mod progress;
 mod recipe;
 mod report;
 
-pub use engine::{Input, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
+pub use engine::{Input, LabelInput, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
 pub use error::PipelineError;
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
-pub use report::{CpuTimes, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
+pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

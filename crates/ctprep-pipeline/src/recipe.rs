@@ -217,6 +217,9 @@ pub enum Product {
     Png,
     /// A contact sheet of the MIP's axial slices: `<stem>_mip_sheet.png`.
     Sheet,
+    /// The label map put on the output grid: `<stem>_label.nii.gz`. Written when the run has a
+    /// label ([`crate::LabelInput`]); not one of [`Product::ALL`], which `--save` chooses from.
+    Label,
 }
 
 impl Product {
@@ -230,6 +233,7 @@ impl Product {
             Product::Mip => "mip",
             Product::Png => "png",
             Product::Sheet => "sheet",
+            Product::Label => "label",
         }
     }
 }
@@ -332,6 +336,7 @@ impl Outputs {
             Product::Mip => format!("{stem}_{MIP_SUFFIX}"),
             Product::Png => format!("{stem}_mip_{plane}.png"),
             Product::Sheet => format!("{stem}_mip_sheet.png"),
+            Product::Label => format!("{stem}_label.nii.gz"),
         };
         self.dir.join(name)
     }
@@ -340,9 +345,10 @@ impl Outputs {
 /// The file name stem of an input: `ct` for `ct.nii.gz`.
 pub fn stem_of(p: &Path) -> String {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
-    for ext in [".nii.gz", ".nii", ".hdr", ".img"] {
-        if let Some(s) = name.strip_suffix(ext) {
-            return s.to_owned();
+    let lower = name.to_ascii_lowercase();
+    for ext in [".nii.gz", ".nii", ".hdr.gz", ".img.gz", ".hdr", ".img", ".nrrd", ".nhdr"] {
+        if lower.ends_with(ext) && name.len() > ext.len() {
+            return name[..name.len() - ext.len()].to_owned();
         }
     }
     name
@@ -374,6 +380,8 @@ mod tests {
     fn stems_and_names() {
         assert_eq!(stem_of(Path::new("/a/ct.v2.nii.gz")), "ct.v2");
         assert_eq!(stem_of(Path::new("x.hdr")), "x");
+        assert_eq!(stem_of(Path::new("d/lung1_image.nrrd")), "lung1_image");
+        assert_eq!(stem_of(Path::new("CT.NHDR")), "CT");
         assert_eq!(stem_of(Path::new("scan")), "scan");
         let o = Outputs::new("d").stem("s").save(&[Product::Sheet, Product::Mip, Product::Mip]);
         assert_eq!(o.products(), [Product::Mip, Product::Sheet]);

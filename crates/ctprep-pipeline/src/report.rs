@@ -136,4 +136,21 @@ pub struct RunReport {
     pub cpu: CpuTimes,
     /// The files written, in [`Product`] order.
     pub outputs: Vec<Written>,
+    /// The label map, when the run had one.
+    pub label: Option<LabelReport>,
+}
+
+/// What a run did with its label map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelReport {
+    /// The label's name (its path).
+    pub input: String,
+    /// Its shape (spatial axes, then layers).
+    pub input_shape: Vec<usize>,
+    /// How its grid related to the image's.
+    pub alignment: crate::align::Alignment,
+    /// Its shape on the output grid.
+    pub output_shape: Vec<usize>,
+    /// Its stored type, kept.
+    pub dtype: ctprep_io::DataType,
 }
