@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ctprep_io::{AxCodes, ReadOptions, SliceReader, Volume, WriteOptions, read_nifti_with, write_nifti};
+use ctprep_io::{
+    AxCodes, ByteOrder, NrrdEncoding, ReadOptions, SliceReader, Volume, WriteOptions, read_nifti_with,
+    read_volume_with, write_nifti, write_volume,
+};
 
 /// A folder of this process for the files a target writes, `ctprep-fuzz-<pid>` on tmpfs when
 /// there is one. libFuzzer ends the process with `exit`, so nothing removes it then: each
@@ -60,7 +63,7 @@ fn outcome_of(v: &Volume) -> Outcome {
 /// Reads `path` whole (memory-mapped or read, as `mmap` says) and checks that what can be done
 /// with a volume that read without error does not fail unexpectedly.
 pub fn read_whole(path: &Path, mmap: bool) -> Outcome {
-    match read_nifti_with(path, &ReadOptions::new().mmap(mmap)) {
+    match read_volume_with(path, &ReadOptions::new().mmap(mmap)) {
         Ok(v) => {
             exercise(&v);
             outcome_of(&v)
@@ -176,5 +179,30 @@ pub fn exercise(v: &Volume) {
             assert_eq!(scaling_bits(&back), scaling_bits(v), "the scaling survives a write and read");
         }
         Err(e) => check_error(&e, &out),
+    }
+}
+
+/// An NRRD written back as `.nrrd` (gzip, little-endian) and `.nhdr` (raw, big-endian) reads
+/// back with every stored value, exactly the same affine, its layers and key/value pairs.
+pub fn nrrd_roundtrip(v: &Volume) {
+    for (name, opts) in [
+        ("back.nrrd", WriteOptions::new()),
+        ("back.nhdr", WriteOptions::new().nrrd_encoding(NrrdEncoding::Raw).nrrd_byte_order(ByteOrder::Big)),
+    ] {
+        let out = scratch().join(name);
+        match write_volume(v, &out, &opts) {
+            Ok(()) => {
+                let back =
+                    read_volume_with(&out, &ReadOptions::new().mmap(false)).expect("an NRRD ctprep wrote reads back");
+                assert_eq!(back.shape(), v.shape(), "{name}");
+                assert_eq!(back.dtype(), v.dtype(), "{name}");
+                assert_eq!(back.data().as_bytes(), v.data().as_bytes(), "{name}: the values survive");
+                assert_eq!(back.affine(), v.affine(), "{name}: the geometry survives exactly");
+                let (h, s) = (back.nrrd_header().expect("nrrd"), v.nrrd_header().expect("nrrd"));
+                assert_eq!(h.layered(), s.layered(), "{name}");
+                assert_eq!(h.key_values, s.key_values, "{name}");
+            }
+            Err(e) => check_error(&e, &out),
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The targets in `fuzz/fuzz_targets`, in the order they run.
-pub(crate) const TARGETS: [&str; 5] = ["nifti_header", "nifti_read", "gzip_read", "deflate_roundtrip", "run_options"];
+pub(crate) const TARGETS: [&str; 6] =
+    ["nifti_header", "nifti_read", "nrrd_read", "gzip_read", "deflate_roundtrip", "run_options"];
 
 /// The workspace root (xtask lives one folder below it).
 fn root() -> PathBuf {
@@ -182,9 +183,22 @@ pub(crate) fn corpus() -> Result<(), String> {
     }
     let deflate = deflate_seeds();
     let run = run_seeds();
+    // Every attached NRRD fixture (detached headers need their data file beside them).
+    let mut nrrd: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(root.join("fixtures/nrrd"))
+        .map_err(|e| format!("fixtures/nrrd: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "nrrd"))
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        nrrd.push((name, std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?));
+    }
     for (target, files) in [
         ("nifti_header", header),
         ("nifti_read", read),
+        ("nrrd_read", nrrd),
         ("gzip_read", gzip),
         ("deflate_roundtrip", deflate),
         ("run_options", run),

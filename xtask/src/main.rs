@@ -99,7 +99,7 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Only this target (repeat for several): nifti_header, nifti_read, gzip_read,
+        /// Only this target (repeat for several): nifti_header, nifti_read, nrrd_read, gzip_read,
         /// deflate_roundtrip, run_options.
         #[arg(long)]
         target: Vec<String>,
