@@ -1,4 +1,5 @@
-//! NIfTI-1/2 reading and writing that agrees with nibabel, for CT volumes.
+//! NIfTI-1/2 reading and writing that agrees with nibabel, and NRRD that agrees with ITK, for CT
+//! volumes.
 //!
 //! - **Read** `.nii` (memory-mapped), `.nii.gz` (any number of gzip members: libdeflate for a
 //!   single member read whole, zlib-rs streaming otherwise) and
@@ -15,6 +16,12 @@
 //!   compressed on any thread. The gzip writer is the `ctprep-gzip` crate's.
 //! - **Errors** name the file, the field and the value; sizes are checked against the file and
 //!   the [`Limits`] before any allocation; nothing panics on bad input.
+//!
+//! - **NRRD** (3D Slicer, dcmqi): [`read_volume`] tells NIfTI and NRRD apart by content and
+//!   [`write_volume`] picks the format by the output's name. Attached `.nrrd` and detached
+//!   `.nhdr`, raw and gzip, both byte orders; the geometry in RAS as ITK reads it; a multi-layer
+//!   `.seg.nrrd`'s layers as the last axis; fields and key/value pairs kept ([`NrrdHeader`]).
+//!   Written in LPS as 3D Slicer writes it, reading back to exactly the same affine.
 //!
 //! PNG slices and contact sheets of volumes are the `ctprep-render` crate's.
 //!
