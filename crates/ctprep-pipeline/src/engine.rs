@@ -214,11 +214,51 @@ impl First<'_> {
     }
 }
 
+/// A one-layer label map that the slabs put on the output grid, slab by slab.
+struct LabelJob<'a> {
+    volume: &'a Volume,
+    /// The output grid (all slices).
+    grid: ctprep_resample::Grid,
+    packer: Packer,
+}
+
+impl LabelJob<'_> {
+    /// Packs into `piece` the label on output slices `z0..z1`, by nearest neighbour (0 outside).
+    fn slab(&self, z0: usize, z1: usize, kernel: Exec, piece: &mut Piece, input: &str) -> Result<()> {
+        let mut rows = self.grid.affine.rows();
+        for r in rows.iter_mut().take(3) {
+            r[3] += r[2] * z0 as f64;
+        }
+        let grid = ctprep_resample::Grid {
+            shape: [self.grid.shape[0], self.grid.shape[1], z1 - z0],
+            affine: ctprep_core::Affine::from_rows(rows),
+        };
+        let v = self.volume;
+        let plan = plan_like(v.spatial_shape(), v.affine(), grid)
+            .map_err(|e| PipelineError::Grid { input: input.to_owned(), why: e.to_string() })?;
+        fn place<T: Voxel + Element>(
+            src: &[T],
+            plan: &Plan,
+            kernel: Exec,
+            packer: &Packer,
+            piece: &mut Piece,
+        ) -> std::result::Result<(), PipelineError> {
+            let mut out = vec![T::default(); plan.output_len()];
+            ctprep_resample::resample_nearest_slice_into(src, plan, Some(T::default()), &mut out, kernel)
+                .map_err(|e| PipelineError::Recipe(format!("label: {e}")))?;
+            Ok(packer.pack(&out, piece)?)
+        }
+        ctprep_io::with_storage!(v.data(), st => place(st.as_slice(), &plan, kernel, &self.packer, piece))
+    }
+}
+
 /// What one slab hands to the writer.
 #[derive(Default)]
 struct SlabOut {
     volume: Piece,
     mip: Piece,
+    /// The label map on the slab's output slices `z0..z1`.
+    label: Piece,
     /// The slab's values of each output when the writer packs them itself ([`Aligned`]).
     raw_volume: Vec<f32>,
     raw_mip: Vec<f32>,
@@ -254,6 +294,8 @@ struct Job<'a> {
     raw_volume: bool,
     raw_mip: bool,
     pictures: &'a [Picture],
+    /// The label map each slab puts on its output slices, when the run has one of one layer.
+    label: Option<LabelJob<'a>>,
     /// Every stage's kernel, always on the calling (slab worker) thread.
     kernel: Exec,
     scratch: Mutex<Vec<Scratch>>,
@@ -341,6 +383,10 @@ impl Job<'_> {
             std::mem::swap(&mut a, &mut b);
         }
         lap(1, out);
+        if let Some(l) = &self.label {
+            l.slab(s.z0, s.z1, self.kernel, &mut out.label, input)?;
+            lap(0, out);
+        }
         let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
         if let Some(p) = &self.volume {
             p.pack::<f32>(volume, &mut out.volume)?;
@@ -679,8 +725,32 @@ fn run_read<T: Voxel + Element>(
     })
 }
 
-/// A label map to put on a run's output grid ([`Pipeline::run_with_label`]). Read whole: label
-/// maps are small and compress well.
+/// Compares `label`'s grid with the image's: the report of a label that can be placed, else
+/// [`PipelineError::LabelNotPlaceable`].
+fn check_label(label: &LabelInput, image: GridInfo, image_name: &str, plan: &Plan) -> Result<LabelReport> {
+    let v = &label.volume;
+    let lgrid = GridInfo { shape: v.spatial_shape(), affine: *v.affine() };
+    let alignment = crate::align::compare(&image, &lgrid, label.tolerance_mm);
+    if !alignment.can_be_placed() {
+        return Err(PipelineError::LabelNotPlaceable {
+            label: label.name.clone(),
+            image: image_name.to_owned(),
+            why: alignment.differences.join("; "),
+        });
+    }
+    let mut output_shape = plan.grid.shape.to_vec();
+    output_shape.extend_from_slice(&v.shape()[3.min(v.shape().len())..]);
+    Ok(LabelReport {
+        input: label.name.clone(),
+        input_shape: v.shape().to_vec(),
+        alignment,
+        output_shape,
+        dtype: v.dtype(),
+    })
+}
+
+/// A label map to put on a run's output grid ([`Pipeline::run_with_label`]). Read whole (label
+/// maps are small and compress well); placed slab by slab in the run's streamed pass.
 #[derive(Debug)]
 pub struct LabelInput {
     volume: Volume,
@@ -894,12 +964,33 @@ impl<'p> Pipeline<'p> {
 
         let wopts = WriteOptions::new().gzip_level(outputs.get_gzip_level());
         let path_of = |p: Product| outputs.path_with(stem, p, "axial");
-        // The label first: one that cannot be placed fails the run before any work.
+        // The label first: one that cannot be placed fails the run before any work. A label of
+        // one layer is placed slab by slab with the other outputs; the layers of a layered one
+        // follow each other in its file, so it is placed whole.
+        let image_grid = GridInfo { shape: input_shape, affine };
+        let mut label_stream: Option<NiftiStream> = None;
+        let mut label_volume: Option<Volume> = None;
         let (label_file, label_report) = match label {
-            Some(l) => {
-                let grid = GridInfo { shape: input_shape, affine };
-                let (file, report) = self.place_label(l, grid, &input_name, &plan, &path_of(Product::Label), &wopts)?;
+            Some(l) if l.volume.volume_count() > 1 => {
+                let (file, report) =
+                    self.place_label(l, image_grid, &input_name, &plan, &path_of(Product::Label), &wopts)?;
                 (Some(file), Some(report))
+            }
+            Some(l) => {
+                let report = check_label(&l, image_grid, &input_name, &plan)?;
+                let out_shape3 = plan.grid.shape;
+                let mut shape = out_shape3.to_vec();
+                shape.extend_from_slice(&l.volume.shape()[3.min(l.volume.shape().len())..]);
+                // A one-voxel template of the label's type, header and scaling.
+                let one = ctprep_io::with_dtype!(l.volume.dtype(), T => VoxelData::from_vec(vec![T::default()]));
+                let mut template = l.volume.derived(one, &[1, 1, 1], *l.volume.affine())?;
+                if let Some(sc) = l.volume.scaling() {
+                    template = template.with_scaling(sc.slope, sc.inter)?;
+                }
+                label_stream =
+                    Some(NiftiStream::create(&template, &shape, plan.grid.affine, path_of(Product::Label), &wopts)?);
+                label_volume = Some(l.volume);
+                (None, Some(report))
             }
             None => (None, None),
         };
@@ -916,7 +1007,12 @@ impl<'p> Pipeline<'p> {
         // At least k slices per slab, so a slab never computes more than about twice its own
         // slices, however thick the MIP.
         let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k_used));
+        let label_job = match (&label_volume, &label_stream) {
+            (Some(volume), Some(stream)) => Some(LabelJob { volume, grid: plan.grid, packer: stream.packer() }),
+            _ => None,
+        };
         let job = Job {
+            label: label_job,
             first: First::Resample { plan: &plan, opts: Trilinear::new().scaling(scaling.0, scaling.1) },
             plane_shape: [out_shape[0], out_shape[1]],
             input_plane: input_shape[0] * input_shape[1],
@@ -948,7 +1044,7 @@ impl<'p> Pipeline<'p> {
         let shown = std::sync::OnceLock::new();
         let sink = |out: &SlabOut| -> Result<()> {
             let t = Instant::now();
-            for (stream, piece) in [(&mut volume, &out.volume), (&mut mip, &out.mip)] {
+            for (stream, piece) in [(&mut volume, &out.volume), (&mut mip, &out.mip), (&mut label_stream, &out.label)] {
                 if let Some(s) = stream {
                     s.append(piece)?;
                 }
@@ -969,7 +1065,7 @@ impl<'p> Pipeline<'p> {
         // Every output complete before any is at its path: a failure leaves none of them.
         let t = Instant::now();
         let mut done = Vec::new();
-        for (product, s) in [(Product::Volume, volume), (Product::Mip, mip)] {
+        for (product, s) in [(Product::Volume, volume), (Product::Mip, mip), (Product::Label, label_stream)] {
             if let Some(s) = s {
                 done.push((product, path_of(product), s.complete()?));
             }
@@ -999,6 +1095,7 @@ impl<'p> Pipeline<'p> {
             written.push(Written { product: Product::Label, path: file.path().to_owned() });
             files.push(file);
         }
+        drop(label_volume);
         // All outputs appear together, or none do and the earlier ones stay.
         ctprep_io::persist_all(files)?;
         written.sort_by_key(|w| w.product);
@@ -1046,16 +1143,9 @@ impl<'p> Pipeline<'p> {
         path: &std::path::Path,
         wopts: &WriteOptions,
     ) -> Result<(Completed, LabelReport)> {
-        let LabelInput { volume, name, tolerance_mm } = label;
+        let report = check_label(&label, image, image_name, plan)?;
+        let LabelInput { volume, name, .. } = label;
         let lgrid = GridInfo { shape: volume.spatial_shape(), affine: *volume.affine() };
-        let alignment = crate::align::compare(&image, &lgrid, tolerance_mm);
-        if !alignment.can_be_placed() {
-            return Err(PipelineError::LabelNotPlaceable {
-                label: name,
-                image: image_name.to_owned(),
-                why: alignment.differences.join("; "),
-            });
-        }
         let lplan = plan_like(lgrid.shape, &lgrid.affine, plan.grid)
             .map_err(|e| PipelineError::Grid { input: name.clone(), why: e.to_string() })?;
         let layers = volume.volume_count();
@@ -1100,13 +1190,6 @@ impl<'p> Pipeline<'p> {
             stream.append(p)?;
         }
         let file = stream.complete()?;
-        let report = LabelReport {
-            input: name,
-            input_shape: volume.shape().to_vec(),
-            alignment,
-            output_shape: shape,
-            dtype: placed.dtype(),
-        };
         Ok((file, report))
     }
 
@@ -1464,6 +1547,7 @@ impl Pipeline<'_> {
         let per_slab = (SLAB_VALUES / (plane_shape[0] * plane_shape[1]).max(1)).clamp(1, self.slab_slices);
         let slabs = slabs(n, &whole_proj, m, per_slab.max(k));
         let job = Job {
+            label: None,
             first,
             plane_shape,
             input_plane: input_shape[0] * input_shape[1],
