@@ -193,6 +193,11 @@ pub(crate) fn run(args: &CheckArgs) -> CmdResult {
                 v.axcodes_string(),
                 v.format_name()
             );
+            for row in &v.affine().rows()[..3] {
+                let cells: Vec<String> =
+                    row.iter().map(|x| format!("{:>10}", fmt_num((x * 1e4).round() / 1e4))).collect();
+                let _ = writeln!(s, "       [{} ]", cells.join(" "));
+            }
         }
         if a.is_aligned() {
             let _ = writeln!(

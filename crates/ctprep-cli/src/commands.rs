@@ -704,8 +704,13 @@ fn info_text(path: &Path, v: &Volume) -> String {
     if v.affine().is_sheared() {
         let _ = writeln!(
             s,
-            "  shear       {}° between voxel axes (not perpendicular: ITK-based tools cannot use this affine)",
-            fmt_num(shear)
+            "  shear       {}° between voxel axes (not perpendicular: {})",
+            fmt_num(shear),
+            if v.nrrd_header().is_some() {
+                "NRRD directions hold it, and ITK reads it from NRRD"
+            } else {
+                "NIfTI's qform cannot hold it, ITK-based tools cannot use this affine"
+            }
         );
     } else {
         let _ = writeln!(s, "  shear       none");
@@ -799,6 +804,16 @@ fn convert(
     };
     if let DtypeArg::To(t) = dtype {
         v = convert_to(&v, t, input)?;
+    }
+    if let Some(sc) = v.scaling()
+        && ctprep_io::OutputFormat::of(output).is_some_and(|f| f.is_nrrd())
+    {
+        eprintln!(
+            "note: {}: NRRD has no scl_slope/scl_inter: the real values ({} * stored + {}) are written as float32",
+            output.display(),
+            fmt_num(sc.slope),
+            fmt_num(sc.inter)
+        );
     }
     step("write", || write_volume(&v, output, &WriteOptions::new().gzip_level(gzip_level)))?;
     Ok(v)

@@ -636,9 +636,9 @@ pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
     let mut rows = [[0.0; 4]; 4];
     for r in 0..3 {
         for (c, col) in cols.iter().enumerate() {
-            rows[r][c] = signs[r] * col[r];
+            rows[r][c] = signs[r] * col[r] + 0.0; // + 0.0: no -0 in the affine
         }
-        rows[r][3] = signs[r] * origin[r];
+        rows[r][3] = signs[r] * origin[r] + 0.0;
     }
     rows[3] = [0.0, 0.0, 0.0, 1.0];
     let a = Affine::from_rows(rows);
