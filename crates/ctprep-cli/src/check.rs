@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ctprep_io::{Volume, read_volume};
+use ctprep_io::{SliceReader, Volume, read_volume};
 use ctprep_pipeline::align::{Alignment, GridInfo, LabelValue, compare, value_counts};
 use serde::Serialize;
 
@@ -79,16 +79,25 @@ struct CheckJson {
     values_error: Option<String>,
 }
 
-fn grid_json(path: &Path, v: &Volume) -> GridJson {
+fn grid_json(path: &Path, v: &Volume, shape: &[usize]) -> GridJson {
     GridJson {
         path: path.display().to_string(),
         format: v.format_name(),
-        shape: v.shape().to_vec(),
+        shape: shape.to_vec(),
         datatype: v.dtype().numpy_name(),
         spacing: v.spacing(),
         axcodes: v.axcodes_string(),
         affine: v.affine().rows(),
     }
+}
+
+/// The first three sizes of a shape (1 where it has fewer).
+fn spatial(shape: &[usize]) -> [usize; 3] {
+    let mut s = [1; 3];
+    for (d, v) in s.iter_mut().zip(shape) {
+        *d = *v;
+    }
+    s
 }
 
 /// The spatial grid of a volume (a layered label's layers share it).
@@ -98,10 +107,10 @@ pub(crate) fn grid_of(v: &Volume) -> GridInfo {
 
 /// What each file's own header says that a user should know when pairing it: a NIfTI whose
 /// sform and qform disagree is read differently by nibabel and ITK.
-pub(crate) fn header_notes(path: &Path, v: &Volume, tolerance: f64) -> Vec<String> {
+pub(crate) fn header_notes(path: &Path, v: &Volume, shape: [usize; 3], tolerance: f64) -> Vec<String> {
     let mut notes = Vec::new();
     if v.nrrd_header().is_none()
-        && let Some(mm) = ctprep_io::sform_qform_distance(v.header(), v.spatial_shape(), &v.display_path())
+        && let Some(mm) = ctprep_io::sform_qform_distance(v.header(), shape, &v.display_path())
         && mm > tolerance
     {
         notes.push(format!(
@@ -150,16 +159,19 @@ pub(crate) fn run(args: &CheckArgs) -> CmdResult {
     if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
         return Err(UsageError(format!("--tolerance {}: must be a distance in mm, 0 or more", args.tolerance)).into());
     }
-    let image = step("read", || read_volume(&args.image))?;
+    // The image's header is all its grid needs; the label is read whole for its values.
+    let image_reader = step("read header", || SliceReader::open(&args.image))?;
+    let image_grid = GridInfo { shape: spatial(image_reader.shape()), affine: *image_reader.affine() };
+    let image = image_reader.template().clone();
     let label = step("read", || read_volume(&args.label))?;
-    let a = compare(&grid_of(&image), &grid_of(&label), args.tolerance);
-    let mut notes = header_notes(&args.image, &image, args.tolerance);
-    notes.extend(header_notes(&args.label, &label, args.tolerance));
+    let a = compare(&image_grid, &grid_of(&label), args.tolerance);
+    let mut notes = header_notes(&args.image, &image, image_grid.shape, args.tolerance);
+    notes.extend(header_notes(&args.label, &label, label.spatial_shape(), args.tolerance));
     let values = value_counts(&label);
     if args.json {
         let doc = CheckJson {
-            image: grid_json(&args.image, &image),
-            label: grid_json(&args.label, &label),
+            image: grid_json(&args.image, &image, image_reader.shape()),
+            label: grid_json(&args.label, &label, label.shape()),
             tolerance_mm: args.tolerance,
             aligned: a.is_aligned(),
             verdict: a.verdict.name(),
@@ -178,9 +190,11 @@ pub(crate) fn run(args: &CheckArgs) -> CmdResult {
         crate::sayln!("{}", serde_json::to_string(&doc)?)?;
     } else {
         let mut s = String::new();
-        for (what, path, v) in [("image", &args.image, &image), ("label", &args.label, &label)] {
+        for (what, path, v, full) in
+            [("image", &args.image, &image, image_reader.shape()), ("label", &args.label, &label, label.shape())]
+        {
             let sp = v.spacing().map(fmt_num);
-            let shape: Vec<String> = v.shape().iter().map(ToString::to_string).collect();
+            let shape: Vec<String> = full.iter().map(ToString::to_string).collect();
             let _ = writeln!(s, "{what:<6} {}", path.display());
             let _ = writeln!(
                 s,

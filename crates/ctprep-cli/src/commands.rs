@@ -769,8 +769,23 @@ pub(crate) fn check_output_path(input: &Path, output: &Path) -> CmdResult {
     if same_file(input, output) {
         return Err(format!("{}: refusing to write onto the input file", output.display()).into());
     }
-    if ctprep_io::OutputFormat::of(output).is_none() {
+    let Some(format) = ctprep_io::OutputFormat::of(output) else {
         return Err(format!("{}: output file name must end in .nii, .nii.gz, .nrrd or .nhdr", output.display()).into());
+    };
+    // A detached header's data file must not be the input either (or the input's data file).
+    if format == ctprep_io::OutputFormat::Nhdr {
+        let input_data = ctprep_io::nrrd_data_file(input).ok().flatten();
+        for enc in [ctprep_io::NrrdEncoding::Gzip, ctprep_io::NrrdEncoding::Raw] {
+            let data = ctprep_io::detached_data_path(output, enc);
+            if same_file(input, &data) || input_data.as_deref().is_some_and(|d| same_file(d, &data)) {
+                return Err(format!(
+                    "{}: refusing to write its data file {} onto the input's data",
+                    output.display(),
+                    data.display()
+                )
+                .into());
+            }
+        }
     }
     Ok(())
 }

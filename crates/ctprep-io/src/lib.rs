@@ -77,16 +77,16 @@ pub use datatype::{CodeLookup, DataType, Element, ParseDataTypeError};
 pub use error::{Error, ErrorKind, Result};
 pub use header::{ByteOrder, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE, NiftiFormat, NiftiHeader};
 pub use ndarray;
-pub use nrrd::{NrrdEncoding, NrrdHeader, NrrdSpace};
+pub use nrrd::{NrrdEncoding, NrrdHeader, NrrdSpace, nrrd_data_file};
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{
     Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with, read_nrrd_with, read_volume, read_volume_with,
 };
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{
-    Completed, DEFAULT_GZIP_LEVEL, NiftiStream, OutputFormat, Packer, Piece, WriteOptions, header_for,
-    nifti_output_kind, persist_all, remove_own_temporaries, remove_stale_temporaries, write_atomically, write_nifti,
-    write_nrrd, write_volume,
+    Completed, DEFAULT_GZIP_LEVEL, NiftiStream, OutputFormat, Packer, Piece, WriteOptions, detached_data_path,
+    header_for, nifti_output_kind, persist_all, remove_own_temporaries, remove_stale_temporaries, write_atomically,
+    write_nifti, write_nrrd, write_volume,
 };
 pub use xform::{
     AffineSource, QformFields, best_affine, effective_xform_code, qform_affine, qform_from_affine,

@@ -5,7 +5,7 @@
 //!
 //! Supported: `NRRD0001`-`NRRD0005`; every NIfTI integer and float type under each of its teem
 //! names; encodings `raw` and `gzip` (`gz`); `endian`; `byte skip` (-1 included, raw only) and
-//! `line skip`; `data file` naming one file; `space` RAS, LAS, LPS (and their `-time` forms),
+//! `line skip`; `data file` naming one file; `space` RAS, LAS, LPS,
 //! `scanner-xyz` and `3D-right-handed` (read as LPS, as ITK does); `space directions` (any
 //! non-singular directions, `none` for non-spatial axes), `space origin`; `spacings` and
 //! `axis mins` when there is no `space`; `kinds`; `measurement frame` and every other field and
@@ -13,8 +13,8 @@
 //! as in a multi-layer `.seg.nrrd`) is read as layers: the volume's last axis.
 //!
 //! Refused with an error naming the field: encodings `ascii`/`text`, `hex`, `bzip2`; type `block`;
-//! `data file: LIST` and formatted multi-file lists; `3D-left-handed` spaces; a non-spatial axis
-//! between spatial ones; more than three spatial axes.
+//! `data file: LIST` and formatted multi-file lists; `3D-left-handed` and 4-D `-time` spaces; a
+//! non-spatial axis between spatial ones; more than three spatial axes.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -64,14 +64,7 @@ pub enum NrrdSpace {
 
 impl NrrdSpace {
     fn parse(s: &str) -> Option<(NrrdSpace, bool)> {
-        let s = s.trim().to_ascii_lowercase();
-        let (base, time) = match s.strip_suffix("-time") {
-            Some(b) => (b.to_string(), true),
-            None => match s.strip_suffix('t').filter(|b| ["ras", "las", "lps"].contains(b)) {
-                Some(b) => (b.to_string(), true),
-                None => (s.clone(), false),
-            },
-        };
+        let base = s.trim().to_ascii_lowercase();
         let space = match base.as_str() {
             "right-anterior-superior" | "ras" => NrrdSpace::Ras,
             "left-anterior-superior" | "las" => NrrdSpace::Las,
@@ -80,7 +73,7 @@ impl NrrdSpace {
             "3d-right-handed" => NrrdSpace::RightHanded3D,
             _ => return None,
         };
-        Some((space, time))
+        Some((space, false))
     }
 
     /// The name written in the header.
@@ -124,7 +117,8 @@ pub struct NrrdHeader {
     pub line_skip: u64,
     /// `data file`, as written (relative to the header's folder), for a detached header.
     pub data_file: Option<String>,
-    /// `space`, and whether it is a `-time` space.
+    /// `space` (the second value is reserved for 4-D `-time` spaces, which are refused: always
+    /// `false`).
     pub space: Option<(NrrdSpace, bool)>,
     /// `space directions`, one per axis, `None` for `none`.
     pub space_directions: Option<Vec<Option<[f64; 3]>>>,
@@ -153,24 +147,51 @@ impl NrrdHeader {
         self.sizes.len() > 1 && self.spatial_axes().first().is_some_and(|&a| a != 0)
     }
 
-    /// The axes with a direction (all axes, when there are no `space directions`).
+    /// The spatial axes: those with a direction; without `space directions`, the first three
+    /// whose `kinds` are domain kinds (as teem's `nrrdDomainAxesGet`, which ITK follows).
     fn spatial_axes(&self) -> Vec<usize> {
         match &self.space_directions {
             Some(d) => (0..d.len()).filter(|&i| d[i].is_some()).collect(),
-            None => (0..self.sizes.len().min(3)).collect(),
+            None => {
+                let domain = |i: usize| {
+                    self.kinds.as_ref().is_none_or(|k| {
+                        matches!(k[i].to_ascii_lowercase().as_str(), "domain" | "space" | "time" | "???" | "none")
+                    })
+                };
+                (0..self.sizes.len()).filter(|&i| domain(i)).take(3).collect()
+            }
         }
     }
 
-    /// The volume's shape: spatial axes first, a leading layer axis moved last.
+    /// The volume's shape: spatial axes first (padded with 1 to three when the file has other
+    /// axes too), then the other axes, a leading layer axis moved last.
     pub fn volume_shape(&self) -> Vec<usize> {
-        if self.layered() {
-            let mut s = self.sizes[1..].to_vec();
-            s.push(self.sizes[0]);
-            s
-        } else {
-            self.sizes.clone()
-        }
+        let spatial = self.spatial_axes().len();
+        let pad = if spatial < 3 && self.sizes.len() > spatial { 3 - spatial } else { 0 };
+        let (lead, rest) =
+            if self.layered() { (Some(self.sizes[0]), &self.sizes[1..]) } else { (None, &self.sizes[..]) };
+        let mut s = rest[..spatial].to_vec();
+        s.extend(std::iter::repeat_n(1, pad));
+        s.extend_from_slice(&rest[spatial..]);
+        s.extend(lead);
+        s
     }
+}
+
+/// The data file a detached NRRD header names (resolved against its folder); `None` for a file
+/// that is not an NRRD or holds its data itself.
+pub fn nrrd_data_file(path: impl AsRef<Path>) -> Result<Option<PathBuf>> {
+    let path = path.as_ref();
+    let mut first = [0u8; 4];
+    let got = std::fs::File::open(path).and_then(|mut f| f.read(&mut first)).map_err(|e| Error::io(path, "read", e))?;
+    if !is_nrrd(&first[..got]) {
+        return Ok(None);
+    }
+    let h = read_header(path)?;
+    Ok(h.data_file.map(|name| {
+        let p = Path::new(&name);
+        if p.is_absolute() { p.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).join(p) }
+    }))
 }
 
 /// Whether `first` (a file's first bytes) starts an NRRD.
@@ -316,7 +337,9 @@ pub(crate) fn parse_header(lines: &[String], header_bytes: usize, path: &Path) -
         u64::try_from(line_skip).map_err(|_| bad(path, format!("line skip = {line_skip}: must be 0 or more")))?;
     let data_file = match get(&["data file", "datafile"]) {
         None => None,
-        Some(v) if v.starts_with("LIST") || v.split_whitespace().count() > 1 => {
+        // teem's rule: `LIST`, or a format with an integer field (`ct%03d.raw 1 10 1`), names
+        // several files; any other value is one file name, spaces included.
+        Some(v) if v.starts_with("LIST") || (v.contains('%') && v.split_whitespace().count() > 1) => {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 path,
@@ -330,14 +353,21 @@ pub(crate) fn parse_header(lines: &[String], header_bytes: usize, path: &Path) -
     let space = match get(&["space"]) {
         None => None,
         Some(v) => Some(NrrdSpace::parse(v).ok_or_else(|| {
-            if v.to_ascii_lowercase().starts_with("3d-left-handed") {
+            let lower = v.to_ascii_lowercase();
+            if lower.ends_with("-time") || ["rast", "last", "lpst"].contains(&lower.as_str()) {
+                Error::new(
+                    ErrorKind::InvalidRequest,
+                    path,
+                    format!("space = {v}: a 4-D (time) space is not supported; ctprep reads 3-D spaces"),
+                )
+            } else if lower.starts_with("3d-left-handed") {
                 Error::new(
                     ErrorKind::InvalidRequest,
                     path,
                     format!("space = {v}: a left-handed space has no RAS equivalent; ctprep reads RAS, LAS, LPS, scanner-xyz and 3D-right-handed"),
                 )
             } else {
-                bad(path, format!("space = {v:?}: not an NRRD space ctprep knows (RAS, LAS, LPS, scanner-xyz, 3D-right-handed, their -time forms)"))
+                bad(path, format!("space = {v:?}: not an NRRD space ctprep knows (RAS, LAS, LPS, scanner-xyz, 3D-right-handed)"))
             }
         })?),
     };
@@ -585,7 +615,8 @@ fn type_name(t: DataType) -> &'static str {
 
 /// The RAS voxel-to-world affine of the volume's axes (layer axis excluded), as ITK reads it:
 /// directions and origin taken to RAS from the header's space; without a `space`, ITK's
-/// reading of `spacings` (1 where missing) and `axis mins` as an LPS grid.
+/// reading as an LPS grid: `spacings` (1 where missing), and the origin teem's
+/// `nrrdOriginCalculate` derives from `axis mins` (cell-centred unless `centers` says `node`).
 pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
     let spatial = h.spatial_axes();
     let mut cols: Vec<[f64; 3]> = Vec::new();
@@ -594,49 +625,53 @@ pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
     match (&h.space, &h.space_directions) {
         (Some((space, _)), Some(dirs)) => {
             signs = space.to_ras();
-            cols.extend(spatial.iter().map(|&a| dirs[a].expect("a spatial axis has a direction")));
+            cols.extend(spatial.iter().filter_map(|&a| dirs[a]));
             if let Some(o) = h.space_origin {
                 origin = o;
             }
         }
         (space, _) => {
             signs = space.map_or([-1.0, -1.0, 1.0], |(s, _)| s.to_ras());
+            let spacing = |a: usize| {
+                let s = h.spacings.as_ref().map_or(f64::NAN, |s| s[a]);
+                if s.is_finite() && s != 0.0 { s } else { 1.0 }
+            };
             for (i, &a) in spatial.iter().enumerate() {
-                let s = h.spacings.as_ref().map_or(1.0, |s| s[a]);
-                let s = if s.is_finite() && s != 0.0 { s } else { 1.0 };
                 let mut c = [0.0; 3];
-                c[i] = s;
+                c[i] = spacing(a);
                 cols.push(c);
-                if let Some(m) = h.axis_mins.as_ref().map(|m| m[a]).filter(|m| m.is_finite()) {
-                    origin[i] = m;
-                }
+            }
+            if let Some(o) = teem_origin(h, &spatial) {
+                origin[..o.len()].copy_from_slice(&o);
             }
             if let Some(o) = h.space_origin {
                 origin = o;
             }
         }
     }
-    // Fewer than three spatial axes: the missing columns are unit vectors normal to the others.
-    while cols.len() < 3 {
-        let c = match cols.len() {
-            2 => {
-                let (a, b) = (cols[0], cols[1]);
-                let n = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-                let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-                if len > 0.0 { [n[0] / len, n[1] / len, n[2] / len] } else { [0.0, 0.0, 1.0] }
-            }
-            _ => {
-                let mut c = [0.0; 3];
-                c[cols.len()] = 1.0;
-                c
-            }
-        };
-        cols.push(c);
+    // In RAS; fewer than three spatial axes get unit columns normal to the others.
+    let mut ras: Vec<[f64; 3]> = cols.iter().map(|c| [signs[0] * c[0], signs[1] * c[1], signs[2] * c[2]]).collect();
+    let unit = |v: [f64; 3]| {
+        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if n > 0.0 && n.is_finite() { Some([v[0] / n, v[1] / n, v[2] / n]) } else { None }
+    };
+    let cross =
+        |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    if ras.len() == 1 {
+        // The coordinate axis least parallel to the one column, made perpendicular to it.
+        let c = ras[0];
+        let least = (0..3).min_by(|&x, &y| c[x].abs().total_cmp(&c[y].abs())).unwrap_or(0);
+        let mut e = [0.0; 3];
+        e[least] = 1.0;
+        ras.push(unit(cross(cross(c, e), c)).unwrap_or(e));
+    }
+    if ras.len() == 2 {
+        ras.push(unit(cross(ras[0], ras[1])).unwrap_or([0.0, 0.0, 1.0]));
     }
     let mut rows = [[0.0; 4]; 4];
     for r in 0..3 {
-        for (c, col) in cols.iter().enumerate() {
-            rows[r][c] = signs[r] * col[r] + 0.0; // + 0.0: no -0 in the affine
+        for (c, col) in ras.iter().enumerate() {
+            rows[r][c] = col[r] + 0.0; // + 0.0: no -0 in the affine
         }
         rows[r][3] = signs[r] * origin[r] + 0.0;
     }
@@ -649,6 +684,39 @@ pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
         ));
     }
     Ok(a)
+}
+
+/// teem's `nrrdOriginCalculate` with ITK's default of cell centering: per spatial axis
+/// `min + spacing / 2` (cell) or `min` (node), the spacing from `spacings` or else from `axis
+/// maxs`; `None` unless every spatial axis has a min and a spacing or max.
+fn teem_origin(h: &NrrdHeader, spatial: &[usize]) -> Option<Vec<f64>> {
+    let mins = h.axis_mins.as_ref()?;
+    let field = |name: &str| {
+        h.other_fields.iter().find(|(n, _)| canonical(n) == name).map(|(_, v)| v.split_whitespace().collect::<Vec<_>>())
+    };
+    let maxs = field("axis maxs");
+    let centers = field("centers");
+    let mut out = Vec::new();
+    for &a in spatial {
+        let min = mins[a];
+        if !min.is_finite() {
+            return None;
+        }
+        let node = centers.as_ref().and_then(|c| c.get(a)).is_some_and(|c| c.eq_ignore_ascii_case("node"));
+        let spacing = h.spacings.as_ref().map_or(f64::NAN, |s| s[a]);
+        let spacing = if spacing.is_finite() {
+            spacing
+        } else {
+            let max = maxs.as_ref().and_then(|m| m.get(a)).and_then(|m| m.parse::<f64>().ok())?;
+            let denom = if node { h.sizes[a] as f64 - 1.0 } else { h.sizes[a] as f64 };
+            if !(max.is_finite() && denom > 0.0) {
+                return None;
+            }
+            (max - min) / denom
+        };
+        out.push(if node { min } else { min + spacing / 2.0 });
+    }
+    Some(out)
 }
 
 /// Where the voxel bytes of `h` (read from `path`) are: the file, the offset of the encoded data
@@ -765,31 +833,31 @@ pub(crate) fn header_text(
     }
     if let Some(src) = source {
         if let Some(m) = &src.measurement_frame {
-            let _ = writeln!(t, "measurement frame: {}", m.iter().map(|v| vec(*v)).collect::<Vec<_>>().join(" "));
+            // Its vectors are in world coordinates: from the source's space to LPS.
+            let from = src.space.map_or([-1.0, -1.0, 1.0], |(sp, _)| sp.to_ras());
+            let to_lps = [-from[0], -from[1], from[2]];
+            let m: Vec<String> =
+                m.iter().map(|v| vec([v[0] * to_lps[0], v[1] * to_lps[1], v[2] * to_lps[2]])).collect();
+            let _ = writeln!(t, "measurement frame: {}", m.join(" "));
         }
-        // Per-axis fields follow the source's axes; they are kept only when the axes are the same.
-        let same_axes = src.volume_shape() == shape;
+        // Per-axis fields follow the source's axes, and fields and pairs that describe the grid
+        // its grid: both are kept only when the volume is still on it. Value ranges (`min`,
+        // `old max`...) may no longer hold and are never kept.
+        let same_grid = src.volume_shape() == shape && affine_of(src).is_some_and(|a| a.max_abs_diff(affine) == 0.0);
         for (name, value) in &src.other_fields {
-            const PER_AXIS: &[&str] = &[
-                "space units",
-                "labels",
-                "units",
-                "centers",
-                "thicknesses",
-                "axis maxs",
-                "min",
-                "max",
-                "old min",
-                "old max",
-            ];
-            let drop = (PER_AXIS.contains(&canonical(name)) && !same_axes)
-                || ["block size", "number"].contains(&name.as_str());
+            const PER_AXIS: &[&str] =
+                &["space units", "labels", "units", "centers", "thicknesses", "axis mins", "axis maxs"];
+            const VALUES: &[&str] = &["min", "max", "old min", "old max", "block size", "number"];
+            let drop = (PER_AXIS.contains(&canonical(name)) && !same_grid) || VALUES.contains(&canonical(name));
             if !drop {
                 let _ = writeln!(t, "{name}: {value}");
             }
         }
         for (k, v) in &src.key_values {
-            let _ = writeln!(t, "{k}:={v}");
+            // 3D Slicer's segment extents and reference-grid offsets are in the source's voxels.
+            if same_grid || !k.contains("Extent") {
+                let _ = writeln!(t, "{k}:={v}");
+            }
         }
     }
     t
@@ -799,6 +867,11 @@ pub(crate) fn header_text(
 /// (the data then interleaved, layers fastest).
 pub(crate) fn writes_layers(source: Option<&NrrdHeader>, shape: &[usize]) -> bool {
     source.is_some_and(NrrdHeader::layered) && shape.len() == 4
+}
+
+/// The affine of a header's geometry, when it has one.
+fn affine_of(h: &NrrdHeader) -> Option<Affine> {
+    affine(h, Path::new("")).ok()
 }
 
 /// A number as the shortest text that reads back as the same `f64`.
@@ -867,5 +940,49 @@ mod tests {
             let e = parse(&text).expect_err(&text);
             assert!(e.to_string().contains(field), "{e} should name {field}");
         }
+    }
+
+    #[test]
+    fn odd_axis_layouts() {
+        // Two spatial axes after a layer axis: padded to three, the layers last.
+        let h = parse(
+            "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 5 4\nencoding: raw\nspace: LPS\nspace directions: none (1,0,0) (0,1,0)\n",
+        )
+        .expect("parses");
+        assert_eq!(h.volume_shape(), vec![5, 4, 1, 2]);
+        // Without directions, `kinds` say which axes are spatial.
+        let h = parse(
+            "NRRD0004\ntype: uchar\ndimension: 4\nsizes: 3 5 4 6\nencoding: raw\nkinds: vector domain domain domain\n",
+        )
+        .expect("parses");
+        assert!(h.layered());
+        assert_eq!(h.volume_shape(), vec![5, 4, 6, 3]);
+        // One name with spaces is one data file; a format with %d is several.
+        let h = parse(&format!("{BASE}data file: my scan.raw\n")).expect("parses");
+        assert_eq!(h.data_file.as_deref(), Some("my scan.raw"));
+        assert!(parse(&format!("{BASE}data file: ct%03d.raw 1 3 1\n")).is_err());
+        let e = parse(&format!("{BASE}space: right-anterior-superior-time\n")).expect_err("4-D space");
+        assert!(e.to_string().contains("time"), "{e}");
+    }
+
+    #[test]
+    fn fewer_spatial_axes_get_the_same_geometry_in_any_space() {
+        // The same 2-D grid stored LAS and LPS: one affine, third column included.
+        let las = parse("NRRD0004\ntype: uchar\ndimension: 2\nsizes: 5 4\nencoding: raw\nspace: LAS\nspace directions: (0.5,0,0) (0,0.5,0.1)\nspace origin: (1,2,3)\n")
+            .expect("parses");
+        let lps = parse("NRRD0004\ntype: uchar\ndimension: 2\nsizes: 5 4\nencoding: raw\nspace: LPS\nspace directions: (0.5,0,0) (0,-0.5,0.1)\nspace origin: (1,-2,3)\n")
+            .expect("parses");
+        let p = Path::new("t");
+        assert_eq!(affine(&las, p).expect("affine"), affine(&lps, p).expect("affine"));
+        // A 1-D file along y, written in LPS and read back: the same affine.
+        let ras = parse(
+            "NRRD0004\ntype: uchar\ndimension: 1\nsizes: 5\nencoding: raw\nspace: RAS\nspace directions: (0,2,0)\n",
+        )
+        .expect("parses");
+        let a = affine(&ras, p).expect("a 1-D axis along y is not degenerate");
+        let text = header_text(Some(&ras), DataType::U8, &[5], &a, NrrdEncoding::Raw, ByteOrder::Little, None);
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let back = parse_header(&lines, text.len(), p).expect("parses");
+        assert_eq!(affine(&back, p).expect("affine"), a);
     }
 }

@@ -264,7 +264,8 @@ impl SliceReader {
             let (shape, dtype, n_voxels, description) =
                 (o.layout.shape.clone(), o.layout.dtype, o.layout.n_voxels, o.layout.describe());
             let template = o.volume(VoxelData::from_vec(vec![0f32]), vec![1, 1, 1], path);
-            let layered = o.header.layered();
+            // One layer stored first is the same bytes as no layer axis.
+            let layered = o.header.layered() && o.header.sizes[0] > 1;
             return Ok(SliceReader {
                 template,
                 shape,
@@ -844,7 +845,7 @@ impl OpenedNrrd {
             .limits
             .check(&header.sizes, header.dtype)
             .map_err(|m| Error::new(ErrorKind::TooLarge, path, m.replacen("dim = ", "sizes = ", 1)))?;
-        let nbytes = n_voxels as u64 * header.dtype.size() as u64;
+        let nbytes = (n_voxels as u64).saturating_mul(header.dtype.size() as u64);
         let affine = crate::nrrd::affine(&header, path)?;
         let (file, at, after) = crate::nrrd::data_location(&header, path, nbytes)?;
         let gzip = header.encoding == NrrdEncoding::Gzip;

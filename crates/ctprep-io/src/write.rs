@@ -135,8 +135,9 @@ pub fn write_volume(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) -
     if output_format(path, opts)?.is_nrrd() { write_nrrd(vol, path, opts) } else { write_nifti(vol, path, opts) }
 }
 
-/// The data file beside a detached header `path` (`ct.nhdr` → `ct.raw.gz` or `ct.raw`).
-fn detached_data_path(path: &Path, encoding: NrrdEncoding) -> std::path::PathBuf {
+/// The data file ctprep writes beside a detached header `path` (`ct.nhdr` → `ct.raw.gz` for
+/// gzip, `ct.raw` for raw data).
+pub fn detached_data_path(path: &Path, encoding: NrrdEncoding) -> std::path::PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = &name[..name.len().saturating_sub(5)];
     let ext = if encoding == NrrdEncoding::Gzip { "raw.gz" } else { "raw" };

@@ -270,7 +270,16 @@ pub fn compare(image: &GridInfo, label: &GridInfo, tolerance_mm: f64) -> Alignme
     let full = (0..3).all(|i| bx[i] == [0, image.shape[i] as i64 - 1]);
     let inside = (0..3).all(|i| bx[i][0] >= 0 && bx[i][1] < image.shape[i] as i64);
     if !flipped.is_empty() || permuted {
-        a.verdict = if full { Verdict::Reoriented } else { Verdict::Flipped };
+        // A label in another axis order whose voxels are image voxels: placed exactly, whole or
+        // cropped (a 3D Slicer segmentation cropped to its segments, stored LPS beside a RAS
+        // image). Otherwise its axes run into other voxels.
+        a.verdict = if full {
+            Verdict::Reoriented
+        } else if inside {
+            Verdict::Cropped
+        } else {
+            Verdict::Flipped
+        };
         a.differences.push(describe_axes(&to, &sign));
         if full {
             a.differences.push(format!(
@@ -280,6 +289,17 @@ pub fn compare(image: &GridInfo, label: &GridInfo, tolerance_mm: f64) -> Alignme
             ));
             return a;
         }
+    } else if image.shape == label.shape && whole == [0; 3] {
+        // Within the tolerance along each axis, but not at the corners taken together.
+        a.verdict = Verdict::Shifted;
+        a.differences.push(format!(
+            "offset by ({}, {}, {}) voxels: the corners lie up to {} mm apart, beyond the tolerance",
+            fmt(t[0]),
+            fmt(t[1]),
+            fmt(t[2]),
+            fmt(a.max_corner_mm.unwrap_or(0.0))
+        ));
+        return a;
     } else if image.shape == label.shape {
         a.verdict = Verdict::Shifted;
         for i in 0..3 {
@@ -310,7 +330,10 @@ pub fn compare(image: &GridInfo, label: &GridInfo, tolerance_mm: f64) -> Alignme
         image.shape[2]
     );
     match a.verdict {
-        Verdict::Cropped => a.differences.push(format!("cropped: the label covers {covered}")),
+        Verdict::Cropped => {
+            let how = if !flipped.is_empty() || permuted { " (in another axis order: placed exactly)" } else { "" };
+            a.differences.push(format!("cropped: the label covers {covered}{how}"))
+        }
         Verdict::Extent => a
             .differences
             .push(format!("another box: the label spans {covered} ({}% of it inside the image)", fmt(overlap * 100.0))),
@@ -519,6 +542,11 @@ mod tests {
         ]);
         let r = c(&GridInfo { shape: img.shape, affine: lps });
         assert_eq!(r.verdict, Verdict::Reoriented, "{:?}", r.differences);
+        // A crop of the image's voxels stored with x reversed.
+        let crop_lps = Affine::from_rows([[-a[0][0], 0.0, 0.0, a[0][3] + a[0][0] * 12.0], a[1], a[2], a[3]]);
+        let r = c(&GridInfo { shape: [10, 16, 8], affine: crop_lps });
+        assert_eq!(r.verdict, Verdict::Cropped, "{:?}", r.differences);
+        assert_eq!(r.image_box, Some([[3, 12], [0, 15], [0, 7]]));
         // Reversed about the first voxel: only a sliver overlaps.
         let flipped = Affine::from_rows([[-a[0][0], 0.0, 0.0, a[0][3]], a[1], a[2], a[3]]);
         let f = c(&GridInfo { shape: img.shape, affine: flipped });

@@ -217,38 +217,32 @@ impl First<'_> {
 /// A one-layer label map that the slabs put on the output grid, slab by slab.
 struct LabelJob<'a> {
     volume: &'a Volume,
-    /// The output grid (all slices).
-    grid: ctprep_resample::Grid,
+    /// The label onto the whole output grid.
+    plan: Plan,
     packer: Packer,
 }
 
 impl LabelJob<'_> {
-    /// Packs into `piece` the label on output slices `z0..z1`, by nearest neighbour (0 outside).
-    fn slab(&self, z0: usize, z1: usize, kernel: Exec, piece: &mut Piece, input: &str) -> Result<()> {
-        let mut rows = self.grid.affine.rows();
-        for r in rows.iter_mut().take(3) {
-            r[3] += r[2] * z0 as f64;
-        }
-        let grid = ctprep_resample::Grid {
-            shape: [self.grid.shape[0], self.grid.shape[1], z1 - z0],
-            affine: ctprep_core::Affine::from_rows(rows),
-        };
-        let v = self.volume;
-        let plan = plan_like(v.spatial_shape(), v.affine(), grid)
-            .map_err(|e| PipelineError::Grid { input: input.to_owned(), why: e.to_string() })?;
+    /// Packs into `piece` the label on output slices `z0..z1`, by nearest neighbour (0 outside):
+    /// the values of the whole grid's resampling, wherever the slabs are cut.
+    fn slab(&self, z0: usize, z1: usize, kernel: Kernel, piece: &mut Piece, input: &str) -> Result<()> {
         fn place<T: Voxel + Element>(
             src: &[T],
             plan: &Plan,
-            kernel: Exec,
+            zs: std::ops::Range<usize>,
+            kernel: Kernel,
             packer: &Packer,
             piece: &mut Piece,
-        ) -> std::result::Result<(), PipelineError> {
-            let mut out = vec![T::default(); plan.output_len()];
-            ctprep_resample::resample_nearest_slice_into(src, plan, Some(T::default()), &mut out, kernel)
-                .map_err(|e| PipelineError::Recipe(format!("label: {e}")))?;
-            Ok(packer.pack(&out, piece)?)
+        ) -> std::result::Result<(), String> {
+            let [mx, my, _] = plan.grid.shape;
+            let mut out = vec![T::default(); zs.len() * mx * my];
+            ctprep_resample::resample_nearest_slices_into(src, plan, Some(T::default()), zs, &mut out, kernel)
+                .map_err(|e| e.to_string())?;
+            packer.pack(&out, piece).map_err(|e| e.to_string())
         }
-        ctprep_io::with_storage!(v.data(), st => place(st.as_slice(), &plan, kernel, &self.packer, piece))
+        let (plan, packer) = (&self.plan, &self.packer);
+        ctprep_io::with_storage!(self.volume.data(), st => place(st.as_slice(), plan, z0..z1, kernel, packer, piece))
+            .map_err(|why| PipelineError::kernel(input, "label", why))
     }
 }
 
@@ -384,7 +378,7 @@ impl Job<'_> {
         }
         lap(1, out);
         if let Some(l) = &self.label {
-            l.slab(s.z0, s.z1, self.kernel, &mut out.label, input)?;
+            l.slab(s.z0, s.z1, self.kernel.kernel, &mut out.label, input)?;
             lap(0, out);
         }
         let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
@@ -1008,7 +1002,11 @@ impl<'p> Pipeline<'p> {
         // slices, however thick the MIP.
         let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k_used));
         let label_job = match (&label_volume, &label_stream) {
-            (Some(volume), Some(stream)) => Some(LabelJob { volume, grid: plan.grid, packer: stream.packer() }),
+            (Some(volume), Some(stream)) => {
+                let plan = plan_like(volume.spatial_shape(), volume.affine(), plan.grid)
+                    .map_err(|e| PipelineError::Grid { input: input_name.clone(), why: e.to_string() })?;
+                Some(LabelJob { volume, plan, packer: stream.packer() })
+            }
             _ => None,
         };
         let job = Job {

@@ -26,7 +26,7 @@ pub enum PipelineError {
     Kernel {
         /// The input.
         input: String,
-        /// `resample`, `window` or `MIP`.
+        /// `resample`, `window`, `MIP` or `label`.
         stage: &'static str,
         /// The kernel's error.
         why: String,

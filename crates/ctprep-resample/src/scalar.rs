@@ -48,10 +48,22 @@ pub fn resample_linear_slices<T: Voxel>(
 
 /// Nearest-neighbour resampling, voxel by voxel.
 pub fn resample_nearest<T: Voxel>(src: &[T], plan: &Plan, fill: Option<T>, dst: &mut [T]) {
+    resample_nearest_slices(src, plan, fill, dst, 0..plan.grid.shape[2]);
+}
+
+/// [`resample_nearest`] of the output slices `zs` only, into `dst` (those slices, x-fastest).
+pub fn resample_nearest_slices<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    fill: Option<T>,
+    dst: &mut [T],
+    zs: std::ops::Range<usize>,
+) {
     let [nx, ny, nz] = plan.input_shape;
-    let [mx, my, mz] = plan.grid.shape;
+    let [mx, my, _] = plan.grid.shape;
     let filling = fill.is_some();
-    for jz in 0..mz {
+    let z0 = zs.start;
+    for jz in zs {
         for jy in 0..my {
             for jx in 0..mx {
                 let p = plan.map.apply([jx, jy, jz]);
@@ -60,7 +72,7 @@ pub fn resample_nearest<T: Voxel>(src: &[T], plan: &Plan, fill: Option<T>, dst: 
                     nearest_index(p[1], ny, filling),
                     nearest_index(p[2], nz, filling),
                 );
-                dst[jx + mx * (jy + my * jz)] = match idx {
+                dst[jx + mx * (jy + my * (jz - z0))] = match idx {
                     (Some(x), Some(y), Some(z)) => src[x + nx * (y + ny * z)],
                     // Only reachable when filling.
                     _ => fill.unwrap_or_default(),
