@@ -517,7 +517,7 @@ fn check_axes(h: &NrrdHeader, path: &Path) -> Result<()> {
             ),
         ));
     }
-    if first == 1 && h.sizes.len() > 4 {
+    if first == 1 && spatial.len() + 1 < h.sizes.len() {
         return Err(Error::new(
             ErrorKind::InvalidRequest,
             path,

@@ -48,3 +48,19 @@ fn a_fallback_affine_that_overflows_is_refused() {
     assert!(err.to_string().contains("pixdim"), "{err}");
     assert!(err.to_string().contains("fallback.nii"), "{err}");
 }
+
+/// nrrd_read: a file whose `kinds` (no directions) made its first axis layers and left another
+/// non-spatial axis after its one spatial axis was read as a 5-D volume that wrote back without
+/// its layer axis. A layer axis with more axes after the spatial ones is refused, naming them.
+#[test]
+fn a_layer_axis_with_trailing_axes_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("odd.nrrd");
+    let mut bytes =
+        b"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 4 2\nkinds: list domain vector\nencoding: raw\n\n".to_vec();
+    bytes.extend_from_slice(&[7u8; 16]);
+    std::fs::write(&path, &bytes).expect("writes");
+    let e = ctprep_io::read_volume(&path).expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert!(e.to_string().contains("layer axis") && e.to_string().contains("odd.nrrd"), "{e}");
+}
