@@ -10,7 +10,7 @@ use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, read_volume, write_nift
 use ctprep_phantom::{Phantom, StoredType};
 use serde::Serialize;
 
-/// Fast, correct CT preprocessing: NIfTI in, training-ready volumes and images out.
+/// Fast, correct CT preprocessing: NIfTI or NRRD in, training-ready volumes and images out.
 #[derive(Debug, Parser)]
 #[command(name = "ctprep", version, about, long_about = None, propagate_version = true)]
 pub(crate) struct Cli {
@@ -67,20 +67,23 @@ enum Command {
     ///   ctprep check ct.nii.gz seg.nii.gz --json --tolerance 0.1
     #[command(verbatim_doc_comment)]
     Check(crate::check::CheckArgs),
-    /// Rewrite a NIfTI file: reorient, change the stored type, recompress.
+    /// Rewrite a NIfTI or NRRD file: reorient, change the stored type or format, recompress.
     ///
     /// Reorientation flips and permutes the voxel axes and updates the affine so every voxel
     /// keeps its world position (as nibabel's as_closest_canonical). Both sform and qform are
-    /// written. Examples:
+    /// written to NIfTI; NRRD gets space directions and origin that read back exactly. Examples:
     ///
     ///   ctprep convert ct.nii.gz ct_ras.nii.gz --axcodes canonical
     ///
     ///   ctprep convert ct.nii ct_f32.nii.gz --dtype f32 --gzip-level 6
+    ///
+    ///   ctprep convert seg.nrrd seg.nii.gz
     #[command(verbatim_doc_comment)]
     Convert {
         /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
         input: PathBuf,
-        /// Output file; .nii or .nii.gz (the name is kept as given, dots included).
+        /// Output file: .nii, .nii.gz, .nrrd or .nhdr, which picks the format (the name is kept as
+        /// given, dots included). NRRD is written in LPS, gzip-encoded, as 3D Slicer writes it.
         output: PathBuf,
         /// Target axis codes: `canonical` (closest to RAS), `keep`, or three letters such as
         /// RAS, LPS, PIR.
@@ -356,7 +359,7 @@ scalar and wide kernels compiled for: {}",
 }
 
 impl Command {
-    /// The NIfTI file a one-file command writes (`convert`, `window`, `mip`, `resample`).
+    /// The volume file a one-file command writes (`convert`, `window`, `mip`, `resample`).
     fn nifti_output(&self) -> Option<&Path> {
         match self {
             Command::Convert { output, .. } => Some(output),

@@ -36,7 +36,8 @@ pub(crate) struct ResampleArgs {
     /// cannot represent shear and refuse it.
     #[arg(long, requires = "spacing")]
     keep_shear: bool,
-    /// Resample onto the grid (3-D shape and affine) of this NIfTI file instead of a spacing.
+    /// Resample onto the grid (3-D shape and affine) of this NIfTI or NRRD file instead of a
+    /// spacing.
     #[arg(long, value_name = "REF")]
     like: Option<PathBuf>,
     /// Where the output voxels of --spacing go (output sizes and the tools each matches: see
