@@ -12,6 +12,11 @@
 //!   faults the new buffer's pages in beside it) plus the checksum.
 //! - `io_read/gunzip_only`: libdeflate alone decoding the same `.nii.gz`, already in memory, into
 //!   a pre-touched buffer, plus the checksum: the decoder's limit on this data.
+//! - `io_read/nii_gz_sliced`: `SliceReader` over the `.nii.gz` in slabs of 16 slices into one
+//!   reused buffer, plus the checksum: the streamed read of `ctprep run`, without the run.
+//! - `io_read/gunzip_stream`: flate2 on zlib-rs (the slice reader's decoder) alone, streaming the
+//!   in-memory `.nii.gz` into the same reused 16-slice buffer, plus the checksum: how much of the
+//!   streamed read is inflate itself.
 //! - `gzip_level/write/L`: `write_nifti` to `.nii.gz` at level L; sizes are printed once per level;
 //!   `gzip_level/f32_window/L`: the same CT windowed to [0, 1] as float32 (what `ctprep run` writes).
 //!
@@ -77,6 +82,41 @@ fn io_read(c: &mut Criterion) {
             let n = decoder.gzip_decompress(black_box(&comp), &mut out).expect("decodes");
             assert_eq!(n, out.len());
             assert_eq!(checksum_i16_bytes(black_box(&out[out.len() - bytes.len()..])), want);
+        })
+    });
+    let plane = 512 * 512;
+    let mut slab = vec![0i16; 16 * plane];
+    g.bench_function(BenchmarkId::new("nii_gz_sliced", SIZE), |b| {
+        b.iter(|| {
+            let mut r = ctprep_io::SliceReader::open(&niigz).expect("opens");
+            let (mut left, mut sum) = (300usize, 0i64);
+            while left > 0 {
+                let n = left.min(16);
+                r.read_slices(&mut slab[..n * plane]).expect("reads");
+                sum += checksum_i16(&slab[..n * plane]);
+                left -= n;
+            }
+            r.finish().expect("the trailer checks");
+            assert_eq!(sum, want);
+        })
+    });
+    drop(slab);
+    let mut buf = vec![0u8; 16 * plane * 2];
+    g.bench_function(BenchmarkId::new("gunzip_stream", SIZE), |b| {
+        b.iter(|| {
+            use std::io::Read;
+            let mut d = flate2::bufread::MultiGzDecoder::new(black_box(&comp[..]));
+            // The member starts with the 352-byte NIfTI head.
+            let mut head = [0u8; 352];
+            d.read_exact(&mut head).expect("the NIfTI head");
+            let (mut left, mut sum) = (300usize, 0i64);
+            while left > 0 {
+                let n = left.min(16) * plane * 2;
+                d.read_exact(&mut buf[..n]).expect("decodes");
+                sum += checksum_i16_bytes(&buf[..n]);
+                left -= left.min(16);
+            }
+            assert_eq!(sum, want);
         })
     });
     g.finish();
