@@ -323,6 +323,11 @@ fn run_seeds() -> Vec<(String, Vec<u8>)> {
         ("save", &["--save", "volume", "--gzip-level", "0"]),
         ("kernel", &["--kernel", "scalar", "--threads", "1"]),
         ("variant", &["--variant", "simd", "--json"]),
+        ("label", &["--label", "LABEL", "--json"]),
+        ("label-shifted", &["--label", "SHIFTED", "--spacing", "2"]),
+        ("label-layers", &["--label", "LAYERS", "--axcodes", "keep"]),
+        ("label-far", &["--label", "FAR"]),
+        ("label-tolerance", &["--label", "SHIFTED", "--label-tolerance", "5"]),
     ];
     lists.iter().map(|(n, args)| ((*n).to_owned(), args.join("\0").into_bytes())).collect()
 }
