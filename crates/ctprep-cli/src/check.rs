@@ -91,15 +91,6 @@ fn grid_json(path: &Path, v: &Volume, shape: &[usize]) -> GridJson {
     }
 }
 
-/// The first three sizes of a shape (1 where it has fewer).
-fn spatial(shape: &[usize]) -> [usize; 3] {
-    let mut s = [1; 3];
-    for (d, v) in s.iter_mut().zip(shape) {
-        *d = *v;
-    }
-    s
-}
-
 /// The spatial grid of a volume (a layered label's layers share it).
 pub(crate) fn grid_of(v: &Volume) -> GridInfo {
     GridInfo { shape: v.spatial_shape(), affine: *v.affine() }
@@ -161,7 +152,7 @@ pub(crate) fn run(args: &CheckArgs) -> CmdResult {
     }
     // The image's header is all its grid needs; the label is read whole for its values.
     let image_reader = step("read header", || SliceReader::open(&args.image))?;
-    let image_grid = GridInfo { shape: spatial(image_reader.shape()), affine: *image_reader.affine() };
+    let image_grid = GridInfo { shape: image_reader.spatial_shape(), affine: *image_reader.affine() };
     let image = image_reader.template().clone();
     let label = step("read", || read_volume(&args.label))?;
     let a = compare(&image_grid, &grid_of(&label), args.tolerance);

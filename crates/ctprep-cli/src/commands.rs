@@ -688,7 +688,7 @@ fn info_text(path: &Path, v: &Volume) -> String {
     let _ = writeln!(s, "  spacing     {} x {} x {} mm", sp[0], sp[1], sp[2]);
     let _ = writeln!(s, "  axcodes     {}", v.axcodes_string());
     if let Some(n) = v.nrrd_header() {
-        let space = n.space.map_or("none (ITK's reading: LPS)".to_string(), |(sp, _)| sp.name().to_string());
+        let space = n.space.map_or("none (ITK's reading: LPS)", |sp| sp.name());
         let _ = writeln!(s, "  affine      from the {} (space {space})", v.affine_source().name());
     } else {
         let _ = writeln!(

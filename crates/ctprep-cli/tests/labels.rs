@@ -249,49 +249,24 @@ fn every_command_reads_and_writes_nrrd() {
     assert!(out.status.success(), "{}", stderr(&out));
     let info = json(&out);
     assert_eq!((info["format"].as_str(), info["byte_order"].as_str()), (Some("nrrd"), Some("big")));
-    let runs: Vec<Vec<String>> = vec![
-        vec!["convert".into(), s(&src).into(), s(&p("a.nii.gz")).into()],
-        vec!["convert".into(), s(&p("a.nii.gz")).into(), s(&p("b.nhdr")).into()],
-        vec!["window".into(), s(&src).into(), s(&p("w.nrrd")).into(), "--window".into(), "-50,50".into()],
-        vec![
-            "window".into(),
-            s(&src).into(),
-            s(&p("w.nhdr")).into(),
-            "--window".into(),
-            "-50,50".into(),
-            "--dtype".into(),
-            "u8".into(),
-        ],
-        vec!["mip".into(), s(&src).into(), s(&p("m.nrrd")).into(), "--slab".into(), "2".into()],
-        vec!["resample".into(), s(&src).into(), s(&p("r.nrrd")).into(), "--spacing".into(), "1".into()],
-        vec![
-            "resample".into(),
-            s(&src).into(),
-            s(&p("r2.nhdr")).into(),
-            "--like".into(),
-            s(&p("r.nrrd")).into(),
-            "--interp".into(),
-            "nearest".into(),
-        ],
-        vec!["png".into(), s(&src).into(), s(&p("a.png")).into()],
-        vec![
-            "sheet".into(),
-            s(&src).into(),
-            s(&p("s.png")).into(),
-            "--rows".into(),
-            "1".into(),
-            "--cols".into(),
-            "3".into(),
-            "--start".into(),
-            "0".into(),
-            "--every".into(),
-            "1".into(),
-        ],
-        vec!["run".into(), s(&src).into(), "--out".into(), s(&p("run")).into(), "--spacing".into(), "1".into()],
+    let n = |name: &str| p(name).display().to_string();
+    let src_s = s(&src);
+    let (a_nii, b_nhdr, w_nrrd, w_nhdr, m_nrrd) = (n("a.nii.gz"), n("b.nhdr"), n("w.nrrd"), n("w.nhdr"), n("m.nrrd"));
+    let (r_nrrd, r2_nhdr, a_png, s_png, run_dir) = (n("r.nrrd"), n("r2.nhdr"), n("a.png"), n("s.png"), n("run"));
+    let runs: [&[&str]; 10] = [
+        &["convert", src_s, &a_nii],
+        &["convert", &a_nii, &b_nhdr],
+        &["window", src_s, &w_nrrd, "--window", "-50,50"],
+        &["window", src_s, &w_nhdr, "--window", "-50,50", "--dtype", "u8"],
+        &["mip", src_s, &m_nrrd, "--slab", "2"],
+        &["resample", src_s, &r_nrrd, "--spacing", "1"],
+        &["resample", src_s, &r2_nhdr, "--like", &r_nrrd, "--interp", "nearest"],
+        &["png", src_s, &a_png],
+        &["sheet", src_s, &s_png, "--rows", "1", "--cols", "3", "--start", "0", "--every", "1"],
+        &["run", src_s, "--out", &run_dir, "--spacing", "1"],
     ];
-    for args in &runs {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = ctprep(&args);
+    for args in runs {
+        let out = ctprep(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     let original = read_volume(&src).expect("reads");
@@ -336,4 +311,45 @@ fn guards_warn_about_silent_traps() {
     let ct = fixtures_dir().join("nrrd/lps_raw_le_i16.nrrd");
     let out = ctprep(&["window", s(&ct), s(&dir.path().join("w2.nii.gz")), "--preset", "bone"]);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+/// `check --tolerance`, `info --counts` and `run --label-tolerance` through the command line.
+#[test]
+fn tolerances_and_counts_through_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = fixtures_dir().join("nrrd/lps_raw_le_i16.nrrd");
+    let v = read_volume(&image).expect("reads");
+    // Half a voxel (0.4 mm) along x: not aligned at 0.01 mm, aligned at 0.5 mm.
+    let a = v.affine().rows();
+    let mut r = a;
+    r[0][3] += a[0][0] / 2.0;
+    let labels: Vec<u8> = (0..60).map(|i| (i % 3) as u8).collect();
+    let label = Volume::new(VoxelData::from_vec(labels), &[5, 4, 3], Affine::from_rows(r)).expect("valid");
+    let half = dir.path().join("half.nrrd");
+    write_volume(&label, &half, &WriteOptions::new()).expect("writes");
+    assert_eq!(ctprep(&["check", s(&image), s(&half)]).status.code(), Some(3));
+    let out = ctprep(&["check", s(&image), s(&half), "--tolerance", "0.5", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["tolerance_mm"], 0.5);
+    assert_eq!(ctprep(&["check", s(&image), s(&half), "--tolerance", "-1"]).status.code(), Some(2));
+    // The value table: 20 voxels of each of 0, 1, 2; 0.8 x 0.8 x 2.5 mm = 1.6 ul each.
+    let out = ctprep(&["info", s(&half), "--counts", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let values = json(&out)["values"].clone();
+    assert_eq!(values.as_array().map(Vec::len), Some(3), "{values}");
+    assert_eq!(values[2]["value"], 2.0);
+    assert_eq!(values[2]["voxels"], 20);
+    assert!((values[2]["ml"].as_f64().expect("ml") - 0.032).abs() < 1e-12, "{values}");
+    let text = String::from_utf8_lossy(&ctprep(&["info", s(&half), "--counts"]).stdout).into_owned();
+    assert!(text.contains("counts") && text.contains("0.032"), "{text}");
+    // run: the same label is placed silently within --label-tolerance, with a warning without.
+    let out_dir = dir.path().join("out");
+    let args = |tol: &'static str| {
+        vec!["run", s(&image), "--label", s(&half), "--out", s(&out_dir), "--save", "volume", "--label-tolerance", tol]
+    };
+    let out = ctprep(&args("0.01"));
+    assert!(out.status.success() && stderr(&out).contains("half a voxel"), "{}", stderr(&out));
+    let out = ctprep(&args("0.5"));
+    assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(ctprep(&args("nan")).status.code(), Some(2));
 }

@@ -63,7 +63,7 @@ pub enum NrrdSpace {
 }
 
 impl NrrdSpace {
-    fn parse(s: &str) -> Option<(NrrdSpace, bool)> {
+    fn parse(s: &str) -> Option<NrrdSpace> {
         let base = s.trim().to_ascii_lowercase();
         let space = match base.as_str() {
             "right-anterior-superior" | "ras" => NrrdSpace::Ras,
@@ -73,7 +73,7 @@ impl NrrdSpace {
             "3d-right-handed" => NrrdSpace::RightHanded3D,
             _ => return None,
         };
-        Some((space, false))
+        Some(space)
     }
 
     /// The name written in the header.
@@ -117,9 +117,8 @@ pub struct NrrdHeader {
     pub line_skip: u64,
     /// `data file`, as written (relative to the header's folder), for a detached header.
     pub data_file: Option<String>,
-    /// `space` (the second value is reserved for 4-D `-time` spaces, which are refused: always
-    /// `false`).
-    pub space: Option<(NrrdSpace, bool)>,
+    /// `space`.
+    pub space: Option<NrrdSpace>,
     /// `space directions`, one per axis, `None` for `none`.
     pub space_directions: Option<Vec<Option<[f64; 3]>>>,
     /// `space origin`.
@@ -182,9 +181,7 @@ impl NrrdHeader {
 /// that is not an NRRD or holds its data itself.
 pub fn nrrd_data_file(path: impl AsRef<Path>) -> Result<Option<PathBuf>> {
     let path = path.as_ref();
-    let mut first = [0u8; 4];
-    let got = std::fs::File::open(path).and_then(|mut f| f.read(&mut first)).map_err(|e| Error::io(path, "read", e))?;
-    if !is_nrrd(&first[..got]) {
+    if !crate::read::starts_as_nrrd(path)? {
         return Ok(None);
     }
     let h = read_header(path)?;
@@ -623,7 +620,7 @@ pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
     let mut origin = [0.0; 3];
     let signs;
     match (&h.space, &h.space_directions) {
-        (Some((space, _)), Some(dirs)) => {
+        (Some(space), Some(dirs)) => {
             signs = space.to_ras();
             cols.extend(spatial.iter().filter_map(|&a| dirs[a]));
             if let Some(o) = h.space_origin {
@@ -631,7 +628,7 @@ pub(crate) fn affine(h: &NrrdHeader, path: &Path) -> Result<Affine> {
             }
         }
         (space, _) => {
-            signs = space.map_or([-1.0, -1.0, 1.0], |(s, _)| s.to_ras());
+            signs = space.map_or([-1.0, -1.0, 1.0], NrrdSpace::to_ras);
             let spacing = |a: usize| {
                 let s = h.spacings.as_ref().map_or(f64::NAN, |s| s[a]);
                 if s.is_finite() && s != 0.0 { s } else { 1.0 }
@@ -834,7 +831,7 @@ pub(crate) fn header_text(
     if let Some(src) = source {
         if let Some(m) = &src.measurement_frame {
             // Its vectors are in world coordinates: from the source's space to LPS.
-            let from = src.space.map_or([-1.0, -1.0, 1.0], |(sp, _)| sp.to_ras());
+            let from = src.space.map_or([-1.0, -1.0, 1.0], NrrdSpace::to_ras);
             let to_lps = [-from[0], -from[1], from[2]];
             let m: Vec<String> =
                 m.iter().map(|v| vec([v[0] * to_lps[0], v[1] * to_lps[1], v[2] * to_lps[2]])).collect();

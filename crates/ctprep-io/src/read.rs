@@ -303,11 +303,17 @@ impl SliceReader {
                 format!("this operation needs a 3-D volume, the data has shape {:?}", self.shape),
             ));
         }
+        Ok(self.spatial_shape())
+    }
+
+    /// The first three sizes (1 where there are fewer), as [`Volume::spatial_shape`] of the
+    /// whole file.
+    pub fn spatial_shape(&self) -> [usize; 3] {
         let mut s = [1; 3];
         for (d, v) in s.iter_mut().zip(&self.shape) {
             *d = *v;
         }
-        Ok(s)
+        s
     }
 
     /// The stored type.
@@ -821,7 +827,7 @@ fn not_nifti(path: &Path) -> Error {
 }
 
 /// Whether `path` starts with the NRRD magic.
-fn starts_as_nrrd(path: &Path) -> Result<bool> {
+pub(crate) fn starts_as_nrrd(path: &Path) -> Result<bool> {
     let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
     let mut first = [0u8; 4];
     let got = read_up_to(&mut file, &mut first).map_err(|e| Error::io(path, "read", e))?;
