@@ -12,8 +12,7 @@ use serde::Serialize;
 use crate::commands::{CmdResult, UsageError, fmt_num};
 use crate::progress::step;
 
-/// The default `--tolerance`: far below any voxel, above the float32 rounding of a NIfTI affine.
-pub(crate) const DEFAULT_TOLERANCE_MM: f64 = 0.01;
+pub(crate) use ctprep_pipeline::align::DEFAULT_TOLERANCE_MM;
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {

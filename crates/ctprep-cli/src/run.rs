@@ -1,18 +1,14 @@
 //! `ctprep run`: the options of the whole recipe, run by `ctprep-pipeline` with a progress bar.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
 use ctprep_core::Exec;
 use ctprep_intensity::Window;
 use ctprep_pipeline::align::Verdict;
-use ctprep_pipeline::{
-    Input, LabelInput, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunReport, stem_of,
-};
+use ctprep_pipeline::{Input, LabelInput, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunJson, stem_of};
 use ctprep_projection::{Align, Edges};
 use ctprep_resample::{GridConvention, Shear};
-use serde::Serialize;
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
 use crate::progress::Bars;
@@ -156,148 +152,6 @@ impl RunArgs {
             out = out.save(&products);
         }
         Ok(out)
-    }
-}
-
-/// `--json` output.
-#[derive(Debug, Serialize)]
-pub(crate) struct RunJson {
-    input: String,
-    input_shape: [usize; 3],
-    output_shape: [usize; 3],
-    output_spacing_mm: [f64; 3],
-    axcodes: String,
-    convention: &'static str,
-    window: [f64; 2],
-    mip_slices: usize,
-    mip_align: String,
-    mip_edges: String,
-    /// Which kernel ran per stage, how the input was read, and whether the slabs ran side by side.
-    variants: BTreeMap<&'static str, String>,
-    /// Per stage, where its kernel and threads came from: `asked` (--kernel and --threads),
-    /// `profile` (`ctprep tune`'s, for an auto knob) or `fallback` (no profile).
-    kernel_sources: BTreeMap<&'static str, &'static str>,
-    /// Wall time per step: read, stream (resample, window, MIP and compression, slab by slab),
-    /// png, total.
-    timings_s: BTreeMap<&'static str, f64>,
-    /// Thread time summed over the slabs, per stage of the stream: resample, window, mip,
-    /// compress, write (appending to the files, on the writing thread); and read, the reading
-    /// thread's (decoding the input slab by slab; 0 when it was read whole).
-    cpu_s: BTreeMap<&'static str, f64>,
-    outputs: BTreeMap<&'static str, Vec<String>>,
-    /// With --label: its path, how its grid related to the input's (verdict, differences),
-    /// its shape before and after, and its stored type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<LabelJson>,
-}
-
-/// The label of a run, in `run --json`.
-#[derive(Debug, Serialize)]
-pub(crate) struct LabelJson {
-    input: String,
-    verdict: &'static str,
-    differences: Vec<String>,
-    overlap: f64,
-    input_shape: Vec<usize>,
-    output_shape: Vec<usize>,
-    datatype: &'static str,
-}
-
-impl From<&RunReport> for RunJson {
-    fn from(r: &RunReport) -> RunJson {
-        let how = if r.workers > 1 { "parallel slabs" } else { "one thread" };
-        let mut variants = BTreeMap::from([
-            ("read", r.read.describe().to_owned()),
-            ("resample", format!("{}, {how}", r.kernels.resample)),
-            ("window", format!("{}, {how}", r.kernels.window)),
-        ]);
-        if let Some(m) = &r.kernels.mip {
-            variants.insert("mip", format!("{m}, {how}"));
-        }
-        let src = &r.kernels.sources;
-        let mut kernel_sources = BTreeMap::from([("resample", src.resample.name()), ("window", src.window.name())]);
-        if let Some(m) = src.mip {
-            kernel_sources.insert("mip", m.name());
-        }
-        let t = &r.timings;
-        let mut timings_s = BTreeMap::from([
-            ("read", t.read.as_secs_f64()),
-            ("stream", t.stream.as_secs_f64()),
-            ("total", t.total.as_secs_f64()),
-        ]);
-        if r.outputs.iter().any(|w| matches!(w.product, Product::Png | Product::Sheet)) {
-            timings_s.insert("png", t.png.as_secs_f64());
-        }
-        let c = &r.cpu;
-        let cpu_s = [
-            ("resample", c.resample),
-            ("window", c.window),
-            ("mip", c.mip),
-            ("compress", c.compress),
-            ("write", c.write),
-            ("read", c.read),
-        ]
-        .into_iter()
-        .map(|(k, d)| (k, d.as_secs_f64()))
-        .collect();
-        let mut outputs: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        for w in &r.outputs {
-            outputs.entry(w.product.name()).or_default().push(w.path.display().to_string());
-        }
-        RunJson {
-            input: r.input.clone(),
-            input_shape: r.input_shape,
-            output_shape: r.output_shape,
-            output_spacing_mm: r.output_spacing_mm,
-            axcodes: r.axcodes.clone(),
-            convention: r.convention.name(),
-            window: r.window,
-            mip_slices: r.mip_slices,
-            mip_align: r.mip_align.to_string(),
-            mip_edges: r.mip_edges.to_string(),
-            variants,
-            kernel_sources,
-            timings_s,
-            cpu_s,
-            outputs,
-            label: r.label.as_ref().map(|l| LabelJson {
-                input: l.input.clone(),
-                verdict: l.alignment.verdict.name(),
-                differences: l.alignment.differences.clone(),
-                overlap: l.alignment.overlap,
-                input_shape: l.input_shape.clone(),
-                output_shape: l.output_shape.clone(),
-                datatype: l.dtype.numpy_name(),
-            }),
-        }
-    }
-}
-
-impl RunJson {
-    /// The human-readable report.
-    pub(crate) fn summary(&self) -> String {
-        let mut s = format!(
-            "{}: {:?} -> {:?} {} at {:?} mm ({}), window {}..{} to [0, 1], MIP of {} slices ({}, {})\n",
-            self.input,
-            self.input_shape,
-            self.output_shape,
-            self.axcodes,
-            self.output_spacing_mm.map(|s| (s * 1e4).round() / 1e4),
-            self.convention,
-            self.window[0],
-            self.window[1],
-            self.mip_slices,
-            self.mip_align,
-            self.mip_edges
-        );
-        for (kind, paths) in &self.outputs {
-            for p in paths {
-                s.push_str(&format!("  {kind:<7} {p}\n"));
-            }
-        }
-        let t: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.3} s")).collect();
-        s.push_str(&format!("  timings {}\n", t.join(", ")));
-        s
     }
 }
 

@@ -85,7 +85,8 @@ pub use read::{
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{
     Completed, DEFAULT_GZIP_LEVEL, NiftiStream, OutputFormat, Packer, Piece, WriteOptions, detached_data_path,
-    header_for, nifti_output_kind, persist_all, remove_own_temporaries, remove_stale_temporaries, write_atomically,
+    header_for, nifti_output_kind, persist_all, place_folder, placing_lock, remove_own_temporaries,
+    remove_stale_temporaries, remove_stale_temporaries_of, temp_folder_for, write_atomically, write_atomically_named,
     write_nifti, write_nrrd, write_volume,
 };
 pub use xform::{

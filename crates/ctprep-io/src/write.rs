@@ -408,6 +408,24 @@ pub fn write_atomically<E: From<Error>>(
     Ok(persist(tmp, path)?)
 }
 
+/// [`write_atomically`] with the temporary file named after `path`
+/// (`.ctprep-<pid>-new-XXXXXX-<its name>.tmp`), so that [`remove_stale_temporaries_of`] can
+/// tell by name whose leftover it is.
+pub fn write_atomically_named<E: From<Error>>(
+    path: &Path,
+    write: impl FnOnce(&std::fs::File) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let slot = slot_for(path, "new")?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&slot)
+        .map_err(|e| Error::io(path, "open a temporary file for", e))?;
+    write(&file)?;
+    drop(file);
+    slot.persist(path).map_err(|e| Error::io(path, "rename the finished temporary file to", e.error))?;
+    Ok(())
+}
+
 /// A temporary file (removed when dropped) in `path`'s folder, readable like any output.
 fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
@@ -448,13 +466,28 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     if !proc.join("self").exists() {
         return 0;
     }
-    clean_temporaries(dir, |pid| pid != std::process::id() && !proc.join(pid.to_string()).exists())
+    clean_temporaries(dir, |pid, _| pid != std::process::id() && !proc.join(pid.to_string()).exists())
+}
+
+/// [`remove_stale_temporaries`] for the temporaries (files and folders) that stand for paths
+/// named as `mine` accepts (`ct` for `.ctprep-<pid>-new-XXXXXX-ct.tmp`), including this
+/// process's own: for a caller that has written nothing into `dir` yet, and whose names no
+/// other live process writes (a batch's shard: in a container, a killed process's pid comes back
+/// soon; on a cluster's shared folder, `/proc` does not know the other machines' processes).
+pub fn remove_stale_temporaries_of(dir: &Path, mine: impl Fn(&str) -> bool) -> usize {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    clean_temporaries(dir, |pid, original| {
+        original.is_some_and(&mine) && (pid == std::process::id() || !proc.join(pid.to_string()).exists())
+    })
 }
 
 /// Removes this process's own temporary files from `dir` (for a signal handler: the process is
 /// about to exit), putting back any earlier output moved aside whose path is empty.
 pub fn remove_own_temporaries(dir: &Path) -> usize {
-    clean_temporaries(dir, |pid| pid == std::process::id())
+    clean_temporaries(dir, |pid, _| pid == std::process::id())
 }
 
 /// The temporary files of `dir` whose process `gone` accepts, cleaned up so the folder holds
@@ -462,7 +495,7 @@ pub fn remove_own_temporaries(dir: &Path) -> usize {
 /// `commit` marker is there), the outputs it had not placed yet are placed and the earlier ones
 /// it moved aside removed (roll forward); otherwise its new outputs are removed and every
 /// earlier one goes back to its path (roll back). Its other temporary files are removed.
-fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
+fn clean_temporaries(dir: &Path, gone: impl Fn(u32, Option<&str>) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     // (pid, kind, original name, path) of each temporary file of a process `gone` accepts.
     let mut found: Vec<(u32, &'static str, Option<String>, std::path::PathBuf)> = Vec::new();
@@ -471,7 +504,7 @@ fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".ctprep-")) else { continue };
         let Some((pid, tail)) = rest.split_once('-') else { continue };
         let Ok(pid) = pid.parse::<u32>() else { continue };
-        if !rest.ends_with(".tmp") || !gone(pid) || !e.file_type().is_ok_and(|t| t.is_file()) {
+        if !rest.ends_with(".tmp") || !e.file_type().is_ok_and(|t| t.is_file() || t.is_dir()) {
             continue;
         }
         // `old-XXXXXX-<name>.tmp` / `new-XXXXXX-<name>.tmp`: see `slot_for`.
@@ -483,6 +516,9 @@ fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
             None if tail == COMMIT_MARKER => ("commit", None),
             None => ("other", None),
         };
+        if !gone(pid, original.as_deref()) {
+            continue;
+        }
         found.push((pid, kind, original, e.path()));
     }
     let committing = |pid: u32| found.iter().any(|f| f.0 == pid && f.1 == "commit");
@@ -495,12 +531,21 @@ fn clean_temporaries(dir: &Path, gone: impl Fn(u32) -> bool) -> usize {
             let done = match (*kind, original) {
                 ("new", Some(n)) if forward => std::fs::rename(path, dir.join(n)).is_ok(),
                 ("old", Some(n)) if !forward && !dir.join(n).exists() => std::fs::rename(path, dir.join(n)).is_ok(),
-                _ => std::fs::remove_file(path).is_ok(),
+                _ => remove_any(path),
             };
             cleaned += usize::from(done);
         }
     }
     cleaned
+}
+
+/// Removes a file, or a folder with everything in it (retried a few times: a folder another
+/// thread is still writing into can gain entries while it is emptied).
+fn remove_any(path: &Path) -> bool {
+    if !path.is_dir() {
+        return std::fs::remove_file(path).is_ok();
+    }
+    (0..4).any(|_| std::fs::remove_dir_all(path).is_ok())
 }
 
 /// The name (after `.ctprep-<pid>-`) of the marker a process writes once every new output of a
@@ -519,13 +564,12 @@ fn slot_for(path: &Path, kind: &str) -> Result<tempfile::TempPath> {
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!("{}{kind}-", temp_prefix()))
-        .suffix(&format!("-{name}.tmp"))
-        .rand_bytes(SLOT_RAND)
-        .tempfile_in(dir)
-        .map(tempfile::NamedTempFile::into_temp_path)
-        .map_err(|e| temp_error(path, dir, e))
+    let (prefix, suffix) = (format!("{}{kind}-", temp_prefix()), format!("-{name}.tmp"));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix).rand_bytes(SLOT_RAND);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder.tempfile_in(dir).map(tempfile::NamedTempFile::into_temp_path).map_err(|e| temp_error(path, dir, e))
 }
 
 /// Renames the finished temporary file onto `path`.
@@ -854,6 +898,7 @@ impl Completed {
 /// [`remove_stale_temporaries`] completes: rolled forward to every new output when the marker
 /// is there, back to every earlier one when it is not.
 pub fn persist_all(files: Vec<Completed>) -> Result<()> {
+    let _placing = placing_lock();
     // Data files before the detached headers that name them.
     let mut flat = Vec::with_capacity(files.len());
     for mut f in files {
@@ -921,6 +966,68 @@ pub fn persist_all(files: Vec<Completed>) -> Result<()> {
     let _ = std::fs::remove_file(&marker);
     // On success the earlier files, moved aside, are removed as their paths drop.
     result
+}
+
+/// Held while outputs are being renamed into place ([`persist_all`], [`place_folder`]): a signal
+/// handler takes it before [`remove_own_temporaries`], so the process never exits half-way
+/// through placing (the guard of a handler about to exit is never given back).
+pub fn placing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static PLACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PLACING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An empty temporary folder beside `path` (`.ctprep-<pid>-new-XXXXXX-<its name>.tmp`), removed
+/// when dropped, to fill and then put at `path` whole with [`place_folder`]. A killed process's
+/// leftover is removed by [`remove_stale_temporaries`].
+pub fn temp_folder_for(path: &Path) -> Result<tempfile::TempDir> {
+    slot_folder(path, "new")
+}
+
+fn slot_folder(path: &Path, kind: &str) -> Result<tempfile::TempDir> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (prefix, suffix) = (format!("{}{kind}-", temp_prefix()), format!("-{name}.tmp"));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix).rand_bytes(SLOT_RAND);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    builder.tempdir_in(dir).map_err(|e| temp_error(path, dir, e))
+}
+
+/// Puts the folder `filled` (from [`temp_folder_for`]) at `path` whole: an earlier folder there
+/// is moved aside (`.ctprep-<pid>-old-…`), `filled` renamed onto `path`, the earlier one
+/// removed. When the rename fails the earlier folder goes back. A process killed in between
+/// leaves the earlier folder aside, which [`remove_stale_temporaries`] puts back: `path` always
+/// holds one complete folder, the earlier or the new.
+pub fn place_folder(filled: tempfile::TempDir, path: &Path) -> Result<()> {
+    let _placing = placing_lock();
+    let aside = match std::fs::symlink_metadata(path) {
+        Ok(_) => {
+            let slot = slot_folder(path, "old")?.keep();
+            // A folder renames onto an empty one.
+            std::fs::rename(path, &slot).map_err(|e| {
+                let _ = std::fs::remove_dir(&slot);
+                Error::io(path, "move the earlier folder aside to replace", e)
+            })?;
+            Some(slot)
+        }
+        Err(_) => None,
+    };
+    if let Err(e) = std::fs::rename(filled.path(), path) {
+        if let Some(slot) = &aside {
+            let _ = std::fs::rename(slot, path);
+        }
+        return Err(Error::io(path, "rename the finished temporary folder to", e));
+    }
+    // `filled` is at `path` now: nothing left for it to remove.
+    let _ = filled.keep();
+    if let Some(slot) = aside {
+        remove_any(&slot);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

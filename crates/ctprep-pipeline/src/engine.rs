@@ -761,7 +761,7 @@ impl LabelInput {
 
     /// A label map in memory named `name` in reports and errors.
     pub fn volume(volume: Volume, name: impl Into<String>) -> LabelInput {
-        LabelInput { volume, name: name.into(), tolerance_mm: 0.01 }
+        LabelInput { volume, name: name.into(), tolerance_mm: crate::align::DEFAULT_TOLERANCE_MM }
     }
 
     /// How far (mm) its voxel centres may lie from the image's for the grids to count as the

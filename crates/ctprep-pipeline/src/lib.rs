@@ -36,14 +36,17 @@
 #![forbid(unsafe_code)]
 
 pub mod align;
+pub mod batch;
 mod engine;
 mod error;
+mod json;
 mod progress;
 mod recipe;
 mod report;
 
 pub use engine::{Input, LabelInput, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
 pub use error::PipelineError;
+pub use json::{LabelJson, RunJson};
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
 pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};

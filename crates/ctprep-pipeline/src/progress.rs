@@ -11,6 +11,8 @@ pub enum Stage {
     Stream,
     /// Writing the PNGs.
     Png,
+    /// The cases of a batch (with a part count).
+    Cases,
 }
 
 impl Stage {
@@ -20,6 +22,7 @@ impl Stage {
             Stage::Read => "read",
             Stage::Stream => "resample, window, MIP, compress",
             Stage::Png => "png",
+            Stage::Cases => "cases",
         }
     }
 }

@@ -194,6 +194,32 @@ impl Recipe {
         self.mip_edges
     }
 
+    /// Every choice of the recipe as JSON (a batch's records compare it): `orientation`
+    /// (`keep`, `canonical` or axis codes), `spacing_mm`, `convention`, `shear` (`remove` or
+    /// `keep`), `window` ([lo, hi]), `mip` (`{"slices": k}` or `{"mm": x}`), `mip_align`,
+    /// `mip_edges`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let orientation = match self.orientation {
+            Orientation::Keep => "keep".to_owned(),
+            Orientation::Canonical => "canonical".to_owned(),
+            Orientation::Codes(c) => c.to_string(),
+        };
+        let mip = match self.mip {
+            MipSize::Slices(k) => serde_json::json!({ "slices": k }),
+            MipSize::Mm(mm) => serde_json::json!({ "mm": mm }),
+        };
+        serde_json::json!({
+            "orientation": orientation,
+            "spacing_mm": self.spacing_mm,
+            "convention": self.convention.name(),
+            "shear": match self.shear { Shear::Keep => "keep", _ => "remove" },
+            "window": [self.window.lo(), self.window.hi()],
+            "mip": mip,
+            "mip_align": self.mip_align.to_string(),
+            "mip_edges": self.mip_edges.to_string(),
+        })
+    }
+
     /// Checks what can be checked without an input.
     pub(crate) fn check(&self) -> Result<(), PipelineError> {
         match self.mip {
