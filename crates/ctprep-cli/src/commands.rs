@@ -198,6 +198,29 @@ enum Command {
     ///   ctprep run ct.nii.gz --out lung --preset lung --mip-mm 10 --spacing 0.8,0.8,1
     #[command(verbatim_doc_comment)]
     Run(crate::run::RunArgs),
+    /// The recipe of `run` over a dataset: resumable, one bad case never stops the rest,
+    /// spread over a Slurm job array.
+    ///
+    /// Each case writes into DIR/<id>/ what `ctprep run` writes, plus ctprep.json (recipe,
+    /// version, inputs and outputs with size and SHA-256, timings, kernels). A case folder is
+    /// filled beside its place and renamed into it: it holds one complete run or nothing, and
+    /// a failed case keeps its earlier outputs. A rerun skips every case whose record matches
+    /// (same ctprep, recipe and input contents; --force redoes all), so after a crash or
+    /// `kill -9` the rerun finishes the job; it also removes the killed run's temporaries. A
+    /// failing case (corrupt file, a label that cannot be placed) is recorded in
+    /// DIR/<id>.failed.json and the batch goes on. At the end a table on stderr, and
+    /// DIR/summary.csv and summary.json. Exit status: 0 when every case is done, 1 when any
+    /// failed, 2 for usage errors. Examples:
+    ///
+    ///   ctprep batch scans/ --out prep --label-pattern '{stem}_seg.nrrd'
+    ///
+    ///   ctprep batch cases.csv --out prep --preset lung --spacing 1.5 --save volume,mip
+    ///
+    ///   ctprep batch cases.csv --out prep --slurm --array-size 50 --sbatch-args "-p cpu -c 2" --submit
+    ///
+    ///   ctprep batch --summary prep
+    #[command(verbatim_doc_comment)]
+    Batch(crate::batch::BatchArgs),
     /// Measure every stage's kernels and thread counts on this machine; `auto` then runs the
     /// winners.
     ///
@@ -384,6 +407,7 @@ impl Command {
             Command::Png(a) => vec![parent(&a.output)],
             Command::Sheet(a) => vec![parent(&a.output)],
             Command::Run(a) => vec![a.out.clone()],
+            Command::Batch(a) => a.out.iter().cloned().collect(),
             _ => Vec::new(),
         }
     }
@@ -440,7 +464,12 @@ fn run_here(cli: Cli) -> CmdResult {
     // themselves and no profile may steer it.
     if matches!(
         cli.command,
-        Command::Window(_) | Command::Mip(_) | Command::Resample(_) | Command::Run(_) | Command::Demo { .. }
+        Command::Window(_)
+            | Command::Mip(_)
+            | Command::Resample(_)
+            | Command::Run(_)
+            | Command::Batch(_)
+            | Command::Demo { .. }
     ) {
         crate::tune::load(cli.profile.as_deref());
     }
@@ -544,6 +573,7 @@ fn run_command(command: Command) -> CmdResult {
         Command::Png(args) => crate::images::run_png(&args),
         Command::Sheet(args) => crate::images::run_sheet(&args),
         Command::Run(args) => crate::run::run(&args),
+        Command::Batch(args) => crate::batch::run(&args),
         Command::Tune(args) => crate::tune::run(&args),
     }
 }

@@ -30,6 +30,7 @@ fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     }
 }
 
+mod batch;
 mod check;
 mod commands;
 mod images;
@@ -102,6 +103,7 @@ where
     let version = VERSION.get_or_init(commands::long_version).as_str();
     let matches = commands::Cli::command().long_version(version).try_get_matches_from(args).map_err(Failure::Clap)?;
     let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
+    batch::keep_matches(&matches);
     commands::run(cli).map_err(|e| match e.downcast::<commands::UsageError>() {
         Ok(usage) => Failure::Usage(usage.0),
         Err(e) => match e.downcast::<check::NotAligned>() {

@@ -25,6 +25,32 @@ pub(crate) struct RunArgs {
     /// Output folder (created if missing).
     #[arg(long, value_name = "DIR")]
     pub(crate) out: PathBuf,
+    #[command(flatten)]
+    pub(crate) recipe: RecipeArgs,
+    /// Kernel and threads of every stage (the slabs run side by side on the threads, each stage
+    /// of a slab on one).
+    #[command(flatten)]
+    pub(crate) exec: crate::commands::ExecArgs,
+    /// A label map of the input (NIfTI or NRRD, a layered .seg.nrrd too): checked against the
+    /// input's grid first (as `ctprep check`; refused with exit status 3 when it does not
+    /// overlap the input, resampled into place with a warning saying how it differed
+    /// otherwise), then put on the output grid by nearest neighbour, its stored type and layers
+    /// kept, and written as <stem>_label.nii.gz (never windowed or projected).
+    #[arg(long, value_name = "LABEL")]
+    label: Option<PathBuf>,
+    /// How far (mm) the label's voxel centres may lie from the input's for the grids to count
+    /// as the same.
+    #[arg(long, value_name = "MM", default_value_t = crate::check::DEFAULT_TOLERANCE_MM, requires = "label")]
+    label_tolerance: f64,
+    /// Print one JSON object on stdout: stage timings, chosen variants, output paths (and the
+    /// label's alignment).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The recipe options shared by `ctprep run` and `ctprep batch`.
+#[derive(Debug, Args)]
+pub(crate) struct RecipeArgs {
     /// `classic`: the classic Python recipe exactly (axcodes keep, grid seed, window
     /// -100..1000, MIP of 5 slices with start alignment and the last 5 slices left 0). Any other
     /// name is a window preset (lung, mediastinum, soft-tissue, bone, brain, liver, stroke,
@@ -69,29 +95,10 @@ pub(crate) struct RunArgs {
     save: Option<Vec<String>>,
     /// gzip level of the .nii.gz outputs (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
-    gzip_level: u32,
-    /// Kernel and threads of every stage (the slabs run side by side on the threads, each stage
-    /// of a slab on one).
-    #[command(flatten)]
-    pub(crate) exec: crate::commands::ExecArgs,
-    /// A label map of the input (NIfTI or NRRD, a layered .seg.nrrd too): checked against the
-    /// input's grid first (as `ctprep check`; refused with exit status 3 when it does not
-    /// overlap the input, resampled into place with a warning saying how it differed
-    /// otherwise), then put on the output grid by nearest neighbour, its stored type and layers
-    /// kept, and written as <stem>_label.nii.gz (never windowed or projected).
-    #[arg(long, value_name = "LABEL")]
-    label: Option<PathBuf>,
-    /// How far (mm) the label's voxel centres may lie from the input's for the grids to count
-    /// as the same.
-    #[arg(long, value_name = "MM", default_value_t = crate::check::DEFAULT_TOLERANCE_MM, requires = "label")]
-    label_tolerance: f64,
-    /// Print one JSON object on stdout: stage timings, chosen variants, output paths (and the
-    /// label's alignment).
-    #[arg(long)]
-    json: bool,
+    pub(crate) gzip_level: u32,
 }
 
-impl RunArgs {
+impl RecipeArgs {
     /// The recipe: the preset's, overridden by every option given.
     pub(crate) fn recipe(&self) -> Result<Recipe, UsageError> {
         let classic = self.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("classic"));
@@ -140,18 +147,29 @@ impl RunArgs {
         Ok(r)
     }
 
+    /// The products of `--save` (all four when absent).
+    pub(crate) fn products(&self) -> Result<Vec<Product>, UsageError> {
+        match &self.save {
+            Some(save) => {
+                save.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(|e| UsageError(format!("--save: {e}")))
+            }
+            None => Ok(Product::ALL.to_vec()),
+        }
+    }
+}
+
+impl RunArgs {
+    /// The recipe of the options.
+    pub(crate) fn recipe(&self) -> Result<Recipe, UsageError> {
+        self.recipe.recipe()
+    }
+
     /// The outputs: into `--out`, named after the input, the products of `--save`.
     pub(crate) fn outputs(&self) -> Result<Outputs, UsageError> {
-        let mut out = Outputs::new(&self.out).stem(stem_of(&self.input)).gzip_level(self.gzip_level);
-        if let Some(save) = &self.save {
-            let products: Vec<Product> = save
-                .iter()
-                .map(|s| s.parse())
-                .collect::<Result<_, _>>()
-                .map_err(|e| UsageError(format!("--save: {e}")))?;
-            out = out.save(&products);
-        }
-        Ok(out)
+        Ok(Outputs::new(&self.out)
+            .stem(stem_of(&self.input))
+            .gzip_level(self.recipe.gzip_level)
+            .save(&self.recipe.products()?))
     }
 }
 

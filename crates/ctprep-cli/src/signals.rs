@@ -14,6 +14,9 @@ pub(crate) fn clean_on_interrupt(dirs: Vec<PathBuf>) {
         *d = dirs;
     }
     let _ = ctrlc::set_handler(|| {
+        // Never in the middle of renaming outputs into place; the guard is never given back.
+        let placing = ctprep_io::placing_lock();
+        std::mem::forget(placing);
         if let Ok(dirs) = DIRS.lock() {
             for d in dirs.iter() {
                 ctprep_io::remove_own_temporaries(d);

@@ -1241,6 +1241,36 @@ mod placing_tests {
         assert_eq!(std::fs::read_dir(d).expect("dir").count(), 3);
     }
 
+    /// A folder placed whole replaces the earlier one; a killed placing (the earlier folder
+    /// aside, the new one not yet renamed) is put back by the next clean-up, which also removes
+    /// the dead process's unplaced folder; `remove_stale_temporaries_of` only touches its names.
+    #[test]
+    fn folders_are_placed_whole_and_a_killed_placing_is_undone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let case = d.join("case");
+        std::fs::create_dir(&case).expect("mkdir");
+        std::fs::write(case.join("old"), b"old").expect("writes");
+        let filled = temp_folder_for(&case).expect("temp folder");
+        std::fs::write(filled.path().join("new"), b"new").expect("writes");
+        place_folder(filled, &case).expect("placed");
+        assert_eq!(names(&case), ["new"]);
+        assert_eq!(names(d), ["case"], "nothing left beside it");
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let dead = ".ctprep-2147483647-";
+        std::fs::rename(&case, d.join(format!("{dead}old-abcdef-case.tmp"))).expect("aside");
+        std::fs::create_dir(d.join(format!("{dead}new-ghijkl-case.tmp"))).expect("mkdir");
+        std::fs::write(d.join(format!("{dead}new-ghijkl-case.tmp/x")), b"x").expect("writes");
+        std::fs::create_dir(d.join(format!("{dead}new-mnopqr-other.tmp"))).expect("mkdir");
+        assert_eq!(remove_stale_temporaries_of(d, |n| n == "case"), 2);
+        assert_eq!(names(d), [format!("{dead}new-mnopqr-other.tmp"), "case".to_owned()]);
+        assert_eq!(names(&case), ["new"], "the earlier folder is back");
+        assert_eq!(remove_stale_temporaries(d), 1);
+        assert_eq!(names(d), ["case"]);
+    }
+
     /// The names in `d`, sorted.
     fn names(d: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(d)
