@@ -16,6 +16,9 @@ and one JSON line on stdout.
 
   python3 simpleitk_recipe.py IN.nii.gz --out DIR [--grid keep|ctprep] [--mip scipy|sitk]
           [--gzip-level 1] [--threads N]
+
+Several inputs are run one after the other in this one process (a dataset loop, as batch_bench.sh times it),
+each into DIR/<stem>/; the JSON line then holds the total wall time and the per-case stages.
 """
 
 import argparse
@@ -55,7 +58,7 @@ def grid(img, target, mode):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input")
+    p.add_argument("input", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--grid", choices=["keep", "ctprep"], default="keep")
     p.add_argument("--spacing", type=float, default=1.0)
@@ -68,16 +71,33 @@ def main():
     p.add_argument("--gzip-level", type=int, default=1, help="-1: SimpleITK/ITK's default level")
     p.add_argument("--threads", type=int, default=0, help="0: SimpleITK's default (all cores)")
     a = p.parse_args()
-    lo, hi = (float(v) for v in a.window.split(","))
     if a.threads > 0:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(a.threads)
-    os.makedirs(a.out, exist_ok=True)
-    stem = os.path.basename(a.input).split(".")[0]
+    if len(a.input) == 1:
+        one(a.input[0], a.out, a)
+        return
+    t0 = time.perf_counter()
+    cases = []
+    for path in a.input:
+        stem = os.path.basename(path).split(".")[0]
+        cases.append(one(path, os.path.join(a.out, stem), a))
+    total = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"{len(cases)} cases in {total:.2f} s, peak RSS {rss_mb:.0f} MB", file=sys.stderr)
+    print(json.dumps({"cases": len(cases), "total_s": round(total, 3), "peak_rss_mb": round(rss_mb),
+                      "per_case": cases}))
+
+
+def one(path, out, a):
+    """The recipe on one input into the folder `out`; prints and returns its timings."""
+    lo, hi = (float(v) for v in a.window.split(","))
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.basename(path).split(".")[0]
     t = {}
     t0 = time.perf_counter()
 
     s = time.perf_counter()
-    img = sitk.ReadImage(a.input)
+    img = sitk.ReadImage(path)
     t["read"] = time.perf_counter() - s
 
     s = time.perf_counter()
@@ -115,8 +135,8 @@ def main():
     t["mip"] = time.perf_counter() - s
 
     s = time.perf_counter()
-    sitk.WriteImage(win, os.path.join(a.out, stem + "_window.nii.gz"), True, a.gzip_level)
-    sitk.WriteImage(mip, os.path.join(a.out, stem + "_mip.nii.gz"), True, a.gzip_level)
+    sitk.WriteImage(win, os.path.join(out, stem + "_window.nii.gz"), True, a.gzip_level)
+    sitk.WriteImage(mip, os.path.join(out, stem + "_mip.nii.gz"), True, a.gzip_level)
     t["write"] = time.perf_counter() - s
 
     t["total"] = time.perf_counter() - t0
@@ -125,10 +145,14 @@ def main():
     for k, v in t.items():
         print(f"{k:9s} {v:7.2f} s", file=sys.stderr)
     print(f"peak RSS {rss_mb:.0f} MB, SimpleITK threads {threads}, output size {size}", file=sys.stderr)
-    print(json.dumps({"stages_s": {k: round(v, 3) for k, v in t.items()}, "peak_rss_mb": round(rss_mb),
-                      "threads": threads, "size": size, "grid": a.grid, "mip": a.mip,
-                      "gzip_level": a.gzip_level, "simpleitk": sitk.__version__,
-                      "numpy": np.__version__}))
+    doc = {"stages_s": {k: round(v, 3) for k, v in t.items()}, "peak_rss_mb": round(rss_mb),
+           "threads": threads, "size": size, "grid": a.grid, "mip": a.mip,
+           "gzip_level": a.gzip_level, "simpleitk": sitk.__version__, "numpy": np.__version__}
+    if len(a.input) == 1:
+        print(json.dumps(doc))
+    return doc
+
+
 
 
 if __name__ == "__main__":

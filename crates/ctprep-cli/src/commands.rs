@@ -202,7 +202,7 @@ enum Command {
     /// spread over a Slurm job array.
     ///
     /// Each case writes into DIR/<id>/ what `ctprep run` writes, plus ctprep.json (recipe,
-    /// version, inputs and outputs with size and SHA-256, timings, kernels). A case folder is
+    /// version, inputs and outputs with size and BLAKE3 hash, timings, kernels). A case folder is
     /// filled beside its place and renamed into it: it holds one complete run or nothing, and
     /// a failed case keeps its earlier outputs. A rerun skips every case whose record matches
     /// (same ctprep, recipe and input contents; --force redoes all), so after a crash or

@@ -52,7 +52,7 @@ impl Stage {
         } else {
             let bar = ProgressBar::new(len);
             bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise}")
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_message(name);

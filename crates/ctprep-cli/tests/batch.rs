@@ -10,7 +10,6 @@ use common::{ctprep, ctprep_command, s, stderr};
 use ctprep_core::Affine;
 use ctprep_io::{WriteOptions, write_nifti};
 use ctprep_phantom::Phantom;
-use sha2::Digest;
 
 /// Writes `n` phantoms (`case0.nii.gz`, ...) and their label maps (`case0_seg.nii.gz`) into
 /// `dir`, each with its own noise.
@@ -68,8 +67,8 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("reads")).expect("json")
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+fn b3(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// Each case folder holds what `ctprep run` writes for that case, byte for byte, and a
@@ -97,11 +96,11 @@ fn a_folder_batch_writes_what_run_writes_and_records_it() {
         assert_eq!(record["id"], id.as_str());
         assert_eq!(record["recipe"]["mip"]["slices"], 3);
         let inputs = record["inputs"].as_array().expect("inputs");
-        assert_eq!(inputs[0]["sha256"], sha256(&std::fs::read(&image).expect("reads")).as_str());
+        assert_eq!(inputs[0]["blake3"], b3(&std::fs::read(&image).expect("reads")).as_str());
         assert_eq!(inputs[1]["role"], "label");
         for o in record["outputs"].as_array().expect("outputs") {
             let name = o["path"].as_str().expect("name");
-            assert_eq!(o["sha256"], sha256(&got[name]).as_str(), "{name}");
+            assert_eq!(o["blake3"], b3(&got[name]).as_str(), "{name}");
         }
         assert!(record["run"]["outputs"]["mip"][0].as_str().expect("path").ends_with(&format!("{id}/{id}_mip.nii.gz")));
         assert_eq!(record["run"]["label"]["verdict"], "aligned");
@@ -246,19 +245,24 @@ fn shards_together_are_the_whole_batch() {
 fn killed_at_any_moment_a_rerun_finishes_the_job() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    dataset(&data, 4, [96, 80, 30]);
+    dataset(&data, 6, [96, 80, 30]);
     let reference = dir.path().join("reference");
-    let o = ctprep(&["batch", s(&data), "--out", s(&reference), "--label-pattern", "{stem}_seg.nii.gz", "--quiet"]);
+    let t0 = std::time::Instant::now();
+    // A fine grid, so that the batch takes long enough to be caught at every step.
+    let grid = ["--spacing", "0.4", "--label-pattern", "{stem}_seg.nii.gz", "--quiet"];
+    let o = ctprep_command().args(["batch", s(&data), "--out", s(&reference)]).args(grid).output().expect("runs");
+    let whole = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "{}", stderr(&o));
     let want = tree(&reference, false);
     let out = dir.path().join("out");
-    let args = ["batch", s(&data), "--out", s(&out), "--label-pattern", "{stem}_seg.nii.gz", "--quiet", "--jobs", "2"];
+    let args = ["batch", s(&data), "--out", s(&out), "--jobs", "2"];
     let (mut killed, mut terminated) = (0, 0);
     for (signal, after_ms) in
         [("-KILL", 30), ("-KILL", 90), ("-TERM", 60), ("-KILL", 150), ("-TERM", 120), ("-KILL", 250)]
     {
         let mut child = ctprep_command()
             .args(args)
+            .args(grid)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -287,12 +291,12 @@ fn killed_at_any_moment_a_rerun_finishes_the_job() {
             let record = json(&e.path().join("ctprep.json"));
             for o in record["outputs"].as_array().expect("outputs") {
                 let bytes = std::fs::read(e.path().join(o["path"].as_str().expect("name"))).expect("output there");
-                assert_eq!(o["sha256"], sha256(&bytes).as_str(), "{name} after {signal} at {after_ms} ms");
+                assert_eq!(o["blake3"], b3(&bytes).as_str(), "{name} after {signal} at {after_ms} ms");
             }
         }
     }
-    assert!(killed >= 2 && terminated >= 1, "too few runs were interrupted ({killed}, {terminated}): larger inputs");
-    let o = ctprep(&args);
+    assert!(killed + terminated >= 4, "too few runs were interrupted ({killed}, {terminated}) in {whole} s");
+    let o = ctprep_command().args(args).args(grid).output().expect("runs");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
     assert!(tree(&out, false) == want, "the resumed batch differs from the uninterrupted one");

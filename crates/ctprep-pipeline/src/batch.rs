@@ -23,7 +23,7 @@
 //!
 //! # Layout of the output folder
 //! - `<id>/`: what [`crate::run`] writes for the case, plus [`RECORD`] (`ctprep.json`, a
-//!   [`Record`]: recipe, version, inputs and outputs with their SHA-256, timings, kernels). A
+//!   [`Record`]: recipe, version, inputs and outputs with their BLAKE3 hash, timings, kernels). A
 //!   case folder is filled beside its place and renamed into it, so it is always one complete
 //!   run's outputs; a failed case leaves an earlier complete folder untouched.
 //! - `<id>.failed.json`: the [`FailureRecord`] of a case whose last run failed (removed when it
@@ -33,7 +33,7 @@
 //!
 //! # Resuming
 //! A case is skipped when its record names the same ctprep version, the same recipe and
-//! outputs, inputs with the same size and SHA-256, and its output files are all there with
+//! outputs, inputs with the same size and BLAKE3 hash, and its output files are all there with
 //! their recorded sizes; otherwise it is run again ([`Batch::force`] runs every case).
 
 use std::collections::{BTreeMap, HashSet};
@@ -45,7 +45,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ctprep_core::{Exec, Threads};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::progress::{Progress, Shown, Stage};
 use crate::{Input, LabelInput, Outputs, Pipeline, Product, Recipe, RunJson, stem_of};
@@ -377,8 +376,8 @@ pub struct FileRecord {
     pub path: String,
     /// Its size.
     pub bytes: u64,
-    /// Its SHA-256, as `sha256sum` prints it.
-    pub sha256: String,
+    /// Its BLAKE3 hash, as `b3sum` prints it.
+    pub blake3: String,
 }
 
 /// `ctprep.json`: what a case's folder holds and how it was made.
@@ -906,14 +905,14 @@ impl Batch {
 /// Whether two records' inputs are the same files: role, size and hash (not the path: a dataset
 /// moved elsewhere is still done).
 fn same_inputs(a: &[FileRecord], b: &[FileRecord]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.role == y.role && x.bytes == y.bytes && x.sha256 == y.sha256)
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.role == y.role && x.bytes == y.bytes && x.blake3 == y.blake3)
 }
 
-/// The size and SHA-256 of `path`, as a [`FileRecord`] of `role`.
+/// The size and BLAKE3 hash of `path`, as a [`FileRecord`] of `role`.
 fn hash_file(role: &str, path: &Path) -> Result<FileRecord, String> {
     let fail = |e: std::io::Error| format!("{}: cannot read: {e}", path.display());
     let mut f = std::fs::File::open(path).map_err(fail)?;
-    let mut h = Sha256::new();
+    let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
@@ -926,8 +925,12 @@ fn hash_file(role: &str, path: &Path) -> Result<FileRecord, String> {
         h.update(&buf[..n]);
         bytes += n as u64;
     }
-    let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(FileRecord { role: role.to_owned(), path: path.display().to_string(), bytes, sha256 })
+    Ok(FileRecord {
+        role: role.to_owned(),
+        path: path.display().to_string(),
+        bytes,
+        blake3: h.finalize().to_hex().to_string(),
+    })
 }
 
 fn unix_now() -> f64 {
