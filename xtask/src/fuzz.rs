@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The targets in `fuzz/fuzz_targets`, in the order they run.
-pub(crate) const TARGETS: [&str; 6] =
-    ["nifti_header", "nifti_read", "nrrd_read", "gzip_read", "deflate_roundtrip", "run_options"];
+pub(crate) const TARGETS: [&str; 7] =
+    ["nifti_header", "nifti_read", "nrrd_read", "gzip_read", "deflate_roundtrip", "run_options", "batch_manifest"];
 
 /// The workspace root (xtask lives one folder below it).
 fn root() -> PathBuf {
@@ -202,6 +202,7 @@ pub(crate) fn corpus() -> Result<(), String> {
         ("gzip_read", gzip),
         ("deflate_roundtrip", deflate),
         ("run_options", run),
+        ("batch_manifest", manifest_seeds()),
     ] {
         let d = dir.join(target);
         let _ = std::fs::remove_dir_all(&d);
@@ -212,6 +213,22 @@ pub(crate) fn corpus() -> Result<(), String> {
         println!("fuzz/corpus/{target}: {} files", files.len());
     }
     Ok(())
+}
+
+/// Manifests for `batch_manifest`: CSV (quoting, a byte order mark, CRLF, extra and missing
+/// columns, bad ids) and JSON Lines, each read by the target as both kinds.
+fn manifest_seeds() -> Vec<(String, Vec<u8>)> {
+    [
+        ("plain.csv", "id,image,label\na,a.nii.gz,a_seg.nrrd\nb,/abs/b.nrrd,\n"),
+        ("quoted.csv", "\u{feff}ID,Image\r\n\"x,1\",\"dir with \"\"quotes\"\"/x.nii\"\r\n"),
+        ("extra.csv", "site,label,image,id\nA,,s1.nii,1\nB,l2.nii,s2.nii,2\n\n"),
+        ("bad.csv", "id,image\n../x,a.nii\n.h,b.nii\nx,c.nii,d\n"),
+        ("lines.jsonl", "{\"id\": \"a\", \"image\": \"a.nii\", \"label\": null}\n{\"id\": 7, \"image\": \"b.nii\"}\n"),
+        ("badlines.jsonl", "{\"id\": [], \"image\": \"a\"}\n{\"image\": 1}\nnot json\n"),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_owned(), t.as_bytes().to_vec()))
+    .collect()
 }
 
 /// Copies of a little-endian NIfTI-1 (or NIfTI-2) file with one header field changed each.

@@ -94,9 +94,9 @@ pub(crate) struct BatchArgs {
 
 /// The options of `batch` an array task does not take over: where the cases and outputs are
 /// (passed absolute), the Slurm options themselves, --force (a resubmitted array would redo
-/// every case) and the global --profile (passed absolute).
-const NOT_PASSED_ON: [&str; 10] =
-    ["source", "out", "slurm", "array_size", "sbatch_args", "submit", "summary", "force", "shard", "profile"];
+/// every case), the global --profile (passed absolute) and --quiet (every task gets it).
+const NOT_PASSED_ON: [&str; 11] =
+    ["source", "out", "slurm", "array_size", "sbatch_args", "submit", "summary", "force", "shard", "profile", "quiet"];
 
 pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     if let Some(dir) = &args.summary {

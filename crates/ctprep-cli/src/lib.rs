@@ -4,7 +4,7 @@
 //! Exit codes: 0 success; 1 bad input or a failed operation, with one line on stderr
 //! `error: <file>: <what and why>`; 2 usage errors (clap's, and option values that make no sense
 //! together, such as an empty window); 3 a label map that is not on its image's grid (`check`),
-//! or cannot be placed on it (`run --label`).
+//! or cannot be placed on it (`run --label`). `batch` exits 1 when any of its cases failed.
 #![forbid(unsafe_code)]
 
 /// `print!` that returns the error instead of panicking, and takes a reader that went away

@@ -312,7 +312,7 @@ fn the_slurm_script_passes_the_recipe_on() {
     let out = dir.path().join("out");
     let o = ctprep_command()
         .current_dir(dir.path())
-        .args(["batch", "data", "--out", "out", "--slurm", "--window=-500,500", "--save", "mip,png"])
+        .args(["batch", "data", "--out", "out", "--slurm", "--window=-500,500", "--save", "mip,png", "--quiet"])
         .args(["--label-pattern", "{stem}_seg.nii.gz", "--sbatch-args", "-p cpu --time=01:00:00", "--force"])
         .output()
         .expect("runs");
@@ -335,6 +335,7 @@ fn the_slurm_script_passes_the_recipe_on() {
     }
     let exec = script.lines().find(|l| l.starts_with("exec ")).expect("an exec line");
     assert!(!exec.contains("--force") && !exec.contains("--slurm") && !exec.contains("--sbatch"), "{exec}");
+    assert_eq!(exec.matches("--quiet").count(), 1, "{exec}");
     for bad in [&["--sbatch-args", "'-p x'"][..], &["--array-size", "0"], &["--submit"]] {
         let mut a = vec!["batch", s(&data), "--out", s(&out)];
         if bad[0] != "--submit" {

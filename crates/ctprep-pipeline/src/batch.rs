@@ -739,22 +739,41 @@ impl Batch {
             Threads::Count(n) => n.get(),
             _ => (cores / jobs).max(1),
         };
+        // A case on one thread needs no pool; a lone case with `Auto` threads (or as many as the
+        // current pool has) takes the current pool, as `run` does. Only cases that each need several threads get a pool of their own:
+        // its coordinating thread (which waits on the reading thread) is then one of its workers,
+        // measured slower than coordinating from outside.
+        let lone = jobs == 1
+            && match self.exec.threads {
+                Threads::Count(n) => n.get() == rayon::current_num_threads(),
+                t => t == Threads::Auto,
+            };
+        let own_pools = threads > 1 && !lone;
+        let exec = if threads == 1 { self.exec.threads(Threads::One) } else { self.exec };
         let next = AtomicUsize::new(0);
         let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(cases.len()));
         let shown = Shown::start(progress, Stage::Cases, Some(cases.len() as u64));
         let started: Result<(), BatchError> = std::thread::scope(|s| {
             let mut handles = Vec::new();
             for _ in 0..jobs {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| BatchError::new(out, format!("cannot start {threads} threads: {e}")))?;
+                let pool = match own_pools {
+                    true => Some(
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .build()
+                            .map_err(|e| BatchError::new(out, format!("cannot start {threads} threads: {e}")))?,
+                    ),
+                    false => None,
+                };
                 let (next, rows, shown) = (&next, &rows, &shown);
                 handles.push(s.spawn(move || {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(case) = cases.get(i) else { break };
-                        let row = pool.install(|| self.run_case(case, out));
+                        let row = match &pool {
+                            Some(p) => p.install(|| self.run_case(case, out, exec)),
+                            None => self.run_case(case, out, exec),
+                        };
                         if let Ok(mut r) = rows.lock() {
                             r.push(row);
                         }
@@ -779,11 +798,11 @@ impl Batch {
     }
 
     /// One case, whatever happens: done, skipped or failed (recorded in `<id>.failed.json`).
-    fn run_case(&self, case: &Case, out: &Path) -> Row {
+    fn run_case(&self, case: &Case, out: &Path, exec: Exec) -> Row {
         let t0 = Instant::now();
         let failed_path = out.join(format!("{}{FAILED_SUFFIX}", case.id));
         // A panic in one case is that case's failure.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_case(case, out)))
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_case(case, out, exec)))
             .unwrap_or_else(|p| Err(format!("panicked: {}", crate::error::panic_message(p.as_ref()))));
         match outcome {
             Ok((status, row)) => {
@@ -823,7 +842,7 @@ impl Batch {
         }
     }
 
-    fn try_case(&self, case: &Case, out: &Path) -> Result<(Status, Row), String> {
+    fn try_case(&self, case: &Case, out: &Path, exec: Exec) -> Result<(Status, Row), String> {
         let t0 = Instant::now();
         let dir = out.join(&case.id);
         let mut inputs = vec![hash_file("image", &case.image)?];
@@ -862,7 +881,7 @@ impl Batch {
             None => None,
         };
         let report = Pipeline::new()
-            .exec(self.exec)
+            .exec(exec)
             .run_with_label(Input::path(&case.image), label, &self.recipe, &outputs)
             .map_err(|e| e.to_string())?;
         let mut run = RunJson::from(&report);
