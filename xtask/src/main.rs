@@ -81,6 +81,26 @@ enum Task {
         #[arg(long, value_name = "FILE")]
         write: Option<PathBuf>,
     },
+    /// Time `ctprep batch` over N generated phantoms against a shell loop of `ctprep run` and the
+    /// same recipe in SimpleITK (benches/peers/batch_bench.sh): builds the release binary, then
+    /// prints wall time, cases/min, cases/min per core and peak memory of each. SimpleITK comes
+    /// from $PYTHON (pip install -r benches/peers/requirements.txt); --no-simpleitk leaves it out.
+    ///
+    /// Example: cargo xtask bench-batch --cases 6 --shape 512x512x300
+    BenchBatch {
+        /// How many phantoms.
+        #[arg(long, default_value_t = 8)]
+        cases: usize,
+        /// Their shape (0.78 x 0.78 x 2.5 mm, int16, LPS).
+        #[arg(long, default_value = "512x512x300")]
+        shape: String,
+        /// Where the phantoms and outputs go.
+        #[arg(long, default_value = "/tmp/batchbench")]
+        workdir: PathBuf,
+        /// Leave the SimpleITK loop out.
+        #[arg(long)]
+        no_simpleitk: bool,
+    },
     /// Run `cargo test --workspace` (with any further arguments), then say how many tests
     /// skipped because the shared real data (`../shared/data`, or `$CTPREP_SHARED_DATA`) is
     /// absent, and which.
@@ -113,6 +133,29 @@ enum Task {
     /// Rebuild the committed seed corpus (fuzz/corpus/<target>/) from the fixtures: the small
     /// NIfTI fixtures plain and gzipped, header mutants, encoder data, run option lists.
     FuzzCorpus,
+}
+
+/// `cargo xtask bench-batch`: the release binary, then benches/peers/batch_bench.sh.
+fn bench_batch(cases: usize, shape: &str, workdir: &Path, no_simpleitk: bool) -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    let built = std::process::Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "-p", "ctprep-cli", "--bin", "ctprep"])
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
+    if !built.success() {
+        return Err(format!("cargo build --release failed ({built})"));
+    }
+    let mut bench = std::process::Command::new("bash");
+    bench.current_dir(root).arg("benches/peers/batch_bench.sh").arg(cases.to_string()).arg(shape).arg(workdir);
+    if no_simpleitk {
+        bench.env("SKIP_SITK", "1");
+    }
+    match bench.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("benches/peers/batch_bench.sh failed ({s})")),
+        Err(e) => Err(format!("cannot run bash: {e}")),
+    }
 }
 
 fn parse_triple<T: std::str::FromStr>(s: &str) -> Result<[T; 3], String> {
@@ -148,6 +191,7 @@ fn main() -> ExitCode {
                 .and_then(|()| bench_report(&criterion_dir, group.as_deref(), write.as_deref()))
         }
         Task::Test { args } => return test(&args),
+        Task::BenchBatch { cases, shape, workdir, no_simpleitk } => bench_batch(cases, &shape, &workdir, no_simpleitk),
         Task::Fuzz { seconds, target, sanitizer, timeout } => fuzz::fuzz(seconds, &target, &sanitizer, timeout),
         Task::FuzzCorpus => fuzz::corpus(),
     };

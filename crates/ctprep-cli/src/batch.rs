@@ -55,7 +55,7 @@ pub(crate) struct BatchArgs {
     label_tolerance: f64,
     /// Cases run at once (default: one per core, each on one thread: measured faster than one
     /// case at a time on all cores, see docs/BENCHMARKS.md). Memory grows with it: about
-    /// 100 MB per 512x512x300 case.
+    /// 60 MB per 512x512x300 case on one thread.
     #[arg(long, value_name = "N")]
     jobs: Option<NonZeroUsize>,
     /// Run every case again, even those whose record matches.
@@ -64,19 +64,21 @@ pub(crate) struct BatchArgs {
     /// Only shard I of N: the cases whose index in the id-sorted list is I modulo N. Default:
     /// from a Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes
     /// Indexed Job (JOB_COMPLETION_INDEX, and JOB_COMPLETIONS set to its completions), else
-    /// every case. A shard writes no summary files: run `ctprep batch --summary DIR` after all.
+    /// every case (--shard 0/1: every case inside another array job too). A shard writes no
+    /// summary files: run `ctprep batch --summary DIR` after all.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// Write DIR/ctprep-batch.sbatch, a Slurm job array script whose tasks each run their
-    /// shard of this batch (same options), and print its path; submit it with --submit or
-    /// `sbatch DIR/ctprep-batch.sbatch`. Resubmitting runs only the cases not yet done.
+    /// Write DIR/ctprep-batch.sbatch, a Slurm job array script whose task I runs shard I of
+    /// this batch (same options), and print its path; submit it with --submit or `sbatch
+    /// DIR/ctprep-batch.sbatch`. Resubmitting it (or one task: sbatch --array=I) runs only the
+    /// cases not yet done.
     #[arg(long, conflicts_with = "shard")]
     slurm: bool,
     /// With --slurm: array tasks (default: one per case, at most 100).
     #[arg(long, value_name = "N", requires = "slurm")]
     array_size: Option<NonZeroUsize>,
     /// With --slurm: more sbatch options, written into the script as #SBATCH lines, separated
-    /// by spaces (no quotes), e.g. "--partition=cpu --time=02:00:00 --cpus-per-task=4".
+    /// by spaces (no quotes; not --array), e.g. "--partition=cpu --time=02:00:00 --cpus-per-task=4".
     #[arg(long, value_name = "OPTIONS", requires = "slurm", allow_hyphen_values = true)]
     sbatch_args: Option<String>,
     /// With --slurm: submit the script with sbatch (prints sbatch's job id line).
@@ -84,7 +86,7 @@ pub(crate) struct BatchArgs {
     submit: bool,
     /// Summarise the records in DIR (every shard's, after all ran) instead of running:
     /// prints the table, writes DIR/summary.csv and DIR/summary.json; exit status 1 when any
-    /// case failed.
+    /// case of the batch's list failed or has no record (missing).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["source", "out", "slurm", "shard", "force"])]
     summary: Option<PathBuf>,
     /// Print the summary as one JSON object on stdout (the table still goes to stderr).
@@ -112,39 +114,30 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     }
     let recipe = args.recipe.recipe()?;
     let products = args.recipe.products()?;
-    let cases = cases_from(source, args.label_pattern.as_deref())?;
+    let exec = args.exec.exec();
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    if let ctprep_core::Threads::Count(n) = exec.threads {
+        crate::commands::check_thread_count("--threads", n.get())?;
+    }
+    if let Some(j) = args.jobs {
+        crate::commands::check_thread_count("--jobs", j.get())?;
+    }
+    let all = cases_from(source, args.label_pattern.as_deref())?;
     if args.slurm {
-        return slurm(args, source, out, cases.len());
+        return slurm(args, source, out, &all);
     }
     let (cases, shard) = match args.shard {
-        Some(s) => (s.select(&cases), Some((s, "--shard"))),
+        Some(s) => (s.select(&all), Some((s, "--shard"))),
         None => match Shard::from_env(|k| std::env::var(k).ok()).map_err(UsageError)? {
-            Some((s, from)) => (s.select(&cases), Some((s, from))),
-            None => (cases, None),
+            Some((s, from)) => (s.select(&all), Some((s, from))),
+            None => (all.clone(), None),
         },
     };
     if let Some((s, from)) = shard {
-        eprintln!("shard {s} (from {from}): {} cases", cases.len());
-        if cases.is_empty() {
-            return Ok(());
-        }
+        eprintln!("shard {s} (from {from}): {} of {} cases", cases.len(), all.len());
     }
-    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let exec = args.exec.exec();
-    let most = 4 * cores;
-    if let ctprep_core::Threads::Count(n) = exec.threads
-        && n.get() > most
-    {
-        return Err(
-            UsageError(format!("--threads {n}: more than {most} (4 per core of this machine's {cores})")).into()
-        );
-    }
-    if let Some(j) = args.jobs
-        && j.get() > most
-    {
-        return Err(UsageError(format!("--jobs {j}: more than {most} (4 per core of this machine's {cores})")).into());
-    }
-    // One case per core on one thread each, unless threads per case were asked for.
+    // One case per core unless threads per case were asked for; with `auto` threads the cases
+    // running at once share the cores.
     let jobs = args.jobs.map_or_else(
         || match exec.threads {
             ctprep_core::Threads::Count(n) => (cores / n.get()).max(1),
@@ -152,10 +145,6 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
         },
         NonZeroUsize::get,
     );
-    let exec = match (args.jobs, exec.threads) {
-        (None, ctprep_core::Threads::Auto) => exec.threads(ctprep_core::Threads::One),
-        _ => exec,
-    };
     let batch = Batch::new(recipe)
         .save(&products)
         .gzip_level(args.recipe.gzip_level)
@@ -164,7 +153,7 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
         .jobs(jobs)
         .force(args.force);
     let bars = crate::progress::Bars::default();
-    let summary = batch.run(&cases, out, &bars)?;
+    let summary = batch.run(&cases, &all, out, &bars)?;
     if shard.is_none() {
         summary.write(out)?;
     }
@@ -180,37 +169,56 @@ fn finish(summary: &Summary, json: bool, written: Option<&Path>) -> CmdResult {
     if json {
         crate::sayln!("{}", serde_json::to_string(summary)?)?;
     }
-    if summary.failed > 0 {
-        return Err(format!("{} of {} cases failed", summary.failed, summary.cases).into());
+    let not_done = summary.failed + summary.busy + summary.missing;
+    if not_done > 0 {
+        let mut why = vec![format!("{} failed", summary.failed)];
+        for (n, what) in [(summary.busy, "busy elsewhere"), (summary.missing, "missing")] {
+            if n > 0 {
+                why.push(format!("{n} {what}"));
+            }
+        }
+        return Err(format!("{not_done} of {} cases not done ({})", summary.cases, why.join(", ")).into());
     }
     Ok(())
 }
 
-/// `--slurm`: writes (and with `--submit` submits) the array script.
-fn slurm(args: &BatchArgs, source: &Path, out: &Path, cases: usize) -> CmdResult {
+/// `--slurm`: writes (and with `--submit` submits) the array script, and the batch's case list.
+fn slurm(args: &BatchArgs, source: &Path, out: &Path, all: &[ctprep_pipeline::batch::Case]) -> CmdResult {
+    let cases = all.len();
     let tasks = args.array_size.map_or(cases.min(100), NonZeroUsize::get).clamp(1, cases.max(1));
+    let sbatch = sbatch_lines(args.sbatch_args.as_deref().unwrap_or(""))?;
     let abs = |p: &Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
     let (source, out) = (abs(source)?, abs(out)?);
+    // Slurm reads `%` in --output as a pattern and cuts #SBATCH lines at spaces.
+    let text = out.to_string_lossy();
+    if text.contains(['%', ' ', '\t', '\n']) {
+        return Err(UsageError(format!(
+            "--out {text}: with --slurm, the folder's path may hold no '%' or spaces (Slurm's log path takes it)"
+        ))
+        .into());
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot tell where this ctprep is: {e}"))?;
     let mut command: Vec<OsString> =
         vec![exe.into(), "batch".into(), source.into(), "--out".into(), out.clone().into()];
     command.extend(passed_on()?);
+    let words: Vec<String> = command.iter().map(|w| shell_quote(w)).collect();
     let logs = out.join("slurm-logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: cannot create the folder: {e}", logs.display()))?;
+    ctprep_pipeline::batch::write_case_list(&out, all)?;
     let mut script = String::from("#!/bin/sh\n");
-    script.push_str("# Written by `ctprep batch --slurm`: each array task runs its shard of the batch (from\n");
-    script.push_str("# SLURM_ARRAY_TASK_ID); resubmitting runs only the cases not yet done. Afterwards:\n");
-    script.push_str(&format!("#   ctprep batch --summary {}\n", shell_quote(out.as_os_str())));
+    script.push_str("# Written by `ctprep batch --slurm`: array task I runs shard I of the batch's cases.\n");
+    script.push_str("# Resubmitting (all of it, or --array=I for one task) runs only the cases not yet done.\n");
+    script.push_str(&format!("# Afterwards: ctprep batch --summary {}\n", shell_quote(out.as_os_str())));
     script.push_str("#SBATCH --job-name=ctprep-batch\n");
     script.push_str(&format!("#SBATCH --array=0-{}\n", tasks - 1));
     script.push_str(&format!("#SBATCH --output={}\n", logs.join("%A_%a.log").display()));
-    for line in sbatch_lines(args.sbatch_args.as_deref().unwrap_or(""))? {
+    for line in sbatch {
         script.push_str(&format!("#SBATCH {line}\n"));
     }
-    let words: Vec<String> = command.iter().map(|w| shell_quote(w)).collect();
-    script.push_str(&format!("exec {} --quiet\n", words.join(" ")));
+    // The shard count is fixed here: a resubmission of some tasks (--array=3) keeps its shards.
+    script.push_str(&format!("exec {} --quiet --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\"\n", words.join(" ")));
     let path = out.join("ctprep-batch.sbatch");
-    ctprep_io::write_atomically(&path, |mut f| {
+    ctprep_io::write_atomically_named(&path, |mut f| {
         use std::io::Write;
         f.write_all(script.as_bytes()).map_err(|e| ctprep_io::Error::io(&path, "write", e))
     })?;
@@ -236,12 +244,12 @@ fn slurm(args: &BatchArgs, source: &Path, out: &Path, cases: usize) -> CmdResult
 
 /// The options given on this command line that every array task takes over, as given.
 fn passed_on() -> Result<Vec<OsString>, Box<dyn std::error::Error>> {
-    let kept = MATCHES.lock().map_err(|_| "the command line is not at hand")?.clone();
-    let Some(m) = kept else { return Ok(Vec::new()) };
+    let missing = "the command line to pass on is not at hand";
+    let m = MATCHES.lock().map_err(|_| missing)?.clone().ok_or(missing)?;
     let cmd = <crate::commands::Cli as clap::CommandFactory>::command();
-    let Some(batch) = cmd.find_subcommand("batch") else { return Ok(Vec::new()) };
+    let batch = cmd.find_subcommand("batch").ok_or(missing)?;
     let mut words = Vec::new();
-    for arg in batch.get_arguments().chain(cmd.get_arguments().filter(|a| a.is_global_set())) {
+    for arg in batch.get_arguments() {
         let id = arg.get_id().as_str();
         if NOT_PASSED_ON.contains(&id) || m.value_source(id) != Some(ValueSource::CommandLine) {
             continue;
@@ -273,6 +281,9 @@ fn sbatch_lines(s: &str) -> Result<Vec<String>, UsageError> {
         return Err(UsageError(format!(
             "--sbatch-args {s:?}: options separated by spaces, without quotes, backslashes or '#'"
         )));
+    }
+    if s.split_whitespace().any(|w| w.starts_with("-a") || w.starts_with("--array")) {
+        return Err(UsageError(format!("--sbatch-args {s:?}: the array is --array-size's (the shards follow it)")));
     }
     let mut lines: Vec<String> = Vec::new();
     for w in s.split_whitespace() {

@@ -210,7 +210,7 @@ enum Command {
     /// failing case (corrupt file, a label that cannot be placed) is recorded in
     /// DIR/<id>.failed.json and the batch goes on. At the end a table on stderr, and
     /// DIR/summary.csv and summary.json. Exit status: 0 when every case is done, 1 when any
-    /// failed, 2 for usage errors. Examples:
+    /// failed (or another process was running it), 2 for usage errors. Examples:
     ///
     ///   ctprep batch scans/ --out prep --label-pattern '{stem}_seg.nrrd'
     ///
@@ -343,16 +343,7 @@ impl ExecArgs {
     fn pool(&self) -> Result<Option<rayon::ThreadPool>, Box<dyn std::error::Error>> {
         match self.exec().threads {
             Threads::Count(n) => {
-                // More threads than cores only add overhead; thousands of them take seconds to
-                // start and gigabytes of address space.
-                let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-                let most = (4 * cores).max(4);
-                if n.get() > most {
-                    return Err(UsageError(format!(
-                        "--threads {n}: more than {most} (4 per core of this machine's {cores})"
-                    ))
-                    .into());
-                }
+                check_thread_count("--threads", n.get())?;
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(n.get())
                     .build()
@@ -362,6 +353,18 @@ impl ExecArgs {
             _ => Ok(None),
         }
     }
+}
+
+/// Refuses a count of threads (or of jobs, `option`) beyond 4 per core: more than the cores
+/// only add overhead, and thousands of threads take seconds to start and gigabytes of address
+/// space.
+pub(crate) fn check_thread_count(option: &str, n: usize) -> Result<(), UsageError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let most = (4 * cores).max(4);
+    if n > most {
+        return Err(UsageError(format!("{option} {n}: more than {most} (4 per core of this machine's {cores})")));
+    }
+    Ok(())
 }
 
 /// `ctprep --version`: the version, the instruction sets this CPU offers, and those the

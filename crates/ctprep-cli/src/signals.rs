@@ -1,5 +1,7 @@
-//! Ctrl-C, SIGTERM and SIGHUP: the command's temporary files are removed from the folder it
-//! writes into (an earlier output it had moved aside goes back), then the process exits 130.
+//! Ctrl-C, SIGTERM and SIGHUP: once no output is being renamed into place, the command's
+//! temporary files (and lock files) are removed from the folders it writes into (an earlier
+//! output it had moved aside goes back), then the process exits 130. Outputs already in place
+//! (a batch's finished cases) stay.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -22,7 +24,7 @@ pub(crate) fn clean_on_interrupt(dirs: Vec<PathBuf>) {
                 ctprep_io::remove_own_temporaries(d);
             }
         }
-        eprintln!("interrupted: no output written");
+        eprintln!("interrupted: unfinished outputs removed");
         std::process::exit(130);
     });
 }

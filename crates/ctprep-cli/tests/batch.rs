@@ -146,6 +146,8 @@ fn a_rerun_redoes_what_changed() {
     // An output removed.
     std::fs::remove_file(out.join("case2/case2_mip_axial.png")).expect("removes");
     assert_eq!(batch(&[]), "skipped,skipped,done,skipped,done,skipped");
+    // The label tolerance matters only to cases with a label: none here.
+    assert_eq!(batch(&["--label-tolerance", "0.5"]), "skipped,skipped,skipped,skipped,skipped,skipped");
     assert_eq!(batch(&["--window", "-500,500"]), "done,done,done,done,done,done");
     assert_eq!(batch(&["--window", "-500,500", "--force"]), "done,done,done,done,done,done");
 }
@@ -174,7 +176,10 @@ fn bad_cases_fail_alone_and_keep_earlier_outputs() {
     let o = ctprep(&["batch", s(&manifest), "--out", s(&out), "--save", "mip"]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
-    assert!(e.contains("cases 5: 2 done, 0 skipped, 3 failed") && e.contains("error: 3 of 5 cases failed"), "{e}");
+    assert!(
+        e.contains("cases 5: 2 done, 0 skipped, 3 failed") && e.contains("error: 3 of 5 cases not done (3 failed)"),
+        "{e}"
+    );
     for (id, why) in [("corrupt", "corrupt.nii.gz"), ("missing", "nothing.nii.gz"), ("far", "cannot be placed")] {
         let f = json(&out.join(format!("{id}.failed.json")));
         assert!(f["error"].as_str().expect("error").contains(why), "{id}: {f}");
@@ -198,6 +203,20 @@ fn bad_cases_fail_alone_and_keep_earlier_outputs() {
     assert!(!out.join("case0.failed.json").exists(), "case0 is done again: its failure record goes");
     assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
     // The summary of the records agrees.
+    std::fs::write(data.join("case0.nii.gz"), &good[..good.len() / 2]).expect("truncates");
+    let o = ctprep(&["batch", s(&manifest), "--out", s(&out), "--save", "mip", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = ctprep(&["batch", "--summary", s(&out), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (summary["done"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(4)),
+        "case0 failed after its record"
+    );
+    std::fs::write(data.join("case0.nii.gz"), &good).expect("restores");
+    let o = ctprep(&["batch", s(&manifest), "--out", s(&out), "--save", "mip", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
     let o = ctprep(&["batch", "--summary", s(&out), "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -217,7 +236,7 @@ fn shards_together_are_the_whole_batch() {
     let sharded = dir.path().join("sharded");
     let args = ["batch", s(&data), "--out", s(&sharded), "--label-pattern", "{stem}_seg.nii.gz", "--quiet"];
     let o = ctprep_command().args(args).args(["--shard", "0/3"]).output().expect("runs");
-    assert!(o.status.success() && stderr(&o).contains("shard 0/3 (from --shard): 2 cases"), "{}", stderr(&o));
+    assert!(o.status.success() && stderr(&o).contains("shard 0/3 (from --shard): 2 of 5 cases"), "{}", stderr(&o));
     for task in ["2", "3"] {
         let o = ctprep_command()
             .args(args)
@@ -240,7 +259,9 @@ fn shards_together_are_the_whole_batch() {
 
 /// `kill -9` at any moment, then a rerun, gives exactly the outputs of an uninterrupted batch
 /// and no temporaries; in between, every case folder present is complete (its record's hashes
-/// are its files'). SIGTERM removes the temporaries itself and exits 130.
+/// are its files'). SIGTERM removes the temporaries itself and exits 130. The rounds start
+/// from a complete batch of another window, so that the signals also catch case folders being
+/// replaced (the earlier one moved aside).
 #[test]
 fn killed_at_any_moment_a_rerun_finishes_the_job() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -256,10 +277,18 @@ fn killed_at_any_moment_a_rerun_finishes_the_job() {
     let want = tree(&reference, false);
     let out = dir.path().join("out");
     let args = ["batch", s(&data), "--out", s(&out), "--jobs", "2"];
+    let earlier = |out: &Path| {
+        let o = ctprep_command().args(args).args(grid).args(["--window", "-500,500"]).output().expect("runs");
+        assert!(o.status.success() && out.join("case0").is_dir(), "{}", stderr(&o));
+    };
+    earlier(&out);
     let (mut killed, mut terminated) = (0, 0);
-    for (signal, after_ms) in
-        [("-KILL", 30), ("-KILL", 90), ("-TERM", 60), ("-KILL", 150), ("-TERM", 120), ("-KILL", 250)]
+    // At moments spread over an uninterrupted batch's time: while cases are hashed, run,
+    // recorded and placed.
+    for (signal, share) in
+        [("-KILL", 0.1), ("-TERM", 0.25), ("-KILL", 0.4), ("-TERM", 0.55), ("-KILL", 0.7), ("-KILL", 0.85)]
     {
+        let after_ms = (share * whole * 1000.0) as u64;
         let mut child = ctprep_command()
             .args(args)
             .args(grid)
@@ -271,8 +300,9 @@ fn killed_at_any_moment_a_rerun_finishes_the_job() {
         let _ = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status();
         let status = child.wait().expect("ends");
         if status.success() {
-            // Finished before the signal: start the next round from nothing.
+            // Finished before the signal: start the next round from the other window again.
             std::fs::remove_dir_all(&out).expect("removes");
+            earlier(&out);
             continue;
         }
         if signal == "-TERM" {
@@ -336,6 +366,8 @@ fn the_slurm_script_passes_the_recipe_on() {
     let exec = script.lines().find(|l| l.starts_with("exec ")).expect("an exec line");
     assert!(!exec.contains("--force") && !exec.contains("--slurm") && !exec.contains("--sbatch"), "{exec}");
     assert_eq!(exec.matches("--quiet").count(), 1, "{exec}");
+    assert!(exec.ends_with(r#" --shard "$SLURM_ARRAY_TASK_ID/3""#), "{exec}");
+    assert_eq!(json(&out.join("cases.json"))["ids"].as_array().map(Vec::len), Some(3), "the case list is written");
     for bad in [&["--sbatch-args", "'-p x'"][..], &["--array-size", "0"], &["--submit"]] {
         let mut a = vec!["batch", s(&data), "--out", s(&out)];
         if bad[0] != "--submit" {
@@ -353,20 +385,91 @@ fn nonsense_options_are_usage_errors() {
     let data = dir.path().join("data");
     dataset(&data, 1, [8, 8, 4]);
     let out = dir.path().join("out");
-    for (extra, why) in [
-        (&["--shard", "2/2"][..], "needs 0 <= I < N"),
-        (&["--jobs", "0"], "--jobs"),
-        (&["--label-tolerance=-1"], "--label-tolerance"),
-        (&["--summary", "x"], "cannot be used with"),
-        (&["--label-pattern", "seg.nii"], "no {stem}"),
+    for (extra, code, why) in [
+        (&["--shard", "2/2"][..], 2, "needs 0 <= I < N"),
+        (&["--jobs", "0"], 2, "--jobs"),
+        (&["--jobs", "100000"], 2, "--jobs 100000: more than"),
+        (&["--threads", "100000"], 2, "--threads 100000: more than"),
+        (&["--label-tolerance=-1"], 2, "--label-tolerance"),
+        (&["--summary", "x"], 2, "cannot be used with"),
+        (&["--label-pattern", "seg.nii"], 1, "no {stem}"),
+        (&["--label-pattern", "{stem}.nii.gz"], 1, "names the images themselves"),
+        (&["--slurm", "--sbatch-args", "--array=1-3"], 2, "the array is --array-size's"),
+        (&["--slurm", "--sbatch-args", "-a 1"], 2, "the array is --array-size's"),
     ] {
         let mut a = vec!["batch", s(&data), "--out", s(&out)];
         a.extend_from_slice(extra);
         let o = ctprep(&a);
-        assert!(matches!(o.status.code(), Some(1 | 2)) && stderr(&o).contains(why), "{extra:?}: {}", stderr(&o));
+        assert!(o.status.code() == Some(code) && stderr(&o).contains(why), "{extra:?}: {}", stderr(&o));
     }
+    let spaced = dir.path().join("with space");
+    let o = ctprep(&["batch", s(&data), "--out", s(&spaced), "--slurm"]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("no '%' or spaces"), "{}", stderr(&o));
     let o = ctprep(&["batch", s(&dir.path().join("nothing.csv")), "--out", s(&out)]);
     assert!(o.status.code() == Some(1) && stderr(&o).contains("nothing.csv"), "{}", stderr(&o));
     let o = ctprep(&["batch", "--summary", s(&data)]);
     assert!(o.status.code() == Some(1) && stderr(&o).contains("no case records"), "{}", stderr(&o));
+}
+
+/// A case another process holds the lock of is left to it (`busy`, exit 1); the summary of the
+/// records counts the cases of the batch's list with no record as missing, and leaves out the
+/// records of cases no longer in the list.
+#[test]
+fn busy_and_missing_cases_are_not_done() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    dataset(&data, 3, [16, 16, 4]);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let held = ctprep_io::NameLock::take(&out, "case1").expect("locks").expect("free");
+    let o = ctprep(&["batch", s(&data), "--out", s(&out), "--save", "mip", "--label-pattern", "{stem}_seg.nii.gz"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("2 done, 0 skipped, 0 failed, 1 busy elsewhere") && e.contains("1 of 3 cases not done"), "{e}");
+    assert!(!out.join("case1").exists());
+    drop(held);
+    let o = ctprep(&["batch", s(&data), "--out", s(&out), "--save", "mip", "--label-pattern", "{stem}_seg.nii.gz"]);
+    assert!(o.status.success() && stderr(&o).contains("1 done, 2 skipped"), "{}", stderr(&o));
+    assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
+
+    // One shard of a new batch: the other cases are missing from the summary.
+    let sharded = dir.path().join("sharded");
+    let o = ctprep(&["batch", s(&data), "--out", s(&sharded), "--save", "mip", "--shard", "0/3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        sharded.join("gone.failed.json"),
+        serde_json::to_vec(&json(&out.join("summary.json"))).expect("json"),
+    )
+    .expect("writes");
+    let o = ctprep(&["batch", "--summary", s(&sharded)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("cases 6: 2 done, 0 skipped, 0 failed, 4 missing") && e.contains("missing: case0_seg, case1, "),
+        "{e}"
+    );
+    assert!(e.contains("1 records of cases not in the batch's list left out"), "{e}");
+}
+
+/// Outputs are named after the image: a case whose image was renamed (same bytes) is run again
+/// under the new name, not skipped with the old names.
+#[test]
+fn a_renamed_image_is_run_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    dataset(&data, 1, [16, 16, 4]);
+    let manifest = dir.path().join("cases.jsonl");
+    let out = dir.path().join("out");
+    for (name, status) in [("case0", "done"), ("case0", "skipped"), ("renamed", "done")] {
+        if name != "case0" {
+            std::fs::copy(data.join("case0.nii.gz"), data.join(format!("{name}.nii.gz"))).expect("copies");
+        }
+        std::fs::write(&manifest, format!("{{\"id\": \"x\", \"image\": \"data/{name}.nii.gz\"}}\n")).expect("writes");
+        let o = ctprep(&["batch", s(&manifest), "--out", s(&out), "--save", "mip", "--json", "--quiet"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(summary["rows"][0]["status"], status, "{name}");
+        assert!(out.join(format!("x/{name}_mip.nii.gz")).exists());
+    }
+    assert!(!out.join("x/case0_mip.nii.gz").exists(), "the old names went with the old folder");
 }

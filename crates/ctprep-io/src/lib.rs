@@ -84,10 +84,10 @@ pub use read::{
 };
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{
-    Completed, DEFAULT_GZIP_LEVEL, NiftiStream, OutputFormat, Packer, Piece, WriteOptions, detached_data_path,
-    header_for, nifti_output_kind, persist_all, place_folder, placing_lock, remove_own_temporaries,
-    remove_stale_temporaries, remove_stale_temporaries_of, temp_folder_for, write_atomically, write_atomically_named,
-    write_nifti, write_nrrd, write_volume,
+    Completed, DEFAULT_GZIP_LEVEL, NameLock, NiftiStream, OutputFormat, Packer, Piece, WriteOptions,
+    detached_data_path, header_for, nifti_output_kind, persist_all, place_folder, placing_lock, remove_own_temporaries,
+    remove_stale_temporaries, remove_stale_temporaries_of, remove_temporaries_of, temp_folder_for, write_atomically,
+    write_atomically_named, write_nifti, write_nrrd, write_volume,
 };
 pub use xform::{
     AffineSource, QformFields, best_affine, effective_xform_code, qform_affine, qform_from_affine,

@@ -415,7 +415,11 @@ pub fn write_atomically_named<E: From<Error>>(
     path: &Path,
     write: impl FnOnce(&std::fs::File) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    let slot = slot_for(path, "new")?;
+    // Under the lock, so that no temporary appears once a signal handler holds it.
+    let slot = {
+        let _placing = placing_lock();
+        slot_for(path, "new")?
+    };
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(&slot)
@@ -462,32 +466,50 @@ fn temp_prefix() -> String {
 /// its place. Files of running processes, and every other file, are left alone. Where the
 /// running processes cannot be listed (no `/proc`), nothing is removed.
 pub fn remove_stale_temporaries(dir: &Path) -> usize {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
+    if !can_list_processes() {
         return 0;
     }
-    clean_temporaries(dir, |pid, _| pid != std::process::id() && !proc.join(pid.to_string()).exists())
+    clean_temporaries(dir, |pid, _| pid != std::process::id() && !process_runs(pid))
 }
 
 /// [`remove_stale_temporaries`] for the temporaries (files and folders) that stand for paths
-/// named as `mine` accepts (`ct` for `.ctprep-<pid>-new-XXXXXX-ct.tmp`), including this
-/// process's own: for a caller that has written nothing into `dir` yet, and whose names no
-/// other live process writes (a batch's shard: in a container, a killed process's pid comes back
-/// soon; on a cluster's shared folder, `/proc` does not know the other machines' processes).
+/// named as `mine` accepts (`ct` for `.ctprep-<pid>-new-XXXXXX-ct.tmp`), this process's own
+/// included: for a caller that has written none of those names yet.
 pub fn remove_stale_temporaries_of(dir: &Path, mine: impl Fn(&str) -> bool) -> usize {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
+    if !can_list_processes() {
         return 0;
     }
     clean_temporaries(dir, |pid, original| {
-        original.is_some_and(&mine) && (pid == std::process::id() || !proc.join(pid.to_string()).exists())
+        original.is_some_and(&mine) && (pid == std::process::id() || !process_runs(pid))
     })
 }
 
+/// Removes every temporary (of any process) standing for a path named as `mine` accepts: for a
+/// caller that holds a lock on those names, so that no live process can be writing them,
+/// wherever it runs (a folder shared between machines) and whatever its pid.
+pub fn remove_temporaries_of(dir: &Path, mine: impl Fn(&str) -> bool) -> usize {
+    clean_temporaries(dir, |_, original| original.is_some_and(&mine))
+}
+
+/// Whether running processes can be listed (`/proc`).
+fn can_list_processes() -> bool {
+    Path::new("/proc/self").exists()
+}
+
+/// Whether process `pid` runs on this machine.
+fn process_runs(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// Removes this process's own temporary files from `dir` (for a signal handler: the process is
-/// about to exit), putting back any earlier output moved aside whose path is empty.
+/// about to exit), putting back any earlier output moved aside whose path is empty, and the
+/// files of the [`NameLock`]s it holds there.
 pub fn remove_own_temporaries(dir: &Path) -> usize {
-    clean_temporaries(dir, |pid, _| pid == std::process::id())
+    let mut removed = clean_temporaries(dir, |pid, _| pid == std::process::id());
+    if let Ok(held) = HELD.lock() {
+        removed += held.iter().filter(|p| p.parent() == Some(dir) && std::fs::remove_file(p).is_ok()).count();
+    }
+    removed
 }
 
 /// The temporary files of `dir` whose process `gone` accepts, cleaned up so the folder holds
@@ -559,6 +581,21 @@ const SLOT_RAND: usize = 6;
 /// earlier file moved aside) or `new` (a complete output about to be placed), so a later
 /// clean-up knows what it is and where it goes.
 fn slot_for(path: &Path, kind: &str) -> Result<tempfile::TempPath> {
+    slot(path, kind, 0o644, |b, dir| b.tempfile_in(dir).map(tempfile::NamedTempFile::into_temp_path))
+}
+
+/// [`slot_for`] as an empty folder; its mode before the umask is 0o777, as `mkdir` gives.
+fn slot_folder(path: &Path, kind: &str) -> Result<tempfile::TempDir> {
+    slot(path, kind, 0o777, |b, dir| b.tempdir_in(dir))
+}
+
+/// Makes the slot `make` creates (a file or a folder) under [`slot_for`]'s name, with `mode`.
+fn slot<T>(
+    path: &Path,
+    kind: &str,
+    mode: u32,
+    make: impl FnOnce(&tempfile::Builder<'_, '_>, &Path) -> std::io::Result<T>,
+) -> Result<T> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -568,8 +605,10 @@ fn slot_for(path: &Path, kind: &str) -> Result<tempfile::TempPath> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(&suffix).rand_bytes(SLOT_RAND);
     #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    builder.tempfile_in(dir).map(tempfile::NamedTempFile::into_temp_path).map_err(|e| temp_error(path, dir, e))
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
+    #[cfg(not(unix))]
+    let _ = mode;
+    make(&builder, dir).map_err(|e| temp_error(path, dir, e))
 }
 
 /// Renames the finished temporary file onto `path`.
@@ -976,25 +1015,86 @@ pub fn placing_lock() -> std::sync::MutexGuard<'static, ()> {
     PLACING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// An empty temporary folder beside `path` (`.ctprep-<pid>-new-XXXXXX-<its name>.tmp`), removed
-/// when dropped, to fill and then put at `path` whole with [`place_folder`]. A killed process's
-/// leftover is removed by [`remove_stale_temporaries`].
-pub fn temp_folder_for(path: &Path) -> Result<tempfile::TempDir> {
-    slot_folder(path, "new")
+/// A lock on a name in a folder, between processes (on this machine, or on others sharing the
+/// folder where its file system supports `flock`): the file `.ctprep-lock-<name>` there, locked
+/// while held and removed when let go, so a folder keeps no lock files. The kernel lets go of a
+/// killed process's lock; the next process to take it removes the file. A signal handler's
+/// [`remove_own_temporaries`] removes the lock files this process holds.
+#[derive(Debug)]
+pub struct NameLock {
+    file: std::fs::File,
+    path: std::path::PathBuf,
 }
 
-fn slot_folder(path: &Path, kind: &str) -> Result<tempfile::TempDir> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (prefix, suffix) = (format!("{}{kind}-", temp_prefix()), format!("-{name}.tmp"));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(&suffix).rand_bytes(SLOT_RAND);
+/// The lock files this process holds, for [`remove_own_temporaries`].
+static HELD: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+impl NameLock {
+    /// The lock on `name` in `dir`, or `None` when another process holds it.
+    pub fn take(dir: &Path, name: &str) -> Result<Option<NameLock>> {
+        let path = dir.join(format!(".ctprep-lock-{name}"));
+        loop {
+            // Under the placing lock: no lock file appears once a signal handler holds it.
+            let placing = placing_lock();
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, "open the lock file", e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, "lock", e)),
+            }
+            // The holder before us may have removed the file after we opened it: a lock on a
+            // file no longer at `path` locks nothing. Then again, on the new one.
+            if same_file(&file, &path) {
+                if let Ok(mut held) = HELD.lock() {
+                    held.push(path.clone());
+                }
+                drop(placing);
+                return Ok(Some(NameLock { file, path }));
+            }
+        }
+    }
+}
+
+impl Drop for NameLock {
+    fn drop(&mut self) {
+        // Removed while still locked: whoever opens the path next makes a new file.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+        if let Ok(mut held) = HELD.lock() {
+            held.retain(|p| p != &self.path);
+        }
+    }
+}
+
+/// Whether `file` is the file now at `path`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
     #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
-    builder.tempdir_in(dir).map_err(|e| temp_error(path, dir, e))
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// An empty temporary folder beside `path` (`.ctprep-<pid>-new-XXXXXX-<its name>.tmp`), removed
+/// when dropped, to fill and then put at `path` whole with [`place_folder`]. A killed process's
+/// leftover is removed by [`remove_stale_temporaries`]. Made under [`placing_lock`], so none
+/// appears once a signal handler holds it.
+pub fn temp_folder_for(path: &Path) -> Result<tempfile::TempDir> {
+    let _placing = placing_lock();
+    slot_folder(path, "new")
 }
 
 /// Puts the folder `filled` (from [`temp_folder_for`]) at `path` whole: an earlier folder there
@@ -1003,7 +1103,7 @@ fn slot_folder(path: &Path, kind: &str) -> Result<tempfile::TempDir> {
 /// leaves the earlier folder aside, which [`remove_stale_temporaries`] puts back: `path` always
 /// holds one complete folder, the earlier or the new.
 pub fn place_folder(filled: tempfile::TempDir, path: &Path) -> Result<()> {
-    let _placing = placing_lock();
+    let placing = placing_lock();
     let aside = match std::fs::symlink_metadata(path) {
         Ok(_) => {
             let slot = slot_folder(path, "old")?.keep();
@@ -1024,6 +1124,8 @@ pub fn place_folder(filled: tempfile::TempDir, path: &Path) -> Result<()> {
     }
     // `filled` is at `path` now: nothing left for it to remove.
     let _ = filled.keep();
+    // Removing the earlier folder needs no lock: a leftover is cleaned like any old slot.
+    drop(placing);
     if let Some(slot) = aside {
         remove_any(&slot);
     }

@@ -422,11 +422,11 @@ pub struct LabelValue {
     pub ml: f64,
 }
 
-/// The most distinct values [`value_counts`] lists.
 /// How far (mm) two grids' voxel centres may lie apart for them to count as the same, unless
 /// told otherwise: 0.01 mm, far below any scanner's precision and above float rounding.
 pub const DEFAULT_TOLERANCE_MM: f64 = 0.01;
 
+/// The most distinct values [`value_counts`] lists.
 pub const MAX_LABEL_VALUES: usize = 1000;
 
 /// The distinct values of `v` (over every layer) with their voxel counts and volumes, in

@@ -13,10 +13,10 @@
 //! let out = tempfile::tempdir()?;
 //! let cases = cases_from(data.path(), None)?; // a folder, or a .csv / .jsonl manifest
 //! let batch = Batch::new(Recipe::corrected()).save(&[Product::Mip]);
-//! let first = batch.run(&cases, out.path(), &NoProgress)?;
+//! let first = batch.run(&cases, &cases, out.path(), &NoProgress)?;
 //! assert_eq!((first.done, first.failed), (2, 0));
 //! assert!(out.path().join("a/a_mip.nii.gz").exists() && out.path().join("a/ctprep.json").exists());
-//! let again = batch.run(&cases, out.path(), &NoProgress)?; // nothing changed: nothing redone
+//! let again = batch.run(&cases, &cases, out.path(), &NoProgress)?; // nothing changed: nothing redone
 //! assert_eq!(again.skipped, 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -29,12 +29,16 @@
 //! - `<id>.failed.json`: the [`FailureRecord`] of a case whose last run failed (removed when it
 //!   succeeds).
 //! - `summary.csv`, `summary.json`: the [`Summary`] of the last run ([`Summary::write`]).
-//! - Temporaries are named `.ctprep-<pid>-...`; a rerun removes those of killed runs.
+//! - [`CASES`] (`cases.json`): the ids of the batch's cases, for [`Summary::of_records`].
+//! - Temporaries are named `.ctprep-<pid>-...`; while a process runs a case it holds the
+//!   case's lock (`.ctprep-lock-<id>`, a [`ctprep_io::NameLock`]), and before running it removes
+//!   what killed runs left for that case, whichever machine they ran on.
 //!
 //! # Resuming
 //! A case is skipped when its record names the same ctprep version, the same recipe and
 //! outputs, inputs with the same size and BLAKE3 hash, and its output files are all there with
-//! their recorded sizes; otherwise it is run again ([`Batch::force`] runs every case).
+//! their recorded sizes and named after the image; otherwise it is run again ([`Batch::force`]
+//! runs every case).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -53,8 +57,11 @@ use crate::{Input, LabelInput, Outputs, Pipeline, Product, Recipe, RunJson, stem
 pub const RECORD: &str = "ctprep.json";
 /// Appended to a case id: the record of its failed run, beside the case folders.
 pub const FAILED_SUFFIX: &str = ".failed.json";
+/// The batch's list of cases in its output folder: every run writes it (the whole list, not
+/// its shard's), so that [`Summary::of_records`] knows which cases are missing.
+pub const CASES: &str = "cases.json";
 /// Names in the output folder that no case may take.
-pub const RESERVED_NAMES: [&str; 4] = ["summary.csv", "summary.json", "slurm-logs", "ctprep-batch.sbatch"];
+pub const RESERVED_NAMES: [&str; 5] = ["summary.csv", "summary.json", CASES, "slurm-logs", "ctprep-batch.sbatch"];
 /// The version written into records and compared on a rerun.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -175,10 +182,10 @@ fn read_manifest_text(path: &Path) -> Result<String, BatchError> {
     Ok(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
 }
 
-/// `p` as written in a manifest, relative to `base` unless absolute.
-fn resolve(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+/// `case` with its paths, as written in a manifest, taken relative to `base` unless absolute.
+fn resolved(case: Case, base: &Path) -> Case {
+    let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    Case { image: resolve(case.image), label: case.label.map(resolve), ..case }
 }
 
 fn read_csv(path: &Path, text: &str, base: &Path) -> Result<Vec<Case>, BatchError> {
@@ -205,11 +212,7 @@ fn read_csv(path: &Path, text: &str, base: &Path) -> Result<Vec<Case>, BatchErro
         }
         let case = case_of(field(id), field(image), label.map(field))
             .map_err(|why| BatchError::new(path, format!("line {line}: {why}")))?;
-        cases.push(Case {
-            image: resolve(base, &case.image.to_string_lossy()),
-            label: case.label.map(|l| resolve(base, &l.to_string_lossy())),
-            ..case
-        });
+        cases.push(resolved(case, base));
     }
     Ok(cases)
 }
@@ -250,12 +253,8 @@ fn read_jsonl(path: &Path, text: &str, base: &Path) -> Result<Vec<Case>, BatchEr
             serde_json::Value::Number(n) => n.to_string(),
             other => return Err(at(format!("id {other}: expected a string or a number"))),
         };
-        let case = case_of(id.trim(), &l.image, l.label.as_deref()).map_err(at)?;
-        cases.push(Case {
-            image: resolve(base, &l.image),
-            label: case.label.as_ref().map(|p| resolve(base, &p.to_string_lossy())),
-            ..case
-        });
+        let case = case_of(id.trim(), l.image.trim(), l.label.as_deref().map(str::trim)).map_err(at)?;
+        cases.push(resolved(case, base));
     }
     Ok(cases)
 }
@@ -283,6 +282,11 @@ fn scan_folder(dir: &Path, label_pattern: Option<&str>) -> Result<Vec<Case>, Bat
     images.sort();
     let label_of = |img: &Path| label_pattern.map(|p| dir.join(p.replace("{stem}", &stem_of(img))));
     let labels: HashSet<PathBuf> = images.iter().filter_map(|i| label_of(i)).collect();
+    if let Some(p) = label_pattern
+        && images.iter().any(|i| label_of(i).as_ref() == Some(i))
+    {
+        return Err(BatchError::new(dir, format!("label pattern {p:?} names the images themselves")));
+    }
     let cases: Vec<Case> = images
         .iter()
         .filter(|i| !labels.contains(*i))
@@ -422,6 +426,11 @@ pub struct FailureRecord {
     pub finished_unix_s: f64,
     /// Wall time until it failed.
     pub seconds: f64,
+    /// The `finished_unix_s` of the case's [`Record`] when it failed (its earlier complete run),
+    /// if it had one: the failure is the case's latest word only while that record is still
+    /// there (a later success replaces it), whatever the clocks of the machines involved.
+    #[serde(default)]
+    pub record_finished_unix_s: Option<f64>,
 }
 
 /// How a case ended.
@@ -434,15 +443,23 @@ pub enum Status {
     Skipped,
     /// Failed: its error is recorded, its earlier outputs (if any) kept.
     Failed,
+    /// Not run: another process (another shard, on this machine or another) holds the case's
+    /// lock and is running it.
+    Busy,
+    /// In a summary of records ([`Summary::of_records`]): a case of the batch's list with no
+    /// record at all (not run yet, or its run was killed).
+    Missing,
 }
 
 impl Status {
-    /// `done`, `skipped`, `failed`.
+    /// `done`, `skipped`, `failed`, `busy`, `missing`.
     pub fn name(self) -> &'static str {
         match self {
             Status::Done => "done",
             Status::Skipped => "skipped",
             Status::Failed => "failed",
+            Status::Busy => "busy",
+            Status::Missing => "missing",
         }
     }
 }
@@ -478,8 +495,21 @@ pub struct Summary {
     pub skipped: usize,
     /// Failed.
     pub failed: usize,
-    /// Wall time of the whole batch (for a summary of records: the sum of the cases' times).
+    /// Running elsewhere (another process held their locks).
+    #[serde(default)]
+    pub busy: usize,
+    /// In a summary of records: cases of the batch's list without any record.
+    #[serde(default)]
+    pub missing: usize,
+    /// Wall time of the whole batch; for a summary of records ([`Summary::of_records`]), the
+    /// sum of the cases' times.
     pub wall_s: f64,
+    /// Whether this summary was made from the records in a folder rather than by a run.
+    #[serde(default)]
+    pub of_records: bool,
+    /// In a summary of records: records found of cases not in the batch's list (left out).
+    #[serde(default)]
+    pub not_listed: usize,
     /// The cases run, per minute of wall time.
     pub cases_per_min: f64,
     /// The inputs of the cases run, in MB (10^6 bytes) per second of wall time.
@@ -514,7 +544,11 @@ impl Summary {
             done: ran.len(),
             skipped: count(Status::Skipped),
             failed: count(Status::Failed),
+            busy: count(Status::Busy),
+            missing: count(Status::Missing),
             wall_s,
+            of_records: false,
+            not_listed: 0,
             cases_per_min: per(60.0 * ran.len() as f64),
             input_mb_per_s: per(bytes as f64 / 1e6),
             timings_s,
@@ -523,49 +557,74 @@ impl Summary {
         }
     }
 
-    /// The summary of the records in `out` (every shard's, after they all ran): a case folder
-    /// with a [`Record`] is done, unless a [`FailureRecord`] newer than it says its last run
-    /// failed. `wall_s` is the sum of the cases' times.
+    /// The summary of the records in `out` (every shard's, after they all ran). The cases are
+    /// those of the batch's list ([`CASES`], written by every run); a case is failed when its
+    /// [`FailureRecord`] was written over the record now in its folder (or none), done when
+    /// its folder holds a [`Record`], missing otherwise. Records of cases not in the list are
+    /// left out (`not_listed` counts them). A record that cannot be read is a failed row. Without
+    /// a list (a folder of an older ctprep), every record found is a case. `wall_s` is the sum
+    /// of the cases' times.
     pub fn of_records(out: &Path) -> Result<Summary, BatchError> {
         let entries = std::fs::read_dir(out).map_err(|e| BatchError::new(out, format!("cannot list: {e}")))?;
-        let mut done: BTreeMap<String, Record> = BTreeMap::new();
-        let mut failed: BTreeMap<String, FailureRecord> = BTreeMap::new();
+        let mut done: BTreeMap<String, Result<Record, BatchError>> = BTreeMap::new();
+        let mut failed: BTreeMap<String, Result<FailureRecord, BatchError>> = BTreeMap::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
             }
             if let Some(id) = name.strip_suffix(FAILED_SUFFIX) {
-                let f: FailureRecord = read_json(&e.path())?;
-                failed.insert(id.to_owned(), f);
+                failed.insert(id.to_owned(), read_json(&e.path()));
             } else if e.path().join(RECORD).is_file() {
-                done.insert(name, read_json(&e.path().join(RECORD))?);
+                done.insert(name, read_json(&e.path().join(RECORD)));
             }
         }
-        if done.is_empty() && failed.is_empty() {
+        let listed: Option<CaseList> = match read_json::<CaseList>(&out.join(CASES)) {
+            Ok(l) => Some(l),
+            Err(_) if !out.join(CASES).exists() => None,
+            Err(e) => return Err(e),
+        };
+        if listed.is_none() && done.is_empty() && failed.is_empty() {
             return Err(BatchError::new(out, "no case records here (is this a batch's --out folder?)"));
         }
-        let mut rows = Vec::new();
-        for (id, f) in &failed {
-            if done.get(id).is_none_or(|d| d.finished_unix_s <= f.finished_unix_s) {
-                rows.push(Row {
-                    id: id.clone(),
-                    status: Status::Failed,
-                    error: Some(f.error.clone()),
-                    input_bytes: 0,
-                    seconds: f.seconds,
-                    timings_s: BTreeMap::new(),
-                    cpu_s: BTreeMap::new(),
-                });
-            }
-        }
-        for (id, d) in done {
-            if !rows.iter().any(|r| r.id == id) {
-                rows.push(row_of(&d));
-            }
+        let ids: Vec<String> = match &listed {
+            Some(l) => l.ids.clone(),
+            None => done
+                .keys()
+                .chain(failed.keys())
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let not_listed = done.keys().chain(failed.keys()).filter(|id| !wanted.contains(id.as_str())).count();
+        let bare = |id: &str, status, error: Option<String>, seconds| Row {
+            id: id.to_owned(),
+            status,
+            error,
+            input_bytes: 0,
+            seconds,
+            timings_s: BTreeMap::new(),
+            cpu_s: BTreeMap::new(),
+        };
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let record = done.get(id);
+            let row = match (failed.get(id), record) {
+                (Some(Err(e)), _) | (_, Some(Err(e))) => bare(id, Status::Failed, Some(e.to_string()), 0.0),
+                (Some(Ok(f)), r)
+                    if f.record_finished_unix_s == r.and_then(|r| r.as_ref().ok()).map(|r| r.finished_unix_s) =>
+                {
+                    bare(id, Status::Failed, Some(f.error.clone()), f.seconds)
+                }
+                (_, Some(Ok(r))) => row_of(r),
+                (_, None) => bare(id, Status::Missing, None, 0.0),
+            };
+            rows.push(row);
         }
         let wall = rows.iter().map(|r| r.seconds).sum();
-        Ok(Summary::of(rows, wall))
+        Ok(Summary { of_records: true, not_listed, ..Summary::of(rows, wall) })
     }
 
     /// Writes `summary.csv` (one line per case: id, status, seconds, input bytes, each step's
@@ -573,16 +632,9 @@ impl Summary {
     pub fn write(&self, out: &Path) -> Result<(), BatchError> {
         let steps = ["read", "stream", "png", "total"];
         let mut csv = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["id", "status", "seconds", "input_bytes"];
-        header.extend(steps.iter().map(|s| match *s {
-            "read" => "read_s",
-            "stream" => "stream_s",
-            "png" => "png_s",
-            _ => "total_s",
-        }));
-        header.push("error");
+        let header = ["id", "status", "seconds", "input_bytes", "read_s", "stream_s", "png_s", "total_s", "error"];
         let csv_err = |e: csv::Error| BatchError::new(&out.join("summary.csv"), e.to_string());
-        csv.write_record(&header).map_err(csv_err)?;
+        csv.write_record(header).map_err(csv_err)?;
         for r in &self.rows {
             let mut line =
                 vec![r.id.clone(), r.status.name().to_owned(), format!("{:.3}", r.seconds), r.input_bytes.to_string()];
@@ -598,13 +650,22 @@ impl Summary {
 
     /// The table printed at the end of a batch: counts, time per step, throughput, the failures.
     pub fn table(&self) -> String {
-        let mut s = format!(
-            "cases {}: {} done, {} skipped, {} failed, in {:.1} s\n",
-            self.cases, self.done, self.skipped, self.failed, self.wall_s
-        );
+        let time = if self.of_records { "the cases' times summed" } else { "wall time" };
+        let mut s =
+            format!("cases {}: {} done, {} skipped, {} failed", self.cases, self.done, self.skipped, self.failed);
+        for (n, what) in [(self.busy, "busy elsewhere"), (self.missing, "missing")] {
+            if n > 0 {
+                s.push_str(&format!(", {n} {what}"));
+            }
+        }
+        s.push_str(&format!("; {time} {:.1} s\n", self.wall_s));
+        if self.not_listed > 0 {
+            s.push_str(&format!("{} records of cases not in the batch's list left out\n", self.not_listed));
+        }
         if self.done > 0 {
+            let per = if self.of_records { " of case time" } else { "" };
             s.push_str(&format!(
-                "throughput: {:.1} cases/min, {:.1} MB/s of input\n",
+                "throughput: {:.1} cases/min, {:.1} MB/s of input{per}\n",
                 self.cases_per_min, self.input_mb_per_s
             ));
             let steps: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.1} s")).collect();
@@ -614,6 +675,12 @@ impl Summary {
         }
         for r in self.rows.iter().filter(|r| r.status == Status::Failed) {
             s.push_str(&format!("failed {}: {}\n", r.id, r.error.as_deref().unwrap_or("")));
+        }
+        let missing: Vec<&str> =
+            self.rows.iter().filter(|r| r.status == Status::Missing).map(|r| r.id.as_str()).take(20).collect();
+        if !missing.is_empty() {
+            let more = if self.missing > missing.len() { ", ..." } else { "" };
+            s.push_str(&format!("missing: {}{more}\n", missing.join(", ")));
         }
         s
     }
@@ -710,28 +777,36 @@ impl Batch {
     }
 
     /// What a record's `recipe` holds: the recipe's choices ([`Recipe::to_json`]) with the
-    /// products saved, the gzip level and the label tolerance.
-    pub fn recipe_json(&self) -> serde_json::Value {
+    /// products saved, the gzip level and, for a case with a label, the label tolerance.
+    pub fn recipe_json(&self, with_label: bool) -> serde_json::Value {
         let mut v = self.recipe.to_json();
         if let Some(o) = v.as_object_mut() {
             o.insert("save".to_owned(), self.save.iter().map(|p| p.name()).collect::<Vec<_>>().into());
             o.insert("gzip_level".to_owned(), self.gzip_level.into());
-            o.insert("label_tolerance_mm".to_owned(), self.label_tolerance_mm.into());
+            if with_label {
+                o.insert("label_tolerance_mm".to_owned(), self.label_tolerance_mm.into());
+            }
         }
         v
     }
 
-    /// Runs every case into `out` (created if missing), `jobs` at a time, reporting one part
-    /// of [`Stage::Cases`] per case to `progress`. A failing case is a [`Status::Failed`] row
-    /// (and its `<id>.failed.json`); the batch goes on. Leftovers of killed runs on these
-    /// cases are cleaned first. Errs only when `out` cannot be made or the threads cannot start.
-    pub fn run(&self, cases: &[Case], out: &Path, progress: &dyn Progress) -> Result<Summary, BatchError> {
+    /// Runs `cases` into `out` (created if missing), `jobs` at a time, reporting one part of
+    /// [`Stage::Cases`] per case to `progress`. A failing case is a [`Status::Failed`] row (and
+    /// its `<id>.failed.json`); the batch goes on. Each case runs under a lock of its own in
+    /// `out`, so a case another process is running (on this machine or another sharing the
+    /// folder) is [`Status::Busy`], and what killed runs left for a case is cleaned before it
+    /// runs. `all` is the whole batch's list of cases (of which `cases` may be a shard), written
+    /// to [`CASES`]. Errs only when `out` cannot be made or written, or threads cannot start.
+    pub fn run(
+        &self,
+        cases: &[Case],
+        all: &[Case],
+        out: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Summary, BatchError> {
         let t0 = Instant::now();
-        std::fs::create_dir_all(out).map_err(|e| BatchError::new(out, format!("cannot create the folder: {e}")))?;
-        let ids: HashSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
-        ctprep_io::remove_stale_temporaries_of(out, |name| {
-            ids.contains(name) || name.strip_suffix(FAILED_SUFFIX).is_some_and(|i| ids.contains(i))
-        });
+        write_case_list(out, all)?;
+        ctprep_io::remove_stale_temporaries_of(out, |name| RESERVED_NAMES.contains(&name));
         let jobs = self.jobs.min(cases.len()).max(1);
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let threads = match self.exec.threads {
@@ -740,47 +815,52 @@ impl Batch {
             _ => (cores / jobs).max(1),
         };
         // A case on one thread needs no pool; a lone case with `Auto` threads (or as many as the
-        // current pool has) takes the current pool, as `run` does. Only cases that each need several threads get a pool of their own:
-        // its coordinating thread (which waits on the reading thread) is then one of its workers,
-        // measured slower than coordinating from outside.
+        // current pool has) takes the current pool, as `run` does. Only cases that each need
+        // several threads get a pool of their own: its coordinating thread (which waits on the
+        // reading thread) is then one of its workers, measured slower than coordinating from
+        // outside.
         let lone = jobs == 1
             && match self.exec.threads {
                 Threads::Count(n) => n.get() == rayon::current_num_threads(),
                 t => t == Threads::Auto,
             };
-        let own_pools = threads > 1 && !lone;
         let exec = if threads == 1 { self.exec.threads(Threads::One) } else { self.exec };
+        let mut pools = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            pools.push(match threads > 1 && !lone {
+                true => Some(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .map_err(|e| BatchError::new(out, format!("cannot start {threads} threads: {e}")))?,
+                ),
+                false => None,
+            });
+        }
         let next = AtomicUsize::new(0);
         let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(cases.len()));
         let shown = Shown::start(progress, Stage::Cases, Some(cases.len() as u64));
-        let started: Result<(), BatchError> = std::thread::scope(|s| {
-            let mut handles = Vec::new();
-            for _ in 0..jobs {
-                let pool = match own_pools {
-                    true => Some(
-                        rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .build()
-                            .map_err(|e| BatchError::new(out, format!("cannot start {threads} threads: {e}")))?,
-                    ),
-                    false => None,
-                };
-                let (next, rows, shown) = (&next, &rows, &shown);
-                handles.push(s.spawn(move || {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(case) = cases.get(i) else { break };
-                        let row = match &pool {
-                            Some(p) => p.install(|| self.run_case(case, out, exec)),
-                            None => self.run_case(case, out, exec),
-                        };
-                        if let Ok(mut r) = rows.lock() {
-                            r.push(row);
+        let joined: Result<(), BatchError> = std::thread::scope(|s| {
+            let handles: Vec<_> = pools
+                .into_iter()
+                .map(|pool| {
+                    let (next, rows, shown) = (&next, &rows, &shown);
+                    s.spawn(move || {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(case) = cases.get(i) else { break };
+                            let row = match &pool {
+                                Some(p) => p.install(|| self.run_case(case, out, exec)),
+                                None => self.run_case(case, out, exec),
+                            };
+                            if let Ok(mut r) = rows.lock() {
+                                r.push(row);
+                            }
+                            shown.advance();
                         }
-                        shown.advance();
-                    }
-                }));
-            }
+                    })
+                })
+                .collect();
             for h in handles {
                 if let Err(p) = h.join() {
                     return Err(BatchError::new(
@@ -792,19 +872,39 @@ impl Batch {
             Ok(())
         });
         drop(shown);
-        started?;
+        joined?;
         let rows = rows.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(Summary::of(rows, t0.elapsed().as_secs_f64()))
     }
 
-    /// One case, whatever happens: done, skipped or failed (recorded in `<id>.failed.json`).
+    /// One case, whatever happens: done, skipped, busy or failed (recorded in `<id>.failed.json`).
     fn run_case(&self, case: &Case, out: &Path, exec: Exec) -> Row {
         let t0 = Instant::now();
         let failed_path = out.join(format!("{}{FAILED_SUFFIX}", case.id));
+        let bare = |status, error: Option<String>, input_bytes| Row {
+            id: case.id.clone(),
+            status,
+            error,
+            input_bytes,
+            seconds: t0.elapsed().as_secs_f64(),
+            timings_s: BTreeMap::new(),
+            cpu_s: BTreeMap::new(),
+        };
+        let lock = match ctprep_io::NameLock::take(out, &case.id) {
+            Ok(Some(l)) => l,
+            Ok(None) => return bare(Status::Busy, None, 0),
+            Err(e) => return bare(Status::Failed, Some(e.to_string()), 0),
+        };
+        // What killed runs left for this case: no live process writes it while the lock is held.
+        ctprep_io::remove_temporaries_of(out, |name| {
+            name == case.id || name.strip_suffix(FAILED_SUFFIX) == Some(case.id.as_str())
+        });
+        let dir = out.join(&case.id);
+        let earlier = read_json::<Record>(&dir.join(RECORD)).ok().map(|r| r.finished_unix_s);
         // A panic in one case is that case's failure.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_case(case, out, exec)))
             .unwrap_or_else(|p| Err(format!("panicked: {}", crate::error::panic_message(p.as_ref()))));
-        match outcome {
+        let row = match outcome {
             Ok((status, row)) => {
                 let _ = std::fs::remove_file(&failed_path);
                 Row { status, ..row }
@@ -814,12 +914,13 @@ impl Batch {
                 let record = FailureRecord {
                     id: case.id.clone(),
                     ctprep_version: VERSION.to_owned(),
-                    recipe: self.recipe_json(),
+                    recipe: self.recipe_json(case.label.is_some()),
                     image: case.image.display().to_string(),
                     label: case.label.as_ref().map(|l| l.display().to_string()),
                     error: error.clone(),
                     finished_unix_s: unix_now(),
                     seconds: t0.elapsed().as_secs_f64(),
+                    record_finished_unix_s: earlier,
                 };
                 let written = serde_json::to_vec_pretty(&record)
                     .map_err(|e| BatchError::new(&failed_path, e.to_string()))
@@ -829,17 +930,15 @@ impl Batch {
                     Err(e) => format!("{error} (and its failure record could not be written: {e})"),
                 };
                 let inputs = std::iter::once(&case.image).chain(&case.label);
-                Row {
-                    id: case.id.clone(),
-                    status: Status::Failed,
-                    error: Some(error),
-                    input_bytes: inputs.filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
-                    seconds: t0.elapsed().as_secs_f64(),
-                    timings_s: BTreeMap::new(),
-                    cpu_s: BTreeMap::new(),
-                }
+                bare(
+                    Status::Failed,
+                    Some(error),
+                    inputs.filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
+                )
             }
-        }
+        };
+        drop(lock);
+        row
     }
 
     fn try_case(&self, case: &Case, out: &Path, exec: Exec) -> Result<(Status, Row), String> {
@@ -862,20 +961,24 @@ impl Batch {
                 }
             }
         }
-        let recipe = self.recipe_json();
+        let recipe = self.recipe_json(case.label.is_some());
         let input_bytes = inputs.iter().map(|f| f.bytes).sum();
+        let stem = stem_of(&case.image);
         if !self.force
             && let Ok(r) = read_json::<Record>(&dir.join(RECORD))
             && r.ctprep_version == VERSION
             && r.recipe == recipe
             && same_inputs(&r.inputs, &inputs)
+            // Outputs are named after the image: a renamed image gives other names.
+            && r.outputs.iter().all(|o| o.path.starts_with(&format!("{stem}_")))
             && r.outputs.iter().all(|o| std::fs::metadata(dir.join(&o.path)).is_ok_and(|m| m.len() == o.bytes))
         {
-            let row = Row { input_bytes, seconds: 0.0, ..row_of(&r) };
-            return Ok((Status::Skipped, Row { timings_s: BTreeMap::new(), cpu_s: BTreeMap::new(), ..row }));
+            let row =
+                Row { input_bytes, seconds: 0.0, timings_s: BTreeMap::new(), cpu_s: BTreeMap::new(), ..row_of(&r) };
+            return Ok((Status::Skipped, row));
         }
         let tmp = ctprep_io::temp_folder_for(&dir).map_err(|e| e.to_string())?;
-        let outputs = Outputs::new(tmp.path()).stem(stem_of(&case.image)).save(&self.save).gzip_level(self.gzip_level);
+        let outputs = Outputs::new(tmp.path()).stem(stem).save(&self.save).gzip_level(self.gzip_level);
         let label = match &case.label {
             Some(p) => Some(LabelInput::path(p).map_err(|e| e.to_string())?.tolerance_mm(self.label_tolerance_mm)),
             None => None,
@@ -919,6 +1022,24 @@ impl Batch {
         ctprep_io::place_folder(tmp, &dir).map_err(|e| e.to_string())?;
         Ok((Status::Done, row_of(&record)))
     }
+}
+
+/// [`CASES`]: the ids of a batch's cases.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseList {
+    /// The ctprep that wrote it.
+    pub ctprep_version: String,
+    /// Every case of the batch (not one shard's), by id.
+    pub ids: Vec<String>,
+}
+
+/// Writes [`CASES`] into `out` (created if missing): the ids of `all`. Shards of one batch
+/// write the same list.
+pub fn write_case_list(out: &Path, all: &[Case]) -> Result<(), BatchError> {
+    std::fs::create_dir_all(out).map_err(|e| BatchError::new(out, format!("cannot create the folder: {e}")))?;
+    let list = CaseList { ctprep_version: VERSION.to_owned(), ids: all.iter().map(|c| c.id.clone()).collect() };
+    let bytes = serde_json::to_vec_pretty(&list).map_err(|e| BatchError::new(&out.join(CASES), e.to_string()))?;
+    write_file(&out.join(CASES), &bytes)
 }
 
 /// Whether two records' inputs are the same files: role, size and hash (not the path: a dataset
