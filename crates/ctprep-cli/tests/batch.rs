@@ -344,6 +344,7 @@ fn the_slurm_script_passes_the_recipe_on() {
         .current_dir(dir.path())
         .args(["batch", "data", "--out", "out", "--slurm", "--window=-500,500", "--save", "mip,png", "--quiet"])
         .args(["--label-pattern", "{stem}_seg.nii.gz", "--sbatch-args", "-p cpu --time=01:00:00", "--force"])
+        .args(["--jobs", "1", "--threads", "2", "--kernel", "wide"])
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -360,6 +361,9 @@ fn the_slurm_script_passes_the_recipe_on() {
         "--window=-500,500".to_owned(),
         "--save=mip --save=png".to_owned(),
         "'--label-pattern={stem}_seg.nii.gz'".to_owned(),
+        "--jobs=1".to_owned(),
+        "--threads=2".to_owned(),
+        "--kernel=wide".to_owned(),
     ] {
         assert!(script.contains(&want), "{want:?} not in\n{script}");
     }
