@@ -14,6 +14,8 @@
 //!   a pre-touched buffer, plus the checksum: the decoder's limit on this data.
 //! - `io_read/nii_gz_sliced`: `SliceReader` over the `.nii.gz` in slabs of 16 slices into one
 //!   reused buffer, plus the checksum: the streamed read of `ctprep run`, without the run.
+//! - `io_read/gunzip_zune`: zune-inflate (pure Rust, whole buffer, it allocates the output)
+//!   decoding the same `.nii.gz` from memory: a candidate measured for the streaming inflater.
 //! - `io_read/gunzip_stream`: flate2 on zlib-rs (the slice reader's decoder) alone, streaming the
 //!   in-memory `.nii.gz` into the same reused 16-slice buffer, plus the checksum: how much of the
 //!   streamed read is inflate itself.
@@ -82,6 +84,15 @@ fn io_read(c: &mut Criterion) {
             let n = decoder.gzip_decompress(black_box(&comp), &mut out).expect("decodes");
             assert_eq!(n, out.len());
             assert_eq!(checksum_i16_bytes(black_box(&out[out.len() - bytes.len()..])), want);
+        })
+    });
+    g.bench_function(BenchmarkId::new("gunzip_zune", SIZE), |b| {
+        let options = zune_inflate::DeflateOptions::default().set_size_hint(out.len()).set_limit(out.len() + 1);
+        b.iter(|| {
+            let mut d = zune_inflate::DeflateDecoder::new_with_options(black_box(&comp), options);
+            let v = d.decode_gzip().expect("decodes");
+            assert_eq!(v.len(), out.len());
+            assert_eq!(checksum_i16_bytes(black_box(&v[v.len() - bytes.len()..])), want);
         })
     });
     let plane = 512 * 512;
