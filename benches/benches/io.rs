@@ -16,6 +16,7 @@
 //!   reused buffer, plus the checksum: the streamed read of `ctprep run`, without the run.
 //! - `io_read/gunzip_zune`: zune-inflate (pure Rust, whole buffer, it allocates the output)
 //!   decoding the same `.nii.gz` from memory: a candidate measured for the streaming inflater.
+//! - `io_read/gunzip_ctprep`: ctprep-gzip's own streaming decoder (`GzipReader`), same slabs.
 //! - `io_read/gunzip_stream`: flate2 on zlib-rs (the slice reader's decoder) alone, streaming the
 //!   in-memory `.nii.gz` into the same reused 16-slice buffer, plus the checksum: how much of the
 //!   streamed read is inflate itself.
@@ -118,6 +119,22 @@ fn io_read(c: &mut Criterion) {
             use std::io::Read;
             let mut d = flate2::bufread::MultiGzDecoder::new(black_box(&comp[..]));
             // The member starts with the 352-byte NIfTI head.
+            let mut head = [0u8; 352];
+            d.read_exact(&mut head).expect("the NIfTI head");
+            let (mut left, mut sum) = (300usize, 0i64);
+            while left > 0 {
+                let n = left.min(16) * plane * 2;
+                d.read_exact(&mut buf[..n]).expect("decodes");
+                sum += checksum_i16_bytes(&buf[..n]);
+                left -= left.min(16);
+            }
+            assert_eq!(sum, want);
+        })
+    });
+    g.bench_function(BenchmarkId::new("gunzip_ctprep", SIZE), |b| {
+        b.iter(|| {
+            use std::io::Read;
+            let mut d = ctprep_gzip::GzipReader::new(black_box(&comp[..]));
             let mut head = [0u8; 352];
             d.read_exact(&mut head).expect("the NIfTI head");
             let (mut left, mut sum) = (300usize, 0i64);

@@ -6,8 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The targets in `fuzz/fuzz_targets`, in the order they run.
-pub(crate) const TARGETS: [&str; 7] =
-    ["nifti_header", "nifti_read", "nrrd_read", "gzip_read", "deflate_roundtrip", "run_options", "batch_manifest"];
+pub(crate) const TARGETS: [&str; 8] = [
+    "nifti_header",
+    "nifti_read",
+    "nrrd_read",
+    "gzip_read",
+    "gzip_stream",
+    "deflate_roundtrip",
+    "run_options",
+    "batch_manifest",
+];
 
 /// The workspace root (xtask lives one folder below it).
 fn root() -> PathBuf {
@@ -203,6 +211,8 @@ pub(crate) fn corpus() -> Result<(), String> {
         ("deflate_roundtrip", deflate),
         ("run_options", run),
         ("batch_manifest", manifest_seeds()),
+        // The gzip fixtures behind a first byte (level 1, reads of 7 bytes).
+        ("gzip_stream", gzips.iter().map(|(n, b)| (n.clone(), [&[0x21u8][..], b].concat())).collect()),
     ] {
         let d = dir.join(target);
         let _ = std::fs::remove_dir_all(&d);

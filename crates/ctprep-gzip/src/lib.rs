@@ -10,6 +10,8 @@
 //! - [`Piece`] and [`GzipMember`] are the same machinery for a producer that computes its data
 //!   slab by slab: compress pieces on any thread ([`Piece::compress`]), add them to the member
 //!   in order ([`GzipMember::add`]); the CRC-32s of the pieces are joined, never recomputed.
+//! - [`GzipReader`] is a streaming decoder of any gzip stream (libdeflate's techniques, the
+//!   32 KiB window carried in a bounded buffer), checked against flate2 and fuzzed against it.
 //! - [`deflate::compress`] is the run encoder (runs of a repeated 4-byte word plus
 //!   Huffman-coded literals), chosen per piece at level 1 where a sample shows it compresses
 //!   within 5 % of zlib's level-2 matcher; elsewhere zlib-rs compresses.
@@ -37,6 +39,9 @@
 #![forbid(unsafe_code)]
 
 pub mod deflate;
+mod inflate;
+
+pub use inflate::GzipReader;
 
 use std::io::Write;
 

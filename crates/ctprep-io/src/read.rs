@@ -799,15 +799,18 @@ pub fn read_nrrd_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volu
 /// when gzipped) look like.
 fn not_nifti(path: &Path) -> Error {
     let mut first = vec![0u8; 352];
-    let got = match Source::open(path) {
-        Ok(Source::Plain { mut file, .. }) => read_up_to(&mut file, &mut first),
-        #[cfg(feature = "gzip")]
-        Ok(Source::Gzip { mut dec, .. }) => read_up_to(&mut dec, &mut first),
+    let mut source = match Source::open(path) {
+        Ok(s) => s,
         Err(e) => return e,
+    };
+    let got = match &mut source {
+        Source::Plain { file, .. } => read_up_to(file, &mut first),
+        #[cfg(feature = "gzip")]
+        Source::Gzip { dec, .. } => read_up_to(dec, &mut first),
     };
     let got = match got {
         Ok(n) => n,
-        Err(e) => return Error::io(path, "read", e),
+        Err(e) => return source.read_error(e, "header"),
     };
     first.truncate(got);
     if got < 4 {

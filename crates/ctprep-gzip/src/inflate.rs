@@ -1,0 +1,786 @@
+//! A streaming gzip decoder in the manner of libdeflate: a 64-bit bit buffer refilled a word at
+//! a time, one table look-up per literal or length (a second only for codes longer than the
+//! main table), matches copied eight bytes at a time, the 32 KiB window kept in the output
+//! buffer between reads. Memory: the input buffer, 32 KiB of history and the output chunk,
+//! whatever the stream's size. Concatenated members are read one after the other.
+//!
+//! ```
+//! use std::io::Read;
+//!
+//! let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+//! let mut gz = Vec::new();
+//! ctprep_gzip::write_gzip(&mut gz, &[], &data, 1)?;
+//! let mut back = Vec::new();
+//! ctprep_gzip::GzipReader::new(&gz[..]).read_to_end(&mut back)?;
+//! assert_eq!(back, data);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, Read};
+
+/// History a match may reach back into.
+const WINDOW: usize = 32 << 10;
+/// Output decoded between slides of the window.
+const CHUNK: usize = 1 << 20;
+/// Room kept after the write position while the fast loop runs: the longest match (258) and
+/// the copy's eight-byte overshoot.
+const SLACK: usize = 258 + 16;
+/// The input buffer.
+const IN_BYTES: usize = 256 << 10;
+/// Bits of the main look-up of the literal/length and distance tables.
+const LITLEN_BITS: u32 = 11;
+const DIST_BITS: u32 = 8;
+
+// A table entry (u32): bits 0-4 the bits to consume (the codeword's length plus its extra
+// bits), 5-7 flags, 8-12 the codeword's length (a subtable pointer: the subtable's index bits),
+// 16-31 the value (literal, length or distance base, or a subtable's offset). 0 is an unused
+// code. One shift consumes a length or distance with its extra bits, which are the bits above
+// the codeword in the bits before the shift.
+const LITERAL: u32 = 0x20;
+const SUBTABLE: u32 = 0x40;
+const END: u32 = 0x80;
+
+const LENGTH_BASE: [u16; 29] =
+    [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LENGTH_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+const DIST_BASE: [u16; 30] = [
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+    8193, 12289, 16385, 24577,
+];
+const DIST_EXTRA: [u8; 30] =
+    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+/// The order code-length code lengths come in.
+const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+fn bad(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.into())
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "the gzip stream ends early (truncated file)")
+}
+
+/// Where the decoder is in the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Before a member's header (or at the end of the input, between members).
+    Member,
+    /// Before a block's header.
+    Block,
+    /// In a compressed block.
+    Codes,
+    /// In a stored block, this many bytes left.
+    Stored(usize),
+    /// After the last block of a member: its trailer.
+    Trailer,
+    /// The input is over.
+    Done,
+}
+
+/// A streaming gzip decoder over any reader ([`Read`]): the decoded bytes of every member.
+/// The source is boxed, so that the decoding loop is compiled once, whatever it reads from.
+pub struct GzipReader<'a> {
+    src: Box<dyn Read + Send + 'a>,
+    input: Vec<u8>,
+    ipos: usize,
+    iend: usize,
+    src_done: bool,
+    /// Zero bytes fed to the bit buffer past the end of the input.
+    overrun: usize,
+    bits: u64,
+    nbits: u32,
+    /// History and output: bytes before `rpos` are given out, `rpos..wpos` wait to be.
+    out: Vec<u8>,
+    rpos: usize,
+    wpos: usize,
+    /// Bytes before `acc` are counted into the member's length and CRC.
+    acc: usize,
+    /// Bytes of the current member counted so far.
+    member_len: u64,
+    crc: libdeflater::Crc,
+    state: State,
+    last_block: bool,
+    litlen: Vec<u32>,
+    dist: Vec<u32>,
+    members: u64,
+}
+
+impl std::fmt::Debug for GzipReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzipReader")
+            .field("members", &self.members)
+            .field("state", &self.state)
+            .field("member_len", &self.member_len)
+            .finish()
+    }
+}
+
+impl<'a> GzipReader<'a> {
+    /// A decoder reading the gzip stream from `src`.
+    pub fn new(src: impl Read + Send + 'a) -> GzipReader<'a> {
+        GzipReader {
+            src: Box::new(src),
+            input: vec![0; IN_BYTES],
+            ipos: 0,
+            iend: 0,
+            src_done: false,
+            overrun: 0,
+            bits: 0,
+            nbits: 0,
+            out: vec![0; WINDOW + CHUNK + SLACK],
+            rpos: 0,
+            wpos: 0,
+            acc: 0,
+            member_len: 0,
+            crc: libdeflater::Crc::new(),
+            state: State::Member,
+            last_block: false,
+            litlen: Vec::new(),
+            dist: Vec::new(),
+            members: 0,
+        }
+    }
+
+    /// Reads more input after the unread bytes (moved to the front, keeping eight bytes
+    /// before them so that whole bytes can go back from the bit buffer). Returns whether any came.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.src_done {
+            return Ok(false);
+        }
+        let keep = self.ipos.saturating_sub(8);
+        if keep > 0 {
+            self.input.copy_within(keep..self.iend, 0);
+            self.ipos -= keep;
+            self.iend -= keep;
+        }
+        loop {
+            match self.src.read(&mut self.input[self.iend..]) {
+                Ok(0) => {
+                    self.src_done = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.iend += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// At least `n` unread input bytes when the input has them (fewer only at its end).
+    fn want_input(&mut self, n: usize) -> io::Result<()> {
+        while self.iend - self.ipos < n && self.fill()? {}
+        Ok(())
+    }
+
+    /// Fills the bit buffer to at least 56 bits: a word at a time where eight input bytes are
+    /// at hand, else byte by byte, with zero bytes past the end of the input (counted: using
+    /// them is a truncated stream, found when the member ends or the overrun grows).
+    #[inline(always)]
+    fn refill(&mut self) -> io::Result<()> {
+        if self.iend - self.ipos >= 8 {
+            let word = u64::from_le_bytes(self.input[self.ipos..self.ipos + 8].try_into().unwrap_or([0; 8]));
+            self.bits |= word << self.nbits;
+            self.ipos += ((63 - self.nbits) >> 3) as usize;
+            self.nbits |= 56;
+            return Ok(());
+        }
+        self.refill_slow()
+    }
+
+    #[cold]
+    fn refill_slow(&mut self) -> io::Result<()> {
+        while self.nbits <= 56 {
+            if self.ipos == self.iend && !self.fill()? {
+                self.overrun += 1;
+                if self.overrun > 16 {
+                    return Err(truncated());
+                }
+            } else {
+                self.bits |= u64::from(self.input[self.ipos]) << self.nbits;
+                self.ipos += 1;
+            }
+            self.nbits += 8;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: u32) -> u32 {
+        let v = (self.bits & ((1u64 << n) - 1)) as u32;
+        self.bits >>= n;
+        self.nbits -= n;
+        v
+    }
+
+    /// `n` bits (at most 32), refilling first.
+    fn bits(&mut self, n: u32) -> io::Result<u32> {
+        if self.nbits < n {
+            self.refill()?;
+        }
+        Ok(self.take(n))
+    }
+
+    /// Gives the whole bytes left in the bit buffer back to the input (dropping the bits of a
+    /// partial byte), so that byte-aligned reads continue where the bits stopped.
+    fn align(&mut self) -> io::Result<()> {
+        let drop = self.nbits % 8;
+        self.take(drop);
+        let back = (self.nbits / 8) as usize;
+        if back < self.overrun {
+            return Err(truncated());
+        }
+        self.ipos -= back - self.overrun;
+        self.overrun = 0;
+        self.bits = 0;
+        self.nbits = 0;
+        Ok(())
+    }
+
+    fn byte(&mut self) -> io::Result<u8> {
+        self.want_input(1)?;
+        if self.ipos == self.iend {
+            return Err(truncated());
+        }
+        self.ipos += 1;
+        Ok(self.input[self.ipos - 1])
+    }
+
+    /// A member's header; `false` at the end of the input (no more members).
+    fn member_header(&mut self) -> io::Result<bool> {
+        self.want_input(10)?;
+        if self.ipos == self.iend {
+            return Ok(false);
+        }
+        if self.iend - self.ipos < 10 {
+            return Err(truncated());
+        }
+        let h: [u8; 10] = self.input[self.ipos..self.ipos + 10].try_into().unwrap_or([0; 10]);
+        if h[0] != 0x1f || h[1] != 0x8b {
+            return Err(bad(if self.members == 0 {
+                "not a gzip stream (no 1f 8b magic)".to_owned()
+            } else {
+                "bytes after the last gzip member that are not another member".to_owned()
+            }));
+        }
+        if h[2] != 8 {
+            return Err(bad(format!("gzip compression method {} (only 8, deflate, exists)", h[2])));
+        }
+        let flags = h[3];
+        if flags & 0xe0 != 0 {
+            return Err(bad(format!("gzip header flags {flags:#04x}: reserved bits set")));
+        }
+        self.ipos += 10;
+        if flags & 0x04 != 0 {
+            let xlen = usize::from(self.byte()?) | usize::from(self.byte()?) << 8;
+            for _ in 0..xlen {
+                self.byte()?;
+            }
+        }
+        for flag in [0x08, 0x10] {
+            if flags & flag != 0 {
+                while self.byte()? != 0 {}
+            }
+        }
+        if flags & 0x02 != 0 {
+            self.byte()?;
+            self.byte()?;
+        }
+        self.members += 1;
+        self.member_len = 0;
+        self.crc = libdeflater::Crc::new();
+        self.last_block = false;
+        Ok(true)
+    }
+
+    fn trailer(&mut self) -> io::Result<()> {
+        self.align()?;
+        let mut t = [0u8; 8];
+        for b in &mut t {
+            *b = self.byte()?;
+        }
+        let (crc, isize) = (u32::from_le_bytes([t[0], t[1], t[2], t[3]]), u32::from_le_bytes([t[4], t[5], t[6], t[7]]));
+        if isize != self.member_len as u32 {
+            return Err(bad(format!(
+                "gzip member {}: its trailer says {} bytes (mod 2^32), {} were decoded",
+                self.members, isize, self.member_len
+            )));
+        }
+        if crc != self.crc.sum() {
+            return Err(bad(format!("gzip member {}: CRC-32 mismatch (corrupt data)", self.members)));
+        }
+        Ok(())
+    }
+
+    /// A block's header: the stored length, or the tables of a compressed block.
+    fn block_header(&mut self) -> io::Result<()> {
+        self.want_input(1 << 10)?;
+        self.last_block = self.bits(1)? == 1;
+        match self.bits(2)? {
+            0 => {
+                self.align()?;
+                let mut h = [0u8; 4];
+                for b in &mut h {
+                    *b = self.byte()?;
+                }
+                let (len, nlen) = (u16::from_le_bytes([h[0], h[1]]), u16::from_le_bytes([h[2], h[3]]));
+                if len != !nlen {
+                    return Err(bad("a stored block's length and its complement disagree (corrupt data)"));
+                }
+                self.state = State::Stored(usize::from(len));
+            }
+            1 => {
+                let mut lens = [0u8; 320];
+                lens[..144].fill(8);
+                lens[144..256].fill(9);
+                lens[256..280].fill(7);
+                lens[280..288].fill(8);
+                lens[288..320].fill(5);
+                self.tables(&lens[..288], &lens[288..])?;
+                self.state = State::Codes;
+            }
+            2 => {
+                self.dynamic_header()?;
+                self.state = State::Codes;
+            }
+            _ => return Err(bad("a deflate block of type 3 (reserved: corrupt data)")),
+        }
+        Ok(())
+    }
+
+    fn dynamic_header(&mut self) -> io::Result<()> {
+        let hlit = self.bits(5)? as usize + 257;
+        let hdist = self.bits(5)? as usize + 1;
+        let hclen = self.bits(4)? as usize + 4;
+        if hlit > 286 || hdist > 30 {
+            return Err(bad(format!("a block declares {hlit} length codes and {hdist} distance codes (corrupt data)")));
+        }
+        let mut clen = [0u8; 19];
+        for &i in &CLEN_ORDER[..hclen] {
+            clen[i] = self.bits(3)? as u8;
+        }
+        let ctable = build(&clen, 7, |s| (s as u32) << 16 | LITERAL)?;
+        let mut lens = [0u8; 316];
+        let mut i = 0;
+        while i < hlit + hdist {
+            if self.nbits < 16 {
+                self.refill()?;
+            }
+            let e = ctable[(self.bits & 0x7f) as usize];
+            if e == 0 {
+                return Err(bad("an unused code-length code (corrupt data)"));
+            }
+            self.take(e & 0x1f);
+            let sym = (e >> 16) as u8;
+            let (value, repeat) = match sym {
+                0..=15 => (sym, 1),
+                16 => {
+                    if i == 0 {
+                        return Err(bad("a repeat of the previous code length at the first one (corrupt data)"));
+                    }
+                    (lens[i - 1], 3 + self.bits(2)? as usize)
+                }
+                17 => (0, 3 + self.bits(3)? as usize),
+                _ => (0, 11 + self.bits(7)? as usize),
+            };
+            if i + repeat > hlit + hdist {
+                return Err(bad("code lengths run past the codes' count (corrupt data)"));
+            }
+            lens[i..i + repeat].fill(value);
+            i += repeat;
+        }
+        if lens[256] == 0 {
+            return Err(bad("a block without an end-of-block code (corrupt data)"));
+        }
+        let (ll, dl) = lens[..hlit + hdist].split_at(hlit);
+        self.tables(ll, dl)
+    }
+
+    fn tables(&mut self, litlen: &[u8], dist: &[u8]) -> io::Result<()> {
+        self.litlen = build(litlen, LITLEN_BITS, |s| match s {
+            0..=255 => (s as u32) << 16 | LITERAL,
+            256 => END,
+            257..=285 => u32::from(LENGTH_BASE[s - 257]) << 16 | u32::from(LENGTH_EXTRA[s - 257]) << 8,
+            _ => 0,
+        })?;
+        self.dist = build(dist, DIST_BITS, |s| match s {
+            0..=29 => u32::from(DIST_BASE[s]) << 16 | u32::from(DIST_EXTRA[s]) << 8,
+            _ => 0,
+        })?;
+        Ok(())
+    }
+
+    /// Decodes symbols of the current block until it ends or `out_end` is reached:
+    /// the fast loop while 16 input bytes are at hand (state in locals, the bit buffer refilled
+    /// a word at a time, two literals per refill where the table allows), then symbol by
+    /// symbol with careful refills near the end of the input.
+    fn codes(&mut self, out_end: usize) -> io::Result<()> {
+        loop {
+            if self.iend - self.ipos < 16 {
+                self.want_input(IN_BYTES / 2)?;
+            }
+            if self.iend - self.ipos >= 16 {
+                match self.codes_fast(out_end)? {
+                    Some(done) => {
+                        if done {
+                            self.state = if self.last_block { State::Trailer } else { State::Block };
+                        }
+                        return Ok(());
+                    }
+                    None => continue,
+                }
+            }
+            // Near the end of the input: one symbol, carefully.
+            if self.wpos >= out_end {
+                return Ok(());
+            }
+            if self.symbol_slow()? {
+                self.state = if self.last_block { State::Trailer } else { State::Block };
+                return Ok(());
+            }
+        }
+    }
+
+    /// The fast loop: `Some(true)` at the end of the block, `Some(false)` when the output is
+    /// nearly full, `None` when fewer than 16 input bytes are left.
+    fn codes_fast(&mut self, out_end: usize) -> io::Result<Option<bool>> {
+        let (mut bits, mut nbits, mut ipos, mut wpos) = (self.bits, self.nbits, self.ipos, self.wpos);
+        let iend = self.iend;
+        let input = &self.input[..];
+        let out = &mut self.out[..];
+        let Ok(lit_main) = <&[u32; 1 << LITLEN_BITS]>::try_from(&self.litlen[..1 << LITLEN_BITS]) else {
+            return Err(bad("no literal/length table"));
+        };
+        let Ok(dist_main) = <&[u32; 1 << DIST_BITS]>::try_from(&self.dist[..1 << DIST_BITS]) else {
+            return Err(bad("no distance table"));
+        };
+        let (litlen, dist_table) = (&self.litlen, &self.dist);
+        // Where the member starts in the buffer (0: before it): no match reaches further back.
+        let start = self.acc.saturating_sub(self.member_len as usize);
+        macro_rules! refill {
+            () => {
+                let word = u64::from_le_bytes(input[ipos..ipos + 8].try_into().unwrap_or([0; 8]));
+                bits |= word << nbits;
+                ipos += ((63 - nbits) >> 3) as usize;
+                nbits |= 56;
+            };
+        }
+        let result = loop {
+            if ipos + 16 > iend {
+                break Ok(None);
+            }
+            if wpos >= out_end {
+                break Ok(Some(false));
+            }
+            refill!();
+            let mut e = lit_main[(bits & ((1 << LITLEN_BITS) - 1)) as usize];
+            if e & LITERAL == 0 && e & SUBTABLE != 0 {
+                bits >>= LITLEN_BITS;
+                nbits -= LITLEN_BITS;
+                e = litlen[(e >> 16) as usize + (bits & ((1 << ((e >> 8) & 0x1f)) - 1)) as usize];
+            }
+            if e & LITERAL != 0 {
+                bits >>= e & 0x1f;
+                nbits -= e & 0x1f;
+                out[wpos] = (e >> 16) as u8;
+                wpos += 1;
+                // At least 41 bits are left: two more literals need no refill.
+                let e2 = lit_main[(bits & ((1 << LITLEN_BITS) - 1)) as usize];
+                if e2 & LITERAL != 0 {
+                    bits >>= e2 & 0x1f;
+                    nbits -= e2 & 0x1f;
+                    out[wpos] = (e2 >> 16) as u8;
+                    wpos += 1;
+                    let e3 = lit_main[(bits & ((1 << LITLEN_BITS) - 1)) as usize];
+                    if e3 & LITERAL != 0 {
+                        bits >>= e3 & 0x1f;
+                        nbits -= e3 & 0x1f;
+                        out[wpos] = (e3 >> 16) as u8;
+                        wpos += 1;
+                    }
+                }
+                continue;
+            }
+            if e == 0 {
+                break Err(bad("an invalid literal/length code (corrupt data)"));
+            }
+            if e & END != 0 {
+                bits >>= e & 0x1f;
+                nbits -= e & 0x1f;
+                break Ok(Some(true));
+            }
+            // A length and its extra bits in one shift (at most 20 bits: 36 are left).
+            let saved = bits;
+            bits >>= e & 0x1f;
+            nbits -= e & 0x1f;
+            let len = (e >> 16) as usize + ((saved & ((1u64 << (e & 0x1f)) - 1)) >> ((e >> 8) & 0x1f)) as usize;
+            let mut d = dist_main[(bits & ((1 << DIST_BITS) - 1)) as usize];
+            if d & SUBTABLE != 0 {
+                bits >>= DIST_BITS;
+                nbits -= DIST_BITS;
+                d = dist_table[(d >> 16) as usize + (bits & ((1 << ((d >> 8) & 0x1f)) - 1)) as usize];
+            }
+            if d == 0 {
+                break Err(bad("an invalid distance code (corrupt data)"));
+            }
+            let saved = bits;
+            bits >>= d & 0x1f;
+            nbits -= d & 0x1f;
+            let dist = (d >> 16) as usize + ((saved & ((1u64 << (d & 0x1f)) - 1)) >> ((d >> 8) & 0x1f)) as usize;
+            if dist > wpos - start {
+                break Err(bad(format!("a match {dist} bytes back, before the start of the data (corrupt data)")));
+            }
+            copy_match(out, wpos, dist, len);
+            wpos += len;
+        };
+        (self.bits, self.nbits, self.ipos, self.wpos) = (bits, nbits, ipos, wpos);
+        result
+    }
+
+    /// One symbol (a literal, a match or the end of the block) with careful refills; `true` at
+    /// the end of the block.
+    fn symbol_slow(&mut self) -> io::Result<bool> {
+        self.refill()?;
+        let mut e = self.litlen[(self.bits & ((1 << LITLEN_BITS) - 1)) as usize];
+        if e & LITERAL == 0 && e & SUBTABLE != 0 {
+            self.take(LITLEN_BITS);
+            e = self.litlen[(e >> 16) as usize + (self.bits & ((1 << ((e >> 8) & 0x1f)) - 1)) as usize];
+        }
+        if e == 0 {
+            return Err(bad("an invalid literal/length code (corrupt data)"));
+        }
+        let extra = self.take(e & 0x1f) >> ((e >> 8) & 0x1f);
+        if e & LITERAL != 0 {
+            self.out[self.wpos] = (e >> 16) as u8;
+            self.wpos += 1;
+            return Ok(false);
+        }
+        if e & END != 0 {
+            return Ok(true);
+        }
+        let len = (e >> 16) as usize + extra as usize;
+        self.refill()?;
+        let mut d = self.dist[(self.bits & ((1 << DIST_BITS) - 1)) as usize];
+        if d & SUBTABLE != 0 {
+            self.take(DIST_BITS);
+            d = self.dist[(d >> 16) as usize + (self.bits & ((1 << ((d >> 8) & 0x1f)) - 1)) as usize];
+        }
+        if d == 0 {
+            return Err(bad("an invalid distance code (corrupt data)"));
+        }
+        let dist = (d >> 16) as usize + (self.take(d & 0x1f) >> ((d >> 8) & 0x1f)) as usize;
+        let start = self.acc.saturating_sub(self.member_len as usize);
+        if dist > self.wpos - start {
+            return Err(bad(format!("a match {dist} bytes back, before the start of the data (corrupt data)")));
+        }
+        copy_match(&mut self.out, self.wpos, dist, len);
+        self.wpos += len;
+        Ok(false)
+    }
+
+    /// Copies stored bytes until `out_end`.
+    fn stored(&mut self, left: usize, out_end: usize) -> io::Result<()> {
+        let mut left = left;
+        while left > 0 && self.wpos < out_end {
+            self.want_input(1)?;
+            let have = self.iend - self.ipos;
+            if have == 0 {
+                return Err(truncated());
+            }
+            let n = left.min(have).min(out_end - self.wpos);
+            self.out[self.wpos..self.wpos + n].copy_from_slice(&self.input[self.ipos..self.ipos + n]);
+            self.ipos += n;
+            self.wpos += n;
+            left -= n;
+        }
+        self.state = match (left, self.last_block) {
+            (0, true) => State::Trailer,
+            (0, false) => State::Block,
+            (n, _) => State::Stored(n),
+        };
+        Ok(())
+    }
+
+    /// Decodes until there are bytes to give out or the stream is over, about `want` of them
+    /// (at least a window's worth), so that an error lies in the read that reaches it.
+    fn decode(&mut self, want: usize) -> io::Result<()> {
+        while self.rpos == self.wpos && self.state != State::Done {
+            if self.wpos >= self.out.len() - SLACK {
+                // Keep the window, move it to the front (every byte is counted and given out).
+                let from = self.wpos - WINDOW;
+                self.out.copy_within(from..self.wpos, 0);
+                self.wpos -= from;
+                self.rpos -= from;
+                self.acc -= from;
+            }
+            match self.state {
+                State::Member => {
+                    self.state = if self.member_header()? { State::Block } else { State::Done };
+                }
+                State::Block => self.block_header()?,
+                State::Codes => self.codes(self.out_end(want))?,
+                State::Stored(n) => self.stored(n, self.out_end(want))?,
+                State::Trailer => {
+                    self.trailer()?;
+                    self.state = State::Member;
+                }
+                State::Done => {}
+            }
+            self.account();
+        }
+        Ok(())
+    }
+
+    /// Where decoding about `want` bytes stops.
+    fn out_end(&self, want: usize) -> usize {
+        (self.wpos + want.max(WINDOW)).min(self.out.len() - SLACK)
+    }
+
+    /// Counts the bytes decoded since the last call into the member's length and CRC.
+    fn account(&mut self) {
+        if self.acc < self.wpos {
+            self.crc.update(&self.out[self.acc..self.wpos]);
+            self.member_len += (self.wpos - self.acc) as u64;
+            self.acc = self.wpos;
+        }
+    }
+}
+
+impl Read for GzipReader<'_> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        self.decode(dst.len())?;
+        let n = dst.len().min(self.wpos - self.rpos);
+        dst[..n].copy_from_slice(&self.out[self.rpos..self.rpos + n]);
+        self.rpos += n;
+        Ok(n)
+    }
+}
+
+/// Copies `len` bytes from `dist` back to `at`, eight bytes at a time (the buffer has
+/// [`SLACK`] bytes of room past `at + len`, which the last word may overwrite). A distance
+/// under 8 repeats a pattern: after its first bytes, every byte equals the one a multiple of
+/// the distance of at least 8 back, so the words copy from there.
+#[inline(always)]
+fn copy_match(out: &mut [u8], at: usize, dist: usize, len: usize) {
+    let mut i = 0;
+    let step = if dist >= 8 {
+        dist
+    } else if dist == 1 {
+        let b = out[at - 1];
+        out[at..at + len].fill(b);
+        return;
+    } else {
+        let step = dist * 8usize.div_ceil(dist);
+        while i < step.min(len) {
+            out[at + i] = out[at + i - dist];
+            i += 1;
+        }
+        step
+    };
+    if i == 0 && step >= 16 {
+        // Most matches are short: 16 bytes at once cover them without a loop branch.
+        let w: [u8; 16] = out[at - step..at - step + 16].try_into().unwrap_or([0; 16]);
+        out[at..at + 16].copy_from_slice(&w);
+        i = 16;
+    }
+    while i < len {
+        let w: [u8; 8] = out[at + i - step..at + i - step + 8].try_into().unwrap_or([0; 8]);
+        out[at + i..at + i + 8].copy_from_slice(&w);
+        i += 8;
+    }
+}
+
+/// The decoding table of the canonical Huffman code with code lengths `lens` (0: unused): a
+/// main table of `2^bits` entries indexed by the next `bits` input bits, then subtables for
+/// longer codes. `payload(symbol)` gives an entry's flags, extra bits and value; the codeword
+/// length is added. A code that is over-subscribed, or incomplete beyond a lone one-bit code,
+/// is corrupt data.
+fn build(lens: &[u8], bits: u32, payload: impl Fn(usize) -> u32) -> io::Result<Vec<u32>> {
+    let mut count = [0u32; 16];
+    for &l in lens {
+        count[usize::from(l)] += 1;
+    }
+    count[0] = 0;
+    let max = (1..16).rev().find(|&l| count[l] > 0).unwrap_or(0);
+    let mut left: i64 = 1;
+    for &c in &count[1..] {
+        left = (left << 1) - i64::from(c);
+        if left < 0 {
+            return Err(bad("an over-subscribed Huffman code (corrupt data)"));
+        }
+    }
+    let used: u32 = count.iter().sum();
+    if left > 0 && !(used <= 1 && max <= 1) {
+        return Err(bad("an incomplete Huffman code (corrupt data)"));
+    }
+    // Codes in canonical order: by length, then symbol.
+    let mut next = [0u32; 16];
+    let mut code = 0u32;
+    for l in 1..16 {
+        code = (code + count[l - 1]) << 1;
+        next[l] = code;
+    }
+    let mut order: Vec<(u8, usize)> = lens.iter().enumerate().filter(|(_, l)| **l > 0).map(|(s, l)| (*l, s)).collect();
+    order.sort_unstable();
+    let main = 1usize << bits;
+    let mut table = vec![0u32; main];
+    // Per length, how many codes of that length are still to place (for subtable sizes).
+    let mut remaining = count;
+    let mut sub_prefix = usize::MAX;
+    let (mut sub_start, mut sub_bits) = (0usize, 0u32);
+    for (l, s) in order {
+        let l32 = u32::from(l);
+        let c = next[usize::from(l)];
+        next[usize::from(l)] += 1;
+        let rev = (c.reverse_bits() >> (32 - l32)) as usize;
+        remaining[usize::from(l)] -= 1;
+        // A symbol the format does not define (lengths 286-287, distances 30-31) stays 0:
+        // decoding it is corrupt data.
+        let p = payload(s);
+        // The payload names its extra bits in 8-12; the entry holds the codeword's length there.
+        let entry = |cw: u32| if p == 0 { 0 } else { (p & !0x1f00) | (cw + ((p >> 8) & 0x1f)) | cw << 8 };
+        if l32 <= bits {
+            let e = entry(l32);
+            let mut i = rev;
+            while i < main {
+                table[i] = e;
+                i += 1 << l;
+            }
+            continue;
+        }
+        let prefix = rev & (main - 1);
+        if prefix != sub_prefix {
+            // A new subtable: as many index bits as the codes sharing this prefix need.
+            sub_prefix = prefix;
+            // zlib's rule, over the codes still to place (this one included).
+            let mut sb = l32 - bits;
+            let mut room: i64 = 1 << sb;
+            while bits + sb < max as u32 {
+                let here = (bits + sb) as usize;
+                room -= i64::from(remaining[here]) + i64::from(here == usize::from(l));
+                if room <= 0 {
+                    break;
+                }
+                sb += 1;
+                room <<= 1;
+            }
+            sub_bits = sb;
+            sub_start = table.len();
+            table.resize(sub_start + (1 << sb), 0);
+            table[prefix] = (sub_start as u32) << 16 | sub_bits << 8 | SUBTABLE | bits;
+        }
+        let tail = rev >> bits;
+        let e = entry(l32 - bits);
+        let mut i = tail;
+        while i < 1 << sub_bits {
+            table[sub_start + i] = e;
+            i += 1 << (l32 - bits);
+        }
+    }
+    Ok(table)
+}
