@@ -114,38 +114,24 @@ fn io_read(c: &mut Criterion) {
     });
     drop(slab);
     let mut buf = vec![0u8; 16 * plane * 2];
+    // A streaming decoder's output in 16-slice slabs after the 352-byte NIfTI head, summed.
+    let mut slabs = |d: &mut dyn std::io::Read| {
+        let mut head = [0u8; 352];
+        d.read_exact(&mut head).expect("the NIfTI head");
+        let (mut left, mut sum) = (300usize, 0i64);
+        while left > 0 {
+            let n = left.min(16) * plane * 2;
+            d.read_exact(&mut buf[..n]).expect("decodes");
+            sum += checksum_i16_bytes(&buf[..n]);
+            left -= left.min(16);
+        }
+        assert_eq!(sum, want);
+    };
     g.bench_function(BenchmarkId::new("gunzip_stream", SIZE), |b| {
-        b.iter(|| {
-            use std::io::Read;
-            let mut d = flate2::bufread::MultiGzDecoder::new(black_box(&comp[..]));
-            // The member starts with the 352-byte NIfTI head.
-            let mut head = [0u8; 352];
-            d.read_exact(&mut head).expect("the NIfTI head");
-            let (mut left, mut sum) = (300usize, 0i64);
-            while left > 0 {
-                let n = left.min(16) * plane * 2;
-                d.read_exact(&mut buf[..n]).expect("decodes");
-                sum += checksum_i16_bytes(&buf[..n]);
-                left -= left.min(16);
-            }
-            assert_eq!(sum, want);
-        })
+        b.iter(|| slabs(&mut flate2::bufread::MultiGzDecoder::new(black_box(&comp[..]))))
     });
     g.bench_function(BenchmarkId::new("gunzip_ctprep", SIZE), |b| {
-        b.iter(|| {
-            use std::io::Read;
-            let mut d = ctprep_gzip::GzipReader::new(black_box(&comp[..]));
-            let mut head = [0u8; 352];
-            d.read_exact(&mut head).expect("the NIfTI head");
-            let (mut left, mut sum) = (300usize, 0i64);
-            while left > 0 {
-                let n = left.min(16) * plane * 2;
-                d.read_exact(&mut buf[..n]).expect("decodes");
-                sum += checksum_i16_bytes(&buf[..n]);
-                left -= left.min(16);
-            }
-            assert_eq!(sum, want);
-        })
+        b.iter(|| slabs(&mut ctprep_gzip::GzipReader::new(black_box(&comp[..]))))
     });
     g.finish();
 }
