@@ -19,6 +19,9 @@
 
 use std::io::{self, Read};
 
+use crate::index::{self, Segment};
+use crate::pieces::{FINAL_BLOCK, Job, Part, Workers};
+
 /// History a match may reach back into.
 const WINDOW: usize = 32 << 10;
 /// Output decoded between slides of the window.
@@ -74,6 +77,8 @@ enum State {
     Stored(usize),
     /// After the last block of a member: its trailer.
     Trailer,
+    /// Independent pieces decoded whole ([`Pieces`]).
+    Pieces,
     /// The input is over.
     Done,
 }
@@ -104,6 +109,76 @@ pub struct GzipReader<'a> {
     litlen: Vec<u32>,
     dist: Vec<u32>,
     members: u64,
+    /// Where the history of the current stream starts in `out`: no match reaches before it.
+    base: usize,
+    /// Threads that decode independent pieces ahead of the reader (1: the reader decodes them).
+    threads: usize,
+    pieces: Option<Box<Pieces>>,
+    /// Independent pieces decoded whole so far.
+    whole: u64,
+}
+
+/// Where independent pieces come from.
+#[derive(Debug)]
+enum PieceSource {
+    /// The segments of a member's piece index, from this one on.
+    Index { segments: Vec<Segment>, next: usize },
+    /// Members whose headers give their size, while they come.
+    Members,
+}
+
+/// What follows the pieces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    /// The rest of the indexed member's deflate stream, then its trailer.
+    IndexTail,
+    /// Another member's header (or the end).
+    Member,
+    /// A member whose header is read and whose stream is ready to decode.
+    Block,
+}
+
+/// Independent pieces being decoded whole: the one being given out, those in flight.
+struct Pieces {
+    source: PieceSource,
+    /// No more jobs from the source.
+    ended: bool,
+    after: After,
+    workers: Option<Workers>,
+    serial: Option<libdeflater::Decompressor>,
+    /// The decoded job being given out: `out[pos..len]` is left.
+    cur: Job,
+    len: usize,
+    pos: usize,
+    spare: Vec<Job>,
+    /// Jobs made so far.
+    jobs: u64,
+    /// CRC-32 and length of what the index's segments decoded to.
+    crc: u32,
+    total: u64,
+    /// Why reading the next job's input failed, while jobs before it are in flight.
+    failed: Option<io::Error>,
+}
+
+impl std::fmt::Debug for Pieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pieces")
+            .field("source", &self.source)
+            .field("ended", &self.ended)
+            .field("workers", &self.workers)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+/// What getting the next piece did.
+enum Step {
+    /// Decoded straight into the caller's buffer: this many bytes.
+    Served(usize),
+    /// Decoded into `Pieces::cur`.
+    Filled,
+    /// No pieces are left.
+    Finished,
 }
 
 impl std::fmt::Debug for GzipReader<'_> {
@@ -139,7 +214,27 @@ impl<'a> GzipReader<'a> {
             litlen: Vec::new(),
             dist: Vec::new(),
             members: 0,
+            base: 0,
+            threads: 1,
+            pieces: None,
+            whole: 0,
         }
+    }
+
+    /// How many independent pieces (segments of a piece index, sized members) were decoded
+    /// whole so far; the rest of the stream was decoded serially.
+    pub fn pieces_decoded(&self) -> u64 {
+        self.whole
+    }
+
+    /// Decodes independent pieces (those a piece index records, as ctprep writes them, and
+    /// BGZF or mgzip members) on `threads` worker threads ahead of the reader, at most one piece
+    /// (4-8 MiB decoded) per thread in flight; 0 or 1 decodes them on the reading thread, as
+    /// [`GzipReader::new`] does. Other streams are decoded serially either way.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> GzipReader<'a> {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Reads more input after the unread bytes (moved to the front, keeping eight bytes
@@ -274,11 +369,14 @@ impl<'a> GzipReader<'a> {
             return Err(bad(format!("gzip header flags {flags:#04x}: reserved bits set")));
         }
         self.ipos += 10;
+        let mut segments = None;
         if flags & 0x04 != 0 {
             let xlen = usize::from(self.byte()?) | usize::from(self.byte()?) << 8;
+            let mut extra = Vec::with_capacity(xlen);
             for _ in 0..xlen {
-                self.byte()?;
+                extra.push(self.byte()?);
             }
+            segments = index::parse(&extra);
         }
         for flag in [0x08, 0x10] {
             if flags & flag != 0 {
@@ -289,11 +387,282 @@ impl<'a> GzipReader<'a> {
             self.byte()?;
             self.byte()?;
         }
+        self.start_member_stream();
+        if let Some(segments) = segments {
+            self.start_pieces(PieceSource::Index { segments, next: 0 }, After::IndexTail);
+        }
+        Ok(true)
+    }
+
+    /// A member's deflate stream begins (its header read).
+    fn start_member_stream(&mut self) {
         self.members += 1;
         self.member_len = 0;
         self.crc = libdeflater::Crc::new();
         self.last_block = false;
-        Ok(true)
+        self.base = self.wpos;
+    }
+
+    fn start_pieces(&mut self, source: PieceSource, after: After) {
+        let recycled = self.pieces.take();
+        let p = match recycled {
+            Some(mut p) => {
+                p.source = source;
+                p.after = after;
+                p.ended = false;
+                p.len = 0;
+                p.pos = 0;
+                p.crc = 0;
+                p.total = 0;
+                p
+            }
+            None => Box::new(Pieces {
+                source,
+                ended: false,
+                after,
+                workers: None,
+                serial: None,
+                cur: Job::default(),
+                len: 0,
+                pos: 0,
+                spare: Vec::new(),
+                jobs: 0,
+                crc: 0,
+                total: 0,
+                failed: None,
+            }),
+        };
+        self.pieces = Some(p);
+        self.state = State::Pieces;
+    }
+
+    /// Moves exactly `n` bytes of input (buffered first, then from the source) to the end of `dst`.
+    fn take_input(&mut self, n: usize, dst: &mut Vec<u8>) -> io::Result<()> {
+        let buffered = n.min(self.iend - self.ipos);
+        dst.extend_from_slice(&self.input[self.ipos..self.ipos + buffered]);
+        self.ipos += buffered;
+        let start = dst.len();
+        dst.resize(start + n - buffered, 0);
+        let mut at = start;
+        while at < dst.len() {
+            match self.src.read(&mut dst[at..]) {
+                Ok(0) => {
+                    dst.truncate(at);
+                    return Err(truncated());
+                }
+                Ok(k) => at += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `bytes` back before the unread input.
+    fn unread(&mut self, bytes: &[u8]) {
+        let rest = self.iend - self.ipos;
+        let mut input = vec![0; (bytes.len() + rest + IN_BYTES / 2).max(IN_BYTES)];
+        input[..bytes.len()].copy_from_slice(bytes);
+        input[bytes.len()..bytes.len() + rest].copy_from_slice(&self.input[self.ipos..self.iend]);
+        self.input = input;
+        self.ipos = 0;
+        self.iend = bytes.len() + rest;
+    }
+
+    /// The header length and total size of the member at the input's position when its header
+    /// is at hand and gives its size (BGZF's `BC`, mgzip's `IG` subfield) small enough to hold.
+    fn sized_member(&mut self) -> io::Result<Option<(usize, usize)>> {
+        self.want_input(IN_BYTES / 2)?;
+        let h = &self.input[self.ipos..self.iend];
+        if h.len() < 12 || h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3] & 0xe4 != 0x04 {
+            return Ok(None);
+        }
+        let flags = h[3];
+        let xlen = usize::from(u16::from_le_bytes([h[10], h[11]]));
+        let Some(extra) = h.get(12..12 + xlen) else { return Ok(None) };
+        let mut total = None;
+        let mut rest = extra;
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+            let Some(data) = rest.get(4..4 + len) else { return Ok(None) };
+            total = match (&rest[..2], data.len()) {
+                (b"BC", 2) => Some(usize::from(u16::from_le_bytes([data[0], data[1]])) + 1),
+                (b"IG", 4) => Some(u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize),
+                _ => total,
+            };
+            rest = &rest[4 + len..];
+        }
+        let mut hlen = 12 + xlen;
+        for flag in [0x08, 0x10] {
+            if flags & flag != 0 {
+                let Some(nul) = h.get(hlen..).and_then(|t| t.iter().position(|&b| b == 0)) else { return Ok(None) };
+                hlen += nul + 1;
+            }
+        }
+        if flags & 0x02 != 0 {
+            hlen += 2;
+        }
+        Ok(total.filter(|&t| t >= hlen + 8 && t - hlen <= index::MAX_SEGMENT as usize).map(|t| (hlen, t)))
+    }
+
+    fn make_job(&mut self, p: &mut Pieces) -> io::Result<Option<Job>> {
+        if p.ended {
+            return Ok(None);
+        }
+        let mut job = p.spare.pop().unwrap_or_default();
+        job.clear();
+        job.number = p.jobs;
+        match &mut p.source {
+            PieceSource::Index { segments, next } => {
+                let Some(&seg) = segments.get(*next) else {
+                    p.ended = true;
+                    return Ok(None);
+                };
+                *next += 1;
+                self.take_input(seg.comp as usize, &mut job.input)?;
+                job.input.extend_from_slice(&FINAL_BLOCK);
+                job.parts.push(Part { comp: seg.comp as usize + FINAL_BLOCK.len(), raw: seg.raw as usize, crc: None });
+            }
+            PieceSource::Members => {
+                while job.raw() < crate::PIECE_BYTES {
+                    let Some((hlen, total)) = self.sized_member()? else {
+                        p.ended = true;
+                        break;
+                    };
+                    self.ipos += hlen;
+                    let start = job.input.len();
+                    self.take_input(total - hlen, &mut job.input)?;
+                    let t = &job.input[job.input.len() - 8..];
+                    let crc = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+                    let raw = u32::from_le_bytes([t[4], t[5], t[6], t[7]]) as usize;
+                    if raw as u64 > index::MAX_SEGMENT {
+                        // Too large to hold decoded: this member is streamed, after the pieces.
+                        let member = job.input.split_off(start);
+                        self.unread(&member);
+                        self.start_member_stream();
+                        p.after = After::Block;
+                        p.ended = true;
+                        break;
+                    }
+                    job.input.truncate(job.input.len() - 8);
+                    job.parts.push(Part { comp: total - hlen - 8, raw, crc: Some(crc) });
+                    self.members += 1;
+                }
+                if job.parts.is_empty() {
+                    p.spare.push(job);
+                    return Ok(None);
+                }
+            }
+        }
+        p.jobs += 1;
+        Ok(Some(job))
+    }
+
+    /// Makes the next piece ready: decoded into `dst` when it fits there and no thread
+    /// decodes ahead, else into the pieces' current job.
+    fn next_piece(&mut self, dst: &mut [u8]) -> io::Result<Step> {
+        let mut p = self.pieces.take().ok_or_else(|| bad("no pieces"))?;
+        let r = self.next_piece_of(&mut p, dst);
+        self.pieces = Some(p);
+        r
+    }
+
+    fn next_piece_of(&mut self, p: &mut Pieces, dst: &mut [u8]) -> io::Result<Step> {
+        if p.workers.is_none() && self.threads > 1 && p.serial.is_none() {
+            p.workers = Workers::start(self.threads);
+        }
+        let job = match p.workers.take() {
+            Some(mut w) => {
+                let job = self.dispatch_and_receive(p, &mut w);
+                p.workers = Some(w);
+                match job? {
+                    Some(job) => job,
+                    None => return Ok(Step::Finished),
+                }
+            }
+            None => {
+                let Some(mut job) = self.make_job(p)? else { return Ok(Step::Finished) };
+                let d = p.serial.get_or_insert_with(libdeflater::Decompressor::new);
+                let raw = job.raw();
+                if raw <= dst.len() && raw > 0 {
+                    let crc = job.decode_into(d, &mut dst[..raw]).map_err(bad)?;
+                    self.whole += job.parts.len() as u64;
+                    p.crc = zlib_rs::crc32::crc32_combine(p.crc, crc, raw as u64);
+                    p.total += raw as u64;
+                    p.spare.push(job);
+                    return Ok(Step::Served(raw));
+                }
+                job.decode_in_place(d);
+                job
+            }
+        };
+        let raw = job.raw();
+        let crc = match &job.result {
+            Some(Ok(crc)) => *crc,
+            Some(Err(why)) => return Err(bad(why.clone())),
+            None => return Err(bad("a piece was not decoded")),
+        };
+        self.whole += job.parts.len() as u64;
+        p.crc = zlib_rs::crc32::crc32_combine(p.crc, crc, raw as u64);
+        p.total += raw as u64;
+        p.spare.push(std::mem::replace(&mut p.cur, job));
+        p.len = raw;
+        p.pos = 0;
+        Ok(Step::Filled)
+    }
+
+    /// Keeps every worker busy, then takes the oldest job back; `None` when none is left.
+    fn dispatch_and_receive(&mut self, p: &mut Pieces, w: &mut Workers) -> io::Result<Option<Job>> {
+        while w.in_flight() < w.count() && p.failed.is_none() {
+            match self.make_job(p) {
+                Ok(Some(job)) => w.send(job)?,
+                Ok(None) => break,
+                // Reported once the pieces before it are given out.
+                Err(e) => p.failed = Some(e),
+            }
+        }
+        if w.in_flight() == 0 {
+            return p.failed.take().map_or(Ok(None), Err);
+        }
+        w.receive().map(Some)
+    }
+
+    /// The pieces are over: continue with what follows them.
+    fn end_pieces(&mut self) {
+        let Some(p) = self.pieces.as_ref() else { return };
+        self.state = match p.after {
+            After::IndexTail => {
+                // The rest of the member's stream starts with an empty history.
+                self.member_len = p.total;
+                self.crc = libdeflater::Crc::with_initial(p.crc);
+                self.base = self.wpos;
+                State::Block
+            }
+            After::Member => State::Member,
+            After::Block => State::Block,
+        };
+    }
+
+    /// Gives out decoded pieces: `None` when the pieces are over (the state moved on).
+    fn read_pieces(&mut self, dst: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            if let Some(p) = self.pieces.as_mut()
+                && p.pos < p.len
+            {
+                let n = dst.len().min(p.len - p.pos);
+                dst[..n].copy_from_slice(&p.cur.out[p.pos..p.pos + n]);
+                p.pos += n;
+                return Ok(Some(n));
+            }
+            match self.next_piece(dst)? {
+                Step::Served(n) => return Ok(Some(n)),
+                Step::Filled => {}
+                Step::Finished => {
+                    self.end_pieces();
+                    return Ok(None);
+                }
+            }
+        }
     }
 
     fn trailer(&mut self) -> io::Result<()> {
@@ -451,7 +820,7 @@ impl<'a> GzipReader<'a> {
         }
         let mut regs = Regs { bits: self.bits, nbits: self.nbits, ipos: self.ipos, wpos: self.wpos };
         // Where the member starts in the buffer (0: before it): no match reaches further back.
-        let start = self.acc.saturating_sub(self.member_len as usize);
+        let start = self.base;
         let r = fast_loop(&mut regs, &self.input[..self.iend], &mut self.out, out_end, &self.litlen, &self.dist, start);
         (self.bits, self.nbits, self.ipos, self.wpos) = (regs.bits, regs.nbits, regs.ipos, regs.wpos);
         r
@@ -489,7 +858,7 @@ impl<'a> GzipReader<'a> {
             return Err(bad("an invalid distance code (corrupt data)"));
         }
         let dist = (d >> 16) as usize + (self.take(d & 0x1f) >> ((d >> 8) & 0x1f)) as usize;
-        let start = self.acc.saturating_sub(self.member_len as usize);
+        let start = self.base;
         if dist > self.wpos - start {
             return Err(bad(format!("a match {dist} bytes back, before the start of the data (corrupt data)")));
         }
@@ -532,11 +901,21 @@ impl<'a> GzipReader<'a> {
                 self.wpos -= from;
                 self.rpos -= from;
                 self.acc -= from;
+                self.base = self.base.saturating_sub(from);
             }
             match self.state {
                 State::Member => {
-                    self.state = if self.member_header()? { State::Block } else { State::Done };
+                    if self.sized_member()?.is_some() {
+                        self.start_pieces(PieceSource::Members, After::Member);
+                        return Ok(());
+                    }
+                    if !self.member_header()? {
+                        self.state = State::Done;
+                    } else if self.state == State::Member {
+                        self.state = State::Block;
+                    }
                 }
+                State::Pieces => return Ok(()),
                 State::Block => self.block_header()?,
                 State::Codes => self.codes(self.out_end(want))?,
                 State::Stored(n) => self.stored(n, self.out_end(want))?,
@@ -571,7 +950,18 @@ impl Read for GzipReader<'_> {
         if dst.is_empty() {
             return Ok(0);
         }
-        self.decode(dst.len())?;
+        loop {
+            if self.state == State::Pieces {
+                if let Some(n) = self.read_pieces(dst)? {
+                    return Ok(n);
+                }
+                continue;
+            }
+            self.decode(dst.len())?;
+            if self.state != State::Pieces || self.rpos < self.wpos {
+                break;
+            }
+        }
         let n = dst.len().min(self.wpos - self.rpos);
         dst[..n].copy_from_slice(&self.out[self.rpos..self.rpos + n]);
         self.rpos += n;

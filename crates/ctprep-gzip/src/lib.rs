@@ -39,11 +39,13 @@
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (in `inflate`) needs it.
 
 pub mod deflate;
+mod index;
 mod inflate;
+mod pieces;
 
 pub use inflate::GzipReader;
 
-use std::io::Write;
+use std::io::{Seek, Write};
 
 /// Data bytes per independently compressed piece: large enough that starting each piece with
 /// an empty dictionary costs nothing measurable, small enough that a few pieces per thread keep
@@ -58,8 +60,32 @@ pub(crate) const STORED_MAX: usize = 65_535;
 /// parallel (rayon), four per thread at a time, and written in order while the next batch
 /// compresses. `level` is 0-9 (above 9 is 9); see the [crate docs](crate) for what 1 means.
 pub fn write_gzip(w: &mut (impl Write + Send), stored_prefix: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
+    let member = GzipMember::start(w, stored_prefix)?;
+    let member = write_pieces(w, member, data, level)?;
+    member.end(w)
+}
+
+/// [`write_gzip`] with a piece index in the header, so that [`GzipReader`] decodes the pieces
+/// in parallel (other readers skip it): the index is completed at the end, so `w` must seek.
+pub fn write_gzip_indexed(
+    w: &mut (impl Write + Seek + Send),
+    stored_prefix: &[u8],
+    data: &[u8],
+    level: u32,
+) -> std::io::Result<()> {
+    let member = GzipMember::start_indexed(w, stored_prefix, data.len() as u64)?;
+    let member = write_pieces(w, member, data, level)?;
+    member.end_indexed(w)
+}
+
+/// Compresses `data` in parallel pieces into `member`.
+fn write_pieces(
+    w: &mut (impl Write + Send),
+    mut member: GzipMember,
+    data: &[u8],
+    level: u32,
+) -> std::io::Result<GzipMember> {
     use rayon::prelude::*;
-    let mut member = GzipMember::start(w, stored_prefix)?;
     let pieces = data.len().div_ceil(PIECE_BYTES);
     // Pieces are compressed a batch at a time; while one batch is written out (in order, with its
     // CRCs combined) the next is compressed, so the threads do not wait for the file.
@@ -82,7 +108,7 @@ pub fn write_gzip(w: &mut (impl Write + Send), stored_prefix: &[u8], data: &[u8]
         compressed?;
         std::mem::swap(&mut ready, &mut next);
     }
-    member.end(w)
+    Ok(member)
 }
 
 /// The CRC-32 (gzip's) and length of a run of bytes: libdeflate's vectorised CRC (an order of
@@ -109,9 +135,11 @@ impl Crc32 {
     }
 }
 
-/// A gzip member being written: the CRC and length of what its deflate stream holds so far.
+/// A gzip member being written: the CRC and length of what its deflate stream holds so far,
+/// and the piece index being recorded.
 pub struct GzipMember {
     crc: Crc32,
+    index: Option<index::IndexWriter>,
 }
 
 impl std::fmt::Debug for GzipMember {
@@ -124,27 +152,78 @@ impl GzipMember {
     /// Writes the gzip header (no name, mtime 0, so equal data gives equal bytes), then
     /// `stored_prefix` as stored (uncompressed) deflate blocks, none final.
     pub fn start(w: &mut impl Write, stored_prefix: &[u8]) -> std::io::Result<GzipMember> {
-        // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
-        const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-        w.write_all(&GZIP_HEADER)?;
+        GzipMember::start_with(w, stored_prefix, None)
+    }
+
+    /// [`GzipMember::start`] for a member that will hold `data_len` bytes after the prefix, with
+    /// a piece index in its header (an extra field that other readers skip; [`GzipReader`]
+    /// reads it to decode the pieces in parallel). [`GzipMember::end`] completes the index,
+    /// which is why `w` must seek. More data than announced leaves the index empty.
+    pub fn start_indexed(
+        w: &mut (impl Write + Seek),
+        stored_prefix: &[u8],
+        data_len: u64,
+    ) -> std::io::Result<GzipMember> {
+        let at = w.stream_position()?;
+        GzipMember::start_with(w, stored_prefix, index::IndexWriter::reserve(at, data_len))
+    }
+
+    fn start_with(
+        w: &mut impl Write,
+        stored_prefix: &[u8],
+        index: Option<(Vec<u8>, index::IndexWriter)>,
+    ) -> std::io::Result<GzipMember> {
+        // gzip header: magic, deflate, flags (FEXTRA with an index), mtime 0, no extra flags,
+        // OS unknown.
+        let flags = if index.is_some() { 0x04 } else { 0 };
+        w.write_all(&[0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 255])?;
+        let index = index.map(|(field, writer)| w.write_all(&field).map(|()| writer)).transpose()?;
         for chunk in stored_prefix.chunks(STORED_MAX) {
             w.write_all(&stored_block_header(chunk.len() as u16, false))?;
             w.write_all(chunk)?;
         }
         let mut crc = Crc32::default();
         crc.update(stored_prefix);
-        Ok(GzipMember { crc })
+        let mut member = GzipMember { crc, index };
+        if let Some(index) = &mut member.index {
+            let blocks = stored_prefix.len().div_ceil(STORED_MAX) as u64;
+            index.add_prefix(stored_prefix.len() as u64 + 5 * blocks, stored_prefix.len() as u64);
+        }
+        Ok(member)
     }
 
     /// Writes a compressed piece (a fragment ending in a sync flush) as the next data.
     pub fn add(&mut self, w: &mut impl Write, piece: &Piece) -> std::io::Result<()> {
         w.write_all(&piece.bytes)?;
         self.crc.combine(&piece.crc);
+        if let Some(index) = &mut self.index {
+            for &(comp, raw) in &piece.fragments {
+                index.add_fragment(u64::from(comp), u64::from(raw));
+            }
+        }
         Ok(())
     }
 
     /// Ends the deflate stream (an empty final stored block) and the member (CRC-32, ISIZE).
-    pub fn end(self, w: &mut impl Write) -> std::io::Result<()> {
+    /// The piece index of a member started with [`GzipMember::start_indexed`] then stays empty
+    /// (valid, but no help to a reader): end it with [`GzipMember::end_indexed`].
+    pub fn end(mut self, w: &mut impl Write) -> std::io::Result<()> {
+        self.index = None;
+        self.write_end(w)
+    }
+
+    /// [`GzipMember::end`], then completes the piece index of an indexed member (seeking back
+    /// to its header, then to the end again).
+    pub fn end_indexed(mut self, w: &mut (impl Write + Seek)) -> std::io::Result<()> {
+        let index = self.index.take();
+        self.write_end(w)?;
+        match index {
+            Some(index) => index.complete(w),
+            None => Ok(()),
+        }
+    }
+
+    fn write_end(&self, w: &mut impl Write) -> std::io::Result<()> {
         w.write_all(&stored_block_header(0, true))?;
         w.write_all(&self.crc.sum.to_le_bytes())?;
         // ISIZE: the uncompressed length modulo 2^32.
@@ -158,6 +237,8 @@ impl GzipMember {
 pub struct Piece {
     bytes: Vec<u8>,
     crc: Crc32,
+    /// Compressed and data bytes of each independent fragment, in order.
+    fragments: Vec<(u32, u32)>,
 }
 
 impl Piece {
@@ -181,10 +262,15 @@ impl Piece {
     /// compress any piece.
     pub fn compress(&mut self, data: &[u8], level: u32) -> std::io::Result<()> {
         self.bytes.clear();
+        self.fragments.clear();
         self.crc = Crc32::default();
         for piece in data.chunks(PIECE_BYTES) {
             self.crc.update(piece);
+            let start = self.bytes.len();
             compress_piece(piece, &mut self.bytes, piece_encoder(piece, level))?;
+            // A fragment is at most PIECE_BYTES of data, and compressed at most its worst-case
+            // bound: both fit.
+            self.fragments.push(((self.bytes.len() - start) as u32, piece.len() as u32));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! qform both set and consistent, written to a temporary file in the target folder and renamed
 //! into place, so an interrupted write leaves no partial file.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 
 use crate::datatype::{DataType, Element};
@@ -371,12 +371,12 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
 /// Writes one gzip member holding `head` (as stored blocks, readable without inflating) then
 /// `data`, compressed in parallel: [`ctprep_gzip::write_gzip`].
 #[cfg(feature = "gzip")]
-fn gzip_to(w: &mut (impl Write + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
-    ctprep_gzip::write_gzip(w, head, data, level)
+fn gzip_to(w: &mut (impl Write + Seek + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
+    ctprep_gzip::write_gzip_indexed(w, head, data, level)
 }
 
 #[cfg(not(feature = "gzip"))]
-fn gzip_to(_: &mut (impl Write + Send), _: &[u8], _: &[u8], _: u32) -> std::io::Result<()> {
+fn gzip_to(_: &mut (impl Write + Seek + Send), _: &[u8], _: &[u8], _: u32) -> std::io::Result<()> {
     // `output_kind` refuses a .nii.gz first; this is never reached.
     Err(std::io::Error::other("built without gzip support"))
 }
@@ -697,13 +697,15 @@ type Member = ctprep_gzip::GzipMember;
 #[derive(Debug)]
 enum Member {}
 
+/// Starts the member with a piece index for `data_len` bytes after `head`, so that ctprep reads
+/// it back in parallel.
 #[cfg(feature = "gzip")]
-fn start_member(w: &mut impl Write, head: &[u8]) -> std::io::Result<Member> {
-    Member::start(w, head)
+fn start_member(w: &mut (impl Write + Seek), head: &[u8], data_len: u64) -> std::io::Result<Member> {
+    Member::start_indexed(w, head, data_len)
 }
 
 #[cfg(not(feature = "gzip"))]
-fn start_member(_: &mut impl Write, _: &[u8]) -> std::io::Result<Member> {
+fn start_member(_: &mut (impl Write + Seek), _: &[u8], _: u64) -> std::io::Result<Member> {
     Err(std::io::Error::other("built without gzip support"))
 }
 
@@ -718,12 +720,12 @@ fn add_to_member(m: &mut Member, _: &mut impl Write, _: &Piece) -> std::io::Resu
 }
 
 #[cfg(feature = "gzip")]
-fn end_member(m: Member, w: &mut impl Write) -> std::io::Result<()> {
-    m.end(w)
+fn end_member(m: Member, w: &mut (impl Write + Seek)) -> std::io::Result<()> {
+    m.end_indexed(w)
 }
 
 #[cfg(not(feature = "gzip"))]
-fn end_member(m: Member, _: &mut impl Write) -> std::io::Result<()> {
+fn end_member(m: Member, _: &mut (impl Write + Seek)) -> std::io::Result<()> {
     match m {}
 }
 
@@ -825,7 +827,7 @@ impl NiftiStream {
             if !head_in_member {
                 w.write_all(&head).map_err(werr)?;
             }
-            Some(start_member(&mut w, if head_in_member { &head } else { &[] }).map_err(werr)?)
+            Some(start_member(&mut w, if head_in_member { &head } else { &[] }, expected).map_err(werr)?)
         } else {
             w.write_all(&head).map_err(werr)?;
             None

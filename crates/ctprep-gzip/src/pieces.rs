@@ -1,0 +1,164 @@
+//! Independent pieces of a gzip stream decoded whole by libdeflate, on the reading thread or
+//! ahead of it on worker threads: the segments of a member with a piece index ([`crate::index`])
+//! and runs of small members whose headers give their size (BGZF, mgzip).
+
+use std::io;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// The two bytes of an empty final block with fixed codes, appended to a segment (which ends in
+/// a sync flush, not a final block) so that libdeflate's whole-stream decoder stops there.
+pub(crate) const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// One deflate stream of a job.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Part {
+    /// Its bytes in the job's input.
+    pub(crate) comp: usize,
+    /// The bytes it decodes to.
+    pub(crate) raw: usize,
+    /// The CRC-32 its member's trailer gives, checked once decoded (for whole members).
+    pub(crate) crc: Option<u32>,
+}
+
+/// Compressed parts and the buffer they decode into. Reused: buffers keep their allocations.
+#[derive(Debug, Default)]
+pub(crate) struct Job {
+    pub(crate) input: Vec<u8>,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) out: Vec<u8>,
+    /// Which job of the stream this is (for messages).
+    pub(crate) number: u64,
+    /// What it decoded to: the CRC-32 of all its output, or why it failed.
+    pub(crate) result: Option<Result<u32, String>>,
+}
+
+impl Job {
+    pub(crate) fn raw(&self) -> usize {
+        self.parts.iter().map(|p| p.raw).sum()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.input.clear();
+        self.parts.clear();
+        self.result = None;
+    }
+
+    /// Decodes into `self.out` (grown to the job's size, never shrunk).
+    pub(crate) fn decode_in_place(&mut self, d: &mut libdeflater::Decompressor) {
+        let raw = self.raw();
+        if self.out.len() < raw {
+            self.out.resize(raw, 0);
+        }
+        let mut out = std::mem::take(&mut self.out);
+        self.result = Some(self.decode_into(d, &mut out[..raw]));
+        self.out = out;
+    }
+
+    /// Decodes into `out`, exactly the job's size: the CRC-32 of `out`.
+    pub(crate) fn decode_into(&self, d: &mut libdeflater::Decompressor, out: &mut [u8]) -> Result<u32, String> {
+        let (mut at_in, mut at_out, mut crc) = (0, 0, 0u32);
+        for (i, p) in self.parts.iter().enumerate() {
+            let input = &self.input[at_in..at_in + p.comp];
+            let dst = &mut out[at_out..at_out + p.raw];
+            let what = || match self.parts.len() {
+                1 => format!("piece {}", self.number + 1),
+                _ => format!("piece {}, member {}", self.number + 1, i + 1),
+            };
+            match d.deflate_decompress(input, dst) {
+                Ok(n) if n == p.raw => {}
+                Ok(n) => return Err(format!("{}: {n} bytes decoded where {} were announced", what(), p.raw)),
+                Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                    return Err(format!("{}: more than the {} bytes announced", what(), p.raw));
+                }
+                Err(libdeflater::DecompressionError::BadData) => return Err(format!("{}: corrupt deflate data", what())),
+            }
+            let part_crc = libdeflater::crc32(dst);
+            if p.crc.is_some_and(|c| c != part_crc) {
+                return Err(format!("{}: CRC-32 mismatch (corrupt data)", what()));
+            }
+            crc = if at_out == 0 { part_crc } else { zlib_rs::crc32::crc32_combine(crc, part_crc, p.raw as u64) };
+            at_in += p.comp;
+            at_out += p.raw;
+        }
+        Ok(crc)
+    }
+}
+
+/// Threads that decode jobs ahead of the reader: job `k` goes to worker `k % n`, and comes back
+/// from it in order, so each worker holds at most one job and the reader at most `n` in flight.
+pub(crate) struct Workers {
+    jobs: Vec<SyncSender<Job>>,
+    done: Vec<Receiver<Job>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    sent: u64,
+    received: u64,
+}
+
+impl Workers {
+    /// `n` worker threads, or `None` when none could be started.
+    pub(crate) fn start(n: usize) -> Option<Workers> {
+        let mut w = Workers { jobs: Vec::new(), done: Vec::new(), handles: Vec::new(), sent: 0, received: 0 };
+        for _ in 0..n {
+            let (job_tx, job_rx) = sync_channel::<Job>(1);
+            let (done_tx, done_rx) = sync_channel::<Job>(1);
+            let spawned = std::thread::Builder::new().name("ctprep-gunzip".into()).spawn(move || {
+                let mut d = libdeflater::Decompressor::new();
+                for mut job in job_rx {
+                    job.decode_in_place(&mut d);
+                    if done_tx.send(job).is_err() {
+                        return;
+                    }
+                }
+            });
+            match spawned {
+                Ok(h) => {
+                    w.jobs.push(job_tx);
+                    w.done.push(done_rx);
+                    w.handles.push(h);
+                }
+                Err(_) => break,
+            }
+        }
+        (!w.jobs.is_empty()).then_some(w)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        (self.sent - self.received) as usize
+    }
+
+    pub(crate) fn send(&mut self, job: Job) -> io::Result<()> {
+        let k = (self.sent % self.jobs.len() as u64) as usize;
+        self.jobs[k].send(job).map_err(|_| io::Error::other("a gzip decoding thread stopped"))?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// The oldest job in flight, decoded.
+    pub(crate) fn receive(&mut self) -> io::Result<Job> {
+        let k = (self.received % self.jobs.len() as u64) as usize;
+        let job = self.done[k].recv().map_err(|_| io::Error::other("a gzip decoding thread stopped"))?;
+        self.received += 1;
+        Ok(job)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // Closing the channels ends the workers' loops (a worker decoding finishes that job).
+        self.jobs.clear();
+        self.done.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("threads", &self.jobs.len()).field("in_flight", &self.in_flight()).finish()
+    }
+}
