@@ -13,10 +13,14 @@
 //! - `io_read/gunzip_only`: libdeflate alone decoding the same `.nii.gz`, already in memory, into
 //!   a pre-touched buffer, plus the checksum: the decoder's limit on this data.
 //! - `io_read/nii_gz_sliced`: `SliceReader` over the `.nii.gz` in slabs of 16 slices into one
-//!   reused buffer, plus the checksum: the streamed read of `ctprep run`, without the run.
+//!   reused buffer, plus the checksum: the streamed read of `ctprep run`, without the run;
+//!   `nii_gz_sliced_2t` with two threads decoding its pieces ahead (`gzip_threads(2)`).
 //! - `io_read/gunzip_zune`: zune-inflate (pure Rust, whole buffer, it allocates the output)
 //!   decoding the same `.nii.gz` from memory: a candidate measured for the streaming inflater.
-//! - `io_read/gunzip_ctprep`: ctprep-gzip's own streaming decoder (`GzipReader`), same slabs.
+//! - `io_read/gunzip_ctprep`: ctprep-gzip's streaming reader (`GzipReader`), same slabs, on one
+//!   thread: the file's pieces (its header indexes them) decoded whole by libdeflate;
+//!   `gunzip_ctprep_2t` on two threads; `gunzip_ctprep_serial` the same data written without
+//!   the index, so decoded as one stream by GzipReader's own decoder (other writers' files).
 //! - `io_read/gunzip_stream`: flate2 on zlib-rs (the slice reader's decoder) alone, streaming the
 //!   in-memory `.nii.gz` into the same reused 16-slice buffer, plus the checksum: how much of the
 //!   streamed read is inflate itself.
@@ -98,19 +102,22 @@ fn io_read(c: &mut Criterion) {
     });
     let plane = 512 * 512;
     let mut slab = vec![0i16; 16 * plane];
-    g.bench_function(BenchmarkId::new("nii_gz_sliced", SIZE), |b| {
-        b.iter(|| {
-            let mut r = ctprep_io::SliceReader::open(&niigz).expect("opens");
-            let (mut left, mut sum) = (300usize, 0i64);
-            while left > 0 {
-                let n = left.min(16);
-                r.read_slices(&mut slab[..n * plane]).expect("reads");
-                sum += checksum_i16(&slab[..n * plane]);
-                left -= n;
-            }
-            r.finish().expect("the trailer checks");
-            assert_eq!(sum, want);
-        })
+    // The slabs `SliceReader` gives with `opts`, summed.
+    let mut sliced = |opts: &ReadOptions| {
+        let mut r = ctprep_io::SliceReader::open_with(&niigz, opts).expect("opens");
+        let (mut left, mut sum) = (300usize, 0i64);
+        while left > 0 {
+            let n = left.min(16);
+            r.read_slices(&mut slab[..n * plane]).expect("reads");
+            sum += checksum_i16(&slab[..n * plane]);
+            left -= n;
+        }
+        r.finish().expect("the trailer checks");
+        assert_eq!(sum, want);
+    };
+    g.bench_function(BenchmarkId::new("nii_gz_sliced", SIZE), |b| b.iter(|| sliced(&ReadOptions::new())));
+    g.bench_function(BenchmarkId::new("nii_gz_sliced_2t", SIZE), |b| {
+        b.iter(|| sliced(&ReadOptions::new().gzip_threads(2)))
     });
     drop(slab);
     let mut buf = vec![0u8; 16 * plane * 2];
@@ -131,7 +138,24 @@ fn io_read(c: &mut Criterion) {
         b.iter(|| slabs(&mut flate2::bufread::MultiGzDecoder::new(black_box(&comp[..]))))
     });
     g.bench_function(BenchmarkId::new("gunzip_ctprep", SIZE), |b| {
-        b.iter(|| slabs(&mut ctprep_gzip::GzipReader::new(black_box(&comp[..]))))
+        b.iter(|| {
+            let mut r = ctprep_gzip::GzipReader::new(black_box(&comp[..]));
+            slabs(&mut r);
+            assert!(r.pieces_decoded() > 1, "the piece index is used");
+        })
+    });
+    g.bench_function(BenchmarkId::new("gunzip_ctprep_2t", SIZE), |b| {
+        b.iter(|| slabs(&mut ctprep_gzip::GzipReader::new(black_box(&comp[..])).threads(2)))
+    });
+    let mut serial = Vec::new();
+    ctprep_gzip::write_gzip(&mut serial, &out[..352], &out[352..], 1).expect("compresses");
+    drop(out);
+    g.bench_function(BenchmarkId::new("gunzip_ctprep_serial", SIZE), |b| {
+        b.iter(|| {
+            let mut r = ctprep_gzip::GzipReader::new(black_box(&serial[..]));
+            slabs(&mut r);
+            assert_eq!(r.pieces_decoded(), 0, "no piece index");
+        })
     });
     g.finish();
 }

@@ -56,6 +56,10 @@ impl IndexWriter {
     /// The entries to reserve and the segment size for `data_len` bytes of data after a
     /// prefix; `None` when the data is too large to index.
     fn plan(data_len: u64) -> Option<(usize, u64)> {
+        // One piece has nothing to decode in parallel; small files stay as they were.
+        if data_len <= crate::PIECE_BYTES as u64 {
+            return None;
+        }
         let pieces = data_len.div_ceil(crate::PIECE_BYTES as u64);
         // The prefix, each closed segment (at most `capacity - 2` of them, each at least `target`
         // long), the last open one.
@@ -173,7 +177,9 @@ mod tests {
     #[test]
     fn plan_keeps_segments_bounded_and_entries_within_the_header() {
         let piece = crate::PIECE_BYTES as u64;
-        assert_eq!(IndexWriter::plan(0), Some((3, piece)));
+        assert_eq!(IndexWriter::plan(0), None);
+        assert_eq!(IndexWriter::plan(piece), None);
+        assert_eq!(IndexWriter::plan(piece + 1), Some((5, piece)));
         assert_eq!(IndexWriter::plan(10 * piece), Some((13, piece)));
         // 64 GiB: the entries are capped, the segments grow.
         let (capacity, target) = IndexWriter::plan(64 << 30).expect("indexable");
@@ -186,16 +192,16 @@ mod tests {
     fn completed_entries_parse_back() {
         let mut out = std::io::Cursor::new(vec![0u8; 10]);
         out.set_position(0);
-        let (field, mut w) = IndexWriter::reserve(0, 3 << 20).expect("small");
+        let (field, mut w) = IndexWriter::reserve(0, 5 << 20).expect("indexed");
         out.get_mut().extend_from_slice(&field);
         out.set_position(out.get_ref().len() as u64);
         w.add_prefix(357, 352);
-        w.add_fragment(1000, 2 << 20);
-        w.add_fragment(900, 1 << 20);
+        w.add_fragment(1000, 3 << 20);
+        w.add_fragment(900, 2 << 20);
         w.complete(&mut out).expect("completes");
         let bytes = out.into_inner();
         let segments = parse(&bytes[12..]).expect("an index");
-        assert_eq!(segments, [Segment { comp: 357, raw: 352 }, Segment { comp: 1900, raw: 3 << 20 }]);
+        assert_eq!(segments, [Segment { comp: 357, raw: 352 }, Segment { comp: 1900, raw: 5 << 20 }]);
         // Other subfields before ours are skipped; a foreign subfield alone is no index.
         let mut other = vec![b'A', b'p', 2, 0, 9, 9];
         other.extend_from_slice(&bytes[12..]);
@@ -206,10 +212,10 @@ mod tests {
     #[test]
     fn overflow_records_nothing() {
         let mut out = std::io::Cursor::new(Vec::new());
-        let (field, mut w) = IndexWriter::reserve(0, 100).expect("small");
+        let (field, mut w) = IndexWriter::reserve(0, 5 << 20).expect("indexed");
         out.write_all(&[0; 10]).and_then(|()| out.write_all(&field)).expect("writes");
         // Far more data than announced: more segments than reserved.
-        for _ in 0..5 {
+        for _ in 0..9 {
             w.add_fragment(10, crate::PIECE_BYTES as u64);
         }
         w.complete(&mut out).expect("completes");

@@ -20,7 +20,7 @@
 use std::io::{self, Read};
 
 use crate::index::{self, Segment};
-use crate::pieces::{FINAL_BLOCK, Job, Part, Workers};
+use crate::pieces::{Decoder, FINAL_BLOCK, Job, Part, Workers};
 
 /// History a match may reach back into.
 const WINDOW: usize = 32 << 10;
@@ -145,7 +145,7 @@ struct Pieces {
     ended: bool,
     after: After,
     workers: Option<Workers>,
-    serial: Option<libdeflater::Decompressor>,
+    serial: Option<Decoder>,
     /// The decoded job being given out: `out[pos..len]` is left.
     cur: Job,
     len: usize,
@@ -233,8 +233,13 @@ impl<'a> GzipReader<'a> {
     /// [`GzipReader::new`] does. Other streams are decoded serially either way.
     #[must_use]
     pub fn threads(mut self, threads: usize) -> GzipReader<'a> {
-        self.threads = threads.max(1);
+        self.set_threads(threads);
         self
+    }
+
+    /// [`GzipReader::threads`] on a reader in place; it applies from the next member.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// Reads more input after the unread bytes (moved to the front, keeping eight bytes
@@ -582,7 +587,7 @@ impl<'a> GzipReader<'a> {
             }
             None => {
                 let Some(mut job) = self.make_job(p)? else { return Ok(Step::Finished) };
-                let d = p.serial.get_or_insert_with(libdeflater::Decompressor::new);
+                let d = p.serial.get_or_insert_with(Decoder::new);
                 let raw = job.raw();
                 if raw <= dst.len() && raw > 0 {
                     let crc = job.decode_into(d, &mut dst[..raw]).map_err(bad)?;

@@ -36,7 +36,7 @@
 //!
 //! Errors are [`std::io::Error`]s: those of the writer, and a refusal of zlib-rs (which does not
 //! happen with these settings but is not hidden).
-#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (in `inflate`) needs it.
+#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (in `inflate`) and the libdeflate call (`pieces::Decoder`).
 
 pub mod deflate;
 mod index;

@@ -3,11 +3,69 @@
 //! and runs of small members whose headers give their size (BGZF, mgzip).
 
 use std::io;
+use std::ptr::NonNull;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// The two bytes of an empty final block with fixed codes, appended to a segment (which ends in
 /// a sync flush, not a final block) so that libdeflate's whole-stream decoder stops there.
 pub(crate) const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// libdeflate's whole-buffer decoder through its `_ex` entry point, which also gives how many
+/// input bytes the stream took: a piece must end exactly where its index or header says.
+pub(crate) struct Decoder(NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+// SAFETY: a libdeflate decompressor is plain memory with no thread affinity; `&mut self` keeps
+// one thread at a time on it.
+#[allow(unsafe_code)]
+unsafe impl Send for Decoder {}
+
+impl Decoder {
+    #[allow(unsafe_code)]
+    pub(crate) fn new() -> Decoder {
+        // SAFETY: no preconditions; a null return (out of memory) is checked.
+        let p = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        Decoder(NonNull::new(p).expect("libdeflate could not allocate a decompressor (out of memory)"))
+    }
+
+    /// Decodes the raw deflate stream at the start of `input` into `out`: the input bytes it
+    /// took and the bytes it wrote, or why it failed.
+    #[allow(unsafe_code)]
+    fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
+        let (mut took, mut wrote) = (0usize, 0usize);
+        // SAFETY: the pointers and lengths come from live slices; libdeflate reads at most
+        // `input.len()` bytes and writes at most `out.len()`, and fills the two counts.
+        let r = unsafe {
+            libdeflate_sys::libdeflate_deflate_decompress_ex(
+                self.0.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut took,
+                &mut wrote,
+            )
+        };
+        match r {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok((took, wrote)),
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err("decodes to more bytes than announced"),
+            _ => Err("corrupt deflate data"),
+        }
+    }
+}
+
+impl Drop for Decoder {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: allocated by `libdeflate_alloc_decompressor`, freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decoder")
+    }
+}
 
 /// One deflate stream of a job.
 #[derive(Clone, Copy, Debug)]
@@ -44,7 +102,7 @@ impl Job {
     }
 
     /// Decodes into `self.out` (grown to the job's size, never shrunk).
-    pub(crate) fn decode_in_place(&mut self, d: &mut libdeflater::Decompressor) {
+    pub(crate) fn decode_in_place(&mut self, d: &mut Decoder) {
         let raw = self.raw();
         if self.out.len() < raw {
             self.out.resize(raw, 0);
@@ -55,7 +113,7 @@ impl Job {
     }
 
     /// Decodes into `out`, exactly the job's size: the CRC-32 of `out`.
-    pub(crate) fn decode_into(&self, d: &mut libdeflater::Decompressor, out: &mut [u8]) -> Result<u32, String> {
+    pub(crate) fn decode_into(&self, d: &mut Decoder, out: &mut [u8]) -> Result<u32, String> {
         let (mut at_in, mut at_out, mut crc) = (0, 0, 0u32);
         for (i, p) in self.parts.iter().enumerate() {
             let input = &self.input[at_in..at_in + p.comp];
@@ -64,13 +122,15 @@ impl Job {
                 1 => format!("piece {}", self.number + 1),
                 _ => format!("piece {}, member {}", self.number + 1, i + 1),
             };
-            match d.deflate_decompress(input, dst) {
-                Ok(n) if n == p.raw => {}
-                Ok(n) => return Err(format!("{}: {n} bytes decoded where {} were announced", what(), p.raw)),
-                Err(libdeflater::DecompressionError::InsufficientSpace) => {
-                    return Err(format!("{}: more than the {} bytes announced", what(), p.raw));
+            match d.decode(input, dst) {
+                Ok((took, n)) if n == p.raw && took == p.comp => {}
+                Ok((_, n)) if n != p.raw => {
+                    return Err(format!("{}: {n} bytes decoded where {} were announced", what(), p.raw));
                 }
-                Err(libdeflater::DecompressionError::BadData) => return Err(format!("{}: corrupt deflate data", what())),
+                Ok((took, _)) => {
+                    return Err(format!("{}: its deflate data ends after {took} of the {} bytes announced", what(), p.comp));
+                }
+                Err(why) => return Err(format!("{}: {why}", what())),
             }
             let part_crc = libdeflater::crc32(dst);
             if p.crc.is_some_and(|c| c != part_crc) {
@@ -102,7 +162,7 @@ impl Workers {
             let (job_tx, job_rx) = sync_channel::<Job>(1);
             let (done_tx, done_rx) = sync_channel::<Job>(1);
             let spawned = std::thread::Builder::new().name("ctprep-gunzip".into()).spawn(move || {
-                let mut d = libdeflater::Decompressor::new();
+                let mut d = Decoder::new();
                 for mut job in job_rx {
                     job.decode_in_place(&mut d);
                     if done_tx.send(job).is_err() {

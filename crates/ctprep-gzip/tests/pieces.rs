@@ -55,13 +55,14 @@ fn theirs(gz: &[u8]) -> std::io::Result<Vec<u8>> {
 #[test]
 fn indexed_members_decode_alike_on_any_thread_count_and_read_size() {
     let head = vec![7u8; 70_000]; // two stored blocks: the prefix is a segment of its own
-    for (n, seed) in [(0, 1), (1, 2), (100_000, 3), (PIECE_BYTES, 4), (2 * PIECE_BYTES + 12_345, 5)] {
+    for (n, seed) in [(0, 1), (100_000, 3), (PIECE_BYTES, 4), (PIECE_BYTES + 1, 2), (2 * PIECE_BYTES + 12_345, 5)] {
         let d = data(n, seed);
         for (prefix, level) in [(&head[..], 1), (&b""[..], 6), (&b"hdr"[..], 0)] {
             let gz = indexed(prefix, &d, level);
             let want = theirs(&gz).expect("flate2 skips the index");
             assert!(want.len() == prefix.len() + n && want[prefix.len()..] == d[..], "n {n} level {level}");
-            let segments = u64::from(!prefix.is_empty()) + n.div_ceil(PIECE_BYTES) as u64;
+            // One piece or less is not indexed.
+            let segments = if n > PIECE_BYTES { u64::from(!prefix.is_empty()) + n.div_ceil(PIECE_BYTES) as u64 } else { 0 };
             for threads in [1, 2, 3] {
                 for chunk in [4096, 5 << 20, 9 << 20] {
                     let (got, pieces) = ours(&gz, threads, chunk).expect("decodes");
@@ -109,7 +110,7 @@ fn streamed_members_coalesce_small_pieces_and_decode_alike() {
 
 #[test]
 fn indexed_members_among_other_members() {
-    let (a, b, c) = (data(3 << 20, 7), data(200_000, 8), data(PIECE_BYTES + 5, 9));
+    let (a, b, c) = (data(5 << 20, 7), data(200_000, 8), data(PIECE_BYTES + 5, 9));
     let mut gz = indexed(b"", &a, 1);
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     e.write_all(&b).expect("compresses");
@@ -119,7 +120,8 @@ fn indexed_members_among_other_members() {
     for threads in [1, 2] {
         let (got, pieces) = ours(&gz, threads, 3 << 20).expect("decodes");
         assert!(got == want, "threads {threads}");
-        assert_eq!(pieces, 1 + 1 + 2, "threads {threads}");
+        // Two segments, a plain member, a prefix and two segments.
+        assert_eq!(pieces, 2 + 3, "threads {threads}");
     }
 }
 
@@ -281,4 +283,16 @@ fn bgzf_and_mgzip_members_decode_whole() {
     m[first_trailer] ^= 1;
     let e = ours(&m, 2, 4096).expect_err("crc");
     assert!(e.to_string().contains("CRC-32"), "{e}");
+    // Bytes between the end of the deflate data and the trailer, counted in BSIZE: flate2
+    // refuses them, and so does the piece decoder (the stream must end where the size says).
+    let mut m = gz[..first_trailer].to_vec();
+    m.extend_from_slice(b"xyz");
+    m.extend_from_slice(&gz[first_trailer..]);
+    let bsize = u16::from_le_bytes([gz[16], gz[17]]) + 3;
+    m[16..18].copy_from_slice(&bsize.to_le_bytes());
+    assert!(theirs(&m).is_err());
+    for threads in [1, 2] {
+        let e = ours(&m, threads, 4096).expect_err("a gap");
+        assert!(e.to_string().contains("ends after"), "{e}");
+    }
 }

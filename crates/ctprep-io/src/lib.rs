@@ -26,7 +26,7 @@
 //! PNG slices and contact sheets of volumes are the `ctprep-render` crate's.
 //!
 //! # Features
-//! - `gzip` (default): `.nii.gz` reading (flate2/zlib-rs, libdeflate) and writing (`ctprep-gzip`,
+//! - `gzip` (default): `.nii.gz` reading (`ctprep-gzip`'s streaming reader, libdeflate) and writing (`ctprep-gzip`,
 //!   rayon). Without it a `.nii.gz` (or gzipped `.hdr`/`.img`) is an error naming the file:
 //!   "built without gzip support".
 //! - `mmap` (default): `.nii` voxels memory-mapped instead of read, and large voxel buffers in

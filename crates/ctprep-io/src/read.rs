@@ -3,15 +3,12 @@
 //! file and the [`Limits`] before anything is allocated.
 
 use std::fs::File;
-#[cfg(feature = "gzip")]
-use std::io::BufReader;
 use std::io::{ErrorKind as IoKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 #[cfg(feature = "mmap")]
 use std::sync::Arc;
 
 #[cfg(feature = "gzip")]
-use flate2::bufread::MultiGzDecoder;
 
 #[cfg(feature = "mmap")]
 use crate::buffer::{HUGE_BUFFER_BYTES, fill_with_prefault, huge_zeroed};
@@ -68,11 +65,12 @@ impl Limits {
 pub struct ReadOptions {
     limits: Limits,
     mmap: bool,
+    gzip_threads: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { limits: Limits::default(), mmap: true }
+        ReadOptions { limits: Limits::default(), mmap: true, gzip_threads: 1 }
     }
 }
 
@@ -93,6 +91,14 @@ impl ReadOptions {
     /// the volume is alive.
     pub fn mmap(mut self, on: bool) -> ReadOptions {
         self.mmap = on;
+        self
+    }
+
+    /// Threads that decode a streamed gzip file's independent pieces ahead of the reader
+    /// ([`SliceReader`]; default 1: the reading thread decodes them). Files ctprep writes carry
+    /// a piece index that allows this, as do BGZF and mgzip files; others are decoded serially.
+    pub fn gzip_threads(mut self, threads: usize) -> ReadOptions {
+        self.gzip_threads = threads.max(1);
         self
     }
 }
@@ -266,6 +272,7 @@ impl SliceReader {
             let template = o.volume(VoxelData::from_vec(vec![0f32]), vec![1, 1, 1], path);
             // One layer stored first is the same bytes as no layer axis.
             let layered = o.header.layered() && o.header.sizes[0] > 1;
+            o.src.set_gzip_threads(opts.gzip_threads);
             return Ok(SliceReader {
                 template,
                 shape,
@@ -279,7 +286,8 @@ impl SliceReader {
             });
         }
         let (at, extensions) = Opened::header(path, opts)?.at_data()?;
-        let Opened { header, layout, hdr_path, src, .. } = at;
+        let Opened { header, layout, hdr_path, mut src, .. } = at;
+        src.set_gzip_threads(opts.gzip_threads);
         let swap = header.byte_order != ByteOrder::native();
         let (shape, dtype, n_voxels, description) =
             (layout.shape.clone(), layout.dtype, layout.n_voxels, layout.describe());
@@ -561,7 +569,7 @@ pub(crate) enum Source {
     },
     #[cfg(feature = "gzip")]
     Gzip {
-        dec: Box<MultiGzDecoder<BufReader<File>>>,
+        dec: Box<ctprep_gzip::GzipReader<'static>>,
         path: PathBuf,
         compressed_len: u64,
     },
@@ -584,7 +592,7 @@ impl Source {
         ));
         #[cfg(feature = "gzip")]
         Ok(Source::Gzip {
-            dec: Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 18, file))),
+            dec: Box::new(ctprep_gzip::GzipReader::new(file)),
             path: path.to_path_buf(),
             compressed_len: len - at.min(len),
         })
@@ -607,14 +615,23 @@ impl Source {
         }
         #[cfg(feature = "gzip")]
         if got == 2 && magic == [0x1f, 0x8b] {
-            let reader = BufReader::with_capacity(1 << 18, file);
             return Ok(Source::Gzip {
-                dec: Box::new(MultiGzDecoder::new(reader)),
+                dec: Box::new(ctprep_gzip::GzipReader::new(file)),
                 path: path.to_path_buf(),
                 compressed_len: len,
             });
         }
         Ok(Source::Plain { file, path: path.to_path_buf(), len, pos: 0 })
+    }
+
+    /// Threads that decode a gzip stream's independent pieces ahead of its reader.
+    fn set_gzip_threads(&mut self, threads: usize) {
+        #[cfg(feature = "gzip")]
+        if let Source::Gzip { dec, .. } = self {
+            dec.set_threads(threads);
+        }
+        #[cfg(not(feature = "gzip"))]
+        let _ = threads;
     }
 
     #[cfg(all(feature = "gzip", feature = "mmap"))]
