@@ -411,7 +411,10 @@ impl<'a> BitWriter<'a> {
     fn room(&mut self, bytes: usize) {
         let want = self.len + bytes + 8;
         if self.out.len() < want {
-            self.out.resize(want.max(self.out.len() * 5 / 4), 0);
+            // Within the capacity, zero only what is asked for: bytes zeroed and never written
+            // stay resident while the buffer waits to be written out.
+            let grow = if self.out.capacity() >= want { want } else { want.max(self.out.len() * 5 / 4) };
+            self.out.resize(grow, 0);
         }
     }
 

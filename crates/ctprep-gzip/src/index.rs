@@ -56,17 +56,18 @@ impl IndexWriter {
     /// The entries to reserve and the segment size for `data_len` bytes of data after a
     /// prefix; `None` when the data is too large to index.
     fn plan(data_len: u64) -> Option<(usize, u64)> {
-        // One piece has nothing to decode in parallel; small files stay as they were.
-        if data_len <= crate::PIECE_BYTES as u64 {
+        // One fragment has nothing to decode in parallel; small files stay as they were.
+        let fragment = crate::FRAGMENT_BYTES as u64;
+        if data_len <= fragment {
             return None;
         }
-        let pieces = data_len.div_ceil(crate::PIECE_BYTES as u64);
+        let pieces = data_len.div_ceil(fragment);
         // The prefix, each closed segment (at most `capacity - 2` of them, each at least `target`
         // long), the last open one.
         let capacity = usize::try_from(pieces + 3).ok()?.min(MAX_ENTRIES);
-        let target = (crate::PIECE_BYTES as u64).max(data_len.div_ceil(capacity as u64 - 2));
-        // A segment holds less than `target` plus one fragment; both counts must fit a u32.
-        (target + crate::PIECE_BYTES as u64 <= MAX_SEGMENT).then_some((capacity, target))
+        let target = fragment.max(data_len.div_ceil(capacity as u64 - 2));
+        // A segment holds less than `target` plus one fragment.
+        (target + fragment <= MAX_SEGMENT).then_some((capacity, target))
     }
 
     /// The extra field to write in the header (its XLEN first) for `data_len` bytes of data,
@@ -83,7 +84,8 @@ impl IndexWriter {
         field.resize(6 + len, 0);
         // The gzip header's fixed 10 bytes, XLEN, the identifier and length, then our head.
         let at = at + 10 + 6 + HEAD as u64;
-        let writer = IndexWriter { at, capacity, target, closed: Vec::new(), open: Segment::default(), overflow: false };
+        let writer =
+            IndexWriter { at, capacity, target, closed: Vec::new(), open: Segment::default(), overflow: false };
         Some((field, writer))
     }
 
@@ -176,7 +178,7 @@ mod tests {
 
     #[test]
     fn plan_keeps_segments_bounded_and_entries_within_the_header() {
-        let piece = crate::PIECE_BYTES as u64;
+        let piece = crate::FRAGMENT_BYTES as u64;
         assert_eq!(IndexWriter::plan(0), None);
         assert_eq!(IndexWriter::plan(piece), None);
         assert_eq!(IndexWriter::plan(piece + 1), Some((5, piece)));
@@ -196,12 +198,15 @@ mod tests {
         out.get_mut().extend_from_slice(&field);
         out.set_position(out.get_ref().len() as u64);
         w.add_prefix(357, 352);
-        w.add_fragment(1000, 3 << 20);
-        w.add_fragment(900, 2 << 20);
+        // Fragments are joined until a segment holds a fragment's worth.
+        w.add_fragment(1000, 1 << 19);
+        w.add_fragment(900, 600_000);
+        w.add_fragment(10, 20);
         w.complete(&mut out).expect("completes");
         let bytes = out.into_inner();
         let segments = parse(&bytes[12..]).expect("an index");
-        assert_eq!(segments, [Segment { comp: 357, raw: 352 }, Segment { comp: 1900, raw: 5 << 20 }]);
+        let joined = Segment { comp: 1900, raw: (1 << 19) + 600_000 };
+        assert_eq!(segments, [Segment { comp: 357, raw: 352 }, joined, Segment { comp: 10, raw: 20 }]);
         // Other subfields before ours are skipped; a foreign subfield alone is no index.
         let mut other = vec![b'A', b'p', 2, 0, 9, 9];
         other.extend_from_slice(&bytes[12..]);
@@ -216,7 +221,7 @@ mod tests {
         out.write_all(&[0; 10]).and_then(|()| out.write_all(&field)).expect("writes");
         // Far more data than announced: more segments than reserved.
         for _ in 0..9 {
-            w.add_fragment(10, crate::PIECE_BYTES as u64);
+            w.add_fragment(10, crate::FRAGMENT_BYTES as u64);
         }
         w.complete(&mut out).expect("completes");
         assert_eq!(parse(&out.into_inner()[12..]), None);

@@ -203,7 +203,8 @@ impl<'a> GzipReader<'a> {
             overrun: 0,
             bits: 0,
             nbits: 0,
-            out: vec![0; WINDOW + CHUNK + SLACK],
+            // Allocated when a stream is first decoded: pieces never need it.
+            out: Vec::new(),
             rpos: 0,
             wpos: 0,
             acc: 0,
@@ -510,18 +511,19 @@ impl<'a> GzipReader<'a> {
         Ok(total.filter(|&t| t >= hlen + 8 && t - hlen <= index::MAX_SEGMENT as usize).map(|t| (hlen, t)))
     }
 
-    fn make_job(&mut self, p: &mut Pieces) -> io::Result<Option<Job>> {
+    /// Fills `job` (its buffers reused) with the next job of the pieces' source, its input
+    /// read; `false` when the source is done.
+    fn fill_job(&mut self, p: &mut Pieces, job: &mut Job) -> io::Result<bool> {
         if p.ended {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut job = p.spare.pop().unwrap_or_default();
         job.clear();
         job.number = p.jobs;
         match &mut p.source {
             PieceSource::Index { segments, next } => {
                 let Some(&seg) = segments.get(*next) else {
                     p.ended = true;
-                    return Ok(None);
+                    return Ok(false);
                 };
                 *next += 1;
                 self.take_input(seg.comp as usize, &mut job.input)?;
@@ -529,7 +531,7 @@ impl<'a> GzipReader<'a> {
                 job.parts.push(Part { comp: seg.comp as usize + FINAL_BLOCK.len(), raw: seg.raw as usize, crc: None });
             }
             PieceSource::Members => {
-                while job.raw() < crate::PIECE_BYTES {
+                while job.raw() < crate::FRAGMENT_BYTES {
                     let Some((hlen, total)) = self.sized_member()? else {
                         p.ended = true;
                         break;
@@ -554,13 +556,12 @@ impl<'a> GzipReader<'a> {
                     self.members += 1;
                 }
                 if job.parts.is_empty() {
-                    p.spare.push(job);
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
         }
         p.jobs += 1;
-        Ok(Some(job))
+        Ok(true)
     }
 
     /// Makes the next piece ready: decoded into `dst` when it fits there and no thread
@@ -586,7 +587,13 @@ impl<'a> GzipReader<'a> {
                 }
             }
             None => {
-                let Some(mut job) = self.make_job(p)? else { return Ok(Step::Finished) };
+                // One job's buffers serve on this thread: the current one is given out.
+                let mut job = std::mem::take(&mut p.cur);
+                (p.len, p.pos) = (0, 0);
+                if !self.fill_job(p, &mut job)? {
+                    p.cur = job;
+                    return Ok(Step::Finished);
+                }
                 let d = p.serial.get_or_insert_with(Decoder::new);
                 let raw = job.raw();
                 if raw <= dst.len() && raw > 0 {
@@ -594,7 +601,7 @@ impl<'a> GzipReader<'a> {
                     self.whole += job.parts.len() as u64;
                     p.crc = zlib_rs::crc32::crc32_combine(p.crc, crc, raw as u64);
                     p.total += raw as u64;
-                    p.spare.push(job);
+                    p.cur = job;
                     return Ok(Step::Served(raw));
                 }
                 job.decode_in_place(d);
@@ -610,7 +617,10 @@ impl<'a> GzipReader<'a> {
         self.whole += job.parts.len() as u64;
         p.crc = zlib_rs::crc32::crc32_combine(p.crc, crc, raw as u64);
         p.total += raw as u64;
-        p.spare.push(std::mem::replace(&mut p.cur, job));
+        let old = std::mem::replace(&mut p.cur, job);
+        if old.out.capacity() > 0 || old.input.capacity() > 0 {
+            p.spare.push(old);
+        }
         p.len = raw;
         p.pos = 0;
         Ok(Step::Filled)
@@ -619,9 +629,13 @@ impl<'a> GzipReader<'a> {
     /// Keeps every worker busy, then takes the oldest job back; `None` when none is left.
     fn dispatch_and_receive(&mut self, p: &mut Pieces, w: &mut Workers) -> io::Result<Option<Job>> {
         while w.in_flight() < w.count() && p.failed.is_none() {
-            match self.make_job(p) {
-                Ok(Some(job)) => w.send(job)?,
-                Ok(None) => break,
+            let mut job = p.spare.pop().unwrap_or_default();
+            match self.fill_job(p, &mut job) {
+                Ok(true) => w.send(job)?,
+                Ok(false) => {
+                    p.spare.push(job);
+                    break;
+                }
                 // Reported once the pieces before it are given out.
                 Err(e) => p.failed = Some(e),
             }
@@ -899,7 +913,10 @@ impl<'a> GzipReader<'a> {
     /// (at least a window's worth), so that an error lies in the read that reaches it.
     fn decode(&mut self, want: usize) -> io::Result<()> {
         while self.rpos == self.wpos && self.state != State::Done {
-            if self.wpos >= self.out.len() - SLACK {
+            if self.out.is_empty() && !matches!(self.state, State::Member | State::Pieces) {
+                self.out = vec![0; WINDOW + CHUNK + SLACK];
+            }
+            if !self.out.is_empty() && self.wpos >= self.out.len() - SLACK {
                 // Keep the window, move it to the front (every byte is counted and given out).
                 let from = self.wpos - WINDOW;
                 self.out.copy_within(from..self.wpos, 0);

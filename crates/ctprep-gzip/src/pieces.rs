@@ -47,7 +47,9 @@ impl Decoder {
         };
         match r {
             libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok((took, wrote)),
-            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err("decodes to more bytes than announced"),
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                Err("decodes to more bytes than announced")
+            }
             _ => Err("corrupt deflate data"),
         }
     }
@@ -128,7 +130,11 @@ impl Job {
                     return Err(format!("{}: {n} bytes decoded where {} were announced", what(), p.raw));
                 }
                 Ok((took, _)) => {
-                    return Err(format!("{}: its deflate data ends after {took} of the {} bytes announced", what(), p.comp));
+                    return Err(format!(
+                        "{}: its deflate data ends after {took} of the {} bytes announced",
+                        what(),
+                        p.comp
+                    ));
                 }
                 Err(why) => return Err(format!("{}: {why}", what())),
             }

@@ -6,7 +6,7 @@
 
 use std::io::{Cursor, Read, Write};
 
-use ctprep_gzip::{GzipMember, GzipReader, PIECE_BYTES, Piece};
+use ctprep_gzip::{FRAGMENT_BYTES, GzipMember, GzipReader, PIECE_BYTES, Piece};
 
 fn data(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -55,14 +55,16 @@ fn theirs(gz: &[u8]) -> std::io::Result<Vec<u8>> {
 #[test]
 fn indexed_members_decode_alike_on_any_thread_count_and_read_size() {
     let head = vec![7u8; 70_000]; // two stored blocks: the prefix is a segment of its own
-    for (n, seed) in [(0, 1), (100_000, 3), (PIECE_BYTES, 4), (PIECE_BYTES + 1, 2), (2 * PIECE_BYTES + 12_345, 5)] {
+    let cases = [(0, 1), (100_000, 3), (FRAGMENT_BYTES, 4), (FRAGMENT_BYTES + 1, 2), (2 * PIECE_BYTES + 12_345, 5)];
+    for (n, seed) in cases {
         let d = data(n, seed);
         for (prefix, level) in [(&head[..], 1), (&b""[..], 6), (&b"hdr"[..], 0)] {
             let gz = indexed(prefix, &d, level);
             let want = theirs(&gz).expect("flate2 skips the index");
             assert!(want.len() == prefix.len() + n && want[prefix.len()..] == d[..], "n {n} level {level}");
-            // One piece or less is not indexed.
-            let segments = if n > PIECE_BYTES { u64::from(!prefix.is_empty()) + n.div_ceil(PIECE_BYTES) as u64 } else { 0 };
+            // One fragment or less is not indexed.
+            let fragments = n.div_ceil(FRAGMENT_BYTES) as u64;
+            let segments = if n > FRAGMENT_BYTES { u64::from(!prefix.is_empty()) + fragments } else { 0 };
             for threads in [1, 2, 3] {
                 for chunk in [4096, 5 << 20, 9 << 20] {
                     let (got, pieces) = ours(&gz, threads, chunk).expect("decodes");
@@ -94,8 +96,8 @@ fn streamed_members_coalesce_small_pieces_and_decode_alike() {
     for threads in [1, 2] {
         let (got, pieces) = ours(&gz, threads, 1 << 20).expect("decodes");
         assert!(got == want, "threads {threads}");
-        // The prefix, then segments of at least a piece each (fragments are joined until then).
-        assert!((2..=1 + d.len().div_ceil(PIECE_BYTES) as u64).contains(&pieces), "{pieces} pieces");
+        // The prefix, then segments of at least a fragment's worth each (small ones are joined).
+        assert!((2..=2 + (d.len() / FRAGMENT_BYTES) as u64).contains(&pieces), "{pieces} pieces");
     }
 
     // Ended without its index: valid, decoded as one stream.
@@ -120,8 +122,8 @@ fn indexed_members_among_other_members() {
     for threads in [1, 2] {
         let (got, pieces) = ours(&gz, threads, 3 << 20).expect("decodes");
         assert!(got == want, "threads {threads}");
-        // Two segments, a plain member, a prefix and two segments.
-        assert_eq!(pieces, 2 + 3, "threads {threads}");
+        // Five segments, a plain member, a prefix and five segments.
+        assert_eq!(pieces, 5 + 6, "threads {threads}");
     }
 }
 
@@ -130,7 +132,7 @@ const ENTRIES: usize = 10 + 2 + 4 + 4;
 
 #[test]
 fn forged_indexes_give_the_right_bytes_or_an_error() {
-    let d = data(2 * PIECE_BYTES + 999, 10);
+    let d = data(2 * FRAGMENT_BYTES + 999, 10);
     let gz = indexed(b"prefix", &d, 1);
     let want = theirs(&gz).expect("reads");
     let count = usize::from(u16::from_le_bytes([gz[ENTRIES - 2], gz[ENTRIES - 1]]));

@@ -2,7 +2,8 @@
 //! volumes.
 //!
 //! - **Read** `.nii` (memory-mapped), `.nii.gz` (any number of gzip members: libdeflate for a
-//!   single member read whole, zlib-rs streaming otherwise) and
+//!   single member read whole, `ctprep_gzip::GzipReader` streaming otherwise, which decodes the
+//!   pieces of ctprep's own indexed files with libdeflate, on [`ReadOptions::gzip_threads`]) and
 //!   `.hdr`/`.img` pairs; NIfTI-1 and NIfTI-2; both byte orders; u8 i8 u16 i16 u32 i32 u64 i64
 //!   f32 f64. Data stays in its stored type; [`Volume::scaled_f32`] applies `scl_slope` /
 //!   `scl_inter` by nibabel's rules. Extensions are kept as raw bytes. [`SliceReader`] reads

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[cfg(feature = "gzip")]
-
 #[cfg(feature = "mmap")]
 use crate::buffer::{HUGE_BUFFER_BYTES, fill_with_prefault, huge_zeroed};
 use crate::data::{Storage, VoxelData};
