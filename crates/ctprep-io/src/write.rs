@@ -369,7 +369,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>, opts: &WriteOptions) ->
 }
 
 /// Writes one gzip member holding `head` (as stored blocks, readable without inflating) then
-/// `data`, compressed in parallel: [`ctprep_gzip::write_gzip`].
+/// `data`, compressed in parallel, with a piece index: [`ctprep_gzip::write_gzip_indexed`].
 #[cfg(feature = "gzip")]
 fn gzip_to(w: &mut (impl Write + Seek + Send), head: &[u8], data: &[u8], level: u32) -> std::io::Result<()> {
     ctprep_gzip::write_gzip_indexed(w, head, data, level)
