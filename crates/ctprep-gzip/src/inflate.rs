@@ -354,7 +354,12 @@ impl<'a> GzipReader<'a> {
     fn member_header(&mut self) -> io::Result<bool> {
         self.want_input(10)?;
         if self.ipos == self.iend {
-            return Ok(false);
+            // No input at all is no gzip stream (gzip and zlib say so too).
+            return if self.members == 0 {
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the gzip stream is empty"))
+            } else {
+                Ok(false)
+            };
         }
         if self.iend - self.ipos < 10 {
             return Err(truncated());

@@ -110,6 +110,8 @@ fn broken_streams_fail_clearly() {
     garbage.extend_from_slice(b"garbage!!!!!");
     assert!(ours(&garbage, 4096).expect_err("trailing").to_string().contains("after the last gzip member"));
     assert!(ours(b"not gzip at all", 10).expect_err("magic").to_string().contains("magic"));
+    assert_eq!(ours(b"", 10).expect_err("empty").kind(), std::io::ErrorKind::UnexpectedEof);
+    assert!(theirs(b"").is_err(), "flate2 refuses an empty stream too");
     // Every byte of a small stream flipped in turn: an error or flate2's own answer, never a panic.
     let small = gzip(&data(5_000, 13), 9);
     for i in 0..small.len() {
