@@ -115,6 +115,37 @@ fn corrected_defaults_reorient_resample_and_keep_every_slice() {
     assert!(mv.iter().zip(&wv).all(|(m, w)| m >= w));
 }
 
+/// `--json` says how the input was decoded: ctprep's own `.nii.gz` (over 1 MiB, so with a piece
+/// index) in independent pieces, the same bytes gzipped without an index as one serial stream;
+/// the outputs hold the same voxels either way.
+#[test]
+fn json_names_the_gzip_decoding_and_the_outputs_do_not_depend_on_it() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let indexed = tmp.path().join("ct.nii.gz");
+    let phantom = Phantom::new([128, 128, 120]).spacing_mm([0.78, 0.78, 2.5]).axcodes("LPS".parse().expect("codes"));
+    write_nifti(&phantom.ct().expect("phantom"), &indexed, &WriteOptions::new()).expect("writes");
+    let mut raw = Vec::new();
+    let file = std::fs::File::open(&indexed).expect("opens");
+    ctprep_gzip::GzipReader::new(file).read_to_end(&mut raw).expect("decodes");
+    let plain = tmp.path().join("plain.nii.gz");
+    let mut gz = Vec::new();
+    ctprep_gzip::write_gzip(&mut gz, &[], &raw, 6).expect("compresses");
+    std::fs::write(&plain, gz).expect("writes");
+    let mut windows = Vec::new();
+    for (input, how) in [(&indexed, "gzip in independent pieces (libdeflate)"), (&plain, "gzip, one serial stream")] {
+        let out_dir = tmp.path().join(format!("out_{}", windows.len()));
+        let out = ctprep(&["run", s(input), "--out", s(&out_dir), "--save", "volume", "--json", "--quiet"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["variants"]["read"], format!("slab by slab, on its own thread; {how}"), "{}", input.display());
+        let stem = input.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".nii.gz")).expect("a stem");
+        let w = read_nifti(out_dir.join(format!("{stem}_window.nii.gz"))).expect("windowed volume");
+        windows.push(w.data().as_bytes().to_vec());
+    }
+    assert!(windows[0] == windows[1], "the decoding changed the output");
+}
+
 #[test]
 fn run_errors() {
     let tmp = tempfile::tempdir().expect("temp dir");

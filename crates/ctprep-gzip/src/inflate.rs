@@ -222,6 +222,13 @@ impl<'a> GzipReader<'a> {
         }
     }
 
+    /// Whether the stream is being decoded in independent pieces (a piece index, BGZF or mgzip
+    /// members) rather than as one serial stream, as far as it was read (a member's header
+    /// tells).
+    pub fn in_pieces(&self) -> bool {
+        self.state == State::Pieces || self.whole > 0
+    }
+
     /// How many independent pieces (segments of a piece index, sized members) were decoded
     /// whole so far; the rest of the stream was decoded serially.
     pub fn pieces_decoded(&self) -> u64 {

@@ -81,7 +81,8 @@ pub use ndarray;
 pub use nrrd::{NrrdEncoding, NrrdHeader, NrrdSpace, nrrd_data_file};
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{
-    Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with, read_nrrd_with, read_volume, read_volume_with,
+    Decoding, Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with, read_nrrd_with, read_volume,
+    read_volume_with,
 };
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};
 pub use write::{

@@ -296,6 +296,17 @@ impl SliceReader {
         Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels, layered: false })
     }
 
+    /// How the file's bytes are decoded as they are read.
+    pub fn decoding(&self) -> Decoding {
+        match &self.src {
+            Source::Plain { .. } => Decoding::Plain,
+            #[cfg(feature = "gzip")]
+            Source::Gzip { dec, .. } if dec.in_pieces() => Decoding::GzipPieces,
+            #[cfg(feature = "gzip")]
+            Source::Gzip { .. } => Decoding::GzipStream,
+        }
+    }
+
     /// The shape, all dimensions.
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -556,6 +567,29 @@ fn parse_extensions(bytes: &[u8], _path: &Path) -> Vec<Extension> {
         off += esize as usize;
     }
     out
+}
+
+/// How a [`SliceReader`]'s file is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// Not compressed.
+    Plain,
+    /// gzip, one serial deflate stream (ctprep-gzip's streaming decoder).
+    GzipStream,
+    /// gzip in independent pieces decoded whole by libdeflate: a piece index (ctprep's own
+    /// files), or BGZF / mgzip members.
+    GzipPieces,
+}
+
+impl Decoding {
+    /// A short description for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Decoding::Plain => "not compressed",
+            Decoding::GzipStream => "gzip, one serial stream",
+            Decoding::GzipPieces => "gzip in independent pieces (libdeflate)",
+        }
+    }
 }
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).

@@ -1236,7 +1236,10 @@ impl<'p> Pipeline<'p> {
         }
         let _ = shown.set(Shown::start(self.progress, Stage::Stream, Some(slabs.len() as u64)));
         let t_stream = Instant::now();
-        let read_mode = if matches!(input, Opened::File(..)) { ReadMode::Streamed } else { ReadMode::Whole };
+        let read_mode = match &input {
+            Opened::File(r, _) => ReadMode::Streamed(r.decoding()),
+            Opened::Whole(..) => ReadMode::Whole,
+        };
         let read_cpu = match input {
             Opened::Whole(v, _) => {
                 ctprep_io::with_storage!(v.data(), st => {
@@ -1469,8 +1472,9 @@ impl Pipeline<'_> {
                         shown.advance();
                     }
                 });
+                let decoding = r.decoding();
                 r.finish()?;
-                ReadMode::Streamed
+                ReadMode::Streamed(decoding)
             }
             Opened::Whole(v, _) => {
                 ctprep_io::with_storage!(v.data(), st => {

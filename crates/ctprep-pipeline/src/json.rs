@@ -73,7 +73,7 @@ impl From<&RunReport> for RunJson {
         let how = if r.workers > 1 { "parallel slabs" } else { "one thread" };
         let own = |pairs: Vec<(&str, String)>| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let mut variants: BTreeMap<String, String> = own(vec![
-            ("read", r.read.describe().to_owned()),
+            ("read", r.read.describe()),
             ("resample", format!("{}, {how}", r.kernels.resample)),
             ("window", format!("{}, {how}", r.kernels.window)),
         ]);

@@ -12,8 +12,9 @@ use crate::recipe::Product;
 /// How the input's voxels were read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
-    /// A few slices at a time on a thread of their own, ahead of the slabs: never held whole.
-    Streamed,
+    /// A few slices at a time on a thread of their own, ahead of the slabs: never held whole;
+    /// the file decoded as it says.
+    Streamed(ctprep_io::Decoding),
     /// The whole volume at once (an input in memory, or a file whose slices do not follow the
     /// output's z, or whose slab windows would need most of it).
     Whole,
@@ -21,10 +22,11 @@ pub enum ReadMode {
 
 impl ReadMode {
     /// A short description for reports.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            ReadMode::Streamed => "slab by slab, on its own thread",
-            ReadMode::Whole => "whole volume",
+            ReadMode::Streamed(ctprep_io::Decoding::Plain) => "slab by slab, on its own thread".to_owned(),
+            ReadMode::Streamed(d) => format!("slab by slab, on its own thread; {}", d.describe()),
+            ReadMode::Whole => "whole volume".to_owned(),
         }
     }
 }
