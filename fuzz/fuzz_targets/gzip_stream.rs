@@ -1,7 +1,8 @@
 //! ctprep-gzip's streaming decoder (`GzipReader`) against flate2 (zlib-rs), an independent
 //! decoder: any bytes as a gzip stream must give the same bytes from both or fail in both (never
 //! a panic); the same bytes gzipped by flate2 (level, read size and thread count from the first
-//! byte) must come back exactly. One difference is allowed: a piece index or a BGZF / mgzip size
+//! byte) must come back exactly, as must (one input in eight) the bytes written by ctprep-gzip
+//! with a piece index. One difference is allowed: a piece index or a BGZF / mgzip size
 //! field that contradicts the stream is refused here ("piece ..."), where flate2 ignores it.
 #![no_main]
 
@@ -47,4 +48,14 @@ fuzz_target!(|data: &[u8]| {
     e.write_all(rest).expect("compresses");
     let gz = e.finish().expect("finishes");
     assert_eq!(ours(&gz, chunk, threads).expect("decodes flate2's stream"), rest);
+    // One input in eight: the bytes repeated past one fragment, written with a piece index by
+    // ctprep-gzip, come back exactly through the piece decoder.
+    if first % 8 == 0 && !rest.is_empty() {
+        let data: Vec<u8> =
+            rest.iter().copied().cycle().take(ctprep_gzip::FRAGMENT_BYTES + 1 + usize::from(first)).collect();
+        let mut gz = std::io::Cursor::new(Vec::new());
+        ctprep_gzip::write_gzip_indexed(&mut gz, &rest[..rest.len().min(100)], &data, 1).expect("compresses");
+        let back = ours(gz.get_ref(), chunk, threads).expect("decodes its own stream");
+        assert!(back.len() == rest.len().min(100) + data.len() && back[rest.len().min(100)..] == data[..]);
+    }
 });

@@ -31,6 +31,9 @@ const CHUNK: usize = 1 << 20;
 const SLACK: usize = 258 + 16;
 /// The input buffer.
 const IN_BYTES: usize = 256 << 10;
+/// The most compressed bytes of a member decoded whole: deflate expands at most 1032-fold, so
+/// its trailer's length (mod 2^32) is then exact.
+const MAX_WHOLE_MEMBER: usize = (1 << 32) / 1032;
 /// Bits of the main look-up of the literal/length and distance tables.
 const LITLEN_BITS: u32 = 11;
 const DIST_BITS: u32 = 8;
@@ -116,6 +119,8 @@ pub struct GzipReader<'a> {
     pieces: Option<Box<Pieces>>,
     /// Independent pieces decoded whole so far.
     whole: u64,
+    /// The error a read gave: every later read gives it again.
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 /// Where independent pieces come from.
@@ -158,6 +163,8 @@ struct Pieces {
     total: u64,
     /// Why reading the next job's input failed, while jobs before it are in flight.
     failed: Option<io::Error>,
+    /// Worker threads were asked for and could not start.
+    no_workers: bool,
 }
 
 impl std::fmt::Debug for Pieces {
@@ -219,6 +226,7 @@ impl<'a> GzipReader<'a> {
             threads: 1,
             pieces: None,
             whole: 0,
+            failed: None,
         }
     }
 
@@ -233,6 +241,12 @@ impl<'a> GzipReader<'a> {
     /// whole so far; the rest of the stream was decoded serially.
     pub fn pieces_decoded(&self) -> u64 {
         self.whole
+    }
+
+    /// The worker threads decoding pieces ahead of the reader (0: the reading thread decodes
+    /// them, or none were met yet).
+    pub fn worker_threads(&self) -> usize {
+        self.pieces.as_ref().and_then(|p| p.workers.as_ref()).map_or(0, Workers::count)
     }
 
     /// Decodes independent pieces (those a piece index records, as ctprep writes them, and
@@ -261,6 +275,11 @@ impl<'a> GzipReader<'a> {
             self.input.copy_within(keep..self.iend, 0);
             self.ipos -= keep;
             self.iend -= keep;
+        }
+        // Back to the usual size after a member was put back (`unread`).
+        if self.input.len() > IN_BYTES && self.iend <= IN_BYTES / 2 {
+            self.input.truncate(IN_BYTES);
+            self.input.shrink_to_fit();
         }
         loop {
             match self.src.read(&mut self.input[self.iend..]) {
@@ -432,6 +451,7 @@ impl<'a> GzipReader<'a> {
                 p.pos = 0;
                 p.crc = 0;
                 p.total = 0;
+                p.jobs = 0;
                 p
             }
             None => Box::new(Pieces {
@@ -448,6 +468,7 @@ impl<'a> GzipReader<'a> {
                 crc: 0,
                 total: 0,
                 failed: None,
+                no_workers: false,
             }),
         };
         self.pieces = Some(p);
@@ -456,7 +477,8 @@ impl<'a> GzipReader<'a> {
 
     /// Moves exactly `n` bytes of input (buffered first, then from the source) to the end of `dst`.
     fn take_input(&mut self, n: usize, dst: &mut Vec<u8>) -> io::Result<()> {
-        let buffered = n.min(self.iend - self.ipos);
+        debug_assert!(self.ipos <= self.iend);
+        let buffered = n.min(self.iend.saturating_sub(self.ipos));
         dst.extend_from_slice(&self.input[self.ipos..self.ipos + buffered]);
         self.ipos += buffered;
         let start = dst.len();
@@ -479,7 +501,8 @@ impl<'a> GzipReader<'a> {
     /// Puts `bytes` back before the unread input.
     fn unread(&mut self, bytes: &[u8]) {
         let rest = self.iend - self.ipos;
-        let mut input = vec![0; (bytes.len() + rest + IN_BYTES / 2).max(IN_BYTES)];
+        // Room to read into after them (`fill` shrinks the buffer again once they are used).
+        let mut input = vec![0; bytes.len() + rest + IN_BYTES];
         input[..bytes.len()].copy_from_slice(bytes);
         input[bytes.len()..bytes.len() + rest].copy_from_slice(&self.input[self.ipos..self.iend]);
         self.input = input;
@@ -490,13 +513,17 @@ impl<'a> GzipReader<'a> {
     /// The header length and total size of the member at the input's position when its header
     /// is at hand and gives its size (BGZF's `BC`, mgzip's `IG` subfield) small enough to hold.
     fn sized_member(&mut self) -> io::Result<Option<(usize, usize)>> {
-        self.want_input(IN_BYTES / 2)?;
+        // Only as much input as the header needs (names of up to 1 KiB), so that a reader on a
+        // pipe is not kept waiting for more.
+        self.want_input(12)?;
         let h = &self.input[self.ipos..self.iend];
         if h.len() < 12 || h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3] & 0xe4 != 0x04 {
             return Ok(None);
         }
-        let flags = h[3];
         let xlen = usize::from(u16::from_le_bytes([h[10], h[11]]));
+        self.want_input(12 + xlen + 1024)?;
+        let h = &self.input[self.ipos..self.iend];
+        let flags = h[3];
         let Some(extra) = h.get(12..12 + xlen) else { return Ok(None) };
         let mut total = None;
         let mut rest = extra;
@@ -520,7 +547,13 @@ impl<'a> GzipReader<'a> {
         if flags & 0x02 != 0 {
             hlen += 2;
         }
-        Ok(total.filter(|&t| t >= hlen + 8 && t - hlen <= index::MAX_SEGMENT as usize).map(|t| (hlen, t)))
+        if hlen > h.len() {
+            return Ok(None);
+        }
+        // A member compressed more than 4 MiB may decode to 4 GiB or more, which its trailer's
+        // length (mod 2^32) cannot tell: such members are streamed.
+        let fits = |t: usize| t >= hlen + 8 && t - hlen <= MAX_WHOLE_MEMBER;
+        Ok(total.filter(|&t| fits(t)).map(|t| (hlen, t)))
     }
 
     /// Fills `job` (its buffers reused) with the next job of the pieces' source, its input
@@ -550,12 +583,22 @@ impl<'a> GzipReader<'a> {
                     };
                     self.ipos += hlen;
                     let start = job.input.len();
-                    self.take_input(total - hlen, &mut job.input)?;
-                    let t = &job.input[job.input.len() - 8..];
-                    let crc = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-                    let raw = u32::from_le_bytes([t[4], t[5], t[6], t[7]]) as usize;
+                    let whole = match self.take_input(total - hlen, &mut job.input) {
+                        Ok(()) => true,
+                        // The input ends before the size the header gives: the member is streamed,
+                        // which tells a truncated member from a wrong size.
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
+                        Err(e) => return Err(e),
+                    };
+                    let (crc, raw) = match job.input[job.input.len().saturating_sub(8)..] {
+                        [a, b, c, d, e, f, g, h] if whole => {
+                            (u32::from_le_bytes([a, b, c, d]), u32::from_le_bytes([e, f, g, h]) as usize)
+                        }
+                        _ => (0, usize::MAX),
+                    };
                     if raw as u64 > index::MAX_SEGMENT {
-                        // Too large to hold decoded: this member is streamed, after the pieces.
+                        // Too large to hold decoded, or cut short: this member is streamed, after
+                        // the pieces.
                         let member = job.input.split_off(start);
                         self.unread(&member);
                         self.start_member_stream();
@@ -586,8 +629,12 @@ impl<'a> GzipReader<'a> {
     }
 
     fn next_piece_of(&mut self, p: &mut Pieces, dst: &mut [u8]) -> io::Result<Step> {
-        if p.workers.is_none() && self.threads > 1 && p.serial.is_none() {
+        // Threads asked for after the first pieces (`set_threads` once a header is read) apply
+        // from the next piece: pieces are independent.
+        if p.workers.is_none() && self.threads > 1 && !p.no_workers {
             p.workers = Workers::start(self.threads);
+            // None could start: the reading thread decodes, without trying again.
+            p.no_workers = p.workers.is_none();
         }
         let job = match p.workers.take() {
             Some(mut w) => {
@@ -980,7 +1027,23 @@ impl<'a> GzipReader<'a> {
 }
 
 impl Read for GzipReader<'_> {
+    /// After an error every read gives that error again: the stream does not go on past it.
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, why)) = &self.failed {
+            return Err(io::Error::new(*kind, why.clone()));
+        }
+        let r = self.read_inner(dst);
+        if let Err(e) = &r
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            self.failed = Some((e.kind(), e.to_string()));
+        }
+        r
+    }
+}
+
+impl GzipReader<'_> {
+    fn read_inner(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         if dst.is_empty() {
             return Ok(0);
         }

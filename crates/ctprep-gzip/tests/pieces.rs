@@ -137,19 +137,27 @@ fn forged_indexes_give_the_right_bytes_or_an_error() {
     let want = theirs(&gz).expect("reads");
     let count = usize::from(u16::from_le_bytes([gz[ENTRIES - 2], gz[ENTRIES - 1]]));
     assert_eq!(count, 4, "prefix + three segments");
+    // The file's bytes or an error; how many read.
     let check = |m: &[u8], what: &str| {
+        let mut read = 0;
         for threads in [1, 2] {
             if let Ok((got, _)) = ours(m, threads, 1 << 20) {
                 assert!(got == want, "{what}, threads {threads}: other bytes than the file's");
+                read += 1;
             }
         }
+        read
     };
-    // Every bit of the head and the entries in turn (the count, sizes, the version).
+    // Every bit of the head and the entries in turn (the version, flags, count, sizes).
     for i in ENTRIES - 4..ENTRIES + 8 * count {
         for bit in [0x01u8, 0x02, 0x10, 0x80] {
             let mut m = gz.clone();
             m[i] ^= bit;
-            check(&m, &format!("byte {i} bit {bit:#x}"));
+            let read = check(&m, &format!("byte {i} bit {bit:#x}"));
+            // Another version is no index, flags are not read: the file decodes as one stream.
+            if i < ENTRIES - 2 {
+                assert_eq!(read, 2, "byte {i} bit {bit:#x}: the version or flags of the index");
+            }
         }
     }
     // Two segments' entries swapped; sizes moved from one segment to the next.
@@ -191,7 +199,48 @@ fn corrupt_and_truncated_pieces_fail_clearly() {
         bad_crc[at] ^= 1;
         let e = ours(&bad_crc, threads, 1 << 20).expect_err("crc");
         assert!(e.to_string().contains("CRC-32"), "{e}");
+        // After an error, every read gives it again: no bytes past a gap.
+        let mut r = GzipReader::new(&m[..]).threads(threads);
+        let mut buf = vec![0u8; 1 << 20];
+        let first = loop {
+            match r.read(&mut buf) {
+                Ok(0) => panic!("read to the end"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        let again = r.read(&mut buf).expect_err("stays failed");
+        assert_eq!((again.kind(), again.to_string()), (first.kind(), first.to_string()));
     }
+}
+
+#[test]
+fn threads_set_after_the_header_apply_to_the_pieces() {
+    // As `SliceReader` does: the header read on one thread, then threads asked for.
+    let d = data(6 * FRAGMENT_BYTES, 14);
+    let gz = indexed(b"head", &d, 1);
+    let mut r = GzipReader::new(&gz[..]);
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).expect("the prefix");
+    assert_eq!(r.worker_threads(), 0);
+    r.set_threads(2);
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).expect("decodes");
+    assert!(head == *b"head" && rest == d);
+    assert_eq!(r.worker_threads(), 2, "two workers decoded the pieces");
+    assert_eq!(r.pieces_decoded(), 7);
+}
+
+#[test]
+fn short_and_odd_headers_never_panic() {
+    // FEXTRA and FHCRC with a BGZF size, cut inside the header's CRC (a panic once).
+    let cut = [0x1f, 0x8b, 8, 6, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 0x63, 0];
+    for n in 0..=cut.len() {
+        for threads in [1, 2] {
+            assert!(ours(&cut[..n], threads, 7).is_err(), "{n} bytes");
+        }
+    }
+    assert!(theirs(&cut).is_err());
 }
 
 /// A member with `extra` as its extra field and optionally a name, holding `d`.
@@ -266,6 +315,30 @@ fn bgzf_and_mgzip_members_decode_whole() {
     assert!(got.len() == end + 10 && got[..100_000] == d[..100_000] && got[100_000..end] == big[..]);
     assert!(got[end..] == d[..10]);
     assert_eq!(pieces, 3);
+
+    // A last member whose size says more than the file holds is streamed: read as flate2 reads it.
+    let mut overstated = bgzf(&d[..200_000]);
+    let last = overstated.len() - 28;
+    overstated[last + 16..last + 18].copy_from_slice(&u16::MAX.to_le_bytes());
+    let want = theirs(&overstated).expect("flate2 ignores the size");
+    for threads in [1, 2] {
+        assert!(ours(&overstated, threads, 4096).expect("streamed").0 == want, "threads {threads}");
+    }
+    // A member of more compressed bytes than a 32-bit length can vouch for is streamed.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..5 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let mut gz = mgzip(&d[..10_000], 10_000);
+    gz.extend(mgzip(&noise, noise.len()));
+    let (got, pieces) = ours(&gz, 2, 1 << 20).expect("decodes");
+    assert!(got[..10_000] == d[..10_000] && got[10_000..] == noise[..]);
+    assert_eq!(pieces, 1, "only the small member decoded whole");
 
     // A wrong size or CRC in a member: an error, never a panic.
     let gz = bgzf(&d[..500_000]);
