@@ -44,6 +44,7 @@ mod inflate;
 mod pieces;
 
 pub use inflate::GzipReader;
+pub use pieces::decode_indexed_whole;
 
 use std::io::{Seek, Write};
 

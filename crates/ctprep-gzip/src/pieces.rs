@@ -228,3 +228,71 @@ impl std::fmt::Debug for Workers {
         f.debug_struct("Workers").field("threads", &self.jobs.len()).field("in_flight", &self.in_flight()).finish()
     }
 }
+
+/// Where a gzip member's header ends, and the piece index it carries, if any.
+fn header_and_index(gz: &[u8]) -> Option<(usize, Vec<crate::index::Segment>)> {
+    if gz.len() < 10 || gz[..3] != [0x1f, 0x8b, 8] || gz[3] & 0xe0 != 0 {
+        return None;
+    }
+    let flags = gz[3];
+    let mut at = 10;
+    let mut segments = None;
+    if flags & 0x04 != 0 {
+        let xlen = usize::from(u16::from_le_bytes([*gz.get(10)?, *gz.get(11)?]));
+        segments = crate::index::parse(gz.get(12..12 + xlen)?);
+        at = 12 + xlen;
+    }
+    for flag in [0x08, 0x10] {
+        if flags & flag != 0 {
+            at += gz.get(at..)?.iter().position(|&b| b == 0)? + 1;
+        }
+    }
+    if flags & 0x02 != 0 {
+        at += 2;
+    }
+    Some((at, segments?))
+}
+
+/// Decodes `gz`, a whole gzip file of one member carrying a piece index (as ctprep writes
+/// them), into `out`, exactly its decoded size, its pieces on rayon's threads; the member's
+/// CRC-32 and length are checked. `None` when the file is not such a file or anything does not
+/// match: the caller then decodes it another way, which also names the error.
+pub fn decode_indexed_whole(gz: &[u8], out: &mut [u8]) -> Option<()> {
+    use rayon::prelude::*;
+    let (start, segments) = header_and_index(gz)?;
+    // The segments, then the empty final stored block and the trailer, and nothing else.
+    let comp: u64 = segments.iter().map(|s| s.comp).sum();
+    let raw: u64 = segments.iter().map(|s| s.raw).sum();
+    let end = start.checked_add(usize::try_from(comp).ok()?)?;
+    if raw != out.len() as u64 || gz.get(end..)?.len() != 5 + 8 || gz[end..end + 5] != [1, 0, 0, 0xff, 0xff] {
+        return None;
+    }
+    let mut jobs = Vec::with_capacity(segments.len());
+    let (mut at, mut rest) = (start, out);
+    for s in &segments {
+        let (dst, tail) = std::mem::take(&mut rest).split_at_mut(s.raw as usize);
+        jobs.push((&gz[at..at + s.comp as usize], dst));
+        at += s.comp as usize;
+        rest = tail;
+    }
+    let crcs: Vec<Option<u32>> = jobs
+        .into_par_iter()
+        .map_init(Decoder::new, |d, (input, dst)| {
+            let mut bytes = Vec::with_capacity(input.len() + FINAL_BLOCK.len());
+            bytes.extend_from_slice(input);
+            bytes.extend_from_slice(&FINAL_BLOCK);
+            match d.decode(&bytes, dst) {
+                Ok((took, n)) if took == bytes.len() && n == dst.len() => Some(libdeflater::crc32(dst)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut crc = 0u32;
+    for (c, s) in crcs.into_iter().zip(&segments) {
+        crc = zlib_rs::crc32::crc32_combine(crc, c?, s.raw);
+    }
+    let t = &gz[end + 5..];
+    let (want_crc, want_len) =
+        (u32::from_le_bytes([t[0], t[1], t[2], t[3]]), u32::from_le_bytes([t[4], t[5], t[6], t[7]]));
+    (crc == want_crc && want_len == raw as u32).then_some(())
+}

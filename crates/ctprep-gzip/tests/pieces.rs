@@ -371,3 +371,38 @@ fn bgzf_and_mgzip_members_decode_whole() {
         assert!(e.to_string().contains("ends after"), "{e}");
     }
 }
+
+#[test]
+fn whole_files_decode_their_pieces_in_parallel_or_not_at_all() {
+    let whole = |gz: &[u8], len: usize, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        let mut out = vec![0u8; len];
+        pool.install(|| ctprep_gzip::decode_indexed_whole(gz, &mut out)).map(|()| out)
+    };
+    for (n, prefix) in [(FRAGMENT_BYTES + 1, &b""[..]), (3 * PIECE_BYTES + 777, &b"a 352-byte head"[..])] {
+        let d = data(n, 15);
+        let gz = indexed(prefix, &d, 1);
+        let want = theirs(&gz).expect("reads");
+        for threads in [1, 2, 3] {
+            assert!(whole(&gz, want.len(), threads).expect("indexed") == want, "n {n} threads {threads}");
+        }
+        // Not its size, not indexed, corrupt, truncated: no answer (the caller decodes otherwise).
+        assert!(whole(&gz, want.len() + 1, 2).is_none());
+        let mut plain = Vec::new();
+        ctprep_gzip::write_gzip(&mut plain, prefix, &d, 1).expect("writes");
+        assert!(whole(&plain, want.len(), 2).is_none());
+        let mut bad = gz.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x10;
+        assert!(whole(&bad, want.len(), 2).is_none());
+        assert!(whole(&gz[..gz.len() - 1], want.len(), 2).is_none());
+        // A forged entry: the file's bytes or no answer, never other bytes.
+        for i in ENTRIES..ENTRIES + 24 {
+            let mut m = gz.clone();
+            m[i] ^= 0x04;
+            if let Some(got) = whole(&m, want.len(), 2) {
+                assert!(got == want, "byte {i}: other bytes");
+            }
+        }
+    }
+}

@@ -1046,9 +1046,9 @@ impl<T: Element> VoxelBuffer<T> {
 }
 
 /// The fast path for a single-member `.nii.gz`: the whole file decoded at once by libdeflate
-/// (the fastest decoder measured, faster than streaming zlib-rs) straight into the
-/// buffer that becomes the voxel storage, its pages faulted in by a helper thread
-/// ([`fill_with_prefault`]). `None` whenever it does not apply (the gzip trailer's size is not
+/// straight into the buffer that becomes the voxel storage: its pieces in parallel when the
+/// header carries a piece index ([`ctprep_gzip::decode_indexed_whole`]), else on this thread
+/// with the pages faulted in by a helper thread ([`fill_with_prefault`]). `None` whenever it does not apply (the gzip trailer's size is not
 /// the one the header promises, as for multi-member files; misaligned data; any decoding
 /// error), and the caller then streams the file, which handles every case and names errors
 /// precisely.
@@ -1082,10 +1082,13 @@ fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u
             return None;
         }
         let mut out = huge_zeroed(total).ok()?;
-        let got =
-            fill_with_prefault(&mut out, |buf| libdeflater::Decompressor::new().gzip_decompress(comp, buf)).ok()?;
-        if got != total {
-            return None;
+        // A file with a piece index (ctprep's own) decodes its pieces in parallel; any other, or
+        // one whose index does not hold, whole on this thread.
+        if ctprep_gzip::decode_indexed_whole(comp, &mut out).is_none() {
+            let decode = |buf: &mut [u8]| libdeflater::Decompressor::new().gzip_decompress(comp, buf);
+            if fill_with_prefault(&mut out, decode).ok()? != total {
+                return None;
+            }
         }
         if swap {
             let values: &mut [T] = bytemuck::try_cast_slice_mut(&mut out[offset..]).ok()?;

@@ -93,3 +93,30 @@ fn shared_gzip_streams_decode_as_flate2_decodes_them() {
     let n = check_folder(&dir);
     assert!(n >= 50, "only {n} gzip streams in {}", dir.display());
 }
+
+/// A volume ctprep wrote (with a piece index) reads whole, its pieces decoded in parallel, to the
+/// voxels written; damaged, it fails naming the file, whole or streamed.
+#[test]
+fn own_files_read_whole_in_pieces_and_fail_clearly_when_damaged() {
+    use ctprep_io::{Volume, VoxelData, WriteOptions, write_nifti};
+    let dir = tempfile::tempdir().expect("temp dir");
+    // 3.2 MB of int16 "tissue" with air around it.
+    let n = 128 * 128 * 100;
+    let values: Vec<i16> =
+        (0..n as u64).map(|i| if i % 128 < 20 { -1000 } else { (i * 7919 % 2001) as i16 - 1000 }).collect();
+    let ct =
+        Volume::new(VoxelData::from_vec(values), &[128, 128, 100], ctprep_core::Affine::IDENTITY).expect("a volume");
+    let path = dir.path().join("ct.nii.gz");
+    write_nifti(&ct, &path, &WriteOptions::new()).expect("writes");
+    let back = read_volume(&path).expect("reads");
+    assert!(back.data().as_bytes() == ct.data().as_bytes() && back.affine() == ct.affine());
+    let mut bytes = std::fs::read(&path).expect("reads");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    let bad = dir.path().join("bad.nii.gz");
+    std::fs::write(&bad, &bytes).expect("writes");
+    let e = read_volume(&bad).expect_err("corrupt");
+    assert!(e.to_string().contains("bad.nii.gz"), "{e}");
+    let streamed = SliceReader::open(&bad).and_then(SliceReader::finish).expect_err("corrupt");
+    assert!(streamed.to_string().contains("bad.nii.gz"), "{streamed}");
+}
