@@ -3,9 +3,12 @@
 //! members, concatenated members), read in any chunk sizes; and clear errors, never a panic, on
 //! truncated, corrupted and trailing-garbage streams.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use ctprep_gzip::GzipReader;
+
+mod common;
+use common::{read_in_chunks, theirs};
 
 /// Deterministic test data: runs, noise, text-like repeats.
 fn data(n: usize, seed: u64) -> Vec<u8> {
@@ -40,22 +43,7 @@ fn gzip(d: &[u8], level: u32) -> Vec<u8> {
 
 /// Reads all of `gz` with reads of `chunk` bytes.
 fn ours(gz: &[u8], chunk: usize) -> std::io::Result<Vec<u8>> {
-    let mut r = GzipReader::new(gz);
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; chunk];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
-
-fn theirs(gz: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut out)?;
-    Ok(out)
+    read_in_chunks(&mut GzipReader::new(gz), chunk)
 }
 
 #[test]

@@ -8,6 +8,9 @@ use std::io::{Cursor, Read, Write};
 
 use ctprep_gzip::{FRAGMENT_BYTES, GzipMember, GzipReader, PIECE_BYTES, Piece};
 
+mod common;
+use common::{read_in_chunks, theirs};
+
 fn data(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut v = Vec::with_capacity(n);
@@ -35,21 +38,8 @@ fn indexed(prefix: &[u8], d: &[u8], level: u32) -> Vec<u8> {
 /// were decoded whole.
 fn ours(gz: &[u8], threads: usize, chunk: usize) -> std::io::Result<(Vec<u8>, u64)> {
     let mut r = GzipReader::new(gz).threads(threads);
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; chunk];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok((out, r.pieces_decoded()));
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
-
-fn theirs(gz: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut out)?;
-    Ok(out)
+    let out = read_in_chunks(&mut r, chunk)?;
+    Ok((out, r.pieces_decoded()))
 }
 
 #[test]
