@@ -100,11 +100,34 @@ pub(crate) struct BatchArgs {
 const NOT_PASSED_ON: [&str; 11] =
     ["source", "out", "slurm", "array_size", "sbatch_args", "submit", "summary", "force", "shard", "profile", "quiet"];
 
+impl BatchArgs {
+    /// Whether `--slurm` was given.
+    pub(crate) fn slurm(&self) -> bool {
+        self.slurm
+    }
+
+    /// Checks the recipe and the products without running anything.
+    pub(crate) fn check(&self) -> Result<(), UsageError> {
+        self.recipe.recipe()?;
+        self.recipe.products()?;
+        Ok(())
+    }
+}
+
 pub(crate) fn run(args: &BatchArgs) -> CmdResult {
+    match outcome(args)? {
+        Some((summary, written)) => finish(&summary, args.json, written.as_deref()),
+        None => Ok(()),
+    }
+}
+
+/// The batch's summary and the folder its summary files went to (none for a shard), or `None`
+/// for `--slurm`, which writes (and submits) a script instead of running cases.
+pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<(Summary, Option<PathBuf>)>, Box<dyn std::error::Error>> {
     if let Some(dir) = &args.summary {
         let summary = Summary::of_records(dir)?;
         summary.write(dir)?;
-        return finish(&summary, args.json, Some(dir));
+        return Ok(Some((summary, Some(dir.clone()))));
     }
     let (Some(source), Some(out)) = (&args.source, &args.out) else {
         return Err(UsageError("give the cases (a folder or a manifest) and --out DIR".to_owned()).into());
@@ -124,7 +147,8 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     }
     let all = cases_from(source, args.label_pattern.as_deref())?;
     if args.slurm {
-        return slurm(args, source, out, &all);
+        slurm(args, source, out, &all)?;
+        return Ok(None);
     }
     let (cases, shard) = match args.shard {
         Some(s) => (s.select(&all), Some((s, "--shard"))),
@@ -157,7 +181,7 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     if shard.is_none() {
         summary.write(out)?;
     }
-    finish(&summary, args.json, shard.is_none().then_some(out.as_path()))
+    Ok(Some((summary, shard.is_none().then(|| out.clone()))))
 }
 
 /// Prints the table (and the JSON), and fails when a case failed.

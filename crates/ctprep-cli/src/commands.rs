@@ -460,6 +460,43 @@ impl Sent {
     }
 }
 
+/// `run` or `batch` for [`crate::json_of`]: the JSON document `--json` prints, returned instead
+/// of printed. No signal handler (the embedding program keeps its own), nothing on stdout.
+pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
+    crate::progress::set_quiet(cli.quiet);
+    crate::tune::load(cli.profile.as_deref());
+    match cli.command {
+        Command::Run(a) => {
+            let doc = match a.exec.pool()? {
+                Some(pool) => pool.install(|| crate::run::doc(&a).map_err(Sent::from)).map_err(Sent::into_error)?,
+                None => crate::run::doc(&a)?,
+            };
+            Ok(serde_json::to_string(&doc)?)
+        }
+        Command::Batch(a) if a.slurm() => {
+            Err(UsageError("--slurm writes a job script: use the ctprep command line for it".to_owned()).into())
+        }
+        Command::Batch(a) => match crate::batch::outcome(&a)? {
+            Some((summary, _)) => Ok(serde_json::to_string(&summary)?),
+            None => unreachable!("only --slurm has no summary"),
+        },
+        _ => Err(UsageError("only `run` and `batch` return a JSON document".to_owned()).into()),
+    }
+}
+
+/// The checks of [`crate::check_args`]: the recipe and outputs a `run` or `batch` would take.
+pub(crate) fn check_doc(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match &cli.command {
+        Command::Run(a) => {
+            a.recipe()?;
+            a.outputs()?;
+        }
+        Command::Batch(a) => a.check()?,
+        _ => return Err(UsageError("only `run` and `batch` return a JSON document".to_owned()).into()),
+    }
+    Ok(())
+}
+
 /// [`run`] on the current thread pool.
 fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);

@@ -104,13 +104,45 @@ where
     let matches = commands::Cli::command().long_version(version).try_get_matches_from(args).map_err(Failure::Clap)?;
     let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
     batch::keep_matches(&matches);
-    commands::run(cli).map_err(|e| match e.downcast::<commands::UsageError>() {
+    commands::run(cli).map_err(failure)
+}
+
+/// Parses a `run` or `batch` command line (the program name first) and runs it as the binary
+/// does with `--json`, returning that JSON document instead of printing it: for programs that
+/// embed ctprep (its Python package). No signal handler is installed and nothing goes to stdout;
+/// progress bars (on a terminal) and warnings still go to stderr. A batch whose cases failed
+/// returns its summary all the same (their count in `failed`); `batch --slurm` is refused.
+pub fn json_of<I, T>(args: I) -> Result<String, Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = commands::Cli::command().try_get_matches_from(args).map_err(Failure::Clap)?;
+    let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
+    commands::json_doc(cli).map_err(failure)
+}
+
+/// Parses a `run` or `batch` command line (the program name first) and checks its recipe and
+/// outputs as the command would before reading anything; runs nothing.
+pub fn check_args<I, T>(args: I) -> Result<(), Failure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = commands::Cli::command().try_get_matches_from(args).map_err(Failure::Clap)?;
+    let cli = commands::Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
+    commands::check_doc(&cli).map_err(failure)
+}
+
+/// A command's error as the failure it is.
+fn failure(e: Box<dyn std::error::Error>) -> Failure {
+    match e.downcast::<commands::UsageError>() {
         Ok(usage) => Failure::Usage(usage.0),
         Err(e) => match e.downcast::<check::NotAligned>() {
             Ok(n) => Failure::NotAligned(n.0),
             Err(e) => Failure::Failed(e.to_string()),
         },
-    })
+    }
 }
 
 /// `message` with its control characters escaped as Rust escapes them (`\n`, `\u{1b}`): a file

@@ -218,6 +218,17 @@ fn run_with_label(
 }
 
 pub(crate) fn run(args: &RunArgs) -> CmdResult {
+    let doc = doc(args)?;
+    if args.json {
+        crate::sayln!("{}", serde_json::to_string(&doc)?)?;
+    } else {
+        crate::say!("{}", doc.summary())?;
+    }
+    Ok(())
+}
+
+/// Runs the command and returns what `--json` prints.
+pub(crate) fn doc(args: &RunArgs) -> Result<RunJson, Box<dyn std::error::Error>> {
     let recipe = args.recipe()?;
     let outputs = args.outputs()?;
     for p in [Product::Volume, Product::Mip] {
@@ -239,13 +250,7 @@ pub(crate) fn run(args: &RunArgs) -> CmdResult {
         }
         None => None,
     };
-    let doc = run_with_label(Input::path(&args.input), label, &recipe, &outputs, args.exec.exec())?;
-    if args.json {
-        crate::sayln!("{}", serde_json::to_string(&doc)?)?;
-    } else {
-        crate::say!("{}", doc.summary())?;
-    }
-    Ok(())
+    run_with_label(Input::path(&args.input), label, &recipe, &outputs, args.exec.exec())
 }
 
 #[cfg(test)]

@@ -1,0 +1,495 @@
+"""ctprep: fast, correct CT preprocessing, numpy in and out.
+
+Volumes are numpy arrays indexed ``[x, y, z]`` (nibabel's order) with a 4x4 float64 ``affine``
+mapping voxel indices to RAS+ millimetres next to every array::
+
+    import ctprep
+    ct = ctprep.read("ct.nii.gz")                       # int16 as stored, nibabel's affine
+    iso = ctprep.resample(ct, spacing=1.0)              # float32 HU (scl_slope/scl_inter applied)
+    unit = ctprep.window(iso, preset="lung")            # [0, 1]
+    mip = ctprep.project(unit, slab_mm=10, align="centre")
+    ctprep.write("mip.nii.gz", mip)
+
+Every function takes either a :class:`Volume` (and returns one) or an array and its affine (and
+returns ``(array, affine)``; :func:`window` returns the array alone, its grid unchanged).
+
+Array orders: the kernels work on x-fastest memory, which is a Fortran-order array of shape
+(X, Y, Z). A C-order array of the same shape is the same memory with the axes reversed, so it is
+passed as its transpose (no copy: the affine's columns are reversed with it) and the result comes
+back in C order. Only arrays that are contiguous in neither order are copied first (one copy of
+the input). Read-only arrays are accepted. The GIL is released while every kernel runs, so
+threads (a ``ThreadPoolExecutor``, a PyTorch ``DataLoader`` with thread workers) run them in
+parallel.
+
+``kernel`` (``auto``, ``scalar``, ``wide``, ``dispatched``) and ``threads`` (``auto``, ``1``,
+``N``) choose the implementation as the command line's ``--kernel`` and ``--threads`` do; the
+results are the same for every choice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _ctprep
+from .errors import (
+    BadInputError,
+    Error,
+    FileError,
+    LimitError,
+    NotAlignedError,
+    UnsupportedError,
+    UsageError,
+)
+
+__all__ = [
+    "Volume",
+    "Recipe",
+    "read",
+    "write",
+    "window",
+    "resample",
+    "project",
+    "reorient",
+    "run",
+    "batch",
+    "batch_summary",
+    "window_presets",
+    "Error",
+    "UsageError",
+    "BadInputError",
+    "FileError",
+    "UnsupportedError",
+    "LimitError",
+    "NotAlignedError",
+]
+
+__version__: str = _ctprep.build_info()[0]
+
+PathLike = Union[str, "os.PathLike[str]"]
+_REVERSE = [2, 1, 0, 3]
+
+
+class Volume:
+    """A volume: its voxels, where they are, and what the file said.
+
+    Attributes:
+        array: the voxels in their stored type, indexed ``[x, y, z]`` (Fortran order when read).
+        affine: 4x4 float64, voxel index to RAS+ mm (nibabel's ``img.affine``).
+        scaling: ``(scl_slope, scl_inter)`` turning stored values into real ones (HU), or
+            ``None`` when they are the real values.
+        header: the file's header fields (NIfTI names; an NRRD's own under ``"nrrd"``); empty
+            for a volume made in memory.
+        path: the file it was read from, or ``None``.
+    """
+
+    __slots__ = ("array", "affine", "scaling", "header", "path")
+
+    def __init__(
+        self,
+        array: np.ndarray,
+        affine: Any,
+        *,
+        scaling: Optional[Tuple[float, float]] = None,
+        header: Optional[Dict[str, Any]] = None,
+        path: Optional[str] = None,
+    ) -> None:
+        self.array = np.asarray(array)
+        self.affine = _affine(affine)
+        self.scaling = None if scaling is None else (float(scaling[0]), float(scaling[1]))
+        self.header = {} if header is None else header
+        self.path = path
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def spacing(self) -> Tuple[float, float, float]:
+        """Voxel spacing in mm along each voxel axis (the affine's column lengths)."""
+        return tuple(float(s) for s in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+
+    @property
+    def axcodes(self) -> str:
+        """Axis codes of the voxel axes (nibabel's ``aff2axcodes``), e.g. ``"LPS"``."""
+        return _ctprep.axcodes(self.affine)
+
+    def scaled(self, dtype: Any = np.float32) -> np.ndarray:
+        """The real values (``stored * slope + inter``, computed in float64) as ``dtype``."""
+        if self.scaling is None:
+            return self.array.astype(dtype)
+        slope, inter = self.scaling
+        return (self.array.astype(np.float64) * slope + inter).astype(dtype)
+
+    def __repr__(self) -> str:
+        where = f" from {self.path!r}" if self.path else ""
+        scaling = f", scaling={self.scaling}" if self.scaling else ""
+        spacing = ", ".join(f"{s:g}" for s in self.spacing)
+        return (
+            f"Volume(shape={self.array.shape}, dtype={self.array.dtype}, spacing=({spacing}), "
+            f"axcodes={self.axcodes!r}{scaling}{where})"
+        )
+
+
+def _affine(affine: Any) -> np.ndarray:
+    a = np.array(affine, dtype=np.float64, copy=True)
+    if a.shape != (4, 4):
+        raise BadInputError(f"affine: shape {a.shape}, expected (4, 4)")
+    return a
+
+
+def _unpack(x: Any, affine: Any, scaling: Optional[Tuple[float, float]], need_affine: bool = True):
+    """(array, affine, scaling, was_volume) from a Volume or an array and its affine."""
+    if isinstance(x, Volume):
+        if affine is not None:
+            raise UsageError("a Volume carries its affine: give no affine with it")
+        return x.array, x.affine, x.scaling if scaling is None else scaling, True
+    if affine is None and need_affine:
+        raise UsageError("give the array's affine (4x4, voxel index to RAS+ mm), or pass a ctprep.Volume")
+    return np.asarray(x), None if affine is None else _affine(affine), scaling, False
+
+
+def _layout(a: np.ndarray) -> Tuple[np.ndarray, bool]:
+    """The array in x-fastest layout, and whether it is the transpose of the caller's (a C-order
+    array: its axes are reversed, nothing is copied). Arrays contiguous in neither order are
+    copied to Fortran order."""
+    if a.ndim != 3:
+        raise BadInputError(f"array: a 3-D array is needed, this one has shape {a.shape}")
+    if a.flags.f_contiguous:
+        return a, False
+    if a.flags.c_contiguous:
+        return a.T, True
+    return np.asfortranarray(a), False
+
+
+def _exec(kernel: Optional[str], threads: Union[None, int, str]) -> Tuple[Optional[str], Optional[str]]:
+    return kernel, None if threads is None else str(threads)
+
+
+def _spacing3(spacing: Union[float, Sequence[float]]) -> List[float]:
+    s = np.atleast_1d(np.asarray(spacing, dtype=np.float64))
+    if s.shape == (1,):
+        s = np.repeat(s, 3)
+    if s.shape != (3,):
+        raise UsageError(f"spacing {spacing!r}: one number (isotropic) or three")
+    return [float(v) for v in s]
+
+
+def read(path: PathLike, *, scaled: bool = False, mmap: bool = True) -> Volume:
+    """Reads a NIfTI-1/2 (``.nii``, ``.nii.gz``, ``.hdr``/``.img``) or NRRD (``.nrrd``,
+    ``.nhdr``) file, told apart by content.
+
+    The array keeps the stored type, indexed ``[x, y, z]`` in Fortran order: the decoded buffer
+    itself, moved into numpy without a copy. ``scaled=True`` returns the real values (HU) as
+    float32 instead, with ``scaling`` then ``None``. The affine is nibabel's (sform, else qform,
+    else pixdim; an NRRD's as ITK reads it, in RAS).
+    """
+    d = _ctprep.read(os.fspath(path), mmap)
+    v = Volume(d["array"], d["affine"], scaling=d["scaling"], header=d["header"], path=d["path"])
+    if scaled:
+        v.array = v.scaled(np.float32)
+        v.scaling = None
+    return v
+
+
+def write(
+    path: PathLike,
+    volume: Union[Volume, np.ndarray],
+    affine: Any = None,
+    *,
+    scaling: Optional[Tuple[float, float]] = None,
+    gzip_level: int = 6,
+) -> None:
+    """Writes a volume (or an array and its affine) to ``path``: ``.nii``, ``.nii.gz``,
+    ``.nrrd`` or ``.nhdr`` by its name. ``scaling`` (or the Volume's) is stored as
+    scl_slope/scl_inter. The file appears complete or not at all (a temporary file renamed).
+    Costs one copy of the array (any order)."""
+    a, aff, scaling, _ = _unpack(volume, affine, scaling)
+    if a.ndim == 0:
+        raise BadInputError("array: a 0-D array is not a volume")
+    f = a if a.flags.f_contiguous else np.asfortranarray(a)
+    _ctprep.write(os.fspath(path), f, aff, scaling, gzip_level)
+
+
+def window(
+    x: Union[Volume, np.ndarray],
+    window: Optional[Tuple[float, float]] = None,
+    *,
+    preset: Optional[str] = None,
+    out_range: Tuple[float, float] = (0.0, 1.0),
+    dtype: Any = np.float32,
+    scaling: Optional[Tuple[float, float]] = None,
+    kernel: Optional[str] = None,
+    threads: Union[None, int, str] = None,
+    report: bool = False,
+):
+    """Clips real values to ``window = (lo, hi)`` (HU) or a named ``preset`` and maps them
+    linearly onto ``out_range`` (default [0, 1]), fused with the conversion from the stored type:
+    ``a + (clamp(v, lo, hi) - lo) / (hi - lo) * (b - a)`` with ``v = stored * slope + inter``.
+
+    ``dtype``: float32, uint8 or uint16 (rounded). Any shape; C or Fortran order is kept (other
+    layouts are copied first). NaN stays NaN in float32 output. Returns the array (a Volume for a
+    Volume), plus the kernel report string when ``report=True``.
+    """
+    a, aff, scaling, was_volume = _unpack(x, None, scaling, need_affine=False)
+    if (window is None) == (preset is None):
+        raise UsageError("give window=(lo, hi) or preset=NAME (one of them)")
+    lo, hi = _ctprep.window_preset(preset) if preset is not None else window  # type: ignore[misc]
+    name = np.dtype(dtype).name
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        a = np.ascontiguousarray(a)
+    out, rep = _ctprep.window(a, float(lo), float(hi), float(out_range[0]), float(out_range[1]), name, scaling, *_exec(kernel, threads))
+    result: Any = Volume(out, aff, header={}, path=None) if was_volume else out
+    return (result, rep) if report else result
+
+
+def resample(
+    x: Union[Volume, np.ndarray],
+    affine: Any = None,
+    *,
+    spacing: Union[None, float, Sequence[float]] = None,
+    like: Union[None, Volume, Tuple[Sequence[int], Any]] = None,
+    convention: str = "first-centre",
+    interp: str = "linear",
+    fill: Optional[float] = None,
+    keep_shear: bool = False,
+    scaling: Optional[Tuple[float, float]] = None,
+    kernel: Optional[str] = None,
+    threads: Union[None, int, str] = None,
+    report: bool = False,
+):
+    """Resamples onto a new grid: ``spacing`` (mm per voxel axis, one number or three) under a
+    grid ``convention`` (``seed``, ``first-centre``, ``centred``, ``extent``: see ``ctprep
+    resample --help``), or onto ``like`` (a Volume, or ``(shape, affine)``).
+
+    ``interp="linear"``: trilinear on the real values (the scaling fused), float32 out.
+    ``interp="nearest"``: the nearest voxel in the stored type (label maps), scaling kept.
+    ``fill``: the value outside the input (outside [-0.5, n - 0.5) along an axis; inside it
+    clamps to the edge, as SimpleITK); default: clamp everywhere. A sheared input goes onto an
+    orthonormal grid covering it unless ``keep_shear``.
+
+    Returns ``(array, affine)`` (a Volume for a Volume), plus the report when ``report=True``.
+    C-order input gives C-order output, Fortran gives Fortran; the values agree to float32
+    rounding (the axes are interpolated in the other order).
+    """
+    a, aff, scaling, was_volume = _unpack(x, affine, scaling)
+    f, rev = _layout(a)
+    if rev:
+        aff = aff[:, _REVERSE]
+    sp = None if spacing is None else _spacing3(spacing)
+    lk = None
+    if like is not None:
+        shape, laff = (like.shape[:3], like.affine) if isinstance(like, Volume) else like
+        shape = [int(s) for s in shape]
+        if len(shape) != 3:
+            raise BadInputError(f"like: shape {shape}: three sizes needed")
+        laff = _affine(laff)
+        lk = (shape[::-1], laff[:, _REVERSE]) if rev else (shape, laff)
+    if sp is not None and rev:
+        sp = sp[::-1]
+    out, oaff, rep = _ctprep.resample(f, aff, sp, lk, convention, interp, fill, keep_shear, scaling, *_exec(kernel, threads))
+    if rev:
+        out, oaff = out.T, oaff[:, _REVERSE]
+    if was_volume:
+        kept = scaling if interp == "nearest" else None
+        result: Any = Volume(out, oaff, scaling=kept)
+    else:
+        result = (out, oaff)
+    return (result, rep) if report else result
+
+
+def project(
+    x: Union[Volume, np.ndarray],
+    affine: Any = None,
+    *,
+    slab: Optional[int] = None,
+    slab_mm: Optional[float] = None,
+    whole: bool = False,
+    axis: int = 2,
+    reduce: str = "max",
+    align: str = "start",
+    edges: str = "shrink",
+    stride: int = 1,
+    scaling: Optional[Tuple[float, float]] = None,
+    kernel: Optional[str] = None,
+    threads: Union[None, int, str] = None,
+    report: bool = False,
+):
+    """Sliding thick-slab projection along voxel ``axis`` (0, 1, 2 = x, y, z): the options of
+    ``ctprep mip``. Slabs of ``slab`` slices or ``slab_mm`` mm (``round(mm / spacing)``), or the
+    ``whole`` axis into one slice; ``reduce`` max (MIP), min or mean; ``align`` start (slices
+    i..i+k-1) or centre; ``edges`` shrink, valid or zero (the classic recipe); every
+    ``stride``-th slice.
+
+    Works on float32; other dtypes are converted to float32 real values first (one copy). The
+    output affine overlays the input (each output slice where its anchor slice is). Returns
+    ``(array, affine)`` (a Volume for a Volume), plus the report when ``report=True``.
+    """
+    a, aff, scaling, was_volume = _unpack(x, affine, scaling)
+    if a.dtype != np.float32 or scaling is not None:
+        a = Volume(a, aff, scaling=scaling).scaled(np.float32) if scaling is not None else a.astype(np.float32)
+    f, rev = _layout(a)
+    if not isinstance(axis, (int, np.integer)) or not 0 <= axis <= 2:
+        raise UsageError(f"axis {axis!r}: expected 0, 1 or 2")
+    if rev:
+        aff, axis = aff[:, _REVERSE], 2 - axis
+    out, oaff, rep = _ctprep.project(
+        f, aff, slab, slab_mm, whole, int(axis), reduce, align, edges, stride, *_exec(kernel, threads)
+    )
+    if rev:
+        out, oaff = out.T, oaff[:, _REVERSE]
+    result: Any = Volume(out, oaff) if was_volume else (out, oaff)
+    return (result, rep) if report else result
+
+
+def reorient(x: Union[Volume, np.ndarray], affine: Any = None, axcodes: str = "canonical"):
+    """Flips and permutes the voxel axes to ``axcodes`` (``canonical``: closest to RAS, nibabel's
+    ``as_closest_canonical``; or three letters such as ``LPS``), every voxel keeping its world
+    position; the affine follows (nibabel's ``as_reoriented``).
+
+    Returns a view (no copy; ``np.ascontiguousarray`` makes one when needed) and the new
+    affine, or a Volume for a Volume (its scaling kept). Axes beyond the third are carried along.
+    """
+    a, aff, _, was_volume = _unpack(x, affine, None)
+    if a.ndim < 3:
+        raise BadInputError(f"array: at least 3 dimensions needed, this one has shape {a.shape}")
+    to, oaff = _ctprep.reorientation(tuple(int(s) for s in a.shape[:3]), aff, axcodes)
+    out = a
+    axes = [0, 1, 2]
+    for k, (axis, sign) in enumerate(to):
+        if sign < 0:
+            out = np.flip(out, axis=k)
+        axes[axis] = k
+    out = out.transpose(axes + list(range(3, a.ndim)))
+    if was_volume:
+        return Volume(out, oaff, scaling=x.scaling, header=x.header, path=x.path)  # type: ignore[union-attr]
+    return out, oaff
+
+
+def window_presets() -> Dict[str, Tuple[float, float]]:
+    """The named windows (``lung``, ``bone``, ...) as ``{name: (lo, hi)}`` in HU."""
+    return {name: (lo, hi) for name, lo, hi, _ in _ctprep.window_presets()}
+
+
+def _word(v: Any) -> str:
+    if isinstance(v, bool):
+        raise UsageError(f"{v!r}: a flag takes True or False alone, not inside a list")
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (str, os.PathLike)):
+        return os.fspath(v)
+    raise UsageError(f"{v!r}: expected a number, a string or a path")
+
+
+def _args(options: Dict[str, Any]) -> List[str]:
+    """Keyword options as ``ctprep`` command-line words: ``spacing=0.8`` is ``--spacing=0.8``,
+    ``keep_shear=True`` is ``--keep-shear``, lists join with commas, ``None`` and ``False``
+    leave the option out."""
+    words: List[str] = []
+    for key, value in options.items():
+        if key in ("json", "out", "summary", "slurm"):
+            raise UsageError(f"{key}=: not an option here (the function takes care of it)")
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words.append(f"{flag}=" + ",".join(_word(v) for v in value))
+        else:
+            words.append(f"{flag}={_word(value)}")
+    return words
+
+
+class Recipe:
+    """The options of ``ctprep run`` (and ``batch``) under their command-line names, ``_`` for
+    ``-``: ``preset``, ``axcodes``, ``spacing``, ``convention``, ``keep_shear``, ``window``,
+    ``mip``, ``mip_mm``, ``mip_align``, ``mip_edges``, ``save``, ``gzip_level``, and ``kernel``,
+    ``threads``, ``variant``. Options left out take the preset's default (the corrected recipe;
+    :meth:`classic` for the classic Python recipe). Checked when made, with the command line's
+    own messages::
+
+        r = ctprep.Recipe(spacing=(0.8, 0.8, 1.0), preset="lung", mip_mm=10, save=["mip", "png"])
+        ctprep.run("ct.nii.gz", "prep", r)
+    """
+
+    __slots__ = ("_options",)
+
+    def __init__(self, **options: Any) -> None:
+        self._options: Dict[str, Any] = dict(options)
+        _ctprep.cli_check(["run", "in.nii.gz", "--out", "out", *_args(self._options)])
+
+    @classmethod
+    def classic(cls, **options: Any) -> "Recipe":
+        """The classic Python recipe exactly (``--preset classic``), with ``options`` changed."""
+        return cls(preset="classic", **options)
+
+    @property
+    def options(self) -> Dict[str, Any]:
+        """The options given (a copy)."""
+        return dict(self._options)
+
+    def replace(self, **options: Any) -> "Recipe":
+        """A recipe with ``options`` changed (``None`` removes one)."""
+        merged = {**self._options, **options}
+        return Recipe(**{k: v for k, v in merged.items() if v is not None})
+
+    def to_args(self) -> List[str]:
+        """The command-line words of the recipe (``ctprep run IN --out DIR <these>``)."""
+        return _args(self._options)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recipe) and self.to_args() == other.to_args()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
+        return f"Recipe({inner})"
+
+
+def _merged(recipe: Optional[Recipe], options: Dict[str, Any]) -> List[str]:
+    base = {} if recipe is None else recipe.options
+    return _args({**base, **options})
+
+
+def run(path: PathLike, out_dir: PathLike, recipe: Optional[Recipe] = None, **options: Any) -> Dict[str, Any]:
+    """Runs the whole recipe on one scan, streamed, as ``ctprep run PATH --out OUT_DIR`` does,
+    and returns its report (the ``--json`` document: shapes, affines, kernels, stage timings,
+    output paths) as a dict.
+
+    ``recipe`` and ``options`` are the command line's options (see :class:`Recipe`); ``options``
+    override the recipe's, and also take ``label`` (a label map put on the output grid) and
+    ``label_tolerance``. The GIL is released while it runs.
+    """
+    args = ["run", os.fspath(path), "--out", os.fspath(out_dir), *_merged(recipe, options)]
+    return json.loads(_ctprep.cli_json(args))
+
+
+def batch(
+    source: PathLike, out_dir: PathLike, recipe: Optional[Recipe] = None, **options: Any
+) -> Dict[str, Any]:
+    """Runs the recipe over a dataset as ``ctprep batch SOURCE --out OUT_DIR`` does (a folder of
+    scans, or a CSV / JSONL manifest of ``id,image,label``): resumable, one record per case.
+    Returns the summary (counts ``cases``, ``done``, ``skipped``, ``failed``, one row per case);
+    failed cases do not raise, they are counted (their reasons are in the rows).
+
+    ``options``: the recipe's, and ``label_pattern``, ``label_tolerance``, ``jobs``, ``force``,
+    ``shard`` (``"I/N"``). The GIL is released while it runs.
+    """
+    args = ["batch", os.fspath(source), "--out", os.fspath(out_dir), *_merged(recipe, options)]
+    return json.loads(_ctprep.cli_json(args))
+
+
+def batch_summary(out_dir: PathLike) -> Dict[str, Any]:
+    """The summary of the records in ``out_dir`` (``ctprep batch --summary``: after the shards
+    of an array job ran), written to its summary.csv and summary.json too."""
+    return json.loads(_ctprep.cli_json(["batch", "--summary", os.fspath(out_dir)]))
+
