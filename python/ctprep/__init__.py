@@ -58,6 +58,7 @@ __all__ = [
     "batch",
     "batch_summary",
     "window_presets",
+    "phantom",
     "Error",
     "UsageError",
     "BadInputError",
@@ -191,12 +192,35 @@ def read(path: PathLike, *, scaled: bool = False, mmap: bool = True) -> Volume:
     float32 instead, with ``scaling`` then ``None``. The affine is nibabel's (sform, else qform,
     else pixdim; an NRRD's as ITK reads it, in RAS).
     """
-    d = _ctprep.read(os.fspath(path), mmap)
-    v = Volume(d["array"], d["affine"], scaling=d["scaling"], header=d["header"], path=d["path"])
+    v = _volume(_ctprep.read(os.fspath(path), mmap))
     if scaled:
         v.array = v.scaled(np.float32)
         v.scaling = None
     return v
+
+
+def _volume(d: Dict[str, Any]) -> Volume:
+    return Volume(d["array"], d["affine"], scaling=d["scaling"], header=d["header"], path=d["path"])
+
+
+def phantom(
+    shape: Sequence[int],
+    spacing: Union[float, Sequence[float]] = 1.0,
+    *,
+    axcodes: str = "RAS",
+    dtype: str = "int16",
+    noise: float = 10.0,
+    seed: int = 0,
+    labels: bool = False,
+):
+    """A deterministic synthetic CT in HU (body, lungs, liver, spine, ribs, aorta) of ``shape``
+    voxels stored in ``axcodes`` order: int16, or ``uint16`` of HU + 1024 with scaling (1, -1024).
+    With ``labels=True``, returns ``(ct, labels)``, the uint8 label map on the same grid."""
+    shape3 = [int(s) for s in shape]
+    if len(shape3) != 3:
+        raise UsageError(f"shape {shape!r}: three sizes")
+    ct, lab = _ctprep.phantom(shape3, _spacing3(spacing), axcodes, dtype, float(noise), int(seed), labels)
+    return (_volume(ct), _volume(lab)) if labels else _volume(ct)
 
 
 def write(
@@ -243,6 +267,8 @@ def window(
         raise UsageError("give window=(lo, hi) or preset=NAME (one of them)")
     lo, hi = _ctprep.window_preset(preset) if preset is not None else window  # type: ignore[misc]
     name = np.dtype(dtype).name
+    if name in ("uint8", "uint16") and tuple(out_range) != (0.0, 1.0):
+        raise UsageError(f"out_range applies to float32 output; {name} output uses its whole range")
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         a = np.ascontiguousarray(a)
     out, rep = _ctprep.window(a, float(lo), float(hi), float(out_range[0]), float(out_range[1]), name, scaling, *_exec(kernel, threads))

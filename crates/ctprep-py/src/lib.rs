@@ -147,7 +147,14 @@ fn affine_to_py<'py>(py: Python<'py>, a: &Affine) -> Bound<'py, PyArray2<f64>> {
 fn scaling_of(scaling: Option<(f64, f64)>) -> R<Option<Scaling>> {
     match scaling {
         None => Ok(None),
-        Some((slope, inter)) => Scaling::from_header(slope, inter).map_err(|e| Fail::bad(format!("scaling: {e}"))),
+        // Stricter than a header's scl_slope (where 0 means "no scaling"): a caller's pair is
+        // used as given.
+        Some((slope, inter)) if slope.is_finite() && slope != 0.0 && inter.is_finite() => {
+            Ok(Some(Scaling { slope, inter }))
+        }
+        Some((slope, inter)) => {
+            Err(Fail::bad(format!("scaling ({slope}, {inter}): the slope must be finite and not 0, the intercept finite")))
+        }
     }
 }
 
@@ -227,6 +234,11 @@ fn fortran_array<'py, T: Element>(py: Python<'py>, v: Vec<T>, shape: &[usize]) -
 #[pyo3(signature = (path, mmap = true))]
 fn read<'py>(py: Python<'py>, path: PathBuf, mmap: bool) -> PyResult<Bound<'py, PyDict>> {
     let v = detached(py, || Ok(ctprep_io::read_volume_with(&path, &ReadOptions::new().mmap(mmap))?))?;
+    volume_dict(py, v)
+}
+
+/// A volume as the dict `read` returns, its voxels moved into numpy.
+fn volume_dict(py: Python<'_>, v: Volume) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("path", v.display_path().to_string_lossy().into_owned())?;
     d.set_item("format", v.format_name())?;
@@ -239,6 +251,36 @@ fn read<'py>(py: Python<'py>, path: PathBuf, mmap: bool) -> PyResult<Bound<'py, 
     let array = ctprep_io::with_storage!(v.into_data(), s => fortran_array(py, s.into_vec(), &shape)?);
     d.set_item("array", array)?;
     Ok(d)
+}
+
+/// A synthetic CT phantom in HU (`ctprep-phantom`) and, with `labels`, its uint8 label map:
+/// dicts as `read` returns.
+#[pyfunction]
+#[pyo3(signature = (shape, spacing = [1.0; 3], axcodes = "RAS", dtype = "int16", noise = 10.0, seed = 0, labels = false))]
+#[allow(clippy::too_many_arguments)]
+fn phantom<'py>(
+    py: Python<'py>,
+    shape: [usize; 3],
+    spacing: [f64; 3],
+    axcodes: &str,
+    dtype: &str,
+    noise: f64,
+    seed: u64,
+    labels: bool,
+) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyDict>>)> {
+    let made = (|| -> R<(Volume, Option<Volume>)> {
+        let codes: ctprep_io::AxCodes =
+            axcodes.parse().map_err(|e: ctprep_io::ParseAxCodesError| Fail::usage(format!("axcodes: {}", e.0)))?;
+        let stored = match dtype {
+            "int16" => ctprep_phantom::StoredType::I16,
+            "uint16" => ctprep_phantom::StoredType::U16,
+            other => return Err(Fail::usage(format!("dtype {other:?}: expected int16 or uint16"))),
+        };
+        let p = ctprep_phantom::Phantom::new(shape).spacing_mm(spacing).axcodes(codes).stored(stored).noise_hu(noise).seed(seed);
+        py.detach(|| Ok((p.ct()?, if labels { Some(p.labels()?) } else { None })))
+    })();
+    let (ct, lab) = made.map_err(|e| e.into_py(py))?;
+    Ok((volume_dict(py, ct)?, lab.map(|l| volume_dict(py, l)).transpose()?))
 }
 
 /// The header as a dict: NIfTI's fields (nibabel's names), and an NRRD's own fields under `nrrd`.
@@ -338,7 +380,16 @@ fn window<'py>(
         let w = Window::new(lo, hi).map_err(|e| Fail::usage(format!("window: {e}")))?;
         let range = Range::new(out_lo, out_hi).map_err(|e| Fail::usage(format!("out_range: {e}")))?;
         let scaling = scaling_of(scaling)?.map(|s| (s.slope, s.inter));
-        let map = WindowMap::new(w, range, scaling).map_err(|e| Fail::usage(e.to_string()))?;
+        // Integer outputs take their type's whole range (the package refuses another).
+        let map = |range: Option<Range>| -> R<WindowMap> {
+            match dtype {
+                "uint8" => WindowMap::for_output::<u8>(w, range, scaling),
+                "uint16" => WindowMap::for_output::<u16>(w, range, scaling),
+                _ => WindowMap::for_output::<f32>(w, range, scaling),
+            }
+            .map_err(|e| Fail::bad(e.to_string()))
+        };
+        let map = map(Some(range))?;
         let (exec, pool) = exec_of(kernel, threads)?;
         if !(array.is_c_contiguous() || array.is_fortran_contiguous()) {
             return Err(Fail::bad("array: not contiguous (the package copies such arrays first)"));
@@ -647,6 +698,7 @@ fn build_info() -> (String, String) {
 fn _ctprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
+    m.add_function(wrap_pyfunction!(phantom, m)?)?;
     m.add_function(wrap_pyfunction!(window, m)?)?;
     m.add_function(wrap_pyfunction!(resample, m)?)?;
     m.add_function(wrap_pyfunction!(project, m)?)?;
