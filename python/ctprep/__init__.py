@@ -220,7 +220,9 @@ def phantom(
     if len(shape3) != 3:
         raise UsageError(f"shape {shape!r}: three sizes")
     ct, lab = _ctprep.phantom(shape3, _spacing3(spacing), axcodes, dtype, float(noise), int(seed), labels)
-    return (_volume(ct), _volume(lab)) if labels else _volume(ct)
+    if lab is not None:
+        return _volume(ct), _volume(lab)
+    return _volume(ct)
 
 
 def write(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class CTDataset:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, i: int) -> Dict[str, object]:
+    def __getitem__(self, i: int) -> Dict[str, Any]:
         image_path, label_path = self.pairs[i]
         ct = ctprep.reorient(ctprep.read(image_path))  # a view: flips and permutes, no copy
         hu = ctprep.resample(ct, spacing=self.spacing, threads=self.threads)  # float32 HU

@@ -101,11 +101,28 @@ enum Task {
         #[arg(long)]
         no_simpleitk: bool,
     },
-    /// Run `cargo test --workspace` (with any further arguments), then say how many tests
+    /// Run `cargo test --workspace --exclude ctprep-py` (with any further arguments; the Python
+    /// package has `cargo xtask pytest`), then say how many tests
     /// skipped because the shared real data (`../shared/data`, or `$CTPREP_SHARED_DATA`) is
     /// absent, and which.
     Test {
-        /// Arguments passed on to `cargo test --workspace`.
+        /// Arguments passed on to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The Python package's tests: into a virtual environment (`--venv`, made when missing
+    /// with `--python`), install the pinned test requirements (python/requirements-test.txt)
+    /// and the package built from this checkout (`pip install ./python`, a release build by
+    /// maturin), then run pytest on python/tests with any further arguments. Needs Python 3.9
+    /// or newer with pip and venv, and the package index (or a pip cache).
+    Pytest {
+        /// The virtual environment to use (made when missing).
+        #[arg(long, default_value = "target/py-venv")]
+        venv: PathBuf,
+        /// The Python that makes the environment.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Arguments passed on to pytest.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -191,6 +208,7 @@ fn main() -> ExitCode {
                 .and_then(|()| bench_report(&criterion_dir, group.as_deref(), write.as_deref()))
         }
         Task::Test { args } => return test(&args),
+        Task::Pytest { venv, python, args } => pytest(&venv, &python, &args),
         Task::BenchBatch { cases, shape, workdir, no_simpleitk } => bench_batch(cases, &shape, &workdir, no_simpleitk),
         Task::Fuzz { seconds, target, sanitizer, timeout } => fuzz::fuzz(seconds, &target, &sanitizer, timeout),
         Task::FuzzCorpus => fuzz::corpus(),
@@ -211,7 +229,8 @@ fn test(args: &[String]) -> ExitCode {
     let _ = std::fs::remove_file(&log);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["test", "--workspace"])
+        // The Python extension (ctprep-py) is tested from Python: `cargo xtask pytest`.
+        .args(["test", "--workspace", "--exclude", "ctprep-py"])
         .args(args)
         .env("CTPREP_SKIP_LOG", &log)
         .status();
@@ -226,6 +245,51 @@ fn test(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `cargo xtask pytest`: the venv, the pinned requirements, the package, pytest.
+fn pytest(venv: &Path, python: &str, args: &[String]) -> Result<(), String> {
+    let root = workspace_root();
+    let venv = root.join(venv);
+    let bin = venv.join("bin");
+    // As `activate` does: the build backend runs the `maturin` the environment installed.
+    let mut dirs = vec![bin.clone()];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let path = std::env::join_paths(dirs).map_err(|e| format!("PATH: {e}"))?;
+    let run = |program: &Path, words: &[&str]| -> Result<(), String> {
+        eprintln!("+ {} {}", program.display(), words.join(" "));
+        let status = std::process::Command::new(program)
+            .args(words)
+            .current_dir(&root)
+            .env("PATH", &path)
+            .env("VIRTUAL_ENV", &venv)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} {} failed ({status})", program.display(), words.join(" ")))
+        }
+    };
+    if !bin.join("python").exists() {
+        run(Path::new(python), &["-m", "venv", &venv.to_string_lossy()])?;
+    }
+    let py = bin.join("python");
+    run(&py, &["-m", "pip", "install", "--quiet", "--upgrade", "pip"])?;
+    run(&py, &["-m", "pip", "install", "--quiet", "-r", "python/requirements-test.txt"])?;
+    // The build requirements (maturin) are in the requirements file: no isolated build env.
+    run(
+        &py,
+        &["-m", "pip", "install", "--quiet", "--no-build-isolation", "--force-reinstall", "--no-deps", "./python"],
+    )?;
+    let mut words = vec!["-m", "pytest", "python/tests"];
+    words.extend(args.iter().map(String::as_str));
+    run(&py, &words)
+}
+
+/// The workspace root (this crate's parent folder).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// The closing line of `cargo xtask test`: how many tests skipped for lack of the shared data

@@ -121,9 +121,12 @@ pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     }
 }
 
-/// The batch's summary and the folder its summary files went to (none for a shard), or `None`
-/// for `--slurm`, which writes (and submits) a script instead of running cases.
-pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<(Summary, Option<PathBuf>)>, Box<dyn std::error::Error>> {
+/// A batch's summary and the folder its summary files went to (none for a shard).
+type Outcome = (Summary, Option<PathBuf>);
+
+/// The batch's [`Outcome`], or `None` for `--slurm`, which writes (and submits) a script
+/// instead of running cases.
+pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::error::Error>> {
     if let Some(dir) = &args.summary {
         let summary = Summary::of_records(dir)?;
         summary.write(dir)?;

@@ -20,8 +20,8 @@ use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection};
 use ctprep_resample::{Grid, GridConvention, Plan, Shear, Trilinear, Voxel};
 use numpy::ndarray::{ArrayView2, IxDyn};
 use numpy::{
-    Element, PyArray1, PyArray2, PyArrayDyn, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray2,
-    PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -35,6 +35,12 @@ struct Fail {
 }
 
 type R<T> = Result<T, Fail>;
+
+/// A 4x4 float64 numpy affine.
+type PyAffine<'py> = Bound<'py, PyArray2<f64>>;
+
+/// A kernel's result: the array, its affine and the kernel's report.
+type Placed<'py> = (Bound<'py, PyAny>, PyAffine<'py>, String);
 
 impl Fail {
     fn new(class: &'static str, message: impl Into<String>) -> Fail {
@@ -139,7 +145,7 @@ fn affine_of(a: &PyReadonlyArray2<'_, f64>) -> R<Affine> {
     Ok(affine)
 }
 
-fn affine_to_py<'py>(py: Python<'py>, a: &Affine) -> Bound<'py, PyArray2<f64>> {
+fn affine_to_py<'py>(py: Python<'py>, a: &Affine) -> PyAffine<'py> {
     let rows: Vec<Vec<f64>> = a.0.iter().map(|r| r.to_vec()).collect();
     PyArray2::from_vec2(py, &rows).unwrap_or_else(|_| unreachable!("four rows of four"))
 }
@@ -152,9 +158,9 @@ fn scaling_of(scaling: Option<(f64, f64)>) -> R<Option<Scaling>> {
         Some((slope, inter)) if slope.is_finite() && slope != 0.0 && inter.is_finite() => {
             Ok(Some(Scaling { slope, inter }))
         }
-        Some((slope, inter)) => {
-            Err(Fail::bad(format!("scaling ({slope}, {inter}): the slope must be finite and not 0, the intercept finite")))
-        }
+        Some((slope, inter)) => Err(Fail::bad(format!(
+            "scaling ({slope}, {inter}): the slope must be finite and not 0, the intercept finite"
+        ))),
     }
 }
 
@@ -276,7 +282,12 @@ fn phantom<'py>(
             "uint16" => ctprep_phantom::StoredType::U16,
             other => return Err(Fail::usage(format!("dtype {other:?}: expected int16 or uint16"))),
         };
-        let p = ctprep_phantom::Phantom::new(shape).spacing_mm(spacing).axcodes(codes).stored(stored).noise_hu(noise).seed(seed);
+        let p = ctprep_phantom::Phantom::new(shape)
+            .spacing_mm(spacing)
+            .axcodes(codes)
+            .stored(stored)
+            .noise_hu(noise)
+            .seed(seed);
         py.detach(|| Ok((p.ct()?, if labels { Some(p.labels()?) } else { None })))
     })();
     let (ct, lab) = made.map_err(|e| e.into_py(py))?;
@@ -315,7 +326,10 @@ fn header_dict<'py>(py: Python<'py>, v: &Volume) -> PyResult<Bound<'py, PyDict>>
         nd.set_item("sizes", n.sizes.clone())?;
         nd.set_item("encoding", format!("{:?}", n.encoding).to_lowercase())?;
         nd.set_item("space", n.space.map(|s| format!("{s:?}")))?;
-        nd.set_item("space_directions", n.space_directions.clone().map(|v| v.into_iter().map(|o| o.map(|d| d.to_vec())).collect::<Vec<_>>()))?;
+        nd.set_item(
+            "space_directions",
+            n.space_directions.clone().map(|v| v.into_iter().map(|o| o.map(|d| d.to_vec())).collect::<Vec<_>>()),
+        )?;
         nd.set_item("space_origin", n.space_origin.map(|o| o.to_vec()))?;
         nd.set_item("kinds", n.kinds.clone())?;
         nd.set_item("data_file", n.data_file.clone())?;
@@ -458,8 +472,8 @@ fn resample<'py>(
     scaling: Option<(f64, f64)>,
     kernel: Option<&str>,
     threads: Option<&str>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f64>>, String)> {
-    let go = || -> R<(Bound<'py, PyAny>, Bound<'py, PyArray2<f64>>, String)> {
+) -> PyResult<Placed<'py>> {
+    let go = || -> R<Placed<'py>> {
         let shape = shape3(array, "array")?;
         let affine = affine_of(&affine)?;
         let scaling = scaling_of(scaling)?;
@@ -490,7 +504,9 @@ fn resample<'py>(
             "linear" => {
                 let fill = match fill {
                     Some(f) if !(f as f32).is_finite() => {
-                        return Err(Fail::usage(format!("fill {f}: the fill value of linear resampling must be finite")));
+                        return Err(Fail::usage(format!(
+                            "fill {f}: the fill value of linear resampling must be finite"
+                        )));
                     }
                     f => f.map(|f| f as f32),
                 };
@@ -546,8 +562,8 @@ fn project<'py>(
     stride: usize,
     kernel: Option<&str>,
     threads: Option<&str>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f64>>, String)> {
-    let go = || -> R<(Bound<'py, PyAny>, Bound<'py, PyArray2<f64>>, String)> {
+) -> PyResult<Placed<'py>> {
+    let go = || -> R<Placed<'py>> {
         let shape = shape3(array, "array")?;
         let affine = affine_of(&affine)?;
         let (exec, pool) = exec_of(kernel, threads)?;
@@ -571,8 +587,9 @@ fn project<'py>(
                 (None, Some(mm)) if !(mm.is_finite() && mm > 0.0) => {
                     return Err(Fail::usage(format!("slab_mm {mm}: must be positive and finite")));
                 }
-                (None, Some(mm)) => SlabProjection::slices_for_mm(mm, affine.spacing()[axis])
-                    .map_err(|e| Fail::bad(e.to_string()))?,
+                (None, Some(mm)) => {
+                    SlabProjection::slices_for_mm(mm, affine.spacing()[axis]).map_err(|e| Fail::bad(e.to_string()))?
+                }
                 _ => return Err(Fail::usage("give one of slab, slab_mm or whole=True")),
             };
             if stride == 0 {
@@ -585,11 +602,8 @@ fn project<'py>(
         let m = p.output_len(n).map_err(|e| Fail::bad(e.to_string()))?;
         let mut out_shape = shape;
         out_shape[axis] = m;
-        let out_affine = if whole {
-            ctprep_projection::whole_axis_affine(&affine, axis3, n)
-        } else {
-            p.output_affine(&affine)
-        };
+        let out_affine =
+            if whole { ctprep_projection::whole_axis_affine(&affine, axis3, n) } else { p.output_affine(&affine) };
         let a = array
             .cast::<PyArrayDyn<f32>>()
             .map_err(|_| Fail::new("UnsupportedError", format!("dtype {}: projections take float32", array.dtype())))?
@@ -615,7 +629,7 @@ fn reorientation<'py>(
     shape: [usize; 3],
     affine: PyReadonlyArray2<'py, f64>,
     target: &str,
-) -> PyResult<(Vec<(usize, i8)>, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<(Vec<(usize, i8)>, PyAffine<'py>)> {
     let go = || -> R<(Vec<(usize, i8)>, Affine)> {
         let affine = affine_of(&affine)?;
         let target: ctprep_io::AxCodes = if target.eq_ignore_ascii_case("canonical") {
