@@ -7,7 +7,7 @@ time of the recipe (imports excluded), the peak resident memory of the process, 
 after the imports (the libraries' own share).
 
     python python/bench/recipe.py                 # every tool that imports here
-    python python/bench/recipe.py --repeat 3      # best of 3 per tool
+    python python/bench/recipe.py --repeat 1      # the first run only (cold memory)
     python python/bench/recipe.py --tools ctprep,simpleitk
 
 Tools: ctprep (all cores and one), ctprep.run (the streamed command, writing the MIP .nii.gz),
@@ -35,6 +35,15 @@ TOOLS = ["ctprep", "ctprep-1thread", "ctprep.run", "nibabel+scipy", "simpleitk",
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB: Linux's VmHWM, which starts afresh
+    at exec (ru_maxrss would carry the parent's peak over the fork)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -160,10 +169,35 @@ def child(tool: str, path: str, repeat: int) -> None:
     print(json.dumps({"tool": tool, "seconds": best, "peak_mb": rss_mb(), "imports_mb": base, "shape": shape}))
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> str:
+    """The versions of the peers that import here (in this process, after the runs)."""
+    found = []
+    for name in ["numpy", "scipy", "nibabel", "SimpleITK", "torch", "monai", "torchio"]:
+        try:
+            mod = __import__(name)
+            found.append(f"{name} {getattr(mod, '__version__', '?')}")
+        except ImportError:
+            pass
+    return ", ".join(found)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tools", default=",".join(TOOLS))
-    ap.add_argument("--repeat", type=int, default=1)
+    # Best of 3 by default: on virtual machines the first touch of fresh memory can cost more
+    # than the work (the hypervisor backs the pages then), in every tool alike.
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--input", help="a CT .nii.gz to use instead of the phantom")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -177,7 +211,7 @@ def main() -> None:
     if path is None:
         path = os.path.join(work, "ct.nii.gz")
         ctprep.write(path, ctprep.phantom(SHAPE, SPACING, seed=1))
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, ctprep {ctprep.__version__}")
+    print(f"# {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, ctprep {ctprep.__version__}")
     print(f"# input {path}: {SHAPE} int16, spacing {SPACING} mm; recipe: 1 mm linear, window {WINDOW}, MIP of {K}")
     rows = []
     for tool in args.tools.split(","):
@@ -191,6 +225,7 @@ def main() -> None:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr)
     ref = next((r["seconds"] for r in rows if r["tool"] == "ctprep" and "seconds" in r), None)
+    print(f"# {versions()}")
     print("\n| tool | recipe time (s) | vs ctprep | peak memory (MB) | after imports (MB) | output shape |")
     print("|---|---|---|---|---|---|")
     for r in rows:

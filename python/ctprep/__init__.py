@@ -183,14 +183,17 @@ def _spacing3(spacing: Union[float, Sequence[float]]) -> List[float]:
     return [float(v) for v in s]
 
 
-def read(path: PathLike, *, scaled: bool = False, mmap: bool = True) -> Volume:
+def read(path: PathLike, *, scaled: bool = False, mmap: bool = False) -> Volume:
     """Reads a NIfTI-1/2 (``.nii``, ``.nii.gz``, ``.hdr``/``.img``) or NRRD (``.nrrd``,
     ``.nhdr``) file, told apart by content.
 
     The array keeps the stored type, indexed ``[x, y, z]`` in Fortran order: the decoded buffer
-    itself, moved into numpy without a copy. ``scaled=True`` returns the real values (HU) as
-    float32 instead, with ``scaling`` then ``None``. The affine is nibabel's (sform, else qform,
-    else pixdim; an NRRD's as ITK reads it, in RAS).
+    itself, moved into numpy without a copy. With ``mmap=True``, an uncompressed file in native
+    byte order is not read at all: the array is a read-only view of the file's memory mapping
+    (pages load as they are touched; the file must not change meanwhile); other files are read
+    as without it. ``scaled=True`` returns the real values (HU) as float32 instead, with
+    ``scaling`` then ``None``. The affine is nibabel's (sform, else qform, else pixdim; an NRRD's
+    as ITK reads it, in RAS).
     """
     v = _volume(_ctprep.read(os.fspath(path), mmap))
     if scaled:

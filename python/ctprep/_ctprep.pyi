@@ -8,7 +8,7 @@ import numpy.typing as npt
 
 _Affine = npt.NDArray[np.float64]
 
-def read(path: str, mmap: bool = True) -> Dict[str, Any]: ...
+def read(path: str, mmap: bool = False) -> Dict[str, Any]: ...
 def write(
     path: str,
     array: npt.NDArray[Any],

@@ -196,6 +196,29 @@ def test_volume_basics():
     assert "PIR" in repr(ct)
 
 
+def test_mmap_gives_a_read_only_view_of_the_file_that_outlives_the_volume(tmp_path):
+    ct = ctprep.phantom((9, 7, 5), seed=4)
+    plain, packed = tmp_path / "ct.nii", tmp_path / "ct.nii.gz"
+    ctprep.write(plain, ct)
+    ctprep.write(packed, ct)
+    mapped = ctprep.read(plain, mmap=True)
+    assert not mapped.array.flags.writeable and type(mapped.array.base).__name__ == "Mapping"
+    np.testing.assert_array_equal(mapped.array, ct.array)
+    with pytest.raises(ValueError):
+        mapped.array[0, 0, 0] = 1
+    a = mapped.array
+    del mapped
+    import gc
+
+    gc.collect()
+    np.testing.assert_array_equal(a, ct.array)  # the mapping lives as long as the array
+    # Compressed (or swapped) data cannot be mapped: read into an owned, writable array.
+    for v in [ctprep.read(packed, mmap=True), ctprep.read(plain)]:
+        assert v.array.flags.writeable
+        v.array[0, 0, 0] = 1
+        assert v.array[0, 0, 0] == 1
+
+
 def test_read_scaled_gives_float32_hu(tmp_path):
     ct = ctprep.phantom((6, 5, 4), dtype="uint16")
     p = tmp_path / "u16.nii"

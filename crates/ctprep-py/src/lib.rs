@@ -234,10 +234,11 @@ fn fortran_array<'py, T: Element>(py: Python<'py>, v: Vec<T>, shape: &[usize]) -
     Ok(flat.reshape_with_order(shape.to_vec(), numpy::npyffi::NPY_ORDER::NPY_FORTRANORDER)?.into_any())
 }
 
-/// Reads a NIfTI or NRRD file: a dict of the array (stored type, Fortran order, owned: moved,
-/// not copied, out of the reader), the affine and the header fields.
+/// Reads a NIfTI or NRRD file: a dict of the array (stored type, Fortran order: the decoded
+/// buffer moved into numpy, or with `mmap` a read-only view of the file's mapping where the file
+/// allows one), the affine and the header fields.
 #[pyfunction]
-#[pyo3(signature = (path, mmap = true))]
+#[pyo3(signature = (path, mmap = false))]
 fn read<'py>(py: Python<'py>, path: PathBuf, mmap: bool) -> PyResult<Bound<'py, PyDict>> {
     let v = detached(py, || Ok(ctprep_io::read_volume_with(&path, &ReadOptions::new().mmap(mmap))?))?;
     volume_dict(py, v)
@@ -254,9 +255,39 @@ fn volume_dict(py: Python<'_>, v: Volume) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("scaling", v.scaling().map(|s| (s.slope, s.inter)))?;
     d.set_item("header", header_dict(py, &v)?)?;
     let shape = v.shape().to_vec();
-    let array = ctprep_io::with_storage!(v.into_data(), s => fortran_array(py, s.into_vec(), &shape)?);
+    let array = if v.data().is_mapped() {
+        let owner = Bound::new(py, Mapping { data: v.into_data() })?;
+        let data = &owner.get().data;
+        ctprep_io::with_storage!(data, s => mapped_array(s.as_slice(), &shape, &owner)?)
+    } else {
+        ctprep_io::with_storage!(v.into_data(), s => fortran_array(py, s.into_vec(), &shape)?)
+    };
     d.set_item("array", array)?;
     Ok(d)
+}
+
+/// A file mapping that numpy arrays view: their base object, so it lives as long as they do.
+#[pyclass(frozen, module = "ctprep._ctprep")]
+struct Mapping {
+    data: VoxelData,
+}
+
+/// A read-only numpy array (Fortran order, `shape`) over `data`, which `owner` holds.
+fn mapped_array<'py, T: Element>(
+    data: &[T],
+    shape: &[usize],
+    owner: &Bound<'py, Mapping>,
+) -> PyResult<Bound<'py, PyAny>> {
+    use numpy::ndarray::{ArrayView, ShapeBuilder};
+    let view = ArrayView::from_shape(IxDyn(shape).f(), data)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("mapped data: {e}")))?;
+    // SAFETY: the memory is the mapping `owner` holds; numpy keeps `owner` as the array's base,
+    // so the mapping outlives the array, and `Mapping` never changes or unmaps it.
+    #[allow(unsafe_code)]
+    let array = unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.clone().into_any()) };
+    // The mapping is read-only memory: a write through the array must be refused, not fault.
+    array.getattr("flags")?.setattr("writeable", false)?;
+    Ok(array.into_any())
 }
 
 /// A synthetic CT phantom in HU (`ctprep-phantom`) and, with `labels`, its uint8 label map:
@@ -710,6 +741,7 @@ fn build_info() -> (String, String) {
 
 #[pymodule]
 fn _ctprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Mapping>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
     m.add_function(wrap_pyfunction!(phantom, m)?)?;
