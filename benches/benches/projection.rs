@@ -4,7 +4,8 @@
 //! `cargo xtask bench-report --group projection`.
 //!
 //! Ids are `mip_k<k>-<kernel>/<threads>/512x512x300` (start alignment, shrink edges: as many
-//! output as input slices) and `whole_z-<kernel>/<threads>` (one slice), on 1 thread and all; `mip_k<k>-copy` and `whole_z-copy` copy
+//! output as input slices), `mip_k05_x-...` (the same along x, the contiguous axis) and
+//! `whole_z-<kernel>/<threads>` (one slice), on 1 thread and all; `mip_k<k>-copy` and `whole_z-copy` copy
 //! the same number of bytes (input read + output written, half each way). Throughput counts
 //! bytes read + written. Every timed output is compared with the naive oracle's, bit for bit.
 
@@ -28,10 +29,13 @@ fn projection(c: &mut Criterion) {
         ("mip_k05", SlabProjection::new(5)),
         ("mip_k31", SlabProjection::new(31)),
         ("whole_z", whole_axis(Axis3::Z, Reduce::Max, shape[2])),
+        // Along x, the contiguous axis (a C-order numpy array's last): rows of one value.
+        ("mip_k05_x", SlabProjection::new(5).axis(Axis3::X)),
     ];
     for (name, p) in slabs {
-        let m = p.output_len(shape[2]).expect("length");
-        let out_len = shape[0] * shape[1] * m;
+        let a = p.get_axis().index();
+        let m = p.output_len(shape[a]).expect("length");
+        let out_len = src.len() / shape[a] * m;
         let bytes = (src.len() + out_len) * 4;
         g.throughput(Throughput::Bytes(bytes as u64));
         let mut want = vec![0f32; out_len];

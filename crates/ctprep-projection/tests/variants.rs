@@ -243,3 +243,50 @@ fn scratch_kept_from_an_earlier_job_does_not_leak() {
         }
     }
 }
+
+#[test]
+fn short_rows_go_through_transposed_tiles_bit_for_bit() {
+    // Rows of fewer than 32 values (along x; along y of thin volumes) are projected in tiles
+    // transposed to rows of about 128 values: outer counts below, at and around one tile and
+    // several, partial last tiles, one job and several, with NaN and infinities in some.
+    let cases = [
+        ((40, 7, 37), Axis3::X), // rows of 1, 259 outer: two full tiles and a partial one
+        ((9, 128, 1), Axis3::X), // exactly one tile
+        ((9, 129, 1), Axis3::X), // one tile and one lane
+        ((6, 1, 1), Axis3::X),   // a single lane
+        ((3, 50, 45), Axis3::Y), // rows of 3: 42 lanes per tile
+        ((31, 20, 9), Axis3::Y), // rows of 31: 4 lanes per tile
+        ((2, 300, 2), Axis3::Z), // rows of 600: not tiled, for contrast
+    ];
+    for (shape, axis) in cases {
+        let a = Array3::from_shape_fn(shape.f(), |(x, y, z)| {
+            let i = x + shape.0 * (y + shape.1 * z);
+            value(i, i % 53 == 0)
+        });
+        for (reduce, k, align, edges) in [
+            (Reduce::Max, 5, Align::Centre, Edges::Shrink),
+            (Reduce::Min, 3, Align::Start, Edges::Zero),
+            (Reduce::Mean, 4, Align::Centre, Edges::Shrink),
+            (Reduce::Max, 2, Align::Start, Edges::Valid),
+        ] {
+            let p = SlabProjection::new(k).axis(axis).reduce(reduce).align(align).edges(edges);
+            let Ok((want, _)) = project(a.view(), &p, Exec::SCALAR) else { continue };
+            let n = a.len_of(ndarray::Axis(axis.index()));
+            let covered: Vec<usize> =
+                p.windows(n).expect("windows").into_iter().flatten().flat_map(|(s, e)| s..=e).collect();
+            let read_non_finite =
+                covered.iter().any(|&i| a.index_axis(ndarray::Axis(axis.index()), i).iter().any(|v| !v.is_finite()));
+            for exec in execs() {
+                let (got, report) = project(a.view(), &p, exec).expect("runs");
+                let what = format!("{shape:?} {axis:?} k={k} {reduce} {align} {edges} {exec}");
+                assert_eq!(got.dim(), want.dim(), "{what}");
+                if exec.kernel != Kernel::Scalar {
+                    assert_eq!(report.non_finite, read_non_finite, "{what}");
+                }
+                let g: Vec<f32> = got.iter().copied().collect();
+                let w: Vec<f32> = want.iter().copied().collect();
+                same(&what, &g, &w, reduce, 1000.0);
+            }
+        }
+    }
+}
