@@ -9,6 +9,7 @@ after the imports (the libraries' own share).
     python python/bench/recipe.py                 # every tool that imports here
     python python/bench/recipe.py --repeat 1      # the first run only (cold memory)
     python python/bench/recipe.py --tools ctprep,simpleitk
+    python python/bench/recipe.py --orders        # what each array order costs, per function
 
 Tools: ctprep (all cores and one), ctprep.run (the streamed command, writing the MIP .nii.gz),
 nibabel + scipy (ndimage.zoom, order 1; one thread), SimpleITK (all cores), MONAI and TorchIO
@@ -192,6 +193,42 @@ def versions() -> str:
     return ", ".join(found)
 
 
+def orders(path: str, repeat: int) -> None:
+    """What each array order costs: the functions on the same volume in Fortran order, C order
+    and strided views of each (`[:, ::-1, :]`: contiguous in neither order), best of `repeat`,
+    in this process."""
+    import numpy as np
+
+    import ctprep
+
+    ct = ctprep.read(path)
+    f = ct.array
+    c = np.ascontiguousarray(f)
+    layouts = {"Fortran": f, "C": c, "Fortran, strided": f[:, ::-1, :], "C, strided": c[:, ::-1, :]}
+    unit_f = ctprep.window(ctprep.resample(ct, spacing=1.0), WINDOW).array
+    unit_c = np.ascontiguousarray(unit_f)
+    units = {"Fortran": unit_f, "C": unit_c, "Fortran, strided": unit_f[:, ::-1, :], "C, strided": unit_c[:, ::-1, :]}
+    aff = ct.affine
+    calls = {
+        "resample to 1 mm": lambda a, u: ctprep.resample(a, aff, spacing=1.0, scaling=ct.scaling),
+        "window": lambda a, u: ctprep.window(u, WINDOW),
+        "project (MIP of 5)": lambda a, u: ctprep.project(u, aff, slab=K, align="centre"),
+    }
+    print("\n| function | " + " | ".join(f"{k} (s)" for k in layouts) + " |")
+    print("|---|" + "---|" * len(layouts))
+    for name, call in calls.items():
+        cells = []
+        for layout in layouts:
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                out = call(layouts[layout], units[layout])
+                best = min(best, time.perf_counter() - t0)
+                del out
+            cells.append(f"{best:.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tools", default=",".join(TOOLS))
@@ -199,6 +236,7 @@ def main() -> None:
     # than the work (the hypervisor backs the pages then), in every tool alike.
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--input", help="a CT .nii.gz to use instead of the phantom")
+    ap.add_argument("--orders", action="store_true", help="time each function in each array order instead")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -213,6 +251,9 @@ def main() -> None:
         ctprep.write(path, ctprep.phantom(SHAPE, SPACING, seed=1))
     print(f"# {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, ctprep {ctprep.__version__}")
     print(f"# input {path}: {SHAPE} int16, spacing {SPACING} mm; recipe: 1 mm linear, window {WINDOW}, MIP of {K}")
+    if args.orders:
+        orders(path, args.repeat)
+        return
     rows = []
     for tool in args.tools.split(","):
         done = subprocess.run(

@@ -160,14 +160,29 @@ def _unpack(x: Any, affine: Any, scaling: Optional[Tuple[float, float]], need_af
 def _layout(a: np.ndarray) -> Tuple[np.ndarray, bool]:
     """The array in x-fastest layout, and whether it is the transpose of the caller's (a C-order
     array: its axes are reversed, nothing is copied). Arrays contiguous in neither order are
-    copied to Fortran order."""
+    copied first, in the order their memory is in (a sequential copy, never a transposing one)."""
     if a.ndim != 3:
         raise BadInputError(f"array: a 3-D array is needed, this one has shape {a.shape}")
+    if not (a.flags.f_contiguous or a.flags.c_contiguous):
+        a = a.copy(order="K")
     if a.flags.f_contiguous:
         return a, False
     if a.flags.c_contiguous:
         return a.T, True
-    return np.asfortranarray(a), False
+    return np.asfortranarray(a), False  # axes stored in a permuted order: one more copy
+
+
+def _dense(a: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """For elementwise kernels: ``a`` if contiguous in C or Fortran order, else a copy in its
+    memory's order seen as a C-contiguous array, with the axis order that turns a result of
+    that shape back into ``a``'s."""
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return a, None
+    b = a.copy(order="K")
+    if b.flags.c_contiguous or b.flags.f_contiguous:
+        return b, None
+    perm = np.argsort(b.strides, kind="stable")[::-1]
+    return np.ascontiguousarray(b.transpose(perm)), np.argsort(perm)
 
 
 def _exec(kernel: Optional[str], threads: Union[None, int, str]) -> Tuple[Optional[str], Optional[str]]:
@@ -274,10 +289,11 @@ def window(
     name = np.dtype(dtype).name
     if name in ("uint8", "uint16") and tuple(out_range) != (0.0, 1.0):
         raise UsageError(f"out_range applies to float32 output; {name} output uses its whole range")
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
-        a = np.ascontiguousarray(a)
+    a, back = _dense(a)
     out, rep = _ctprep.window(a, float(lo), float(hi), float(out_range[0]), float(out_range[1]), name, scaling, *_exec(kernel, threads))
-    result: Any = Volume(out, aff, header={}, path=None) if was_volume else out
+    if back is not None:
+        out = out.transpose(back)
+    result: Any = Volume(out, aff) if was_volume else out
     return (result, rep) if report else result
 
 

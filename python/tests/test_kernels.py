@@ -69,6 +69,9 @@ def test_window_keeps_the_order_and_takes_any_layout():
     np.testing.assert_array_equal(c, ref)
     strided = np.ascontiguousarray(v)[::2, 1:, ::3]
     np.testing.assert_array_equal(ctprep.window(strided, preset="lung"), ref[::2, 1:, ::3])
+    permuted = np.ascontiguousarray(v).transpose(1, 0, 2)  # dense, axes stored permuted: neither order
+    assert not (permuted.flags.c_contiguous or permuted.flags.f_contiguous)
+    np.testing.assert_array_equal(ctprep.window(permuted, preset="lung"), ref.transpose(1, 0, 2))
     ro = v.copy()
     ro.setflags(write=False)
     np.testing.assert_array_equal(ctprep.window(ro, preset="lung"), ref)
@@ -132,6 +135,26 @@ def test_linear_resampling_matches_scipy(shape, order):
     np.testing.assert_allclose(oaff[:3, 3], aff[:3, 3], atol=1e-12)
     ref = linear_reference(v.astype(np.float64) - 24.0, aff, out.shape, oaff)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-3)
+
+
+def test_strided_and_permuted_arrays_resample_and_project_as_their_copies():
+    v = random_volume((19, 14, 11), np.float32, seed=12)
+    aff = affine_of((0.9, 0.8, 2.2))
+    views = {
+        "fortran strided": np.asfortranarray(v)[:, ::-1, ::2],
+        "c strided": np.ascontiguousarray(v)[::2, ::-1, :],
+        "permuted": np.ascontiguousarray(v.transpose(2, 0, 1)).transpose(1, 2, 0),
+    }
+    for name, view in views.items():
+        assert not (view.flags.c_contiguous or view.flags.f_contiguous), name
+        for copy in [np.asfortranarray(view), np.ascontiguousarray(view)]:
+            got, gaff = ctprep.resample(view, aff, spacing=1.0)
+            want, waff = ctprep.resample(copy, aff, spacing=1.0)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * 2500, err_msg=name)
+            np.testing.assert_array_equal(gaff, waff)
+            got, _ = ctprep.project(view, aff, slab=3, axis=1)
+            want, _ = ctprep.project(copy, aff, slab=3, axis=1)
+            np.testing.assert_array_equal(got, want, err_msg=name)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (9, 8, 7), (17, 3, 5)])
