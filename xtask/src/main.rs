@@ -263,6 +263,8 @@ fn pytest(venv: &Path, python: &str, args: &[String]) -> Result<(), String> {
             .current_dir(&root)
             .env("PATH", &path)
             .env("VIRTUAL_ENV", &venv)
+            // maturin builds with the committed Cargo.lock, as `cargo xtask test --locked` does.
+            .env("MATURIN_PEP517_ARGS", "--locked")
             .status()
             .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
         if status.success() {
