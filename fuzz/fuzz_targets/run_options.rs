@@ -128,7 +128,7 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = &result {
         let text = e.to_string();
         assert!(!text.is_empty(), "a failure says why");
-        if matches!(e, ctprep_cli::Failure::Failed(_)) {
+        if matches!(e, ctprep_cli::Failure::Failed(_) | ctprep_cli::Failure::File(_)) {
             assert!(!text.contains('\n'), "a failed run's error is one line: {text:?}");
         }
         assert!(after == before, "a failed run leaves the folder as it was: {e}");

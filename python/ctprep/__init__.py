@@ -16,10 +16,12 @@ returns ``(array, affine)``; :func:`window` returns the array alone, its grid un
 Array orders: the kernels work on x-fastest memory, which is a Fortran-order array of shape
 (X, Y, Z). A C-order array of the same shape is the same memory with the axes reversed, so it is
 passed as its transpose (no copy: the affine's columns are reversed with it) and the result comes
-back in C order. Only arrays that are contiguous in neither order are copied first (one copy of
-the input). Read-only arrays are accepted. The GIL is released while every kernel runs, so
+back in C order; a dense array with its axes stored in another order likewise. Only strided views
+(contiguous in no order) and unaligned arrays are copied first, in their memory's order (one
+sequential copy). Read-only arrays are accepted. The GIL is released while every kernel runs, so
 threads (a ``ThreadPoolExecutor``, a PyTorch ``DataLoader`` with thread workers) run them in
-parallel.
+parallel; an array another thread writes into meanwhile gives undefined values, as with numpy's
+own functions.
 
 ``kernel`` (``auto``, ``scalar``, ``wide``, ``dispatched``) and ``threads`` (``auto``, ``1``,
 ``N``) choose the implementation as the command line's ``--kernel`` and ``--threads`` do; the
@@ -71,7 +73,6 @@ __all__ = [
 __version__: str = _ctprep.build_info()[0]
 
 PathLike = Union[str, "os.PathLike[str]"]
-_REVERSE = [2, 1, 0, 3]
 
 
 class Volume:
@@ -157,27 +158,53 @@ def _unpack(x: Any, affine: Any, scaling: Optional[Tuple[float, float]], need_af
     return np.asarray(x), None if affine is None else _affine(affine), scaling, False
 
 
-def _layout(a: np.ndarray) -> Tuple[np.ndarray, bool]:
-    """The array in x-fastest layout, and whether it is the transpose of the caller's (a C-order
-    array: its axes are reversed, nothing is copied). Arrays contiguous in neither order are
-    copied first, in the order their memory is in (a sequential copy, never a transposing one)."""
+def _layout(a: np.ndarray) -> Tuple[np.ndarray, Optional[List[int]]]:
+    """The array in x-fastest layout, and the axis order ``perm`` it is seen in (``None``: the
+    caller's own). A C-order array is its transpose (``perm = [2, 1, 0]``), a dense array with
+    permuted axes the matching transpose: the same memory, nothing copied; the affine's
+    columns, the spacing and the result follow ``perm``. Only arrays contiguous in no order of
+    their axes (strided views) or not aligned are copied first, in their memory's order (a
+    sequential copy, never a transposing one)."""
     if a.ndim != 3:
         raise BadInputError(f"array: a 3-D array is needed, this one has shape {a.shape}")
-    if not (a.flags.f_contiguous or a.flags.c_contiguous):
+    if not a.flags.aligned:
         a = a.copy(order="K")
     if a.flags.f_contiguous:
-        return a, False
+        return a, None
     if a.flags.c_contiguous:
-        return a.T, True
-    return np.asfortranarray(a), False  # axes stored in a permuted order: one more copy
+        return a.T, [2, 1, 0]
+    perm = [int(i) for i in np.argsort([abs(s) for s in a.strides], kind="stable")]
+    if not a.transpose(perm).flags.f_contiguous:
+        a = a.copy(order="K")
+        perm = [int(i) for i in np.argsort(a.strides, kind="stable")]
+    return a.transpose(perm), perm
+
+
+def _columns(affine: np.ndarray, perm: Optional[List[int]]) -> np.ndarray:
+    """The affine of the array seen in axis order ``perm``."""
+    return affine if perm is None else affine[:, [*perm, 3]]
+
+
+def _back(out: np.ndarray, affine: np.ndarray, perm: Optional[List[int]]) -> Tuple[np.ndarray, np.ndarray]:
+    """A result computed in axis order ``perm``, in the caller's axis order."""
+    if perm is None:
+        return out, affine
+    inv = [int(i) for i in np.argsort(perm)]
+    return out.transpose(inv), affine[:, [*inv, 3]]
 
 
 def _dense(a: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """For elementwise kernels: ``a`` if contiguous in C or Fortran order, else a copy in its
-    memory's order seen as a C-contiguous array, with the axis order that turns a result of
-    that shape back into ``a``'s."""
-    if a.flags.c_contiguous or a.flags.f_contiguous:
+    """For elementwise kernels: ``a`` as a C- or Fortran-contiguous array (itself, or a
+    transposed view of a dense array whose axes are stored in another order; a copy in its
+    memory's order only for strided or unaligned arrays), with the axis order that turns a
+    result of that shape back into ``a``'s."""
+    if a.flags.aligned and (a.flags.c_contiguous or a.flags.f_contiguous):
         return a, None
+    if a.flags.aligned and a.ndim > 0:
+        perm = np.argsort([abs(s) for s in a.strides], kind="stable")[::-1]
+        view = a.transpose(perm)
+        if view.flags.c_contiguous:  # dense, axes stored permuted: the same memory
+            return view, np.argsort(perm)
     b = a.copy(order="K")
     if b.flags.c_contiguous or b.flags.f_contiguous:
         return b, None
@@ -186,7 +213,18 @@ def _dense(a: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
 
 
 def _exec(kernel: Optional[str], threads: Union[None, int, str]) -> Tuple[Optional[str], Optional[str]]:
+    if isinstance(threads, (bool, np.bool_)):
+        raise UsageError(f"threads={threads!r}: a count or 'auto'")
     return kernel, None if threads is None else str(threads)
+
+
+def _count(name: str, value: Any, minimum: int) -> int:
+    """A whole number of at least ``minimum`` (and within 64 bits), or a UsageError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise UsageError(f"{name} {value!r}: a whole number is needed")
+    if not minimum <= int(value) < 2**63:
+        raise UsageError(f"{name} {value}: must be at least {minimum}")
+    return int(value)
 
 
 def _spacing3(spacing: Union[float, Sequence[float]]) -> List[float]:
@@ -234,10 +272,11 @@ def phantom(
     """A deterministic synthetic CT in HU (body, lungs, liver, spine, ribs, aorta) of ``shape``
     voxels stored in ``axcodes`` order: int16, or ``uint16`` of HU + 1024 with scaling (1, -1024).
     With ``labels=True``, returns ``(ct, labels)``, the uint8 label map on the same grid."""
-    shape3 = [int(s) for s in shape]
+    shape3 = list(shape)
     if len(shape3) != 3:
         raise UsageError(f"shape {shape!r}: three sizes")
-    ct, lab = _ctprep.phantom(shape3, _spacing3(spacing), axcodes, dtype, float(noise), int(seed), labels)
+    shape3 = [_count("shape", s, 1) for s in shape3]
+    ct, lab = _ctprep.phantom(shape3, _spacing3(spacing), axcodes, dtype, float(noise), _count("seed", seed, 0), labels)
     if lab is not None:
         return _volume(ct), _volume(lab)
     return _volume(ct)
@@ -254,12 +293,13 @@ def write(
     """Writes a volume (or an array and its affine) to ``path``: ``.nii``, ``.nii.gz``,
     ``.nrrd`` or ``.nhdr`` by its name. ``scaling`` (or the Volume's) is stored as
     scl_slope/scl_inter. The file appears complete or not at all (a temporary file renamed).
-    Costs one copy of the array (any order)."""
+    Costs one copy of the array into the file's x-fastest order, whatever its layout."""
     a, aff, scaling, _ = _unpack(volume, affine, scaling)
     if a.ndim == 0:
         raise BadInputError("array: a 0-D array is not a volume")
-    f = a if a.flags.f_contiguous else np.asfortranarray(a)
-    _ctprep.write(os.fspath(path), f, aff, scaling, gzip_level)
+    if not a.flags.aligned:
+        a = a.copy(order="K")
+    _ctprep.write(os.fspath(path), a, aff, scaling, _count("gzip_level", gzip_level, 0))
 
 
 def window(
@@ -303,7 +343,7 @@ def resample(
     *,
     spacing: Union[None, float, Sequence[float]] = None,
     like: Union[None, Volume, Tuple[Sequence[int], Any]] = None,
-    convention: str = "first-centre",
+    convention: Optional[str] = None,
     interp: str = "linear",
     fill: Optional[float] = None,
     keep_shear: bool = False,
@@ -313,8 +353,8 @@ def resample(
     report: bool = False,
 ):
     """Resamples onto a new grid: ``spacing`` (mm per voxel axis, one number or three) under a
-    grid ``convention`` (``seed``, ``first-centre``, ``centred``, ``extent``: see ``ctprep
-    resample --help``), or onto ``like`` (a Volume, or ``(shape, affine)``).
+    grid ``convention`` (``seed``, ``first-centre`` (the default), ``centred``, ``extent``: see
+    ``ctprep resample --help``), or onto ``like`` (a Volume, or ``(shape, affine)``).
 
     ``interp="linear"``: trilinear on the real values (the scaling fused), float32 out.
     ``interp="nearest"``: the nearest voxel in the stored type (label maps), scaling kept.
@@ -327,23 +367,25 @@ def resample(
     rounding (the axes are interpolated in the other order).
     """
     a, aff, scaling, was_volume = _unpack(x, affine, scaling)
-    f, rev = _layout(a)
-    if rev:
-        aff = aff[:, _REVERSE]
+    f, perm = _layout(a)
+    aff = _columns(aff, perm)
+    if like is not None and convention is not None:
+        raise UsageError("convention applies to spacing=; like= takes the grid as it is")
     sp = None if spacing is None else _spacing3(spacing)
+    if sp is not None and perm is not None:
+        sp = [sp[p] for p in perm]
     lk = None
     if like is not None:
         shape, laff = (like.shape[:3], like.affine) if isinstance(like, Volume) else like
-        shape = [int(s) for s in shape]
+        shape = [_count("like size", s, 1) for s in shape]
         if len(shape) != 3:
             raise BadInputError(f"like: shape {shape}: three sizes needed")
         laff = _affine(laff)
-        lk = (shape[::-1], laff[:, _REVERSE]) if rev else (shape, laff)
-    if sp is not None and rev:
-        sp = sp[::-1]
-    out, oaff, rep = _ctprep.resample(f, aff, sp, lk, convention, interp, fill, keep_shear, scaling, *_exec(kernel, threads))
-    if rev:
-        out, oaff = out.T, oaff[:, _REVERSE]
+        lk = (shape if perm is None else [shape[p] for p in perm], _columns(laff, perm))
+    out, oaff, rep = _ctprep.resample(
+        f, aff, sp, lk, convention or "first-centre", interp, fill, keep_shear, scaling, *_exec(kernel, threads)
+    )
+    out, oaff = _back(out, oaff, perm)
     if was_volume:
         kept = scaling if interp == "nearest" else None
         result: Any = Volume(out, oaff, scaling=kept)
@@ -382,16 +424,17 @@ def project(
     a, aff, scaling, was_volume = _unpack(x, affine, scaling)
     if a.dtype != np.float32 or scaling is not None:
         a = Volume(a, aff, scaling=scaling).scaled(np.float32) if scaling is not None else a.astype(np.float32)
-    f, rev = _layout(a)
-    if not isinstance(axis, (int, np.integer)) or not 0 <= axis <= 2:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not 0 <= axis <= 2:
         raise UsageError(f"axis {axis!r}: expected 0, 1 or 2")
-    if rev:
-        aff, axis = aff[:, _REVERSE], 2 - axis
+    slab = None if slab is None else _count("slab", slab, 1)
+    stride = _count("stride", stride, 1)
+    f, perm = _layout(a)
+    aff = _columns(aff, perm)
+    view_axis = int(axis) if perm is None else perm.index(int(axis))
     out, oaff, rep = _ctprep.project(
-        f, aff, slab, slab_mm, whole, int(axis), reduce, align, edges, stride, *_exec(kernel, threads)
+        f, aff, slab, slab_mm, whole, view_axis, reduce, align, edges, stride, *_exec(kernel, threads)
     )
-    if rev:
-        out, oaff = out.T, oaff[:, _REVERSE]
+    out, oaff = _back(out, oaff, perm)
     result: Any = Volume(out, oaff) if was_volume else (out, oaff)
     return (result, rep) if report else result
 
@@ -426,7 +469,7 @@ def window_presets() -> Dict[str, Tuple[float, float]]:
 
 
 def _word(v: Any) -> str:
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         raise UsageError(f"{v!r}: a flag takes True or False alone, not inside a list")
     if isinstance(v, (float, np.floating)):
         return repr(float(v))
@@ -445,10 +488,10 @@ def _args(options: Dict[str, Any]) -> List[str]:
     for key, value in options.items():
         if key in ("json", "out", "summary", "slurm"):
             raise UsageError(f"{key}=: not an option here (the function takes care of it)")
-        if value is None or value is False:
+        if value is None or (isinstance(value, (bool, np.bool_)) and not value):
             continue
         flag = "--" + key.replace("_", "-")
-        if value is True:
+        if isinstance(value, (bool, np.bool_)):
             words.append(flag)
         elif isinstance(value, (list, tuple)):
             words.append(f"{flag}=" + ",".join(_word(v) for v in value))
@@ -495,7 +538,7 @@ class Recipe:
         return _args(self._options)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Recipe) and self.to_args() == other.to_args()
+        return isinstance(other, Recipe) and sorted(self.to_args()) == sorted(other.to_args())
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._options.items())

@@ -72,6 +72,10 @@ def test_window_keeps_the_order_and_takes_any_layout():
     permuted = np.ascontiguousarray(v).transpose(1, 0, 2)  # dense, axes stored permuted: neither order
     assert not (permuted.flags.c_contiguous or permuted.flags.f_contiguous)
     np.testing.assert_array_equal(ctprep.window(permuted, preset="lung"), ref.transpose(1, 0, 2))
+    raw = bytearray(v.nbytes + 1)
+    unaligned = np.frombuffer(raw, np.int16, offset=1, count=v.size).reshape(v.shape)
+    unaligned[...] = v
+    np.testing.assert_array_equal(ctprep.window(unaligned, preset="lung"), ref)
     ro = v.copy()
     ro.setflags(write=False)
     np.testing.assert_array_equal(ctprep.window(ro, preset="lung"), ref)
@@ -155,6 +159,21 @@ def test_strided_and_permuted_arrays_resample_and_project_as_their_copies():
             got, _ = ctprep.project(view, aff, slab=3, axis=1)
             want, _ = ctprep.project(copy, aff, slab=3, axis=1)
             np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_c_order_and_permuted_arrays_are_not_copied():
+    import tracemalloc
+
+    base = random_volume((64, 64, 64), np.float32)
+    for name, view in {"C": np.ascontiguousarray(base), "permuted": np.ascontiguousarray(base).transpose(1, 2, 0)}.items():
+        want, _ = ctprep.project(np.asfortranarray(view), np.eye(4), whole=True, axis=2)
+        tracemalloc.start()
+        got, _ = ctprep.project(view, np.eye(4), whole=True, axis=2)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        np.testing.assert_array_equal(got, want, err_msg=name)
+        # The 16 KiB output and bookkeeping; a copy of the 1 MiB input would show.
+        assert peak < view.nbytes // 4, (name, peak)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (9, 8, 7), (17, 3, 5)])
@@ -266,8 +285,19 @@ def test_resample_refuses_nonsense():
         ctprep.resample(np.zeros((4, 0, 4)), aff, spacing=1.0)
     with pytest.raises(ctprep.BadInputError):
         ctprep.resample(v, np.zeros((4, 4)), spacing=1.0)
-    with pytest.raises(ctprep.BadInputError):
-        ctprep.resample(v, aff, spacing=1e-6)  # 4e18 voxels: refused before any allocation
+    with pytest.raises(ctprep.LimitError):
+        ctprep.resample(v, aff, spacing=1e-6)  # 6e19 voxels: refused before any allocation
+    with pytest.raises(ctprep.LimitError):
+        ctprep.resample(v, aff, like=((2**40, 2**40, 2), aff))
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, like=((-4, 4, 4), aff))
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, like=((4, 4, 4), aff), convention="seed")
+    raw = bytearray(v.nbytes + 1)
+    unaligned = np.frombuffer(raw, np.int16, offset=1, count=v.size).reshape(v.shape)
+    assert not unaligned.flags.aligned
+    out, _ = ctprep.resample(unaligned, aff, spacing=2.0)  # copied first, never refused
+    assert out.shape == (2, 2, 2)
     with pytest.raises(ctprep.UnsupportedError):
         ctprep.resample(v.astype(np.complex64), aff, spacing=1.0)
 
@@ -351,7 +381,9 @@ def test_projection_of_integers_uses_the_real_values():
 def test_project_refuses_nonsense():
     v = np.zeros((4, 4, 4), np.float32)
     for bad in [dict(), dict(slab=0), dict(slab=2, whole=True), dict(slab_mm=-1), dict(slab=2, axis=3),
-                dict(slab=2, reduce="median"), dict(slab=2, align="end"), dict(slab=2, stride=0), dict(slab=2, edges="wrap")]:
+                dict(slab=2, reduce="median"), dict(slab=2, align="end"), dict(slab=2, stride=0), dict(slab=2, edges="wrap"),
+                dict(slab=-1), dict(slab=2**64), dict(slab=2, stride=-3), dict(slab=2, axis=True), dict(slab=2.5),
+                dict(slab=2, threads=True)]:
         with pytest.raises(ctprep.UsageError):
             ctprep.project(v, np.eye(4), **bad)
     with pytest.raises(ctprep.BadInputError):

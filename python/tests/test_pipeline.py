@@ -77,6 +77,8 @@ def test_recipes_mirror_the_command_line_options(scan, tmp_path):
     image, _ = scan
     classic = ctprep.Recipe.classic()
     assert classic == ctprep.Recipe(preset="classic") and classic != ctprep.Recipe()
+    assert ctprep.Recipe(mip=3, spacing=2.0) == ctprep.Recipe(spacing=2.0, mip=3)
+    assert ctprep.Recipe(keep_shear=np.True_).to_args() == ["--keep-shear"]
     r = classic.replace(save=["mip"], mip=3, window=(-1000, 400), keep_shear=True)
     assert r.to_args() == ["--preset=classic", "--save=mip", "--mip=3", "--window=-1000,400", "--keep-shear"]
     report = ctprep.run(image, tmp_path, r)
@@ -96,19 +98,22 @@ def test_recipes_mirror_the_command_line_options(scan, tmp_path):
 def test_nonsense_recipes_are_usage_errors(options):
     with pytest.raises(ctprep.UsageError) as e:
         ctprep.Recipe(**options)
-    assert str(e.value) and "\n" not in str(e.value)
+    assert str(e.value) and "--help" not in str(e.value) and "Usage:" not in str(e.value)
 
 
 def test_run_errors_are_exceptions_and_leave_nothing(tmp_path):
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 40)
-    with pytest.raises(ctprep.Error) as e:
+    with pytest.raises(ctprep.BadInputError) as e:
         ctprep.run(bad, tmp_path / "out")
-    assert "bad.nii.gz" in str(e.value)
+    assert "bad.nii.gz" in str(e.value) and e.value.kind is not None
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    with pytest.raises(ctprep.Error) as e:
+    with pytest.raises(ctprep.FileError) as e:
         ctprep.run(tmp_path / "missing.nii.gz", tmp_path / "out")
-    assert "missing.nii.gz" in str(e.value)
+    assert "missing.nii.gz" in str(e.value) and e.value.kind == "io"
+    with pytest.raises(ctprep.UsageError) as e:
+        ctprep.run(tmp_path / "missing.nii.gz", tmp_path / "out", mipp=3)
+    assert "--mipp" in str(e.value) and "tip" in str(e.value)  # clap's suggestion is kept
 
 
 def test_a_label_off_the_grid_is_not_aligned(scan, tmp_path):

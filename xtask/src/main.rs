@@ -113,8 +113,9 @@ enum Task {
     /// The Python package's tests: into a virtual environment (`--venv`, made when missing
     /// with `--python`), install the pinned test requirements (python/requirements-test.txt)
     /// and the package built from this checkout (`pip install ./python`, a release build by
-    /// maturin), then run pytest on python/tests with any further arguments. Needs Python 3.9
-    /// or newer with pip and venv, and the package index (or a pip cache).
+    /// maturin), then run pytest on python/tests with any further arguments. Needs Python 3.11
+    /// or newer (the pinned numpy and scipy need it; the package itself takes 3.9) with pip and
+    /// venv, and the package index (or a pip cache).
     Pytest {
         /// The virtual environment to use (made when missing).
         #[arg(long, default_value = "target/py-venv")]

@@ -62,6 +62,8 @@ pub enum Failure {
     /// A label map not on its image's grid (`check`), or one that cannot be placed on it
     /// (`run --label`): exit code 3.
     NotAligned(String),
+    /// A file that could not be read or written, with its [`ctprep_io::ErrorKind`]: exit code 1.
+    File(ctprep_io::Error),
 }
 
 impl Failure {
@@ -70,7 +72,7 @@ impl Failure {
         match self {
             Failure::Clap(e) => e.exit_code(),
             Failure::Usage(_) => 2,
-            Failure::Failed(_) => 1,
+            Failure::Failed(_) | Failure::File(_) => 1,
             Failure::NotAligned(_) => 3,
         }
     }
@@ -84,6 +86,7 @@ impl std::fmt::Display for Failure {
             Failure::Clap(e) => write!(f, "{e}"),
             Failure::Usage(m) => write!(f, "{}\n\nFor more information, try '--help'.", one_line(m)),
             Failure::Failed(m) | Failure::NotAligned(m) => f.write_str(&one_line(m)),
+            Failure::File(e) => f.write_str(&one_line(&e.to_string())),
         }
     }
 }
@@ -140,7 +143,16 @@ fn failure(e: Box<dyn std::error::Error>) -> Failure {
         Ok(usage) => Failure::Usage(usage.0),
         Err(e) => match e.downcast::<check::NotAligned>() {
             Ok(n) => Failure::NotAligned(n.0),
-            Err(e) => Failure::Failed(e.to_string()),
+            Err(e) => match e.downcast::<ctprep_io::Error>() {
+                Ok(io) => Failure::File(*io),
+                Err(e) => match e.downcast::<ctprep_pipeline::PipelineError>() {
+                    Ok(p) => match *p {
+                        ctprep_pipeline::PipelineError::Io(io) => Failure::File(io),
+                        p => Failure::Failed(p.to_string()),
+                    },
+                    Err(e) => Failure::Failed(e.to_string()),
+                },
+            },
         },
     }
 }

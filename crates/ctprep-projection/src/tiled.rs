@@ -17,9 +17,23 @@ use crate::simd::{self, RowOps, Scratch};
 /// of a few hundred slices stays in the L2 cache (64 and 256 measured 10-30 % slower).
 pub(crate) const TILE_VALUES: usize = 128;
 
-/// Whether the rows (`dims.0` values) are short enough for tiles to pay.
+/// The most values a tile (its input, and again its output) may hold: 1 MiB of each, so a job
+/// never needs more than a few MiB whatever the axis length.
+const TILE_MAX_VALUES: usize = 1 << 18;
+
+/// Outer indices per tile: rows of about [`TILE_VALUES`], no more than there are, and within
+/// [`TILE_MAX_VALUES`] for `n` slices.
+fn lanes(dims: (usize, usize, usize)) -> usize {
+    let (inner, n, outer) = dims;
+    (TILE_VALUES / inner).min(outer).min(TILE_MAX_VALUES / (inner * n).max(1))
+}
+
+/// Whether the rows (`dims.0` values) are short enough for tiles to pay, and a tile of at
+/// least two outer indices fits [`TILE_MAX_VALUES`] (an axis of more than 2^17 slices, or an
+/// empty volume, takes the row kernels as they are).
 pub(crate) fn worth_it(dims: (usize, usize, usize)) -> bool {
-    dims.0 < TILE_VALUES / 4 && dims.2 > 1
+    let (inner, n, outer) = dims;
+    inner > 0 && n > 0 && inner < TILE_VALUES / 4 && outer > 1 && lanes(dims) >= 2
 }
 
 /// Projects `src` (`dims` = inner, n, outer) into `dst` tile by tile, in jobs for `threads`
@@ -36,7 +50,7 @@ pub(crate) fn project<R: RowOps>(
 ) -> (bool, usize) {
     let (inner, n, outer) = dims;
     let m = windows.len();
-    let lanes = (TILE_VALUES / inner).max(1);
+    let lanes = lanes(dims).max(1);
     let tiles = outer.div_ceil(lanes);
     let jobs = if threads > 1 { (threads * 4).clamp(1, tiles) } else { 1 };
     let per = tiles.div_ceil(jobs);

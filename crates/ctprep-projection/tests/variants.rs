@@ -257,6 +257,11 @@ fn short_rows_go_through_transposed_tiles_bit_for_bit() {
         ((3, 50, 45), Axis3::Y), // rows of 3: 42 lanes per tile
         ((31, 20, 9), Axis3::Y), // rows of 31: 4 lanes per tile
         ((2, 300, 2), Axis3::Z), // rows of 600: not tiled, for contrast
+        ((0, 5, 5), Axis3::Y),   // empty volumes: nothing to tile
+        ((5, 0, 5), Axis3::Y),
+        ((0, 5, 5), Axis3::X),
+        ((100_000, 3, 1), Axis3::X), // a long axis: tiles of two lanes, within the tile bound
+        ((200_000, 2, 1), Axis3::X), // longer than a tile of two lanes: the row kernels
     ];
     for (shape, axis) in cases {
         let a = Array3::from_shape_fn(shape.f(), |(x, y, z)| {

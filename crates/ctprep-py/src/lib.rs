@@ -20,18 +20,20 @@ use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection};
 use ctprep_resample::{Grid, GridConvention, Plan, Shear, Trilinear, Voxel};
 use numpy::ndarray::{ArrayView2, IxDyn};
 use numpy::{
-    Element, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
+    Element, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
     PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 /// A failure on its way to Python: the `ctprep.errors` class, the message, and for file errors
-/// the kind (`truncated`, `bad_magic`, ...) set as the exception's `kind`.
+/// the kind (`truncated`, `bad_magic`, ...) set as the exception's `kind`; or an exception
+/// Python raised already (numpy's `MemoryError` for an output it cannot allocate).
 struct Fail {
     class: &'static str,
     message: String,
     kind: Option<&'static str>,
+    raised: Option<Box<PyErr>>,
 }
 
 type R<T> = Result<T, Fail>;
@@ -44,7 +46,7 @@ type Placed<'py> = (Bound<'py, PyAny>, PyAffine<'py>, String);
 
 impl Fail {
     fn new(class: &'static str, message: impl Into<String>) -> Fail {
-        Fail { class, message: message.into(), kind: None }
+        Fail { class, message: message.into(), kind: None, raised: None }
     }
     fn usage(message: impl Into<String>) -> Fail {
         Fail::new("UsageError", message)
@@ -55,6 +57,9 @@ impl Fail {
 
     /// The Python exception (`ctprep.errors.<class>(message)`, with `kind` where known).
     fn into_py(self, py: Python<'_>) -> PyErr {
+        if let Some(e) = self.raised {
+            return *e;
+        }
         let made = (|| -> PyResult<PyErr> {
             let class = py.import("ctprep.errors")?.getattr(self.class)?;
             let value = class.call1((self.message.as_str(),))?;
@@ -75,8 +80,37 @@ impl From<ctprep_io::Error> for Fail {
             ErrorKind::TooLarge => "LimitError",
             _ => "BadInputError",
         };
-        Fail { class, message: e.to_string(), kind: Some(e.kind().name()) }
+        Fail { class, message: e.to_string(), kind: Some(e.kind().name()), raised: None }
     }
+}
+
+impl From<PyErr> for Fail {
+    fn from(e: PyErr) -> Fail {
+        Fail { class: "Error", message: String::new(), kind: None, raised: Some(Box::new(e)) }
+    }
+}
+
+/// A grid that cannot be planned: too many output voxels is a limit, the rest bad input.
+fn plan_fail(e: ctprep_resample::ResampleError) -> Fail {
+    match e {
+        ctprep_resample::ResampleError::TooLarge { .. } => Fail::new("LimitError", e.to_string()),
+        e => Fail::bad(e.to_string()),
+    }
+}
+
+/// A new zeroed numpy array, allocated by numpy: an allocation it cannot make raises Python's
+/// `MemoryError` (rust-numpy's own constructor would panic).
+fn zeros<'py, T: Element>(py: Python<'py>, shape: &[usize], fortran: bool) -> R<Bound<'py, PyArrayDyn<T>>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", numpy::dtype::<T>(py))?;
+    kwargs.set_item("order", if fortran { "F" } else { "C" })?;
+    let a = py.import("numpy")?.getattr("zeros")?.call((shape.to_vec(),), Some(&kwargs))?;
+    Ok(a.cast_into::<PyArrayDyn<T>>().map_err(PyErr::from)?)
+}
+
+/// Whether numpy calls the array aligned (rust-numpy's slices need it).
+fn aligned(a: &Bound<'_, PyUntypedArray>) -> R<bool> {
+    Ok(a.getattr("flags")?.getattr("aligned")?.extract::<bool>()?)
 }
 
 /// Runs `f` with the GIL released, then turns a failure into the Python exception.
@@ -217,7 +251,7 @@ fn fortran_slice<'a, T: Element>(a: &'a numpy::PyReadonlyArrayDyn<'_, T>, what: 
     if !a.is_fortran_contiguous() {
         return Err(Fail::bad(format!("{what}: the array is not Fortran-contiguous (the package passes it so)")));
     }
-    a.as_slice().map_err(|_| Fail::bad(format!("{what}: the array is not contiguous")))
+    a.as_slice().map_err(|_| Fail::bad(format!("{what}: the array is not contiguous, or not aligned")))
 }
 
 fn shape3(a: &Bound<'_, PyUntypedArray>, what: &str) -> R<[usize; 3]> {
@@ -226,12 +260,6 @@ fn shape3(a: &Bound<'_, PyUntypedArray>, what: &str) -> R<[usize; 3]> {
         [_, _, _] => Err(Fail::bad(format!("{what}: shape {:?} has an empty axis", a.shape()))),
         s => Err(Fail::bad(format!("{what}: a 3-D array is needed, this one has shape {s:?}"))),
     }
-}
-
-/// A new numpy array of `shape` (Fortran order) owning `v` without a copy.
-fn fortran_array<'py, T: Element>(py: Python<'py>, v: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
-    let flat = PyArray1::from_vec(py, v);
-    Ok(flat.reshape_with_order(shape.to_vec(), numpy::npyffi::NPY_ORDER::NPY_FORTRANORDER)?.into_any())
 }
 
 /// Reads a NIfTI or NRRD file: a dict of the array (stored type, Fortran order: the decoded
@@ -255,39 +283,47 @@ fn volume_dict(py: Python<'_>, v: Volume) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("scaling", v.scaling().map(|s| (s.slope, s.inter)))?;
     d.set_item("header", header_dict(py, &v)?)?;
     let shape = v.shape().to_vec();
-    let array = if v.data().is_mapped() {
-        let owner = Bound::new(py, Mapping { data: v.into_data() })?;
-        let data = &owner.get().data;
-        ctprep_io::with_storage!(data, s => mapped_array(s.as_slice(), &shape, &owner)?)
-    } else {
-        ctprep_io::with_storage!(v.into_data(), s => fortran_array(py, s.into_vec(), &shape)?)
-    };
-    d.set_item("array", array)?;
+    d.set_item("array", voxels_array(py, v.into_data(), &shape)?)?;
     Ok(d)
 }
 
-/// A file mapping that numpy arrays view: their base object, so it lives as long as they do.
+/// The voxels a numpy array views: the array's base object, so they live as long as it does.
 #[pyclass(frozen, module = "ctprep._ctprep")]
-struct Mapping {
-    data: VoxelData,
+struct Voxels {
+    _data: VoxelData,
 }
 
-/// A read-only numpy array (Fortran order, `shape`) over `data`, which `owner` holds.
-fn mapped_array<'py, T: Element>(
-    data: &[T],
-    shape: &[usize],
-    owner: &Bound<'py, Mapping>,
-) -> PyResult<Bound<'py, PyAny>> {
-    use numpy::ndarray::{ArrayView, ShapeBuilder};
-    let view = ArrayView::from_shape(IxDyn(shape).f(), data)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("mapped data: {e}")))?;
-    // SAFETY: the memory is the mapping `owner` holds; numpy keeps `owner` as the array's base,
-    // so the mapping outlives the array, and `Mapping` never changes or unmaps it.
-    #[allow(unsafe_code)]
-    let array = unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.clone().into_any()) };
-    // The mapping is read-only memory: a write through the array must be refused, not fault.
-    array.getattr("flags")?.setattr("writeable", false)?;
-    Ok(array.into_any())
+/// A numpy array (Fortran order, `shape`) over `data` without a copy. Decoded voxels (an owned
+/// vector, or the anonymous mapping large volumes are decoded into) are writable; a file
+/// mapping is read-only, so a write raises instead of faulting.
+fn voxels_array<'py>(py: Python<'py>, mut data: VoxelData, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    let mapped = data.is_mapped();
+    let dtype = data.dtype();
+    // `make_mut` copies nothing here: the volume holds the only reference to its decoded buffer.
+    let ptr: *mut u8 = if mapped {
+        ctprep_io::with_storage!(&data, s => s.as_slice().as_ptr().cast_mut().cast::<u8>())
+    } else {
+        ctprep_io::with_storage!(&mut data, s => s.make_mut().as_mut_ptr().cast::<u8>())
+    };
+    let owner = Bound::new(py, Voxels { _data: data })?.into_any();
+    let array = ctprep_io::with_dtype!(dtype, T => {
+        use numpy::ndarray::{ArrayViewMutD, ShapeBuilder};
+        // SAFETY: `ptr` is the start of `shape`'s product of aligned values of `T` (the
+        // volume's voxels), which `owner` now holds. The buffer does not move with its owner
+        // (a vector's heap block, or a mapping), nothing in Rust reads or writes it again, and
+        // it is freed or unmapped only when `owner` is dropped, which numpy does after the
+        // array (its base) goes. A file mapping is made read-only below before Python sees it.
+        #[allow(unsafe_code)]
+        let array = unsafe {
+            let view = ArrayViewMutD::from_shape_ptr(IxDyn(shape).f(), ptr.cast::<T>());
+            PyArrayDyn::<T>::borrow_from_array(&view, owner)
+        };
+        array.into_any()
+    });
+    if mapped {
+        array.getattr("flags")?.setattr("writeable", false)?;
+    }
+    Ok(array)
 }
 
 /// A synthetic CT phantom in HU (`ctprep-phantom`) and, with `labels`, its uint8 label map:
@@ -390,9 +426,17 @@ fn write(
         if shape.is_empty() || shape.len() > 7 {
             return Err(Fail::bad(format!("array: {} dimensions; NIfTI and NRRD hold 1 to 7", shape.len())));
         }
+        if !aligned(array)? {
+            return Err(Fail::bad("array: not aligned (the package copies such arrays first)"));
+        }
+        // One copy into the file's x-fastest order, whatever the array's layout.
         let data = by_dtype!(py, array, T => {
             let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
-            Ok(VoxelData::from_vec(fortran_slice(&a, "array")?.to_vec()))
+            let view = a.as_array();
+            Ok(py.detach(|| match view.as_slice_memory_order() {
+                Some(s) if view.t().is_standard_layout() => VoxelData::from_vec(s.to_vec()),
+                _ => VoxelData::from_vec(view.t().iter().copied().collect()),
+            }))
         })?;
         let mut v = Volume::new(data, &shape, affine)?;
         if let Some(s) = scaling_of(scaling)? {
@@ -461,8 +505,8 @@ fn window_as<'py, T: Sample + Element, O: Output + Element>(
     exec: Exec,
     pool: Option<&Arc<rayon::ThreadPool>>,
 ) -> R<(Bound<'py, PyAny>, String)> {
-    let src = a.as_slice().map_err(|_| Fail::bad("array: not contiguous"))?;
-    let out = PyArrayDyn::<O>::zeros(py, IxDyn(a.shape()), fortran);
+    let src = a.as_slice().map_err(|_| Fail::bad("array: not contiguous, or not aligned"))?;
+    let out = zeros::<O>(py, a.shape(), fortran)?;
     let mut rw = out.readwrite();
     let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
     let report = py
@@ -517,15 +561,14 @@ fn resample<'py>(
                 let convention: GridConvention =
                     convention.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
                 let shear = if keep_shear { Shear::Keep } else { Shear::Remove };
-                ctprep_resample::plan_spacing_with(shape, &affine, s, convention, shear)
-                    .map_err(|e| Fail::bad(e.to_string()))?
+                ctprep_resample::plan_spacing_with(shape, &affine, s, convention, shear).map_err(plan_fail)?
             }
             (None, Some((like_shape, like_affine))) => {
                 if like_shape.contains(&0) {
                     return Err(Fail::bad(format!("like: shape {like_shape:?} has an empty axis")));
                 }
                 let grid = Grid { shape: like_shape, affine: affine_of(&like_affine)? };
-                ctprep_resample::plan_like(shape, &affine, grid).map_err(|e| Fail::bad(e.to_string()))?
+                ctprep_resample::plan_like(shape, &affine, grid).map_err(plan_fail)?
             }
             _ => return Err(Fail::usage("give spacing or like (one of them)")),
         };
@@ -546,7 +589,7 @@ fn resample<'py>(
                 by_dtype!(py, array, T => {
                     let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
                     let src = fortran_slice(&a, "array")?;
-                    let out = PyArrayDyn::<f32>::zeros(py, IxDyn(&out_shape), true);
+                    let out = zeros::<f32>(py, &out_shape, true)?;
                     let mut rw = out.readwrite();
                     let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
                     let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_linear_slice_into(src, &plan, &opts, dst, exec)))
@@ -559,7 +602,7 @@ fn resample<'py>(
                 let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose()?;
                 let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
                 let src = fortran_slice(&a, "array")?;
-                let out = PyArrayDyn::<T>::zeros(py, IxDyn(&out_shape), true);
+                let out = zeros::<T>(py, &out_shape, true)?;
                 let mut rw = out.readwrite();
                 let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
                 let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_nearest_slice_into(src, &plan, fill, dst, exec)))
@@ -640,7 +683,7 @@ fn project<'py>(
             .map_err(|_| Fail::new("UnsupportedError", format!("dtype {}: projections take float32", array.dtype())))?
             .readonly();
         let src = fortran_slice(&a, "array")?;
-        let out = PyArrayDyn::<f32>::zeros(py, IxDyn(&out_shape), true);
+        let out = zeros::<f32>(py, &out_shape, true)?;
         let mut rw = out.readwrite();
         let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
         let r = py
@@ -709,13 +752,19 @@ fn cli_check(py: Python<'_>, args: Vec<String>) -> PyResult<()> {
 fn failure(f: ctprep_cli::Failure) -> Fail {
     use ctprep_cli::Failure;
     match f {
-        // clap's first line is the message; the rest points at `--help`.
+        // clap's message and its tips, without the usage line and the pointer to `--help`.
         Failure::Clap(e) => {
             let text = e.render().to_string();
-            Fail::usage(text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())
+            let kept: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .filter(|l| !l.starts_with("For more information"))
+                .collect();
+            Fail::usage(kept.join("\n").trim().trim_start_matches("error: ").to_owned())
         }
         Failure::Usage(m) => Fail::usage(m),
         Failure::NotAligned(m) => Fail::new("NotAlignedError", m),
+        Failure::File(e) => Fail::from(e),
         other => Fail::new("Error", other.to_string()),
     }
 }
@@ -741,7 +790,7 @@ fn build_info() -> (String, String) {
 
 #[pymodule]
 fn _ctprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Mapping>()?;
+    m.add_class::<Voxels>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
     m.add_function(wrap_pyfunction!(phantom, m)?)?;
