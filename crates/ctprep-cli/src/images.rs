@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use ctprep_intensity::Window;
 use ctprep_io::read_volume;
-use ctprep_render::{Bits, PixelMap, Plane, SheetOptions, VolumeImages, write_png};
+use ctprep_render::{
+    Bits, OverlayStyle, PixelMap, Plane, SheetOptions, VolumeImages, label_slice, labelled_sheet, write_png,
+    write_png_rgb,
+};
 
 use crate::commands::{CmdResult, UsageError, same_file};
 use crate::window::{parse_pair, pick_window};
@@ -62,6 +65,12 @@ pub(crate) struct PngArgs {
     /// Bits per pixel: 8 (round(255 v)) or 16 (round(65535 v)), ties to even, NaN black.
     #[arg(long, default_value = "8")]
     bits: Bits,
+    /// A label map on the input's grid (NIfTI or NRRD, as `ctprep run --label` writes it) drawn
+    /// over the slice: each value in its colour (a palette readers with colour-vision
+    /// deficiencies can tell apart; value v takes colour (v - 1) mod 16), an outline where it
+    /// meets another value, a 35 % fill inside, 0 left grey. The PNG becomes 8-bit RGB.
+    #[arg(long, value_name = "LABEL")]
+    label: Option<PathBuf>,
 }
 
 /// Options of `ctprep sheet`.
@@ -94,6 +103,10 @@ pub(crate) struct SheetArgs {
     /// Bits per pixel: 8 or 16.
     #[arg(long, default_value = "8")]
     bits: Bits,
+    /// A label map on the input's grid drawn over every panel, as `ctprep png --label` draws it
+    /// (8-bit RGB).
+    #[arg(long, value_name = "LABEL")]
+    label: Option<PathBuf>,
 }
 
 /// Refuses an output that is the input, or that is not named .png.
@@ -106,6 +119,21 @@ fn check_png_output(input: &Path, output: &Path) -> CmdResult {
         return Err(format!("{}: output file name must end in .png", output.display()).into());
     }
     Ok(())
+}
+
+/// The label map of `--label`, checked against the image's grid; `--bits 16` is refused with it.
+fn read_label(
+    label: Option<&Path>,
+    bits: Bits,
+    image: &ctprep_io::Volume,
+) -> Result<Option<ctprep_io::Volume>, Box<dyn std::error::Error>> {
+    let Some(path) = label else { return Ok(None) };
+    if bits == Bits::Sixteen {
+        return Err(UsageError("--label draws an 8-bit colour PNG: leave out --bits 16".to_owned()).into());
+    }
+    let labels = step("read label", || read_volume(path))?;
+    ctprep_render::check_same_grid(image, &labels)?;
+    Ok(Some(labels))
 }
 
 fn describe(window: Option<Window>, bits: Bits) -> String {
@@ -122,10 +150,17 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     if let Some(w) = map.get_window() {
         crate::commands::warn_if_not_hu(&args.input, v.dtype(), v.scaling(), (w.lo(), w.hi()));
     }
+    let labels = read_label(args.label.as_deref(), args.bits, &v)?;
     let layout = v.slice_layout(args.plane)?;
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
-    write_png(&args.output, &image)?;
+    match &labels {
+        Some(l) => {
+            let rgb = ctprep_render::overlay(&image, &label_slice(l, args.plane, n)?, &OverlayStyle::new())?;
+            write_png_rgb(&args.output, &rgb)?;
+        }
+        None => write_png(&args.output, &image)?,
+    }
     crate::sayln!(
         "wrote {}: {} slice {n} of 0 to {} ({} x {} px, {})",
         args.output.display(),
@@ -133,7 +168,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
         layout.slice_count() - 1,
         image.width,
         image.height,
-        describe(map.get_window(), args.bits)
+        describe(map.get_window(), args.bits) + if labels.is_some() { ", label drawn over it" } else { "" }
     )?;
     Ok(())
 }
@@ -151,8 +186,19 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
         .start(args.start)
         .every(args.every as usize)
         .numbers(args.numbers);
-    let sheet = v.contact_sheet(args.plane, &opts, &map)?;
-    write_png(&args.output, &sheet)?;
+    let labels = read_label(args.label.as_deref(), args.bits, &v)?;
+    let (width, height) = match &labels {
+        Some(l) => {
+            let rgb = labelled_sheet(&v, l, args.plane, &opts, &map, &OverlayStyle::new())?;
+            write_png_rgb(&args.output, &rgb)?;
+            (rgb.width, rgb.height)
+        }
+        None => {
+            let sheet = v.contact_sheet(args.plane, &opts, &map)?;
+            write_png(&args.output, &sheet)?;
+            (sheet.width, sheet.height)
+        }
+    };
     let slices = opts.panel_slices(args.plane, v.slice_layout(args.plane)?.slice_count())?;
     let shown = match slices.as_slice() {
         [a] => format!("slice {a}"),
@@ -166,9 +212,9 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
         args.rows,
         args.cols,
         args.plane,
-        sheet.width,
-        sheet.height,
-        describe(map.get_window(), args.bits)
+        width,
+        height,
+        describe(map.get_window(), args.bits) + if labels.is_some() { ", labels drawn over them" } else { "" }
     )?;
     Ok(())
 }

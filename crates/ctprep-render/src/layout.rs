@@ -227,8 +227,8 @@ impl SliceLayout {
         ))
     }
 
-    /// Gathers slice `index` (in range) through `get` (stored offset to real value).
-    pub(crate) fn gather_into(&self, index: usize, get: &impl Fn(usize) -> f32, out: &mut [f32]) {
+    /// Gathers slice `index` (in range) through `get` (stored offset to real value, or label).
+    pub(crate) fn gather_into<T>(&self, index: usize, get: &impl Fn(usize) -> T, out: &mut [T]) {
         for (row, dst) in out.chunks_exact_mut(self.width).enumerate() {
             let base = self.offset(index, 0, row) as isize;
             for (col, d) in dst.iter_mut().enumerate() {

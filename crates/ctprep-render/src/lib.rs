@@ -7,6 +7,8 @@
 //! - grey levels: [`Gray`] (real values), [`PixelMap`] and [`Bits`], [`Pixels`];
 //! - sheets: [`contact_sheet`], [`SheetOptions`], [`SEPARATOR_PX`];
 //! - PNG: [`encode_png`], [`write_png`];
+//! - label maps drawn over images: [`overlay`], [`labelled_sheet`], [`label_slice`], [`Rgb`]
+//!   ([`encode_png_rgb`], [`write_png_rgb`]), colours from [`PALETTE`] (see "Label overlays");
 //! - [`VolumeImages`]: the same for a [`ctprep_io::Volume`] of any stored type, with scaling.
 //!
 //! # Display convention
@@ -48,6 +50,14 @@
 //! optionally with each slice's N in the top-left corner in a built-in 3 x 5 digit font. Slices
 //! past the end are an error naming how many slices there are, never a silent blank panel.
 //!
+//! # Label overlays
+//! A label map on the image's grid ([`check_same_grid`]) is drawn over the grey image: each
+//! non-zero value in its colour from [`PALETTE`] (Okabe-Ito without black, then Paul Tol's
+//! muted scheme: told apart by readers with the common colour-vision deficiencies; value `v`
+//! takes entry `(v - 1) mod 16`), full colour on its outline (label pixels with a 4-neighbour
+//! of another value, within the panel), blended into the grey inside at 35 % opacity
+//! ([`OverlayStyle`]); value 0 is left grey. The result is an 8-bit RGB PNG.
+//!
 //! # Files
 //! [`write_png`] writes a grey-level PNG (no time stamp or other varying chunk, so equal images
 //! give equal bytes) through a temporary file in the target folder renamed when complete, as
@@ -88,6 +98,7 @@ mod encode;
 mod error;
 mod grey;
 mod layout;
+mod overlay;
 mod sheet;
 #[cfg(test)]
 mod tests;
@@ -98,6 +109,10 @@ pub use encode::{encode_png, write_png};
 pub use error::{RenderError, Result};
 pub use grey::{Bits, Gray, ParseBitsError, PixelMap, Pixels};
 pub use layout::{ParsePlaneError, Plane, SliceLayout, slice_image};
+pub use overlay::{
+    Labels, OverlayStyle, PALETTE, Rgb, check_same_grid, encode_png_rgb, label_colour, label_slice, labelled_sheet,
+    overlay, write_png_rgb,
+};
 pub use sheet::{SEPARATOR_PX, SheetOptions, contact_sheet};
 pub use volume::VolumeImages;
 

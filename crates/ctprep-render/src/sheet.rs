@@ -64,6 +64,16 @@ impl SheetOptions {
         self
     }
 
+    /// Panel columns.
+    pub fn get_cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Whether slice numbers are drawn.
+    pub fn get_numbers(&self) -> bool {
+        self.numbers
+    }
+
     /// The sheet's width and height for panels of `panel_width x panel_height`:
     /// `cols * panel_width + (cols - 1) * SEPARATOR_PX` by `rows * panel_height + (rows - 1) *
     /// SEPARATOR_PX`; `None` when a count is 0 or the size overflows.
@@ -156,6 +166,18 @@ pub(crate) fn build_sheet(
         }
     }
     Ok(Pixels { width, height, bits: map.bits, values })
+}
+
+/// Draws `n` into the top-left corner of one panel as [`build_sheet`] does; returns the number
+/// box's width and height (clipped to the panel), where an overlay must leave the digits alone.
+pub(crate) fn draw_number_into(panel: &mut Pixels, n: usize) -> (usize, usize) {
+    let (width, height) = (panel.width, panel.height);
+    let scale = (width.min(height) / 64).max(1);
+    let white = panel.bits.max_value();
+    let mut canvas = Canvas { values: &mut panel.values, stride: width, x0: 0, y0: 0, width, height };
+    draw_number(&mut canvas, n, scale, white);
+    let digits = n.to_string().len();
+    (((digits * 4 + 1) * scale).min(width), (7 * scale).min(height))
 }
 
 /// One panel of a sheet: drawing is clipped to it.
