@@ -121,19 +121,23 @@ fn check_png_output(input: &Path, output: &Path) -> CmdResult {
     Ok(())
 }
 
-/// The label map of `--label`, checked against the image's grid; `--bits 16` is refused with it.
+/// The label map of `--label`, checked against the image's grid.
 fn read_label(
     label: Option<&Path>,
-    bits: Bits,
     image: &ctprep_io::Volume,
 ) -> Result<Option<ctprep_io::Volume>, Box<dyn std::error::Error>> {
     let Some(path) = label else { return Ok(None) };
-    if bits == Bits::Sixteen {
-        return Err(UsageError("--label draws an 8-bit colour PNG: leave out --bits 16".to_owned()).into());
-    }
     let labels = step("read label", || read_volume(path))?;
     ctprep_render::check_same_grid(image, &labels)?;
     Ok(Some(labels))
+}
+
+/// `--label` with `--bits 16` is a usage error (the overlay is 8-bit RGB), found before any read.
+fn check_label_bits(label: Option<&Path>, bits: Bits) -> Result<(), UsageError> {
+    if label.is_some() && bits == Bits::Sixteen {
+        return Err(UsageError("--label draws an 8-bit colour PNG: leave out --bits 16".to_owned()));
+    }
+    Ok(())
 }
 
 fn describe(window: Option<Window>, bits: Bits) -> String {
@@ -145,12 +149,13 @@ fn describe(window: Option<Window>, bits: Bits) -> String {
 
 pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
+    check_label_bits(args.label.as_deref(), args.bits)?;
     check_png_output(&args.input, &args.output)?;
     let v = step("read", || read_volume(&args.input))?;
     if let Some(w) = map.get_window() {
         crate::commands::warn_if_not_hu(&args.input, v.dtype(), v.scaling(), (w.lo(), w.hi()));
     }
-    let labels = read_label(args.label.as_deref(), args.bits, &v)?;
+    let labels = read_label(args.label.as_deref(), &v)?;
     let layout = v.slice_layout(args.plane)?;
     let n = args.slice.unwrap_or(layout.middle());
     let image = map.apply(&v.slice_image(args.plane, n)?);
@@ -175,6 +180,7 @@ pub(crate) fn run_png(args: &PngArgs) -> CmdResult {
 
 pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
     let map = args.window.pixel_map(args.bits)?;
+    check_label_bits(args.label.as_deref(), args.bits)?;
     check_png_output(&args.input, &args.output)?;
     let v = step("read", || read_volume(&args.input))?;
     if let Some(w) = map.get_window() {
@@ -186,7 +192,7 @@ pub(crate) fn run_sheet(args: &SheetArgs) -> CmdResult {
         .start(args.start)
         .every(args.every as usize)
         .numbers(args.numbers);
-    let labels = read_label(args.label.as_deref(), args.bits, &v)?;
+    let labels = read_label(args.label.as_deref(), &v)?;
     let (width, height) = match &labels {
         Some(l) => {
             let rgb = labelled_sheet(&v, l, args.plane, &opts, &map, &OverlayStyle::new())?;
