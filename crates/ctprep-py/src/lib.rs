@@ -203,46 +203,26 @@ fn scaling_of(scaling: Option<(f64, f64)>) -> R<Option<Scaling>> {
 macro_rules! by_dtype {
     ($py:expr, $a:expr, $t:ident => $body:expr) => {{
         let dt = $a.dtype();
-        if dt.is_equiv_to(&numpy::dtype::<u8>($py)) {
-            type $t = u8;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<i8>($py)) {
-            type $t = i8;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<u16>($py)) {
-            type $t = u16;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<i16>($py)) {
-            type $t = i16;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<u32>($py)) {
-            type $t = u32;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<i32>($py)) {
-            type $t = i32;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<u64>($py)) {
-            type $t = u64;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<i64>($py)) {
-            type $t = i64;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<f32>($py)) {
-            type $t = f32;
-            $body
-        } else if dt.is_equiv_to(&numpy::dtype::<f64>($py)) {
-            type $t = f64;
+        by_dtype!(@try $py, dt, $t, $body; u8, i8, u16, i16, u32, i32, u64, i64, f32, f64)
+    }};
+    (@try $py:expr, $dt:ident, $t:ident, $body:expr; $first:ty $(, $rest:ty)*) => {
+        if $dt.is_equiv_to(&numpy::dtype::<$first>($py)) {
+            type $t = $first;
             $body
         } else {
-            Err(Fail::new(
-                "UnsupportedError",
-                format!(
-                    "dtype {dt}: ctprep takes (u)int8/16/32/64, float32 or float64 in native byte order \
-                     (convert with array.astype(...))"
-                ),
-            ))
+            by_dtype!(@try $py, $dt, $t, $body; $($rest),*)
         }
-    }};
+    };
+    (@try $py:expr, $dt:ident, $t:ident, $body:expr;) => {
+        Err(Fail::new(
+            "UnsupportedError",
+            format!(
+                "dtype {}: ctprep takes (u)int8/16/32/64, float32 or float64 in native byte order \
+                 (convert with array.astype(...))",
+                $dt
+            ),
+        ))
+    };
 }
 
 /// The data of `a` (dtype `T`) as one x-fastest slice, with its shape: `a` must be Fortran-

@@ -6,11 +6,11 @@
 //! followed by Paul Tol's "muted" scheme; label `v` takes `PALETTE[(v - 1) mod 16]`, so values
 //! 1 to 16 all differ and larger ones repeat (a legend says which is which).
 
-use std::io::Write;
 use std::path::Path;
 
 use ctprep_io::Volume;
 
+use crate::encode::{checked_size, encode_samples, write_bytes};
 use crate::error::{RenderError, Result, memory_path};
 use crate::grey::{Bits, PixelMap, Pixels};
 use crate::layout::{Plane, SliceLayout};
@@ -240,39 +240,16 @@ pub fn encode_png_rgb(image: &Rgb) -> Result<Vec<u8>> {
 }
 
 fn encode_rgb_for(image: &Rgb, path: &Path) -> Result<Vec<u8>> {
-    let side = |n: usize| u32::try_from(n).ok().filter(|&v| v >= 1 && v <= i32::MAX as u32);
-    let (Some(w), Some(h)) = (side(image.width), side(image.height)) else {
-        return Err(RenderError::invalid(path, format!("a PNG cannot be {} x {} pixels", image.width, image.height)));
-    };
-    if image.width.checked_mul(image.height) != Some(image.values.len()) {
-        return Err(RenderError::invalid(
-            path,
-            format!("{} pixels for a {} x {} image", image.values.len(), image.width, image.height),
-        ));
-    }
+    let (w, h) = checked_size(image.width, image.height, image.values.len(), path)?;
     let data: Vec<u8> = image.values.iter().flatten().copied().collect();
-    let perr = |e: png::EncodingError| RenderError::invalid(path, format!("cannot encode the PNG: {e}"));
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, w, h);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Balanced);
-    enc.set_filter(png::Filter::Adaptive);
-    let mut writer = enc.write_header().map_err(perr)?;
-    writer.write_image_data(&data).map_err(perr)?;
-    writer.finish().map_err(perr)?;
-    Ok(out)
+    encode_samples(w, h, png::ColorType::Rgb, png::BitDepth::Eight, &data, path)
 }
 
 /// Writes an RGB image as a PNG through a temporary file renamed when complete, as
 /// [`crate::write_png`] does.
 pub fn write_png_rgb(path: impl AsRef<Path>, image: &Rgb) -> Result<()> {
     let path = path.as_ref();
-    let bytes = encode_rgb_for(image, path)?;
-    ctprep_io::write_atomically(path, |mut file| {
-        file.write_all(&bytes).map_err(|e| RenderError::io(path, "write", e))?;
-        file.flush().map_err(|e| RenderError::io(path, "write", e))
-    })
+    write_bytes(path, &encode_rgb_for(image, path)?)
 }
 
 #[cfg(test)]
