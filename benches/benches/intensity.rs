@@ -16,13 +16,16 @@
 //! and `<case>-copy`, a `copy_from_slice` of (in + out) / 2 bytes, which moves the same number
 //! of bytes as the kernel reads and writes (the bandwidth limit).
 //! Throughput is bytes read + written. Each timed output is checked against the scalar oracle.
+//!
+//! `window_stats-dispatched/<voxels>`: [`WindowStats::of`] over float32 HU (the range and the
+//! clipped counts `run` reports), next to `window_stats-copy`, a copy moving as many bytes as it reads.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctprep_intensity::{
-    Exec, Kernel, Output, Range, Sample, Threads, Window, WindowMap, lut, scalar, window_slice_into,
+    Exec, Kernel, Output, Range, Sample, Threads, Window, WindowMap, WindowStats, lut, scalar, window_slice_into,
 };
 
 const SIZES: [(usize, &str); 2] = [(1 << 20, "01Mi"), (1 << 26, "64Mi")];
@@ -91,6 +94,31 @@ fn intensity(c: &mut Criterion) {
     kernel::<f32, f32>(c, "f32_to_f32", |v| v as f32, None);
     kernel::<i16, f32>(c, "i16_scaled_to_f32", |v| (v + 1024.0) as i16, Some((1.0, -1024.0)));
     kernel::<i16, u8>(c, "i16_to_u8", |v| v as i16, None);
+    stats(c);
+}
+
+fn stats(c: &mut Criterion) {
+    let window = Window::new(-100.0, 1000.0).expect("window");
+    let mut g = c.benchmark_group("intensity");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    for (n, label) in SIZES {
+        let src: Vec<f32> = (0..n).map(|i| hu(i) as f32).collect();
+        let want = (src.iter().filter(|&&v| v < -100.0).count(), src.iter().filter(|&&v| v > 1000.0).count());
+        g.throughput(Throughput::Bytes(4 * n as u64));
+        let from = vec![1u8; 2 * n];
+        let mut to = vec![0u8; 2 * n];
+        g.bench_function(BenchmarkId::new("window_stats-copy", label), |b| {
+            b.iter(|| to.copy_from_slice(black_box(&from)));
+            assert_eq!(to, from);
+        });
+        drop((from, to));
+        g.bench_function(BenchmarkId::new("window_stats-dispatched", label), |b| {
+            let mut got = WindowStats::default();
+            b.iter(|| got = WindowStats::of(black_box(&src), window));
+            assert_eq!((got.below as usize, got.above as usize), want);
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, intensity);

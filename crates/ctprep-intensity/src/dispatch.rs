@@ -22,4 +22,9 @@ ctprep_core::dispatched! {
     pub fn int16<T: Sample, O: Output>(src: &[T], plan: &Plan, out: &mut [O]) {
         crate::int16::run(src, plan, out);
     }
+
+    /// The window statistics' lanes ([`crate::stats`]), compiled per instruction set.
+    pub fn window_stats(values: &[f32], lo: f32, hi: f32) -> crate::WindowStats {
+        crate::stats::lanes(values, lo, hi)
+    }
 }

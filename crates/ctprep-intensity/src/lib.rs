@@ -45,12 +45,14 @@ pub mod lut;
 pub mod parallel;
 pub mod scalar;
 pub mod simd;
+mod stats;
 
 use std::fmt;
 
 use ndarray::{Array3, ArrayView3, ArrayViewMut3, Axis, ShapeBuilder};
 
 use ctprep_core::Stage;
+pub use stats::WindowStats;
 pub use ctprep_core::{Exec, Isa, Kernel, Source, Threads, Variant, Voxel};
 
 /// An invalid window, range, scaling or buffer.

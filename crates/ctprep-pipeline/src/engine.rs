@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ctprep_core::{Exec, Kernel, Source, Threads, Voxel};
-use ctprep_intensity::{Output, Range, WindowMap, window_slice_into};
+use ctprep_intensity::{Output, Range, Window, WindowMap, WindowStats, window_slice_into};
 use ctprep_io::{
     AxCodes, Completed, Element, NiftiStream, Packer, Piece, Reorientation, SliceReader, Storage, Volume, VoxelData,
     WriteOptions, read_volume,
@@ -262,6 +262,8 @@ struct SlabOut {
     kernels: [String; 3],
     /// Where their kernel and threads came from.
     sources: [Source; 3],
+    /// The slab's own output slices in HU, before the window.
+    hu: WindowStats,
 }
 
 /// Everything the slab workers share.
@@ -274,6 +276,8 @@ struct Job<'a> {
     /// Slices of the input.
     input_slices: usize,
     window: Option<WindowMap>,
+    /// The window whose clipping the slabs count, when they do.
+    counted: Option<Window>,
     /// The projection run over each slab's slices: the run's alignment, `shrink` edges,
     /// stride 1 (its windows inside a slab are the whole volume's; see [`slabs`]).
     sub_proj: SlabProjection,
@@ -369,6 +373,9 @@ impl Job<'_> {
         }
         lap(0, out);
         // The volume's values end in `a`; `b` is free for the projection.
+        if let Some(w) = self.counted {
+            out.hu = WindowStats::of(&a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane], w);
+        }
         if let Some(w) = &self.window {
             let r = window_slice_into(&*a, &mut *b, w, self.kernel)
                 .map_err(|e| PipelineError::kernel(input, "window", e))?;
@@ -1015,6 +1022,7 @@ impl<'p> Pipeline<'p> {
             plane_shape: [out_shape[0], out_shape[1]],
             input_plane: input_shape[0] * input_shape[1],
             input_slices: input_shape[2],
+            counted: Some(recipe.get_window()),
             window: Some(
                 WindowMap::new(recipe.get_window(), Range::UNIT, None)
                     .map_err(|e| PipelineError::kernel(&input_name, "window", e))?,
@@ -1038,6 +1046,7 @@ impl<'p> Pipeline<'p> {
         // so fewer in flight means less fresh memory. A file is read slab by slab when that
         // pays; with many workers, batches shrink until it does.
         let mut cpu = [Duration::ZERO; 6];
+        let mut hu = WindowStats::default();
         let mut kernels: Option<([String; 3], [Source; 3])> = None;
         let shown = std::sync::OnceLock::new();
         let sink = |out: &SlabOut| -> Result<()> {
@@ -1052,6 +1061,7 @@ impl<'p> Pipeline<'p> {
             }
             cpu[4] += t.elapsed();
             kernels.get_or_insert_with(|| (out.kernels.clone(), out.sources));
+            hu.merge(&out.hu);
             if let Some(s) = shown.get() {
                 Shown::advance(s);
             }
@@ -1128,6 +1138,7 @@ impl<'p> Pipeline<'p> {
             cpu: CpuTimes { resample: resample_cpu, window: window_cpu, mip: mip_cpu, compress, write, read },
             outputs: written,
             label: label_report,
+            hu,
         })
     }
     /// Checks `label` against the image grid, puts it on the output grid of `plan` by nearest
@@ -1555,6 +1566,7 @@ impl Pipeline<'_> {
             input_plane: input_shape[0] * input_shape[1],
             input_slices: input_shape[2],
             window: None,
+            counted: None,
             sub_proj,
             proj: whole_proj,
             n,

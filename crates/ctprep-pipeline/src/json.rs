@@ -47,6 +47,23 @@ pub struct RunJson {
     /// its shape before and after, and its stored type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<LabelJson>,
+    /// The output's values in HU before the window: range and clipping (absent from records
+    /// written before ctprep counted them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hu: Option<HuJson>,
+}
+
+/// The output's values in HU before the window, in `run --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HuJson {
+    /// The smallest and largest value (NaN left out); `None` when every value is NaN.
+    pub range: Option<[f32; 2]>,
+    /// The share of voxels below the window (mapped to 0).
+    pub below_window: f64,
+    /// The share of voxels above it (mapped to 1).
+    pub above_window: f64,
+    /// NaN voxels.
+    pub nan_voxels: u64,
 }
 
 /// The label of a run, in `run --json`.
@@ -131,6 +148,10 @@ impl From<&RunReport> for RunJson {
                 input_shape: l.input_shape.clone(),
                 output_shape: l.output_shape.clone(),
                 datatype: l.dtype.numpy_name().to_owned(),
+            }),
+            hu: (r.hu.count > 0).then(|| {
+                let [below_window, above_window] = r.hu.clipped_shares();
+                HuJson { range: r.hu.range, below_window, above_window, nan_voxels: r.hu.nan }
             }),
         }
     }

@@ -46,7 +46,7 @@ mod report;
 
 pub use engine::{Input, LabelInput, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
 pub use error::PipelineError;
-pub use json::{LabelJson, RunJson};
+pub use json::{HuJson, LabelJson, RunJson};
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
 pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};

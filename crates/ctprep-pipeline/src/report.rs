@@ -140,6 +140,8 @@ pub struct RunReport {
     pub outputs: Vec<Written>,
     /// The label map, when the run had one.
     pub label: Option<LabelReport>,
+    /// The output's values in HU before the window: range and clipping.
+    pub hu: ctprep_intensity::WindowStats,
 }
 
 /// What a run did with its label map.
@@ -156,3 +158,4 @@ pub struct LabelReport {
     /// Its stored type, kept.
     pub dtype: ctprep_io::DataType,
 }
+
