@@ -59,6 +59,7 @@ __all__ = [
     "run",
     "batch",
     "batch_summary",
+    "report",
     "window_presets",
     "phantom",
     "Error",
@@ -576,6 +577,15 @@ def batch(
     """
     args = ["batch", os.fspath(source), "--out", os.fspath(out_dir), *_merged(recipe, options)]
     return json.loads(_ctprep.cli_json(args))
+
+
+def report(out_dir: PathLike, jobs: Optional[int] = None) -> str:
+    """Writes ``out_dir/report.html`` (``ctprep report``): one static page showing every case of
+    a batch's output folder, making the thumbnails of cases that lack them. Returns its path."""
+    args = ["report", os.fspath(out_dir)]
+    if jobs is not None:
+        args += ["--jobs", str(jobs)]
+    return str(json.loads(_ctprep.cli_json(args))["path"])
 
 
 def batch_summary(out_dir: PathLike) -> Dict[str, Any]:

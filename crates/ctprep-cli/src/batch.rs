@@ -92,13 +92,29 @@ pub(crate) struct BatchArgs {
     /// Print the summary as one JSON object on stdout (the table still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Also write DIR/report.html, the page that shows every case (see `ctprep report`).
+    /// Not with shards: run `ctprep report DIR` after all of them.
+    #[arg(long, conflicts_with_all = ["shard", "slurm"])]
+    report: bool,
 }
 
 /// The options of `batch` an array task does not take over: where the cases and outputs are
 /// (passed absolute), the Slurm options themselves, --force (a resubmitted array would redo
 /// every case), the global --profile (passed absolute) and --quiet (every task gets it).
-const NOT_PASSED_ON: [&str; 11] =
-    ["source", "out", "slurm", "array_size", "sbatch_args", "submit", "summary", "force", "shard", "profile", "quiet"];
+const NOT_PASSED_ON: [&str; 12] = [
+    "source",
+    "out",
+    "slurm",
+    "array_size",
+    "sbatch_args",
+    "submit",
+    "summary",
+    "force",
+    "shard",
+    "profile",
+    "quiet",
+    "report",
+];
 
 impl BatchArgs {
     /// Whether `--slurm` was given.
@@ -130,6 +146,9 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
     if let Some(dir) = &args.summary {
         let summary = Summary::of_records(dir)?;
         summary.write(dir)?;
+        if args.report {
+            report(dir, Some(&summary), None)?;
+        }
         return Ok(Some((summary, Some(dir.clone()))));
     }
     let (Some(source), Some(out)) = (&args.source, &args.out) else {
@@ -160,6 +179,13 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
             None => (all.clone(), None),
         },
     };
+    if let (Some((_, from)), true) = (shard, args.report) {
+        return Err(UsageError(format!(
+            "--report with a shard (from {from}): run `ctprep report {}` after all the shards",
+            out.display()
+        ))
+        .into());
+    }
     if let Some((s, from)) = shard {
         eprintln!("shard {s} (from {from}): {} of {} cases", cases.len(), all.len());
     }
@@ -184,7 +210,30 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
     if shard.is_none() {
         summary.write(out)?;
     }
+    if args.report {
+        report(out, Some(&summary), Some(jobs))?;
+    }
     Ok(Some((summary, shard.is_none().then(|| out.clone()))))
+}
+
+/// Writes `dir/report.html` (making missing thumbnails `jobs` at a time, default one per core)
+/// and says where.
+pub(crate) fn report(
+    dir: &Path,
+    summary: Option<&Summary>,
+    jobs: Option<usize>,
+) -> Result<ctprep_pipeline::batch::ReportOutcome, Box<dyn std::error::Error>> {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+    let bars = crate::progress::Bars::default();
+    let done = ctprep_pipeline::batch::write_report(dir, summary, jobs, &bars)?;
+    let made = if done.rendered > 0 { format!(", thumbnails made for {}", done.rendered) } else { String::new() };
+    eprintln!(
+        "report: {} ({} cases, {} with warnings{made})",
+        done.path.display(),
+        done.cases,
+        done.with_warnings
+    );
+    Ok(done)
 }
 
 /// Prints the table (and the JSON), and fails when a case failed.

@@ -221,6 +221,33 @@ enum Command {
     ///   ctprep batch --summary prep
     #[command(verbatim_doc_comment)]
     Batch(crate::batch::BatchArgs),
+    /// Write DIR/report.html: one page that shows every case of a batch's output folder.
+    ///
+    /// One card per case: axial, coronal and sagittal thumbnails of the windowed output
+    /// (middle slices, radiological orientation) with the label drawn over them (outline and
+    /// translucent fill, a colour-blind-safe colour per value, with a legend), each linked to
+    /// its full-size image; input and output shape, spacing and axis codes; the HU range and
+    /// the share of voxels the window clips; label values with volumes in ml; warnings (label
+    /// not aligned, sheared input, values not in HU, heavy clipping, empty label); status
+    /// (failed: why) and time. A summary on top; sort, filter (status, warnings, label volume,
+    /// id text) and keyboard navigation (j/k, Enter) in the page. The page is one static file:
+    /// open it from disk, nothing is fetched. `batch` makes each case's thumbnails as it
+    /// finishes; for cases without them (folders of an older ctprep) this command makes them
+    /// from the outputs, in parallel, and keeps them in the records, never rerunning a case.
+    /// Example:
+    ///
+    ///   ctprep batch cases.csv --out prep --report      (or, after shards: ctprep report prep)
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// The batch's output folder.
+        dir: PathBuf,
+        /// Cases whose thumbnails are made at once (default: one per core).
+        #[arg(long, value_name = "N")]
+        jobs: Option<std::num::NonZeroUsize>,
+        /// Print what was done as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure every stage's kernels and thread counts on this machine; `auto` then runs the
     /// winners.
     ///
@@ -480,7 +507,10 @@ pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
             Some((summary, _)) => Ok(serde_json::to_string(&summary)?),
             None => unreachable!("only --slurm has no summary"),
         },
-        _ => Err(UsageError("only `run` and `batch` return a JSON document".to_owned()).into()),
+        Command::Report { dir, jobs, .. } => {
+            Ok(serde_json::to_string(&crate::batch::report(&dir, None, jobs.map(std::num::NonZeroUsize::get))?)?)
+        }
+        _ => Err(UsageError("only `run`, `batch` and `report` return a JSON document".to_owned()).into()),
     }
 }
 
@@ -614,6 +644,16 @@ fn run_command(command: Command) -> CmdResult {
         Command::Sheet(args) => crate::images::run_sheet(&args),
         Command::Run(args) => crate::run::run(&args),
         Command::Batch(args) => crate::batch::run(&args),
+        Command::Report { dir, jobs, json } => {
+            if let Some(j) = jobs {
+                check_thread_count("--jobs", j.get())?;
+            }
+            let done = crate::batch::report(&dir, None, jobs.map(std::num::NonZeroUsize::get))?;
+            if json {
+                crate::sayln!("{}", serde_json::to_string(&done)?)?;
+            }
+            Ok(())
+        }
         Command::Tune(args) => crate::tune::run(&args),
     }
 }

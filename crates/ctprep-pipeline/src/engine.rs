@@ -292,6 +292,8 @@ struct Job<'a> {
     raw_volume: bool,
     raw_mip: bool,
     pictures: &'a [Picture],
+    /// The windowed volume's slices kept for [`RunReport::views`].
+    views: &'a [(Plane, usize, Mutex<SliceCapture>)],
     /// The label map each slab puts on its output slices, when the run has one of one layer.
     label: Option<LabelJob<'a>>,
     /// Every stage's kernel, always on the calling (slab worker) thread.
@@ -389,6 +391,10 @@ impl Job<'_> {
             lap(0, out);
         }
         let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
+        for (_, _, c) in self.views {
+            let took = c.lock().map_err(|_| self.poisoned())?.take(s.z0, volume);
+            took.map_err(|e| PipelineError::kernel(input, "views", e))?;
+        }
         if let Some(p) = &self.volume {
             p.pack::<f32>(volume, &mut out.volume)?;
         } else if self.raw_volume {
@@ -1003,6 +1009,13 @@ impl<'p> Pipeline<'p> {
         let mut volume = stream(Product::Volume, &out_shape, plan.grid.affine)?;
         let mut mip = stream(Product::Mip, &mip_shape, mip_affine)?;
         let pictures = pictures(mip_shape, &mip_affine, outputs, stem)?;
+        let mut views = Vec::new();
+        for plane in Plane::ALL.into_iter().filter(|_| outputs.get_views()) {
+            let fail = |e: ctprep_render::RenderError| PipelineError::kernel(&input_name, "views", e);
+            let middle = SliceLayout::new(out_shape, &plan.grid.affine, plane).map_err(fail)?.middle();
+            let capture = SliceCapture::new(out_shape, &plan.grid.affine, plane, &[middle]).map_err(fail)?;
+            views.push((plane, middle, Mutex::new(capture)));
+        }
 
         let workers = self.workers();
         // At least k slices per slab, so a slab never computes more than about twice its own
@@ -1036,6 +1049,7 @@ impl<'p> Pipeline<'p> {
             raw_volume: false,
             raw_mip: false,
             pictures: &pictures,
+            views: &views,
             // The slabs are the parallelism: each kernel runs on its slab's worker alone.
             kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
@@ -1107,10 +1121,22 @@ impl<'p> Pipeline<'p> {
         // All outputs appear together, or none do and the earlier ones stay.
         ctprep_io::persist_all(files)?;
         written.sort_by_key(|w| w.product);
+        let views = views
+            .into_iter()
+            .map(|(plane, slice, c)| {
+                let c = c.into_inner().map_err(|_| PipelineError::Panicked {
+                    input: input_name.clone(),
+                    why: "a slab worker panicked holding a lock".to_owned(),
+                })?;
+                let image = c.image(slice).map_err(|e| PipelineError::kernel(&input_name, "views", e))?;
+                Ok(crate::report::View { plane, slice, image })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let [resample_cpu, window_cpu, mip_cpu, compress, write, read] = cpu;
         Ok(RunReport {
             input: input_name,
             input_shape,
+            input_affine: affine,
             output_shape: out_shape,
             output_affine: plan.grid.affine,
             output_spacing_mm: plan.output_spacing(),
@@ -1139,6 +1165,7 @@ impl<'p> Pipeline<'p> {
             outputs: written,
             label: label_report,
             hu,
+            views,
         })
     }
     /// Checks `label` against the image grid, puts it on the output grid of `plan` by nearest
@@ -1576,6 +1603,7 @@ impl Pipeline<'_> {
             raw_volume: proj.is_none(),
             raw_mip: proj.is_some(),
             pictures: &[],
+            views: &[],
             kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
             scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * plane_shape[0] * plane_shape[1],

@@ -13,6 +13,15 @@ pub struct RunJson {
     pub input: String,
     /// The input's voxel shape.
     pub input_shape: [usize; 3],
+    /// The input's spacing (the affine's column lengths; absent from older records).
+    #[serde(default)]
+    pub input_spacing_mm: Option<[f64; 3]>,
+    /// The input's axis codes.
+    #[serde(default)]
+    pub input_axcodes: Option<String>,
+    /// The input's shear in degrees (0: orthogonal axes; a tilted gantry's CT is sheared).
+    #[serde(default)]
+    pub input_shear_degrees: Option<f64>,
     /// The output grid's shape.
     pub output_shape: [usize; 3],
     /// The output grid's spacing.
@@ -127,6 +136,9 @@ impl From<&RunReport> for RunJson {
         RunJson {
             input: r.input.clone(),
             input_shape: r.input_shape,
+            input_spacing_mm: Some(r.input_affine.spacing()),
+            input_axcodes: Some(ctprep_io::axcodes_string(&r.input_affine)),
+            input_shear_degrees: Some(r.input_affine.shear_degrees()),
             output_shape: r.output_shape,
             output_spacing_mm: r.output_spacing_mm,
             axcodes: r.axcodes.clone(),

@@ -49,7 +49,7 @@ pub use error::PipelineError;
 pub use json::{HuJson, LabelJson, RunJson};
 pub use progress::{NoProgress, Progress, Stage};
 pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
-pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, Written};
+pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, View, Written};
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

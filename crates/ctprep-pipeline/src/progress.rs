@@ -13,6 +13,8 @@ pub enum Stage {
     Png,
     /// The cases of a batch (with a part count).
     Cases,
+    /// The report's thumbnails and figures of cases that lack them (with a part count).
+    Figures,
 }
 
 impl Stage {
@@ -23,6 +25,7 @@ impl Stage {
             Stage::Stream => "resample, window, MIP, compress",
             Stage::Png => "png",
             Stage::Cases => "cases",
+            Stage::Figures => "thumbnails",
         }
     }
 }

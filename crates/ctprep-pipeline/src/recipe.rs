@@ -289,6 +289,7 @@ pub struct Outputs {
     stem: Option<String>,
     save: Vec<Product>,
     gzip_level: u32,
+    views: bool,
 }
 
 /// File name suffixes of the NIfTI outputs, after `<stem>_`.
@@ -300,7 +301,25 @@ impl Outputs {
     /// `ct.nii.gz`; `ct` for an input in memory), gzip level
     /// [`ctprep_io::DEFAULT_GZIP_LEVEL`].
     pub fn new(dir: impl Into<PathBuf>) -> Outputs {
-        Outputs { dir: dir.into(), stem: None, save: Product::ALL.to_vec(), gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL }
+        Outputs {
+            dir: dir.into(),
+            stem: None,
+            save: Product::ALL.to_vec(),
+            gzip_level: ctprep_io::DEFAULT_GZIP_LEVEL,
+            views: false,
+        }
+    }
+
+    /// Whether the run keeps the middle slice of each plane of the windowed volume in memory
+    /// ([`crate::RunReport::views`], for thumbnails), whatever is saved (default off).
+    pub fn views(mut self, on: bool) -> Self {
+        self.views = on;
+        self
+    }
+
+    /// Whether the run keeps the views.
+    pub fn get_views(&self) -> bool {
+        self.views
     }
 
     /// The file name stem (default: the input file's name without `.nii.gz`, `.nii`, `.hdr`,

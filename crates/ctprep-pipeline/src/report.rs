@@ -104,6 +104,8 @@ pub struct RunReport {
     pub input: String,
     /// The input's shape.
     pub input_shape: [usize; 3],
+    /// The input's voxel-to-world affine.
+    pub input_affine: Affine,
     /// The resampled (and windowed) volume's shape.
     pub output_shape: [usize; 3],
     /// Its voxel-to-world affine.
@@ -142,6 +144,20 @@ pub struct RunReport {
     pub label: Option<LabelReport>,
     /// The output's values in HU before the window: range and clipping.
     pub hu: ctprep_intensity::WindowStats,
+    /// With [`crate::Outputs::views`]: the windowed volume's middle slice of each plane, in
+    /// radiological display orientation (axial, coronal, sagittal).
+    pub views: Vec<View>,
+}
+
+/// A slice of the windowed volume, as [`ctprep_render::slice_image`] shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// Its plane.
+    pub plane: ctprep_render::Plane,
+    /// Its display index in that plane.
+    pub slice: usize,
+    /// Its values in [0, 1].
+    pub image: ctprep_render::Gray,
 }
 
 /// What a run did with its label map.

@@ -41,9 +41,13 @@
 //! runs every case).
 
 mod cases;
+mod figures;
+mod page;
 mod records;
 
 pub use cases::{Case, Shard, cases_from, check_id};
+pub use figures::{FIGURES_VERSION, Figures, LabelVolume, THUMB_PX, ViewFiles, make_figures, view_names};
+pub use page::{REPORT, ReportOutcome, write_report};
 pub use records::{CaseList, FailureRecord, FileRecord, Record, Row, Status, Summary, write_case_list};
 
 use std::collections::BTreeMap;
@@ -355,7 +359,7 @@ impl Batch {
             return Ok((Status::Skipped, row));
         }
         let tmp = ctprep_io::temp_folder_for(&dir).map_err(|e| e.to_string())?;
-        let outputs = Outputs::new(tmp.path()).stem(stem).save(&self.save).gzip_level(self.gzip_level);
+        let outputs = Outputs::new(tmp.path()).stem(stem.clone()).save(&self.save).gzip_level(self.gzip_level).views(true);
         let label = match &case.label {
             Some(p) => Some(LabelInput::path(p).map_err(|e| e.to_string())?.tolerance_mm(self.label_tolerance_mm)),
             None => None,
@@ -382,6 +386,8 @@ impl Batch {
             }
         }
         let hash_seconds = (hashed + t_out.elapsed()).as_secs_f64();
+        let grid = (report.views.as_slice(), report.output_shape, report.output_affine);
+        let figures = make_figures(tmp.path(), &stem, &written, Some(grid), 1);
         let record = Record {
             id: case.id.clone(),
             ctprep_version: VERSION.to_owned(),
@@ -392,6 +398,7 @@ impl Batch {
             seconds: t0.elapsed().as_secs_f64(),
             hash_seconds,
             run,
+            figures: Some(figures),
         };
         let json = serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?;
         std::fs::write(tmp.path().join(RECORD), json)

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BatchError, CASES, Case, FAILED_SUFFIX, RECORD, VERSION};
+use super::{BatchError, CASES, Case, FAILED_SUFFIX, Figures, RECORD, VERSION};
 use crate::RunJson;
 
 /// A file of a case's record.
@@ -44,6 +44,10 @@ pub struct Record {
     pub hash_seconds: f64,
     /// The run's report: shapes, kernels, stage timings.
     pub run: RunJson,
+    /// What the report's card shows besides: thumbnails, label volumes (absent from records
+    /// written before; `ctprep report` makes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<Figures>,
 }
 
 /// `<id>.failed.json`: a case whose last run failed.
