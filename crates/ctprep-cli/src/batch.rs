@@ -227,12 +227,7 @@ pub(crate) fn report(
     let bars = crate::progress::Bars::default();
     let done = ctprep_pipeline::batch::write_report(dir, summary, jobs, &bars)?;
     let made = if done.rendered > 0 { format!(", thumbnails made for {}", done.rendered) } else { String::new() };
-    eprintln!(
-        "report: {} ({} cases, {} with warnings{made})",
-        done.path.display(),
-        done.cases,
-        done.with_warnings
-    );
+    eprintln!("report: {} ({} cases, {} with warnings{made})", done.path.display(), done.cases, done.with_warnings);
     Ok(done)
 }
 

@@ -52,8 +52,8 @@ use std::fmt;
 use ndarray::{Array3, ArrayView3, ArrayViewMut3, Axis, ShapeBuilder};
 
 use ctprep_core::Stage;
-pub use stats::WindowStats;
 pub use ctprep_core::{Exec, Isa, Kernel, Source, Threads, Variant, Voxel};
+pub use stats::WindowStats;
 
 /// An invalid window, range, scaling or buffer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,7 +4,7 @@
 use crate::Window;
 
 /// The range of some values and how many of them a window clips.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WindowStats {
     /// The smallest and largest value (NaN left out); `None` when there is no other value.
     pub range: Option<[f32; 2]>,
@@ -16,12 +16,6 @@ pub struct WindowStats {
     pub nan: u64,
     /// Values counted.
     pub count: u64,
-}
-
-impl Default for WindowStats {
-    fn default() -> Self {
-        WindowStats { range: None, below: 0, above: 0, nan: 0, count: 0 }
-    }
 }
 
 impl WindowStats {
@@ -111,7 +105,10 @@ mod tests {
         let finite: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
         WindowStats {
             range: (!finite.is_empty()).then(|| {
-                [finite.iter().copied().fold(f32::INFINITY, f32::min), finite.iter().copied().fold(f32::NEG_INFINITY, f32::max)]
+                [
+                    finite.iter().copied().fold(f32::INFINITY, f32::min),
+                    finite.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                ]
             }),
             below: values.iter().filter(|&&v| v < lo).count() as u64,
             above: values.iter().filter(|&&v| v > hi).count() as u64,

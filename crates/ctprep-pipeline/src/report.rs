@@ -174,4 +174,3 @@ pub struct LabelReport {
     /// Its stored type, kept.
     pub dtype: ctprep_io::DataType,
 }
-

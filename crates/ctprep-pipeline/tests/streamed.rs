@@ -89,10 +89,25 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
             )
             .expect("sheet");
             want_png.push(ctprep_render::encode_png(&sheet).expect("png"));
+            // The HU range and the window's clipping, counted plainly over the whole volume.
+            let (w_lo, w_hi) = (recipe.get_window().lo() as f32, recipe.get_window().hi() as f32);
+            let want_hu = (
+                iso.iter().copied().fold(f32::INFINITY, f32::min),
+                iso.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                iso.iter().filter(|&&v| v < w_lo).count() as u64,
+                iso.iter().filter(|&&v| v > w_hi).count() as u64,
+            );
+            let want_views: Vec<ctprep_render::Gray> = Plane::ALL
+                .into_iter()
+                .map(|plane| {
+                    let n = SliceLayout::new(shape, &plan.grid.affine, plane).expect("layout").middle();
+                    ctprep_render::slice_image(&windowed, shape, &plan.grid.affine, plane, n).expect("slice")
+                })
+                .collect();
             for (slab, from_file) in [(1, false), (3, false), (32, false), (1, true), (3, true), (32, true)] {
                 let what = format!("{edges} {align} k={k} {variant} slab {slab} file {from_file}");
                 let out = dir.path().join(what.replace(' ', "_"));
-                let outputs = Outputs::new(&out).stem("ct");
+                let outputs = Outputs::new(&out).stem("ct").views(slab != 3);
                 let input = || match from_file {
                     false => Input::volume(ct.clone(), "ct"),
                     true => Input::Reader(SliceReader::open(&ct_path).expect("opens")),
@@ -111,6 +126,16 @@ fn streamed_outputs_equal_the_whole_volume_stages() {
                 let parallel = doc.workers > 1;
                 assert_eq!(parallel, matches!(variant, Variant::Parallel | Variant::Auto), "{what}");
                 assert_eq!(doc.output_shape, shape);
+                let hu = doc.hu;
+                let range = hu.range.expect("values");
+                assert_eq!((range[0], range[1], hu.below, hu.above), want_hu, "{what}: HU statistics");
+                assert_eq!((hu.nan, hu.count), (0, iso.len() as u64), "{what}");
+                if slab == 3 {
+                    assert!(doc.views.is_empty(), "{what}: views not asked for");
+                } else {
+                    let got: Vec<&ctprep_render::Gray> = doc.views.iter().map(|v| &v.image).collect();
+                    assert!(got.len() == 3 && got.iter().zip(&want_views).all(|(a, b)| *a == b), "{what}: views");
+                }
                 let same = |a: &[f32], b: &[f32]| {
                     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
                 };

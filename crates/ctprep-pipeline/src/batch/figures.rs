@@ -97,26 +97,27 @@ pub fn make_figures(
     let file = |role: &str| outputs.iter().find(|o| o.role == role).map(|o| dir.join(&o.path));
     let opts = ReadOptions::new().gzip_threads(gzip_threads.max(1));
     // The grey slices and the grid they lie on.
-    let grey: Option<Slices> = match (views, file("volume").map(|p| ("volume", p)).or_else(|| file("mip").map(|p| ("mip", p)))) {
-        (Some((v, shape, affine)), _) if !v.is_empty() => {
-            fig.source = Some("volume".to_owned());
-            Some((v.iter().map(|v| (v.plane, v.slice, v.image.clone())).collect(), shape, affine))
-        }
-        (_, Some((what, path))) => match middle_slices(&path, &opts) {
-            Ok(g) => {
-                fig.source = Some(what.to_owned());
-                Some(g)
+    let grey: Option<Slices> =
+        match (views, file("volume").map(|p| ("volume", p)).or_else(|| file("mip").map(|p| ("mip", p)))) {
+            (Some((v, shape, affine)), _) if !v.is_empty() => {
+                fig.source = Some("volume".to_owned());
+                Some((v.iter().map(|v| (v.plane, v.slice, v.image.clone())).collect(), shape, affine))
             }
-            Err(e) => {
-                fig.missing.push(format!("thumbnails: {e}"));
+            (_, Some((what, path))) => match middle_slices(&path, &opts) {
+                Ok(g) => {
+                    fig.source = Some(what.to_owned());
+                    Some(g)
+                }
+                Err(e) => {
+                    fig.missing.push(format!("thumbnails: {e}"));
+                    None
+                }
+            },
+            (_, None) => {
+                fig.missing.push("thumbnails: neither the windowed volume nor the MIP was saved".to_owned());
                 None
             }
-        },
-        (_, None) => {
-            fig.missing.push("thumbnails: neither the windowed volume nor the MIP was saved".to_owned());
-            None
-        }
-    };
+        };
     let labels = match file("label") {
         Some(path) => match read_label(&path, &opts, grey.as_ref().map(|(p, s, a)| (p.as_slice(), *s, a))) {
             Ok(l) => {
@@ -146,7 +147,7 @@ pub fn make_figures(
 }
 
 /// Writes each plane's full-size image and thumbnail (with `labels` drawn over them when given).
-fn render(dir: &Path, stem: &str, planes: Vec<(Plane, usize, Gray)>, labels: Option<Vec<Labels>>, fig: &mut Figures) {
+fn render(dir: &Path, stem: &str, planes: Vec<Slice>, labels: Option<Vec<Labels>>, fig: &mut Figures) {
     let map = PixelMap::new();
     for (i, (plane, _, gray)) in planes.into_iter().enumerate() {
         let full = map.apply(&gray);
@@ -211,7 +212,12 @@ fn shrink_labels(labels: &Labels, f: usize) -> Labels {
     Labels { width: w, height: h, values }
 }
 
-type Slices = (Vec<(Plane, usize, Gray)>, [usize; 3], Affine);
+/// A display slice: its plane, index and values.
+type Slice = (Plane, usize, Gray);
+/// Slices and the grid (shape, affine) they were taken from.
+type Slices = (Vec<Slice>, [usize; 3], Affine);
+/// What [`stream`] hands each chunk of slices to.
+type EachChunk<'a> = dyn FnMut(usize, &mut [f32]) -> Result<(), String> + 'a;
 
 /// The middle slice of each plane of a float volume file, streamed.
 fn middle_slices(path: &Path, opts: &ReadOptions) -> Result<Slices, String> {
@@ -246,11 +252,7 @@ fn stream(
     shape: [usize; 3],
     mut each: impl FnMut(usize, &mut [f32]) -> Result<(), String>,
 ) -> Result<(), String> {
-    fn go<T: Element + Voxel>(
-        r: &mut SliceReader,
-        shape: [usize; 3],
-        each: &mut dyn FnMut(usize, &mut [f32]) -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn go<T: Element + Voxel>(r: &mut SliceReader, shape: [usize; 3], each: &mut EachChunk<'_>) -> Result<(), String> {
         let plane = shape[0] * shape[1];
         let per = (CHUNK_BYTES / (plane * 4).max(1)).max(1);
         let mut raw = vec![T::default(); per.min(shape[2]) * plane];
@@ -285,7 +287,7 @@ struct LabelFigures {
 fn read_label(
     path: &Path,
     opts: &ReadOptions,
-    grey: Option<(&[(Plane, usize, Gray)], [usize; 3], &Affine)>,
+    grey: Option<(&[Slice], [usize; 3], &Affine)>,
 ) -> Result<LabelFigures, String> {
     let mut r = SliceReader::open_with(path, opts).map_err(|e| e.to_string())?;
     let shape = r.spatial_shape();

@@ -359,7 +359,8 @@ impl Batch {
             return Ok((Status::Skipped, row));
         }
         let tmp = ctprep_io::temp_folder_for(&dir).map_err(|e| e.to_string())?;
-        let outputs = Outputs::new(tmp.path()).stem(stem.clone()).save(&self.save).gzip_level(self.gzip_level).views(true);
+        let outputs =
+            Outputs::new(tmp.path()).stem(stem.clone()).save(&self.save).gzip_level(self.gzip_level).views(true);
         let label = match &case.label {
             Some(p) => Some(LabelInput::path(p).map_err(|e| e.to_string())?.tolerance_mm(self.label_tolerance_mm)),
             None => None,

@@ -83,8 +83,7 @@ pub fn write_report(
         .par_iter()
         .map(|r| {
             let path = out.join(&r.id).join(RECORD);
-            matches!(r.status, Status::Done | Status::Skipped)
-                .then(|| read_json::<Record>(&path).map_err(|e| e.why))
+            matches!(r.status, Status::Done | Status::Skipped).then(|| read_json::<Record>(&path).map_err(|e| e.why))
         })
         .collect();
     let todo: Vec<usize> = records
@@ -104,7 +103,11 @@ pub fn write_report(
                 .filter_map(|&i| {
                     let Some(Ok(rec)) = &records[i] else { return None };
                     let dir = out.join(&rec.id);
-                    let stem = rec.inputs.iter().find(|f| f.role == "image").map_or("ct".to_owned(), |f| stem_of(Path::new(&f.path)));
+                    let stem = rec
+                        .inputs
+                        .iter()
+                        .find(|f| f.role == "image")
+                        .map_or("ct".to_owned(), |f| stem_of(Path::new(&f.path)));
                     let fig = make_figures(&dir, &stem, &rec.outputs, None, 1);
                     // Kept in the record, so the next page only assembles; a record that
                     // cannot be rewritten still shows its figures now.
@@ -250,12 +253,16 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
                 warnings.push("label map empty (all 0) on the output grid".to_owned());
             }
             if labels.len() > PAGE_LABELS {
-                missing.push(format!("labels: the largest {PAGE_LABELS} of {} listed (the record has all)", labels.len()));
+                missing
+                    .push(format!("labels: the largest {PAGE_LABELS} of {} listed (the record has all)", labels.len()));
                 labels.sort_by(|a, b| b.voxels.cmp(&a.voxels).then(a.value.cmp(&b.value)));
                 labels.truncate(PAGE_LABELS);
                 labels.sort_by_key(|l| l.value);
             }
-            c["labels"] = labels.iter().map(|l| json!({"v": l.value, "ml": (l.ml * 100.0).round() / 100.0, "n": l.voxels})).collect();
+            c["labels"] = labels
+                .iter()
+                .map(|l| json!({"v": l.value, "ml": (l.ml * 100.0).round() / 100.0, "n": l.voxels}))
+                .collect();
             c["layers"] = json!(f.label_layers);
             missing.extend(f.missing.iter().cloned());
         }
@@ -278,4 +285,33 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
     c["axcodes"] = json!(run.axcodes);
     c["window"] = json!(run.window);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No string in the data can end the script element or open a comment in it, and the
+    /// block reads back as the same data.
+    #[test]
+    fn the_data_block_cannot_end_its_script_element() {
+        let nasty = "a</script><script>alert(1)</script><!-- </SCRIPT x";
+        let data = json!({"cases": [{"id": nasty, "error": nasty}]});
+        let page = page_of(&data).expect("page");
+        let start = r#"<script id="ctprep-data" type="application/json">"#;
+        let at = page.find(start).expect("block") + start.len();
+        let end = at + page[at..].find("</script>").expect("end");
+        let block = &page[at..end];
+        assert!(!block.contains("</") && !block.contains("<!--"), "{block}");
+        assert_eq!(serde_json::from_str::<Value>(block).expect("json"), data);
+        assert_eq!(TEMPLATE.matches(TOKEN).count(), 1);
+    }
+
+    #[test]
+    fn lines_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(LINE_CHARS + 5);
+        let cut = line(&format!("{long}\nmore"));
+        assert_eq!(cut.chars().count(), LINE_CHARS + 3);
+        assert_eq!(line("a\nb"), "a b");
+    }
 }
