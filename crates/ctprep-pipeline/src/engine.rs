@@ -224,27 +224,54 @@ struct LabelJob<'a> {
 
 impl LabelJob<'_> {
     /// Packs into `piece` the label on output slices `z0..z1`, by nearest neighbour (0 outside):
-    /// the values of the whole grid's resampling, wherever the slabs are cut.
-    fn slab(&self, z0: usize, z1: usize, kernel: Kernel, piece: &mut Piece, input: &str) -> Result<()> {
+    /// the values of the whole grid's resampling, wherever the slabs are cut. With `seen`, also
+    /// keeps its captured slices and counts its values.
+    fn slab(
+        &self,
+        z0: usize,
+        z1: usize,
+        kernel: Kernel,
+        piece: &mut Piece,
+        seen: Option<&LabelSeen>,
+        input: &str,
+    ) -> Result<()> {
         fn place<T: Voxel + Element>(
+            job: &LabelJob<'_>,
             src: &[T],
-            plan: &Plan,
             zs: std::ops::Range<usize>,
             kernel: Kernel,
-            packer: &Packer,
             piece: &mut Piece,
+            seen: Option<&LabelSeen>,
         ) -> std::result::Result<(), String> {
-            let [mx, my, _] = plan.grid.shape;
+            let [mx, my, _] = job.plan.grid.shape;
+            let z0 = zs.start;
             let mut out = vec![T::default(); zs.len() * mx * my];
-            ctprep_resample::resample_nearest_slices_into(src, plan, Some(T::default()), zs, &mut out, kernel)
+            ctprep_resample::resample_nearest_slices_into(src, &job.plan, Some(T::default()), zs, &mut out, kernel)
                 .map_err(|e| e.to_string())?;
-            packer.pack(&out, piece).map_err(|e| e.to_string())
+            if let Some(seen) = seen {
+                for c in &seen.captures {
+                    let mut c = c.lock().map_err(|_| "a slab worker panicked holding a lock".to_owned())?;
+                    c.take_as(z0, &out, |v: T| v.to_f64() as f32).map_err(|e| e.to_string())?;
+                }
+                let mut counts = crate::report::Counts::default();
+                counts.add_stored(&out);
+                seen.counts.lock().map_err(|_| "a slab worker panicked holding a lock".to_owned())?.merge(counts);
+            }
+            job.packer.pack(&out, piece).map_err(|e| e.to_string())
         }
-        let (plan, packer) = (&self.plan, &self.packer);
-        ctprep_io::with_storage!(self.volume.data(), st => place(st.as_slice(), plan, z0..z1, kernel, packer, piece))
+        ctprep_io::with_storage!(self.volume.data(), st => place(self, st.as_slice(), z0..z1, kernel, piece, seen))
             .map_err(|why| PipelineError::kernel(input, "label", why))
     }
 }
+
+/// The label map's slices kept for [`RunReport::views`] (in the views' order) and its values
+/// counted, as the slabs pass.
+struct LabelSeen {
+    captures: Vec<Mutex<SliceCapture>>,
+    counts: Mutex<crate::report::Counts>,
+}
+
+impl LabelJob<'_> {}
 
 /// What one slab hands to the writer.
 #[derive(Default)]
@@ -294,6 +321,8 @@ struct Job<'a> {
     pictures: &'a [Picture],
     /// The windowed volume's slices kept for [`RunReport::views`].
     views: &'a [(Plane, usize, Mutex<SliceCapture>)],
+    /// The label's, with its values counted.
+    label_seen: Option<&'a LabelSeen>,
     /// The label map each slab puts on its output slices, when the run has one of one layer.
     label: Option<LabelJob<'a>>,
     /// Every stage's kernel, always on the calling (slab worker) thread.
@@ -387,7 +416,7 @@ impl Job<'_> {
         }
         lap(1, out);
         if let Some(l) = &self.label {
-            l.slab(s.z0, s.z1, self.kernel.kernel, &mut out.label, input)?;
+            l.slab(s.z0, s.z1, self.kernel.kernel, &mut out.label, self.label_seen, input)?;
             lap(0, out);
         }
         let volume = &a[(s.z0 - s.lo) * plane..(s.z1 - s.lo) * plane];
@@ -1029,6 +1058,18 @@ impl<'p> Pipeline<'p> {
             }
             _ => None,
         };
+        let label_seen = match (&label_job, views.is_empty()) {
+            (Some(_), false) => {
+                let mut captures = Vec::new();
+                for (plane, slice, _) in &views {
+                    let c = SliceCapture::new(out_shape, &plan.grid.affine, *plane, &[*slice])
+                        .map_err(|e| PipelineError::kernel(&input_name, "views", e))?;
+                    captures.push(Mutex::new(c));
+                }
+                Some(LabelSeen { captures, counts: Mutex::new(crate::report::Counts::default()) })
+            }
+            _ => None,
+        };
         let job = Job {
             label: label_job,
             first: First::Resample { plan: &plan, opts: Trilinear::new().scaling(scaling.0, scaling.1) },
@@ -1050,6 +1091,7 @@ impl<'p> Pipeline<'p> {
             raw_mip: false,
             pictures: &pictures,
             views: &views,
+            label_seen: label_seen.as_ref(),
             // The slabs are the parallelism: each kernel runs on its slab's worker alone.
             kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
@@ -1121,17 +1163,33 @@ impl<'p> Pipeline<'p> {
         // All outputs appear together, or none do and the earlier ones stay.
         ctprep_io::persist_all(files)?;
         written.sort_by_key(|w| w.product);
-        let views = views
-            .into_iter()
-            .map(|(plane, slice, c)| {
-                let c = c.into_inner().map_err(|_| PipelineError::Panicked {
-                    input: input_name.clone(),
-                    why: "a slab worker panicked holding a lock".to_owned(),
-                })?;
-                let image = c.image(slice).map_err(|e| PipelineError::kernel(&input_name, "views", e))?;
-                Ok(crate::report::View { plane, slice, image })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let poisoned = || PipelineError::Panicked {
+            input: input_name.clone(),
+            why: "a slab worker panicked holding a lock".to_owned(),
+        };
+        let (label_captures, label_values) = match label_seen {
+            Some(seen) => (
+                seen.captures.into_iter().map(Some).collect(),
+                seen.counts.into_inner().map_err(|_| poisoned())?.values(),
+            ),
+            None => (views.iter().map(|_| None).collect::<Vec<_>>(), None),
+        };
+        let mut kept = Vec::new();
+        for ((plane, slice, c), l) in views.into_iter().zip(label_captures) {
+            let image = c.into_inner().map_err(|_| poisoned())?.image(slice);
+            let image = image.map_err(|e| PipelineError::kernel(&input_name, "views", e))?;
+            let labels = match l {
+                Some(l) => {
+                    let g = l.into_inner().map_err(|_| poisoned())?.image(slice);
+                    let g = g.map_err(|e| PipelineError::kernel(&input_name, "views", e))?;
+                    let values = g.values.iter().map(|&v| v as i64).collect();
+                    Some(ctprep_render::Labels { width: g.width, height: g.height, values })
+                }
+                None => None,
+            };
+            kept.push(crate::report::View { plane, slice, image, labels });
+        }
+        let views = kept;
         let [resample_cpu, window_cpu, mip_cpu, compress, write, read] = cpu;
         Ok(RunReport {
             input: input_name,
@@ -1166,6 +1224,7 @@ impl<'p> Pipeline<'p> {
             label: label_report,
             hu,
             views,
+            label_values,
         })
     }
     /// Checks `label` against the image grid, puts it on the output grid of `plan` by nearest
@@ -1604,6 +1663,7 @@ impl Pipeline<'_> {
             raw_mip: proj.is_some(),
             pictures: &[],
             views: &[],
+            label_seen: None,
             kernel: self.exec.threads(Threads::One),
             scratch: Mutex::new(Vec::new()),
             scratch_len: slabs.iter().map(|s| s.hi - s.lo).max().unwrap_or(0) * plane_shape[0] * plane_shape[1],

@@ -47,6 +47,12 @@ impl SliceCapture {
 
     /// Copies what it keeps from `slab`: whole stored z slices `z0..`, x-fastest.
     pub fn take(&mut self, z0: usize, slab: &[f32]) -> Result<()> {
+        self.take_as(z0, slab, |v| v)
+    }
+
+    /// [`SliceCapture::take`] from values of another type, each kept one converted by `to_f32`
+    /// (only the kept ones are).
+    pub fn take_as<T: Copy>(&mut self, z0: usize, slab: &[T], to_f32: impl Fn(T) -> f32) -> Result<()> {
         let [nx, ny, nz] = self.layout.shape;
         let plane = nx * ny;
         let z1 = z0.checked_add(slab.len() / plane).filter(|&z1| z1 <= nz && slab.len().is_multiple_of(plane));
@@ -66,19 +72,21 @@ impl SliceCapture {
             match self.axis {
                 2 => {
                     if let Some(&s) = self.slot.get(z).filter(|&&s| s != u32::MAX) {
-                        self.values[s as usize * plane..][..plane].copy_from_slice(src);
+                        let dst = &mut self.values[s as usize * plane..][..plane];
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = to_f32(v));
                     }
                 }
                 1 => {
                     for (y, &s) in self.slot.iter().enumerate().filter(|(_, s)| **s != u32::MAX) {
                         let dst = (s as usize + sy * z) * sx;
-                        self.values[dst..dst + nx].copy_from_slice(&src[y * nx..][..nx]);
+                        let row = &src[y * nx..][..nx];
+                        self.values[dst..dst + nx].iter_mut().zip(row).for_each(|(d, &v)| *d = to_f32(v));
                     }
                 }
                 _ => {
                     for (x, &s) in self.slot.iter().enumerate().filter(|(_, s)| **s != u32::MAX) {
                         for y in 0..ny {
-                            self.values[s as usize + sx * (y + ny * z)] = src[y * nx + x];
+                            self.values[s as usize + sx * (y + ny * z)] = to_f32(src[y * nx + x]);
                         }
                     }
                 }

@@ -4,7 +4,6 @@
 //! its label output; `ctprep report` makes them for folders written before, from the outputs.
 //! Making them never fails a case: what cannot be shown is said in [`Figures::missing`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use ctprep_core::{Affine, Voxel};
@@ -15,7 +14,8 @@ use ctprep_render::{
 use serde::{Deserialize, Serialize};
 
 use super::records::FileRecord;
-use crate::View;
+use crate::RunReport;
+use crate::report::{Counts, MAX_LABEL_VALUES};
 
 /// The version of [`Figures`]: figures of another version are made again.
 pub const FIGURES_VERSION: u32 = 1;
@@ -23,8 +23,6 @@ pub const FIGURES_VERSION: u32 = 1;
 pub const THUMB_PX: usize = 160;
 /// Slices read at a time when streaming an output.
 const CHUNK_BYTES: usize = 8 << 20;
-/// Distinct label values counted; a map with more is not a label map (its volumes are left out).
-const MAX_LABEL_VALUES: usize = 4096;
 
 /// The figures of one case, kept in its record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,14 +74,14 @@ pub fn view_names(stem: &str, plane: Plane) -> (String, String) {
 }
 
 /// Makes the figures of the case in `dir` whose outputs are `outputs` (named after `stem`)
-/// and writes its images there. `views` are the slices its run kept
-/// ([`crate::RunReport::views`]) with the output grid's shape and affine; without them the
-/// thumbnails come from the windowed volume or the MIP file.
+/// and writes its images there. `run` is what its run kept, when it kept views
+/// ([`crate::RunReport::views`]); otherwise the thumbnails come from the windowed volume or
+/// the MIP file, and the label's slices and values from the label output.
 pub fn make_figures(
     dir: &Path,
     stem: &str,
     outputs: &[FileRecord],
-    views: Option<(&[View], [usize; 3], Affine)>,
+    run: Option<&RunReport>,
     gzip_threads: usize,
 ) -> Figures {
     let mut fig = Figures {
@@ -98,10 +96,11 @@ pub fn make_figures(
     let opts = ReadOptions::new().gzip_threads(gzip_threads.max(1));
     // The grey slices and the grid they lie on.
     let grey: Option<Slices> =
-        match (views, file("volume").map(|p| ("volume", p)).or_else(|| file("mip").map(|p| ("mip", p)))) {
-            (Some((v, shape, affine)), _) if !v.is_empty() => {
+        match (run, file("volume").map(|p| ("volume", p)).or_else(|| file("mip").map(|p| ("mip", p)))) {
+            (Some(r), _) if !r.views.is_empty() => {
                 fig.source = Some("volume".to_owned());
-                Some((v.iter().map(|v| (v.plane, v.slice, v.image.clone())).collect(), shape, affine))
+                let slices = r.views.iter().map(|v| (v.plane, v.slice, v.image.clone())).collect();
+                Some((slices, r.output_shape, r.output_affine))
             }
             (_, Some((what, path))) => match middle_slices(&path, &opts) {
                 Ok(g) => {
@@ -118,8 +117,25 @@ pub fn make_figures(
                 None
             }
         };
-    let labels = match file("label") {
-        Some(path) => match read_label(&path, &opts, grey.as_ref().map(|(p, s, a)| (p.as_slice(), *s, a))) {
+    // The run's own label slices and counts (a label of one layer), else the label output's.
+    let seen = run.filter(|r| !r.views.is_empty() && r.views.iter().all(|v| v.labels.is_some()));
+    let labels = match (seen, file("label")) {
+        (Some(r), _) => {
+            let ml = r.output_affine.det3().abs() / 1000.0;
+            match &r.label_values {
+                Some(v) => {
+                    fig.labels = v
+                        .iter()
+                        .map(|&(value, voxels)| LabelVolume { value, voxels, ml: voxels as f64 * ml })
+                        .collect();
+                }
+                None => fig
+                    .missing
+                    .push(format!("label volumes: more than {MAX_LABEL_VALUES} distinct values (not a label map?)")),
+            }
+            Some(r.views.iter().filter_map(|v| v.labels.clone()).collect())
+        }
+        (None, Some(path)) => match read_label(&path, &opts, grey.as_ref().map(|(p, s, a)| (p.as_slice(), *s, a))) {
             Ok(l) => {
                 match l.volumes {
                     Some(v) => fig.labels = v,
@@ -138,7 +154,7 @@ pub fn make_figures(
                 None
             }
         },
-        None => None,
+        (None, None) => None,
     };
     if let Some((planes, _, _)) = grey {
         render(dir, stem, planes, labels, &mut fig);
@@ -304,14 +320,32 @@ fn read_label(
         Some(_) => not_drawn = Some("not on the thumbnails' grid (the MIP's), so not drawn".to_owned()),
         None => {}
     }
-    let mut counts = Counts::default();
-    stream(&mut r, shape, |z0, values| {
-        for (_, c) in &mut caps {
-            c.take(z0, values).map_err(|e| e.to_string())?;
+    // In the stored type: only the kept voxels are converted, the counts take the values as
+    // they are.
+    fn pass<T: Element + Voxel>(
+        r: &mut SliceReader,
+        shape: [usize; 3],
+        caps: &mut [(usize, SliceCapture)],
+        counts: &mut Counts,
+    ) -> Result<(), String> {
+        let plane = shape[0] * shape[1];
+        let per = (CHUNK_BYTES / (plane * size_of::<T>()).max(1)).max(1);
+        let mut raw = vec![T::default(); per.min(shape[2]) * plane];
+        let mut z = 0;
+        while z < shape[2] {
+            let n = per.min(shape[2] - z);
+            let chunk = &mut raw[..n * plane];
+            r.read_slices(chunk).map_err(|e| e.to_string())?;
+            for (_, c) in caps.iter_mut() {
+                c.take_as(z, chunk, |v: T| v.to_f64() as f32).map_err(|e| e.to_string())?;
+            }
+            counts.add_stored(chunk);
+            z += n;
         }
-        counts.add(values);
         Ok(())
-    })?;
+    }
+    let mut counts = Counts::default();
+    ctprep_io::with_dtype!(r.dtype(), T => pass::<T>(&mut r, shape, &mut caps, &mut counts))?;
     let ml_per_voxel = affine.det3().abs() / 1000.0;
     let volumes = counts.values().map(|v| {
         v.into_iter().map(|(value, voxels)| LabelVolume { value, voxels, ml: voxels as f64 * ml_per_voxel }).collect()
@@ -340,47 +374,4 @@ fn same_grid(shape: [usize; 3], a: &Affine, b: &Affine) -> bool {
         let (x, y) = (a.apply(p), b.apply(p));
         (0..3).all(|d| (x[d] - y[d]).abs() <= 0.01)
     })
-}
-
-/// Voxels per label value: small non-negative integers in a table, others in a map, until
-/// there are too many distinct values to be a label map.
-#[derive(Default)]
-struct Counts {
-    table: Vec<u64>,
-    other: BTreeMap<i64, u64>,
-    too_many: bool,
-}
-
-impl Counts {
-    fn add(&mut self, values: &[f32]) {
-        if self.too_many {
-            return;
-        }
-        if self.table.is_empty() {
-            self.table = vec![0; 1 << 16];
-        }
-        for &v in values {
-            if (0.0..65536.0).contains(&v) && v.fract() == 0.0 {
-                self.table[v as usize] += 1;
-            } else {
-                // A NaN counts as 0, a fraction as its integer part, as the overlay draws them.
-                let k = if v.is_nan() { 0 } else { v as i64 };
-                *self.other.entry(k).or_insert(0) += 1;
-                if self.other.len() > MAX_LABEL_VALUES {
-                    self.too_many = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The counts of values other than 0, ascending; `None` when there were too many values.
-    fn values(self) -> Option<Vec<(i64, u64)>> {
-        let mut all = self.other;
-        for (v, &n) in self.table.iter().enumerate().filter(|(_, n)| **n > 0) {
-            *all.entry(v as i64).or_insert(0) += n;
-        }
-        all.remove(&0);
-        (!self.too_many && all.len() <= MAX_LABEL_VALUES).then(|| all.into_iter().collect())
-    }
 }

@@ -71,7 +71,8 @@ pub const FAILED_SUFFIX: &str = ".failed.json";
 /// its shard's), so that [`Summary::of_records`] knows which cases are missing.
 pub const CASES: &str = "cases.json";
 /// Names in the output folder that no case may take.
-pub const RESERVED_NAMES: [&str; 5] = ["summary.csv", "summary.json", CASES, "slurm-logs", "ctprep-batch.sbatch"];
+pub const RESERVED_NAMES: [&str; 6] =
+    ["summary.csv", "summary.json", CASES, "slurm-logs", "ctprep-batch.sbatch", page::REPORT];
 /// The version written into records and compared on a rerun.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -387,8 +388,7 @@ impl Batch {
             }
         }
         let hash_seconds = (hashed + t_out.elapsed()).as_secs_f64();
-        let grid = (report.views.as_slice(), report.output_shape, report.output_affine);
-        let figures = make_figures(tmp.path(), &stem, &written, Some(grid), 1);
+        let figures = make_figures(tmp.path(), &stem, &written, Some(&report), 1);
         let record = Record {
             id: case.id.clone(),
             ctprep_version: VERSION.to_owned(),
