@@ -175,8 +175,31 @@ def test_batch_report_page_in_a_browser(browser, dataset, tmp_path):
     wait_for(browser, lambda d: shown_ids(d) == [], "failed and warned: no case")
     status.select_by_value("")
     wait_for(browser, lambda d: shown_ids(d) == ["shifted"], "the warnings filter does not show the shifted case alone")
+    # By kind of warning: the label's.
+    Select(browser.find_element("id", "filter-warnings")).select_by_value("kind:label")
+    wait_for(browser, lambda d: shown_ids(d) == ["shifted"], "the label-warning filter does not show the shifted case")
     Select(browser.find_element("id", "filter-warnings")).select_by_value("")
     wait_for(browser, lambda d: len(shown_ids(d)) == 4, "clearing the filters does not show every case again")
+    # By HU range: every phantom reaches air (-1024 HU), none has its lowest value above 0.
+    browser.find_element("id", "filter-hu-min").send_keys("0")
+    wait_for(browser, lambda d: shown_ids(d) == [], "the HU filter shows a case whose lowest value is below 0")
+    browser.find_element("id", "filter-hu-min").clear()
+    browser.execute_script("document.getElementById('filter-hu-min').dispatchEvent(new Event('input'))")
+    wait_for(browser, lambda d: len(shown_ids(d)) == 4, "clearing the HU filter does not show every case again")
+
+    # Keyboard: j moves to the next card shown, k back.
+    from selenium.webdriver.common.keys import Keys
+
+    browser.execute_script("document.activeElement.blur()")
+    body = browser.find_element("tag name", "body")
+    focused = "return document.activeElement.closest('article.card')?.dataset.id ?? null"
+    order = shown_ids(browser)
+    body.send_keys("j")
+    wait_for(browser, lambda d: d.execute_script(focused) == order[0], "j does not focus the first card")
+    browser.switch_to.active_element.send_keys("j")
+    wait_for(browser, lambda d: d.execute_script(focused) == order[1], "j does not move to the next card")
+    browser.switch_to.active_element.send_keys(Keys.ARROW_UP)
+    wait_for(browser, lambda d: d.execute_script(focused) == order[0], "the up arrow does not move back")
 
     # Three planes per done case, each thumbnail loading from file:// under its encoded path.
     assert check_thumbnails_load(browser) == 9

@@ -125,6 +125,7 @@ fn the_page_describes_every_case_as_its_outputs_are() {
             .iter()
             .any(|w| w.as_str().is_some_and(|w| w.starts_with("label shifted")));
         assert_eq!(warned, i == 2, "case{i}: {}", c["warnings"]);
+        assert_eq!(c["warning_kinds"], if i == 2 { serde_json::json!(["label"]) } else { serde_json::json!([]) });
     }
     assert_eq!(data["summary"]["with_warnings"].as_u64(), Some(1));
 

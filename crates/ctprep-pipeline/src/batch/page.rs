@@ -203,34 +203,40 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
     let run = &rec.run;
     let image = rec.inputs.iter().find(|f| f.role == "image").map(|f| f.path.clone());
     let label = rec.inputs.iter().find(|f| f.role == "label").map(|f| f.path.clone());
-    let mut warnings: Vec<String> = Vec::new();
+    let mut warnings: Vec<(&str, String)> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     if let Some(l) = &run.label
         && l.verdict != "aligned"
     {
         let how = if l.differences.is_empty() { String::new() } else { format!(": {}", l.differences.join("; ")) };
-        warnings.push(format!("label {}{how}", l.verdict));
+        warnings.push(("label", format!("label {}{how}", l.verdict)));
     }
     if let Some(deg) = run.input_shear_degrees.filter(|d| *d > 0.01) {
-        warnings.push(format!("input sheared by {deg:.2} degrees (a tilted gantry?)"));
+        warnings.push(("shear", format!("input sheared by {deg:.2} degrees (a tilted gantry?)")));
     }
     match &run.hu {
         Some(hu) => {
             if let Some([lo, _]) = hu.range
                 && lo > NOT_HU_ABOVE
             {
-                warnings.push(format!("lowest value {lo}: not in HU (no air)? check the scaling"));
+                warnings.push(("not-hu", format!("lowest value {lo}: not in HU (no air)? check the scaling")));
             }
             if hu.range.is_none() {
-                warnings.push("every output value is NaN".to_owned());
+                warnings.push(("nan", "every output value is NaN".to_owned()));
             } else if hu.nan_voxels > 0 {
-                warnings.push(format!("{} NaN voxels", hu.nan_voxels));
+                warnings.push(("nan", format!("{} NaN voxels", hu.nan_voxels)));
             }
             if hu.above_window > ABOVE_WARN {
-                warnings.push(format!("window clips {:.1} % of voxels above its top", hu.above_window * 100.0));
+                warnings.push((
+                    "clipped",
+                    format!("window clips {:.1} % of voxels above its top", hu.above_window * 100.0),
+                ));
             }
             if hu.below_window > BELOW_WARN {
-                warnings.push(format!("window clips {:.1} % of voxels below its bottom", hu.below_window * 100.0));
+                warnings.push((
+                    "clipped",
+                    format!("window clips {:.1} % of voxels below its bottom", hu.below_window * 100.0),
+                ));
             }
             c["hu"] = json!(hu.range);
             c["clip"] = json!([hu.below_window, hu.above_window]);
@@ -250,7 +256,7 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
                 .collect();
             let mut labels = f.labels.clone();
             if label.is_some() && labels.is_empty() && f.missing.iter().all(|m| !m.starts_with("label")) {
-                warnings.push("label map empty (all 0) on the output grid".to_owned());
+                warnings.push(("empty-label", "label map empty (all 0) on the output grid".to_owned()));
             }
             if labels.len() > PAGE_LABELS {
                 missing
@@ -268,12 +274,16 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
         }
         None => missing.push("thumbnails: not made".to_owned()),
     }
+    let mut kinds: Vec<&str> = warnings.iter().map(|w| w.0).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
     let total = warnings.len();
-    warnings.truncate(PAGE_WARNINGS);
+    let mut lines: Vec<String> = warnings.iter().take(PAGE_WARNINGS).map(|w| line(&w.1)).collect();
     if total > PAGE_WARNINGS {
-        warnings.push(format!("and {} more", total - PAGE_WARNINGS));
+        lines.push(format!("and {} more", total - PAGE_WARNINGS));
     }
-    c["warnings"] = warnings.iter().map(|w| line(w)).collect();
+    c["warnings"] = lines.into();
+    c["warning_kinds"] = kinds.into();
     c["missing"] = missing.iter().map(|m| line(m)).collect();
     c["image"] = json!(image.as_deref().map(line));
     c["label"] = json!(label.as_deref().map(line));
