@@ -230,7 +230,7 @@ enum Command {
     /// the share of voxels the window clips; label values with volumes in ml; warnings (label
     /// not aligned, sheared input, values not in HU, heavy clipping, empty label); status
     /// (failed: why) and time. A summary on top; sort, filter (status, warnings, label volume,
-    /// id text) and keyboard navigation (j/k, Enter) in the page. The page is one static file:
+    /// HU range, id text) and keyboard navigation (j/k, Enter) in the page. The page is one static file:
     /// open it from disk, nothing is fetched. `batch` makes each case's thumbnails as it
     /// finishes; for cases without them (folders of an older ctprep) this command makes them
     /// from the outputs, in parallel, and keeps them in the records, never rerunning a case.
