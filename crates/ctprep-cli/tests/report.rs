@@ -189,10 +189,16 @@ fn bad_folders_still_get_a_page_that_says_what_is_missing() {
             std::fs::remove_file(e.path()).expect("removes");
         }
     }
+    // A record of another ctprep version that still reads: shown, and said so.
+    let path = out.join("case2/ctprep.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("json");
+    record["ctprep_version"] = "0.0.1".into();
+    std::fs::write(&path, serde_json::to_vec(&record).expect("json")).expect("writes");
     let o = ctprep(&["report", s(&out), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let data = page_data(&out.join("report.html"));
     assert_eq!(data["cases"].as_array().map(Vec::len), Some(4));
+    assert!(case(&data, "case2")["missing"][0].as_str().is_some_and(|m| m.contains("ctprep 0.0.1")), "{data}");
     let c0 = case(&data, "case0");
     assert_eq!(c0["status"], "failed");
     assert!(c0["error"].as_str().expect("error").contains("not a ctprep record"), "{c0}");

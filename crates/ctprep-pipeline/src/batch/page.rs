@@ -201,10 +201,13 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
         None => return c,
     };
     let run = &rec.run;
+    let mut missing: Vec<String> = Vec::new();
+    if rec.ctprep_version != super::VERSION {
+        missing.push(format!("record: written by ctprep {} (this is {})", rec.ctprep_version, super::VERSION));
+    }
     let image = rec.inputs.iter().find(|f| f.role == "image").map(|f| f.path.clone());
     let label = rec.inputs.iter().find(|f| f.role == "label").map(|f| f.path.clone());
     let mut warnings: Vec<(&str, String)> = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
     if let Some(l) = &run.label
         && l.verdict != "aligned"
     {
