@@ -132,9 +132,26 @@ impl BatchArgs {
 
 pub(crate) fn run(args: &BatchArgs) -> CmdResult {
     match outcome(args)? {
-        Some((summary, written)) => finish(&summary, args.json, written.as_deref()),
+        Some((summary, written)) => {
+            // The table first, then the page (also when cases failed: that is when it helps).
+            let finished = finish(&summary, args.json, written.as_deref());
+            report_if_asked(args, &summary, written.as_deref())?;
+            finished
+        }
         None => Ok(()),
     }
+}
+
+/// With `--report`: the page of the folder the summary went to.
+pub(crate) fn report_if_asked(
+    args: &BatchArgs,
+    summary: &Summary,
+    written: Option<&Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let (true, Some(dir)) = (args.report, written) {
+        report(dir, Some(summary), None)?;
+    }
+    Ok(())
 }
 
 /// A batch's summary and the folder its summary files went to (none for a shard).
@@ -146,9 +163,6 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
     if let Some(dir) = &args.summary {
         let summary = Summary::of_records(dir)?;
         summary.write(dir)?;
-        if args.report {
-            report(dir, Some(&summary), None)?;
-        }
         return Ok(Some((summary, Some(dir.clone()))));
     }
     let (Some(source), Some(out)) = (&args.source, &args.out) else {
@@ -210,9 +224,6 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
     if shard.is_none() {
         summary.write(out)?;
     }
-    if args.report {
-        report(out, Some(&summary), Some(jobs))?;
-    }
     Ok(Some((summary, shard.is_none().then(|| out.clone()))))
 }
 
@@ -223,6 +234,9 @@ pub(crate) fn report(
     summary: Option<&Summary>,
     jobs: Option<usize>,
 ) -> Result<ctprep_pipeline::batch::ReportOutcome, Box<dyn std::error::Error>> {
+    if let Some(j) = jobs {
+        crate::commands::check_thread_count("--jobs", j)?;
+    }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
     let bars = crate::progress::Bars::default();
     let done = ctprep_pipeline::batch::write_report(dir, summary, jobs, &bars)?;

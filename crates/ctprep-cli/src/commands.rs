@@ -504,7 +504,10 @@ pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
             Err(UsageError("--slurm writes a job script: use the ctprep command line for it".to_owned()).into())
         }
         Command::Batch(a) => match crate::batch::outcome(&a)? {
-            Some((summary, _)) => Ok(serde_json::to_string(&summary)?),
+            Some((summary, written)) => {
+                crate::batch::report_if_asked(&a, &summary, written.as_deref())?;
+                Ok(serde_json::to_string(&summary)?)
+            }
             None => unreachable!("only --slurm has no summary"),
         },
         Command::Report { dir, jobs, .. } => {
@@ -645,9 +648,6 @@ fn run_command(command: Command) -> CmdResult {
         Command::Run(args) => crate::run::run(&args),
         Command::Batch(args) => crate::batch::run(&args),
         Command::Report { dir, jobs, json } => {
-            if let Some(j) = jobs {
-                check_thread_count("--jobs", j.get())?;
-            }
             let done = crate::batch::report(&dir, None, jobs.map(std::num::NonZeroUsize::get))?;
             if json {
                 crate::sayln!("{}", serde_json::to_string(&done)?)?;

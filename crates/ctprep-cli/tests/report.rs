@@ -199,6 +199,36 @@ fn bad_folders_still_get_a_page_that_says_what_is_missing() {
     let data = page_data(&out.join("report.html"));
     assert_eq!(data["cases"].as_array().map(Vec::len), Some(4));
     assert!(case(&data, "case2")["missing"][0].as_str().is_some_and(|m| m.contains("ctprep 0.0.1")), "{data}");
+
+    // A record that names a case elsewhere, or images outside its folder, cannot make the
+    // report read, write or link there: the folder names the case and images are remade.
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).expect("mkdir");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("json");
+    record["id"] = "../victim".into();
+    record["figures"]["views"][0]["thumb"] = "../../../../../../etc/hostname".into();
+    record["figures"]["views"][1]["full"] = "/etc/hostname".into();
+    std::fs::write(&path, serde_json::to_vec(&record).expect("json")).expect("writes");
+    // And a batch list that cannot be read: the cases are the folders' records.
+    std::fs::write(out.join("cases.json"), "{\"ids\": 5}").expect("writes");
+    let o = ctprep(&["report", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&victim).expect("dir").count(), 0, "the report wrote outside the folder");
+    let data = page_data(&out.join("report.html"));
+    assert!(data["notes"][0].as_str().is_some_and(|n| n.contains("cases.json")), "{}", data["notes"]);
+    let ids: Vec<&str> = data["cases"].as_array().expect("cases").iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["broken", "case0", "case1", "case2"]);
+    let c2 = case(&data, "case2");
+    for t in c2["thumbs"].as_array().expect("thumbs") {
+        for key in ["src", "full"] {
+            let p = t[key].as_str().expect("path");
+            assert!(p.starts_with("case2/") && !p.contains(".."), "{p}");
+            assert!(out.join(p).is_file(), "{p}");
+        }
+    }
+    assert_eq!(c2["thumbs"].as_array().map(Vec::len), Some(3), "{c2}");
+    let record: Value = serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("json");
+    assert_eq!(record["figures"]["views"][0]["thumb"], "c2_thumb_axial.png");
     let c0 = case(&data, "case0");
     assert_eq!(c0["status"], "failed");
     assert!(c0["error"].as_str().expect("error").contains("not a ctprep record"), "{c0}");
@@ -239,4 +269,31 @@ fn ctprep_env_shard(manifest: &Path, out: &Path) -> std::process::Output {
         .env("SLURM_ARRAY_TASK_COUNT", "2")
         .output()
         .expect("runs")
+}
+
+/// Infinite values in the output keep the record readable (JSON has no infinity): the range
+/// is left out and the card warns.
+#[test]
+fn infinite_values_leave_the_record_readable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let ct = Phantom::new([20, 16, 8]).ct().expect("ct");
+    let mut values = ct.scaled_f32();
+    values[100] = f32::INFINITY;
+    let shape = ct.shape().to_vec();
+    let hot = ct.derived(ctprep_io::VoxelData::from_vec(values), &shape, *ct.affine()).expect("volume");
+    write_nifti(&hot, data.join("hot.nii.gz"), &WriteOptions::new()).expect("writes");
+    let out = dir.path().join("out");
+    let o = ctprep(&["batch", s(&data), "--out", s(&out), "--report", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(out.join("hot/ctprep.json")).expect("reads")).expect("json");
+    assert_eq!((record["run"]["hu"]["infinite"].as_bool(), record["run"]["hu"]["range"].is_null()), (Some(true), true));
+    let c = &page_data(&out.join("report.html"))["cases"][0];
+    assert_eq!(c["status"], "done", "{c}");
+    assert!(c["warning_kinds"].as_array().expect("kinds").iter().any(|k| k == "not-finite"), "{c}");
+    // A rerun skips it: its record reads back.
+    let o = ctprep(&["batch", s(&data), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success() && stderr(&o).contains("1 skipped"), "{}", stderr(&o));
 }

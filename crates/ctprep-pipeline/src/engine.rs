@@ -271,8 +271,6 @@ struct LabelSeen {
     counts: Mutex<crate::report::Counts>,
 }
 
-impl LabelJob<'_> {}
-
 /// What one slab hands to the writer.
 #[derive(Default)]
 struct SlabOut {

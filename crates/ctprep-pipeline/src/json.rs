@@ -65,8 +65,12 @@ pub struct RunJson {
 /// The output's values in HU before the window, in `run --json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HuJson {
-    /// The smallest and largest value (NaN left out); `None` when every value is NaN.
+    /// The smallest and largest value (NaN left out); `None` when every value is NaN, or when
+    /// one end is infinite (`infinite`).
     pub range: Option<[f32; 2]>,
+    /// Whether the values reach an infinity (JSON has no number for it).
+    #[serde(default)]
+    pub infinite: bool,
     /// The share of voxels below the window (mapped to 0).
     pub below_window: f64,
     /// The share of voxels above it (mapped to 1).
@@ -163,7 +167,14 @@ impl From<&RunReport> for RunJson {
             }),
             hu: (r.hu.count > 0).then(|| {
                 let [below_window, above_window] = r.hu.clipped_shares();
-                HuJson { range: r.hu.range, below_window, above_window, nan_voxels: r.hu.nan }
+                let finite = r.hu.range.filter(|[lo, hi]| lo.is_finite() && hi.is_finite());
+                HuJson {
+                    range: finite,
+                    infinite: r.hu.range.is_some() && finite.is_none(),
+                    below_window,
+                    above_window,
+                    nan_voxels: r.hu.nan,
+                }
             }),
         }
     }

@@ -92,7 +92,12 @@ pub fn make_figures(
         label_layers: None,
         missing: Vec::new(),
     };
-    let file = |role: &str| outputs.iter().find(|o| o.role == role).map(|o| dir.join(&o.path));
+    // Only regular files named plainly in the case's folder (a record could name anything).
+    let file = |role: &str| {
+        let o = outputs.iter().find(|o| o.role == role)?;
+        let p = dir.join(&o.path);
+        (super::page::plain_name(&o.path) && std::fs::metadata(&p).is_ok_and(|m| m.is_file())).then_some(p)
+    };
     let opts = ReadOptions::new().gzip_threads(gzip_threads.max(1));
     // The grey slices and the grid they lie on.
     let grey: Option<Slices> =
@@ -113,7 +118,12 @@ pub fn make_figures(
                 }
             },
             (_, None) => {
-                fig.missing.push("thumbnails: neither the windowed volume nor the MIP was saved".to_owned());
+                let saved = outputs.iter().any(|o| o.role == "volume" || o.role == "mip");
+                fig.missing.push(if saved {
+                    "thumbnails: the windowed volume and the MIP are not files of the case's folder".to_owned()
+                } else {
+                    "thumbnails: neither the windowed volume nor the MIP was saved".to_owned()
+                });
                 None
             }
         };
@@ -154,7 +164,12 @@ pub fn make_figures(
                 None
             }
         },
-        (None, None) => None,
+        (None, None) => {
+            if let Some(o) = outputs.iter().find(|o| o.role == "label") {
+                fig.missing.push(format!("label: its output {} is not a file of the case's folder", o.path));
+            }
+            None
+        }
     };
     if let Some((planes, _, _)) = grey {
         render(dir, stem, planes, labels, &mut fig);

@@ -5,6 +5,7 @@
 //! as one JSON block; it only assembles what the records hold, and makes the thumbnails of
 //! cases whose records lack them (folders written before, or whose images were removed).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -70,20 +71,38 @@ pub fn write_report(
     let summary = match summary {
         Some(s) => s,
         None => {
-            of_records = Summary::of_records(out).unwrap_or_else(|e| {
-                notes.push(e.why.clone());
-                Summary::of(Vec::new(), 0.0)
-            });
+            of_records = match Summary::of_records(out) {
+                Ok(s) => s,
+                // A batch's list that cannot be read: the cases are the records found.
+                Err(e) => {
+                    notes.push(e.to_string());
+                    Summary::of_records_listed(out, false).unwrap_or_else(|e2| {
+                        if e2.to_string() != e.to_string() {
+                            notes.push(e2.to_string());
+                        }
+                        Summary::of(Vec::new(), 0.0)
+                    })
+                }
+            };
             &of_records
         }
     };
+    if summary.not_listed > 0 {
+        notes.push(format!(
+            "{} case folders or failure records of cases not in the batch's list ({}) are left out",
+            summary.not_listed,
+            super::CASES
+        ));
+    }
     // The records of the cases that have one, and which of them need figures made.
     let mut records: Vec<Option<Result<Record, String>>> = summary
         .rows
         .par_iter()
         .map(|r| {
+            // Only a plain case id names a folder here (a list or record could say "../x").
             let path = out.join(&r.id).join(RECORD);
-            matches!(r.status, Status::Done | Status::Skipped).then(|| read_json::<Record>(&path).map_err(|e| e.why))
+            (matches!(r.status, Status::Done | Status::Skipped) && super::check_id(&r.id).is_ok())
+                .then(|| read_json::<Record>(&path).map_err(|e| e.why))
         })
         .collect();
     let todo: Vec<usize> = records
@@ -102,7 +121,13 @@ pub fn write_report(
             todo.par_iter()
                 .filter_map(|&i| {
                     let Some(Ok(rec)) = &records[i] else { return None };
-                    let dir = out.join(&rec.id);
+                    let id = &summary.rows[i].id;
+                    let dir = out.join(id);
+                    // A batch running this case holds its lock: its record is being replaced.
+                    let Ok(Some(_lock)) = ctprep_io::NameLock::take(out, id) else {
+                        shown.advance();
+                        return None;
+                    };
                     let stem = rec
                         .inputs
                         .iter()
@@ -156,15 +181,21 @@ fn page_of(data: &Value) -> Result<String, BatchError> {
     Ok(TEMPLATE.replacen(TOKEN, &json, 1))
 }
 
-/// Whether a case's figures must be made: none recorded, of another version, or an image gone.
+/// Whether a case's figures must be made: none recorded, of another version, or an image gone
+/// (or named as anything but a file of the case's folder).
 fn needs_figures(dir: &Path, rec: &Record) -> bool {
+    let there = |name: &str| plain_name(name) && dir.join(name).is_file();
     match &rec.figures {
         None => true,
-        Some(f) => {
-            f.version != FIGURES_VERSION
-                || f.views.iter().any(|v| !dir.join(&v.thumb).is_file() || !dir.join(&v.full).is_file())
-        }
+        Some(f) => f.version != FIGURES_VERSION || f.views.iter().any(|v| !there(&v.thumb) || !there(&v.full)),
     }
+}
+
+/// Whether `name` is one plain file name (no folder, no `..`, not absolute), as a case's
+/// outputs and images are named in its record.
+pub(crate) fn plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(parts.next(), Some(std::path::Component::Normal(_))) && parts.next().is_none() && !name.contains('\\')
 }
 
 /// Puts `fig` into the record at `path`, keeping every other field as it is.
@@ -190,7 +221,8 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
     let mut c = json!({
         "id": row.id, "status": row.status.name(), "error": row.error.as_deref().map(line),
         "thumbs": [], "labels": [], "warnings": [], "missing": [],
-        "seconds": (row.seconds > 0.0).then_some(row.seconds), "timings": row.timings_s,
+        "seconds": (row.seconds > 0.0).then_some(row.seconds),
+        "timings": row.timings_s.iter().take(8).map(|(k, v)| (line(k), *v)).collect::<BTreeMap<_, _>>(),
     });
     let rec = match rec {
         Some(Ok(r)) => r,
@@ -224,7 +256,10 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
             {
                 warnings.push(("not-hu", format!("lowest value {lo}: not in HU (no air)? check the scaling")));
             }
-            if hu.range.is_none() {
+            if hu.infinite {
+                warnings.push(("not-finite", "the output holds infinite values".to_owned()));
+            }
+            if hu.range.is_none() && !hu.infinite {
                 warnings.push(("nan", "every output value is NaN".to_owned()));
             } else if hu.nan_voxels > 0 {
                 warnings.push(("nan", format!("{} NaN voxels", hu.nan_voxels)));
@@ -248,10 +283,11 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
     }
     match &rec.figures {
         Some(f) => {
-            let dir = &rec.id;
+            let dir = &row.id;
             c["thumbs"] = f
                 .views
                 .iter()
+                .filter(|v| plain_name(&v.thumb) && plain_name(&v.full))
                 .map(|v| {
                     json!({"plane": v.plane, "src": format!("{dir}/{}", v.thumb), "full": format!("{dir}/{}", v.full),
                            "w": v.width, "h": v.height})
@@ -287,15 +323,20 @@ fn case_json(row: &Row, rec: Option<&Result<Record, String>>) -> Value {
     }
     c["warnings"] = lines.into();
     c["warning_kinds"] = kinds.into();
+    let more = missing.len().saturating_sub(PAGE_WARNINGS);
+    missing.truncate(PAGE_WARNINGS);
+    if more > 0 {
+        missing.push(format!("and {more} more"));
+    }
     c["missing"] = missing.iter().map(|m| line(m)).collect();
     c["image"] = json!(image.as_deref().map(line));
     c["label"] = json!(label.as_deref().map(line));
     c["shape_in"] = json!(run.input_shape);
     c["spacing_in"] = json!(run.input_spacing_mm.map(|s| s.map(|v| (v * 1e4).round() / 1e4)));
-    c["axcodes_in"] = json!(run.input_axcodes);
+    c["axcodes_in"] = json!(run.input_axcodes.as_deref().map(line));
     c["shape_out"] = json!(run.output_shape);
     c["spacing_out"] = json!(run.output_spacing_mm.map(|v| (v * 1e4).round() / 1e4));
-    c["axcodes"] = json!(run.axcodes);
+    c["axcodes"] = json!(line(&run.axcodes));
     c["window"] = json!(run.window);
     c
 }

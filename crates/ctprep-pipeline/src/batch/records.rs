@@ -208,6 +208,12 @@ impl Summary {
     /// a list (a folder of an older ctprep), every record found is a case. `wall_s` is the sum
     /// of the cases' times.
     pub fn of_records(out: &Path) -> Result<Summary, BatchError> {
+        Summary::of_records_listed(out, true)
+    }
+
+    /// [`Summary::of_records`], ignoring the batch's list when `use_list` is false (every
+    /// record found is a case).
+    pub(super) fn of_records_listed(out: &Path, use_list: bool) -> Result<Summary, BatchError> {
         let entries = std::fs::read_dir(out).map_err(|e| BatchError::new(out, format!("cannot list: {e}")))?;
         let mut done: BTreeMap<String, Result<Record, BatchError>> = BTreeMap::new();
         let mut failed: BTreeMap<String, Result<FailureRecord, BatchError>> = BTreeMap::new();
@@ -223,6 +229,7 @@ impl Summary {
             }
         }
         let listed: Option<CaseList> = match read_json::<CaseList>(&out.join(CASES)) {
+            _ if !use_list => None,
             Ok(l) => Some(l),
             Err(_) if !out.join(CASES).exists() => None,
             Err(e) => return Err(e),
@@ -261,7 +268,8 @@ impl Summary {
                 {
                     bare(id, Status::Failed, Some(f.error.clone()), f.seconds)
                 }
-                (_, Some(Ok(r))) => row_of(r),
+                // The folder names the case, whatever its record says.
+                (_, Some(Ok(r))) => Row { id: id.clone(), ..row_of(r) },
                 (_, None) => bare(id, Status::Missing, None, 0.0),
             };
             rows.push(row);
@@ -351,7 +359,12 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
     ctprep_io::write_atomically_named(path, |mut f| {
         f.write_all(bytes).map_err(|e| ctprep_io::Error::io(path, "write", e))
     })
-    .map_err(|e: ctprep_io::Error| BatchError::new(path, e.to_string()))
+    .map_err(|e: ctprep_io::Error| {
+        // The error names the file already; the BatchError names it once.
+        let why = e.to_string();
+        let why = why.strip_prefix(&format!("{}: ", path.display())).map_or(why.clone(), str::to_owned);
+        BatchError::new(path, why)
+    })
 }
 
 /// [`CASES`]: the ids of a batch's cases.
