@@ -111,6 +111,7 @@ pub fn write_report(
         .filter(|(i, r)| matches!(r, Some(Ok(rec)) if needs_figures(&out.join(&summary.rows[*i].id), rec)))
         .map(|(i, _)| i)
         .collect();
+    let mut rendered = 0;
     if !todo.is_empty() {
         let shown = Shown::start(progress, Stage::Figures, Some(todo.len() as u64));
         let pool = rayon::ThreadPoolBuilder::new()
@@ -143,6 +144,7 @@ pub fn write_report(
                 .collect()
         });
         drop(shown);
+        rendered = made.len();
         for (i, fig) in made {
             if let Some(Ok(rec)) = &mut records[i] {
                 rec.figures = Some(fig);
@@ -170,7 +172,7 @@ pub fn write_report(
     let page = page_of(&data)?;
     let path = out.join(REPORT);
     write_file(&path, page.as_bytes())?;
-    Ok(ReportOutcome { path, cases: summary.rows.len(), rendered: todo.len(), with_warnings })
+    Ok(ReportOutcome { path, cases: summary.rows.len(), rendered, with_warnings })
 }
 
 /// The template with `data` in its JSON block, written so that no string in it can end the
