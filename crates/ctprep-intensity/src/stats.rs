@@ -55,44 +55,54 @@ impl WindowStats {
 /// maximum and counts only as NaN.
 #[inline(always)]
 pub(crate) fn lanes(values: &[f32], lo: f32, hi: f32) -> WindowStats {
-    const L: usize = 16;
-    let (mut mn, mut mx) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L]);
-    let (mut below, mut above, mut nan) = ([0u32; L], [0u32; L], [0u32; L]);
+    let mut acc =
+        Lanes { mn: [f32::INFINITY; L], mx: [f32::NEG_INFINITY; L], below: [0; L], above: [0; L], nan: [0; L] };
     let mut chunks = values.chunks_exact(L);
     for c in &mut chunks {
-        let c: &[f32; L] = c.try_into().expect("chunks_exact gives L values");
-        for i in 0..L {
-            let v = c[i];
-            mn[i] = if v < mn[i] { v } else { mn[i] };
-            mx[i] = if v > mx[i] { v } else { mx[i] };
-            below[i] += u32::from(v < lo);
-            above[i] += u32::from(v > hi);
-            nan[i] += u32::from(v.is_nan());
-        }
+        acc.add(c.try_into().expect("chunks_exact gives L values"), lo, hi);
     }
     // The tail as one more chunk padded with NaN, taken back out of the NaN count.
     let rest = chunks.remainder();
     let mut c = [f32::NAN; L];
     c[..rest.len()].copy_from_slice(rest);
-    for i in 0..L {
-        let v = c[i];
-        mn[i] = if v < mn[i] { v } else { mn[i] };
-        mx[i] = if v > mx[i] { v } else { mx[i] };
-        below[i] += u32::from(v < lo);
-        above[i] += u32::from(v > hi);
-        nan[i] += u32::from(v.is_nan());
-    }
-    for n in &mut nan[rest.len()..] {
+    acc.add(&c, lo, hi);
+    for n in &mut acc.nan[rest.len()..] {
         *n -= 1;
     }
     let sum = |c: [u32; L]| c.iter().map(|&n| u64::from(n)).sum::<u64>();
-    let (lo_v, hi_v) = (mn.into_iter().fold(f32::INFINITY, f32::min), mx.into_iter().fold(f32::NEG_INFINITY, f32::max));
+    let lo_v = acc.mn.into_iter().fold(f32::INFINITY, f32::min);
+    let hi_v = acc.mx.into_iter().fold(f32::NEG_INFINITY, f32::max);
     WindowStats {
         range: (lo_v <= hi_v).then_some([lo_v, hi_v]),
-        below: sum(below),
-        above: sum(above),
-        nan: sum(nan),
+        below: sum(acc.below),
+        above: sum(acc.above),
+        nan: sum(acc.nan),
         count: values.len() as u64,
+    }
+}
+
+/// Lanes of [`lanes`].
+const L: usize = 16;
+
+/// Per-lane minima, maxima and counts.
+struct Lanes {
+    mn: [f32; L],
+    mx: [f32; L],
+    below: [u32; L],
+    above: [u32; L],
+    nan: [u32; L],
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn add(&mut self, c: &[f32; L], lo: f32, hi: f32) {
+        for (i, &v) in c.iter().enumerate() {
+            self.mn[i] = if v < self.mn[i] { v } else { self.mn[i] };
+            self.mx[i] = if v > self.mx[i] { v } else { self.mx[i] };
+            self.below[i] += u32::from(v < lo);
+            self.above[i] += u32::from(v > hi);
+            self.nan[i] += u32::from(v.is_nan());
+        }
     }
 }
 

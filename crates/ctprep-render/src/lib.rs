@@ -110,8 +110,8 @@ pub use error::{RenderError, Result};
 pub use grey::{Bits, Gray, ParseBitsError, PixelMap, Pixels};
 pub use layout::{ParsePlaneError, Plane, SliceLayout, slice_image};
 pub use overlay::{
-    Labels, OverlayStyle, PALETTE, Rgb, check_same_grid, encode_png_rgb, label_colour, label_slice, labelled_sheet,
-    overlay, write_png_rgb,
+    Labels, OverlayStyle, PALETTE, Rgb, SAME_GRID_MM, check_same_grid, corners_apart_mm, encode_png_rgb, label_colour,
+    label_slice, labelled_sheet, overlay, write_png_rgb,
 };
 pub use sheet::{SEPARATOR_PX, SheetOptions, contact_sheet};
 pub use volume::VolumeImages;

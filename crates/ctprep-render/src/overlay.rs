@@ -147,17 +147,8 @@ fn blend(g: u8, c: u8, a: f32) -> u8 {
 /// the same display layout shows both.
 pub fn check_same_grid(image: &Volume, labels: &Volume) -> Result<()> {
     let (a, b) = (image.dims3()?, labels.dims3()?);
-    let corners = |s: [usize; 3]| {
-        (0..8).map(move |k| [0, 1, 2].map(|d| if k >> d & 1 == 1 { s[d].saturating_sub(1) as f64 } else { 0.0 }))
-    };
-    let far = corners(a)
-        .map(|p| {
-            let (x, y) = (image.affine().apply(p), labels.affine().apply(p));
-            (0..3).map(|d| (x[d] - y[d]).abs()).fold(0.0, f64::max)
-        })
-        .fold(0.0, f64::max);
-    // A NaN distance (a degenerate affine) counts as apart.
-    if a != b || far.is_nan() || far > 0.01 {
+    let far = corners_apart_mm(a, image.affine(), labels.affine());
+    if a != b || far.is_nan() || far > SAME_GRID_MM {
         return Err(RenderError::invalid(
             labels.display_path(),
             format!(
@@ -169,6 +160,22 @@ pub fn check_same_grid(image: &Volume, labels: &Volume) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// How far two grids may put a voxel centre apart (mm) and still be one grid for drawing.
+pub const SAME_GRID_MM: f64 = 0.01;
+
+/// The largest distance along any world axis (mm) between where affines `a` and `b` put the
+/// corner voxels of a volume of `shape`; NaN when either affine gives NaN (a degenerate one),
+/// so that it never counts as close.
+pub fn corners_apart_mm(shape: [usize; 3], a: &ctprep_core::Affine, b: &ctprep_core::Affine) -> f64 {
+    let corner = |k: usize| [0, 1, 2].map(|d| if k >> d & 1 == 1 { shape[d].saturating_sub(1) as f64 } else { 0.0 });
+    (0..8)
+        .flat_map(|k| {
+            let (x, y) = (a.apply(corner(k)), b.apply(corner(k)));
+            (0..3).map(move |d| (x[d] - y[d]).abs())
+        })
+        .fold(0.0, |far, d| if d.is_nan() || far.is_nan() { f64::NAN } else { far.max(d) })
 }
 
 /// Slice `index` of `plane` of a label map, in display orientation: the stored values as

@@ -307,3 +307,17 @@ fn captured_slices_equal_the_whole_volume_images() {
         }
     }
 }
+
+/// Grids compare by their corner voxels; a degenerate (NaN) affine is never close.
+#[test]
+fn corners_apart_measures_the_farthest_corner() {
+    let a = Affine::from_spacing_origin([0.8, 0.8, 2.5], [0.0; 3]);
+    assert_eq!(corners_apart_mm([4, 5, 6], &a, &a), 0.0);
+    let shifted = Affine::from_spacing_origin([0.8, 0.8, 2.5], [0.0, 0.02, 0.0]);
+    assert!((corners_apart_mm([4, 5, 6], &a, &shifted) - 0.02).abs() < 1e-12);
+    // 1% longer z steps: the far corner moves 5 * 0.025 mm.
+    let longer = Affine::from_spacing_origin([0.8, 0.8, 2.525], [0.0; 3]);
+    assert!((corners_apart_mm([4, 5, 6], &a, &longer) - 0.125).abs() < 1e-12);
+    let nan = Affine::from_spacing_origin([0.8, f64::NAN, 2.5], [0.0; 3]);
+    assert!(corners_apart_mm([4, 5, 6], &a, &nan).is_nan());
+}

@@ -327,7 +327,10 @@ fn read_label(
     let mut caps = Vec::new();
     let mut not_drawn = None;
     match grey {
-        Some((planes, g_shape, g_affine)) if g_shape == shape && same_grid(shape, &affine, g_affine) => {
+        Some((planes, g_shape, g_affine))
+            if g_shape == shape
+                && ctprep_render::corners_apart_mm(shape, &affine, g_affine) <= ctprep_render::SAME_GRID_MM =>
+        {
             for (plane, slice, _) in planes {
                 caps.push((*slice, SliceCapture::new(shape, &affine, *plane, &[*slice]).map_err(|e| e.to_string())?));
             }
@@ -380,13 +383,4 @@ fn read_label(
         Some(out)
     };
     Ok(LabelFigures { volumes, layers: (layers > 1).then_some(layers), slices, not_drawn })
-}
-
-/// Whether two grids of `shape` put their corner voxels within 0.01 mm of each other.
-fn same_grid(shape: [usize; 3], a: &Affine, b: &Affine) -> bool {
-    (0..8).all(|k| {
-        let p = [0, 1, 2].map(|d| if k >> d & 1 == 1 { shape[d].saturating_sub(1) as f64 } else { 0.0 });
-        let (x, y) = (a.apply(p), b.apply(p));
-        (0..3).all(|d| (x[d] - y[d]).abs() <= 0.01)
-    })
 }
