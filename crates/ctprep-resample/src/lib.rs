@@ -69,11 +69,13 @@
 //! the terms' size when they cancel).
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
 
+pub mod bspline;
 pub mod dispatch;
 pub mod grid;
 pub mod parallel;
 pub mod scalar;
 pub mod simd;
+pub mod spline;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -86,6 +88,7 @@ pub use ctprep_core::{Affine, Exec, Isa, Kernel, Source, Threads, Variant, Voxel
 pub use grid::{
     Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, plan_like, plan_spacing, plan_spacing_with,
 };
+pub use spline::{Mode, Sampling};
 
 /// An invalid resampling request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -121,6 +124,19 @@ pub enum Interp {
     Linear,
     /// Nearest neighbour (label maps: integer types stay integer).
     Nearest,
+    /// Cubic B-spline with scipy's prefilter (images).
+    Cubic,
+}
+
+impl Interp {
+    /// The spline order of the interpolation.
+    pub fn order(self) -> u8 {
+        match self {
+            Interp::Nearest => 0,
+            Interp::Linear => 1,
+            Interp::Cubic => 3,
+        }
+    }
 }
 
 impl fmt::Display for Interp {
@@ -128,6 +144,7 @@ impl fmt::Display for Interp {
         f.write_str(match self {
             Interp::Linear => "linear",
             Interp::Nearest => "nearest",
+            Interp::Cubic => "cubic",
         })
     }
 }
@@ -138,7 +155,8 @@ impl FromStr for Interp {
         match s.to_ascii_lowercase().as_str() {
             "linear" | "trilinear" => Ok(Interp::Linear),
             "nearest" => Ok(Interp::Nearest),
-            _ => Err(ResampleError::BadParameter(format!("interpolation {s:?}: expected linear or nearest"))),
+            "cubic" => Ok(Interp::Cubic),
+            _ => Err(ResampleError::BadParameter(format!("interpolation {s:?}: expected linear, nearest or cubic"))),
         }
     }
 }
@@ -612,6 +630,94 @@ pub fn resample_nearest<T: Voxel>(
     Ok((into_array(out, plan)?, report))
 }
 
+/// B-spline resampling (order 0, 1 or 3 per axis, any boundary mode: see [`spline`]) of `src`
+/// (x-fastest, `plan.input_shape`) into `dst` (x-fastest, `plan.grid.shape`), real values as
+/// `f32`. Plain trilinear options ([`Sampling::is_trilinear`]) run the trilinear kernels,
+/// bit for bit as [`resample_linear_slice_into`].
+pub fn resample_spline_slice_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Sampling,
+    dst: &mut [f32],
+    exec: Exec,
+) -> Result<Report> {
+    opts.check()?;
+    check_buffers(plan, src.len(), dst.len())?;
+    if opts.is_trilinear() {
+        return resample_linear_slice_into(src, plan, &opts.trilinear(), dst, exec);
+    }
+    let (kernel, _, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
+    let separable = plan.map.is_diagonal();
+    let par = threads > 1;
+    match (kernel, separable) {
+        (Kernel::Scalar, _) => spline::resample_spline(src, plan, opts, dst),
+        (Kernel::Wide, true) => bspline::separable::<T, simd::Wide>(src, plan, opts, dst, par),
+        (Kernel::Wide, false) => bspline::general::<T, simd::Wide>(src, plan, opts, dst, par),
+        (_, true) => bspline::separable::<T, dispatch::Plain>(src, plan, opts, dst, par),
+        (_, false) => bspline::general::<T, dispatch::Plain>(src, plan, opts, dst, par),
+    }
+    let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
+    let threads = if kernel == Kernel::Scalar { 1 } else { threads };
+    Ok(Report::new(kernel, threads, path, source))
+}
+
+/// B-spline resampling of a volume (any layout) into a new x-fastest `f32` array.
+pub fn resample_spline<T: Voxel>(
+    src: ArrayView3<'_, T>,
+    plan: &Plan,
+    opts: &Sampling,
+    exec: Exec,
+) -> Result<(Array3<f32>, Report)> {
+    let data = fortran(&src);
+    let mut out = vec![0f32; plan.output_len()];
+    let report = resample_spline_slice_into(&data, plan, opts, &mut out, exec)?;
+    Ok((into_array(out, plan)?, report))
+}
+
+/// Nearest-neighbour resampling under a boundary mode (scipy's order 0: the voxel at
+/// `floor(x + 0.5)`, folded or clamped by `mode`, or `fill` outside with [`Mode::Constant`]), in
+/// the stored type. Every kernel copies the same voxels (per-axis index tables when the map is
+/// diagonal; the oracle and other maps index voxel by voxel), so all are bit-identical.
+pub fn resample_nearest_mode_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    mode: Mode,
+    fill: Option<T>,
+    dst: &mut [T],
+    exec: Exec,
+) -> Result<Report> {
+    check_buffers(plan, src.len(), dst.len())?;
+    let fill = match (mode, fill) {
+        (Mode::Constant, Some(f)) => f,
+        (Mode::Constant, None) => return Err(ResampleError::BadParameter("mode constant needs a fill value".into())),
+        (m, Some(_)) => {
+            return Err(ResampleError::BadParameter(format!("a fill value applies to mode constant, not to mode {m}")));
+        }
+        (_, None) => T::default(),
+    };
+    let (kernel, runs, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
+    let tables = kernel != Kernel::Scalar && plan.map.is_diagonal();
+    let plane = plan.grid.shape[0] * plan.grid.shape[1];
+    if threads > 1 && kernel != Kernel::Scalar {
+        use rayon::prelude::*;
+        let mut jobs = Vec::with_capacity(runs.len());
+        let mut rest = &mut dst[..];
+        for r in &runs {
+            let (head, tail) = rest.split_at_mut(r.len() * plane);
+            jobs.push((r.clone(), head));
+            rest = tail;
+        }
+        jobs.into_par_iter().for_each(|(zs, out)| spline::nearest_mode(src, plan, mode, fill, out, zs, tables));
+    } else {
+        spline::nearest_mode(src, plan, mode, fill, dst, 0..plan.grid.shape[2], tables);
+    }
+    let path = if tables { Path::Separable } else { Path::General };
+    let threads = if kernel == Kernel::Scalar { 1 } else { threads };
+    let mut report = Report::new(kernel, threads, path, source);
+    report.isa = Isa::target();
+    Ok(report)
+}
+
 fn into_array<T>(data: Vec<T>, plan: &Plan) -> Result<Array3<T>> {
     let [a, b, c] = plan.grid.shape;
     Array3::from_shape_vec((a, b, c).f(), data).map_err(|e| ResampleError::BadGeometry(e.to_string()))
@@ -647,7 +753,8 @@ mod tests {
     fn names() {
         assert_eq!("nearest".parse::<Interp>(), Ok(Interp::Nearest));
         assert_eq!("Linear".parse::<Interp>(), Ok(Interp::Linear));
-        assert!("cubic".parse::<Interp>().is_err());
+        assert_eq!("cubic".parse::<Interp>(), Ok(Interp::Cubic));
+        assert!("quadratic".parse::<Interp>().is_err());
         for c in GridConvention::ALL {
             assert_eq!(c.to_string().parse::<GridConvention>(), Ok(c));
         }
