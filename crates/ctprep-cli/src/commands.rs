@@ -130,17 +130,20 @@ enum Command {
     /// Resample onto a new voxel grid: a target spacing, or another image's grid.
     ///
     /// Each output voxel centre is mapped through the affines to a continuous input index and
-    /// interpolated there: trilinear on the real (scaled) values, written as float32, or the
-    /// nearest voxel in the stored type with its scl_slope/scl_inter (label maps stay integer,
-    /// labels never blend). With --spacing the output keeps the input's direction cosines and
-    /// starts where --convention puts the first sample, so it overlays the input in any viewer;
-    /// with --like it takes the reference's shape and affine. Axis-aligned maps (every spacing
-    /// change) run the separable path, others (oblique, permuted) the general 8-tap path.
-    /// Examples:
+    /// interpolated there: trilinear or cubic B-spline (scipy's map_coordinates, order 1 or 3,
+    /// prefilter included) on the real (scaled) values, written as float32, or the nearest voxel
+    /// in the stored type with its scl_slope/scl_inter (label maps stay integer, labels never
+    /// blend); --order sets one order per axis, --mode what lies beyond the edge (scipy's five
+    /// modes). With --spacing the output keeps the input's direction cosines and starts where
+    /// --convention puts the first sample, so it overlays the input in any viewer; with --like
+    /// it takes the reference's shape and affine. Axis-aligned maps (every spacing change) run
+    /// the separable path, others (oblique, permuted) the general path. Examples:
     ///
     ///   ctprep resample ct.nii.gz ct_1mm.nii.gz --spacing 1
     ///
     ///   ctprep resample ct.nii.gz ct_iso.nii.gz --spacing 0.8,0.8,2 --convention centred --fill -1024
+    ///
+    ///   ctprep resample ct.nii.gz ct_cubic.nii.gz --spacing 1 --interp cubic --mode reflect
     ///
     ///   ctprep resample seg.nii.gz seg_on_ct.nii.gz --like ct.nii.gz --interp nearest
     #[command(verbatim_doc_comment)]

@@ -1,5 +1,6 @@
 //! `ctprep resample`: a volume onto a new voxel grid (a target spacing under a named grid
-//! convention, or another image's grid), trilinear for images, nearest neighbour for label maps.
+//! convention, or another image's grid): trilinear or cubic B-spline for images, nearest
+//! neighbour for label maps, under scipy's boundary modes.
 
 use crate::progress::step;
 use std::path::PathBuf;
@@ -7,8 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_resample::{
-    Exec, Grid, GridConvention, Interp, Plan, Report, ResampleError, Shear, Trilinear, Voxel, plan_like,
-    plan_spacing_with, resample_linear_slice_into, resample_nearest_slice_into,
+    Exec, Grid, GridConvention, Interp, Mode, Plan, Report, ResampleError, Sampling, Shear, Trilinear, Voxel,
+    plan_like, plan_spacing_with, resample_linear_slice_into, resample_nearest_mode_into, resample_nearest_slice_into,
+    resample_spline_slice_into,
 };
 
 use crate::commands::{
@@ -46,19 +48,37 @@ pub(crate) struct ResampleArgs {
     /// For an axis of n voxels of spacing s and a target spacing t, the output has m voxels:
     #[arg(long, value_enum, default_value_t = ConventionArg::FirstCentre, conflicts_with = "like")]
     convention: ConventionArg,
-    /// linear: trilinear on the real (scaled) values, written as float32 (images). nearest:
+    /// How values between voxel centres are found [default: linear].
+    ///
+    /// linear: trilinear on the real (scaled) values, written as float32 (images). cubic: the
+    /// cubic B-spline through the samples (scipy's map_coordinates(order=3, prefilter=True)),
+    /// float32 (images; it can overshoot near sharp edges: see --clip-input-range). nearest:
     /// the nearest voxel, keeping the stored type and its scl_slope/scl_inter exactly (label
     /// maps stay integer; labels never blend).
-    #[arg(long, default_value = "linear")]
-    interp: Interp,
-    /// The value of samples outside the input, in real units (HU: -1024 is air). A sample whose
-    /// index along any axis lies outside [-0.5, n - 0.5) (outside the voxel boxes) takes it;
-    /// inside that margin the index clamps to the edge voxel (as SimpleITK). Default: none,
-    /// every sample clamps to the edge. With nearest it must be exactly a stored value
-    /// ((V - scl_inter) / scl_slope representable in the stored type); with linear, finite.
+    #[arg(long, value_enum, conflicts_with = "order")]
+    interp: Option<InterpArg>,
+    /// The spline order, as scipy's `order`: 0 (nearest), 1 (linear) or 3 (cubic), one for
+    /// every axis or three, OX,OY,OZ along the voxel axes i, j, k (3,3,0: cubic in-plane,
+    /// nearest between slices, nnU-Net's recipe for thick slices). Instead of --interp.
+    #[arg(long, value_name = "ORDER", value_parser = parse_orders)]
+    order: Option<[u8; 3]>,
+    /// What lies beyond the input's edge, for every order (scipy's definitions, which a
+    /// cubic spline's prefilter follows too). Default: edge, and with --fill SimpleITK's rule.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// The value of samples outside the input, in real units (HU: -1024 is air). With --mode
+    /// constant, the constant beyond the edge (scipy's cval). Without --mode, a sample whose
+    /// index along any axis lies outside [-0.5, n - 0.5) (outside the voxel boxes) takes it,
+    /// and inside that margin the index clamps to the edge voxel (as SimpleITK); with no --fill
+    /// either, every sample clamps to the edge. With nearest it must be exactly a stored value
+    /// ((V - scl_inter) / scl_slope representable in the stored type); otherwise finite.
     #[arg(long, value_name = "V", allow_hyphen_values = true)]
     fill: Option<f64>,
-    /// Stored type of the output. `keep`: float32 for linear, the input's type and scaling for
+    /// Clip the output to the input's range of values (skimage's resize(clip=True)): a cubic
+    /// spline's overshoot never goes below the input's minimum (air) or above its maximum.
+    #[arg(long)]
+    clip_input_range: bool,
+    /// Stored type of the output. `keep`: float32 for linear and cubic, the input's type and scaling for
     /// nearest. Any other type stores the real values, rounded to nearest for integer types (a
     /// value outside the type's range is an error, never a wrap; rounding is reported on stderr).
     #[arg(long, default_value = "keep", value_parser = parse_dtype)]
@@ -100,6 +120,158 @@ impl From<ConventionArg> for GridConvention {
     }
 }
 
+/// `--interp`, by the command line's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InterpArg {
+    /// Trilinear (order 1): images.
+    Linear,
+    /// Cubic B-spline with scipy's prefilter (order 3): images.
+    Cubic,
+    /// The nearest voxel (order 0), in the stored type: label maps.
+    Nearest,
+}
+
+impl From<InterpArg> for Interp {
+    fn from(i: InterpArg) -> Interp {
+        match i {
+            InterpArg::Linear => Interp::Linear,
+            InterpArg::Cubic => Interp::Cubic,
+            InterpArg::Nearest => Interp::Nearest,
+        }
+    }
+}
+
+/// `--mode`, by the command line's names, with scipy's and skimage's for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModeArg {
+    /// a a | a b c d | d d: the edge value repeats (scipy 'nearest', skimage 'edge')
+    Edge,
+    /// k k | a b c d | k k: the --fill value (scipy 'grid-constant', skimage 'constant')
+    Constant,
+    /// b a | a b c d | d c: mirrored at the voxels' outer edge (scipy 'reflect', skimage
+    /// 'symmetric')
+    Reflect,
+    /// c b | a b c d | c b: mirrored at the edge voxel's centre (scipy 'mirror', skimage
+    /// 'reflect')
+    Mirror,
+    /// c d | a b c d | a b: periodic (scipy 'grid-wrap', skimage 'wrap')
+    Wrap,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Edge => Mode::Edge,
+            ModeArg::Constant => Mode::Constant,
+            ModeArg::Reflect => Mode::Reflect,
+            ModeArg::Mirror => Mode::Mirror,
+            ModeArg::Wrap => Mode::Wrap,
+        }
+    }
+}
+
+pub(crate) fn parse_orders(s: &str) -> Result<[u8; 3], String> {
+    let one = |p: &str| -> Result<u8, String> {
+        match p.trim() {
+            "0" => Ok(0),
+            "1" => Ok(1),
+            "3" => Ok(3),
+            other => Err(format!("{other:?}: a spline order is 0 (nearest), 1 (linear) or 3 (cubic)")),
+        }
+    };
+    let parts: Vec<&str> = s.split(',').collect();
+    match parts.as_slice() {
+        [o] => Ok([one(o)?; 3]),
+        [x, y, z] => Ok([one(x)?, one(y)?, one(z)?]),
+        _ => Err(format!("{s:?}: expected one order (every axis) or three, OX,OY,OZ")),
+    }
+}
+
+/// What `resample` interpolates with: the orders, mode, fill and clipping, checked together.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Interpolation {
+    pub(crate) orders: [u8; 3],
+    pub(crate) mode: Option<Mode>,
+    pub(crate) fill: Option<f64>,
+    pub(crate) clip: bool,
+}
+
+impl Interpolation {
+    /// From the command line's options; the usage errors name the options.
+    pub(crate) fn from_args(
+        interp: Option<InterpArg>,
+        order: Option<[u8; 3]>,
+        mode: Option<ModeArg>,
+        fill: Option<f64>,
+        clip: bool,
+    ) -> Result<Interpolation, UsageError> {
+        let orders = order.or(interp.map(|i| [Interp::from(i).order(); 3])).unwrap_or([1; 3]);
+        let mode = mode.map(Mode::from);
+        match (mode, fill) {
+            (Some(Mode::Constant), None) => {
+                return Err(UsageError("--mode constant needs --fill V, the value beyond the edge".into()));
+            }
+            (Some(m), Some(f)) if m != Mode::Constant => {
+                return Err(UsageError(format!(
+                    "--fill {f} with --mode {m}: a fill value applies to --mode constant, or without --mode (SimpleITK's rule)"
+                )));
+            }
+            _ => {}
+        }
+        let it = Interpolation { orders, mode, fill, clip };
+        if let Some(f) = fill
+            && !it.is_nearest()
+            && !(f as f32).is_finite()
+        {
+            return Err(UsageError(format!("--fill {f}: the fill value of linear or cubic resampling must be finite")));
+        }
+        if clip && it.is_nearest() {
+            return Err(UsageError(
+                "--clip-input-range: nearest neighbour only copies voxels, so its output never leaves the input's range"
+                    .into(),
+            ));
+        }
+        Ok(it)
+    }
+
+    /// Nearest along every axis: voxels copied in the stored type.
+    pub(crate) fn is_nearest(&self) -> bool {
+        self.orders == [0; 3]
+    }
+
+    /// The library's options.
+    pub(crate) fn sampling(&self, slope: f64, inter: f64) -> Sampling {
+        Sampling::new()
+            .orders(self.orders)
+            .mode(self.mode)
+            .fill(self.fill.map(|f| f as f32))
+            .scaling(slope, inter)
+            .clip_input_range(self.clip)
+    }
+
+    /// Plain trilinear under the default boundary rule: the streamed kernels.
+    pub(crate) fn is_trilinear(&self) -> bool {
+        self.sampling(1.0, 0.0).is_trilinear()
+    }
+
+    /// `linear`, `cubic`, `nearest` or `orders 3,3,0`, then the mode and clipping.
+    pub(crate) fn describe(&self) -> String {
+        let mut s = match self.orders {
+            [0, 0, 0] => "nearest".to_owned(),
+            [1, 1, 1] => "linear".to_owned(),
+            [3, 3, 3] => "cubic".to_owned(),
+            [a, b, c] => format!("orders {a},{b},{c}"),
+        };
+        if let Some(m) = self.mode {
+            s += &format!(", mode {m}");
+        }
+        if self.clip {
+            s += ", clipped to the input's range";
+        }
+        s
+    }
+}
+
 pub(crate) fn parse_spacing(s: &str) -> Result<[f64; 3], String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let num = |p: &str| -> Result<f64, String> {
@@ -137,44 +309,48 @@ fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> Result<T, Strin
     })
 }
 
-/// Trilinear resampling straight from the stored type, the scaling fused: float32 real values.
-fn linear(v: &Volume, plan: &Plan, fill: Option<f32>, exec: Exec) -> Result<(Vec<f32>, Report), ResampleError> {
+/// Linear or B-spline resampling straight from the stored type, the scaling fused: float32
+/// real values (plain trilinear runs the trilinear kernels).
+fn interpolate(v: &Volume, plan: &Plan, how: &Interpolation, exec: Exec) -> Result<(Vec<f32>, Report), ResampleError> {
     let (slope, inter) = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
-    let opts = Trilinear::new().fill(fill).scaling(slope, inter);
+    let opts = how.sampling(slope, inter);
     let mut dst = vec![0f32; plan.output_len()];
-    let report = ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?;
+    let report = if how.is_trilinear() {
+        let opts: Trilinear = opts.trilinear();
+        ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?
+    } else {
+        ctprep_io::with_storage!(v.data(), st => resample_spline_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?
+    };
     Ok((dst, report))
 }
 
-/// Nearest-neighbour resampling in the stored type.
+/// Nearest-neighbour resampling in the stored type, under the mode when one is given.
 fn nearest(
     v: &Volume,
     plan: &Plan,
-    fill: Option<f64>,
+    how: &Interpolation,
     exec: Exec,
 ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
     fn go<T: Voxel + Element>(
         src: &[T],
         plan: &Plan,
-        fill: Option<f64>,
+        how: &Interpolation,
         scaling: Option<Scaling>,
         exec: Exec,
     ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
-        let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose().map_err(UsageError)?;
+        let fill = how.fill.map(|f| stored_fill::<T>(f, scaling)).transpose().map_err(UsageError)?;
         let mut dst = vec![T::default(); plan.output_len()];
-        let report = resample_nearest_slice_into(src, plan, fill, &mut dst, exec)?;
+        let report = match how.mode {
+            None | Some(Mode::Edge) => resample_nearest_slice_into(src, plan, fill, &mut dst, exec)?,
+            Some(mode) => resample_nearest_mode_into(src, plan, mode, fill, &mut dst, exec)?,
+        };
         Ok((VoxelData::from_vec(dst), report))
     }
-    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, fill, v.scaling(), exec))
+    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, how, v.scaling(), exec))
 }
 
 pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
-    if let Some(f) = args.fill
-        && args.interp == Interp::Linear
-        && !(f as f32).is_finite()
-    {
-        return Err(UsageError(format!("--fill {f}: the fill value of linear resampling must be finite")).into());
-    }
+    let how = Interpolation::from_args(args.interp, args.order, args.mode, args.fill, args.clip_input_range)?;
     check_output_path(&args.input, &args.output)?;
     if let Some(reference) = &args.like {
         check_output_path(reference, &args.output)?;
@@ -183,7 +359,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     // The header alone plans the grid; the voxels are read as the resampling needs them.
     let header = step("read header", || SliceReader::open(&args.input))?;
     let shape = header.dims3()?;
-    if args.interp == Interp::Linear {
+    if !how.is_nearest() {
         crate::commands::warn_if_label_map(&args.input);
     }
     let (plan, placement) = match (args.spacing, &args.like) {
@@ -208,7 +384,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         (None, None) => unreachable!("clap requires one of --spacing, --like"),
     };
     let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
-    if args.interp == Interp::Linear && matches!(args.dtype, DtypeArg::Keep) {
+    if how.is_trilinear() && matches!(args.dtype, DtypeArg::Keep) {
         // Float32 output of the linear kernel: streamed slab by slab, in bounded memory.
         let bars = Bars::default();
         let r = Pipeline::new().exec(args.exec.exec()).progress(&bars).resample_to(
@@ -224,24 +400,21 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
             shape,
             plan.grid.shape,
             spacing.join(", "),
-            args.interp,
+            how.describe(),
             r.kernel,
             r.read.describe()
         )?;
         return Ok(());
     }
     let v = read_whole(header)?;
-    let (data, scaling, report) = match args.interp {
-        Interp::Linear => {
-            let (dst, report) = step("resample", || linear(&v, &plan, args.fill.map(|f| f as f32), args.exec.exec()))
-                .map_err(|e| format!("{input}: {e}"))?;
-            (VoxelData::from_vec(dst), None, report)
-        }
-        Interp::Nearest => {
-            let (data, report) = step("resample", || nearest(&v, &plan, args.fill, args.exec.exec()))
-                .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
-            (data, v.scaling(), report)
-        }
+    let (data, scaling, report) = if how.is_nearest() {
+        let (data, report) = step("resample", || nearest(&v, &plan, &how, args.exec.exec()))
+            .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
+        (data, v.scaling(), report)
+    } else {
+        let (dst, report) =
+            step("resample", || interpolate(&v, &plan, &how, args.exec.exec())).map_err(|e| format!("{input}: {e}"))?;
+        (VoxelData::from_vec(dst), None, report)
     };
     let mut out = v.derived(data, &plan.grid.shape, plan.grid.affine)?;
     if let Some(sc) = scaling {
@@ -257,7 +430,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         shape,
         plan.grid.shape,
         spacing.join(", "),
-        args.interp,
+        how.describe(),
     )?;
     Ok(())
 }

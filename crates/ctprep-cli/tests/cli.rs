@@ -641,7 +641,15 @@ fn resample_errors_exit_2_for_usage_and_1_for_input() {
         (vec!["--spacing", "1,2"], "1,2"),
         (vec!["--spacing", "nan"], "nan"),
         (vec!["--spacing", "1", "--convention", "bogus"], "bogus"),
-        (vec!["--spacing", "1", "--interp", "cubic"], "cubic"),
+        (vec!["--spacing", "1", "--interp", "quadratic"], "quadratic"),
+        (vec!["--spacing", "1", "--order", "2"], "--order"),
+        (vec!["--spacing", "1", "--order", "3,3"], "3,3"),
+        (vec!["--spacing", "1", "--interp", "cubic", "--order", "3"], "--order"),
+        (vec!["--spacing", "1", "--mode", "constant"], "--fill"),
+        (vec!["--spacing", "1", "--mode", "reflect", "--fill", "0"], "--mode reflect"),
+        (vec!["--spacing", "1", "--mode", "grid-wrap"], "grid-wrap"),
+        (vec!["--spacing", "1", "--interp", "nearest", "--clip-input-range"], "--clip-input-range"),
+        (vec!["--spacing", "1", "--interp", "cubic", "--fill", "nan"], "--fill"),
         (vec!["--spacing", "1", "--fill", "inf"], "--fill"),
         (vec!["--like", s(&src), "--convention", "seed"], "--convention"),
         (vec!["--spacing", "1", "--like", s(&src)], "--like"),
@@ -697,7 +705,25 @@ fn resample_help_names_every_convention() {
     for c in GridConvention::ALL {
         assert!(help.contains(&format!("- {}:", c.name())), "resample --help lacks {c}: {help}");
     }
-    for word in ["--spacing", "--like", "--fill", "--interp", "--dtype", "MONAI", "TorchIO", "SimpleITK", "[-0.5"] {
+    for word in [
+        "--spacing",
+        "--like",
+        "--fill",
+        "--interp",
+        "--dtype",
+        "MONAI",
+        "TorchIO",
+        "SimpleITK",
+        "[-0.5",
+        "--order",
+        "--mode",
+        "cubic",
+        "grid-constant",
+        "grid-wrap",
+        "'symmetric'",
+        "--clip-input-range",
+        "map_coordinates",
+    ] {
         assert!(help.contains(word), "resample --help lacks {word}: {help}");
     }
 }
