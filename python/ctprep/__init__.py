@@ -345,8 +345,11 @@ def resample(
     spacing: Union[None, float, Sequence[float]] = None,
     like: Union[None, Volume, Tuple[Sequence[int], Any]] = None,
     convention: Optional[str] = None,
-    interp: str = "linear",
+    interp: Optional[str] = None,
+    order: Union[None, int, Sequence[int]] = None,
+    mode: Optional[str] = None,
     fill: Optional[float] = None,
+    clip_input_range: bool = False,
     keep_shear: bool = False,
     scaling: Optional[Tuple[float, float]] = None,
     kernel: Optional[str] = None,
@@ -357,11 +360,17 @@ def resample(
     grid ``convention`` (``seed``, ``first-centre`` (the default), ``centred``, ``extent``: see
     ``ctprep resample --help``), or onto ``like`` (a Volume, or ``(shape, affine)``).
 
-    ``interp="linear"``: trilinear on the real values (the scaling fused), float32 out.
-    ``interp="nearest"``: the nearest voxel in the stored type (label maps), scaling kept.
-    ``fill``: the value outside the input (outside [-0.5, n - 0.5) along an axis; inside it
-    clamps to the edge, as SimpleITK); default: clamp everywhere. A sheared input goes onto an
-    orthonormal grid covering it unless ``keep_shear``.
+    ``interp="linear"`` (the default): trilinear on the real values (the scaling fused), float32
+    out. ``interp="cubic"``: the cubic B-spline of ``scipy.ndimage.map_coordinates(order=3)``
+    (prefilter included), float32 out. ``interp="nearest"``: the nearest voxel in the stored
+    type (label maps), scaling kept. ``order``: instead of ``interp``, scipy's spline order, 0, 1
+    or 3, one or one per axis (``(3, 3, 0)``). ``mode``: beyond the edge, scipy's modes by the
+    names ``edge``, ``constant`` (needs ``fill``), ``reflect``, ``mirror``, ``wrap`` (scipy
+    ``nearest``, ``grid-constant``, ``reflect``, ``mirror``, ``grid-wrap``). ``fill`` without a
+    mode: the value outside the input (outside [-0.5, n - 0.5) along an axis; inside it clamps
+    to the edge, as SimpleITK); default: clamp everywhere. ``clip_input_range``: clip to the
+    input's range (skimage's ``clip=True``). A sheared input goes onto an orthonormal grid
+    covering it unless ``keep_shear``.
 
     Returns ``(array, affine)`` (a Volume for a Volume), plus the report when ``report=True``.
     C-order input gives C-order output, Fortran gives Fortran; the values agree to float32
@@ -383,12 +392,33 @@ def resample(
             raise BadInputError(f"like: shape {shape}: three sizes needed")
         laff = _affine(laff)
         lk = (shape if perm is None else [shape[p] for p in perm], _columns(laff, perm))
+    orders = None
+    if order is not None:
+        orders = [order] * 3 if isinstance(order, (int, np.integer)) else list(order)
+        if len(orders) != 3 or not all(isinstance(o, (int, np.integer)) for o in orders):
+            raise UsageError(f"order {order!r}: one order (0, 1 or 3) or three, one per axis")
+        orders = [int(o) for o in orders]
+        if perm is not None:
+            orders = [orders[p] for p in perm]
     out, oaff, rep = _ctprep.resample(
-        f, aff, sp, lk, convention or "first-centre", interp, fill, keep_shear, scaling, *_exec(kernel, threads)
+        f,
+        aff,
+        sp,
+        lk,
+        convention or "first-centre",
+        interp,
+        orders,
+        mode,
+        fill,
+        clip_input_range,
+        keep_shear,
+        scaling,
+        *_exec(kernel, threads),
     )
     out, oaff = _back(out, oaff, perm)
     if was_volume:
-        kept = scaling if interp == "nearest" else None
+        nearest = interp == "nearest" or (orders is not None and orders == [0, 0, 0])
+        kept = scaling if nearest else None
         result: Any = Volume(out, oaff, scaling=kept)
     else:
         result = (out, oaff)

@@ -262,6 +262,75 @@ def test_grid_conventions_give_their_sizes():
         ctprep.resample(v, aff, spacing=1.0, convention="middle")
 
 
+SCIPY_MODES = {"edge": "nearest", "constant": "grid-constant", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
+
+
+@pytest.mark.parametrize("mode", [None, *SCIPY_MODES])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_cubic_resampling_matches_scipy(mode, order):
+    shape = (9, 7, 5)
+    v = np.asarray(random_volume(shape, np.int16, seed=11), order=order)
+    aff = affine_of((0.7, 1.3, 2.5), origin=(-3.0, 4.0, 10.0))
+    fill = -1024.0 if mode == "constant" else None
+    out, oaff = ctprep.resample(v, aff, spacing=(0.9, 0.8, 1.1), interp="cubic", mode=mode, fill=fill)
+    assert out.dtype == np.float32 and (out.flags.f_contiguous if order == "F" else out.flags.c_contiguous)
+    idx = np.indices(out.shape, dtype=np.float64).reshape(3, -1)
+    m = np.linalg.inv(aff) @ oaff
+    coords = m[:3, :3] @ idx + m[:3, 3:4]
+    ref = ndimage.map_coordinates(
+        v.astype(np.float64), coords, order=3, mode=SCIPY_MODES[mode or "edge"], cval=fill or 0.0
+    ).reshape(out.shape)
+    span = float(v.max()) - float(v.min())
+    assert np.abs(out - ref).max() <= 1e-4 * span
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "permuted"])
+def test_per_axis_orders_follow_the_axes(layout):
+    # Cubic along the first two axes, nearest along the third: scipy one axis at a time.
+    shape = (8, 6, 5)
+    v = random_volume(shape, np.float32, seed=3)
+    aff = affine_of((0.8, 0.8, 3.0), origin=(0.0, 0.0, 0.0))
+    x = {"C": np.ascontiguousarray(v), "F": np.asfortranarray(v)}.get(layout)
+    if x is None:
+        x = np.ascontiguousarray(v.transpose(1, 2, 0)).transpose(2, 0, 1)  # dense, permuted axes
+    out, oaff = ctprep.resample(x, aff, spacing=(0.5, 1.1, 1.0), order=(3, 3, 0))
+    ref = v.astype(np.float64)
+    step = np.linalg.inv(aff) @ oaff
+    for axis, o in enumerate((3, 3, 0)):
+        pts = step[axis, axis] * np.arange(out.shape[axis]) + step[axis, 3]
+        ref = np.apply_along_axis(
+            lambda line: ndimage.map_coordinates(line, pts[None], order=o, mode="nearest"), axis, ref
+        )
+    assert np.abs(out - ref).max() <= 1e-4 * (float(v.max()) - float(v.min()))
+
+
+def test_nearest_under_a_mode_keeps_the_type():
+    v = random_volume((5, 4, 3), np.uint8, seed=2)
+    aff = np.eye(4)
+    out, oaff = ctprep.resample(v, aff, like=((9, 4, 3), np.diag([1.0, 1.0, 1.0, 1.0]) @ _shift(-2.0)), interp="nearest", mode="wrap")
+    assert out.dtype == np.uint8
+    coords = np.indices(out.shape, dtype=np.float64).reshape(3, -1) + np.array([[-2.0], [0.0], [0.0]])
+    ref = ndimage.map_coordinates(v, coords, order=0, mode="grid-wrap").reshape(out.shape)
+    np.testing.assert_array_equal(out, ref)
+
+
+def _shift(dx: float) -> np.ndarray:
+    t = np.eye(4)
+    t[0, 3] = dx
+    return t
+
+
+def test_clip_input_range_bounds_the_overshoot():
+    v = np.full((12, 6, 6), -1000, np.int16)
+    v[6:] = 1000  # a sharp step: the cubic spline overshoots on both sides
+    aff = np.eye(4)
+    free, _ = ctprep.resample(v, aff, spacing=(0.3, 1.0, 1.0), interp="cubic")
+    clipped, _ = ctprep.resample(v, aff, spacing=(0.3, 1.0, 1.0), interp="cubic", clip_input_range=True)
+    assert free.min() < -1000 and free.max() > 1000
+    assert clipped.min() == -1000 and clipped.max() == 1000
+    np.testing.assert_array_equal(clipped, np.clip(free, -1000, 1000))
+
+
 def test_resample_refuses_nonsense():
     v = np.zeros((4, 4, 4), np.int16)
     aff = np.eye(4)
@@ -274,7 +343,21 @@ def test_resample_refuses_nonsense():
     with pytest.raises(ctprep.UsageError):
         ctprep.resample(v, aff, spacing=(1.0, 2.0))
     with pytest.raises(ctprep.UsageError):
-        ctprep.resample(v, aff, spacing=1.0, interp="cubic")
+        ctprep.resample(v, aff, spacing=1.0, interp="quadratic")
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, interp="cubic", order=3)
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, order=(3, 2, 3))
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, order=(3, 3))
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, mode="grid-wrap")
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, interp="cubic", mode="constant")
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, interp="cubic", mode="reflect", fill=0.0)
+    with pytest.raises(ctprep.UsageError):
+        ctprep.resample(v, aff, spacing=1.0, interp="nearest", clip_input_range=True)
     with pytest.raises(ctprep.UsageError):
         ctprep.resample(v, aff, spacing=1.0, fill=float("inf"))
     with pytest.raises(ctprep.UsageError):

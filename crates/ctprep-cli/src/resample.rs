@@ -384,13 +384,13 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         (None, None) => unreachable!("clap requires one of --spacing, --like"),
     };
     let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
-    if how.is_trilinear() && matches!(args.dtype, DtypeArg::Keep) {
-        // Float32 output of the linear kernel: streamed slab by slab, in bounded memory.
+    if !how.is_nearest() && matches!(args.dtype, DtypeArg::Keep) {
+        // Float32 output: streamed slab by slab, in bounded memory.
         let bars = Bars::default();
         let r = Pipeline::new().exec(args.exec.exec()).progress(&bars).resample_to(
             Input::Reader(header),
             &plan,
-            args.fill.map(|f| f as f32),
+            &how.sampling(1.0, 0.0),
             &args.output,
             args.gzip_level,
         )?;

@@ -12,7 +12,7 @@ use ctprep_resample::{GridConvention, Shear};
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
 use crate::progress::Bars;
-use crate::resample::{ConventionArg, parse_spacing};
+use crate::resample::{ConventionArg, InterpArg, Interpolation, ModeArg, parse_orders, parse_spacing};
 use crate::window::parse_pair;
 
 /// Options of `ctprep run`. Every option left out takes the default of `--preset` (the
@@ -71,6 +71,26 @@ pub(crate) struct RecipeArgs {
     /// covering it (the default). ITK-based tools cannot read a sheared output.
     #[arg(long)]
     keep_shear: bool,
+    /// How the resampling interpolates: linear (default), cubic (scipy's cubic B-spline) or
+    /// nearest (see `ctprep resample --help`).
+    #[arg(long, value_enum, conflicts_with = "order")]
+    interp: Option<InterpArg>,
+    /// Spline order per axis instead of --interp: 0, 1 or 3, or OX,OY,OZ (3,3,0: cubic in-plane,
+    /// nearest between slices).
+    #[arg(long, value_name = "ORDER", value_parser = parse_orders)]
+    order: Option<[u8; 3]>,
+    /// What lies beyond the input's edge: edge (default), constant (needs --fill), reflect,
+    /// mirror, wrap (scipy's modes; see `ctprep resample --help`).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// The value (HU) beyond the edge with --mode constant; without --mode, of samples outside
+    /// the input's voxels (SimpleITK's rule).
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
+    fill: Option<f64>,
+    /// Clip the resampled values to the input's range (skimage's clip=True): a cubic spline's
+    /// overshoot stays within the input's HU. Reads the input once more, whole.
+    #[arg(long)]
+    clip_input_range: bool,
     /// The HU window LO,HI mapped to [0, 1] (default -100,1000).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true, value_name = "LO,HI")]
     window: Option<(f64, f64)>,
@@ -144,7 +164,8 @@ impl RecipeArgs {
         if let Some(e) = self.mip_edges {
             r = r.mip_edges(e);
         }
-        Ok(r)
+        let how = Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)?;
+        Ok(r.sampling(how.sampling(1.0, 0.0)))
     }
 
     /// The products of `--save` (all four when absent).

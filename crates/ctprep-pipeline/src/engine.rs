@@ -25,7 +25,7 @@ use ctprep_io::{
 };
 use ctprep_projection::{Axis3, Projector, Reduce, SlabProjection};
 use ctprep_render::{PixelMap, Plane, SheetOptions, SliceCapture, SliceLayout, encode_png};
-use ctprep_resample::{Plan, Resampler, Trilinear, input_slices_for, plan_like, plan_spacing_with};
+use ctprep_resample::{Plan, Resampler, Sampling, plan_like, plan_spacing_with, spline_input_slices_for};
 
 use crate::align::GridInfo;
 use crate::error::{PipelineError, panic_message};
@@ -197,10 +197,13 @@ struct Scratch {
     projector: Projector,
 }
 
-/// The first stage of a slab: resampling onto the output grid, or the input's own slices
-/// scaled to real values (`v * slope + inter` in `f64`, as [`Volume::scaled_f32`]).
+/// The first stage of a slab: resampling onto the output grid (options with the input's
+/// scaling), the output's slices resampled whole before the slabs ([`Pipeline::prepare`]), or
+/// the input's own slices scaled to real values (`v * slope + inter` in `f64`, as
+/// [`Volume::scaled_f32`]).
 enum First<'a> {
-    Resample { plan: &'a Plan, opts: Trilinear },
+    Resample { plan: &'a Plan, opts: Sampling, kernel: ctprep_core::Kernel },
+    Whole { values: &'a [f32], kernel: &'a str },
     Scale(Option<ctprep_io::Scaling>),
 }
 
@@ -208,10 +211,20 @@ impl First<'_> {
     /// The input slices that output slices `zs` read.
     fn needs(&self, zs: std::ops::Range<usize>) -> std::ops::Range<usize> {
         match self {
-            First::Resample { plan, opts } => input_slices_for(plan, opts, zs),
+            First::Resample { plan, opts, kernel } => spline_input_slices_for(plan, opts, zs, *kernel),
+            First::Whole { .. } => 0..0,
             First::Scale(_) => zs,
         }
     }
+}
+
+/// What [`Pipeline::prepare`] made of the input: maybe read whole, the resampling's options
+/// (with the input's range when clipping), and the whole resampled output when the slabs cannot
+/// resample alone.
+struct Prepared {
+    input: Opened,
+    opts: Sampling,
+    whole: Option<(Vec<f32>, String)>,
 }
 
 /// A one-layer label map that the slabs put on the output grid, slab by slab.
@@ -384,11 +397,15 @@ impl Job<'_> {
         let len = (s.hi - s.lo) * plane;
         let (mut a, mut b) = (&mut sc.a.make_mut()[..len], &mut sc.b.make_mut()[..len]);
         match &self.first {
-            First::Resample { plan, opts } => {
-                let r = (sc.resampler.linear_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel))
+            First::Resample { plan, opts, .. } => {
+                let r = (sc.resampler.spline_slices_from(src, first, plan, opts, s.lo..s.hi, a, self.kernel))
                     .map_err(|e| PipelineError::kernel(input, "resample", e))?;
                 out.kernels[0] = r.to_string();
                 out.sources[0] = r.source;
+            }
+            First::Whole { values, kernel } => {
+                a.copy_from_slice(&values[s.lo * plane..s.hi * plane]);
+                out.kernels[0] = (*kernel).to_owned();
             }
             First::Scale(scaling) => {
                 let from = &src[(s.lo - first) * plane..(s.hi - first) * plane];
@@ -960,17 +977,10 @@ impl<'p> Pipeline<'p> {
             .map_err(|source| PipelineError::OutputDir { path: outputs.dir().to_owned(), source })?;
         // What a killed run left behind in this folder.
         ctprep_io::remove_stale_temporaries(outputs.dir());
-        let meta = match &input {
-            Opened::Whole(v, _) => v,
-            Opened::File(r, read) => {
-                timings.read = *read;
-                r.template()
-            }
-        };
-        let input_name = match &input {
-            Opened::Whole(_, name) => name.clone(),
-            Opened::File(r, _) => r.template().display_path().display().to_string(),
-        };
+        if let Opened::File(_, read) = &input {
+            timings.read = *read;
+        }
+        let input_name = input.name();
         let (input_shape, affine, scaling) = match &input {
             Opened::Whole(v, _) => (v.dims3()?, *v.affine(), v.scaling()),
             Opened::File(r, _) => (r.dims3()?, *r.affine(), r.scaling()),
@@ -978,6 +988,13 @@ impl<'p> Pipeline<'p> {
         let plan = plan_grid(input_shape, &affine, &input_name, recipe)?;
         let out_shape = plan.grid.shape;
         let scaling = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
+        let t_prepare = Instant::now();
+        let prepared = self.prepare(input, &plan, recipe.get_sampling().scaling(scaling.0, scaling.1))?;
+        if prepared.whole.is_some() || prepared.opts.get_clip() {
+            timings.read += t_prepare.elapsed();
+        }
+        let input = prepared.input;
+        let meta = input.meta();
         let k = match recipe.get_mip() {
             MipSize::Slices(k) => k,
             MipSize::Mm(mm) => SlabProjection::slices_for_mm(mm, plan.output_spacing()[2])
@@ -1070,7 +1087,10 @@ impl<'p> Pipeline<'p> {
         };
         let job = Job {
             label: label_job,
-            first: First::Resample { plan: &plan, opts: Trilinear::new().scaling(scaling.0, scaling.1) },
+            first: match &prepared.whole {
+                Some((values, kernel)) => First::Whole { values, kernel },
+                None => First::Resample { plan: &plan, opts: prepared.opts, kernel: self.exec.kernel },
+            },
             plane_shape: [out_shape[0], out_shape[1]],
             input_plane: input_shape[0] * input_shape[1],
             input_slices: input_shape[2],
@@ -1459,36 +1479,67 @@ pub fn projection_streams(proj: &SlabProjection) -> bool {
 }
 
 impl Pipeline<'_> {
-    /// Resamples `input` onto the grid of `plan` (made for this input) by trilinear
-    /// interpolation straight from the stored type with its scaling, `fill` outside the input
-    /// (or the edge values when `None`), and writes the float32 result to `output` (`.nii` or
-    /// `.nii.gz`, gzip `level`), slab by slab: the bytes of `ctprep_io::write_nifti` of the
-    /// whole result, in the memory of `run` (a few slabs of output slices and the input's
-    /// windows, or the whole input when its slices do not follow the output's z).
+    /// Resamples `input` onto the grid of `plan` (made for this input) with `opts` (trilinear,
+    /// B-spline orders, boundary mode, fill; the input's scaling is applied here) straight from
+    /// the stored type, and writes the float32 result to `output` (`.nii` or `.nii.gz`, gzip
+    /// `level`), slab by slab: the bytes of `ctprep_io::write_nifti` of the whole result, in
+    /// the memory of `run` (a few slabs of output slices and the input's windows, or the whole
+    /// input when its slices do not follow the output's z). B-splines onto a grid that is not
+    /// axis-aligned, and clipping to the input's range, read the input whole first.
     pub fn resample_to(
         &self,
         input: Input,
         plan: &Plan,
-        fill: Option<f32>,
+        opts: &Sampling,
         output: &std::path::Path,
         level: u32,
     ) -> Result<StageReport> {
         let t_all = Instant::now();
         let opened = open(input)?;
         let (scaling, _) = opened.scaling_shape()?;
-        let opts =
-            Trilinear::new().fill(fill).scaling(scaling.map_or(1.0, |s| s.slope), scaling.map_or(0.0, |s| s.inter));
-        let mut r = self.stream_one(
-            opened,
-            First::Resample { plan, opts },
-            None,
-            plan.grid.shape,
-            plan.grid.affine,
-            output,
-            level,
-        )?;
+        let opts = opts.scaling(scaling.map_or(1.0, |s| s.slope), scaling.map_or(0.0, |s| s.inter));
+        let prepared = self.prepare(opened, plan, opts)?;
+        let first = match &prepared.whole {
+            Some((values, kernel)) => First::Whole { values, kernel },
+            None => First::Resample { plan, opts: prepared.opts, kernel: self.exec.kernel },
+        };
+        let mut r = self.stream_one(prepared.input, first, None, plan.grid.shape, plan.grid.affine, output, level)?;
         r.timings.total = t_all.elapsed();
         Ok(r)
+    }
+
+    /// Readies B-spline resampling that slabs cannot do alone: onto a grid that is not
+    /// axis-aligned (its general path prefilters the whole input), the output is resampled
+    /// whole here; clipping to the input's range needs that range, found here. Both read the
+    /// input whole. Plain trilinear and axis-aligned B-splines without clipping stream as they
+    /// are.
+    fn prepare(&self, input: Opened, plan: &Plan, opts: Sampling) -> Result<Prepared> {
+        let general = !opts.is_trilinear() && !plan.map.is_diagonal();
+        let clip = opts.get_clip() && opts.get_input_range().is_none();
+        if !general && !clip {
+            return Ok(Prepared { input, opts, whole: None });
+        }
+        let name = input.name();
+        let volume = match input {
+            Opened::Whole(v, _) => v,
+            Opened::File(r, _) => ctprep_io::read_volume(r.template().display_path())?,
+        };
+        let mut opts = opts;
+        if clip {
+            let range =
+                ctprep_io::with_storage!(volume.data(), st => ctprep_resample::real_range(st.as_slice(), &opts));
+            opts = opts.input_range(range);
+        }
+        let whole = if general {
+            let mut out = vec![0f32; plan.output_len()];
+            let exec = self.exec;
+            let report = ctprep_io::with_storage!(volume.data(), st => ctprep_resample::resample_spline_slice_into(st.as_slice(), plan, &opts, &mut out, exec))
+                .map_err(|e| PipelineError::kernel(&name, "resample", e))?;
+            Some((out, report.to_string()))
+        } else {
+            None
+        };
+        Ok(Prepared { input: Opened::Whole(volume, name), opts, whole })
     }
 
     /// Projects `input`'s real values by `proj` and writes the float32 result to `output`
@@ -1624,6 +1675,7 @@ impl Pipeline<'_> {
         // The volume before any projection: the grid resampled onto, or the input's.
         let n = match &first {
             First::Resample { plan, .. } => plan.grid.shape[2],
+            First::Whole { values, .. } => values.len() / (out_shape[0] * out_shape[1]).max(1),
             First::Scale(_) => input_shape[2],
         };
         let (k, sub_proj, whole_proj) = match proj.map(|p| p.for_slices(n)) {

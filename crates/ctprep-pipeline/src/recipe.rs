@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ctprep_intensity::Window;
 use ctprep_io::AxCodes;
 use ctprep_projection::{Align, Edges};
-use ctprep_resample::{GridConvention, Shear};
+use ctprep_resample::{GridConvention, Sampling, Shear};
 
 use crate::error::PipelineError;
 
@@ -53,6 +53,7 @@ pub struct Recipe {
     mip: MipSize,
     mip_align: Align,
     mip_edges: Edges,
+    sampling: Sampling,
 }
 
 /// The window of both presets: -100..1000 HU.
@@ -80,6 +81,7 @@ impl Recipe {
             mip: MipSize::Slices(5),
             mip_align: Align::Centre,
             mip_edges: Edges::Shrink,
+            sampling: Sampling::new(),
         }
     }
 
@@ -154,6 +156,19 @@ impl Recipe {
         self
     }
 
+    /// How the resampling interpolates (default trilinear, edge clamp): B-spline orders per
+    /// axis, boundary mode, fill value, clipping to the input's range. Its scaling is ignored
+    /// (the run applies the input's).
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// How the resampling interpolates.
+    pub fn get_sampling(&self) -> Sampling {
+        self.sampling
+    }
+
     /// The output axis order.
     pub fn get_orientation(&self) -> Orientation {
         self.orientation
@@ -197,7 +212,8 @@ impl Recipe {
     /// Every choice of the recipe as JSON (a batch's records compare it): `orientation`
     /// (`keep`, `canonical` or axis codes), `spacing_mm`, `convention`, `shear` (`remove` or
     /// `keep`), `window` ([lo, hi]), `mip` (`{"slices": k}` or `{"mm": x}`), `mip_align`,
-    /// `mip_edges`.
+    /// `mip_edges`, and `resample` (`orders`, `mode`, `fill`, `clip`) when it is not plain
+    /// trilinear (so records of earlier versions, which had none, still compare equal).
     pub fn to_json(&self) -> serde_json::Value {
         let orientation = match self.orientation {
             Orientation::Keep => "keep".to_owned(),
@@ -208,7 +224,7 @@ impl Recipe {
             MipSize::Slices(k) => serde_json::json!({ "slices": k }),
             MipSize::Mm(mm) => serde_json::json!({ "mm": mm }),
         };
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "orientation": orientation,
             "spacing_mm": self.spacing_mm,
             "convention": self.convention.name(),
@@ -217,11 +233,22 @@ impl Recipe {
             "mip": mip,
             "mip_align": self.mip_align.to_string(),
             "mip_edges": self.mip_edges.to_string(),
-        })
+        });
+        let s = self.sampling;
+        if !(s.is_trilinear() && s.get_fill().is_none()) {
+            doc["resample"] = serde_json::json!({
+                "orders": s.get_orders(),
+                "mode": s.get_mode().map(|m| m.name()),
+                "fill": s.get_fill(),
+                "clip": s.get_clip(),
+            });
+        }
+        doc
     }
 
     /// Checks what can be checked without an input.
     pub(crate) fn check(&self) -> Result<(), PipelineError> {
+        self.sampling.check().map_err(|e| PipelineError::Recipe(e.to_string()))?;
         match self.mip {
             MipSize::Slices(0) => Err(PipelineError::Recipe("the MIP needs at least 1 slice".to_owned())),
             MipSize::Mm(mm) if !(mm.is_finite() && mm > 0.0) => {

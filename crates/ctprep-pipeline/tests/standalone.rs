@@ -10,7 +10,7 @@ use ctprep_intensity::{Output, Range, Window, WindowMap};
 use ctprep_io::{Element, Volume, VoxelData, WriteOptions, read_nifti, write_nifti};
 use ctprep_pipeline::{Input, Pipeline, ReadMode, projection_streams};
 use ctprep_projection::{Align, Edges, Reduce, SlabProjection, project_slice_into};
-use ctprep_resample::{GridConvention, Trilinear, plan_spacing, resample_linear_slice_into};
+use ctprep_resample::{GridConvention, Sampling, Trilinear, plan_spacing, resample_linear_slice_into};
 
 /// An int16 CT with `scl_inter` stored LPS (its slices follow RAS output's z), written to `dir`.
 fn phantom(dir: &Path, shape: [usize; 3]) -> (std::path::PathBuf, Volume) {
@@ -75,7 +75,9 @@ fn resample_to_writes_the_whole_volume_bytes() {
                 for from_file in [true, false] {
                     let out = dir.path().join(format!("res_{from_file}.{ext}"));
                     let input = if from_file { Input::path(&path) } else { Input::volume(ct.clone(), "ct") };
-                    let r = pool.install(|| p.resample_to(input, &plan, fill, &out, 1)).expect("resamples");
+                    let r = pool
+                        .install(|| p.resample_to(input, &plan, &Sampling::new().fill(fill), &out, 1))
+                        .expect("resamples");
                     assert_eq!(matches!(r.read, ReadMode::Streamed(_)), from_file, "{what}");
                     assert!(
                         std::fs::read(&out).expect("reads") == want,
@@ -161,7 +163,7 @@ fn damaged_inputs_fail_and_leave_no_output() {
     let p = Pipeline::new().slab_slices(4);
     let out = dir.path().join("out.nii.gz");
     let errs = [
-        p.resample_to(Input::path(&short), &plan, None, &out, 1).map(|_| ()),
+        p.resample_to(Input::path(&short), &plan, &Sampling::new(), &out, 1).map(|_| ()),
         p.project_to(Input::path(&short), &SlabProjection::new(5), &out, 1).map(|_| ()),
         p.window_to::<f32>(Input::path(&short), &map, &out, 1).map(|_| ()),
     ];

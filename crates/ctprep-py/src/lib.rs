@@ -17,7 +17,7 @@ use ctprep_core::{Affine, Exec, Kernel, Threads};
 use ctprep_intensity::{Output, Range, Sample, Window, WindowMap};
 use ctprep_io::{ErrorKind, ReadOptions, Scaling, Volume, VoxelData, WriteOptions};
 use ctprep_projection::{Align, Axis3, Edges, Reduce, SlabProjection};
-use ctprep_resample::{Grid, GridConvention, Plan, Shear, Trilinear, Voxel};
+use ctprep_resample::{Grid, GridConvention, Mode, Plan, Sampling, Shear, Voxel};
 use numpy::ndarray::{ArrayView2, IxDyn};
 use numpy::{
     Element, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
@@ -512,7 +512,7 @@ fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> R<T> {
 /// Resamples `array` (3-D, Fortran order) onto a spacing under a convention, or onto the grid
 /// `like` = (shape, affine): float32 real values (linear) or the stored type (nearest).
 #[pyfunction]
-#[pyo3(signature = (array, affine, spacing = None, like = None, convention = "first-centre", interp = "linear", fill = None, keep_shear = false, scaling = None, kernel = None, threads = None))]
+#[pyo3(signature = (array, affine, spacing = None, like = None, convention = "first-centre", interp = None, order = None, mode = None, fill = None, clip_input_range = false, keep_shear = false, scaling = None, kernel = None, threads = None))]
 #[allow(clippy::too_many_arguments)]
 fn resample<'py>(
     py: Python<'py>,
@@ -521,14 +521,34 @@ fn resample<'py>(
     spacing: Option<[f64; 3]>,
     like: Option<([usize; 3], PyReadonlyArray2<'py, f64>)>,
     convention: &str,
-    interp: &str,
+    interp: Option<&str>,
+    order: Option<[u8; 3]>,
+    mode: Option<&str>,
     fill: Option<f64>,
+    clip_input_range: bool,
     keep_shear: bool,
     scaling: Option<(f64, f64)>,
     kernel: Option<&str>,
     threads: Option<&str>,
 ) -> PyResult<Placed<'py>> {
     let go = || -> R<Placed<'py>> {
+        let orders = match (interp, order) {
+            (Some(_), Some(_)) => return Err(Fail::usage("give interp or order, not both")),
+            (Some(i), None) => {
+                let i: ctprep_resample::Interp =
+                    i.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
+                [i.order(); 3]
+            }
+            (None, Some(o)) => o,
+            (None, None) => [1; 3],
+        };
+        let mode: Option<Mode> = mode
+            .map(|m| m.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string())))
+            .transpose()?;
+        let nearest = orders == [0; 3];
+        if clip_input_range && nearest {
+            return Err(Fail::usage("clip_input_range: nearest neighbour never leaves the input's range"));
+        }
         let shape = shape3(array, "array")?;
         let affine = affine_of(&affine)?;
         let scaling = scaling_of(scaling)?;
@@ -554,43 +574,50 @@ fn resample<'py>(
         };
         let out_shape = plan.grid.shape;
         let out_affine = affine_to_py(py, &plan.grid.affine);
-        let (out, report) = match interp {
-            "linear" => {
-                let fill = match fill {
-                    Some(f) if !(f as f32).is_finite() => {
-                        return Err(Fail::usage(format!(
-                            "fill {f}: the fill value of linear resampling must be finite"
-                        )));
-                    }
-                    f => f.map(|f| f as f32),
-                };
-                let (slope, inter) = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
-                let opts = Trilinear::new().fill(fill).scaling(slope, inter);
-                by_dtype!(py, array, T => {
-                    let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
-                    let src = fortran_slice(&a, "array")?;
-                    let out = zeros::<f32>(py, &out_shape, true)?;
-                    let mut rw = out.readwrite();
-                    let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
-                    let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_linear_slice_into(src, &plan, &opts, dst, exec)))
-                        .map_err(|e| Fail::bad(e.to_string()))?;
-                    drop(rw);
-                    Ok::<_, Fail>((out.into_any(), r.to_string()))
-                })?
-            }
-            "nearest" => by_dtype!(py, array, T => {
+        let (out, report) = if nearest {
+            by_dtype!(py, array, T => {
                 let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose()?;
                 let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
                 let src = fortran_slice(&a, "array")?;
                 let out = zeros::<T>(py, &out_shape, true)?;
                 let mut rw = out.readwrite();
                 let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
-                let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_nearest_slice_into(src, &plan, fill, dst, exec)))
+                let r = py.detach(|| in_pool(pool.as_ref(), || match mode {
+                    None => ctprep_resample::resample_nearest_slice_into(src, &plan, fill, dst, exec),
+                    Some(m) => ctprep_resample::resample_nearest_mode_into(src, &plan, m, fill, dst, exec),
+                }))
+                .map_err(|e| Fail::usage(e.to_string()))?;
+                drop(rw);
+                Ok::<_, Fail>((out.into_any(), r.to_string()))
+            })?
+        } else {
+            let fill = match fill {
+                Some(f) if !(f as f32).is_finite() => {
+                    return Err(Fail::usage(format!(
+                        "fill {f}: the fill value of linear or cubic resampling must be finite"
+                    )));
+                }
+                f => f.map(|f| f as f32),
+            };
+            let (slope, inter) = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
+            let opts = Sampling::new()
+                .orders(orders)
+                .mode(mode)
+                .fill(fill)
+                .scaling(slope, inter)
+                .clip_input_range(clip_input_range);
+            opts.check().map_err(|e| Fail::usage(e.to_string()))?;
+            by_dtype!(py, array, T => {
+                let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
+                let src = fortran_slice(&a, "array")?;
+                let out = zeros::<f32>(py, &out_shape, true)?;
+                let mut rw = out.readwrite();
+                let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
+                let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_spline_slice_into(src, &plan, &opts, dst, exec)))
                     .map_err(|e| Fail::bad(e.to_string()))?;
                 drop(rw);
                 Ok::<_, Fail>((out.into_any(), r.to_string()))
-            })?,
-            other => return Err(Fail::usage(format!("interp {other:?}: expected linear or nearest"))),
+            })?
         };
         Ok((out, out_affine, report))
     };

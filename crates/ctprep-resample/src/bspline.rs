@@ -341,22 +341,107 @@ struct Scratch {
     start: Vec<f32>,
 }
 
+/// Input slices (along z) past the taps of a slab that a cubic z axis's prefilter reads: the
+/// pole's 13th power is 3.7e-8, so a start value cut there changes the slab's coefficients by
+/// less than `f32` resolves (tested against the whole volume).
+pub const HALO: usize = 13;
+
+/// Output slices per task when the whole output is resampled: large, so the halo's prefilter
+/// work is small beside the slab's own.
+const WHOLE_SLAB: usize = 128;
+
 /// The separable kernel's per-call state.
-struct Separable<'a> {
+pub(crate) struct Separable<'a> {
     plan: &'a Plan,
-    opts: &'a Sampling,
+    opts: Sampling,
     axes: [Axis; 3],
     tables: [Table; 3],
 }
 
-impl Separable<'_> {
-    /// Input plane `k` (along z) resampled in-plane into `out` (`mx * my`).
-    fn plane<T: Voxel, O: SplineOps>(&self, src: &[T], k: usize, s: &mut Scratch, out: &mut [f32]) {
-        let [nx, ny, _] = self.plan.input_shape;
+impl<'a> Separable<'a> {
+    pub(crate) fn new(plan: &'a Plan, opts: &Sampling) -> Separable<'a> {
+        let axes = Axis::of(plan, opts);
+        let fill = opts.get_fill().unwrap_or(0.0);
+        let tables = [0, 1, 2].map(|a| Table::new(plan, a, &axes[a], fill));
+        Separable { plan, opts: *opts, axes, tables }
+    }
+
+    /// The padded z coefficients output slices `zs` read (none when all of them are fill).
+    fn z_taps(&self, zs: Range<usize>) -> Range<usize> {
+        let t = &self.tables[2];
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        for jz in zs {
+            for l in 0..t.k {
+                if t.inside[jz] && t.w[jz * t.k + l] != 0.0 {
+                    lo = lo.min(t.idx[jz * t.k + l]);
+                    hi = hi.max(t.idx[jz * t.k + l] + 1);
+                }
+            }
+        }
+        if lo >= hi { 0..0 } else { lo..hi }
+    }
+
+    /// The padded z coefficients a slab computes: its taps and, along a cubic z, the halo
+    /// (the whole axis when it wraps: its start values read both ends).
+    fn z_window(&self, zs: Range<usize>) -> Range<usize> {
+        let az = &self.axes[2];
+        let t = self.z_taps(zs);
+        if t.is_empty() || az.order != 3 {
+            return t;
+        }
+        if az.mode == Mode::Wrap {
+            return 0..az.len();
+        }
+        t.start.saturating_sub(HALO)..(t.end + HALO).min(az.len())
+    }
+
+    /// The input slices that padded z coefficients `win` are made of.
+    fn input_slices(&self, win: Range<usize>) -> Range<usize> {
+        let az = &self.axes[2];
+        if win.is_empty() {
+            return 0..0;
+        }
+        let (pad, nz) = (az.pad as i64, az.n as i64);
+        let (lo, hi) = (win.start as i64 - pad, win.end as i64 - pad);
+        if az.mode == Mode::Constant {
+            // Padding is the fill value: only the real slices are read.
+            let (lo, hi) = (lo.clamp(0, nz), hi.clamp(0, nz));
+            return lo as usize..hi.max(lo) as usize;
+        }
+        // Edge padding repeats the edge slice.
+        let lo = lo.clamp(0, nz - 1);
+        lo as usize..hi.clamp(lo + 1, nz) as usize
+    }
+
+    /// The input slices output slices `zs` read.
+    pub(crate) fn needs(&self, zs: Range<usize>) -> Range<usize> {
+        self.input_slices(self.z_window(zs))
+    }
+
+    /// One plane of padded z coefficient `p`: real values of the input slice it stands for
+    /// (`src` holds slices from `first` on), or the fill value.
+    fn z_plane<T: Voxel>(&self, src: &[T], first: usize, p: usize, out: &mut [f32]) {
+        let az = &self.axes[2];
+        let plane = self.plan.input_shape[0] * self.plan.input_shape[1];
+        let k = p as i64 - az.pad as i64;
+        if az.mode == Mode::Constant && !(0..az.n as i64).contains(&k) {
+            out.fill(self.opts.get_fill().unwrap_or(0.0));
+            return;
+        }
+        let k = k.clamp(0, az.n as i64 - 1) as usize;
+        let (slope, inter) = self.opts.get_scaling();
+        for (o, v) in out.iter_mut().zip(&src[(k - first) * plane..(k - first + 1) * plane]) {
+            *o = (slope * v.to_f64() + inter) as f32;
+        }
+    }
+
+    /// One plane (`nx * ny` real values or stored values scaled by `opts`) resampled in-plane
+    /// into `out` (`mx * my`).
+    fn plane<S: Voxel, O: SplineOps>(&self, src: &[S], opts: &Sampling, s: &mut Scratch, out: &mut [f32]) {
         let [mx, my, _] = self.plan.grid.shape;
         let [ax, ay, _] = &self.axes;
         let (px, py) = (ax.len(), ay.len());
-        load_plane(&src[k * nx * ny..(k + 1) * nx * ny], &self.axes, self.opts, &mut s.padded);
+        load_plane(src, &self.axes, opts, &mut s.padded);
         prefilter_rows_x(&mut s.padded, ax, &mut s.line);
         s.along_x.resize(mx * py, 0.0);
         for (o, row) in s.along_x.chunks_exact_mut(mx).zip(s.padded.chunks_exact(px)) {
@@ -372,47 +457,111 @@ impl Separable<'_> {
             O::combine(o, &rows, &t.w[jy * t.k..(jy + 1) * t.k], t.konst[jy]);
         }
     }
+
+    /// Output slices `zs` into `dst` (exactly those), from `src` holding the input slices from
+    /// `first` on (at least [`Separable::needs`]); on the rayon pool when `par`. Along a cubic z
+    /// the input slices of the slab's window are prefiltered along z first (with the halo, so
+    /// the expensive in-plane passes run only for the slices the taps read); SimpleITK's fill
+    /// rule applied; no clipping.
+    pub(crate) fn slices<T: Voxel, O: SplineOps>(
+        &self,
+        src: &[T],
+        first: usize,
+        zs: Range<usize>,
+        dst: &mut [f32],
+        s: &mut SlabScratch,
+        par: bool,
+    ) {
+        let [nx, ny, _] = self.plan.input_shape;
+        let [mx, my, _] = self.plan.grid.shape;
+        let (plane_in, plane_out) = (nx * ny, mx * my);
+        let az = &self.axes[2];
+        let taps = self.z_taps(zs.clone());
+        let t = &self.tables[2];
+        if taps.is_empty() {
+            // Every sample is (a blend of) the fill value.
+            for (jz, o) in zs.clone().zip(dst.chunks_exact_mut(plane_out)) {
+                o.fill(t.konst[jz]);
+            }
+            box_fill(dst, self.plan, &self.tables, &self.opts, zs.start);
+            return;
+        }
+        s.q.resize(taps.len() * plane_out, 0.0);
+        let unscaled = self.opts.scaling(1.0, 0.0);
+        let run = |items: &mut [f32], f: &(dyn Fn(usize, &mut [f32], &mut Scratch) + Sync), len: usize| {
+            if par {
+                items.par_chunks_mut(len).enumerate().for_each_init(Scratch::default, |sc, (i, o)| f(i, o, sc));
+            } else {
+                let mut sc = Scratch::default();
+                items.chunks_exact_mut(len).enumerate().for_each(|(i, o)| f(i, o, &mut sc));
+            }
+        };
+        if az.order == 3 {
+            let win = self.z_window(zs.clone());
+            s.z.resize(win.len() * plane_in, 0.0);
+            run(&mut s.z, &|i, o, _| self.z_plane(src, first, win.start + i, o), plane_in);
+            prefilter_elements::<O>(&mut s.z, plane_in, az.mode, &mut s.start, par);
+            let (z, off) = (&s.z, taps.start - win.start);
+            run(
+                &mut s.q,
+                &|i, o, sc| self.plane::<f32, O>(&z[(off + i) * plane_in..(off + i + 1) * plane_in], &unscaled, sc, o),
+                plane_out,
+            );
+        } else {
+            // No padding along z: the taps read input slices themselves.
+            run(
+                &mut s.q,
+                &|i, o, sc| {
+                    let k = taps.start + i - first;
+                    self.plane::<T, O>(&src[k * plane_in..(k + 1) * plane_in], &self.opts, sc, o)
+                },
+                plane_out,
+            );
+        }
+        let q = &s.q;
+        let row = |i: usize| {
+            // A fill tap's weight is 0: any plane serves.
+            let i = if taps.contains(&i) { i - taps.start } else { 0 };
+            &q[i * plane_out..(i + 1) * plane_out]
+        };
+        let out_plane = |jz: usize, o: &mut [f32]| {
+            let rows: Vec<&[f32]> = t.idx[jz * t.k..(jz + 1) * t.k].iter().map(|&i| row(i)).collect();
+            O::combine(o, &rows, &t.w[jz * t.k..(jz + 1) * t.k], t.konst[jz]);
+        };
+        if par {
+            dst.par_chunks_mut(plane_out).zip(zs.clone()).for_each(|(o, jz)| out_plane(jz, o));
+        } else {
+            dst.chunks_exact_mut(plane_out).zip(zs.clone()).for_each(|(o, jz)| out_plane(jz, o));
+        }
+        box_fill(dst, self.plan, &self.tables, &self.opts, zs.start);
+    }
 }
 
-/// Separable B-spline resampling of the whole output into `dst` with the row operations `O`,
-/// on the rayon pool when `par`.
+/// The buffers of one slab task, kept from slab to slab.
+#[derive(Debug, Default)]
+pub struct SlabScratch {
+    z: Vec<f32>,
+    q: Vec<f32>,
+    start: Vec<f32>,
+}
+
+/// Separable B-spline resampling of the whole output into `dst` with the row operations `O`:
+/// slabs of output slices, in parallel on the rayon pool when `par`; then clipped when asked.
 pub(crate) fn separable<T: Voxel, O: SplineOps>(src: &[T], plan: &Plan, opts: &Sampling, dst: &mut [f32], par: bool) {
-    let axes = Axis::of(plan, opts);
-    let fill = opts.get_fill().unwrap_or(0.0);
-    let tables = [0, 1, 2].map(|a| Table::new(plan, a, &axes[a], fill));
-    let k = Separable { plan, opts, axes, tables };
-    let [mx, my, _] = plan.grid.shape;
-    let az = &k.axes[2];
-    let (nz, pz, plane) = (az.n, az.len(), mx * my);
-    // One resampled plane per input slice and per padding slice.
-    let mut q = vec![0f32; pz * plane];
-    let real = &mut q[az.pad * plane..(az.pad + nz) * plane];
-    if par {
-        real.par_chunks_mut(plane)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (i, out)| k.plane::<T, O>(src, i, s, out));
+    let k = Separable::new(plan, opts);
+    let [mx, my, mz] = plan.grid.shape;
+    let plane = mx * my;
+    let slabs: Vec<Range<usize>> = (0..mz).step_by(WHOLE_SLAB).map(|z| z..(z + WHOLE_SLAB).min(mz)).collect();
+    let jobs: Vec<(Range<usize>, &mut [f32])> = slabs.iter().cloned().zip(dst.chunks_mut(WHOLE_SLAB * plane)).collect();
+    if par && jobs.len() > 1 {
+        jobs.into_par_iter()
+            .for_each_init(SlabScratch::default, |s, (zs, out)| k.slices::<T, O>(src, 0, zs, out, s, false));
     } else {
-        let mut s = Scratch::default();
-        for (i, out) in real.chunks_exact_mut(plane).enumerate() {
-            k.plane::<T, O>(src, i, &mut s, out);
+        let mut s = SlabScratch::default();
+        for (zs, out) in jobs {
+            k.slices::<T, O>(src, 0, zs, out, &mut s, par);
         }
     }
-    pad_planes(&mut q, az, plane, fill);
-    if az.order == 3 {
-        prefilter_elements::<O>(&mut q, plane, az.mode, &mut Vec::new(), par);
-    }
-    let t = &k.tables[2];
-    let out_plane = |jz: usize, o: &mut [f32]| {
-        let rows: Vec<&[f32]> =
-            t.idx[jz * t.k..(jz + 1) * t.k].iter().map(|&i| &q[i * plane..(i + 1) * plane]).collect();
-        O::combine(o, &rows, &t.w[jz * t.k..(jz + 1) * t.k], t.konst[jz]);
-    };
-    if par {
-        dst.par_chunks_mut(plane).enumerate().for_each(|(jz, o)| out_plane(jz, o));
-    } else {
-        dst.chunks_exact_mut(plane).enumerate().for_each(|(jz, o)| out_plane(jz, o));
-    }
-    box_fill(dst, plan, &k.tables, opts);
     if opts.get_clip() {
         clip_to_input(src, opts, dst);
     }
@@ -432,13 +581,13 @@ fn pad_planes(q: &mut [f32], az: &Axis, plane: usize, fill: f32) {
 }
 
 /// SimpleITK's fill rule: the output voxels outside along any axis take the fill value.
-fn box_fill(dst: &mut [f32], plan: &Plan, tables: &[Table; 3], opts: &Sampling) {
+fn box_fill(dst: &mut [f32], plan: &Plan, tables: &[Table; 3], opts: &Sampling, z0: usize) {
     let Some(fill) = opts.get_fill().filter(|_| opts.get_mode().is_none()) else {
         return;
     };
     let [mx, my, _] = plan.grid.shape;
     let [xs, ys, zs] = [0, 1, 2].map(|a| tables[a].inside_range());
-    for (jz, p) in dst.chunks_exact_mut(mx * my).enumerate() {
+    for (jz, p) in (z0..).zip(dst.chunks_exact_mut(mx * my)) {
         if !zs.contains(&jz) {
             p.fill(fill);
             continue;

@@ -266,6 +266,8 @@ impl fmt::Display for Report {
 pub struct Resampler {
     /// One set of planes per task of the last split (one for a single thread).
     planes: Vec<simd::Planes>,
+    /// The B-spline kernel's slab buffers.
+    spline: bspline::SlabScratch,
 }
 
 impl Resampler {
@@ -301,6 +303,24 @@ impl Resampler {
     ) -> Result<Report> {
         check_input(plan, src.len())?;
         self.linear_slices_from(src, 0, plan, opts, zs, dst, exec)
+    }
+
+    /// As [`resample_spline_slices_from`], with this resampler's buffers.
+    #[allow(clippy::too_many_arguments)] // The free function's arguments and the receiver.
+    pub fn spline_slices_from<T: Voxel>(
+        &mut self,
+        src: &[T],
+        first: usize,
+        plan: &Plan,
+        opts: &Sampling,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+        exec: Exec,
+    ) -> Result<Report> {
+        if opts.is_trilinear() {
+            return self.linear_slices_from(src, first, plan, &opts.trilinear(), zs, dst, exec);
+        }
+        spline_slices_from(src, first, plan, opts, zs, dst, exec, &mut self.spline)
     }
 
     /// As [`resample_linear_slice_into`], with this resampler's planes.
@@ -659,6 +679,123 @@ pub fn resample_spline_slice_into<T: Voxel>(
     let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
     let threads = if kernel == Kernel::Scalar { 1 } else { threads };
     Ok(Report::new(kernel, threads, path, source))
+}
+
+/// The input slices (along its z axis) that B-spline resampling of output slices `zs` with
+/// `kernel` reads: the taps, and along a cubic z the prefilter's halo of [`bspline::HALO`]
+/// slices each side (every slice when the z axis wraps); every slice for the oracle (its
+/// prefilter reads whole lines) and for maps that are not axis-aligned. Empty when no output
+/// slice reads any. Plain trilinear options: [`input_slices_for`].
+pub fn spline_input_slices_for(
+    plan: &Plan,
+    opts: &Sampling,
+    zs: std::ops::Range<usize>,
+    kernel: Kernel,
+) -> std::ops::Range<usize> {
+    if opts.is_trilinear() {
+        return input_slices_for(plan, &opts.trilinear(), zs);
+    }
+    if kernel == Kernel::Scalar || !plan.map.is_diagonal() || opts.check().is_err() {
+        return 0..plan.input_shape[2];
+    }
+    bspline::Separable::new(plan, opts).needs(zs)
+}
+
+/// B-spline resampling of output slices `zs` into `dst` (those slices), from `src` holding the
+/// input slices from `first` on, at least [`spline_input_slices_for`]: for producers that
+/// stream slab by slab (one that runs slabs side by side asks for [`Threads::One`] and keeps a
+/// [`Resampler`] per worker). Along a cubic z each slab prefilters its own window of input
+/// slices, so a slab's values differ from the whole output's by less than `1e-6` of the data's
+/// range (the halo); along other axes they are the same. Clipping needs the input's range
+/// ([`Sampling::input_range`]) unless `src` is the whole input.
+#[allow(clippy::too_many_arguments)] // The slab, the plan and the options.
+pub fn resample_spline_slices_from<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Sampling,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    exec: Exec,
+) -> Result<Report> {
+    Resampler::new().spline_slices_from(src, first, plan, opts, zs, dst, exec)
+}
+
+#[allow(clippy::too_many_arguments)] // The public function's arguments and the buffers.
+fn spline_slices_from<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    opts: &Sampling,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    exec: Exec,
+    scratch: &mut bspline::SlabScratch,
+) -> Result<Report> {
+    opts.check()?;
+    let [mx, my, mz] = plan.grid.shape;
+    let [nx, ny, nz] = plan.input_shape;
+    let plane_in = nx * ny;
+    if zs.start > zs.end || zs.end > mz || dst.len() != zs.len() * mx * my {
+        return Err(ResampleError::BadGeometry(format!(
+            "a buffer of {} values does not fit output slices {zs:?} of the plan {:?} -> {:?}",
+            dst.len(),
+            plan.input_shape,
+            plan.grid.shape
+        )));
+    }
+    let (kernel, _, threads, source) = split_for(exec, zs.clone(), dst.len());
+    let held = first..first.saturating_add(src.len() / plane_in.max(1));
+    let need = spline_input_slices_for(plan, opts, zs.clone(), kernel);
+    let holds = need.is_empty() || (held.start <= need.start && need.end <= held.end);
+    if !src.len().is_multiple_of(plane_in.max(1)) || held.end > nz || !holds {
+        return Err(ResampleError::BadGeometry(format!(
+            "{} input values from slice {first} do not hold the input slices {need:?} that output slices {zs:?} of the plan {:?} -> {:?} read",
+            src.len(),
+            plan.input_shape,
+            plan.grid.shape
+        )));
+    }
+    let whole = first == 0 && held.end == nz;
+    if opts.get_clip() && opts.get_input_range().is_none() && !whole {
+        return Err(ResampleError::BadParameter(
+            "clipping part of the output to the input's range needs that range (Sampling::input_range)".into(),
+        ));
+    }
+    let separable = plan.map.is_diagonal();
+    let par = threads > 1;
+    if kernel == Kernel::Scalar {
+        // The oracle reads the whole input: `need` was every slice.
+        spline::resample_spline_slices(src, plan, opts, zs, dst);
+    } else if !separable {
+        // The general path prefilters the whole input (every slice was needed) for any slab:
+        // callers that stream should resample such grids whole.
+        let mut all = vec![0f32; plan.output_len()];
+        match kernel {
+            Kernel::Wide => bspline::general::<T, simd::Wide>(src, plan, opts, &mut all, par),
+            _ => bspline::general::<T, dispatch::Plain>(src, plan, opts, &mut all, par),
+        }
+        dst.copy_from_slice(&all[zs.start * mx * my..zs.end * mx * my]);
+    } else {
+        let k = bspline::Separable::new(plan, opts);
+        match kernel {
+            Kernel::Wide => k.slices::<T, simd::Wide>(src, first, zs, dst, scratch, par),
+            _ => k.slices::<T, dispatch::Plain>(src, first, zs, dst, scratch, par),
+        }
+        if opts.get_clip() {
+            spline::clip_to_input(src, opts, dst);
+        }
+    }
+    let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
+    let threads = if kernel == Kernel::Scalar { 1 } else { threads };
+    Ok(Report::new(kernel, threads, path, source))
+}
+
+/// The range `(min, max)` of the real values (`slope * stored + inter` with the options'
+/// scaling) of `src`, NaN ignored; `None` when it holds no number. For
+/// [`Sampling::input_range`].
+pub fn real_range<T: Voxel>(src: &[T], opts: &Sampling) -> Option<(f32, f32)> {
+    spline::input_range(src, opts)
 }
 
 /// B-spline resampling of a volume (any layout) into a new x-fastest `f32` array.

@@ -116,6 +116,7 @@ pub struct Sampling {
     slope: f64,
     inter: f64,
     clip: bool,
+    range: Option<(f32, f32)>,
 }
 
 impl Default for Sampling {
@@ -127,7 +128,7 @@ impl Default for Sampling {
 impl Sampling {
     /// Linear along every axis, no mode (edge clamp), no scaling.
     pub fn new() -> Sampling {
-        Sampling { orders: [1; 3], mode: None, fill: None, slope: 1.0, inter: 0.0, clip: false }
+        Sampling { orders: [1; 3], mode: None, fill: None, slope: 1.0, inter: 0.0, clip: false, range: None }
     }
 
     /// One spline order for every axis: 0 (nearest), 1 (linear) or 3 (cubic B-spline).
@@ -168,6 +169,19 @@ impl Sampling {
     pub fn clip_input_range(mut self, clip: bool) -> Self {
         self.clip = clip;
         self
+    }
+
+    /// The input's range of real values `(min, max)` for [`Sampling::clip_input_range`], when
+    /// the caller knows it (default: computed from the input; a caller that resamples slab by
+    /// slab from part of the input must give it).
+    pub fn input_range(mut self, range: Option<(f32, f32)>) -> Self {
+        self.range = range;
+        self
+    }
+
+    /// The input range given, if any.
+    pub fn get_input_range(&self) -> Option<(f32, f32)> {
+        self.range
     }
 
     /// The orders per axis.
@@ -548,18 +562,30 @@ pub(crate) fn coefficients64<T: Voxel>(src: &[T], axes: &[Axis; 3], opts: &Sampl
 /// and the tensor-product sum over the `f64` coefficients, written as `f32`; then clipped to the
 /// input's range when asked. `src` holds the whole input.
 pub fn resample_spline<T: Voxel>(src: &[T], plan: &Plan, opts: &Sampling, dst: &mut [f32]) {
+    resample_spline_slices(src, plan, opts, 0..plan.grid.shape[2], dst);
+}
+
+/// The oracle for output slices `zs` only, into `dst` (those slices); `src` holds the whole
+/// input (the prefilter reads every slice).
+pub fn resample_spline_slices<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Sampling,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
     let axes = Axis::of(plan, opts);
     let c = coefficients64(src, &axes, opts);
     let [px, py, _] = axes.map(|a| a.len());
-    let [mx, my, mz] = plan.grid.shape;
+    let [mx, my, _] = plan.grid.shape;
     let fill = opts.fill.unwrap_or(0.0) as f64;
     let (mut idx, mut w) = ([[0usize; 4]; 3], [[0f64; 4]; 3]);
-    for jz in 0..mz {
+    for (k, jz) in zs.enumerate() {
         for jy in 0..my {
             for jx in 0..mx {
                 let p = plan.map.apply([jx, jy, jz]);
                 let inside = (0..3).all(|a| axes[a].taps_at(p[a], &mut idx[a], &mut w[a]));
-                let out = &mut dst[jx + mx * (jy + my * jz)];
+                let out = &mut dst[jx + mx * (jy + my * k)];
                 if !inside {
                     *out = fill as f32;
                     continue;
@@ -676,9 +702,9 @@ pub(crate) fn input_range<T: Voxel>(src: &[T], opts: &Sampling) -> Option<(f32, 
 }
 
 /// skimage's clip: values below the input's minimum become it, above its maximum likewise
-/// (NaN stays NaN).
+/// (NaN stays NaN); the range given with the options, else the input's.
 pub(crate) fn clip_to_input<T: Voxel>(src: &[T], opts: &Sampling, dst: &mut [f32]) {
-    if let Some((lo, hi)) = input_range(src, opts) {
+    if let Some((lo, hi)) = opts.range.or_else(|| input_range(src, opts)) {
         for v in dst.iter_mut() {
             if *v < lo {
                 *v = lo;
