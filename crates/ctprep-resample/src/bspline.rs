@@ -21,7 +21,7 @@ use wide::f32x8;
 
 use crate::dispatch::Plain;
 use crate::simd::Wide;
-use crate::spline::{Axis, FILL_TAP, Mode, Sampling, Starts, clip_to_input, gain, prefilter_line_with};
+use crate::spline::{Axis, FILL_TAP, Mode, Sampling, Starts, clip_output, gain, prefilter_line_with};
 use crate::{Plan, Voxel};
 
 /// Weights of the prefilter's start values below this are dropped.
@@ -562,9 +562,7 @@ pub(crate) fn separable<T: Voxel, O: SplineOps>(src: &[T], plan: &Plan, opts: &S
             k.slices::<T, O>(src, 0, zs, out, &mut s, par);
         }
     }
-    if opts.get_clip() {
-        clip_to_input(src, opts, dst);
-    }
+    clip_output(src, plan, opts, 0, dst);
 }
 
 /// The padding planes along z: copies of the edge planes (edge), or the fill value (constant).
@@ -679,7 +677,5 @@ pub(crate) fn general<T: Voxel, O: SplineOps>(src: &[T], plan: &Plan, opts: &Sam
     } else {
         dst.chunks_exact_mut(plane).enumerate().for_each(|(jz, o)| out_plane(jz, o));
     }
-    if opts.get_clip() {
-        clip_to_input(src, opts, dst);
-    }
+    clip_output(src, plan, opts, 0, dst);
 }

@@ -127,6 +127,11 @@ pub struct VoxelMap {
     pub linear: [[f64; 3]; 3],
     /// The input index of output voxel (0, 0, 0).
     pub offset: [f64; 3],
+    /// scipy `zoom(grid_mode=True)`'s positions instead: `x = (j + 0.5) * zoom - 0.5` per axis,
+    /// rounded as scipy rounds them, so interpolation weights agree with scipy's bit for bit
+    /// (named schemes set it on their axis-aligned extent grids; `linear` and `offset` then hold
+    /// the same map up to rounding).
+    pub zoom: Option<[f64; 3]>,
 }
 
 impl VoxelMap {
@@ -155,7 +160,7 @@ impl VoxelMap {
                 row[c] = if v.abs() <= 1e-10 * norm { 0.0 } else { v };
             }
         }
-        Ok(VoxelMap { linear, offset: [m.0[0][3], m.0[1][3], m.0[2][3]] })
+        Ok(VoxelMap { linear, offset: [m.0[0][3], m.0[1][3], m.0[2][3]], zoom: None })
     }
 
     /// The input continuous index of output voxel `j`. Every kernel computes positions with
@@ -163,6 +168,9 @@ impl VoxelMap {
     #[inline(always)]
     pub fn apply(&self, j: [usize; 3]) -> [f64; 3] {
         let (a, b, c) = (j[0] as f64, j[1] as f64, j[2] as f64);
+        if let Some(z) = self.zoom {
+            return [(a + 0.5) * z[0] - 0.5, (b + 0.5) * z[1] - 0.5, (c + 0.5) * z[2] - 0.5];
+        }
         let l = &self.linear;
         [
             l[0][0] * a + l[0][1] * b + l[0][2] * c + self.offset[0],
@@ -290,7 +298,7 @@ pub fn plan_spacing_with(
     Ok(Plan {
         input_shape: shape,
         grid: Grid { shape: out_shape, affine: affine.matmul(&m) },
-        map: VoxelMap { linear, offset },
+        map: VoxelMap { linear, offset, zoom: None },
     })
 }
 

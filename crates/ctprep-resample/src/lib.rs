@@ -72,8 +72,10 @@
 pub mod bspline;
 pub mod dispatch;
 pub mod grid;
+pub mod onehot;
 pub mod parallel;
 pub mod scalar;
+pub mod scheme;
 pub mod simd;
 pub mod spline;
 
@@ -88,6 +90,7 @@ pub use ctprep_core::{Affine, Exec, Isa, Kernel, Source, Threads, Variant, Voxel
 pub use grid::{
     Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, plan_like, plan_spacing, plan_spacing_with,
 };
+pub use scheme::{Scheme, SchemePlan, plan_scheme};
 pub use spline::{Mode, Sampling};
 
 /// An invalid resampling request.
@@ -669,6 +672,18 @@ pub fn resample_spline_slice_into<T: Voxel>(
     let (kernel, _, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
     let separable = plan.map.is_diagonal();
     let par = threads > 1;
+    if opts.get_antialias() && kernel != Kernel::Scalar {
+        // Smoothed as real values, resampled, then clipped to the unsmoothed input's range.
+        let smooth: Vec<f32> = spline::gaussian(src, plan.input_shape, spline::antialias_sigma(plan), opts)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let inner = opts.antialias(false).clip_input_range(false).scaling(1.0, 0.0);
+        let mut report = resample_spline_slice_into(&smooth, plan, &inner, dst, exec)?;
+        spline::clip_output(src, plan, opts, 0, dst);
+        report.source = source;
+        return Ok(report);
+    }
     match (kernel, separable) {
         (Kernel::Scalar, _) => spline::resample_spline(src, plan, opts, dst),
         (Kernel::Wide, true) => bspline::separable::<T, simd::Wide>(src, plan, opts, dst, par),
@@ -695,7 +710,7 @@ pub fn spline_input_slices_for(
     if opts.is_trilinear() {
         return input_slices_for(plan, &opts.trilinear(), zs);
     }
-    if kernel == Kernel::Scalar || !plan.map.is_diagonal() || opts.check().is_err() {
+    if kernel == Kernel::Scalar || !plan.map.is_diagonal() || opts.check().is_err() || opts.get_antialias() {
         return 0..plan.input_shape[2];
     }
     bspline::Separable::new(plan, opts).needs(zs)
@@ -757,13 +772,20 @@ fn spline_slices_from<T: Voxel>(
         )));
     }
     let whole = first == 0 && held.end == nz;
-    if opts.get_clip() && opts.get_input_range().is_none() && !whole {
+    if opts.get_clip() && (opts.get_input_range().is_none() || opts.get_clip_axis().is_some()) && !whole {
         return Err(ResampleError::BadParameter(
             "clipping part of the output to the input's range needs that range (Sampling::input_range)".into(),
         ));
     }
     let separable = plan.map.is_diagonal();
     let par = threads > 1;
+    if opts.get_antialias() {
+        // The smoothing reads the whole input (`need` was every slice): resampled whole.
+        let mut all = vec![0f32; plan.output_len()];
+        let report = resample_spline_slice_into(src, plan, opts, &mut all, exec)?;
+        dst.copy_from_slice(&all[zs.start * mx * my..zs.end * mx * my]);
+        return Ok(report);
+    }
     if kernel == Kernel::Scalar {
         // The oracle reads the whole input: `need` was every slice.
         spline::resample_spline_slices(src, plan, opts, zs, dst);
@@ -778,13 +800,12 @@ fn spline_slices_from<T: Voxel>(
         dst.copy_from_slice(&all[zs.start * mx * my..zs.end * mx * my]);
     } else {
         let k = bspline::Separable::new(plan, opts);
+        let z0 = zs.start;
         match kernel {
             Kernel::Wide => k.slices::<T, simd::Wide>(src, first, zs, dst, scratch, par),
             _ => k.slices::<T, dispatch::Plain>(src, first, zs, dst, scratch, par),
         }
-        if opts.get_clip() {
-            spline::clip_to_input(src, opts, dst);
-        }
+        spline::clip_output(src, plan, opts, z0, dst);
     }
     let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
     let threads = if kernel == Kernel::Scalar { 1 } else { threads };
@@ -853,6 +874,76 @@ pub fn resample_nearest_mode_into<T: Voxel>(
     let mut report = Report::new(kernel, threads, path, source);
     report.isa = Isa::target();
     Ok(report)
+}
+
+/// One-hot resampling of a label map (see [`onehot`]: each label's mask interpolated with the
+/// options' orders, 0 or 1 per axis, and mode; the highest score wins, nnU-Net's tie rule) into
+/// `dst`, in the stored type. `fill`: the label beyond the edge with [`Mode::Constant`], or
+/// without a mode outside the voxel boxes (SimpleITK's rule). Every kernel computes the same
+/// votes (plain code), so all are bit-identical; threads split runs of output slices.
+pub fn resample_onehot_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Sampling,
+    fill: Option<T>,
+    dst: &mut [T],
+    exec: Exec,
+) -> Result<Report> {
+    check_buffers(plan, src.len(), dst.len())?;
+    let opts = opts.fill(fill.map(|f| f.to_f32()));
+    onehot::check(&opts)?;
+    let fill = onehot::fill_label(&opts, fill)?;
+    let (kernel, runs, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
+    let plane = plan.grid.shape[0] * plan.grid.shape[1];
+    if threads > 1 && kernel != Kernel::Scalar {
+        use rayon::prelude::*;
+        let mut jobs = Vec::with_capacity(runs.len());
+        let mut rest = &mut dst[..];
+        for r in &runs {
+            let (head, tail) = rest.split_at_mut(r.len() * plane);
+            jobs.push((r.clone(), head));
+            rest = tail;
+        }
+        jobs.into_par_iter().for_each(|(zs, out)| onehot::slices(src, plan, &opts, fill, zs, out));
+    } else {
+        onehot::slices(src, plan, &opts, fill, 0..plan.grid.shape[2], dst);
+    }
+    let path = if plan.map.is_diagonal() { Path::Separable } else { Path::General };
+    let threads = if kernel == Kernel::Scalar { 1 } else { threads };
+    let mut report = Report::new(kernel, threads, path, source);
+    report.isa = Isa::target();
+    Ok(report)
+}
+
+/// [`resample_onehot_into`] for output slices `zs` only, into `dst` (those slices), on the
+/// calling thread; `src` is the whole label map. The values the whole call gives them.
+pub fn resample_onehot_slices_into<T: Voxel>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Sampling,
+    fill: Option<T>,
+    zs: std::ops::Range<usize>,
+    dst: &mut [T],
+) -> Result<()> {
+    let [mx, my, mz] = plan.grid.shape;
+    if src.len() != plan.input_shape.iter().product::<usize>()
+        || zs.start > zs.end
+        || zs.end > mz
+        || dst.len() != zs.len() * mx * my
+    {
+        return Err(ResampleError::BadGeometry(format!(
+            "buffers of {} and {} values for slices {zs:?} of {:?} from {:?}",
+            src.len(),
+            dst.len(),
+            plan.grid.shape,
+            plan.input_shape
+        )));
+    }
+    let opts = opts.fill(fill.map(|f| f.to_f32()));
+    onehot::check(&opts)?;
+    let fill = onehot::fill_label(&opts, fill)?;
+    onehot::slices(src, plan, &opts, fill, zs, dst);
+    Ok(())
 }
 
 fn into_array<T>(data: Vec<T>, plan: &Plan) -> Result<Array3<T>> {

@@ -117,6 +117,8 @@ pub struct Sampling {
     inter: f64,
     clip: bool,
     range: Option<(f32, f32)>,
+    clip_axis: Option<usize>,
+    antialias: bool,
 }
 
 impl Default for Sampling {
@@ -128,7 +130,17 @@ impl Default for Sampling {
 impl Sampling {
     /// Linear along every axis, no mode (edge clamp), no scaling.
     pub fn new() -> Sampling {
-        Sampling { orders: [1; 3], mode: None, fill: None, slope: 1.0, inter: 0.0, clip: false, range: None }
+        Sampling {
+            orders: [1; 3],
+            mode: None,
+            fill: None,
+            slope: 1.0,
+            inter: 0.0,
+            clip: false,
+            range: None,
+            clip_axis: None,
+            antialias: false,
+        }
     }
 
     /// One spline order for every axis: 0 (nearest), 1 (linear) or 3 (cubic B-spline).
@@ -179,6 +191,34 @@ impl Sampling {
         self
     }
 
+    /// With [`Sampling::clip_input_range`]: clip each output voxel to the range of the input
+    /// slice along `axis` that it reads (nnU-Net's slice-by-slice resize clips each slice to its
+    /// own range; the axis is resampled by nearest neighbour there). Default `None`: the whole
+    /// input's range. Needs the whole input.
+    pub fn clip_per_slice(mut self, axis: Option<usize>) -> Self {
+        self.clip_axis = axis;
+        self
+    }
+
+    /// Smooth before downsampling (skimage's `resize(anti_aliasing=True)`; default off): a
+    /// Gaussian of `sigma = max(0, (n / m - 1) / 2)` per axis from the shape ratio (input `n`,
+    /// output `m` voxels), under the boundary mode, truncated at 4 sigma (scipy's
+    /// `gaussian_filter`). Needs the whole input.
+    pub fn antialias(mut self, on: bool) -> Self {
+        self.antialias = on;
+        self
+    }
+
+    /// Whether to smooth before downsampling.
+    pub fn get_antialias(&self) -> bool {
+        self.antialias
+    }
+
+    /// The axis of [`Sampling::clip_per_slice`], if any.
+    pub fn get_clip_axis(&self) -> Option<usize> {
+        self.clip_axis
+    }
+
     /// The input range given, if any.
     pub fn get_input_range(&self) -> Option<(f32, f32)> {
         self.range
@@ -215,6 +255,7 @@ impl Sampling {
         self.orders == [1; 3]
             && matches!(self.mode, None | Some(Mode::Edge))
             && !self.clip
+            && !self.antialias
             && (self.mode.is_none() || self.fill.is_none())
     }
 
@@ -574,12 +615,22 @@ pub fn resample_spline_slices<T: Voxel>(
     zs: std::ops::Range<usize>,
     dst: &mut [f32],
 ) {
+    if opts.antialias {
+        // Smoothed in f64, resampled as real values; clipped to the unsmoothed input's range.
+        let smooth = gaussian(src, plan.input_shape, antialias_sigma(plan), opts);
+        let inner = Sampling { antialias: false, clip: false, slope: 1.0, inter: 0.0, ..*opts };
+        let z0 = zs.start;
+        resample_spline_slices(&smooth, plan, &inner, zs, dst);
+        clip_output(src, plan, opts, z0, dst);
+        return;
+    }
     let axes = Axis::of(plan, opts);
     let c = coefficients64(src, &axes, opts);
     let [px, py, _] = axes.map(|a| a.len());
     let [mx, my, _] = plan.grid.shape;
     let fill = opts.fill.unwrap_or(0.0) as f64;
     let (mut idx, mut w) = ([[0usize; 4]; 3], [[0f64; 4]; 3]);
+    let zs_start = zs.start;
     for (k, jz) in zs.enumerate() {
         for jy in 0..my {
             for jx in 0..mx {
@@ -612,9 +663,7 @@ pub fn resample_spline_slices<T: Voxel>(
             }
         }
     }
-    if opts.clip {
-        clip_to_input(src, opts, dst);
-    }
+    clip_output(src, plan, opts, zs_start, dst);
 }
 
 /// Nearest neighbour under `mode` for output slices `zs` into `dst` (those slices): per-axis
@@ -681,6 +730,69 @@ pub(crate) fn nearest_mode<T: Voxel>(
     }
 }
 
+/// The Gaussian's sigma per axis for anti-aliasing a plan's resampling (0: no smoothing).
+pub(crate) fn antialias_sigma(plan: &Plan) -> [f64; 3] {
+    std::array::from_fn(|a| ((plan.input_shape[a] as f64 / plan.grid.shape[a] as f64 - 1.0) / 2.0).max(0.0))
+}
+
+/// scipy's `gaussian_filter(truncate=4)` of the real values of `src` (x-fastest, `shape`) along
+/// each axis with `sigma[a] > 1e-15`, in order x, y, z, each line in `f64`, beyond the edge as
+/// `mode` extends it (the fill value for constant); the result as `f64`.
+pub(crate) fn gaussian<T: Voxel>(src: &[T], shape: [usize; 3], sigma: [f64; 3], opts: &Sampling) -> Vec<f64> {
+    let (slope, inter) = opts.get_scaling();
+    let mut v: Vec<f64> = src.iter().map(|x| slope * x.to_f64() + inter).collect();
+    let mode = opts.mode.unwrap_or(Mode::Edge);
+    let fill = opts.fill.unwrap_or(0.0) as f64;
+    let strides = [1, shape[0], shape[0] * shape[1]];
+    let mut line = Vec::new();
+    let mut out = Vec::new();
+    for a in 0..3 {
+        let sd = sigma[a];
+        if sd <= 1e-15 {
+            continue;
+        }
+        let r = (4.0 * sd + 0.5) as i64;
+        let w: Vec<f64> = {
+            let raw: Vec<f64> = (-r..=r).map(|x| (-0.5 / (sd * sd) * (x * x) as f64).exp()).collect();
+            let sum: f64 = raw.iter().sum();
+            raw.iter().map(|x| x / sum).collect()
+        };
+        let n = shape[a] as i64;
+        let (o1, o2) = match a {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        for u in 0..shape[o2] {
+            for t in 0..shape[o1] {
+                let base = u * strides[o2] + t * strides[o1];
+                line.clear();
+                line.extend((0..shape[a]).map(|i| v[base + i * strides[a]]));
+                out.clear();
+                for i in 0..n {
+                    let mut acc = 0.0;
+                    for (k, wk) in w.iter().enumerate() {
+                        let j = i + k as i64 - r;
+                        let x = if (0..n).contains(&j) {
+                            line[j as usize]
+                        } else if mode == Mode::Constant {
+                            fill
+                        } else {
+                            line[map_coordinate(j as f64, n, mode) as usize]
+                        };
+                        acc += wk * x;
+                    }
+                    out.push(acc);
+                }
+                for (i, o) in out.iter().enumerate() {
+                    v[base + i * strides[a]] = *o;
+                }
+            }
+        }
+    }
+    v
+}
+
 /// The input's range of real values (NaN ignored), or `None` when it has no number.
 pub(crate) fn input_range<T: Voxel>(src: &[T], opts: &Sampling) -> Option<(f32, f32)> {
     let (slope, inter) = opts.get_scaling();
@@ -701,10 +813,73 @@ pub(crate) fn input_range<T: Voxel>(src: &[T], opts: &Sampling) -> Option<(f32, 
     Some(((a.min(b)) as f32, (a.max(b)) as f32))
 }
 
+/// The clipping the options ask for, on output slices from `z0` on in `dst`: to the input's
+/// range, or per input slice along the clip axis; `src` is the whole input for the latter.
+pub(crate) fn clip_output<T: Voxel>(src: &[T], plan: &Plan, opts: &Sampling, z0: usize, dst: &mut [f32]) {
+    if !opts.clip {
+        return;
+    }
+    let Some(a) = opts.clip_axis.filter(|&a| a < 3) else {
+        clip_to_input(src, opts, dst);
+        return;
+    };
+    let n = plan.input_shape;
+    let (slope, inter) = opts.get_scaling();
+    let (mut lo, mut hi) = (vec![f64::INFINITY; n[a]], vec![f64::NEG_INFINITY; n[a]]);
+    for (i, v) in src.iter().enumerate() {
+        let at = [i % n[0], (i / n[0]) % n[1], i / (n[0] * n[1])][a];
+        let v = v.to_f64();
+        if v < lo[at] {
+            lo[at] = v;
+        }
+        if v > hi[at] {
+            hi[at] = v;
+        }
+    }
+    let ranges: Vec<Option<(f32, f32)>> = lo
+        .iter()
+        .zip(&hi)
+        .map(|(&l, &h)| {
+            let (p, q) = (slope * l + inter, slope * h + inter);
+            (l <= h).then(|| (p.min(q) as f32, p.max(q) as f32))
+        })
+        .collect();
+    let nearest = Axis::new(n[a], 0, opts);
+    let [mx, my, _] = plan.grid.shape;
+    let (mut idx, mut w) = ([0usize; 4], [0f64; 4]);
+    for (i, v) in dst.iter_mut().enumerate() {
+        let j = [i % mx, (i / mx) % my, z0 + i / (mx * my)];
+        if !nearest.taps_at(plan.map.apply(j)[a], &mut idx, &mut w) || idx[0] == FILL_TAP {
+            continue;
+        }
+        if let Some((l, h)) = ranges[idx[0]] {
+            if *v < l {
+                *v = l;
+            } else if *v > h {
+                *v = h;
+            }
+        }
+    }
+}
+
 /// skimage's clip: values below the input's minimum become it, above its maximum likewise
 /// (NaN stays NaN); the range given with the options, else the input's.
 pub(crate) fn clip_to_input<T: Voxel>(src: &[T], opts: &Sampling, dst: &mut [f32]) {
-    if let Some((lo, hi)) = opts.range.or_else(|| input_range(src, opts)) {
+    if let Some((mut lo, mut hi)) = opts.range.or_else(|| input_range(src, opts)) {
+        // skimage keeps the fill value of constant mode when it lies outside the input's range
+        // but inside the output's (its `_clip_warp_output`).
+        if let (Some(Mode::Constant), Some(k)) = (opts.mode, opts.fill)
+            && !(lo..=hi).contains(&k)
+        {
+            let (omin, omax) = dst
+                .iter()
+                .filter(|v| !v.is_nan())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            if omin <= k && k <= omax {
+                lo = lo.min(k);
+                hi = hi.max(k);
+            }
+        }
         for v in dst.iter_mut() {
             if *v < lo {
                 *v = lo;
