@@ -350,6 +350,8 @@ def resample(
     mode: Optional[str] = None,
     fill: Optional[float] = None,
     clip_input_range: bool = False,
+    antialias: bool = False,
+    scheme: Optional[str] = None,
     keep_shear: bool = False,
     scaling: Optional[Tuple[float, float]] = None,
     kernel: Optional[str] = None,
@@ -369,8 +371,14 @@ def resample(
     ``nearest``, ``grid-constant``, ``reflect``, ``mirror``, ``grid-wrap``). ``fill`` without a
     mode: the value outside the input (outside [-0.5, n - 0.5) along an axis; inside it clamps
     to the edge, as SimpleITK); default: clamp everywhere. ``clip_input_range``: clip to the
-    input's range (skimage's ``clip=True``). A sheared input goes onto an orthonormal grid
-    covering it unless ``keep_shear``.
+    input's range (skimage's ``clip=True``). ``antialias``: smooth before downsampling
+    (skimage's ``anti_aliasing=True``). ``interp="onehot"``: label maps, each label's mask
+    interpolated (linear, or ``order`` 0/1 per axis), the highest score winning (nnU-Net's
+    rule), in the stored type. ``scheme="nnunet"`` with ``spacing`` (the target): nnU-Net v2's
+    resampling exactly (its shape and grid, cubic with nearest along a thick axis, clipped; with
+    ``interp="onehot"`` its label rule); ``convention``, ``interp``, ``order``, ``mode`` given
+    with it override its choices. A sheared input goes onto an orthonormal grid covering it
+    unless ``keep_shear``.
 
     Returns ``(array, affine)`` (a Volume for a Volume), plus the report when ``report=True``.
     C-order input gives C-order output, Fortran gives Fortran; the values agree to float32
@@ -405,19 +413,21 @@ def resample(
         aff,
         sp,
         lk,
-        convention or "first-centre",
+        convention,
         interp,
         orders,
         mode,
         fill,
         clip_input_range,
+        antialias,
+        scheme,
         keep_shear,
         scaling,
         *_exec(kernel, threads),
     )
     out, oaff = _back(out, oaff, perm)
     if was_volume:
-        nearest = interp == "nearest" or (orders is not None and orders == [0, 0, 0])
+        nearest = interp in ("nearest", "onehot") or (interp is None and orders is not None and orders == [0, 0, 0])
         kept = scaling if nearest else None
         result: Any = Volume(out, oaff, scaling=kept)
     else:

@@ -517,3 +517,38 @@ def test_the_recipe_on_a_real_ct_matches_scipy():
     np.testing.assert_allclose(unit, window_reference(iso, -160, 240).astype(np.float32), atol=1.2e-7)
     mip, _ = ctprep.project(unit, aff, slab=5, align="centre")
     np.testing.assert_array_equal(mip, ndimage.maximum_filter1d(unit, 5, axis=2, mode="nearest"))
+
+
+def test_antialias_matches_skimage_recipe():
+    # skimage's resize(anti_aliasing=True) is scipy's gaussian_filter then zoom(grid_mode=True).
+    v = random_volume((12, 10, 9), np.float32, seed=8).astype(np.float64)
+    m = (5, 7, 4)
+    n = np.array(v.shape)
+    step = n / np.array(m)
+    aff = np.eye(4)
+    like = np.diag([*step, 1.0])
+    like[:3, 3] = 0.5 * step - 0.5
+    out, _ = ctprep.resample(v.astype(np.float32), aff, like=(m, like), interp="cubic", antialias=True)
+    sigma = np.maximum(0, (step - 1) / 2)
+    ref = ndimage.zoom(ndimage.gaussian_filter(v, sigma, mode="nearest"), np.array(m) / n, order=3, mode="nearest", grid_mode=True)
+    assert np.abs(out - ref).max() <= 1e-4 * (v.max() - v.min())
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_nnunet_scheme_and_onehot_labels(layout):
+    v = random_volume((23, 19, 9), np.int16, seed=4)
+    labels = (np.indices((23, 19, 9)).sum(axis=0) // 9 % 4).astype(np.uint8)
+    aff = affine_of((0.78, 0.78, 3.5))
+    x, lab = np.asarray(v, order=layout), np.asarray(labels, order=layout)
+    img, oaff = ctprep.resample(x, aff, spacing=1.0, scheme="nnunet")
+    # nnU-Net's target shape round(s / t * n), halves to even, on the extent grid.
+    assert img.shape == (18, 15, 32)
+    np.testing.assert_allclose(np.diag(oaff)[:3], np.array([0.78, 0.78, 3.5]) * np.array(v.shape) / np.array(img.shape))
+    assert img.min() >= v.min() and img.max() <= v.max(), "clipped as skimage clips"
+    seg, _ = ctprep.resample(lab, aff, spacing=1.0, scheme="nnunet", interp="onehot")
+    assert seg.dtype == np.uint8 and seg.shape == img.shape
+    assert set(np.unique(seg)) <= set(np.unique(labels))
+    other = np.asarray(v, order="F" if layout == "C" else "C")
+    same, _ = ctprep.resample(other, aff, spacing=1.0, scheme="nnunet")
+    # The other layout interpolates its axes in the other order: equal to float32 rounding.
+    assert np.abs(same - img).max() <= 1e-4 * (float(v.max()) - float(v.min()))

@@ -4,13 +4,14 @@
 
 use crate::progress::step;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_resample::{
-    Exec, Grid, GridConvention, Interp, Mode, Plan, Report, ResampleError, Sampling, Shear, Trilinear, Voxel,
-    plan_like, plan_spacing_with, resample_linear_slice_into, resample_nearest_mode_into, resample_nearest_slice_into,
-    resample_spline_slice_into,
+    Exec, Grid, GridConvention, Interp, Mode, Plan, Report, ResampleError, Sampling, Scheme, Shear, Trilinear, Voxel,
+    plan_like, plan_scheme, plan_spacing_with, resample_linear_slice_into, resample_nearest_mode_into,
+    resample_nearest_slice_into, resample_onehot_into, resample_spline_slice_into,
 };
 
 use crate::commands::{
@@ -45,9 +46,10 @@ pub(crate) struct ResampleArgs {
     /// Where the output voxels of --spacing go (output sizes and the tools each matches: see
     /// --help).
     ///
-    /// For an axis of n voxels of spacing s and a target spacing t, the output has m voxels:
-    #[arg(long, value_enum, default_value_t = ConventionArg::FirstCentre, conflicts_with = "like")]
-    convention: ConventionArg,
+    /// For an axis of n voxels of spacing s and a target spacing t, the output has m voxels
+    /// (default first-centre; with --scheme, the scheme's grid):
+    #[arg(long, value_enum, conflicts_with = "like")]
+    convention: Option<ConventionArg>,
     /// How values between voxel centres are found [default: linear].
     ///
     /// linear: trilinear on the real (scaled) values, written as float32 (images). cubic: the
@@ -55,7 +57,7 @@ pub(crate) struct ResampleArgs {
     /// float32 (images; it can overshoot near sharp edges: see --clip-input-range). nearest:
     /// the nearest voxel, keeping the stored type and its scl_slope/scl_inter exactly (label
     /// maps stay integer; labels never blend).
-    #[arg(long, value_enum, conflicts_with = "order")]
+    #[arg(long, value_enum)]
     interp: Option<InterpArg>,
     /// The spline order, as scipy's `order`: 0 (nearest), 1 (linear) or 3 (cubic), one for
     /// every axis or three, OX,OY,OZ along the voxel axes i, j, k (3,3,0: cubic in-plane,
@@ -78,6 +80,20 @@ pub(crate) struct ResampleArgs {
     /// spline's overshoot never goes below the input's minimum (air) or above its maximum.
     #[arg(long)]
     clip_input_range: bool,
+    /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of sigma
+    /// = (n/m - 1)/2 voxels per axis where n voxels become m < n, under the --mode, truncated at
+    /// 4 sigma. Reads the input whole.
+    #[arg(long)]
+    antialias: bool,
+    /// A named resampling recipe, with --spacing. nnunet: nnU-Net v2's resample_data_or_seg_to_shape
+    /// exactly: the target shape round(s/t n) (halves to even) on the extent grid, cubic
+    /// (order 3, mode edge) clipped to the input's range, and when the spacing (or the target)
+    /// is anisotropic (largest/smallest > 3, one axis largest) nearest along that axis with
+    /// each slice clipped to its own range; with --interp onehot, label maps one-hot with
+    /// linear masks (nearest along that axis). --convention, --interp, --order and --mode
+    /// given with it override its choices. Reads the input whole.
+    #[arg(long, value_name = "NAME", value_parser = ["nnunet"], requires = "spacing", conflicts_with = "like")]
+    scheme: Option<String>,
     /// Stored type of the output. `keep`: float32 for linear and cubic, the input's type and scaling for
     /// nearest. Any other type stores the real values, rounded to nearest for integer types (a
     /// value outside the type's range is an error, never a wrap; rounding is reported on stderr).
@@ -85,6 +101,10 @@ pub(crate) struct ResampleArgs {
     dtype: DtypeArg,
     #[command(flatten)]
     pub(crate) exec: crate::commands::ExecArgs,
+    /// Print one JSON object on stdout instead of the summary line: shapes, spacing, grid,
+    /// interpolation, the kernel and path that ran, how the input was read, stage timings.
+    #[arg(long)]
+    json: bool,
     /// gzip level for .nii.gz and gzip-encoded NRRD output (0-9).
     #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     gzip_level: u32,
@@ -129,6 +149,9 @@ pub(crate) enum InterpArg {
     Cubic,
     /// The nearest voxel (order 0), in the stored type: label maps.
     Nearest,
+    /// Each label's mask interpolated (linear, or --order), the highest score wins, in the
+    /// stored type: label maps (nnU-Net's rule)
+    Onehot,
 }
 
 impl From<InterpArg> for Interp {
@@ -136,7 +159,7 @@ impl From<InterpArg> for Interp {
         match i {
             InterpArg::Linear => Interp::Linear,
             InterpArg::Cubic => Interp::Cubic,
-            InterpArg::Nearest => Interp::Nearest,
+            InterpArg::Nearest | InterpArg::Onehot => Interp::Nearest,
         }
     }
 }
@@ -194,6 +217,7 @@ pub(crate) struct Interpolation {
     pub(crate) mode: Option<Mode>,
     pub(crate) fill: Option<f64>,
     pub(crate) clip: bool,
+    pub(crate) onehot: bool,
 }
 
 impl Interpolation {
@@ -205,7 +229,23 @@ impl Interpolation {
         fill: Option<f64>,
         clip: bool,
     ) -> Result<Interpolation, UsageError> {
-        let orders = order.or(interp.map(|i| [Interp::from(i).order(); 3])).unwrap_or([1; 3]);
+        let onehot = interp == Some(InterpArg::Onehot);
+        if let (Some(i), Some(_), false) = (interp, order, onehot) {
+            return Err(UsageError(format!(
+                "--interp {} and --order: give one (--order alone is scipy's order; with --interp onehot it sets the masks' order)",
+                Interp::from(i)
+            )));
+        }
+        let orders = match (onehot, order) {
+            (true, Some(o)) if o.iter().any(|&x| x > 1) => {
+                return Err(UsageError(format!(
+                    "--interp onehot --order {}: the masks take order 0 or 1",
+                    o.map(|x| x.to_string()).join(",")
+                )));
+            }
+            (true, o) => o.unwrap_or([1; 3]),
+            (false, o) => o.or(interp.map(|i| [Interp::from(i).order(); 3])).unwrap_or([1; 3]),
+        };
         let mode = mode.map(Mode::from);
         match (mode, fill) {
             (Some(Mode::Constant), None) => {
@@ -218,14 +258,14 @@ impl Interpolation {
             }
             _ => {}
         }
-        let it = Interpolation { orders, mode, fill, clip };
+        let it = Interpolation { orders, mode, fill, clip, onehot };
         if let Some(f) = fill
             && !it.is_nearest()
             && !(f as f32).is_finite()
         {
             return Err(UsageError(format!("--fill {f}: the fill value of linear or cubic resampling must be finite")));
         }
-        if clip && it.is_nearest() {
+        if clip && (it.is_nearest() || onehot) {
             return Err(UsageError(
                 "--clip-input-range: nearest neighbour only copies voxels, so its output never leaves the input's range"
                     .into(),
@@ -236,7 +276,12 @@ impl Interpolation {
 
     /// Nearest along every axis: voxels copied in the stored type.
     pub(crate) fn is_nearest(&self) -> bool {
-        self.orders == [0; 3]
+        self.orders == [0; 3] && !self.onehot
+    }
+
+    /// One-hot label resampling.
+    pub(crate) fn is_onehot(&self) -> bool {
+        self.onehot
     }
 
     /// The library's options.
@@ -249,14 +294,10 @@ impl Interpolation {
             .clip_input_range(self.clip)
     }
 
-    /// Plain trilinear under the default boundary rule: the streamed kernels.
-    pub(crate) fn is_trilinear(&self) -> bool {
-        self.sampling(1.0, 0.0).is_trilinear()
-    }
-
     /// `linear`, `cubic`, `nearest` or `orders 3,3,0`, then the mode and clipping.
     pub(crate) fn describe(&self) -> String {
         let mut s = match self.orders {
+            _ if self.onehot => format!("onehot (masks of orders {})", self.orders.map(|o| o.to_string()).join(",")),
             [0, 0, 0] => "nearest".to_owned(),
             [1, 1, 1] => "linear".to_owned(),
             [3, 3, 3] => "cubic".to_owned(),
@@ -311,17 +352,41 @@ fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> Result<T, Strin
 
 /// Linear or B-spline resampling straight from the stored type, the scaling fused: float32
 /// real values (plain trilinear runs the trilinear kernels).
-fn interpolate(v: &Volume, plan: &Plan, how: &Interpolation, exec: Exec) -> Result<(Vec<f32>, Report), ResampleError> {
+fn interpolate(v: &Volume, plan: &Plan, opts: &Sampling, exec: Exec) -> Result<(Vec<f32>, Report), ResampleError> {
     let (slope, inter) = v.scaling().map_or((1.0, 0.0), |s| (s.slope, s.inter));
-    let opts = how.sampling(slope, inter);
+    let opts = opts.scaling(slope, inter);
     let mut dst = vec![0f32; plan.output_len()];
-    let report = if how.is_trilinear() {
+    let report = if opts.is_trilinear() {
         let opts: Trilinear = opts.trilinear();
         ctprep_io::with_storage!(v.data(), st => resample_linear_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?
     } else {
         ctprep_io::with_storage!(v.data(), st => resample_spline_slice_into(st.as_slice(), plan, &opts, &mut dst, exec))?
     };
     Ok((dst, report))
+}
+
+/// One-hot label resampling in the stored type (`masks`: the masks' orders and mode).
+fn onehot(
+    v: &Volume,
+    plan: &Plan,
+    masks: &Sampling,
+    fill: Option<f64>,
+    exec: Exec,
+) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
+    fn go<T: Voxel + Element>(
+        src: &[T],
+        plan: &Plan,
+        masks: &Sampling,
+        fill: Option<f64>,
+        scaling: Option<Scaling>,
+        exec: Exec,
+    ) -> Result<(VoxelData, Report), Box<dyn std::error::Error>> {
+        let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose().map_err(UsageError)?;
+        let mut dst = vec![T::default(); plan.output_len()];
+        let report = resample_onehot_into(src, plan, masks, fill, &mut dst, exec)?;
+        Ok((VoxelData::from_vec(dst), report))
+    }
+    ctprep_io::with_storage!(v.data(), st => go(st.as_slice(), plan, masks, fill, v.scaling(), exec))
 }
 
 /// Nearest-neighbour resampling in the stored type, under the mode when one is given.
@@ -359,12 +424,25 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     // The header alone plans the grid; the voxels are read as the resampling needs them.
     let header = step("read header", || SliceReader::open(&args.input))?;
     let shape = header.dims3()?;
-    if !how.is_nearest() {
+    if !how.is_nearest() && !how.is_onehot() {
         crate::commands::warn_if_label_map(&args.input);
     }
+    let scheme = match &args.scheme {
+        Some(name) => {
+            let scheme: Scheme = name.parse().map_err(|e: ResampleError| UsageError(e.to_string()))?;
+            let spacing = args.spacing.unwrap_or([1.0; 3]);
+            Some(plan_scheme(scheme, shape, header.affine(), spacing).map_err(|e| format!("{input}: {e}"))?)
+        }
+        None => None,
+    };
     let (plan, placement) = match (args.spacing, &args.like) {
+        (Some(_), _) if scheme.is_some() && args.convention.is_none() => {
+            let s = scheme.as_ref().unwrap_or_else(|| unreachable!("matched"));
+            let sep = s.separate.map_or(String::new(), |a| format!(", axis {a} apart (nearest)"));
+            (s.plan, format!("{} scheme: extent grid{sep}", args.scheme.as_deref().unwrap_or("")))
+        }
         (Some(spacing), _) => {
-            let convention = GridConvention::from(args.convention);
+            let convention = GridConvention::from(args.convention.unwrap_or(ConventionArg::FirstCentre));
             let shear = if args.keep_shear { Shear::Keep } else { Shear::Remove };
             let plan = plan_spacing_with(shape, header.affine(), spacing, convention, shear)
                 .map_err(|e| format!("{input}: {e}"))?;
@@ -383,37 +461,69 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         }
         (None, None) => unreachable!("clap requires one of --spacing, --like"),
     };
-    let spacing: Vec<String> = plan.output_spacing().into_iter().map(fmt_num).collect();
+    // The scheme's choices unless options of the command line override them.
+    let own = args.interp.is_some_and(|i| i != InterpArg::Onehot)
+        || args.order.is_some()
+        || args.mode.is_some()
+        || args.fill.is_some()
+        || args.clip_input_range
+        || args.antialias;
+    let image = match &scheme {
+        Some(s) if !own => s.image,
+        _ => how.sampling(1.0, 0.0).antialias(args.antialias),
+    };
+    let masks = match &scheme {
+        Some(s) if args.order.is_none() && args.mode.is_none() => s.label,
+        _ => Sampling::new().orders(how.orders).mode(how.mode),
+    };
+    let how_said = match (&scheme, own, how.is_onehot()) {
+        (Some(_), false, false) => format!("{} (cubic, clipped)", args.scheme.as_deref().unwrap_or("")),
+        (Some(_), _, true) => format!("{} label masks, onehot", args.scheme.as_deref().unwrap_or("")),
+        _ => how.describe(),
+    };
+    let t_start = Instant::now();
+    if how.is_onehot() {
+        let v = read_whole(header)?;
+        let t_read = t_start.elapsed();
+        let data = step("resample", || onehot(&v, &plan, &masks, how.fill, args.exec.exec()))
+            .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
+        let (data, report) = data;
+        let mut out = v.derived(data, &plan.grid.shape, plan.grid.affine)?;
+        if let Some(sc) = v.scaling() {
+            out = out.with_scaling(sc.slope, sc.inter)?;
+        }
+        if let DtypeArg::To(t) = args.dtype {
+            out = convert_to(&out, t, &args.input)?;
+        }
+        let t_resample = t_start.elapsed().saturating_sub(t_read);
+        let t = Instant::now();
+        step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
+        let timings =
+            [("read", t_read), ("resample", t_resample), ("write", t.elapsed()), ("total", t_start.elapsed())];
+        return finish(args, shape, &plan, &placement, &how_said, &report.to_string(), "whole", &timings);
+    }
     if !how.is_nearest() && matches!(args.dtype, DtypeArg::Keep) {
         // Float32 output: streamed slab by slab, in bounded memory.
         let bars = Bars::default();
         let r = Pipeline::new().exec(args.exec.exec()).progress(&bars).resample_to(
             Input::Reader(header),
             &plan,
-            &how.sampling(1.0, 0.0),
+            &image,
             &args.output,
             args.gzip_level,
         )?;
-        crate::sayln!(
-            "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {}, input read {}",
-            args.output.display(),
-            shape,
-            plan.grid.shape,
-            spacing.join(", "),
-            how.describe(),
-            r.kernel,
-            r.read.describe()
-        )?;
-        return Ok(());
+        let timings = [("read", r.timings.read), ("stream", r.timings.stream), ("total", r.timings.total)];
+        return finish(args, shape, &plan, &placement, &how_said, &r.kernel, &r.read.describe(), &timings);
     }
     let v = read_whole(header)?;
+    let t_read = t_start.elapsed();
     let (data, scaling, report) = if how.is_nearest() {
         let (data, report) = step("resample", || nearest(&v, &plan, &how, args.exec.exec()))
             .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
         (data, v.scaling(), report)
     } else {
-        let (dst, report) =
-            step("resample", || interpolate(&v, &plan, &how, args.exec.exec())).map_err(|e| format!("{input}: {e}"))?;
+        let (dst, report) = step("resample", || interpolate(&v, &plan, &image, args.exec.exec()))
+            .map_err(|e| format!("{input}: {e}"))?;
         (VoxelData::from_vec(dst), None, report)
     };
     let mut out = v.derived(data, &plan.grid.shape, plan.grid.affine)?;
@@ -423,14 +533,55 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     if let DtypeArg::To(t) = args.dtype {
         out = convert_to(&out, t, &args.input)?;
     }
+    let t_resample = t_start.elapsed().saturating_sub(t_read);
+    let t = Instant::now();
     step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
+    let timings = [("read", t_read), ("resample", t_resample), ("write", t.elapsed()), ("total", t_start.elapsed())];
+    finish(args, shape, &plan, &placement, &how_said, &report.to_string(), "whole", &timings)
+}
+
+/// The summary line, or with `--json` one JSON object: what ran and how long each stage took.
+#[allow(clippy::too_many_arguments)] // Everything the summary names.
+fn finish(
+    args: &ResampleArgs,
+    shape: [usize; 3],
+    plan: &Plan,
+    placement: &str,
+    interpolation: &str,
+    kernel: &str,
+    read: &str,
+    timings: &[(&str, std::time::Duration)],
+) -> CmdResult {
+    let spacing = plan.output_spacing();
+    if args.json {
+        let path = if kernel.contains("separable path") { "separable" } else { "general" };
+        let times: serde_json::Map<String, serde_json::Value> =
+            timings.iter().map(|(k, d)| ((*k).to_owned(), serde_json::json!(d.as_secs_f64()))).collect();
+        let doc = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "input_shape": shape,
+            "output_shape": plan.grid.shape,
+            "output_spacing_mm": spacing,
+            "output_affine": plan.grid.affine.0,
+            "grid": placement,
+            "interpolation": interpolation,
+            "kernel": kernel,
+            "path": path,
+            "read": read,
+            "timings_s": times,
+        });
+        crate::sayln!("{doc}")?;
+        return Ok(());
+    }
+    let spacing: Vec<String> = spacing.into_iter().map(fmt_num).collect();
+    let read = if read == "whole" { String::new() } else { format!(", input read {read}") };
     crate::sayln!(
-        "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {}, {report}",
+        "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {interpolation}, {kernel}{read}",
         args.output.display(),
         shape,
         plan.grid.shape,
         spacing.join(", "),
-        how.describe(),
     )?;
     Ok(())
 }

@@ -6,9 +6,12 @@ use clap::Args;
 use ctprep_core::Exec;
 use ctprep_intensity::Window;
 use ctprep_pipeline::align::Verdict;
-use ctprep_pipeline::{Input, LabelInput, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunJson, stem_of};
+use ctprep_pipeline::{
+    Input, LabelInput, LabelInterp, MipSize, Orientation, Outputs, Pipeline, Product, Recipe, RunJson, SchemeUse,
+    stem_of,
+};
 use ctprep_projection::{Align, Edges};
-use ctprep_resample::{GridConvention, Shear};
+use ctprep_resample::{GridConvention, Scheme, Shear};
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
 use crate::progress::Bars;
@@ -48,6 +51,15 @@ pub(crate) struct RunArgs {
     json: bool,
 }
 
+/// `--label-interp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LabelInterpArg {
+    /// The nearest voxel
+    Nearest,
+    /// Each label's mask interpolated, the highest score wins (nnU-Net)
+    Onehot,
+}
+
 /// The recipe options shared by `ctprep run` and `ctprep batch`.
 #[derive(Debug, Args)]
 pub(crate) struct RecipeArgs {
@@ -73,7 +85,7 @@ pub(crate) struct RecipeArgs {
     keep_shear: bool,
     /// How the resampling interpolates: linear (default), cubic (scipy's cubic B-spline) or
     /// nearest (see `ctprep resample --help`).
-    #[arg(long, value_enum, conflicts_with = "order")]
+    #[arg(long, value_enum)]
     interp: Option<InterpArg>,
     /// Spline order per axis instead of --interp: 0, 1 or 3, or OX,OY,OZ (3,3,0: cubic in-plane,
     /// nearest between slices).
@@ -91,6 +103,23 @@ pub(crate) struct RecipeArgs {
     /// overshoot stays within the input's HU. Reads the input once more, whole.
     #[arg(long)]
     clip_input_range: bool,
+    /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of
+    /// sigma = (n/m - 1)/2 voxels per axis where n input voxels become m < n. Reads the input
+    /// whole.
+    #[arg(long)]
+    antialias: bool,
+    /// A named resampling recipe: nnunet = nnU-Net v2's (its target shape on the extent grid,
+    /// cubic images with nearest along a thick axis when the spacing is anisotropic, clipped as
+    /// skimage clips, one-hot label maps). Sets only the resampling: --convention, --interp /
+    /// --order / --mode and --label-interp given with it override its choices. Reads the input
+    /// whole.
+    #[arg(long, value_name = "NAME", value_parser = ["nnunet"])]
+    scheme: Option<String>,
+    /// How --label goes onto the output grid: nearest (the default) or onehot (each label's
+    /// mask interpolated linearly, the highest score wins: nnU-Net's rule, the default with
+    /// --scheme nnunet).
+    #[arg(long, value_enum)]
+    label_interp: Option<LabelInterpArg>,
     /// The HU window LO,HI mapped to [0, 1] (default -100,1000).
     #[arg(long, value_parser = parse_pair, allow_hyphen_values = true, value_name = "LO,HI")]
     window: Option<(f64, f64)>,
@@ -165,7 +194,34 @@ impl RecipeArgs {
             r = r.mip_edges(e);
         }
         let how = Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)?;
-        Ok(r.sampling(how.sampling(1.0, 0.0)))
+        if how.is_onehot() {
+            return Err(UsageError(
+                "--interp onehot is for label maps: use --label-interp onehot for the --label of run and batch".into(),
+            ));
+        }
+        r = r.sampling(how.sampling(1.0, 0.0).antialias(self.antialias));
+        if let Some(name) = &self.scheme {
+            if classic {
+                return Err(UsageError(format!(
+                    "--scheme {name} with --preset classic: the classic preset is a whole recipe of its own"
+                )));
+            }
+            let scheme: Scheme = name.parse().map_err(|e: ctprep_resample::ResampleError| UsageError(e.to_string()))?;
+            let own_interp = self.interp.is_some()
+                || self.order.is_some()
+                || self.mode.is_some()
+                || self.fill.is_some()
+                || self.clip_input_range
+                || self.antialias;
+            r = r.scheme(Some(SchemeUse { scheme, grid: self.convention.is_none(), image: !own_interp }));
+        }
+        if let Some(l) = self.label_interp {
+            r = r.label_interp(Some(match l {
+                LabelInterpArg::Nearest => LabelInterp::Nearest,
+                LabelInterpArg::Onehot => LabelInterp::Onehot,
+            }));
+        }
+        Ok(r)
     }
 
     /// The products of `--save` (all four when absent).

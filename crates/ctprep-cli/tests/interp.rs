@@ -99,3 +99,151 @@ fn nearest_under_a_mode_keeps_the_stored_type() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--fill -1"), "{}", stderr(&out));
 }
+
+/// `--scheme nnunet` (images and, with `--interp onehot`, labels) and `--antialias` write what
+/// the library's scheme plan and kernels compute, bit for bit (these read the input whole).
+#[test]
+fn scheme_onehot_and_antialias_write_what_the_library_computes() {
+    use ctprep_resample::{Scheme, plan_scheme, resample_onehot_into};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = Phantom::new([23, 19, 9]).spacing_mm([0.78, 0.78, 3.5]).seed(5);
+    let (ct_path, seg_path) = (tmp.path().join("ct.nii.gz"), tmp.path().join("seg.nii.gz"));
+    write_nifti(&p.ct().expect("phantom"), &ct_path, &WriteOptions::new()).expect("writes");
+    write_nifti(&p.labels().expect("labels"), &seg_path, &WriteOptions::new()).expect("writes");
+    let ct = read_nifti(&ct_path).expect("reads back");
+    let seg = read_nifti(&seg_path).expect("reads back");
+    let stored = ct.data().as_slice::<i16>().expect("int16");
+    let (slope, inter) = ct.scaling().map_or((1.0, 0.0), |sc| (sc.slope, sc.inter));
+    let sp = plan_scheme(Scheme::NnUnet, [23, 19, 9], ct.affine(), [1.0, 1.0, 1.0]).expect("plans");
+    assert_eq!(sp.separate, Some(2), "3.5 / 0.78 > 3: z apart");
+    // The image.
+    let dst = tmp.path().join("ct_nn.nii.gz");
+    let out = ctprep(&["resample", s(&ct_path), s(&dst), "--spacing", "1", "--scheme", "nnunet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nnunet"), "{}", String::from_utf8_lossy(&out.stdout));
+    let mut want = vec![0f32; sp.plan.output_len()];
+    resample_spline_slice_into(stored, &sp.plan, &sp.image.scaling(slope, inter), &mut want, Exec::default())
+        .expect("resamples");
+    let got = read_nifti(&dst).expect("output");
+    assert_eq!(got.shape(), sp.plan.grid.shape.as_slice());
+    assert_eq!(got.data().as_slice::<f32>().expect("float32"), want.as_slice(), "scheme image");
+    // The label map, one-hot with the scheme's masks.
+    let dst = tmp.path().join("seg_nn.nii.gz");
+    let out =
+        ctprep(&["resample", s(&seg_path), s(&dst), "--spacing", "1", "--scheme", "nnunet", "--interp", "onehot"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let labels = seg.data().as_slice::<u8>().expect("uint8");
+    let mut want = vec![0u8; sp.plan.output_len()];
+    resample_onehot_into(labels, &sp.plan, &sp.label, None, &mut want, Exec::default()).expect("resamples");
+    let got = read_nifti(&dst).expect("output");
+    assert_eq!(got.data().as_slice::<u8>().expect("uint8"), want.as_slice(), "scheme label");
+    // Anti-aliased downsampling.
+    let dst = tmp.path().join("ct_aa.nii.gz");
+    let out =
+        ctprep(&["resample", s(&ct_path), s(&dst), "--spacing", "2.1,1.7,3.5", "--interp", "cubic", "--antialias"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = plan_spacing([23, 19, 9], ct.affine(), [2.1, 1.7, 3.5], GridConvention::FirstCentre).expect("plans");
+    let opts = Sampling::new().order(3).antialias(true).scaling(slope, inter);
+    let mut want = vec![0f32; plan.output_len()];
+    resample_spline_slice_into(stored, &plan, &opts, &mut want, Exec::default()).expect("resamples");
+    let got = read_nifti(&dst).expect("output");
+    assert_eq!(got.data().as_slice::<f32>().expect("float32"), want.as_slice(), "anti-aliased");
+    // Nonsense pairs are usage errors naming the options.
+    for (args, names) in [
+        (vec!["--like", s(&ct_path), "--scheme", "nnunet"], "--scheme"),
+        (vec!["--spacing", "1", "--scheme", "nnformer"], "nnformer"),
+        (vec!["--spacing", "1", "--interp", "onehot", "--order", "3"], "--order"),
+        (vec!["--spacing", "1", "--interp", "linear", "--order", "1"], "--order"),
+        (vec!["--spacing", "1", "--interp", "onehot", "--clip-input-range"], "--clip-input-range"),
+    ] {
+        let mut all = vec!["resample", s(&seg_path), s(&dst)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(names), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// `run --scheme nnunet --label`: the windowed volume is the scheme's image windowed, the label
+/// the scheme's one-hot result; `--scheme` with the classic preset and `--interp onehot` for
+/// the image are usage errors.
+#[test]
+fn run_with_the_nnunet_scheme() {
+    use ctprep_resample::{Scheme, plan_scheme, resample_onehot_into};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = Phantom::new([23, 19, 9]).spacing_mm([0.78, 0.78, 3.5]).seed(6);
+    let (ct_path, seg_path) = (tmp.path().join("ct.nii.gz"), tmp.path().join("seg.nii.gz"));
+    write_nifti(&p.ct().expect("phantom"), &ct_path, &WriteOptions::new()).expect("writes");
+    write_nifti(&p.labels().expect("labels"), &seg_path, &WriteOptions::new()).expect("writes");
+    let out_dir = tmp.path().join("out");
+    let out = ctprep(&[
+        "run",
+        s(&ct_path),
+        "--out",
+        s(&out_dir),
+        "--label",
+        s(&seg_path),
+        "--scheme",
+        "nnunet",
+        "--axcodes",
+        "keep",
+        "--save",
+        "volume",
+        "--window",
+        "-1000,1000",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ct = read_nifti(&ct_path).expect("reads back");
+    let seg = read_nifti(&seg_path).expect("reads back");
+    let sp = plan_scheme(Scheme::NnUnet, [23, 19, 9], ct.affine(), [1.0; 3]).expect("plans");
+    let (slope, inter) = ct.scaling().map_or((1.0, 0.0), |sc| (sc.slope, sc.inter));
+    let mut hu = vec![0f32; sp.plan.output_len()];
+    let stored = ct.data().as_slice::<i16>().expect("int16");
+    resample_spline_slice_into(stored, &sp.plan, &sp.image.scaling(slope, inter), &mut hu, Exec::default())
+        .expect("resamples");
+    let got = read_nifti(out_dir.join("ct_window.nii.gz")).expect("window");
+    assert_eq!(got.shape(), sp.plan.grid.shape.as_slice());
+    let got = got.data().as_slice::<f32>().expect("float32");
+    for (i, (g, h)) in got.iter().zip(&hu).enumerate() {
+        let w = ((h.clamp(-1000.0, 1000.0) + 1000.0) / 2000.0).clamp(0.0, 1.0);
+        assert!((g - w).abs() <= 1e-6, "voxel {i}: {g} vs {w}");
+    }
+    let mut want = vec![0u8; sp.plan.output_len()];
+    let labels = seg.data().as_slice::<u8>().expect("uint8");
+    resample_onehot_into(labels, &sp.plan, &sp.label, None, &mut want, Exec::default()).expect("resamples");
+    let got = read_nifti(out_dir.join("ct_label.nii.gz")).expect("label");
+    assert_eq!(got.data().as_slice::<u8>().expect("uint8"), want.as_slice(), "one-hot label");
+    for args in [vec!["--scheme", "nnunet", "--preset", "classic"], vec!["--interp", "onehot"]] {
+        let mut all = vec!["run", s(&ct_path), "--out", s(&out_dir)];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// `resample --json`: one object naming the path, kernel and stage timings, for the streamed
+/// (cubic) and the whole (one-hot, nearest) ways alike.
+#[test]
+fn resample_json_reports_path_kernel_and_timings() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let src = tmp.path().join("ct.nii.gz");
+    write_nifti(&phantom().ct().expect("phantom"), &src, &WriteOptions::new()).expect("writes");
+    let dst = tmp.path().join("out.nii.gz");
+    for (args, path, stages) in [
+        (vec!["--interp", "cubic"], "separable", vec!["read", "stream", "total"]),
+        (vec!["--interp", "nearest"], "separable", vec!["read", "resample", "write", "total"]),
+        (vec!["--interp", "onehot"], "separable", vec!["read", "resample", "write", "total"]),
+    ] {
+        let mut all = vec!["resample", s(&src), s(&dst), "--spacing", "1.3", "--json"];
+        all.extend(args.iter().copied());
+        let out = ctprep(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(doc["path"], path, "{args:?}: {doc}");
+        assert!(doc["kernel"].as_str().is_some_and(|k| k.contains("path")), "{doc}");
+        assert_eq!(doc["output_shape"].as_array().map(Vec::len), Some(3));
+        for stage in stages {
+            assert!(doc["timings_s"][stage].as_f64().is_some_and(|t| t >= 0.0), "{args:?}: {stage} in {doc}");
+        }
+    }
+}

@@ -40,14 +40,35 @@ type Result<T, E = PipelineError> = std::result::Result<T, E>;
 /// made orthonormal when the input is sheared, unless the recipe keeps shear); the plan maps
 /// the input's own voxels onto it.
 pub fn plan_grid(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, recipe: &Recipe) -> Result<Plan> {
+    Ok(plan_run(shape, affine, input, recipe)?.plan)
+}
+
+/// What a run resamples with: the plan onto its output grid, the image's options (the recipe's,
+/// or its scheme's for this input), and a label map's: one-hot options, or `None` for nearest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunPlan {
+    /// Input onto output grid.
+    pub plan: Plan,
+    /// The image's interpolation (scaling left to the run).
+    pub image: ctprep_resample::Sampling,
+    /// One-hot options for a label map, or `None`: nearest neighbour.
+    pub label: Option<ctprep_resample::Sampling>,
+    /// The scheme's separate axis (an input voxel axis), if any.
+    pub separate: Option<usize>,
+}
+
+/// [`plan_grid`] with the interpolation: a scheme is planned on the input's own voxel axes (as
+/// its tool does; the target spacing taken along the output axis each input axis becomes) and
+/// its grid then reoriented with the rest.
+pub fn plan_run(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, recipe: &Recipe) -> Result<RunPlan> {
     let grid_err = |why: String| PipelineError::Grid { input: input.to_owned(), why };
     let target: Option<AxCodes> = match recipe.get_orientation() {
         Orientation::Keep => None,
         Orientation::Canonical => Some(AxCodes::RAS),
         Orientation::Codes(c) => Some(c),
     };
-    let (r_shape, r_affine) = match target {
-        None => (shape, *affine),
+    let reorientation = match target {
+        None => None,
         Some(t) => {
             let codes = AxCodes::of_affine(affine).ok_or_else(|| {
                 grid_err(format!(
@@ -55,15 +76,53 @@ pub fn plan_grid(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, r
                     ctprep_io::axcodes_string(affine)
                 ))
             })?;
-            let ro = Reorientation::between(codes, t);
-            (ro.output_shape(shape), affine.matmul(&ro.inverse_index_map(shape)))
+            Some(Reorientation::between(codes, t))
         }
     };
+    let reorient = |shape: [usize; 3], affine: &ctprep_core::Affine| match &reorientation {
+        None => (shape, *affine),
+        Some(ro) => (ro.output_shape(shape), affine.matmul(&ro.inverse_index_map(shape))),
+    };
+    let (r_shape, r_affine) = reorient(shape, affine);
+    let onehot = recipe.get_label_interp() == crate::recipe::LabelInterp::Onehot;
+    if let Some(u) = recipe.get_scheme() {
+        // The output axis each input axis becomes: the reoriented column that is ± its own.
+        let lin = affine.linear();
+        let rlin = r_affine.linear();
+        let along = |a: usize| (0..3).find(|&k| (0..3).all(|r| rlin[r][k].abs() == lin[r][a].abs())).unwrap_or(a);
+        let target_mm: [f64; 3] = std::array::from_fn(|a| recipe.get_spacing_mm()[along(a)]);
+        let sp =
+            ctprep_resample::plan_scheme(u.scheme, shape, affine, target_mm).map_err(|e| grid_err(e.to_string()))?;
+        let plan = if u.grid {
+            let (g_shape, g_affine) = reorient(sp.plan.grid.shape, &sp.plan.grid.affine);
+            let mut plan = plan_like(shape, affine, ctprep_resample::Grid { shape: g_shape, affine: g_affine })
+                .map_err(|e| grid_err(e.to_string()))?;
+            if reorientation.as_ref().is_none_or(|ro| ro.is_identity()) {
+                plan.map.zoom = sp.plan.map.zoom;
+            }
+            plan
+        } else {
+            let grid = plan_spacing_with(
+                r_shape,
+                &r_affine,
+                recipe.get_spacing_mm(),
+                recipe.get_convention(),
+                recipe.get_shear(),
+            )
+            .map_err(|e| grid_err(e.to_string()))?
+            .grid;
+            plan_like(shape, affine, grid).map_err(|e| grid_err(e.to_string()))?
+        };
+        let image = if u.image { sp.image } else { recipe.get_sampling() };
+        return Ok(RunPlan { plan, image, label: onehot.then_some(sp.label), separate: sp.separate });
+    }
     let grid =
         plan_spacing_with(r_shape, &r_affine, recipe.get_spacing_mm(), recipe.get_convention(), recipe.get_shear())
             .map_err(|e| grid_err(e.to_string()))?
             .grid;
-    plan_like(shape, affine, grid).map_err(|e| grid_err(e.to_string()))
+    let plan = plan_like(shape, affine, grid).map_err(|e| grid_err(e.to_string()))?;
+    let label = onehot.then(|| ctprep_resample::Sampling::new().mode(Some(ctprep_resample::Mode::Edge)));
+    Ok(RunPlan { plan, image: recipe.get_sampling(), label, separate: None })
 }
 
 /// Panels of the run's contact sheet.
@@ -232,6 +291,8 @@ struct LabelJob<'a> {
     volume: &'a Volume,
     /// The label onto the whole output grid.
     plan: Plan,
+    /// One-hot options, or `None`: nearest neighbour.
+    onehot: Option<Sampling>,
     packer: Packer,
 }
 
@@ -259,8 +320,23 @@ impl LabelJob<'_> {
             let [mx, my, _] = job.plan.grid.shape;
             let z0 = zs.start;
             let mut out = vec![T::default(); zs.len() * mx * my];
-            ctprep_resample::resample_nearest_slices_into(src, &job.plan, Some(T::default()), zs, &mut out, kernel)
-                .map_err(|e| e.to_string())?;
+            match &job.onehot {
+                // Outside the input: 0 by SimpleITK's rule without a mode, else the mode's.
+                Some(opts) => {
+                    let fill = opts.get_mode().is_none().then(T::default);
+                    ctprep_resample::resample_onehot_slices_into(src, &job.plan, opts, fill, zs, &mut out)
+                }
+                None => ctprep_resample::resample_nearest_slices_into(
+                    src,
+                    &job.plan,
+                    Some(T::default()),
+                    zs,
+                    &mut out,
+                    kernel,
+                )
+                .map(|_| ()),
+            }
+            .map_err(|e| e.to_string())?;
             if let Some(seen) = seen {
                 for c in &seen.captures {
                     let mut c = c.lock().map_err(|_| "a slab worker panicked holding a lock".to_owned())?;
@@ -985,11 +1061,12 @@ impl<'p> Pipeline<'p> {
             Opened::Whole(v, _) => (v.dims3()?, *v.affine(), v.scaling()),
             Opened::File(r, _) => (r.dims3()?, *r.affine(), r.scaling()),
         };
-        let plan = plan_grid(input_shape, &affine, &input_name, recipe)?;
+        let run_plan = plan_run(input_shape, &affine, &input_name, recipe)?;
+        let plan = run_plan.plan;
         let out_shape = plan.grid.shape;
         let scaling = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
         let t_prepare = Instant::now();
-        let prepared = self.prepare(input, &plan, recipe.get_sampling().scaling(scaling.0, scaling.1))?;
+        let prepared = self.prepare(input, &plan, run_plan.image.scaling(scaling.0, scaling.1))?;
         if prepared.whole.is_some() || prepared.opts.get_clip() {
             timings.read += t_prepare.elapsed();
         }
@@ -1069,7 +1146,7 @@ impl<'p> Pipeline<'p> {
             (Some(volume), Some(stream)) => {
                 let plan = plan_like(volume.spatial_shape(), volume.affine(), plan.grid)
                     .map_err(|e| PipelineError::Grid { input: input_name.clone(), why: e.to_string() })?;
-                Some(LabelJob { volume, plan, packer: stream.packer() })
+                Some(LabelJob { volume, plan, onehot: run_plan.label, packer: stream.packer() })
             }
             _ => None,
         };
@@ -1514,7 +1591,10 @@ impl Pipeline<'_> {
     /// input whole. Plain trilinear and axis-aligned B-splines without clipping stream as they
     /// are.
     fn prepare(&self, input: Opened, plan: &Plan, opts: Sampling) -> Result<Prepared> {
-        let general = !opts.is_trilinear() && !plan.map.is_diagonal();
+        // Clipping (skimage's rules need the whole output's range for constant mode, and each
+        // input slice's range per slice) and anti-aliasing (a Gaussian over the whole input) are
+        // done whole too.
+        let general = !opts.is_trilinear() && (!plan.map.is_diagonal() || opts.get_clip() || opts.get_antialias());
         let clip = opts.get_clip() && opts.get_input_range().is_none();
         if !general && !clip {
             return Ok(Prepared { input, opts, whole: None });

@@ -44,11 +44,13 @@ mod progress;
 mod recipe;
 mod report;
 
-pub use engine::{Input, LabelInput, Pipeline, SLAB, StageReport, plan_grid, projection_streams, run};
+pub use engine::{
+    Input, LabelInput, Pipeline, RunPlan, SLAB, StageReport, plan_grid, plan_run, projection_streams, run,
+};
 pub use error::PipelineError;
 pub use json::{HuJson, LabelJson, RunJson};
 pub use progress::{NoProgress, Progress, Stage};
-pub use recipe::{MipSize, Orientation, Outputs, Product, Recipe, stem_of};
+pub use recipe::{LabelInterp, MipSize, Orientation, Outputs, Product, Recipe, SchemeUse, stem_of};
 pub use report::{CpuTimes, LabelReport, ReadMode, RunReport, StageKernels, StageSources, Timings, View, Written};
 
 /// The examples of this crate's README.md, compiled as doctests so they stay true.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ctprep_intensity::Window;
 use ctprep_io::AxCodes;
 use ctprep_projection::{Align, Edges};
-use ctprep_resample::{GridConvention, Sampling, Shear};
+use ctprep_resample::{GridConvention, Sampling, Scheme, Shear};
 
 use crate::error::PipelineError;
 
@@ -54,6 +54,40 @@ pub struct Recipe {
     mip_align: Align,
     mip_edges: Edges,
     sampling: Sampling,
+    scheme: Option<SchemeUse>,
+    label_interp: Option<LabelInterp>,
+}
+
+/// How a run puts a label map on its output grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LabelInterp {
+    /// The nearest voxel (the default without a scheme).
+    Nearest,
+    /// One-hot: each label's mask interpolated (linear; nearest along an axis the image takes
+    /// by nearest neighbour), the highest score winning (nnU-Net's rule).
+    Onehot,
+}
+
+impl LabelInterp {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelInterp::Nearest => "nearest",
+            LabelInterp::Onehot => "onehot",
+        }
+    }
+}
+
+/// A named resampling scheme and which of its choices the recipe takes (the others were given
+/// explicitly: they override the scheme's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SchemeUse {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The scheme's grid (target shape and positions) rather than the recipe's convention.
+    pub grid: bool,
+    /// The scheme's image interpolation (orders, mode, clipping) rather than the recipe's.
+    pub image: bool,
 }
 
 /// The window of both presets: -100..1000 HU.
@@ -82,6 +116,8 @@ impl Recipe {
             mip_align: Align::Centre,
             mip_edges: Edges::Shrink,
             sampling: Sampling::new(),
+            scheme: None,
+            label_interp: None,
         }
     }
 
@@ -169,6 +205,35 @@ impl Recipe {
         self.sampling
     }
 
+    /// A named resampling scheme (default none): [`Scheme::NnUnet`] sets the grid (its target
+    /// shape on the extent grid), the image's interpolation (cubic, nearest along a separate
+    /// axis, clipped) and one-hot labels, each unless [`SchemeUse`] says the recipe's own
+    /// choice overrides it. The window and projections stay the recipe's.
+    pub fn scheme(mut self, scheme: Option<SchemeUse>) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The scheme, if any.
+    pub fn get_scheme(&self) -> Option<SchemeUse> {
+        self.scheme
+    }
+
+    /// How a label map goes onto the output grid (default: nearest, or one-hot with a scheme).
+    pub fn label_interp(mut self, how: Option<LabelInterp>) -> Self {
+        self.label_interp = how;
+        self
+    }
+
+    /// How a label map goes onto the output grid.
+    pub fn get_label_interp(&self) -> LabelInterp {
+        match (self.label_interp, self.scheme) {
+            (Some(l), _) => l,
+            (None, Some(_)) => LabelInterp::Onehot,
+            (None, None) => LabelInterp::Nearest,
+        }
+    }
+
     /// The output axis order.
     pub fn get_orientation(&self) -> Orientation {
         self.orientation
@@ -241,7 +306,14 @@ impl Recipe {
                 "mode": s.get_mode().map(|m| m.name()),
                 "fill": s.get_fill(),
                 "clip": s.get_clip(),
+                "antialias": s.get_antialias(),
             });
+        }
+        if let Some(u) = self.scheme {
+            doc["scheme"] = serde_json::json!({ "name": u.scheme.name(), "grid": u.grid, "image": u.image });
+        }
+        if self.get_label_interp() != LabelInterp::Nearest {
+            doc["label_interp"] = serde_json::json!(self.get_label_interp().name());
         }
         doc
     }

@@ -512,7 +512,7 @@ fn stored_fill<T: Voxel>(fill: f64, scaling: Option<Scaling>) -> R<T> {
 /// Resamples `array` (3-D, Fortran order) onto a spacing under a convention, or onto the grid
 /// `like` = (shape, affine): float32 real values (linear) or the stored type (nearest).
 #[pyfunction]
-#[pyo3(signature = (array, affine, spacing = None, like = None, convention = "first-centre", interp = None, order = None, mode = None, fill = None, clip_input_range = false, keep_shear = false, scaling = None, kernel = None, threads = None))]
+#[pyo3(signature = (array, affine, spacing = None, like = None, convention = None, interp = None, order = None, mode = None, fill = None, clip_input_range = false, antialias = false, scheme = None, keep_shear = false, scaling = None, kernel = None, threads = None))]
 #[allow(clippy::too_many_arguments)]
 fn resample<'py>(
     py: Python<'py>,
@@ -520,20 +520,33 @@ fn resample<'py>(
     affine: PyReadonlyArray2<'py, f64>,
     spacing: Option<[f64; 3]>,
     like: Option<([usize; 3], PyReadonlyArray2<'py, f64>)>,
-    convention: &str,
+    convention: Option<&str>,
     interp: Option<&str>,
     order: Option<[u8; 3]>,
     mode: Option<&str>,
     fill: Option<f64>,
     clip_input_range: bool,
+    antialias: bool,
+    scheme: Option<&str>,
     keep_shear: bool,
     scaling: Option<(f64, f64)>,
     kernel: Option<&str>,
     threads: Option<&str>,
 ) -> PyResult<Placed<'py>> {
     let go = || -> R<Placed<'py>> {
+        let onehot = interp == Some("onehot");
         let orders = match (interp, order) {
-            (Some(_), Some(_)) => return Err(Fail::usage("give interp or order, not both")),
+            (Some("onehot"), o) => match o {
+                Some(o) if o.iter().any(|&x| x > 1) => {
+                    return Err(Fail::usage(format!("interp onehot, order {o:?}: the masks take order 0 or 1")));
+                }
+                o => o.unwrap_or([1; 3]),
+            },
+            (Some(_), Some(_)) => {
+                return Err(Fail::usage(
+                    "give interp or order, not both (order with interp='onehot' sets the masks' order)",
+                ));
+            }
             (Some(i), None) => {
                 let i: ctprep_resample::Interp =
                     i.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
@@ -545,21 +558,45 @@ fn resample<'py>(
         let mode: Option<Mode> = mode
             .map(|m| m.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string())))
             .transpose()?;
-        let nearest = orders == [0; 3];
-        if clip_input_range && nearest {
-            return Err(Fail::usage("clip_input_range: nearest neighbour never leaves the input's range"));
+        let nearest = orders == [0; 3] && !onehot;
+        if clip_input_range && (nearest || onehot) {
+            return Err(Fail::usage(
+                "clip_input_range: nearest neighbour and one-hot labels never leave the input's values",
+            ));
         }
         let shape = shape3(array, "array")?;
         let affine = affine_of(&affine)?;
         let scaling = scaling_of(scaling)?;
         let (exec, pool) = exec_of(kernel, threads)?;
+        let scheme = match (scheme, spacing) {
+            (None, _) => None,
+            (Some(name), Some(s)) => {
+                let scheme: ctprep_resample::Scheme =
+                    name.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
+                Some(ctprep_resample::plan_scheme(scheme, shape, &affine, s).map_err(plan_fail)?)
+            }
+            (Some(name), None) => {
+                return Err(Fail::usage(format!("scheme {name:?} needs spacing (the target spacing)")));
+            }
+        };
+        let own = (interp.is_some() && !onehot)
+            || order.is_some()
+            || mode.is_some()
+            || fill.is_some()
+            || clip_input_range
+            || antialias;
         let plan: Plan = match (spacing, like) {
+            (Some(_), None) if scheme.is_some() && convention.is_none() => {
+                scheme.as_ref().map(|s| s.plan).ok_or_else(|| Fail::bad("scheme"))?
+            }
             (Some(s), None) => {
                 if !s.iter().all(|v| v.is_finite() && *v > 0.0) {
                     return Err(Fail::usage(format!("spacing {s:?}: each must be positive and finite")));
                 }
-                let convention: GridConvention =
-                    convention.parse().map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
+                let convention: GridConvention = convention
+                    .unwrap_or("first-centre")
+                    .parse()
+                    .map_err(|e: ctprep_resample::ResampleError| Fail::usage(e.to_string()))?;
                 let shear = if keep_shear { Shear::Keep } else { Shear::Remove };
                 ctprep_resample::plan_spacing_with(shape, &affine, s, convention, shear).map_err(plan_fail)?
             }
@@ -574,7 +611,24 @@ fn resample<'py>(
         };
         let out_shape = plan.grid.shape;
         let out_affine = affine_to_py(py, &plan.grid.affine);
-        let (out, report) = if nearest {
+        let (out, report) = if onehot {
+            let masks = match &scheme {
+                Some(s) if order.is_none() && mode.is_none() => s.label,
+                _ => Sampling::new().orders(orders).mode(mode),
+            };
+            by_dtype!(py, array, T => {
+                let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose()?;
+                let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
+                let src = fortran_slice(&a, "array")?;
+                let out = zeros::<T>(py, &out_shape, true)?;
+                let mut rw = out.readwrite();
+                let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
+                let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_onehot_into(src, &plan, &masks, fill, dst, exec)))
+                    .map_err(|e| Fail::usage(e.to_string()))?;
+                drop(rw);
+                Ok::<_, Fail>((out.into_any(), r.to_string()))
+            })?
+        } else if nearest {
             by_dtype!(py, array, T => {
                 let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose()?;
                 let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
@@ -600,12 +654,16 @@ fn resample<'py>(
                 f => f.map(|f| f as f32),
             };
             let (slope, inter) = scaling.map_or((1.0, 0.0), |s| (s.slope, s.inter));
-            let opts = Sampling::new()
-                .orders(orders)
-                .mode(mode)
-                .fill(fill)
-                .scaling(slope, inter)
-                .clip_input_range(clip_input_range);
+            let opts = match &scheme {
+                Some(s) if !own => s.image,
+                _ => Sampling::new()
+                    .orders(orders)
+                    .mode(mode)
+                    .fill(fill)
+                    .clip_input_range(clip_input_range)
+                    .antialias(antialias),
+            }
+            .scaling(slope, inter);
             opts.check().map_err(|e| Fail::usage(e.to_string()))?;
             by_dtype!(py, array, T => {
                 let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
