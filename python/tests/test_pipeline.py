@@ -54,6 +54,28 @@ def test_run_writes_what_the_command_line_writes_byte_for_byte(scan, tmp_path):
             assert Path(p).read_bytes() == twin.read_bytes(), f"{product}: {p}"
 
 
+def test_run_with_the_nnunet_scheme_equals_the_command_line(scan, tmp_path):
+    image, label = scan
+    report = ctprep.run(image, tmp_path / "py", scheme="nnunet", label=label, save=["volume"])
+    binary = ctprep_binary()
+    subprocess.run(
+        [binary, "run", str(image), "--out", str(tmp_path / "cli"), "--scheme", "nnunet", "--label", str(label),
+         "--save", "volume"],
+        capture_output=True, text=True, check=True,
+    )
+    for product, paths in report["outputs"].items():
+        for p in paths:
+            assert Path(p).read_bytes() == (tmp_path / "cli" / Path(p).name).read_bytes(), product
+    # The label went on one-hot; the image with the scheme's cubic, clipped to the input's range.
+    ct = ctprep.read(image)
+    hu = ctprep.resample(ctprep.reorient(ct), spacing=1.0, scheme="nnunet")
+    assert list(hu.shape) == report["output_shape"]
+    lab = ctprep.resample(ctprep.reorient(ctprep.read(label)), spacing=1.0, scheme="nnunet", interp="onehot")
+    np.testing.assert_array_equal(np.asarray(nib.load(report["outputs"]["label"][0]).dataobj), lab.array)
+    with pytest.raises(ctprep.UsageError):
+        ctprep.Recipe(scheme="nnunet", preset="classic")
+
+
 def test_run_equals_the_array_functions(scan, tmp_path):
     image, label = scan
     report = ctprep.run(image, tmp_path, save=["volume", "mip"], label=label)
