@@ -50,41 +50,8 @@ pub(crate) struct ResampleArgs {
     /// (default first-centre; with --scheme, the scheme's grid):
     #[arg(long, value_enum, conflicts_with = "like")]
     convention: Option<ConventionArg>,
-    /// How values between voxel centres are found [default: linear].
-    ///
-    /// linear: trilinear on the real (scaled) values, written as float32 (images). cubic: the
-    /// cubic B-spline through the samples (scipy's map_coordinates(order=3, prefilter=True)),
-    /// float32 (images; it can overshoot near sharp edges: see --clip-input-range). nearest:
-    /// the nearest voxel, keeping the stored type and its scl_slope/scl_inter exactly (label
-    /// maps stay integer; labels never blend).
-    #[arg(long, value_enum)]
-    interp: Option<InterpArg>,
-    /// The spline order, as scipy's `order`: 0 (nearest), 1 (linear) or 3 (cubic), one for
-    /// every axis or three, OX,OY,OZ along the voxel axes i, j, k (3,3,0: cubic in-plane,
-    /// nearest between slices, nnU-Net's recipe for thick slices). Instead of --interp.
-    #[arg(long, value_name = "ORDER", value_parser = parse_orders)]
-    order: Option<[u8; 3]>,
-    /// What lies beyond the input's edge, for every order (scipy's definitions, which a
-    /// cubic spline's prefilter follows too). Default: edge, and with --fill SimpleITK's rule.
-    #[arg(long, value_enum)]
-    mode: Option<ModeArg>,
-    /// The value of samples outside the input, in real units (HU: -1024 is air). With --mode
-    /// constant, the constant beyond the edge (scipy's cval). Without --mode, a sample whose
-    /// index along any axis lies outside [-0.5, n - 0.5) (outside the voxel boxes) takes it,
-    /// and inside that margin the index clamps to the edge voxel (as SimpleITK); with no --fill
-    /// either, every sample clamps to the edge. With nearest it must be exactly a stored value
-    /// ((V - scl_inter) / scl_slope representable in the stored type); otherwise finite.
-    #[arg(long, value_name = "V", allow_hyphen_values = true)]
-    fill: Option<f64>,
-    /// Clip the output to the input's range of values (skimage's resize(clip=True)): a cubic
-    /// spline's overshoot never goes below the input's minimum (air) or above its maximum.
-    #[arg(long)]
-    clip_input_range: bool,
-    /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of sigma
-    /// = (n/m - 1)/2 voxels per axis where n voxels become m < n, under the --mode, truncated at
-    /// 4 sigma. Reads the input whole.
-    #[arg(long)]
-    antialias: bool,
+    #[command(flatten)]
+    pub(crate) interp: InterpArgs,
     /// A named resampling recipe, with --spacing. nnunet: nnU-Net v2's resample_data_or_seg_to_shape
     /// exactly: the target shape round(s/t n) (halves to even) on the extent grid, cubic
     /// (order 3, mode edge) clipped to the input's range, and when the spacing (or the target)
@@ -137,6 +104,64 @@ impl From<ConventionArg> for GridConvention {
             ConventionArg::Centred => GridConvention::Centred,
             ConventionArg::Extent => GridConvention::Extent,
         }
+    }
+}
+
+/// How `resample`, `run` and `batch` interpolate: the options they share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct InterpArgs {
+    /// How values between voxel centres are found [default: linear].
+    ///
+    /// linear: trilinear on the real (scaled) values, written as float32 (images). cubic: the
+    /// cubic B-spline through the samples (scipy's map_coordinates(order=3, prefilter=True)),
+    /// float32 (images; it can overshoot near sharp edges: see --clip-input-range). nearest:
+    /// the nearest voxel, keeping the stored type and its scl_slope/scl_inter exactly (label
+    /// maps stay integer; labels never blend). onehot (resample only; run and batch take
+    /// --label-interp): label maps, each label's mask interpolated, the highest score wins.
+    #[arg(long, value_enum)]
+    pub(crate) interp: Option<InterpArg>,
+    /// The spline order, as scipy's `order`: 0 (nearest), 1 (linear) or 3 (cubic), one for
+    /// every axis or three, OX,OY,OZ along the voxel axes i, j, k (3,3,0: cubic in-plane,
+    /// nearest between slices, nnU-Net's recipe for thick slices). Instead of --interp.
+    #[arg(long, value_name = "ORDER", value_parser = parse_orders)]
+    pub(crate) order: Option<[u8; 3]>,
+    /// What lies beyond the input's edge, for every order (scipy's definitions, which a
+    /// cubic spline's prefilter follows too). Default: edge, and with --fill SimpleITK's rule.
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<ModeArg>,
+    /// The value of samples outside the input, in real units (HU: -1024 is air). With --mode
+    /// constant, the constant beyond the edge (scipy's cval). Without --mode, a sample whose
+    /// index along any axis lies outside [-0.5, n - 0.5) (outside the voxel boxes) takes it,
+    /// and inside that margin the index clamps to the edge voxel (as SimpleITK); with no --fill
+    /// either, every sample clamps to the edge. With nearest it must be exactly a stored value
+    /// ((V - scl_inter) / scl_slope representable in the stored type); otherwise finite.
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
+    pub(crate) fill: Option<f64>,
+    /// Clip the output to the input's range of values (skimage's resize(clip=True)): a cubic
+    /// spline's overshoot never goes below the input's minimum (air) or above its maximum.
+    #[arg(long)]
+    pub(crate) clip_input_range: bool,
+    /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of sigma
+    /// = (n/m - 1)/2 voxels per axis where n voxels become m < n, under the --mode, truncated at
+    /// 4 sigma. Reads the input whole.
+    #[arg(long)]
+    pub(crate) antialias: bool,
+}
+
+impl InterpArgs {
+    /// The options checked together.
+    pub(crate) fn interpolation(&self) -> Result<Interpolation, UsageError> {
+        Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)
+    }
+
+    /// Whether any option of the interpolation was given (they override a scheme's).
+    pub(crate) fn any(&self) -> bool {
+        self.interp.is_some_and(|i| i != InterpArg::Onehot)
+            || self.order.is_some()
+            || self.mode.is_some()
+            || self.fill.is_some()
+            || self.clip_input_range
+            || self.antialias
     }
 }
 
@@ -415,7 +440,7 @@ fn nearest(
 }
 
 pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
-    let how = Interpolation::from_args(args.interp, args.order, args.mode, args.fill, args.clip_input_range)?;
+    let how = args.interp.interpolation()?;
     check_output_path(&args.input, &args.output)?;
     if let Some(reference) = &args.like {
         check_output_path(reference, &args.output)?;
@@ -462,18 +487,13 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         (None, None) => unreachable!("clap requires one of --spacing, --like"),
     };
     // The scheme's choices unless options of the command line override them.
-    let own = args.interp.is_some_and(|i| i != InterpArg::Onehot)
-        || args.order.is_some()
-        || args.mode.is_some()
-        || args.fill.is_some()
-        || args.clip_input_range
-        || args.antialias;
+    let own = args.interp.any();
     let image = match &scheme {
         Some(s) if !own => s.image,
-        _ => how.sampling(1.0, 0.0).antialias(args.antialias),
+        _ => how.sampling(1.0, 0.0).antialias(args.interp.antialias),
     };
     let masks = match &scheme {
-        Some(s) if args.order.is_none() && args.mode.is_none() => s.label,
+        Some(s) if args.interp.order.is_none() && args.interp.mode.is_none() => s.label,
         _ => Sampling::new().orders(how.orders).mode(how.mode),
     };
     let how_said = match (&scheme, own, how.is_onehot()) {
@@ -482,27 +502,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
         _ => how.describe(),
     };
     let t_start = Instant::now();
-    if how.is_onehot() {
-        let v = read_whole(header)?;
-        let t_read = t_start.elapsed();
-        let data = step("resample", || onehot(&v, &plan, &masks, how.fill, args.exec.exec()))
-            .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
-        let (data, report) = data;
-        let mut out = v.derived(data, &plan.grid.shape, plan.grid.affine)?;
-        if let Some(sc) = v.scaling() {
-            out = out.with_scaling(sc.slope, sc.inter)?;
-        }
-        if let DtypeArg::To(t) = args.dtype {
-            out = convert_to(&out, t, &args.input)?;
-        }
-        let t_resample = t_start.elapsed().saturating_sub(t_read);
-        let t = Instant::now();
-        step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
-        let timings =
-            [("read", t_read), ("resample", t_resample), ("write", t.elapsed()), ("total", t_start.elapsed())];
-        return finish(args, shape, &plan, &placement, &how_said, &report.to_string(), "whole", &timings);
-    }
-    if !how.is_nearest() && matches!(args.dtype, DtypeArg::Keep) {
+    if !how.is_nearest() && !how.is_onehot() && matches!(args.dtype, DtypeArg::Keep) {
         // Float32 output: streamed slab by slab, in bounded memory.
         let bars = Bars::default();
         let r = Pipeline::new().exec(args.exec.exec()).progress(&bars).resample_to(
@@ -517,8 +517,15 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     }
     let v = read_whole(header)?;
     let t_read = t_start.elapsed();
-    let (data, scaling, report) = if how.is_nearest() {
-        let (data, report) = step("resample", || nearest(&v, &plan, &how, args.exec.exec()))
+    let (data, scaling, report) = if how.is_onehot() || how.is_nearest() {
+        let labels = |v: &Volume| {
+            if how.is_onehot() {
+                onehot(v, &plan, &masks, how.fill, args.exec.exec())
+            } else {
+                nearest(v, &plan, &how, args.exec.exec())
+            }
+        };
+        let (data, report) = step("resample", || labels(&v))
             .map_err(|e| if e.is::<UsageError>() { e } else { format!("{input}: {e}").into() })?;
         (data, v.scaling(), report)
     } else {

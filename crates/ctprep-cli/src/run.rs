@@ -15,7 +15,7 @@ use ctprep_resample::{GridConvention, Scheme, Shear};
 
 use crate::commands::{AxcodesArg, CmdResult, UsageError, parse_axcodes};
 use crate::progress::Bars;
-use crate::resample::{ConventionArg, InterpArg, Interpolation, ModeArg, parse_orders, parse_spacing};
+use crate::resample::{ConventionArg, InterpArgs, parse_spacing};
 use crate::window::parse_pair;
 
 /// Options of `ctprep run`. Every option left out takes the default of `--preset` (the
@@ -83,31 +83,8 @@ pub(crate) struct RecipeArgs {
     /// covering it (the default). ITK-based tools cannot read a sheared output.
     #[arg(long)]
     keep_shear: bool,
-    /// How the resampling interpolates: linear (default), cubic (scipy's cubic B-spline) or
-    /// nearest (see `ctprep resample --help`).
-    #[arg(long, value_enum)]
-    interp: Option<InterpArg>,
-    /// Spline order per axis instead of --interp: 0, 1 or 3, or OX,OY,OZ (3,3,0: cubic in-plane,
-    /// nearest between slices).
-    #[arg(long, value_name = "ORDER", value_parser = parse_orders)]
-    order: Option<[u8; 3]>,
-    /// What lies beyond the input's edge: edge (default), constant (needs --fill), reflect,
-    /// mirror, wrap (scipy's modes; see `ctprep resample --help`).
-    #[arg(long, value_enum)]
-    mode: Option<ModeArg>,
-    /// The value (HU) beyond the edge with --mode constant; without --mode, of samples outside
-    /// the input's voxels (SimpleITK's rule).
-    #[arg(long, value_name = "V", allow_hyphen_values = true)]
-    fill: Option<f64>,
-    /// Clip the resampled values to the input's range (skimage's clip=True): a cubic spline's
-    /// overshoot stays within the input's HU. Reads the input once more, whole.
-    #[arg(long)]
-    clip_input_range: bool,
-    /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of
-    /// sigma = (n/m - 1)/2 voxels per axis where n input voxels become m < n. Reads the input
-    /// whole.
-    #[arg(long)]
-    antialias: bool,
+    #[command(flatten)]
+    interp: InterpArgs,
     /// A named resampling recipe: nnunet = nnU-Net v2's (its target shape on the extent grid,
     /// cubic images with nearest along a thick axis when the spacing is anisotropic, clipped as
     /// skimage clips, one-hot label maps). Sets only the resampling: --convention, --interp /
@@ -193,13 +170,13 @@ impl RecipeArgs {
         if let Some(e) = self.mip_edges {
             r = r.mip_edges(e);
         }
-        let how = Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)?;
+        let how = self.interp.interpolation()?;
         if how.is_onehot() {
             return Err(UsageError(
                 "--interp onehot is for label maps: use --label-interp onehot for the --label of run and batch".into(),
             ));
         }
-        r = r.sampling(how.sampling(1.0, 0.0).antialias(self.antialias));
+        r = r.sampling(how.sampling(1.0, 0.0).antialias(self.interp.antialias));
         if let Some(name) = &self.scheme {
             if classic {
                 return Err(UsageError(format!(
@@ -207,13 +184,7 @@ impl RecipeArgs {
                 )));
             }
             let scheme: Scheme = name.parse().map_err(|e: ctprep_resample::ResampleError| UsageError(e.to_string()))?;
-            let own_interp = self.interp.is_some()
-                || self.order.is_some()
-                || self.mode.is_some()
-                || self.fill.is_some()
-                || self.clip_input_range
-                || self.antialias;
-            r = r.scheme(Some(SchemeUse { scheme, grid: self.convention.is_none(), image: !own_interp }));
+            r = r.scheme(Some(SchemeUse { scheme, grid: self.convention.is_none(), image: !self.interp.any() }));
         }
         if let Some(l) = self.label_interp {
             r = r.label_interp(Some(match l {

@@ -856,19 +856,10 @@ pub fn resample_nearest_mode_into<T: Voxel>(
     let (kernel, runs, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
     let tables = kernel != Kernel::Scalar && plan.map.is_diagonal();
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    if threads > 1 && kernel != Kernel::Scalar {
-        use rayon::prelude::*;
-        let mut jobs = Vec::with_capacity(runs.len());
-        let mut rest = &mut dst[..];
-        for r in &runs {
-            let (head, tail) = rest.split_at_mut(r.len() * plane);
-            jobs.push((r.clone(), head));
-            rest = tail;
-        }
-        jobs.into_par_iter().for_each(|(zs, out)| spline::nearest_mode(src, plan, mode, fill, out, zs, tables));
-    } else {
-        spline::nearest_mode(src, plan, mode, fill, dst, 0..plan.grid.shape[2], tables);
-    }
+    let par = threads > 1 && kernel != Kernel::Scalar;
+    parallel::for_runs(dst, 0..plan.grid.shape[2], &runs, plane, par, |zs, out| {
+        spline::nearest_mode(src, plan, mode, fill, out, zs, tables)
+    });
     let path = if tables { Path::Separable } else { Path::General };
     let threads = if kernel == Kernel::Scalar { 1 } else { threads };
     let mut report = Report::new(kernel, threads, path, source);
@@ -895,19 +886,10 @@ pub fn resample_onehot_into<T: Voxel>(
     let fill = onehot::fill_label(&opts, fill)?;
     let (kernel, runs, threads, source) = split_for(exec, 0..plan.grid.shape[2], dst.len());
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    if threads > 1 && kernel != Kernel::Scalar {
-        use rayon::prelude::*;
-        let mut jobs = Vec::with_capacity(runs.len());
-        let mut rest = &mut dst[..];
-        for r in &runs {
-            let (head, tail) = rest.split_at_mut(r.len() * plane);
-            jobs.push((r.clone(), head));
-            rest = tail;
-        }
-        jobs.into_par_iter().for_each(|(zs, out)| onehot::slices(src, plan, &opts, fill, zs, out));
-    } else {
-        onehot::slices(src, plan, &opts, fill, 0..plan.grid.shape[2], dst);
-    }
+    let par = threads > 1 && kernel != Kernel::Scalar;
+    parallel::for_runs(dst, 0..plan.grid.shape[2], &runs, plane, par, |zs, out| {
+        onehot::slices(src, plan, &opts, fill, zs, out)
+    });
     let path = if plan.map.is_diagonal() { Path::Separable } else { Path::General };
     let threads = if kernel == Kernel::Scalar { 1 } else { threads };
     let mut report = Report::new(kernel, threads, path, source);

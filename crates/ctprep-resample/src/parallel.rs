@@ -32,6 +32,24 @@ fn split<'a, T>(dst: &'a mut [T], runs: &[Range<usize>], plane: usize) -> Vec<(R
     out
 }
 
+/// `work(zs, out)` for each run of output slices `zs` and its part `out` of `dst` (planes of
+/// `plane` values): on the rayon pool when `par`, else once for the whole of `dst` (slices
+/// `all`) on the calling thread.
+pub(crate) fn for_runs<T: Send>(
+    dst: &mut [T],
+    all: Range<usize>,
+    runs: &[Range<usize>],
+    plane: usize,
+    par: bool,
+    work: impl Fn(Range<usize>, &mut [T]) + Sync,
+) {
+    if par {
+        split(dst, runs, plane).into_par_iter().for_each(|(zs, out)| work(zs, out));
+    } else {
+        work(all, dst);
+    }
+}
+
 /// Trilinear resampling on the rayon thread pool (runs for all its threads), with the
 /// dispatched row operations.
 pub fn resample_linear<T: Voxel>(src: &[T], plan: &Plan, opts: &Trilinear, dst: &mut [f32]) {
@@ -77,6 +95,5 @@ pub(crate) fn resample_nearest<T: Voxel>(
     runs: &[Range<usize>],
 ) {
     let plane = plan.grid.shape[0] * plan.grid.shape[1];
-    let jobs = split(dst, runs, plane);
-    jobs.into_par_iter().for_each(|(zs, out)| simd::resample_nearest(src, plan, fill, out, zs));
+    for_runs(dst, 0..plan.grid.shape[2], runs, plane, true, |zs, out| simd::resample_nearest(src, plan, fill, out, zs));
 }
