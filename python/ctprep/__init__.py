@@ -387,6 +387,7 @@ def resample(
     a, aff, scaling, was_volume = _unpack(x, affine, scaling)
     f, perm = _layout(a)
     aff = _columns(aff, perm)
+    interp = interp.lower() if isinstance(interp, str) else interp
     if like is not None and convention is not None:
         raise UsageError("convention applies to spacing=; like= takes the grid as it is")
     sp = None if spacing is None else _spacing3(spacing)

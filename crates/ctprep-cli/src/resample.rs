@@ -151,7 +151,28 @@ pub(crate) struct InterpArgs {
 impl InterpArgs {
     /// The options checked together.
     pub(crate) fn interpolation(&self) -> Result<Interpolation, UsageError> {
-        Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)
+        let it = Interpolation::from_args(self.interp, self.order, self.mode, self.fill, self.clip_input_range)?;
+        if self.antialias && (it.is_nearest() || it.is_onehot()) {
+            return Err(UsageError("--antialias smooths images: nearest and one-hot labels take no smoothing".into()));
+        }
+        Ok(it)
+    }
+
+    /// Refuses the options a scheme does not combine with: it clips (or not) and smooths (or
+    /// not) as its tool does, and images take no fill value there.
+    pub(crate) fn check_scheme(&self, scheme: &str) -> Result<(), UsageError> {
+        let onehot = self.interp == Some(InterpArg::Onehot);
+        let given = [
+            ("--fill", self.fill.is_some() && !onehot),
+            ("--clip-input-range", self.clip_input_range),
+            ("--antialias", self.antialias),
+        ];
+        match given.iter().find(|(_, on)| *on) {
+            Some((name, _)) => Err(UsageError(format!(
+                "--scheme {scheme} with {name}: the scheme sets how it clips and smooths, and its images take no fill value"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Whether any option of the interpolation was given (they override a scheme's).
@@ -454,6 +475,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     }
     let scheme = match &args.scheme {
         Some(name) => {
+            args.interp.check_scheme(name)?;
             let scheme: Scheme = name.parse().map_err(|e: ResampleError| UsageError(e.to_string()))?;
             let spacing = args.spacing.unwrap_or([1.0; 3]);
             Some(plan_scheme(scheme, shape, header.affine(), spacing).map_err(|e| format!("{input}: {e}"))?)
@@ -544,7 +566,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     let t = Instant::now();
     step("write", || write_volume(&out, &args.output, &WriteOptions::new().gzip_level(args.gzip_level)))?;
     let timings = [("read", t_read), ("resample", t_resample), ("write", t.elapsed()), ("total", t_start.elapsed())];
-    finish(args, shape, &plan, &placement, &how_said, &report.to_string(), "whole", &timings)
+    finish(args, shape, &plan, &placement, &how_said, &report.to_string(), "whole volume", &timings)
 }
 
 /// The summary line, or with `--json` one JSON object: what ran and how long each stage took.
@@ -582,7 +604,7 @@ fn finish(
         return Ok(());
     }
     let spacing: Vec<String> = spacing.into_iter().map(fmt_num).collect();
-    let read = if read == "whole" { String::new() } else { format!(", input read {read}") };
+    let read = if read == "whole volume" { String::new() } else { format!(", input read {read}") };
     crate::sayln!(
         "wrote {}: {:?} -> {:?}, spacing [{}] mm ({placement}), {interpolation}, {kernel}{read}",
         args.output.display(),

@@ -37,8 +37,9 @@ pub(crate) struct RunArgs {
     /// A label map of the input (NIfTI or NRRD, a layered .seg.nrrd too): checked against the
     /// input's grid first (as `ctprep check`; refused with exit status 3 when it does not
     /// overlap the input, resampled into place with a warning saying how it differed
-    /// otherwise), then put on the output grid by nearest neighbour, its stored type and layers
-    /// kept, and written as <stem>_label.nii.gz (never windowed or projected).
+    /// otherwise), then put on the output grid by nearest neighbour (or one-hot:
+    /// --label-interp), its stored type and layers kept, and written as <stem>_label.nii.gz
+    /// (never windowed or projected).
     #[arg(long, value_name = "LABEL")]
     label: Option<PathBuf>,
     /// How far (mm) the label's voxel centres may lie from the input's for the grids to count
@@ -183,6 +184,7 @@ impl RecipeArgs {
                     "--scheme {name} with --preset classic: the classic preset is a whole recipe of its own"
                 )));
             }
+            self.interp.check_scheme(name)?;
             let scheme: Scheme = name.parse().map_err(|e: ctprep_resample::ResampleError| UsageError(e.to_string()))?;
             r = r.scheme(Some(SchemeUse { scheme, grid: self.convention.is_none(), image: !self.interp.any() }));
         }
@@ -252,7 +254,7 @@ fn run_with_label(
     {
         let kind = if l.alignment.verdict == Verdict::Reoriented { "note" } else { "warning" };
         eprintln!(
-            "{kind}: {}: not on the grid of {} ({}); put on the output grid by nearest neighbour:\n{}",
+            "{kind}: {}: not on the grid of {} ({}); put on the output grid all the same:\n{}",
             crate::one_line(&l.input),
             crate::one_line(&report.input),
             l.alignment.verdict.name(),

@@ -171,7 +171,10 @@ fn scheme_onehot_and_antialias_write_what_the_library_computes() {
 fn run_with_the_nnunet_scheme() {
     use ctprep_resample::{Scheme, plan_scheme, resample_onehot_into};
     let tmp = tempfile::tempdir().expect("temp dir");
-    let p = Phantom::new([23, 19, 9]).spacing_mm([0.78, 0.78, 3.5]).seed(6);
+    let p = Phantom::new([23, 19, 9])
+        .spacing_mm([0.78, 0.78, 3.5])
+        .axcodes("LPS".parse().expect("axis codes"))
+        .seed(6);
     let (ct_path, seg_path) = (tmp.path().join("ct.nii.gz"), tmp.path().join("seg.nii.gz"));
     write_nifti(&p.ct().expect("phantom"), &ct_path, &WriteOptions::new()).expect("writes");
     write_nifti(&p.labels().expect("labels"), &seg_path, &WriteOptions::new()).expect("writes");
@@ -213,7 +216,27 @@ fn run_with_the_nnunet_scheme() {
     resample_onehot_into(labels, &sp.plan, &sp.label, None, &mut want, Exec::default()).expect("resamples");
     let got = read_nifti(out_dir.join("ct_label.nii.gz")).expect("label");
     assert_eq!(got.data().as_slice::<u8>().expect("uint8"), want.as_slice(), "one-hot label");
-    for args in [vec!["--scheme", "nnunet", "--preset", "classic"], vec!["--interp", "onehot"]] {
+    // Reoriented to RAS (x and y of this LPS phantom flipped), the scheme keeps nnU-Net's own
+    // positions: the same label and image values, mirrored.
+    let ras_dir = tmp.path().join("ras");
+    let out = ctprep(&[
+        "run", s(&ct_path), "--out", s(&ras_dir), "--label", s(&seg_path), "--scheme", "nnunet", "--save", "volume",
+        "--window", "-1000,1000",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let [mx, my, mz] = sp.plan.grid.shape;
+    let mirrored = |v: &[u8]| -> Vec<u8> {
+        (0..mx * my * mz).map(|i| v[(mx - 1 - i % mx) + mx * ((my - 1 - (i / mx) % my) + my * (i / (mx * my)))]).collect()
+    };
+    let ras = read_nifti(ras_dir.join("ct_label.nii.gz")).expect("label");
+    assert_eq!(ras.data().as_slice::<u8>().expect("uint8"), mirrored(&want).as_slice(), "RAS label mirrors LPS");
+    for args in [
+        vec!["--scheme", "nnunet", "--preset", "classic"],
+        vec!["--interp", "onehot"],
+        vec!["--scheme", "nnunet", "--clip-input-range"],
+        vec!["--scheme", "nnunet", "--fill", "-1024"],
+        vec!["--interp", "nearest", "--antialias"],
+    ] {
         let mut all = vec!["run", s(&ct_path), "--out", s(&out_dir)];
         all.extend(args.iter().copied());
         let out = ctprep(&all);

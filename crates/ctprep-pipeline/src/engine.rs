@@ -97,9 +97,8 @@ pub fn plan_run(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, re
             let (g_shape, g_affine) = reorient(sp.plan.grid.shape, &sp.plan.grid.affine);
             let mut plan = plan_like(shape, affine, ctprep_resample::Grid { shape: g_shape, affine: g_affine })
                 .map_err(|e| grid_err(e.to_string()))?;
-            if reorientation.as_ref().is_none_or(|ro| ro.is_identity()) {
-                plan.map.zoom = sp.plan.map.zoom;
-            }
+            // The scheme's own positions (scipy zoom's rounding), on the reoriented axes.
+            plan.map.zoom = ctprep_resample::ZoomAxes::reoriented(sp.zoom, &plan.map, plan.grid.shape);
             plan
         } else {
             let grid = plan_spacing_with(
@@ -121,8 +120,16 @@ pub fn plan_run(shape: [usize; 3], affine: &ctprep_core::Affine, input: &str, re
             .map_err(|e| grid_err(e.to_string()))?
             .grid;
     let plan = plan_like(shape, affine, grid).map_err(|e| grid_err(e.to_string()))?;
-    let label = onehot.then(|| ctprep_resample::Sampling::new().mode(Some(ctprep_resample::Mode::Edge)));
+    // No mode: a label's outside is 0 (SimpleITK's rule), as with nearest.
+    let label = onehot.then(ctprep_resample::Sampling::new);
     Ok(RunPlan { plan, image: recipe.get_sampling(), label, separate: None })
+}
+
+/// Whether two maps agree within 1e-9 voxels per output voxel (a label on its image's grid,
+/// its affine as stored).
+fn same_map(a: &ctprep_resample::VoxelMap, b: &ctprep_resample::VoxelMap) -> bool {
+    (0..3).all(|r| (a.offset[r] - b.offset[r]).abs() <= 1e-9 * (1.0 + b.offset[r].abs()))
+        && (0..3).all(|r| (0..3).all(|c| (a.linear[r][c] - b.linear[r][c]).abs() <= 1e-9))
 }
 
 /// Panels of the run's contact sheet.
@@ -1099,6 +1106,13 @@ impl<'p> Pipeline<'p> {
         let mut label_stream: Option<NiftiStream> = None;
         let mut label_volume: Option<Volume> = None;
         let (label_file, label_report) = match label {
+            Some(l) if l.volume.volume_count() > 1 && run_plan.label.is_some() => {
+                return Err(PipelineError::Recipe(format!(
+                    "{}: a layered label map ({} layers) is placed by nearest neighbour; one-hot placement takes a label map of one layer",
+                    l.name,
+                    l.volume.volume_count()
+                )));
+            }
             Some(l) if l.volume.volume_count() > 1 => {
                 let (file, report) =
                     self.place_label(l, image_grid, &input_name, &plan, &path_of(Product::Label), &wopts)?;
@@ -1144,9 +1158,13 @@ impl<'p> Pipeline<'p> {
         let slabs = slabs(out_shape[2], &proj, m, self.slab_slices.max(k_used));
         let label_job = match (&label_volume, &label_stream) {
             (Some(volume), Some(stream)) => {
-                let plan = plan_like(volume.spatial_shape(), volume.affine(), plan.grid)
+                let mut label_plan = plan_like(volume.spatial_shape(), volume.affine(), plan.grid)
                     .map_err(|e| PipelineError::Grid { input: input_name.clone(), why: e.to_string() })?;
-                Some(LabelJob { volume, plan, onehot: run_plan.label, packer: stream.packer() })
+                if label_plan.input_shape == plan.input_shape && same_map(&label_plan.map, &plan.map) {
+                    // A label on the image's grid takes the image's positions (a scheme's exact ones).
+                    label_plan.map = plan.map;
+                }
+                Some(LabelJob { volume, plan: label_plan, onehot: run_plan.label, packer: stream.packer() })
             }
             _ => None,
         };
@@ -1575,12 +1593,16 @@ impl Pipeline<'_> {
         let opened = open(input)?;
         let (scaling, _) = opened.scaling_shape()?;
         let opts = opts.scaling(scaling.map_or(1.0, |s| s.slope), scaling.map_or(0.0, |s| s.inter));
+        let t_prepare = Instant::now();
         let prepared = self.prepare(opened, plan, opts)?;
+        let prepare = t_prepare.elapsed();
         let first = match &prepared.whole {
             Some((values, kernel)) => First::Whole { values, kernel },
             None => First::Resample { plan, opts: prepared.opts, kernel: self.exec.kernel },
         };
         let mut r = self.stream_one(prepared.input, first, None, plan.grid.shape, plan.grid.affine, output, level)?;
+        // Reading the input whole and resampling it before the slabs counts as reading.
+        r.timings.read += prepare;
         r.timings.total = t_all.elapsed();
         Ok(r)
     }
@@ -1594,7 +1616,11 @@ impl Pipeline<'_> {
         // Clipping (skimage's rules need the whole output's range for constant mode, and each
         // input slice's range per slice) and anti-aliasing (a Gaussian over the whole input) are
         // done whole too.
-        let general = !opts.is_trilinear() && (!plan.map.is_diagonal() || opts.get_clip() || opts.get_antialias());
+        // So are the oracle and a wrapping cubic z, whose slabs would each read every slice.
+        let every_slice = self.exec.kernel == ctprep_core::Kernel::Scalar
+            || (opts.get_mode() == Some(ctprep_resample::Mode::Wrap) && opts.get_orders()[2] == 3);
+        let general =
+            !opts.is_trilinear() && (!plan.map.is_diagonal() || opts.get_clip() || opts.get_antialias() || every_slice);
         let clip = opts.get_clip() && opts.get_input_range().is_none();
         if !general && !clip {
             return Ok(Prepared { input, opts, whole: None });

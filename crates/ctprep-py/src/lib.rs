@@ -568,6 +568,14 @@ fn resample<'py>(
         let affine = affine_of(&affine)?;
         let scaling = scaling_of(scaling)?;
         let (exec, pool) = exec_of(kernel, threads)?;
+        if scheme.is_some() && ((fill.is_some() && !onehot) || clip_input_range || antialias) {
+            return Err(Fail::usage(
+                "scheme with fill, clip_input_range or antialias: the scheme sets how it clips and smooths, and its images take no fill value",
+            ));
+        }
+        if antialias && (nearest || onehot) {
+            return Err(Fail::usage("antialias smooths images: nearest and one-hot labels take no smoothing"));
+        }
         let scheme = match (scheme, spacing) {
             (None, _) => None,
             (Some(name), Some(s)) => {

@@ -57,6 +57,9 @@ pub struct Table {
     pub konst: Vec<f32>,
     /// The outputs inside (SimpleITK's fill rule: the others are the fill value).
     pub inside: Vec<bool>,
+    /// The outputs all of whose taps are fill taps: `konst` alone (written over the sum, which
+    /// reads an arbitrary coefficient with weight 0).
+    pub all_fill: Vec<bool>,
 }
 
 impl Table {
@@ -75,13 +78,17 @@ impl Table {
                 t.w.extend(std::iter::repeat_n(0.0, k));
                 t.konst.push(fill);
                 t.inside.push(false);
+                t.all_fill.push(true);
                 continue;
             }
+            // A fill tap reads one of the same output's own coefficients with weight 0, so a
+            // NaN elsewhere in the line cannot reach it through 0 * NaN.
+            let real = (0..k).find(|&l| idx[l] != FILL_TAP);
             let mut konst = 0.0;
             for l in 0..k {
                 if idx[l] == FILL_TAP {
                     konst += w[l];
-                    t.idx.push(0);
+                    t.idx.push(real.map_or(0, |r| idx[r]));
                     t.w.push(0.0);
                 } else {
                     t.idx.push(idx[l]);
@@ -90,6 +97,7 @@ impl Table {
             }
             t.konst.push((konst * fill as f64) as f32);
             t.inside.push(true);
+            t.all_fill.push(real.is_none());
         }
         t
     }
@@ -370,12 +378,10 @@ impl<'a> Separable<'a> {
     fn z_taps(&self, zs: Range<usize>) -> Range<usize> {
         let t = &self.tables[2];
         let (mut lo, mut hi) = (usize::MAX, 0);
-        for jz in zs {
+        for jz in zs.filter(|&jz| t.inside[jz] && !t.all_fill[jz]) {
             for l in 0..t.k {
-                if t.inside[jz] && t.w[jz * t.k + l] != 0.0 {
-                    lo = lo.min(t.idx[jz * t.k + l]);
-                    hi = hi.max(t.idx[jz * t.k + l] + 1);
-                }
+                lo = lo.min(t.idx[jz * t.k + l]);
+                hi = hi.max(t.idx[jz * t.k + l] + 1);
             }
         }
         if lo >= hi { 0..0 } else { lo..hi }
@@ -444,14 +450,24 @@ impl<'a> Separable<'a> {
         load_plane(src, &self.axes, opts, &mut s.padded);
         prefilter_rows_x(&mut s.padded, ax, &mut s.line);
         s.along_x.resize(mx * py, 0.0);
+        let tx = &self.tables[0];
         for (o, row) in s.along_x.chunks_exact_mut(mx).zip(s.padded.chunks_exact(px)) {
-            O::gather(o, row, &self.tables[0]);
+            O::gather(o, row, tx);
+            for (v, (&all, &k)) in o.iter_mut().zip(tx.all_fill.iter().zip(&tx.konst)) {
+                if all {
+                    *v = k;
+                }
+            }
         }
         if ay.order == 3 {
             prefilter_elements::<O>(&mut s.along_x, mx, ay.mode, &mut s.start, false);
         }
         let t = &self.tables[1];
         for (jy, o) in out.chunks_exact_mut(mx).enumerate().take(my) {
+            if t.all_fill[jy] {
+                o.fill(t.konst[jy]);
+                continue;
+            }
             let rows: Vec<&[f32]> =
                 t.idx[jy * t.k..(jy + 1) * t.k].iter().map(|&i| &s.along_x[i * mx..(i + 1) * mx]).collect();
             O::combine(o, &rows, &t.w[jy * t.k..(jy + 1) * t.k], t.konst[jy]);
@@ -525,6 +541,10 @@ impl<'a> Separable<'a> {
             &q[i * plane_out..(i + 1) * plane_out]
         };
         let out_plane = |jz: usize, o: &mut [f32]| {
+            if t.all_fill[jz] || !t.inside[jz] {
+                o.fill(t.konst[jz]);
+                return;
+            }
             let rows: Vec<&[f32]> = t.idx[jz * t.k..(jz + 1) * t.k].iter().map(|&i| row(i)).collect();
             O::combine(o, &rows, &t.w[jz * t.k..(jz + 1) * t.k], t.konst[jz]);
         };
@@ -631,43 +651,58 @@ fn coefficients32<T: Voxel, O: SplineOps>(src: &[T], axes: &[Axis; 3], opts: &Sa
     c
 }
 
+/// A block kernel of the general path ([`crate::general`]): output slices into their part of
+/// the output, with the per-voxel code for the lanes that need a boundary rule.
+pub(crate) type Blocks =
+    fn(&crate::general::Coefficients<'_>, &Plan, Range<usize>, &mut [f32], &(dyn Fn([usize; 3]) -> f32 + Sync));
+
 /// The general path: the `f32` coefficients, then per output voxel the oracle's taps summed in
-/// `f32` (x, then y, then z), on the rayon pool over output planes when `par`.
-pub(crate) fn general<T: Voxel, O: SplineOps>(src: &[T], plan: &Plan, opts: &Sampling, dst: &mut [f32], par: bool) {
+/// `f32` (x, then y, then z), in blocks of eight voxels by `blocks`, on the rayon pool over
+/// output planes when `par`.
+pub(crate) fn general<T: Voxel, O: SplineOps>(
+    src: &[T],
+    plan: &Plan,
+    opts: &Sampling,
+    dst: &mut [f32],
+    par: bool,
+    blocks: Blocks,
+) {
     let axes = Axis::of(plan, opts);
     let c = coefficients32::<T, O>(src, &axes, opts, par);
     let [px, py, _] = axes.map(|a| a.len());
     let [mx, my, _] = plan.grid.shape;
     let fill = opts.get_fill().unwrap_or(0.0);
     let ks = axes.map(|a| a.taps());
-    let out_plane = |jz: usize, out: &mut [f32]| {
+    let one = |j: [usize; 3]| {
         let (mut idx, mut w) = ([[0usize; 4]; 3], [[0f64; 4]; 3]);
-        for jy in 0..my {
-            for (jx, o) in out[jy * mx..(jy + 1) * mx].iter_mut().enumerate() {
-                let p = plan.map.apply([jx, jy, jz]);
-                if !(0..3).all(|a| axes[a].taps_at(p[a], &mut idx[a], &mut w[a])) {
-                    *o = fill;
-                    continue;
+        let p = plan.map.apply(j);
+        if !(0..3).all(|a| axes[a].taps_at(p[a], &mut idx[a], &mut w[a])) {
+            return fill;
+        }
+        let mut acc = 0f32;
+        for c2 in 0..ks[2] {
+            let mut plane_acc = 0f32;
+            for c1 in 0..ks[1] {
+                let mut line = 0f32;
+                for c0 in 0..ks[0] {
+                    let (i, j, k) = (idx[0][c0], idx[1][c1], idx[2][c2]);
+                    let v = if i == FILL_TAP || j == FILL_TAP || k == FILL_TAP { fill } else { c[i + px * (j + py * k)] };
+                    line += w[0][c0] as f32 * v;
                 }
-                let mut acc = 0f32;
-                for c2 in 0..ks[2] {
-                    let mut plane_acc = 0f32;
-                    for c1 in 0..ks[1] {
-                        let mut line = 0f32;
-                        for c0 in 0..ks[0] {
-                            let (i, j, k) = (idx[0][c0], idx[1][c1], idx[2][c2]);
-                            let v = if i == FILL_TAP || j == FILL_TAP || k == FILL_TAP {
-                                fill
-                            } else {
-                                c[i + px * (j + py * k)]
-                            };
-                            line += w[0][c0] as f32 * v;
-                        }
-                        plane_acc += w[1][c1] as f32 * line;
-                    }
-                    acc += w[2][c2] as f32 * plane_acc;
-                }
-                *o = acc;
+                plane_acc += w[1][c1] as f32 * line;
+            }
+            acc += w[2][c2] as f32 * plane_acc;
+        }
+        acc
+    };
+    let k = crate::general::Coefficients { c: &c, axes: &axes };
+    let fast = crate::general::blocks(plan);
+    let out_plane = |jz: usize, out: &mut [f32]| {
+        if fast {
+            blocks(&k, plan, jz..jz + 1, out, &one);
+        } else {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = one([i % mx, i / mx, jz]);
             }
         }
     };

@@ -3,8 +3,10 @@
 //! where `wide`'s width is fixed when compiling. `parallel` and `auto` use these.
 #![allow(unsafe_code)] // multiversion's generated dispatch calls `#[target_feature]` functions.
 
-use crate::Voxel;
-use crate::simd::{RowOps, Scale, Tap32, blend32};
+use std::ops::Range;
+
+use crate::simd::{RowOps, Scale, Tap32, blend32, general_linear, scale_of};
+use crate::{Plan, Trilinear, Voxel, general};
 
 /// [`RowOps`] as runtime-dispatched plain loops.
 #[derive(Debug)]
@@ -17,6 +19,14 @@ impl RowOps for Plain {
 
     fn gather<S: Voxel>(dst: &mut [f32], row: &[S], taps: &[Tap32], scale: Scale) {
         gather_row(dst, row, taps, scale);
+    }
+
+    fn general<S: Voxel>(src: &[S], first: usize, plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
+        if general::blocks(plan) {
+            general::linear_plain(src, first, plan, opts.get_fill(), scale_of(opts), zs, dst);
+        } else {
+            general_linear(src, first, plan, opts, zs, dst);
+        }
     }
 }
 

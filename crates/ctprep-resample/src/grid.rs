@@ -127,11 +127,49 @@ pub struct VoxelMap {
     pub linear: [[f64; 3]; 3],
     /// The input index of output voxel (0, 0, 0).
     pub offset: [f64; 3],
-    /// scipy `zoom(grid_mode=True)`'s positions instead: `x = (j + 0.5) * zoom - 0.5` per axis,
-    /// rounded as scipy rounds them, so interpolation weights agree with scipy's bit for bit
-    /// (named schemes set it on their axis-aligned extent grids; `linear` and `offset` then hold
-    /// the same map up to rounding).
-    pub zoom: Option<[f64; 3]>,
+    /// scipy `zoom(grid_mode=True)`'s positions instead (see [`ZoomAxes`]), rounded as scipy
+    /// rounds them, so interpolation weights agree with scipy's bit for bit (named schemes set
+    /// it on their extent grids; `linear` and `offset` then hold the same map up to rounding).
+    pub zoom: Option<ZoomAxes>,
+}
+
+/// Positions `x_a = (j' + 0.5) * zoom_a - 0.5` of an extent grid, where `j'` is the index along
+/// the output axis `from[a]` that input axis `a` runs along, counted from the other end when
+/// `flip[a]` (an output reoriented from the input's own axes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ZoomAxes {
+    /// Input voxels per output voxel, per input axis.
+    pub zoom: [f64; 3],
+    /// The output axis each input axis runs along.
+    pub from: [usize; 3],
+    /// Whether it runs the other way.
+    pub flip: [bool; 3],
+    /// Output voxels along each input axis.
+    pub len: [usize; 3],
+}
+
+impl ZoomAxes {
+    /// The extent grid's positions on the input's own axes.
+    pub fn identity(zoom: [f64; 3], len: [usize; 3]) -> ZoomAxes {
+        ZoomAxes { zoom, from: [0, 1, 2], flip: [false; 3], len }
+    }
+
+    /// The same positions for a map whose linear part is a signed permutation of `zoom` (the
+    /// grid reoriented): `None` when it is not one.
+    pub fn reoriented(zoom: [f64; 3], map: &VoxelMap, shape: [usize; 3]) -> Option<ZoomAxes> {
+        let mut z = ZoomAxes::identity(zoom, [0; 3]);
+        for a in 0..3 {
+            let row = map.linear[a];
+            let k = (0..3).find(|&k| row[k] != 0.0)?;
+            if (0..3).any(|c| c != k && row[c] != 0.0) || ((row[k].abs() - zoom[a]).abs() > 1e-9 * zoom[a]) {
+                return None;
+            }
+            z.from[a] = k;
+            z.flip[a] = row[k] < 0.0;
+            z.len[a] = shape[k];
+        }
+        Some(z)
+    }
 }
 
 impl VoxelMap {
@@ -168,8 +206,12 @@ impl VoxelMap {
     #[inline(always)]
     pub fn apply(&self, j: [usize; 3]) -> [f64; 3] {
         let (a, b, c) = (j[0] as f64, j[1] as f64, j[2] as f64);
-        if let Some(z) = self.zoom {
-            return [(a + 0.5) * z[0] - 0.5, (b + 0.5) * z[1] - 0.5, (c + 0.5) * z[2] - 0.5];
+        if let Some(z) = &self.zoom {
+            return std::array::from_fn(|i| {
+                let k = j[z.from[i]];
+                let k = if z.flip[i] { z.len[i].saturating_sub(1 + k) } else { k };
+                (k as f64 + 0.5) * z.zoom[i] - 0.5
+            });
         }
         let l = &self.linear;
         [

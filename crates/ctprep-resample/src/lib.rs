@@ -71,6 +71,7 @@
 
 pub mod bspline;
 pub mod dispatch;
+mod general;
 pub mod grid;
 pub mod onehot;
 pub mod parallel;
@@ -88,7 +89,8 @@ use ndarray::{Array3, ArrayView3, ShapeBuilder};
 use ctprep_core::Stage;
 pub use ctprep_core::{Affine, Exec, Isa, Kernel, Source, Threads, Variant, Voxel};
 pub use grid::{
-    Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, plan_like, plan_spacing, plan_spacing_with,
+    Grid, GridConvention, MAX_OUTPUT_VOXELS, Plan, Shear, VoxelMap, ZoomAxes, plan_like, plan_spacing,
+    plan_spacing_with,
 };
 pub use scheme::{Scheme, SchemePlan, plan_scheme};
 pub use spline::{Mode, Sampling};
@@ -687,9 +689,9 @@ pub fn resample_spline_slice_into<T: Voxel>(
     match (kernel, separable) {
         (Kernel::Scalar, _) => spline::resample_spline(src, plan, opts, dst),
         (Kernel::Wide, true) => bspline::separable::<T, simd::Wide>(src, plan, opts, dst, par),
-        (Kernel::Wide, false) => bspline::general::<T, simd::Wide>(src, plan, opts, dst, par),
+        (Kernel::Wide, false) => bspline::general::<T, simd::Wide>(src, plan, opts, dst, par, general::spline_wide),
         (_, true) => bspline::separable::<T, dispatch::Plain>(src, plan, opts, dst, par),
-        (_, false) => bspline::general::<T, dispatch::Plain>(src, plan, opts, dst, par),
+        (_, false) => bspline::general::<T, dispatch::Plain>(src, plan, opts, dst, par, general::spline_plain),
     }
     let path = if kernel == Kernel::Scalar || !separable { Path::General } else { Path::Separable };
     let threads = if kernel == Kernel::Scalar { 1 } else { threads };
@@ -772,9 +774,12 @@ fn spline_slices_from<T: Voxel>(
         )));
     }
     let whole = first == 0 && held.end == nz;
-    if opts.get_clip() && (opts.get_input_range().is_none() || opts.get_clip_axis().is_some()) && !whole {
+    // Clipping per slice, and skimage's constant-mode rule (which reads the whole output's
+    // range), need the whole volume; else the input's range must be given.
+    let clip_whole = opts.get_clip_axis().is_some() || opts.get_mode() == Some(Mode::Constant);
+    if opts.get_clip() && (opts.get_input_range().is_none() || clip_whole) && !whole {
         return Err(ResampleError::BadParameter(
-            "clipping part of the output to the input's range needs that range (Sampling::input_range)".into(),
+            "clipping part of the output needs the input's range (Sampling::input_range), and per slice or in constant mode the whole input".into(),
         ));
     }
     let separable = plan.map.is_diagonal();
@@ -794,8 +799,8 @@ fn spline_slices_from<T: Voxel>(
         // callers that stream should resample such grids whole.
         let mut all = vec![0f32; plan.output_len()];
         match kernel {
-            Kernel::Wide => bspline::general::<T, simd::Wide>(src, plan, opts, &mut all, par),
-            _ => bspline::general::<T, dispatch::Plain>(src, plan, opts, &mut all, par),
+            Kernel::Wide => bspline::general::<T, simd::Wide>(src, plan, opts, &mut all, par, general::spline_wide),
+            _ => bspline::general::<T, dispatch::Plain>(src, plan, opts, &mut all, par, general::spline_plain),
         }
         dst.copy_from_slice(&all[zs.start * mx * my..zs.end * mx * my]);
     } else {

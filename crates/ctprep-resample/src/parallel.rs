@@ -81,7 +81,7 @@ pub(crate) fn resample_linear_slices<T: Voxel, R: RowOps>(
             .zip(planes[..n].par_iter_mut())
             .for_each(|((zs, out), planes)| kernel.run::<T, R>(src, first, zs, out, planes));
     } else {
-        jobs.into_par_iter().for_each(|(zs, out)| simd::general_linear(src, first, plan, opts, zs, out));
+        jobs.into_par_iter().for_each(|(zs, out)| R::general(src, first, plan, opts, zs, out));
     }
 }
 

@@ -19,6 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::spline::{Mode, Sampling};
+
 use crate::{Affine, Grid, Plan, ResampleError, Result, plan_like};
 
 /// nnU-Net's anisotropy threshold (`nnunetv2.configuration.ANISO_THRESHOLD`).
@@ -64,6 +65,8 @@ pub struct SchemePlan {
     pub plan: Plan,
     /// The axis resampled apart by nearest neighbour (nnU-Net's "separate z"), if any.
     pub separate: Option<usize>,
+    /// Input voxels per output voxel along each input axis (scipy zoom's scale).
+    pub zoom: [f64; 3],
     /// The image's options (orders, mode, clipping; scaling left to the caller).
     pub image: Sampling,
     /// The label maps' one-hot options (orders of the masks, mode).
@@ -128,10 +131,8 @@ pub fn plan_scheme(scheme: Scheme, shape: [usize; 3], affine: &Affine, target_mm
             }
             let grid = Grid { shape: m, affine: Affine::from_parts(out, origin) };
             let mut plan = plan_like(shape, affine, grid)?;
-            if plan.map.is_diagonal() {
-                // Positions as scipy's zoom computes them (its weights, bit for bit).
-                plan.map.zoom = Some(step);
-            }
+            // Positions as scipy's zoom computes them (its weights, bit for bit).
+            plan.map.zoom = crate::grid::ZoomAxes::reoriented(step, &plan.map, m);
             let separate = nnunet_separate_axis(current, target_mm);
             let mut image = [3u8; 3];
             let mut label = [1u8; 3];
@@ -142,12 +143,15 @@ pub fn plan_scheme(scheme: Scheme, shape: [usize; 3], affine: &Affine, target_mm
             Ok(SchemePlan {
                 plan,
                 separate,
+                zoom: step,
                 image: Sampling::new()
                     .orders(image)
                     .mode(Some(Mode::Edge))
                     .clip_input_range(true)
                     .clip_per_slice(separate),
-                label: Sampling::new().orders(label).mode(Some(Mode::Edge)),
+                // No mode: edge inside the input, and with a fill value (a run's label: 0)
+                // nothing outside the label's own voxels.
+                label: Sampling::new().orders(label),
             })
         }
     }

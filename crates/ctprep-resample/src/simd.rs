@@ -52,6 +52,9 @@ pub trait RowOps {
     fn blend<S: Voxel>(dst: &mut [f32], a: &[S], b: &[S], w: f32, scale: Scale);
     /// `dst[j] = blend(row[t.i0], row[t.i1], t.w) * slope + inter` for the taps `t` of `dst`.
     fn gather<S: Voxel>(dst: &mut [f32], row: &[S], taps: &[Tap32], scale: Scale);
+    /// The general path's output slices `zs` (see [`general_linear`]), in blocks of eight
+    /// voxels with these row operations' lanes.
+    fn general<S: Voxel>(src: &[S], first: usize, plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]);
 }
 
 /// The 1-D blend in `f32`: `a + w (b - a)`, exactly `a` when `a == b`.
@@ -93,6 +96,20 @@ impl RowOps for Wide {
             *d = blend32(row[t.i0].to_f32(), row[t.i1].to_f32(), t.w) * scale.slope + scale.inter;
         }
     }
+
+    fn general<S: Voxel>(src: &[S], first: usize, plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
+        if crate::general::blocks(plan) {
+            crate::general::linear_wide(src, first, plan, opts.get_fill(), scale_of(opts), zs, dst);
+        } else {
+            general_linear(src, first, plan, opts, zs, dst);
+        }
+    }
+}
+
+/// The options' scaling in `f32`.
+pub(crate) fn scale_of(opts: &Trilinear) -> Scale {
+    let (slope, inter) = opts.get_scaling();
+    Scale { slope: slope as f32, inter: inter as f32 }
 }
 
 /// Everything the separable linear kernel needs, derived once per call from the plan.
@@ -276,9 +293,9 @@ pub(crate) struct Planes {
     cache: [(usize, Vec<f32>); 2],
 }
 
-/// The general path for output slices `zs`: the oracle's positions and taps, blended in `f32`
-/// in the oracle's order (x, then y, then z), scaled last; `src` holds the input slices from
-/// `first` on.
+/// The general path for output slices `zs`, voxel by voxel: the oracle's positions and taps,
+/// blended in `f32` in the oracle's order (x, then y, then z), scaled last; `src` holds the
+/// input slices from `first` on. [`RowOps::general`] computes the same in blocks.
 pub(crate) fn general_linear<T: Voxel>(
     src: &[T],
     first: usize,
@@ -333,7 +350,7 @@ pub(crate) fn resample_linear_with<T: Voxel, R: RowOps>(
     if plan.map.is_diagonal() {
         Separable::new(plan, opts).run::<T, R>(src, first, zs, dst, planes);
     } else {
-        general_linear(src, first, plan, opts, zs, dst);
+        R::general(src, first, plan, opts, zs, dst);
     }
 }
 

@@ -349,6 +349,17 @@ impl Axis {
         if cc.is_nan() || (folds && cc <= -1.0) {
             return false;
         }
+        // Positions far outside (beyond what an i64 holds, or what the folds resolve in f64)
+        // read the same taps as any position a few voxels out: clamped there, the taps never
+        // overflow.
+        let lenf = len as f64;
+        if folds {
+            if !(cc > -1.0 && cc < lenf) {
+                cc = cc.clamp(0.0, (lenf - 1.0).max(0.0));
+            }
+        } else {
+            cc = cc.clamp(-8.0, lenf + 8.0);
+        }
         let order = self.order as i64;
         let start = if order & 1 == 1 { cc.floor() as i64 - order / 2 } else { (cc + 0.5).floor() as i64 - order / 2 };
         let edge = start < 0 || start + order >= len;

@@ -42,6 +42,9 @@ fn options() -> Vec<Sampling> {
         Sampling::new().order(3).fill(Some(-1024.0)),
         Sampling::new().order(1).mode(Some(Mode::Reflect)),
         Sampling::new().order(3).clip_input_range(true),
+        // Fill taps next to a NaN: weight 0 must not read it.
+        Sampling::new().order(1).mode(Some(Mode::Constant)).fill(Some(7.0)),
+        Sampling::new().order(0).mode(Some(Mode::Constant)).fill(Some(7.0)),
     ];
     for m in Mode::ALL {
         let fill = (m == Mode::Constant).then_some(-3000.0);
@@ -102,11 +105,31 @@ fn every_kernel_matches_the_oracle_on_awkward_shapes() {
 fn nan_spreads_as_in_the_oracle() {
     let mut v = finite_values(9 * 8 * 7, 3);
     v[4 + 9 * (3 + 8 * 2)] = f32::NAN;
+    v[9 * (5 + 8 * 4)] = f32::NAN; // at x = 0, where constant mode's fill taps sit
     let data = Array3::from_shape_vec((9, 8, 7).f(), v).expect("shape");
     check(&data, "float32 with NaN", (1.0, 0.0));
     let plan = &plans([9, 8, 7])[0];
     let (out, _) = resample_spline(data.view(), plan, &Sampling::new().order(3), Exec::default()).expect("resamples");
     assert!(out.iter().all(|v| v.is_nan()), "cubic along every axis: NaN everywhere, as scipy");
+    // Far outside (beyond what an i64 holds): no panic, every kernel as the oracle.
+    let far = plan_like(
+        [9, 8, 7],
+        &Affine::IDENTITY,
+        Grid { shape: [3, 2, 2], affine: Affine::from_spacing_origin([1e30, 1.0, 1.0], [1e19, 0.0, 0.0]) },
+    )
+    .expect("plans");
+    for opts in options() {
+        let (want, _) = resample_spline(data.view(), &far, &opts, Exec::SCALAR).expect("oracle");
+        for exec in execs() {
+            let (got, _) = resample_spline(data.view(), &far, &opts, exec).expect("resamples");
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!(
+                    g.to_bits() == w.to_bits() || (g - w).abs() <= 1e-3 * w.abs().max(1.0),
+                    "{opts:?} {exec:?}: {g} vs {w}"
+                );
+            }
+        }
+    }
     let z_only = Sampling::new().orders([1, 1, 3]);
     let (out, _) = resample_spline(data.view(), plan, &z_only, Exec::default()).expect("resamples");
     let nan = out.iter().filter(|v| v.is_nan()).count();

@@ -1,0 +1,488 @@
+//! The general path (maps that are not a scale and shift per axis: oblique, permuted, sheared
+//! grids) in blocks of eight output voxels along a row, bit for bit what the per-voxel code
+//! gives (the oracle's positions and taps, `f32` sums in the oracle's order).
+//!
+//! Per block: the eight positions from the oracle's own formula (`((l0 jx + l1 jy) + l2 jz) +
+//! offset` in `f64`, so each is [`crate::VoxelMap::apply`] bit for bit: no running sum, no
+//! stepping error), the taps and weights of all lanes in loops without branches (they
+//! vectorise), the taps' values gathered by scalar loads, and the weighted sums across the
+//! eight lanes at once, in `wide` `f32x8` ([`Wide`]) or in plain loops compiled per instruction
+//! set ([`Plain`]). Blocks whose lanes all take the fill value skip the gathers; lanes that
+//! need a boundary rule (a clamp, a fold, a fill tap) are computed by the per-voxel code.
+//!
+//! Positions stay `f64`: `f32` positions would move samples by up to 1e-3 voxel on large axes,
+//! and the scalar gathers, not the position arithmetic, bound this path (see
+//! `docs/BENCHMARKS.md`).
+
+use wide::f32x8;
+
+use crate::dispatch::Plain;
+use crate::simd::{Scale, Wide, blend32};
+use crate::spline::Axis;
+use crate::{Plan, Voxel};
+
+/// Output voxels per block.
+const L: usize = 8;
+
+/// The eight-lane arithmetic of the general path; every implementation computes each lane's
+/// value with the same operations in the same order, so all are bit-identical.
+pub(crate) trait Lanes {
+    /// `blend32(a[l], b[l], w[l])` for every lane.
+    fn blend(a: &[f32; L], b: &[f32; L], w: &[f32; L]) -> [f32; L];
+    /// `acc[l] += w[l] * v[l]` for every lane.
+    fn mul_acc(acc: &mut [f32; L], w: &[f32; L], v: &[f32; L]);
+}
+
+impl Lanes for Wide {
+    #[inline(always)]
+    fn blend(a: &[f32; L], b: &[f32; L], w: &[f32; L]) -> [f32; L] {
+        let (a, b, w) = (f32x8::from(*a), f32x8::from(*b), f32x8::from(*w));
+        a.simd_eq(b).select(a, a + w * (b - a)).to_array()
+    }
+
+    #[inline(always)]
+    fn mul_acc(acc: &mut [f32; L], w: &[f32; L], v: &[f32; L]) {
+        *acc = (f32x8::from(*acc) + f32x8::from(*w) * f32x8::from(*v)).to_array();
+    }
+}
+
+impl Lanes for Plain {
+    #[inline(always)]
+    fn blend(a: &[f32; L], b: &[f32; L], w: &[f32; L]) -> [f32; L] {
+        std::array::from_fn(|l| blend32(a[l], b[l], w[l]))
+    }
+
+    #[inline(always)]
+    fn mul_acc(acc: &mut [f32; L], w: &[f32; L], v: &[f32; L]) {
+        for l in 0..L {
+            acc[l] += w[l] * v[l];
+        }
+    }
+}
+
+/// The positions of output row `(jy, jz)`: the oracle's formula with the row's terms kept
+/// apart, as [`crate::VoxelMap::apply`] adds them.
+struct Row {
+    l0: [f64; 3],
+    by: [f64; 3],
+    cz: [f64; 3],
+    off: [f64; 3],
+}
+
+impl Row {
+    fn new(plan: &Plan, jy: usize, jz: usize) -> Row {
+        let l = &plan.map.linear;
+        Row {
+            l0: [l[0][0], l[1][0], l[2][0]],
+            by: [l[0][1] * jy as f64, l[1][1] * jy as f64, l[2][1] * jy as f64],
+            cz: [l[0][2] * jz as f64, l[1][2] * jz as f64, l[2][2] * jz as f64],
+            off: plan.map.offset,
+        }
+    }
+
+    /// The input positions of output voxels `jx0 .. jx0 + 8`, per input axis.
+    #[inline(always)]
+    fn positions(&self, jx0: usize) -> [[f64; L]; 3] {
+        std::array::from_fn(|a| {
+            std::array::from_fn(|l| ((self.l0[a] * (jx0 + l) as f64 + self.by[a]) + self.cz[a]) + self.off[a])
+        })
+    }
+}
+
+/// Whether the general path can run in blocks: the map is the affine one (a named scheme's
+/// zoom positions take the per-voxel code).
+/// Axes longer than an `i32` holds (never a CT) take it too.
+pub(crate) fn blocks(plan: &Plan) -> bool {
+    let small = |n: usize| n < i32::MAX as usize / 2;
+    plan.map.zoom.is_none() && plan.input_shape.iter().all(|&n| small(n + 64))
+}
+
+/// Trilinear, output slices `zs` into `dst` (those slices), from `src` holding the input slices
+/// from `first` on: [`crate::simd::general_linear`] bit for bit.
+#[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
+#[inline(always)]
+fn linear_blocks<T: Voxel, O: Lanes>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
+    let [nx, ny, nz] = plan.input_shape;
+    let [mx, my, _] = plan.grid.shape;
+    let n = [nx, ny, nz];
+    let stride = [1, nx, nx * ny];
+    for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+        for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
+            let row = Row::new(plan, jy, jz);
+            for (b, o) in out_row.chunks_mut(L).enumerate() {
+                let p = row.positions(b * L);
+                let len = o.len();
+                if let Some(f) = fill {
+                    let out_of = |l: usize| (0..3).any(|a| !(p[a][l] >= -0.5 && p[a][l] < n[a] as f64 - 0.5));
+                    if (0..len).all(out_of) {
+                        o.fill(f);
+                        continue;
+                    }
+                }
+                // `linear_tap` per lane and axis: clamped to [0, n - 1], a NaN at 0, the second
+                // tap equal to the first where the weight is 0. Lane loops without branches or
+                // 64-bit conversions, so they vectorise.
+                let mut w = [[0f32; L]; 3];
+                let mut at = [[0i32; L]; 3];
+                let mut step = [[0usize; L]; 3];
+                for a in 0..3 {
+                    let last = (n[a] - 1) as f64;
+                    let x: [f64; L] = std::array::from_fn(|l| {
+                        let x = p[a][l];
+                        if x >= last {
+                            last
+                        } else if x > 0.0 {
+                            x
+                        } else {
+                            0.0
+                        }
+                    });
+                    let i: [i32; L] = std::array::from_fn(|l| x[l] as i32);
+                    let t: [f64; L] = std::array::from_fn(|l| x[l] - i[l] as f64);
+                    w[a] = std::array::from_fn(|l| t[l] as f32);
+                    step[a] = std::array::from_fn(|l| if t[l] == 0.0 { 0 } else { stride[a] });
+                    at[a] = i;
+                }
+                let mut c = [[0f32; L]; 8];
+                for l in 0..len {
+                    let b = at[0][l] as usize + nx * at[1][l] as usize + stride[2] * (at[2][l] as usize - first);
+                    let (sx, sy, sz) = (step[0][l], step[1][l], step[2][l]);
+                    c[0][l] = src[b].to_f32();
+                    c[1][l] = src[b + sx].to_f32();
+                    c[2][l] = src[b + sy].to_f32();
+                    c[3][l] = src[b + sy + sx].to_f32();
+                    c[4][l] = src[b + sz].to_f32();
+                    c[5][l] = src[b + sz + sx].to_f32();
+                    c[6][l] = src[b + sz + sy].to_f32();
+                    c[7][l] = src[b + sz + sy + sx].to_f32();
+                }
+                let l00 = O::blend(&c[0], &c[1], &w[0]);
+                let l10 = O::blend(&c[2], &c[3], &w[0]);
+                let l01 = O::blend(&c[4], &c[5], &w[0]);
+                let l11 = O::blend(&c[6], &c[7], &w[0]);
+                let p0 = O::blend(&l00, &l10, &w[1]);
+                let p1 = O::blend(&l01, &l11, &w[1]);
+                let v = O::blend(&p0, &p1, &w[2]);
+                for l in 0..len {
+                    o[l] = v[l] * scale.slope + scale.inter;
+                }
+                if let Some(f) = fill {
+                    for l in 0..len {
+                        if (0..3).any(|a| !(p[a][l] >= -0.5 && p[a][l] < n[a] as f64 - 0.5)) {
+                            o[l] = f;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`linear_blocks`] with `wide` lanes.
+pub(crate) fn linear_wide<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
+    linear_blocks::<T, Wide>(src, first, plan, fill, scale, zs, dst);
+}
+
+/// The coefficients and their layout for [`spline_blocks`].
+pub(crate) struct Coefficients<'a> {
+    pub(crate) c: &'a [f32],
+    pub(crate) axes: &'a [Axis; 3],
+}
+
+/// The taps of eight lanes along `axis` where no boundary rule touches them: the first tap's
+/// index and the weights, as [`Axis::taps_at`] and [`weights`] give them there; `false` in
+/// `ok` where that code must decide (a fold, a clamp, a fill tap, SimpleITK's fill rule, NaN).
+/// Lane loops without branches (a match on the order outside them), so they vectorise.
+#[inline(always)]
+fn spline_taps(axis: &Axis, x: &[f64; L], start: &mut [i32; L], w: &mut [[f32; L]; 4], ok: &mut [bool; L]) {
+    let pad = axis.pad as f64;
+    let len = axis.len() as f64;
+    let cc: [f64; L] = std::array::from_fn(|l| x[l] + pad);
+    let inside: [bool; L] = if axis.box_fill {
+        let n = axis.n as f64 - 0.5;
+        std::array::from_fn(|l| x[l] >= -0.5 && x[l] < n)
+    } else {
+        [true; L]
+    };
+    match axis.order {
+        3 => {
+            for l in 0..L {
+                let c = if cc[l] >= 1.0 && cc[l] < len - 2.0 { cc[l] } else { 1.0 };
+                ok[l] &= inside[l] && cc[l] >= 1.0 && cc[l] < len - 2.0;
+                let i = c as i32;
+                start[l] = i - 1;
+                let y = c - i as f64;
+                let z = 1.0 - y;
+                let w1 = (y * y * (y - 2.0) * 3.0 + 4.0) / 6.0;
+                let w2 = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0;
+                let w0 = z * z * z / 6.0;
+                let w3 = 1.0 - w0 - w1 - w2;
+                (w[0][l], w[1][l], w[2][l], w[3][l]) = (w0 as f32, w1 as f32, w2 as f32, w3 as f32);
+            }
+        }
+        1 => {
+            for l in 0..L {
+                let c = if cc[l] >= 0.0 && cc[l] < len - 1.0 { cc[l] } else { 0.0 };
+                ok[l] &= inside[l] && cc[l] >= 0.0 && cc[l] < len - 1.0;
+                let i = c as i32;
+                start[l] = i;
+                let w0 = 1.0 - (c - i as f64);
+                (w[0][l], w[1][l]) = (w0 as f32, (1.0 - w0) as f32);
+            }
+        }
+        _ => {
+            for l in 0..L {
+                let c = if cc[l] >= -0.5 && cc[l] < len - 0.5 { cc[l] } else { 0.0 };
+                ok[l] &= inside[l] && cc[l] >= -0.5 && cc[l] < len - 0.5;
+                start[l] = (c + 0.5) as i32;
+                w[0][l] = 1.0;
+            }
+        }
+    }
+}
+
+/// B-spline of any orders, output slices `zs` into `dst`, from the padded `f32` coefficients
+/// of the whole input: the per-voxel sum of `bspline::general` bit for bit (lanes that need a
+/// boundary rule are computed by `one`, that per-voxel code).
+#[inline(always)]
+fn spline_blocks<O: Lanes>(
+    k: &Coefficients<'_>,
+    plan: &Plan,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    one: &(dyn Fn([usize; 3]) -> f32 + Sync),
+) {
+    let [mx, my, _] = plan.grid.shape;
+    let axes = k.axes;
+    let [px, py, _] = axes.map(|a| a.len());
+    let ks = axes.map(|a| a.taps());
+    let stride = [1, px, px * py];
+    for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+        for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
+            let row = Row::new(plan, jy, jz);
+            for (b, o) in out_row.chunks_mut(L).enumerate() {
+                let p = row.positions(b * L);
+                let len = o.len();
+                let mut w = [[[0f32; L]; 4]; 3];
+                let mut start = [[0i32; L]; 3];
+                let mut ok = [true; L];
+                for a in 0..3 {
+                    spline_taps(&axes[a], &p[a], &mut start[a], &mut w[a], &mut ok);
+                }
+                if (0..len).all(|l| !ok[l]) {
+                    for (l, o) in o.iter_mut().enumerate() {
+                        *o = one([b * L + l, jy, jz]);
+                    }
+                    continue;
+                }
+                // Each lane's taps, row by row (`ks[0]` consecutive coefficients), lanes last.
+                let mut v = [[[0f32; L]; 4]; 16];
+                for l in 0..len {
+                    if !ok[l] {
+                        continue;
+                    }
+                    let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
+                    for c2 in 0..ks[2] {
+                        for c1 in 0..ks[1] {
+                            let from = base + stride[1] * c1 + stride[2] * c2;
+                            let row = &k.c[from..from + ks[0]];
+                            for (c0, &x) in row.iter().enumerate() {
+                                v[c1 + 4 * c2][c0][l] = x;
+                            }
+                        }
+                    }
+                }
+                let mut acc = [0f32; L];
+                for c2 in 0..ks[2] {
+                    let mut plane = [0f32; L];
+                    for c1 in 0..ks[1] {
+                        let mut line = [0f32; L];
+                        for c0 in 0..ks[0] {
+                            O::mul_acc(&mut line, &w[0][c0], &v[c1 + 4 * c2][c0]);
+                        }
+                        O::mul_acc(&mut plane, &w[1][c1], &line);
+                    }
+                    O::mul_acc(&mut acc, &w[2][c2], &plane);
+                }
+                for l in 0..len {
+                    o[l] = if ok[l] { acc[l] } else { one([b * L + l, jy, jz]) };
+                }
+            }
+        }
+    }
+}
+
+/// [`spline_blocks`] with `wide` lanes.
+pub(crate) fn spline_wide(
+    k: &Coefficients<'_>,
+    plan: &Plan,
+    zs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    one: &(dyn Fn([usize; 3]) -> f32 + Sync),
+) {
+    spline_blocks::<Wide>(k, plan, zs, dst, one);
+}
+
+ctprep_core::dispatched! {
+    /// [`linear_blocks`] with plain lanes, compiled per instruction set.
+    pub(crate) fn linear_plain<T: Voxel>(
+        src: &[T],
+        first: usize,
+        plan: &Plan,
+        fill: Option<f32>,
+        scale: Scale,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        linear_blocks::<T, Plain>(src, first, plan, fill, scale, zs, dst);
+    }
+
+    /// [`spline_blocks`] with plain lanes, compiled per instruction set.
+    pub(crate) fn spline_plain(
+        k: &Coefficients<'_>,
+        plan: &Plan,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+        one: &(dyn Fn([usize; 3]) -> f32 + Sync),
+    ) {
+        spline_blocks::<Plain>(k, plan, zs, dst, one);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spline::{Mode, Sampling};
+    use crate::{Affine, Grid, Trilinear, bspline, plan_like, simd};
+
+    /// Oblique (about z and about x), permuted and sheared grids around a `shape` input, a
+    /// little larger than it (some samples outside), rows of 1, 7, 8, 9 and 17 voxels.
+    fn plans(shape: [usize; 3]) -> Vec<Plan> {
+        let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
+        let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
+        let (s, c) = 17f64.to_radians().sin_cos();
+        let lins = [
+            [[0.9 * c, -0.8 * s, 0.0], [0.9 * s, 0.8 * c, 0.0], [0.0, 0.0, 2.0]],
+            [[0.7, 0.0, 0.0], [0.0, 0.8 * c, -2.0 * s], [0.0, 0.8 * s, 2.0 * c]],
+            [[0.0, -0.8, 0.0], [0.0, 0.0, -1.0], [2.0, 0.0, 0.0]],
+            [[0.8, 0.3, 0.0], [0.0, 0.85, 0.4], [0.0, 0.0, 1.7]],
+        ];
+        let mut out = Vec::new();
+        for lin in lins {
+            for m in [[1, 1, 1], [7, 3, 2], [8, 2, 3], [9, 4, 2], [17, 5, 3]] {
+                let half: [f64; 3] =
+                    std::array::from_fn(|r| (0..3).map(|k| lin[r][k] * (m[k] as f64 - 1.0) / 2.0).sum());
+                let origin: [f64; 3] = std::array::from_fn(|r| centre[r] - 1.15 * half[r]);
+                let grid = Grid { shape: m, affine: Affine::from_parts(lin, origin) };
+                out.push(plan_like(shape, &a, grid).expect("plans"));
+            }
+        }
+        out
+    }
+
+    const SHAPES: [[usize; 3]; 5] = [[1, 1, 1], [2, 3, 2], [9, 7, 5], [17, 4, 3], [5, 1, 6]];
+
+    fn values(n: usize, nan: bool) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let v = ((i * 7919 + 13) % 2500) as f32 - 1024.0;
+                if nan && i % 11 == 3 { f32::NAN } else { v }
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn linear_blocks_equal_the_per_voxel_code() {
+        for shape in SHAPES {
+            let n: usize = shape.iter().product();
+            let ints: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
+            let floats = values(n, true);
+            for plan in plans(shape) {
+                for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0)).scaling(2.0, 24.0)] {
+                    let (zs, len) = (0..plan.grid.shape[2], plan.output_len());
+                    let check = |want: &[f32], wide: &[f32], plain: &[f32], what: &str| {
+                        assert_eq!(bits(wide), bits(want), "wide {what} {shape:?} {:?}", plan.grid);
+                        assert_eq!(bits(plain), bits(want), "plain {what} {shape:?} {:?}", plan.grid);
+                    };
+                    let (mut want, mut wide, mut plain) = (vec![0f32; len], vec![1f32; len], vec![2f32; len]);
+                    let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
+                    simd::general_linear(&ints, 0, &plan, &opts, zs.clone(), &mut want);
+                    linear_wide(&ints, 0, &plan, fill, scale, zs.clone(), &mut wide);
+                    linear_plain(&ints, 0, &plan, fill, scale, zs.clone(), &mut plain);
+                    check(&want, &wide, &plain, "i16");
+                    simd::general_linear(&floats, 0, &plan, &opts, zs.clone(), &mut want);
+                    linear_wide(&floats, 0, &plan, fill, scale, zs.clone(), &mut wide);
+                    linear_plain(&floats, 0, &plan, fill, scale, zs, &mut plain);
+                    check(&want, &wide, &plain, "f32+NaN");
+                }
+            }
+        }
+    }
+
+    /// The per-voxel code alone: what the blocks must reproduce.
+    fn per_voxel(
+        _: &Coefficients<'_>,
+        plan: &Plan,
+        zs: std::ops::Range<usize>,
+        dst: &mut [f32],
+        one: &(dyn Fn([usize; 3]) -> f32 + Sync),
+    ) {
+        let [mx, my, _] = plan.grid.shape;
+        for (jz, p) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+            for (i, o) in p.iter_mut().enumerate() {
+                *o = one([i % mx, i / mx, jz]);
+            }
+        }
+    }
+
+    #[test]
+    fn spline_blocks_equal_the_per_voxel_code() {
+        let mut options = vec![Sampling::new().order(3), Sampling::new().order(3).fill(Some(-3000.0))];
+        for mode in Mode::ALL {
+            let fill = (mode == Mode::Constant).then_some(-1500.0);
+            for orders in [[3, 3, 3], [1, 1, 1], [3, 3, 0], [0, 1, 3]] {
+                options.push(Sampling::new().orders(orders).mode(Some(mode)).fill(fill));
+            }
+        }
+        for shape in SHAPES {
+            let n: usize = shape.iter().product();
+            for nan in [false, true] {
+                let src = values(n, nan);
+                for plan in plans(shape) {
+                    for opts in &options {
+                        let len = plan.output_len();
+                        let mut want = vec![0f32; len];
+                        bspline::general::<f32, Wide>(&src, &plan, opts, &mut want, false, per_voxel);
+                        for (name, blocks) in [("wide", spline_wide as bspline::Blocks), ("plain", spline_plain)] {
+                            for par in [false, true] {
+                                let mut got = vec![7f32; len];
+                                bspline::general::<f32, Wide>(&src, &plan, opts, &mut got, par, blocks);
+                                assert_eq!(bits(&got), bits(&want), "{name} {opts:?} {shape:?} nan {nan} {:?}", plan.grid);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
