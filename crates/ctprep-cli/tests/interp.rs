@@ -171,10 +171,7 @@ fn scheme_onehot_and_antialias_write_what_the_library_computes() {
 fn run_with_the_nnunet_scheme() {
     use ctprep_resample::{Scheme, plan_scheme, resample_onehot_into};
     let tmp = tempfile::tempdir().expect("temp dir");
-    let p = Phantom::new([23, 19, 9])
-        .spacing_mm([0.78, 0.78, 3.5])
-        .axcodes("LPS".parse().expect("axis codes"))
-        .seed(6);
+    let p = Phantom::new([23, 19, 9]).spacing_mm([0.78, 0.78, 3.5]).axcodes("LPS".parse().expect("axis codes")).seed(6);
     let (ct_path, seg_path) = (tmp.path().join("ct.nii.gz"), tmp.path().join("seg.nii.gz"));
     write_nifti(&p.ct().expect("phantom"), &ct_path, &WriteOptions::new()).expect("writes");
     write_nifti(&p.labels().expect("labels"), &seg_path, &WriteOptions::new()).expect("writes");
@@ -220,13 +217,28 @@ fn run_with_the_nnunet_scheme() {
     // positions: the same label and image values, mirrored.
     let ras_dir = tmp.path().join("ras");
     let out = ctprep(&[
-        "run", s(&ct_path), "--out", s(&ras_dir), "--label", s(&seg_path), "--scheme", "nnunet", "--save", "volume",
-        "--window", "-1000,1000",
+        "run",
+        s(&ct_path),
+        "--out",
+        s(&ras_dir),
+        "--label",
+        s(&seg_path),
+        "--scheme",
+        "nnunet",
+        "--save",
+        "volume",
+        "--window",
+        "-1000,1000",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["convention"], "extent", "the scheme's grid is the extent convention");
     let [mx, my, mz] = sp.plan.grid.shape;
     let mirrored = |v: &[u8]| -> Vec<u8> {
-        (0..mx * my * mz).map(|i| v[(mx - 1 - i % mx) + mx * ((my - 1 - (i / mx) % my) + my * (i / (mx * my)))]).collect()
+        (0..mx * my * mz)
+            .map(|i| v[(mx - 1 - i % mx) + mx * ((my - 1 - (i / mx) % my) + my * (i / (mx * my)))])
+            .collect()
     };
     let ras = read_nifti(ras_dir.join("ct_label.nii.gz")).expect("label");
     assert_eq!(ras.data().as_slice::<u8>().expect("uint8"), mirrored(&want).as_slice(), "RAS label mirrors LPS");

@@ -1312,7 +1312,7 @@ impl<'p> Pipeline<'p> {
             output_affine: plan.grid.affine,
             output_spacing_mm: plan.output_spacing(),
             axcodes: ctprep_io::axcodes_string(&plan.grid.affine),
-            convention: recipe.get_convention(),
+            convention: recipe.grid_convention(),
             window: [recipe.get_window().lo(), recipe.get_window().hi()],
             mip_shape,
             mip_affine,

@@ -249,6 +249,15 @@ impl Recipe {
         self.convention
     }
 
+    /// The convention the output grid follows: a scheme's own when the recipe takes its grid
+    /// (nnU-Net's is the extent convention), else [`Recipe::get_convention`].
+    pub fn grid_convention(&self) -> GridConvention {
+        match self.scheme {
+            Some(u) if u.grid => GridConvention::Extent,
+            _ => self.convention,
+        }
+    }
+
     /// What the grid does with a sheared input.
     pub fn get_shear(&self) -> Shear {
         self.shear
@@ -292,7 +301,7 @@ impl Recipe {
         let mut doc = serde_json::json!({
             "orientation": orientation,
             "spacing_mm": self.spacing_mm,
-            "convention": self.convention.name(),
+            "convention": self.grid_convention().name(),
             "shear": match self.shear { Shear::Keep => "keep", _ => "remove" },
             "window": [self.window.lo(), self.window.hi()],
             "mip": mip,

@@ -686,7 +686,8 @@ pub(crate) fn general<T: Voxel, O: SplineOps>(
                 let mut line = 0f32;
                 for c0 in 0..ks[0] {
                     let (i, j, k) = (idx[0][c0], idx[1][c1], idx[2][c2]);
-                    let v = if i == FILL_TAP || j == FILL_TAP || k == FILL_TAP { fill } else { c[i + px * (j + py * k)] };
+                    let v =
+                        if i == FILL_TAP || j == FILL_TAP || k == FILL_TAP { fill } else { c[i + px * (j + py * k)] };
                     line += w[0][c0] as f32 * v;
                 }
                 plane_acc += w[1][c1] as f32 * line;

@@ -477,7 +477,12 @@ mod tests {
                             for par in [false, true] {
                                 let mut got = vec![7f32; len];
                                 bspline::general::<f32, Wide>(&src, &plan, opts, &mut got, par, blocks);
-                                assert_eq!(bits(&got), bits(&want), "{name} {opts:?} {shape:?} nan {nan} {:?}", plan.grid);
+                                assert_eq!(
+                                    bits(&got),
+                                    bits(&want),
+                                    "{name} {opts:?} {shape:?} nan {nan} {:?}",
+                                    plan.grid
+                                );
                             }
                         }
                     }

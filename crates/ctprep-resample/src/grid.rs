@@ -158,10 +158,9 @@ impl ZoomAxes {
     /// grid reoriented): `None` when it is not one.
     pub fn reoriented(zoom: [f64; 3], map: &VoxelMap, shape: [usize; 3]) -> Option<ZoomAxes> {
         let mut z = ZoomAxes::identity(zoom, [0; 3]);
-        for a in 0..3 {
-            let row = map.linear[a];
+        for (a, (row, za)) in map.linear.iter().zip(zoom).enumerate() {
             let k = (0..3).find(|&k| row[k] != 0.0)?;
-            if (0..3).any(|c| c != k && row[c] != 0.0) || ((row[k].abs() - zoom[a]).abs() > 1e-9 * zoom[a]) {
+            if (0..3).any(|c| c != k && row[c] != 0.0) || ((row[k].abs() - za).abs() > 1e-9 * za) {
                 return None;
             }
             z.from[a] = k;

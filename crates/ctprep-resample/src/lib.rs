@@ -47,7 +47,8 @@
 //!   first, one output slice at a time (input slices resampled in-plane once each and kept while
 //!   output slices need them, or, when the slice axis shrinks, slices blended first), with
 //!   `wide` `f32x8` row blends; the in-plane gathers are scalar (`wide` has no gather). Other
-//!   maps (oblique, permuted) take the general path: the oracle's taps with `f32` blends.
+//!   maps (oblique, permuted) take the general path: the oracle's positions and taps in blocks of
+//!   eight output voxels (scalar gathers, `f32x8` blends), bit for bit its per-voxel form.
 //! - [`Kernel::Dispatched`] ([`dispatch`]): the same separable path with its row operations as
 //!   plain loops compiled per instruction set and chosen at run time (AVX-512 / AVX2 in a
 //!   portable binary). [`Kernel::Auto`] (the default) runs these.

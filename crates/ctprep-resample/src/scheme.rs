@@ -106,7 +106,9 @@ pub fn nnunet_shape(shape: [usize; 3], current: [f64; 3], target: [f64; 3]) -> [
 }
 
 /// Plans `scheme` for an input of `shape` on `affine` to `target_mm` spacing along its voxel
-/// axes.
+/// axes. nnU-Net resamples the voxel array and never looks at the affine, so the output keeps the
+/// input's axis directions: a sheared (gantry-tilted) input stays sheared, unlike the
+/// conventions' grids, which are orthonormal unless asked to keep the shear.
 pub fn plan_scheme(scheme: Scheme, shape: [usize; 3], affine: &Affine, target_mm: [f64; 3]) -> Result<SchemePlan> {
     match scheme {
         Scheme::NnUnet => {
