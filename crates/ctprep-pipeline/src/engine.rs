@@ -1611,16 +1611,15 @@ impl Pipeline<'_> {
     /// axis-aligned (its general path prefilters the whole input), the output is resampled
     /// whole here; clipping to the input's range needs that range, found here. Both read the
     /// input whole. Plain trilinear and axis-aligned B-splines without clipping stream as they
-    /// are.
+    /// are, anti-aliased ones too (each slab smooths the slices it reads).
     fn prepare(&self, input: Opened, plan: &Plan, opts: Sampling) -> Result<Prepared> {
         // Clipping (skimage's rules need the whole output's range for constant mode, and each
-        // input slice's range per slice) and anti-aliasing (a Gaussian over the whole input) are
-        // done whole too.
-        // So are the oracle and a wrapping cubic z, whose slabs would each read every slice.
+        // input slice's range per slice) is done whole too. So are the oracle and a wrapping
+        // z (cubic, or smoothed), whose slabs would each read every slice.
+        let wraps = opts.get_mode() == Some(ctprep_resample::Mode::Wrap);
         let every_slice = self.exec.kernel == ctprep_core::Kernel::Scalar
-            || (opts.get_mode() == Some(ctprep_resample::Mode::Wrap) && opts.get_orders()[2] == 3);
-        let general =
-            !opts.is_trilinear() && (!plan.map.is_diagonal() || opts.get_clip() || opts.get_antialias() || every_slice);
+            || (wraps && (opts.get_orders()[2] == 3 || opts.get_antialias()));
+        let general = !opts.is_trilinear() && (!plan.map.is_diagonal() || opts.get_clip() || every_slice);
         let clip = opts.get_clip() && opts.get_input_range().is_none();
         if !general && !clip {
             return Ok(Prepared { input, opts, whole: None });

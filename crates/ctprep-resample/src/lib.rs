@@ -681,7 +681,7 @@ pub fn resample_spline_slice_into<T: Voxel>(
             .into_iter()
             .map(|v| v as f32)
             .collect();
-        let inner = opts.antialias(false).clip_input_range(false).scaling(1.0, 0.0);
+        let inner = antialiased(opts);
         let mut report = resample_spline_slice_into(&smooth, plan, &inner, dst, exec)?;
         spline::clip_output(src, plan, opts, 0, dst);
         report.source = source;
@@ -713,10 +713,21 @@ pub fn spline_input_slices_for(
     if opts.is_trilinear() {
         return input_slices_for(plan, &opts.trilinear(), zs);
     }
-    if kernel == Kernel::Scalar || !plan.map.is_diagonal() || opts.check().is_err() || opts.get_antialias() {
+    if kernel == Kernel::Scalar || !plan.map.is_diagonal() || opts.check().is_err() {
         return 0..plan.input_shape[2];
     }
+    if opts.get_antialias() {
+        // The smoothed slices the resampling reads, and the input slices their Gaussian reads.
+        let smooth = bspline::Separable::new(plan, &antialiased(opts)).needs(zs);
+        let sigma = spline::antialias_sigma(plan);
+        return spline::gaussian_input_slices(plan.input_shape[2], sigma[2], opts, smooth);
+    }
     bspline::Separable::new(plan, opts).needs(zs)
+}
+
+/// The options that resample the smoothed (real-valued) input of an anti-aliased resampling.
+fn antialiased(opts: &Sampling) -> Sampling {
+    opts.antialias(false).clip_input_range(false).scaling(1.0, 0.0)
 }
 
 /// B-spline resampling of output slices `zs` into `dst` (those slices), from `src` holding the
@@ -785,8 +796,25 @@ fn spline_slices_from<T: Voxel>(
     }
     let separable = plan.map.is_diagonal();
     let par = threads > 1;
+    if opts.get_antialias() && separable && kernel != Kernel::Scalar {
+        // The smoothed slices this slab reads, from the input slices their Gaussian reads
+        // (bit for bit those of the whole volume), then resampled as any slab.
+        let inner = antialiased(opts);
+        let smooth_need = bspline::Separable::new(plan, &inner).needs(zs.clone());
+        let sigma = spline::antialias_sigma(plan);
+        let smooth: Vec<f32> = spline::gaussian_slices(src, first, plan.input_shape, sigma, opts, smooth_need.clone())
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let z0 = zs.start;
+        let mut report = spline_slices_from(&smooth, smooth_need.start, plan, &inner, zs, dst, exec, scratch)?;
+        spline::clip_output(src, plan, opts, z0, dst);
+        report.source = source;
+        return Ok(report);
+    }
     if opts.get_antialias() {
-        // The smoothing reads the whole input (`need` was every slice): resampled whole.
+        // The oracle and the general path smooth the whole input (`need` was every slice):
+        // resampled whole.
         let mut all = vec![0f32; plan.output_len()];
         let report = resample_spline_slice_into(src, plan, opts, &mut all, exec)?;
         dst.copy_from_slice(&all[zs.start * mx * my..zs.end * mx * my]);

@@ -24,6 +24,7 @@
 //! influence on coefficients more than 13 samples away is below `f32` resolution.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use crate::{Plan, ResampleError, Result, Voxel};
@@ -750,58 +751,149 @@ pub(crate) fn antialias_sigma(plan: &Plan) -> [f64; 3] {
 /// each axis with `sigma[a] > 1e-15`, in order x, y, z, each line in `f64`, beyond the edge as
 /// `mode` extends it (the fill value for constant); the result as `f64`.
 pub(crate) fn gaussian<T: Voxel>(src: &[T], shape: [usize; 3], sigma: [f64; 3], opts: &Sampling) -> Vec<f64> {
-    let (slope, inter) = opts.get_scaling();
-    let mut v: Vec<f64> = src.iter().map(|x| slope * x.to_f64() + inter).collect();
+    gaussian_slices(src, 0, shape, sigma, opts, 0..shape[2])
+}
+
+/// The normalised Gaussian of `sigma` truncated at 4 sigma (scipy's), and its radius.
+fn gaussian_weights(sd: f64) -> (Vec<f64>, i64) {
+    let r = (4.0 * sd + 0.5) as i64;
+    let raw: Vec<f64> = (-r..=r).map(|x| (-0.5 / (sd * sd) * (x * x) as f64).exp()).collect();
+    let sum: f64 = raw.iter().sum();
+    (raw.iter().map(|x| x / sum).collect(), r)
+}
+
+/// The input slices (along z) that [`gaussian_slices`] of the smoothed slices `want` reads.
+pub(crate) fn gaussian_input_slices(nz: usize, sigma_z: f64, opts: &Sampling, want: Range<usize>) -> Range<usize> {
+    if want.is_empty() || sigma_z <= 1e-15 {
+        return want;
+    }
     let mode = opts.mode.unwrap_or(Mode::Edge);
-    let fill = opts.fill.unwrap_or(0.0) as f64;
-    let strides = [1, shape[0], shape[0] * shape[1]];
-    let mut line = Vec::new();
-    let mut out = Vec::new();
-    for a in 0..3 {
-        let sd = sigma[a];
-        if sd <= 1e-15 {
-            continue;
-        }
-        let r = (4.0 * sd + 0.5) as i64;
-        let w: Vec<f64> = {
-            let raw: Vec<f64> = (-r..=r).map(|x| (-0.5 / (sd * sd) * (x * x) as f64).exp()).collect();
-            let sum: f64 = raw.iter().sum();
-            raw.iter().map(|x| x / sum).collect()
-        };
-        let n = shape[a] as i64;
-        let (o1, o2) = match a {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
-        for u in 0..shape[o2] {
-            for t in 0..shape[o1] {
-                let base = u * strides[o2] + t * strides[o1];
-                line.clear();
-                line.extend((0..shape[a]).map(|i| v[base + i * strides[a]]));
-                out.clear();
-                for i in 0..n {
-                    let mut acc = 0.0;
-                    for (k, wk) in w.iter().enumerate() {
-                        let j = i + k as i64 - r;
-                        let x = if (0..n).contains(&j) {
-                            line[j as usize]
-                        } else if mode == Mode::Constant {
-                            fill
-                        } else {
-                            line[map_coordinate(j as f64, n, mode) as usize]
-                        };
-                        acc += wk * x;
-                    }
-                    out.push(acc);
-                }
-                for (i, o) in out.iter().enumerate() {
-                    v[base + i * strides[a]] = *o;
-                }
-            }
+    let r = gaussian_weights(sigma_z).1;
+    let n = nz as i64;
+    let (mut lo, mut hi) = (usize::MAX, 0);
+    for i in want.start as i64..want.end as i64 {
+        for j in i - r..=i + r {
+            let at = if (0..n).contains(&j) {
+                j as usize
+            } else if mode == Mode::Constant {
+                continue;
+            } else {
+                map_coordinate(j as f64, n, mode) as usize
+            };
+            lo = lo.min(at);
+            hi = hi.max(at + 1);
         }
     }
-    v
+    if lo >= hi {
+        // Every tap a fill value: no input slice is read.
+        return want.start..want.start;
+    }
+    lo..hi
+}
+
+/// Where tap `j` of a line of `n` values reads: `j` inside, the mode's fold outside, `None` for
+/// the fill value (constant mode).
+fn tap(j: i64, n: i64, mode: Mode) -> Option<usize> {
+    if (0..n).contains(&j) {
+        Some(j as usize)
+    } else if mode == Mode::Constant {
+        None
+    } else {
+        Some(map_coordinate(j as f64, n, mode) as usize)
+    }
+}
+
+/// The value of `line` at tap `j`, extended by `mode` (`fill` for constant).
+fn extended(line: &[f64], j: i64, mode: Mode, fill: f64) -> f64 {
+    tap(j, line.len() as i64, mode).map_or(fill, |j| line[j])
+}
+
+/// `acc[p] = Σk w[k] x_k[p]` over lines of `len` values, `x_k` the line `taps[k]` of `v` (or
+/// the fill value), summed in tap order from 0 for every `p`.
+fn sum_lines(acc: &mut [f64], v: &[f64], len: usize, w: &[f64], taps: &[Option<usize>], fill: f64) {
+    acc.fill(0.0);
+    for (&wk, t) in w.iter().zip(taps) {
+        match t {
+            Some(j) => {
+                for (a, x) in acc.iter_mut().zip(&v[j * len..(j + 1) * len]) {
+                    *a += wk * x;
+                }
+            }
+            None => acc.iter_mut().for_each(|a| *a += wk * fill),
+        }
+    }
+}
+
+/// The Gaussian along y of one slice (`ny` rows of `nx` values) into `out`, row by row.
+#[allow(clippy::too_many_arguments)] // The slice, its shape and the filter.
+fn add_taps(out: &mut [f64], slice: &[f64], nx: usize, ny: usize, w: &[f64], r: i64, mode: Mode, fill: f64) {
+    let mut taps = Vec::with_capacity(w.len());
+    for (i, acc) in out.chunks_exact_mut(nx.max(1)).enumerate().take(ny) {
+        taps.clear();
+        taps.extend((0..w.len() as i64).map(|k| tap(i as i64 + k - r, ny as i64, mode)));
+        sum_lines(acc, slice, nx, w, &taps, fill);
+    }
+}
+
+/// [`gaussian`] of the input slices `want` only (those slices' values, x-fastest), from `src`
+/// holding the input slices from `first` on (at least [`gaussian_input_slices`]): bit for bit
+/// those slices of the whole volume's result (the same sums in the same order).
+pub(crate) fn gaussian_slices<T: Voxel>(
+    src: &[T],
+    first: usize,
+    shape: [usize; 3],
+    sigma: [f64; 3],
+    opts: &Sampling,
+    want: Range<usize>,
+) -> Vec<f64> {
+    let (slope, inter) = opts.get_scaling();
+    let plane = shape[0] * shape[1];
+    let raw = gaussian_input_slices(shape[2], sigma[2], opts, want.clone());
+    let held = &src[(raw.start - first) * plane..(raw.end - first) * plane];
+    let mut v: Vec<f64> = held.iter().map(|x| slope * x.to_f64() + inter).collect();
+    let mode = opts.mode.unwrap_or(Mode::Edge);
+    let fill = opts.fill.unwrap_or(0.0) as f64;
+    // In-plane (x, then y): each slice alone, as in the whole volume.
+    let [nx, ny, _] = shape;
+    if sigma[0] > 1e-15 {
+        let (w, r) = gaussian_weights(sigma[0]);
+        let mut out = vec![0f64; nx];
+        for row in v.chunks_exact_mut(nx.max(1)) {
+            for (i, o) in out.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for (k, wk) in w.iter().enumerate() {
+                    acc += wk * extended(row, i as i64 + k as i64 - r, mode, fill);
+                }
+                *o = acc;
+            }
+            row.copy_from_slice(&out);
+        }
+    }
+    if sigma[1] > 1e-15 {
+        // Whole rows at a time (the same sum per value, in the same order).
+        let (w, r) = gaussian_weights(sigma[1]);
+        let mut out = vec![0f64; plane];
+        for slice in v.chunks_exact_mut(plane.max(1)) {
+            add_taps(&mut out, slice, nx, ny, &w, r, mode, fill);
+            slice.copy_from_slice(&out);
+        }
+    }
+    let sd = sigma[2];
+    if sd <= 1e-15 {
+        return v;
+    }
+    // Along z: each wanted slice from its taps' slices, every in-plane position at once (the
+    // same sum per value, in the same order).
+    let (w, r) = gaussian_weights(sd);
+    let n = shape[2] as i64;
+    let mut res = vec![0f64; want.len() * plane];
+    let mut taps = Vec::with_capacity(w.len());
+    for (i, acc) in (want.start as i64..).zip(res.chunks_exact_mut(plane.max(1))) {
+        taps.clear();
+        taps.extend((0..w.len() as i64).map(|k| tap(i + k - r, n, mode).map(|j| j - raw.start)));
+        sum_lines(acc, &v, plane, &w, &taps, fill);
+    }
+    res
 }
 
 /// The input's range of real values (NaN ignored), or `None` when it has no number.
