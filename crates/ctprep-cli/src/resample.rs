@@ -143,7 +143,7 @@ pub(crate) struct InterpArgs {
     pub(crate) clip_input_range: bool,
     /// Smooth before downsampling, as skimage's resize(anti_aliasing=True): a Gaussian of sigma
     /// = (n/m - 1)/2 voxels per axis where n voxels become m < n, under the --mode, truncated at
-    /// 4 sigma. Reads the input whole.
+    /// 4 sigma. Streams: each slab smooths only the input slices it reads.
     #[arg(long)]
     pub(crate) antialias: bool,
 }
