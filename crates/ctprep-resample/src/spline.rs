@@ -846,6 +846,9 @@ pub(crate) fn gaussian_slices<T: Voxel>(
     opts: &Sampling,
     want: Range<usize>,
 ) -> Vec<f64> {
+    if want.is_empty() {
+        return Vec::new();
+    }
     let (slope, inter) = opts.get_scaling();
     let plane = shape[0] * shape[1];
     let raw = gaussian_input_slices(shape[2], sigma[2], opts, want.clone());
