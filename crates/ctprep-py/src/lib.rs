@@ -619,7 +619,8 @@ fn resample<'py>(
         };
         let out_shape = plan.grid.shape;
         let out_affine = affine_to_py(py, &plan.grid.affine);
-        let (out, report) = if onehot {
+        let (out, report) = if onehot || nearest {
+            // Label maps: the stored type in and out, one-hot or nearest.
             let masks = match &scheme {
                 Some(s) if order.is_none() && mode.is_none() => s.label,
                 _ => Sampling::new().orders(orders).mode(mode),
@@ -631,22 +632,10 @@ fn resample<'py>(
                 let out = zeros::<T>(py, &out_shape, true)?;
                 let mut rw = out.readwrite();
                 let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
-                let r = py.detach(|| in_pool(pool.as_ref(), || ctprep_resample::resample_onehot_into(src, &plan, &masks, fill, dst, exec)))
-                    .map_err(|e| Fail::usage(e.to_string()))?;
-                drop(rw);
-                Ok::<_, Fail>((out.into_any(), r.to_string()))
-            })?
-        } else if nearest {
-            by_dtype!(py, array, T => {
-                let fill = fill.map(|f| stored_fill::<T>(f, scaling)).transpose()?;
-                let a = array.cast::<PyArrayDyn<T>>().map_err(|e| Fail::bad(e.to_string()))?.readonly();
-                let src = fortran_slice(&a, "array")?;
-                let out = zeros::<T>(py, &out_shape, true)?;
-                let mut rw = out.readwrite();
-                let dst = rw.as_slice_mut().map_err(|_| Fail::bad("output: not contiguous"))?;
-                let r = py.detach(|| in_pool(pool.as_ref(), || match mode {
-                    None => ctprep_resample::resample_nearest_slice_into(src, &plan, fill, dst, exec),
-                    Some(m) => ctprep_resample::resample_nearest_mode_into(src, &plan, m, fill, dst, exec),
+                let r = py.detach(|| in_pool(pool.as_ref(), || match (onehot, mode) {
+                    (true, _) => ctprep_resample::resample_onehot_into(src, &plan, &masks, fill, dst, exec),
+                    (false, None) => ctprep_resample::resample_nearest_slice_into(src, &plan, fill, dst, exec),
+                    (false, Some(m)) => ctprep_resample::resample_nearest_mode_into(src, &plan, m, fill, dst, exec),
                 }))
                 .map_err(|e| Fail::usage(e.to_string()))?;
                 drop(rw);
