@@ -290,7 +290,13 @@ fn killed_at_any_moment_a_rerun_finishes_the_job() {
     let t0 = std::time::Instant::now();
     // A fine grid, so that the batch takes long enough to be caught at every step.
     let grid = ["--spacing", "0.4", "--label-pattern", "{stem}_seg.nii.gz", "--quiet"];
-    let o = ctprep_command().args(["batch", s(&data), "--out", s(&reference)]).args(grid).output().expect("runs");
+    // Timed with the interrupted runs' `--jobs 2`: timed on one job, runs on two finish before
+    // late signals.
+    let o = ctprep_command()
+        .args(["batch", s(&data), "--out", s(&reference), "--jobs", "2"])
+        .args(grid)
+        .output()
+        .expect("runs");
     let whole = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "{}", stderr(&o));
     let want = tree(&reference, false);

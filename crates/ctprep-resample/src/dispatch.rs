@@ -23,6 +23,12 @@ impl RowOps for Plain {
 
     fn general<S: Voxel>(src: &[S], first: usize, plan: &Plan, opts: &Trilinear, zs: Range<usize>, dst: &mut [f32]) {
         if general::blocks(plan) {
+            #[cfg(target_arch = "x86_64")]
+            if std::any::TypeId::of::<S>() == std::any::TypeId::of::<i16>() && crate::avx2::available() {
+                // SAFETY: `S` is `i16` (same type id), so the slice is a slice of `i16`.
+                let src = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<i16>(), src.len()) };
+                return crate::avx2::linear_i16(src, first, plan, opts.get_fill(), scale_of(opts), zs, dst);
+            }
             general::linear_plain(src, first, plan, opts.get_fill(), scale_of(opts), zs, dst);
         } else {
             general_linear(src, first, plan, opts, zs, dst);

@@ -2,17 +2,19 @@
 //! grids) in blocks of eight output voxels along a row, bit for bit what the per-voxel code
 //! gives (the oracle's positions and taps, `f32` sums in the oracle's order).
 //!
-//! Per block: the eight positions from the oracle's own formula (`((l0 jx + l1 jy) + l2 jz) +
-//! offset` in `f64`, so each is [`crate::VoxelMap::apply`] bit for bit: no running sum, no
-//! stepping error), the taps and weights of all lanes in loops without branches (they
-//! vectorise), the taps' values gathered by scalar loads, and the weighted sums across the
-//! eight lanes at once, in `wide` `f32x8` ([`Wide`]) or in plain loops compiled per instruction
-//! set ([`Plain`]). Blocks whose lanes all take the fill value skip the gathers; lanes that
-//! need a boundary rule (a clamp, a fold, a fill tap) are computed by the per-voxel code.
+//! Per block: the eight positions `start + step * jx` in `f64` (the row's start once per row,
+//! no running sum: each is [`crate::VoxelMap::apply`] bit for bit), the taps and weights of
+//! all lanes in loops without branches (they vectorise), the taps' values gathered, and the
+//! weighted sums across the eight lanes at once, in `wide` `f32x8` ([`Wide`]) or in plain
+//! loops compiled per instruction set ([`Plain`]). Trilinear blocks clamp per lane (every tap
+//! in range, no per-voxel fallback); spline blocks leave lanes that need a boundary rule (a
+//! fold, a fill tap) to the per-voxel code. `int16` trilinear input takes the AVX2 kernel
+//! where the CPU has it ([`crate::avx2`]: gathers, `f64x4` taps).
 //!
-//! Positions stay `f64`: `f32` positions would move samples by up to 1e-3 voxel on large axes,
-//! and the scalar gathers, not the position arithmetic, bound this path (see
-//! `docs/BENCHMARKS.md`).
+//! Positions stay `f64`: `f32` positions would move samples by up to 1e-3 voxel on large axes
+//! and halve only the position arithmetic, not the gathers (see `docs/BENCHMARKS.md`).
+
+#![allow(unsafe_code)] // Unchecked loads and float-to-int conversions, each with its proof.
 
 use wide::{f32x4, f32x8};
 
@@ -88,41 +90,59 @@ impl Lanes for Plain {
     }
 }
 
-/// The positions of output row `(jy, jz)`: the oracle's formula with the row's terms kept
-/// apart, as [`crate::VoxelMap::apply`] adds them.
+/// The positions along output row `(jy, jz)`: voxel `jx` at `start + step * jx` per input
+/// axis, as [`crate::VoxelMap::apply`] computes it.
 struct Row {
-    l0: [f64; 3],
-    by: [f64; 3],
-    cz: [f64; 3],
-    off: [f64; 3],
+    start: [f64; 3],
+    step: [f64; 3],
 }
+
+/// `0, 1, .. 7`: lane `l` of the block at `jx0` is output voxel `jx0 + l`, and
+/// `jx0 as f64 + LANE[l]` is `(jx0 + l) as f64` exactly (both below 2^53), without a 64-bit
+/// integer conversion per lane.
+const LANE: [f64; L] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
 
 impl Row {
     fn new(plan: &Plan, jy: usize, jz: usize) -> Row {
         let l = &plan.map.linear;
-        Row {
-            l0: [l[0][0], l[1][0], l[2][0]],
-            by: [l[0][1] * jy as f64, l[1][1] * jy as f64, l[2][1] * jy as f64],
-            cz: [l[0][2] * jz as f64, l[1][2] * jz as f64, l[2][2] * jz as f64],
-            off: plan.map.offset,
-        }
+        Row { start: plan.map.row_start(jy, jz), step: [l[0][0], l[1][0], l[2][0]] }
     }
 
-    /// The input positions of output voxels `jx0 .. jx0 + 8`, per input axis.
+    /// The input positions of output voxels `jx0 .. jx0 + 8` along input axis `a`.
     #[inline(always)]
-    fn positions(&self, jx0: usize) -> [[f64; L]; 3] {
-        std::array::from_fn(|a| {
-            std::array::from_fn(|l| ((self.l0[a] * (jx0 + l) as f64 + self.by[a]) + self.cz[a]) + self.off[a])
-        })
+    fn positions(&self, a: usize, jx0: usize) -> [f64; L] {
+        let j = jx0 as f64;
+        std::array::from_fn(|l| self.start[a] + self.step[a] * (j + LANE[l]))
     }
 }
 
 /// Whether the general path can run in blocks: the map is the affine one (a named scheme's
-/// zoom positions take the per-voxel code).
-/// Axes longer than an `i32` holds (never a CT) take it too.
+/// zoom positions take the per-voxel code), and tap offsets fit an `i32` (the input, padded,
+/// has fewer than 2^31 values: every CT).
 pub(crate) fn blocks(plan: &Plan) -> bool {
-    let small = |n: usize| n < i32::MAX as usize / 2;
-    plan.map.zoom.is_none() && plan.input_shape.iter().all(|&n| small(n + 64))
+    let padded = plan.input_shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n + 32));
+    plan.map.zoom.is_none() && padded.is_some_and(|v| v < i32::MAX as usize)
+}
+
+/// The taps of eight lanes along one axis of `n` voxels (stride `stride`), exactly
+/// [`crate::linear_tap`]'s: the position clamped to `[0, n - 1]`, its floor's offset in `at`,
+/// the weight in `w`, the second tap's offset from the first in `next` (0 where the weight is
+/// 0, so an integral position never reads its neighbour). Lane loops without branches or
+/// 64-bit conversions, so they vectorise.
+#[inline(always)]
+fn linear_axis(x: &[f64; L], n: usize, stride: i32, at: &mut [i32; L], w: &mut [f32; L], next: &mut [i32; L]) {
+    let last = (n - 1) as f64;
+    for l in 0..L {
+        let x = if x[l] > 0.0 { x[l] } else { 0.0 };
+        let x = if x < last { x } else { last };
+        // SAFETY: `x` is in `[0, n - 1]` (positions are finite: the map is a finite affine)
+        // and `n < 2^31` ([`blocks`]), so the truncation is in range.
+        let i = unsafe { x.to_int_unchecked::<i32>() };
+        let t = x - i as f64;
+        at[l] = i * stride;
+        next[l] = if t != 0.0 { stride } else { 0 };
+        w[l] = t as f32;
+    }
 }
 
 /// Trilinear, output slices `zs` into `dst` (those slices), from `src` holding the input slices
@@ -141,56 +161,56 @@ fn linear_blocks<T: Voxel, O: Lanes>(
     let [nx, ny, nz] = plan.input_shape;
     let [mx, my, _] = plan.grid.shape;
     let n = [nx, ny, nz];
-    let stride = [1, nx, nx * ny];
+    let stride = [1, nx as i32, (nx * ny) as i32];
+    let below = (first * nx * ny) as i32;
+    let limit = |a: usize| (-0.5, n[a] as f64 - 0.5);
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let row = Row::new(plan, jy, jz);
             for (b, o) in out_row.chunks_mut(L).enumerate() {
-                let p = row.positions(b * L);
-                let len = o.len();
-                if let Some(f) = fill {
-                    let out_of = |l: usize| (0..3).any(|a| !(p[a][l] >= -0.5 && p[a][l] < n[a] as f64 - 0.5));
-                    if (0..len).all(out_of) {
-                        o.fill(f);
+                let p: [[f64; L]; 3] = std::array::from_fn(|a| row.positions(a, b * L));
+                // SimpleITK's fill rule: lanes outside `[-0.5, n - 0.5)` on any axis.
+                let mut inside = [true; L];
+                if fill.is_some() {
+                    for (a, p) in p.iter().enumerate() {
+                        let (lo, hi) = limit(a);
+                        for l in 0..L {
+                            inside[l] &= p[l] >= lo && p[l] < hi;
+                        }
+                    }
+                    if !inside[..o.len()].contains(&true) {
+                        o.fill(fill.unwrap_or(0.0));
                         continue;
                     }
                 }
-                // `linear_tap` per lane and axis: clamped to [0, n - 1], a NaN at 0, the second
-                // tap equal to the first where the weight is 0. Lane loops without branches or
-                // 64-bit conversions, so they vectorise.
-                let mut w = [[0f32; L]; 3];
-                let mut at = [[0i32; L]; 3];
-                let mut step = [[0usize; L]; 3];
+                let (mut at, mut w, mut next) = ([[0i32; L]; 3], [[0f32; L]; 3], [[0i32; L]; 3]);
                 for a in 0..3 {
-                    let last = (n[a] - 1) as f64;
-                    let x: [f64; L] = std::array::from_fn(|l| {
-                        let x = p[a][l];
-                        if x >= last {
-                            last
-                        } else if x > 0.0 {
-                            x
-                        } else {
-                            0.0
-                        }
-                    });
-                    let i: [i32; L] = std::array::from_fn(|l| x[l] as i32);
-                    let t: [f64; L] = std::array::from_fn(|l| x[l] - i[l] as f64);
-                    w[a] = std::array::from_fn(|l| t[l] as f32);
-                    step[a] = std::array::from_fn(|l| if t[l] == 0.0 { 0 } else { stride[a] });
-                    at[a] = i;
+                    linear_axis(&p[a], n[a], stride[a], &mut at[a], &mut w[a], &mut next[a]);
                 }
+                let base: [i32; L] = std::array::from_fn(|l| at[0][l] + at[1][l] + at[2][l] - below);
+                let top = (0..L).map(|l| base[l] + next[0][l] + next[1][l] + next[2][l]).max().unwrap_or(0);
+                // Every tap of a lane is at most its base plus its three steps (all taps are in
+                // the input: clamped per axis), and the bases are at least 0 (`first` is at or
+                // below every z tap): one check for the block's 64 loads.
+                assert!(
+                    (top as usize) < src.len() && base.iter().all(|&b| b >= 0),
+                    "general linear: taps outside the input slices held"
+                );
+                let v = |i: i32| {
+                    // SAFETY: `0 <= i <= top < src.len()` (checked above).
+                    unsafe { src.get_unchecked(i as usize) }.to_f32()
+                };
                 let mut c = [[0f32; L]; 8];
-                for l in 0..len {
-                    let b = at[0][l] as usize + nx * at[1][l] as usize + stride[2] * (at[2][l] as usize - first);
-                    let (sx, sy, sz) = (step[0][l], step[1][l], step[2][l]);
-                    c[0][l] = src[b].to_f32();
-                    c[1][l] = src[b + sx].to_f32();
-                    c[2][l] = src[b + sy].to_f32();
-                    c[3][l] = src[b + sy + sx].to_f32();
-                    c[4][l] = src[b + sz].to_f32();
-                    c[5][l] = src[b + sz + sx].to_f32();
-                    c[6][l] = src[b + sz + sy].to_f32();
-                    c[7][l] = src[b + sz + sy + sx].to_f32();
+                for l in 0..L {
+                    let (b, sx, sy, sz) = (base[l], next[0][l], next[1][l], next[2][l]);
+                    c[0][l] = v(b);
+                    c[1][l] = v(b + sx);
+                    c[2][l] = v(b + sy);
+                    c[3][l] = v(b + sy + sx);
+                    c[4][l] = v(b + sz);
+                    c[5][l] = v(b + sz + sx);
+                    c[6][l] = v(b + sz + sy);
+                    c[7][l] = v(b + sz + sy + sx);
                 }
                 let l00 = O::blend(&c[0], &c[1], &w[0]);
                 let l10 = O::blend(&c[2], &c[3], &w[0]);
@@ -199,15 +219,9 @@ fn linear_blocks<T: Voxel, O: Lanes>(
                 let p0 = O::blend(&l00, &l10, &w[1]);
                 let p1 = O::blend(&l01, &l11, &w[1]);
                 let v = O::blend(&p0, &p1, &w[2]);
-                for l in 0..len {
-                    o[l] = v[l] * scale.slope + scale.inter;
-                }
-                if let Some(f) = fill {
-                    for l in 0..len {
-                        if (0..3).any(|a| !(p[a][l] >= -0.5 && p[a][l] < n[a] as f64 - 0.5)) {
-                            o[l] = f;
-                        }
-                    }
+                let f = fill.unwrap_or(0.0);
+                for (l, o) in o.iter_mut().enumerate() {
+                    *o = if inside[l] { v[l] * scale.slope + scale.inter } else { f };
                 }
             }
         }
@@ -327,7 +341,7 @@ fn spline_blocks<O: Lanes>(
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let row = Row::new(plan, jy, jz);
             for (b, o) in out_row.chunks_mut(L).enumerate() {
-                let p = row.positions(b * L);
+                let p: [[f64; L]; 3] = std::array::from_fn(|a| row.positions(a, b * L));
                 let len = o.len();
                 let mut w = [[[0f32; L]; 4]; 3];
                 let mut start = [[0i32; L]; 3];
@@ -505,6 +519,12 @@ mod tests {
                     linear_wide(&ints, 0, &plan, fill, scale, zs.clone(), &mut wide);
                     linear_plain(&ints, 0, &plan, fill, scale, zs.clone(), &mut plain);
                     check(&want, &wide, &plain, "i16");
+                    #[cfg(target_arch = "x86_64")]
+                    if crate::avx2::available() {
+                        let mut avx = vec![3f32; len];
+                        crate::avx2::linear_i16(&ints, 0, &plan, fill, scale, zs.clone(), &mut avx);
+                        assert_eq!(bits(&avx), bits(&want), "avx2 i16 {shape:?} {:?}", plan.grid);
+                    }
                     simd::general_linear(&floats, 0, &plan, &opts, zs.clone(), &mut want);
                     linear_wide(&floats, 0, &plan, fill, scale, zs.clone(), &mut wide);
                     linear_plain(&floats, 0, &plan, fill, scale, zs, &mut plain);

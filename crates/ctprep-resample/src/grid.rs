@@ -200,11 +200,12 @@ impl VoxelMap {
         Ok(VoxelMap { linear, offset: [m.0[0][3], m.0[1][3], m.0[2][3]], zoom: None })
     }
 
-    /// The input continuous index of output voxel `j`. Every kernel computes positions with
-    /// this one function, in this order, so their taps agree bit for bit.
+    /// The input continuous index of output voxel `j`: for an affine map, the row's start
+    /// ([`VoxelMap::row_start`]) plus `jx` steps, no running sum. Every kernel computes positions
+    /// this way, in this order, so their taps agree bit for bit (for a diagonal map this is
+    /// `scale * j + offset` per axis exactly).
     #[inline(always)]
     pub fn apply(&self, j: [usize; 3]) -> [f64; 3] {
-        let (a, b, c) = (j[0] as f64, j[1] as f64, j[2] as f64);
         if let Some(z) = &self.zoom {
             return std::array::from_fn(|i| {
                 let k = j[z.from[i]];
@@ -212,12 +213,18 @@ impl VoxelMap {
                 (k as f64 + 0.5) * z.zoom[i] - 0.5
             });
         }
+        let start = self.row_start(j[1], j[2]);
+        std::array::from_fn(|r| start[r] + self.linear[r][0] * j[0] as f64)
+    }
+
+    /// The input continuous index of output voxel `(0, jy, jz)` for an affine map: each
+    /// voxel of that row is at `start + step * jx` ([`VoxelMap::apply`]), the step being the
+    /// first column of the linear part. Kernels that step along rows start from this.
+    #[inline(always)]
+    pub fn row_start(&self, jy: usize, jz: usize) -> [f64; 3] {
+        let (b, c) = (jy as f64, jz as f64);
         let l = &self.linear;
-        [
-            l[0][0] * a + l[0][1] * b + l[0][2] * c + self.offset[0],
-            l[1][0] * a + l[1][1] * b + l[1][2] * c + self.offset[1],
-            l[2][0] * a + l[2][1] * b + l[2][2] * c + self.offset[2],
-        ]
+        std::array::from_fn(|r| l[r][1] * b + l[r][2] * c + self.offset[r])
     }
 
     /// Whether input axis `a` depends on output axis `a` only (a scale, possibly negative,

@@ -68,8 +68,10 @@
 //! `1e-5 · max(1, max |value|, max |slope · stored|, |inter|)` (it interpolates in `f32`, and
 //! applies the scaling after interpolating, which commutes with it up to rounding, a rounding of
 //! the terms' size when they cancel).
-#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (see `dispatch.rs`) needs it.
+#![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (`dispatch.rs`) and the general path's blocks (`general.rs`, `avx2.rs`) need it.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 pub mod bspline;
 pub mod dispatch;
 mod general;

@@ -304,30 +304,41 @@ pub(crate) fn general_linear<T: Voxel>(
     zs: Range<usize>,
     dst: &mut [f32],
 ) {
-    let [nx, ny, nz] = plan.input_shape;
     let [mx, my, _] = plan.grid.shape;
-    let fill = opts.get_fill();
-    let (slope, inter) = opts.get_scaling();
-    let (slope, inter) = (slope as f32, inter as f32);
-    let v = |x: usize, y: usize, z: usize| src[x + nx * (y + ny * (z - first))].to_f32();
+    let (fill, scale) = (opts.get_fill(), scale_of(opts));
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         for jy in 0..my {
             for (jx, o) in out[jy * mx..(jy + 1) * mx].iter_mut().enumerate() {
-                let p = plan.map.apply([jx, jy, jz]);
-                let tx = linear_tap(p[0], nx, fill.is_some());
-                let ty = linear_tap(p[1], ny, fill.is_some());
-                let tz = linear_tap(p[2], nz, fill.is_some());
-                if let (Some(f), false) = (fill, tx.inside && ty.inside && tz.inside) {
-                    *o = f;
-                    continue;
-                }
-                let (wx, wy, wz) = (tx.w as f32, ty.w as f32, tz.w as f32);
-                let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), wx);
-                let plane = |z: usize| blend32(line(ty.i0, z), line(ty.i1, z), wy);
-                *o = blend32(plane(tz.i0), plane(tz.i1), wz) * slope + inter;
+                *o = linear_voxel(src, first, plan, fill, scale, [jx, jy, jz]);
             }
         }
     }
+}
+
+/// Output voxel `j` of the general trilinear path, from `src` holding the input slices from
+/// `first` on: the oracle's taps and blends.
+#[inline]
+pub(crate) fn linear_voxel<T: Voxel>(
+    src: &[T],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    j: [usize; 3],
+) -> f32 {
+    let [nx, ny, nz] = plan.input_shape;
+    let v = |x: usize, y: usize, z: usize| src[x + nx * (y + ny * (z - first))].to_f32();
+    let p = plan.map.apply(j);
+    let tx = linear_tap(p[0], nx, fill.is_some());
+    let ty = linear_tap(p[1], ny, fill.is_some());
+    let tz = linear_tap(p[2], nz, fill.is_some());
+    if let (Some(f), false) = (fill, tx.inside && ty.inside && tz.inside) {
+        return f;
+    }
+    let (wx, wy, wz) = (tx.w as f32, ty.w as f32, tz.w as f32);
+    let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), wx);
+    let plane = |z: usize| blend32(line(ty.i0, z), line(ty.i1, z), wy);
+    blend32(plane(tz.i0), plane(tz.i1), wz) * scale.slope + scale.inter
 }
 
 /// Trilinear resampling on one thread with `wide` rows (whole output).

@@ -1,0 +1,225 @@
+//! The general path's trilinear blocks for `int16` input in AVX2 intrinsics: the positions,
+//! taps and weights of eight output voxels in `f64x4` / `i32x8` registers, the eight taps of
+//! each voxel fetched by four 32-bit gathers (each lane of a gather reads the two neighbours
+//! along x, `v[i]` and `v[i + 1]`, at once), and the blends in `f32x8`. The same operations in
+//! the same order as [`crate::general`]'s blocks and the per-voxel oracle, so bit for bit
+//! their output; chosen at run time where the CPU has AVX2 (the `dispatched` kernel).
+//!
+//! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
+//! take the portable blocks.
+#![allow(unsafe_code)] // `std::arch` intrinsics and gathers, each with its proof.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use crate::Plan;
+use crate::simd::{Scale, linear_voxel};
+
+/// Whether this CPU runs [`linear_i16`].
+pub(crate) fn available() -> bool {
+    is_x86_feature_detected!("avx2")
+}
+
+/// Trilinear, output slices `zs` into `dst` (those slices), from `src` holding the input
+/// slices from `first` on; the caller checked [`available`] and [`crate::general::blocks`].
+pub(crate) fn linear_i16(
+    src: &[i16],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    zs: Range<usize>,
+    dst: &mut [f32],
+) {
+    assert!(available(), "the AVX2 kernel runs only where the CPU has AVX2");
+    // SAFETY: the CPU has AVX2 (asserted above).
+    unsafe {
+        if fill.is_some() {
+            linear_i16_avx2::<true>(src, first, plan, fill, scale, zs, dst);
+        } else {
+            linear_i16_avx2::<false>(src, first, plan, fill, scale, zs, dst);
+        }
+    }
+}
+
+/// One axis of eight lanes: the taps as [`crate::linear_tap`] computes them (the position
+/// clamped to `[0, n - 1]`, floor, weight, the neighbour's offset 0 where the weight is 0).
+#[derive(Clone, Copy)]
+struct AxisTaps {
+    /// The floor's index (not yet scaled by the stride).
+    i: __m256i,
+    /// The weight `x - floor(x)` as `f32`.
+    w: __m256,
+    /// All ones where the weight is not 0.
+    next: __m256i,
+    /// All ones where the position is in `[-0.5, n - 0.5)` (SimpleITK's fill rule; only with
+    /// `FILL`).
+    inside: __m256i,
+}
+
+#[target_feature(enable = "avx2")]
+fn axis_taps<const FILL: bool>(start: f64, step: f64, j: __m256d, j4: __m256d, n: usize) -> AxisTaps {
+    let (start, step) = (_mm256_set1_pd(start), _mm256_set1_pd(step));
+    let (zero, last) = (_mm256_setzero_pd(), _mm256_set1_pd((n - 1) as f64));
+    let (lo, hi) = (_mm256_set1_pd(-0.5), _mm256_set1_pd(n as f64 - 0.5));
+    // The four-lane halves: positions `start + step * jx` (as `VoxelMap::apply`), then the taps.
+    let half = |j: __m256d| {
+        let x = _mm256_add_pd(start, _mm256_mul_pd(step, j));
+        let inside = if FILL {
+            _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(x, lo), _mm256_cmp_pd::<_CMP_LT_OQ>(x, hi))
+        } else {
+            _mm256_castsi256_pd(_mm256_set1_epi32(-1))
+        };
+        // `max(x, 0)` then `min(.., last)`: the second operand where the first is NaN, so as
+        // `if x > 0 { x } else { 0 }` and `if x < last { x } else { last }`.
+        let c = _mm256_min_pd(_mm256_max_pd(x, zero), last);
+        let i = _mm256_cvttpd_epi32(c);
+        let t = _mm256_sub_pd(c, _mm256_cvtepi32_pd(i));
+        let next = _mm256_cmp_pd::<_CMP_NEQ_UQ>(t, zero);
+        (i, _mm256_cvtpd_ps(t), next, inside)
+    };
+    let (i0, w0, n0, in0) = half(j);
+    let (i1, w1, n1, in1) = half(j4);
+    AxisTaps {
+        i: _mm256_set_m128i(i1, i0),
+        w: _mm256_set_m128(w1, w0),
+        next: narrow(n0, n1),
+        inside: if FILL { narrow(in0, in1) } else { _mm256_set1_epi32(-1) },
+    }
+}
+
+/// Two times four 64-bit masks (all ones or all zeros) as eight 32-bit ones, in order.
+#[target_feature(enable = "avx2")]
+fn narrow(a: __m256d, b: __m256d) -> __m256i {
+    // Within each 128-bit half: a's two masks, then b's; then the 64-bit pairs in order.
+    let m = _mm256_shuffle_ps::<0b10_00_10_00>(_mm256_castpd_ps(a), _mm256_castpd_ps(b));
+    _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_castps_si256(m))
+}
+
+/// `a + w * (b - a)` per lane: [`crate::simd::blend32`] for finite `a` and `b` (where it
+/// keeps `a` when `a == b`, this adds `w * 0`), and every value here comes from `int16`.
+#[target_feature(enable = "avx2")]
+fn blend(a: __m256, b: __m256, w: __m256) -> __m256 {
+    _mm256_add_ps(a, _mm256_mul_ps(w, _mm256_sub_ps(b, a)))
+}
+
+/// The low and high `int16` of each 32-bit lane, as `f32`.
+#[target_feature(enable = "avx2")]
+fn pair(v: __m256i) -> (__m256, __m256) {
+    let low = _mm256_srai_epi32::<16>(_mm256_slli_epi32::<16>(v));
+    let high = _mm256_srai_epi32::<16>(v);
+    (_mm256_cvtepi32_ps(low), _mm256_cvtepi32_ps(high))
+}
+
+#[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
+#[target_feature(enable = "avx2")]
+fn linear_i16_avx2<const FILL: bool>(
+    src: &[i16],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    zs: Range<usize>,
+    dst: &mut [f32],
+) {
+    let n = plan.input_shape;
+    let [nx, ny, nz] = n;
+    let [mx, my, _] = plan.grid.shape;
+    let l = &plan.map.linear;
+    let step = [l[0][0], l[1][0], l[2][0]];
+    let (sy, sz) = (nx as i32, (nx * ny) as i32);
+    let below = _mm256_set1_epi32((first * nx * ny) as i32);
+    let (vsy, vsz) = (_mm256_set1_epi32(sy), _mm256_set1_epi32(sz));
+    let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
+    let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
+    let lanes = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
+    let four = _mm256_set1_pd(4.0);
+    // A 32-bit gather at index `i` reads `src[i]` and `src[i + 1]`: indices up to `len - 2`.
+    // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
+    // a one-value input gives -1, so every block takes the per-voxel code.)
+    let limit = _mm256_set1_epi32(src.len() as i32 - 2);
+    for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+        for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
+            let start = plan.map.row_start(jy, jz);
+            let zero = _mm256_setzero_pd();
+            let fixed: [AxisTaps; 3] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
+            for (b, o) in out_row.chunks_mut(8).enumerate() {
+                let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
+                let j4 = _mm256_add_pd(j, four);
+                // An axis the row does not move along (step 0: an in-plane rotation's z) has the
+                // row's taps in every block.
+                let taps = |a: usize, n: usize| {
+                    if step[a] == 0.0 { fixed[a] } else { axis_taps::<FILL>(start[a], step[a], j, j4, n) }
+                };
+                let (tx, ty, tz) = (taps(0, nx), taps(1, ny), taps(2, nz));
+                let inside = _mm256_and_si256(_mm256_and_si256(tx.inside, ty.inside), tz.inside);
+                let inside_bits = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32;
+                let lanes_used = (1u32 << o.len()) - 1;
+                if FILL && inside_bits & lanes_used == 0 {
+                    o.fill(fill.unwrap_or(0.0));
+                    continue;
+                }
+                let base = _mm256_sub_epi32(
+                    _mm256_add_epi32(
+                        _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy)),
+                        _mm256_mullo_epi32(tz.i, vsz),
+                    ),
+                    below,
+                );
+                let dy = _mm256_and_si256(ty.next, vsy);
+                let dz = _mm256_and_si256(tz.next, vsz);
+                let i10 = _mm256_add_epi32(base, dy);
+                let i01 = _mm256_add_epi32(base, dz);
+                let i11 = _mm256_add_epi32(i10, dz);
+                // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
+                // last tap is the held slices' last value (x clamped at the far corner) takes
+                // the per-voxel code.
+                assert!(
+                    _mm256_testz_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), base), _mm256_set1_epi32(-1)) == 1,
+                    "general linear: taps below the input slices held"
+                );
+                let far = _mm256_cmpgt_epi32(i11, limit);
+                if _mm256_testz_si256(far, far) == 0 {
+                    for (l, o) in o.iter_mut().enumerate() {
+                        *o = linear_voxel(src, first, plan, fill, scale, [b * 8 + l, jy, jz]);
+                    }
+                    continue;
+                }
+                let ptr = src.as_ptr().cast::<i32>();
+                // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so the
+                // 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
+                let (g00, g10, g01, g11) = unsafe {
+                    (
+                        _mm256_i32gather_epi32::<2>(ptr, base),
+                        _mm256_i32gather_epi32::<2>(ptr, i10),
+                        _mm256_i32gather_epi32::<2>(ptr, i01),
+                        _mm256_i32gather_epi32::<2>(ptr, i11),
+                    )
+                };
+                // Where the x weight is 0 the oracle reads `v[i]` twice; the pair's second value
+                // then enters only as `w * (b - a)` with `w == 0` and finite values: `a` either way.
+                let (a00, b00) = pair(g00);
+                let (a10, b10) = pair(g10);
+                let (a01, b01) = pair(g01);
+                let (a11, b11) = pair(g11);
+                let l00 = blend(a00, b00, tx.w);
+                let l10 = blend(a10, b10, tx.w);
+                let l01 = blend(a01, b01, tx.w);
+                let l11 = blend(a11, b11, tx.w);
+                let p0 = blend(l00, l10, ty.w);
+                let p1 = blend(l01, l11, ty.w);
+                let v = _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, tz.w), slope), inter);
+                let v = if FILL { _mm256_blendv_ps(fill_v, v, _mm256_castsi256_ps(inside)) } else { v };
+                if o.len() == 8 {
+                    // SAFETY: `o` holds 8 `f32`; unaligned store.
+                    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+                } else {
+                    let mut all = [0f32; 8];
+                    // SAFETY: `all` holds 8 `f32`; unaligned store.
+                    unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
+                    o.copy_from_slice(&all[..o.len()]);
+                }
+            }
+        }
+    }
+}
