@@ -272,7 +272,7 @@ fn spline_taps(axis: &Axis, far: bool, x: &[f64; L], start: &mut [i32; L], w: &m
             for l in 0..L {
                 let c = if cc[l] >= 1.0 && cc[l] < len - 2.0 { cc[l] } else { 1.0 };
                 fine[l] = cc[l] >= 1.0 && cc[l] < len - 2.0;
-                let i = c as i32;
+                let i = trunc(c);
                 start[l] = i - 1;
                 let y = c - i as f64;
                 let z = 1.0 - y;
@@ -304,7 +304,7 @@ fn spline_taps(axis: &Axis, far: bool, x: &[f64; L], start: &mut [i32; L], w: &m
             for l in 0..L {
                 let c = if cc[l] >= 0.0 && cc[l] < len - 1.0 { cc[l] } else { 0.0 };
                 ok[l] &= inside[l] && cc[l] >= 0.0 && cc[l] < len - 1.0;
-                let i = c as i32;
+                let i = trunc(c);
                 start[l] = i;
                 let w0 = 1.0 - (c - i as f64);
                 (w[0][l], w[1][l]) = (w0 as f32, (1.0 - w0) as f32);
@@ -314,11 +314,21 @@ fn spline_taps(axis: &Axis, far: bool, x: &[f64; L], start: &mut [i32; L], w: &m
             for l in 0..L {
                 let c = if cc[l] >= -0.5 && cc[l] < len - 0.5 { cc[l] } else { 0.0 };
                 ok[l] &= inside[l] && cc[l] >= -0.5 && cc[l] < len - 0.5;
-                start[l] = (c + 0.5) as i32;
+                start[l] = trunc(c + 0.5);
                 w[0][l] = 1.0;
             }
         }
     }
+}
+
+/// `c` truncated, for `c` in `[0, len]` of an axis [`blocks`] admits (below 2^31): every
+/// spline lane's clamped position.
+#[inline(always)]
+fn trunc(c: f64) -> i32 {
+    debug_assert!((0.0..i32::MAX as f64).contains(&c), "{c}");
+    // SAFETY: the callers clamp `c` into `[0, len]` (a finite value; a NaN position fails
+    // the clamp's comparisons and takes the fixed value), and `len < 2^31` ([`blocks`]).
+    unsafe { c.to_int_unchecked::<i32>() }
 }
 
 /// B-spline of any orders, output slices `zs` into `dst`, from the padded `f32` coefficients
