@@ -37,6 +37,21 @@ pub(crate) trait Lanes {
     /// `a = Σr wyz[r] row_r` over the rows in order (4 values at once), then
     /// `((a0 wx0 + a1 wx1) + a2 wx2) + a3 wx3`.
     fn tricubic(rows: impl Fn(usize) -> [f32; 4], wx: &[f32; 4], wyz: &[f32; 16]) -> f32;
+    /// [`Lanes::tricubic`] of two lanes at once, bit for bit: `rows(r)` holds the first lane's
+    /// row `r` then the second's, `wx` their x weights, `wyz(r)` their weights of row `r`.
+    fn tricubic2(rows: impl Fn(usize) -> [f32; 8], wx: &[f32; 8], wyz: impl Fn(usize) -> [f32; 2]) -> [f32; 2];
+}
+
+/// Two lanes' weights `[a, b]` spread over the 4 values of each lane's row.
+#[inline(always)]
+fn spread(w: [f32; 2]) -> [f32; 8] {
+    [w[0], w[0], w[0], w[0], w[1], w[1], w[1], w[1]]
+}
+
+/// `((p0 + p1) + p2) + p3` of each lane's half.
+#[inline(always)]
+fn halves(p: [f32; 8]) -> [f32; 2] {
+    [((p[0] + p[1]) + p[2]) + p[3], ((p[4] + p[5]) + p[6]) + p[7]]
 }
 
 impl Lanes for Wide {
@@ -59,6 +74,15 @@ impl Lanes for Wide {
         }
         let p = (a * f32x4::from(*wx)).to_array();
         ((p[0] + p[1]) + p[2]) + p[3]
+    }
+
+    #[inline(always)]
+    fn tricubic2(rows: impl Fn(usize) -> [f32; 8], wx: &[f32; 8], wyz: impl Fn(usize) -> [f32; 2]) -> [f32; 2] {
+        let mut a = f32x8::from(spread(wyz(0))) * f32x8::from(rows(0));
+        for r in 1..16 {
+            a += f32x8::from(spread(wyz(r))) * f32x8::from(rows(r));
+        }
+        halves((a * f32x8::from(*wx)).to_array())
     }
 }
 
@@ -87,6 +111,19 @@ impl Lanes for Plain {
         }
         let p: [f32; 4] = std::array::from_fn(|i| a[i] * wx[i]);
         ((p[0] + p[1]) + p[2]) + p[3]
+    }
+
+    #[inline(always)]
+    fn tricubic2(rows: impl Fn(usize) -> [f32; 8], wx: &[f32; 8], wyz: impl Fn(usize) -> [f32; 2]) -> [f32; 2] {
+        let (w, first) = (spread(wyz(0)), rows(0));
+        let mut a: [f32; 8] = std::array::from_fn(|i| w[i] * first[i]);
+        for r in 1..16 {
+            let (w, row) = (spread(wyz(r)), rows(r));
+            for i in 0..8 {
+                a[i] += w[i] * row[i];
+            }
+        }
+        halves(std::array::from_fn(|i| a[i] * wx[i]))
     }
 }
 
@@ -367,23 +404,44 @@ fn spline_blocks<O: Lanes>(
                 }
                 if ks == [4; 3] {
                     // Tricubic: each lane's 16 rows of 4 coefficients as 4-value vectors (16
-                    // loads, not 64), weighted by y and z first, x last.
-                    for (l, o) in o.iter_mut().enumerate() {
-                        if !ok[l] {
-                            *o = one([b * L + l, jy, jz]);
-                            continue;
-                        }
+                    // loads, not 64), weighted by y and z first, x last; two lanes at a time.
+                    let wyz: [[f32; L]; 16] = std::array::from_fn(|r| {
+                        let (wy, wz) = (&w[1][r % 4], &w[2][r / 4]);
+                        std::array::from_fn(|l| wy[l] * wz[l])
+                    });
+                    let foot = |l: usize| {
                         let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
                         // One bounds check for the lane's whole footprint.
-                        let foot = &k.c[base..base + 3 * stride[2] + 3 * stride[1] + 4];
-                        let wx = [w[0][0][l], w[0][1][l], w[0][2][l], w[0][3][l]];
-                        let wyz: [f32; 16] = std::array::from_fn(|r| w[1][r % 4][l] * w[2][r / 4][l]);
-                        let rows = |r: usize| {
-                            let at = stride[1] * (r % 4) + stride[2] * (r / 4);
-                            let q: &[f32; 4] = foot[at..at + 4].try_into().unwrap_or_else(|_| unreachable!("4 values"));
-                            *q
+                        &k.c[base..base + 3 * stride[2] + 3 * stride[1] + 4]
+                    };
+                    let row = |foot: &[f32], r: usize| -> [f32; 4] {
+                        let at = stride[1] * (r % 4) + stride[2] * (r / 4);
+                        foot[at..at + 4].try_into().unwrap_or_else(|_| unreachable!("4 values"))
+                    };
+                    let wx = |l: usize| [w[0][0][l], w[0][1][l], w[0][2][l], w[0][3][l]];
+                    let mut l = 0;
+                    while l < len {
+                        if l + 1 < len && ok[l] && ok[l + 1] {
+                            let (fa, fb) = (foot(l), foot(l + 1));
+                            let rows = |r: usize| {
+                                let (a, b) = (row(fa, r), row(fb, r));
+                                [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+                            };
+                            let (xa, xb) = (wx(l), wx(l + 1));
+                            let wx2 = [xa[0], xa[1], xa[2], xa[3], xb[0], xb[1], xb[2], xb[3]];
+                            let v = O::tricubic2(rows, &wx2, |r| [wyz[r][l], wyz[r][l + 1]]);
+                            (o[l], o[l + 1]) = (v[0], v[1]);
+                            l += 2;
+                            continue;
+                        }
+                        o[l] = if ok[l] {
+                            let f = foot(l);
+                            let wyz_l: [f32; 16] = std::array::from_fn(|r| wyz[r][l]);
+                            O::tricubic(|r| row(f, r), &wx(l), &wyz_l)
+                        } else {
+                            one([b * L + l, jy, jz])
                         };
-                        *o = O::tricubic(rows, &wx, &wyz);
+                        l += 1;
                     }
                     continue;
                 }
