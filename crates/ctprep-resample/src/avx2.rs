@@ -1,9 +1,16 @@
-//! The general path's trilinear blocks for `int16` input in AVX2 intrinsics: the positions,
-//! taps and weights of eight output voxels in `f64x4` / `i32x8` registers, the eight taps of
+//! The general path's trilinear blocks for `int16` input in AVX2 intrinsics: eight output
+//! voxels at a time, their taps and weights in `f32x8` / `i32x8` registers, the eight taps of
 //! each voxel fetched by four 32-bit gathers (each lane of a gather reads the two neighbours
-//! along x, `v[i]` and `v[i + 1]`, at once), and the blends in `f32x8`. The same operations in
-//! the same order as [`crate::general`]'s blocks and the per-voxel oracle, so bit for bit
-//! their output; chosen at run time where the CPU has AVX2 (the `dispatched` kernel).
+//! along x, `v[i]` and `v[i + 1]`, at once), and the blends in `f32x8`. Chosen at run time where
+//! the CPU has AVX2 (the `dispatched` kernel).
+//!
+//! Positions: each block's first position in `f64` exactly as [`crate::VoxelMap::apply`], the
+//! other seven lanes stepped from it in `f32` ([`axis_taps32`]): within 8e-4 voxel of the
+//! oracle's positions on inputs up to 4096 voxels per axis (tested), so this kernel's outputs
+//! differ from the other kernels' by at most that shift of the sample (8e-4 of the difference
+//! between neighbours per axis); the taps and blends are the oracle's at those positions, bit
+//! for bit (tested). Axes the rows do not move along (an in-plane rotation's z) and larger
+//! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
@@ -13,7 +20,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use crate::Plan;
-use crate::simd::{Scale, linear_voxel};
+use crate::simd::Scale;
 
 /// Whether this CPU runs [`linear_i16`].
 pub(crate) fn available() -> bool {
@@ -88,6 +95,53 @@ fn axis_taps<const FILL: bool>(start: f64, step: f64, j: __m256d, j4: __m256d, n
     }
 }
 
+/// [`axis_taps`] from positions stepped in `f32` within the block: the block's first
+/// position `start + step * jx0` in `f64` (as [`crate::VoxelMap::apply`]), rounded to `f32`,
+/// plus `l` steps in `f32`; the taps as there, in `f32`. For the plans [`steps32`] admits
+/// each position that reaches the taps (in `[-1, n]`) is within 8e-4 voxel of the `f64` one: the
+/// block start's rounding, half an `f32` ulp below 8192 (4.9e-4), the step's rounding over 7
+/// lanes and the product's (4.2e-5), the sum's below 4096 (2.5e-4) ([`position32`], tested). The fill
+/// rule still tests the `f64` positions, so no voxel changes between fill and value.
+#[target_feature(enable = "avx2")]
+fn axis_taps32<const FILL: bool>(start: f64, step: f64, jx0: usize, j: __m256d, j4: __m256d, n: usize) -> AxisTaps {
+    let s = start + step * jx0 as f64;
+    let lanes = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    let x = _mm256_add_ps(_mm256_set1_ps(s as f32), _mm256_mul_ps(_mm256_set1_ps(step as f32), lanes));
+    // As in `axis_taps`: `max` then `min` take the bound where `x` is NaN.
+    let c = _mm256_min_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_set1_ps((n - 1) as f32));
+    let i = _mm256_cvttps_epi32(c);
+    // `c - floor(c)` is exact in `f32` (`c >= 0`).
+    let t = _mm256_sub_ps(c, _mm256_cvtepi32_ps(i));
+    let next = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_NEQ_UQ>(t, _mm256_setzero_ps()));
+    let inside = if FILL { axis_taps::<true>(start, step, j, j4, n).inside } else { _mm256_set1_epi32(-1) };
+    AxisTaps { i, w: t, next, inside }
+}
+
+/// Whether [`axis_taps32`] keeps its bound for `plan`: every input axis at most 4096 voxels
+/// and every step at most 64 voxels (a block's first position, where its taps matter, is then
+/// below 8192 in magnitude).
+fn steps32(plan: &Plan) -> bool {
+    plan.input_shape.iter().all(|&n| n <= 4096) && (0..3).all(|a| plan.map.linear[a][0].abs() <= 64.0)
+}
+
+/// The position of output voxel `j` along each input axis as [`linear_i16`] computes its
+/// taps: `f64` on axes the rows do not move along, [`axis_taps32`]'s otherwise (where
+/// [`steps32`] admits the plan), else [`crate::VoxelMap::apply`]'s.
+pub(crate) fn position32(plan: &Plan, j: [usize; 3]) -> [f64; 3] {
+    let exact = plan.map.apply(j);
+    let start = plan.map.row_start(j[1], j[2]);
+    let (jx0, l) = (j[0] / 8 * 8, (j[0] % 8) as f32);
+    std::array::from_fn(|a| {
+        let step = plan.map.linear[a][0];
+        if step == 0.0 || !steps32(plan) {
+            exact[a]
+        } else {
+            let s = (start[a] + step * jx0 as f64) as f32;
+            (s + step as f32 * l) as f64
+        }
+    })
+}
+
 /// Two times four 64-bit masks (all ones or all zeros) as eight 32-bit ones, in order.
 #[target_feature(enable = "avx2")]
 fn narrow(a: __m256d, b: __m256d) -> __m256i {
@@ -134,9 +188,10 @@ fn linear_i16_avx2<const FILL: bool>(
     let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
     let lanes = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
     let four = _mm256_set1_pd(4.0);
+    let f32_steps = steps32(plan);
     // A 32-bit gather at index `i` reads `src[i]` and `src[i + 1]`: indices up to `len - 2`.
     // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
-    // a one-value input gives -1, so every block takes the per-voxel code.)
+    // a one-value input gives -1, so every block loads one by one.)
     let limit = _mm256_set1_epi32(src.len() as i32 - 2);
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
@@ -149,7 +204,13 @@ fn linear_i16_avx2<const FILL: bool>(
                 // An axis the row does not move along (step 0: an in-plane rotation's z) has the
                 // row's taps in every block.
                 let taps = |a: usize, n: usize| {
-                    if step[a] == 0.0 { fixed[a] } else { axis_taps::<FILL>(start[a], step[a], j, j4, n) }
+                    if step[a] == 0.0 {
+                        fixed[a]
+                    } else if f32_steps {
+                        axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n)
+                    } else {
+                        axis_taps::<FILL>(start[a], step[a], j, j4, n)
+                    }
                 };
                 let (tx, ty, tz) = (taps(0, nx), taps(1, ny), taps(2, nz));
                 let inside = _mm256_and_si256(_mm256_and_si256(tx.inside, ty.inside), tz.inside);
@@ -172,29 +233,44 @@ fn linear_i16_avx2<const FILL: bool>(
                 let i01 = _mm256_add_epi32(base, dz);
                 let i11 = _mm256_add_epi32(i10, dz);
                 // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
-                // last tap is the held slices' last value (x clamped at the far corner) takes
-                // the per-voxel code.
+                // last tap is the held slices' last value (x clamped at the far corner) loads
+                // its pairs one by one.
                 assert!(
                     _mm256_testz_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), base), _mm256_set1_epi32(-1)) == 1,
                     "general linear: taps below the input slices held"
                 );
                 let far = _mm256_cmpgt_epi32(i11, limit);
-                if _mm256_testz_si256(far, far) == 0 {
-                    for (l, o) in o.iter_mut().enumerate() {
-                        *o = linear_voxel(src, first, plan, fill, scale, [b * 8 + l, jy, jz]);
-                    }
-                    continue;
-                }
                 let ptr = src.as_ptr().cast::<i32>();
-                // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so the
-                // 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
-                let (g00, g10, g01, g11) = unsafe {
-                    (
-                        _mm256_i32gather_epi32::<2>(ptr, base),
-                        _mm256_i32gather_epi32::<2>(ptr, i10),
-                        _mm256_i32gather_epi32::<2>(ptr, i01),
-                        _mm256_i32gather_epi32::<2>(ptr, i11),
-                    )
+                let (g00, g10, g01, g11) = if _mm256_testz_si256(far, far) == 1 {
+                    // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so
+                    // the 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
+                    unsafe {
+                        (
+                            _mm256_i32gather_epi32::<2>(ptr, base),
+                            _mm256_i32gather_epi32::<2>(ptr, i10),
+                            _mm256_i32gather_epi32::<2>(ptr, i01),
+                            _mm256_i32gather_epi32::<2>(ptr, i11),
+                        )
+                    }
+                } else {
+                    // The block reaches the held slices' last value: the same pairs by checked
+                    // loads, the second value `src[i + 1]` only where the x weight is not 0.
+                    let lanes = |v: __m256i| -> [i32; 8] {
+                        let mut out = [0i32; 8];
+                        // SAFETY: `out` holds 8 `i32`; unaligned store.
+                        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+                        out
+                    };
+                    let dx = lanes(_mm256_and_si256(tx.next, _mm256_set1_epi32(1)));
+                    let pairs = |v: __m256i| {
+                        let at = lanes(v);
+                        let p: [i32; 8] = std::array::from_fn(|l| {
+                            let i = at[l] as usize;
+                            i32::from(src[i] as u16) | (i32::from(src[i + dx[l] as usize]) << 16)
+                        });
+                        _mm256_setr_epi32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
+                    };
+                    (pairs(base), pairs(i10), pairs(i01), pairs(i11))
                 };
                 // Where the x weight is 0 the oracle reads `v[i]` twice; the pair's second value
                 // then enters only as `w * (b - a)` with `w == 0` and finite values: `a` either way.

@@ -9,10 +9,8 @@
 //! loops compiled per instruction set ([`Plain`]). Trilinear blocks clamp per lane (every tap
 //! in range, no per-voxel fallback); spline blocks leave lanes that need a boundary rule (a
 //! fold, a fill tap) to the per-voxel code. `int16` trilinear input takes the AVX2 kernel
-//! where the CPU has it ([`crate::avx2`]: gathers, `f64x4` taps).
-//!
-//! Positions stay `f64`: `f32` positions would move samples by up to 1e-3 voxel on large axes
-//! and halve only the position arithmetic, not the gathers (see `docs/BENCHMARKS.md`).
+//! where the CPU has it ([`crate::avx2`]: gathers, positions stepped in `f32` within a block,
+//! within 8e-4 voxel of these).
 
 #![allow(unsafe_code)] // Unchecked loads and float-to-int conversions, each with its proof.
 
@@ -522,6 +520,7 @@ ctprep_core::dispatched! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::blend32;
     use crate::spline::{Mode, Sampling};
     use crate::{Affine, Grid, Trilinear, bspline, plan_like, simd};
 
@@ -568,6 +567,66 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
+    /// rule on the `f64` positions, as there).
+    #[cfg(target_arch = "x86_64")]
+    fn at_positions32(src: &[i16], plan: &Plan, fill: Option<f32>, scale: Scale) -> Vec<f32> {
+        let n = plan.input_shape;
+        let [mx, my, mz] = plan.grid.shape;
+        let mut out = Vec::with_capacity(plan.output_len());
+        for j in (0..mz).flat_map(|z| (0..my).flat_map(move |y| (0..mx).map(move |x| [x, y, z]))) {
+            let exact = plan.map.apply(j);
+            if let Some(f) = fill.filter(|_| (0..3).any(|a| !(exact[a] >= -0.5 && exact[a] < n[a] as f64 - 0.5))) {
+                out.push(f);
+                continue;
+            }
+            let p = crate::avx2::position32(plan, j);
+            let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
+            let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
+            let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), tx.w as f32);
+            let plane = |z: usize| blend32(line(ty.i0, z), line(ty.i1, z), ty.w as f32);
+            out.push(blend32(plane(tz.i0), plane(tz.i1), tz.w as f32) * scale.slope + scale.inter);
+        }
+        out
+    }
+
+    /// The AVX2 kernel's `f32` steps stay within 8e-4 voxel of the oracle's positions wherever
+    /// they reach the taps, on axes up to 4096 voxels and steps up to 64 voxels (the bound its
+    /// docs state), in every lane of blocks that start far outside the input.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn f32_steps_stay_within_their_bound() {
+        let n = [4096, 4096, 4096];
+        let mut worst = 0f64;
+        let mut seen = 0usize;
+        for (k, step) in [0.013, 0.37, 0.7071, 1.0, 1.2799, 3.3333, 17.9, 63.99].into_iter().enumerate() {
+            for sign in [1.0, -1.0] {
+                let (s, c) = (0.2 + k as f64).sin_cos();
+                let linear = [[sign * step * c, 0.9, 0.0], [step * s, -0.4, 0.0], [-0.3 * step, 0.0, 1.0]];
+                let offset = [0.5 + 4095.0 * (sign < 0.0) as u8 as f64, 2047.3, 4000.1];
+                let mx = (8000.0 / step) as usize + 17;
+                let plan = Plan {
+                    input_shape: n,
+                    grid: Grid { shape: [mx, 3, 1], affine: Affine::IDENTITY },
+                    map: crate::VoxelMap { linear, offset, zoom: None },
+                };
+                for jy in 0..3 {
+                    for jx in 0..mx {
+                        let (exact, got) = (plan.map.apply([jx, jy, 0]), crate::avx2::position32(&plan, [jx, jy, 0]));
+                        for a in 0..3 {
+                            if exact[a] >= -1.0 && exact[a] <= n[a] as f64 {
+                                worst = worst.max((got[a] - exact[a]).abs());
+                                seen += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 100_000, "only {seen} positions checked");
+        assert!(worst <= 8e-4, "f32 steps moved a position by {worst} voxel");
+    }
+
     #[test]
     fn linear_blocks_equal_the_per_voxel_code() {
         for shape in SHAPES {
@@ -591,6 +650,7 @@ mod tests {
                     if crate::avx2::available() {
                         let mut avx = vec![3f32; len];
                         crate::avx2::linear_i16(&ints, 0, &plan, fill, scale, zs.clone(), &mut avx);
+                        let want = at_positions32(&ints, &plan, fill, scale);
                         assert_eq!(bits(&avx), bits(&want), "avx2 i16 {shape:?} {:?}", plan.grid);
                     }
                     simd::general_linear(&floats, 0, &plan, &opts, zs.clone(), &mut want);

@@ -1,5 +1,6 @@
 //! Every kernel × threads against the per-voxel oracle: nearest bit-identical, linear within
-//! `1e-5 · max(1, max |value|)` with NaN exactly where the oracle has NaN. Plans: every
+//! `1e-5 · max(1, max |value|)` (`int16` on the general path: `4.81e-3 ·`, for the AVX2
+//! kernel's `f32` steps) with NaN exactly where the oracle has NaN. Plans: every
 //! convention up and down, flips and crops onto other grids (separable), oblique and permuted
 //! grids (general), with and without a fill value; output rows of 1, 7, 8, 9 and 17 voxels
 //! (8-lane width -1 / exact / +1), single voxels and single slices; input shapes from the
@@ -57,10 +58,10 @@ fn plans(shape: [usize; 3]) -> Vec<(String, Plan, bool)> {
     out
 }
 
-fn close(what: &str, got: &[f32], want: &[f32], scale: f32) {
+fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-5 * scale;
+        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= tol;
         assert!(ok, "{what}: voxel {i}: {g} vs oracle {w}");
     }
 }
@@ -89,7 +90,16 @@ fn check_linear<T: Voxel>(
             assert_eq!(r.path == Path::Separable, *separable, "{what} {name}: path");
         }
         let w = want.as_slice_memory_order().expect("x-fastest");
-        close(&format!("{what} {name} {exec}"), got.as_slice_memory_order().expect("x-fastest"), w, scale as f32);
+        // The AVX2 int16 kernel of the general path steps positions in f32 (within 8e-4 voxel
+        // per axis of the oracle's, tested exactly in the crate): a trilinear value moves by at
+        // most 8e-4 times the difference between neighbours (at most 2 max) per axis.
+        let tol = if *separable || T::NAME != "int16" { 1e-5 } else { 3.0 * 8e-4 * 2.0 + 1e-5 };
+        close(
+            &format!("{what} {name} {exec}"),
+            got.as_slice_memory_order().expect("x-fastest"),
+            w,
+            (tol * scale) as f32,
+        );
     }
 }
 
