@@ -127,6 +127,7 @@ fn steps32(plan: &Plan) -> bool {
 /// The position of output voxel `j` along each input axis as [`linear_i16`] computes its
 /// taps: `f64` on axes the rows do not move along, [`axis_taps32`]'s otherwise (where
 /// [`steps32`] admits the plan), else [`crate::VoxelMap::apply`]'s.
+#[cfg(test)]
 pub(crate) fn position32(plan: &Plan, j: [usize; 3]) -> [f64; 3] {
     let exact = plan.map.apply(j);
     let start = plan.map.row_start(j[1], j[2]);

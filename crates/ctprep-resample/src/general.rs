@@ -599,7 +599,7 @@ mod tests {
         let n = [4096, 4096, 4096];
         let mut worst = 0f64;
         let mut seen = 0usize;
-        for (k, step) in [0.013, 0.37, 0.7071, 1.0, 1.2799, 3.3333, 17.9, 63.99].into_iter().enumerate() {
+        for (k, step) in [0.013, 0.37, 0.7072, 1.0, 1.2799, 3.3333, 17.9, 63.99].into_iter().enumerate() {
             for sign in [1.0, -1.0] {
                 let (s, c) = (0.2 + k as f64).sin_cos();
                 let linear = [[sign * step * c, 0.9, 0.0], [step * s, -0.4, 0.0], [-0.3 * step, 0.0, 1.0]];
