@@ -385,14 +385,29 @@ fn spline_blocks<O: Lanes>(
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let row = Row::new(plan, jy, jz);
+            // An axis the row does not move along (step 0: an in-plane rotation's z) has the
+            // same taps in every block: computed once per row.
+            let mut fixed = [([0i32; L], [[0f32; L]; 4], [true; L]); 3];
+            for (a, f) in fixed.iter_mut().enumerate() {
+                if row.step[a] == 0.0 {
+                    spline_taps(&axes[a], ks == [4; 3], &row.positions(a, 0), &mut f.0, &mut f.1, &mut f.2);
+                }
+            }
             for (b, o) in out_row.chunks_mut(L).enumerate() {
-                let p: [[f64; L]; 3] = std::array::from_fn(|a| row.positions(a, b * L));
                 let len = o.len();
                 let mut w = [[[0f32; L]; 4]; 3];
                 let mut start = [[0i32; L]; 3];
                 let mut ok = [true; L];
                 for a in 0..3 {
-                    spline_taps(&axes[a], ks == [4; 3], &p[a], &mut start[a], &mut w[a], &mut ok);
+                    if row.step[a] == 0.0 {
+                        (start[a], w[a]) = (fixed[a].0, fixed[a].1);
+                        for l in 0..L {
+                            ok[l] &= fixed[a].2[l];
+                        }
+                    } else {
+                        let p = row.positions(a, b * L);
+                        spline_taps(&axes[a], ks == [4; 3], &p, &mut start[a], &mut w[a], &mut ok);
+                    }
                 }
                 if (0..len).all(|l| !ok[l]) {
                     for (l, o) in o.iter_mut().enumerate() {
