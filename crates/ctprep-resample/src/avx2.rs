@@ -166,6 +166,120 @@ fn pair(v: __m256i) -> (__m256, __m256) {
     (_mm256_cvtepi32_ps(low), _mm256_cvtepi32_ps(high))
 }
 
+/// Whether the input's z depends on the output's z alone (in-plane rotations and shears, the
+/// common oblique case): each output slice then reads one input plane pair with one weight,
+/// and [`slice_z_first`] blends that pair first.
+pub(crate) fn z_first(plan: &Plan) -> bool {
+    let l = &plan.map.linear;
+    l[2][0] == 0.0 && l[2][1] == 0.0
+}
+
+/// Output slice `jz` when [`z_first`]: the slice's two input planes blended along z once
+/// (`plane`, `f32`, one value of padding), then per block of eight the in-plane taps as
+/// [`linear_i16_avx2`]'s, their two x neighbours fetched as one 64-bit lane (four gathers of
+/// four lanes, half the values of the pair gathers), blended along x, then y. The order of the
+/// blends is z, x, y (the oracle's is x, y, z): values within a few `f32` roundings of it.
+#[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slice.
+#[target_feature(enable = "avx2")]
+fn slice_z_first<const FILL: bool>(
+    src: &[i16],
+    first: usize,
+    plan: &Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    jz: usize,
+    out: &mut [f32],
+    plane: &mut Vec<f32>,
+) {
+    let n = plan.input_shape;
+    let [nx, ny, nz] = n;
+    let [mx, _, _] = plan.grid.shape;
+    let step = [plan.map.linear[0][0], plan.map.linear[1][0]];
+    let z = plan.map.row_start(0, jz)[2];
+    let tz = crate::linear_tap(z, nz, false);
+    let z_inside = z >= -0.5 && z < nz as f64 - 0.5;
+    let nxy = nx * ny;
+    if FILL && !z_inside {
+        out.fill(fill.unwrap_or(0.0));
+        return;
+    }
+    let (a, b) = (&src[(tz.i0 - first) * nxy..][..nxy], &src[(tz.i1 - first) * nxy..][..nxy]);
+    let wz = tz.w as f32;
+    plane.clear();
+    plane.extend(a.iter().zip(b).map(|(&a, &b)| {
+        let (a, b) = (f32::from(a), f32::from(b));
+        a + wz * (b - a)
+    }));
+    // A 64-bit gather at `i` reads `plane[i]` and `plane[i + 1]`; `i` is at most `nxy - 1`.
+    plane.push(0.0);
+    let ptr = plane.as_ptr().cast::<f64>();
+    let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
+    let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
+    let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
+    let f32_steps = steps32(plan);
+    let vsy = _mm256_set1_epi32(nx as i32);
+    for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
+        let start = plan.map.row_start(jy, jz);
+        let zero = _mm256_setzero_pd();
+        let fixed: [AxisTaps; 2] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
+        for (b, o) in out_row.chunks_mut(8).enumerate() {
+            let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
+            let j4 = _mm256_add_pd(j, four);
+            let taps = |a: usize| {
+                if step[a] == 0.0 {
+                    fixed[a]
+                } else if f32_steps {
+                    axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n[a])
+                } else {
+                    axis_taps::<FILL>(start[a], step[a], j, j4, n[a])
+                }
+            };
+            let (tx, ty) = (taps(0), taps(1));
+            let inside = _mm256_and_si256(tx.inside, ty.inside);
+            let lanes_used = (1u32 << o.len()) - 1;
+            if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & lanes_used == 0 {
+                o.fill(fill.unwrap_or(0.0));
+                continue;
+            }
+            let i0 = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy));
+            let i1 = _mm256_add_epi32(i0, _mm256_and_si256(ty.next, vsy));
+            // SAFETY: every index is in `[0, nxy - 1]` (taps clamped per axis) and the 8 bytes
+            // at `plane[i]` end at most at the padding value; gathers need no alignment.
+            let (r0, r1) = unsafe {
+                let g = |i: __m256i| {
+                    let lo = _mm256_i32gather_pd::<4>(ptr, _mm256_castsi256_si128(i));
+                    let hi = _mm256_i32gather_pd::<4>(ptr, _mm256_extracti128_si256::<1>(i));
+                    split(lo, hi)
+                };
+                (g(i0), g(i1))
+            };
+            let v = blend(blend(r0.0, r0.1, tx.w), blend(r1.0, r1.1, tx.w), ty.w);
+            let v = _mm256_add_ps(_mm256_mul_ps(v, slope), inter);
+            let v = if FILL { _mm256_blendv_ps(fill_v, v, _mm256_castsi256_ps(inside)) } else { v };
+            if o.len() == 8 {
+                // SAFETY: `o` holds 8 `f32`; unaligned store.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+            } else {
+                let mut all = [0f32; 8];
+                // SAFETY: `all` holds 8 `f32`; unaligned store.
+                unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
+                o.copy_from_slice(&all[..o.len()]);
+            }
+        }
+    }
+}
+
+/// Two gathers of four `(v[i], v[i + 1])` pairs as the eight first values and the eight second.
+#[target_feature(enable = "avx2")]
+fn split(lo: __m256d, hi: __m256d) -> (__m256, __m256) {
+    let (lo, hi) = (_mm256_castpd_ps(lo), _mm256_castpd_ps(hi));
+    // Within each 128-bit half: lo's two pairs then hi's; then the 64-bit groups in order.
+    let a = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+    let b = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+    (order(a), order(b))
+}
+
 #[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
 #[target_feature(enable = "avx2")]
 fn linear_i16_avx2<const FILL: bool>(
@@ -194,7 +308,12 @@ fn linear_i16_avx2<const FILL: bool>(
     // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
     // a one-value input gives -1, so every block loads one by one.)
     let limit = _mm256_set1_epi32(src.len() as i32 - 2);
+    let mut plane = Vec::new();
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+        if z_first(plan) {
+            slice_z_first::<FILL>(src, first, plan, fill, scale, jz, out, &mut plane);
+            continue;
+        }
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let start = plan.map.row_start(jy, jz);
             let zero = _mm256_setzero_pd();

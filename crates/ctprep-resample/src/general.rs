@@ -401,8 +401,8 @@ fn spline_blocks<O: Lanes>(
                 for a in 0..3 {
                     if row.step[a] == 0.0 {
                         (start[a], w[a]) = (fixed[a].0, fixed[a].1);
-                        for l in 0..L {
-                            ok[l] &= fixed[a].2[l];
+                        for (ok, &f) in ok.iter_mut().zip(&fixed[a].2) {
+                            *ok &= f;
                         }
                     } else {
                         let p = row.positions(a, b * L);
@@ -583,7 +583,8 @@ mod tests {
     }
 
     /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
-    /// rule on the `f64` positions, as there).
+    /// rule on the `f64` positions, as there), blending in its order (z first where
+    /// [`crate::avx2::z_first`]).
     #[cfg(target_arch = "x86_64")]
     fn at_positions32(src: &[i16], plan: &Plan, fill: Option<f32>, scale: Scale) -> Vec<f32> {
         let n = plan.input_shape;
@@ -598,9 +599,17 @@ mod tests {
             let p = crate::avx2::position32(plan, j);
             let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
             let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
-            let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), tx.w as f32);
-            let plane = |z: usize| blend32(line(ty.i0, z), line(ty.i1, z), ty.w as f32);
-            out.push(blend32(plane(tz.i0), plane(tz.i1), tz.w as f32) * scale.slope + scale.inter);
+            let value = if crate::avx2::z_first(plan) {
+                // z, then x, then y.
+                let vz = |x: usize, y: usize| blend32(v(x, y, tz.i0), v(x, y, tz.i1), tz.w as f32);
+                let line = |y: usize| blend32(vz(tx.i0, y), vz(tx.i1, y), tx.w as f32);
+                blend32(line(ty.i0), line(ty.i1), ty.w as f32)
+            } else {
+                let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), tx.w as f32);
+                let plane = |z: usize| blend32(line(ty.i0, z), line(ty.i1, z), ty.w as f32);
+                blend32(plane(tz.i0), plane(tz.i1), tz.w as f32)
+            };
+            out.push(value * scale.slope + scale.inter);
         }
         out
     }
