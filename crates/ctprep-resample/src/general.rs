@@ -382,7 +382,21 @@ fn spline_blocks<O: Lanes>(
     let [px, py, _] = axes.map(|a| a.len());
     let ks = axes.map(|a| a.taps());
     let stride = [1, px, px * py];
+    let z_first = ks == [4; 3] && plan.map.linear[2][0] == 0.0 && plan.map.linear[2][1] == 0.0;
+    let mut plane = Vec::new();
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+        if z_first {
+            // The input's z depends on the output's z alone (in-plane rotations and shears):
+            // the slice's 4 coefficient planes weighted along z once, then 4 x 4 taps per voxel
+            // instead of 4 x 4 x 4.
+            let (mut sz, mut wz, mut okz) = ([0i32; L], [[0f32; L]; 4], [true; L]);
+            spline_taps(&axes[2], true, &Row::new(plan, 0, jz).positions(2, 0), &mut sz, &mut wz, &mut okz);
+            if okz[0] {
+                let wz = [wz[0][0], wz[1][0], wz[2][0], wz[3][0]];
+                bicubic_slice(k, plan, jz, sz[0] as usize, wz, out, one, &mut plane);
+                continue;
+            }
+        }
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let row = Row::new(plan, jy, jz);
             // An axis the row does not move along (step 0: an in-plane rotation's z) has the
@@ -490,6 +504,74 @@ fn spline_blocks<O: Lanes>(
                 for l in 0..len {
                     o[l] = if ok[l] { acc[l] } else { one([b * L + l, jy, jz]) };
                 }
+            }
+        }
+    }
+}
+
+/// Output slice `jz` of a tricubic map whose input z is the same over the slice (taps from
+/// `z0`, weights `wz`, no boundary rule on z): the plane `Σ wz[c2] C[.., .., z0 + c2]` in that
+/// order, then per voxel its 4 rows of 4 values weighted by y (in order) and x, as
+/// [`Lanes::tricubic`] sums (z first: within `f32` rounding of the per-voxel sum). Lanes that
+/// need a boundary rule in-plane take `one`. Plain code: every variant gives the same bits.
+#[allow(clippy::too_many_arguments)] // The coefficients, the slice and its z taps.
+#[inline(always)]
+fn bicubic_slice(
+    k: &Coefficients<'_>,
+    plan: &Plan,
+    jz: usize,
+    z0: usize,
+    wz: [f32; 4],
+    out: &mut [f32],
+    one: &(dyn Fn([usize; 3]) -> f32 + Sync),
+    plane: &mut Vec<f32>,
+) {
+    let [mx, _, _] = plan.grid.shape;
+    let axes = k.axes;
+    let [px, py, _] = axes.map(|a| a.len());
+    let pxy = px * py;
+    let c: [&[f32]; 4] = std::array::from_fn(|c2| &k.c[(z0 + c2) * pxy..][..pxy]);
+    plane.clear();
+    plane.extend((0..pxy).map(|i| ((wz[0] * c[0][i] + wz[1] * c[1][i]) + wz[2] * c[2][i]) + wz[3] * c[3][i]));
+    for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
+        let row = Row::new(plan, jy, jz);
+        let mut fixed = [([0i32; L], [[0f32; L]; 4], [true; L]); 2];
+        for (a, f) in fixed.iter_mut().enumerate() {
+            if row.step[a] == 0.0 {
+                spline_taps(&axes[a], true, &row.positions(a, 0), &mut f.0, &mut f.1, &mut f.2);
+            }
+        }
+        for (b, o) in out_row.chunks_mut(L).enumerate() {
+            let mut w = [[[0f32; L]; 4]; 2];
+            let mut start = [[0i32; L]; 2];
+            let mut ok = [true; L];
+            for a in 0..2 {
+                if row.step[a] == 0.0 {
+                    (start[a], w[a]) = (fixed[a].0, fixed[a].1);
+                    for (ok, &f) in ok.iter_mut().zip(&fixed[a].2) {
+                        *ok &= f;
+                    }
+                } else {
+                    spline_taps(&axes[a], true, &row.positions(a, b * L), &mut start[a], &mut w[a], &mut ok);
+                }
+            }
+            for (l, o) in o.iter_mut().enumerate() {
+                if !ok[l] {
+                    *o = one([b * L + l, jy, jz]);
+                    continue;
+                }
+                let base = start[0][l] as usize + px * start[1][l] as usize;
+                // One bounds check for the lane's footprint.
+                let foot = &plane[base..base + 3 * px + 4];
+                let mut a = [0f32; 4];
+                for c1 in 0..4 {
+                    let (wy, r) = (w[1][c1][l], &foot[c1 * px..c1 * px + 4]);
+                    for i in 0..4 {
+                        a[i] = if c1 == 0 { wy * r[i] } else { a[i] + wy * r[i] };
+                    }
+                }
+                let p: [f32; 4] = std::array::from_fn(|i| a[i] * w[0][i][l]);
+                *o = ((p[0] + p[1]) + p[2]) + p[3];
             }
         }
     }
