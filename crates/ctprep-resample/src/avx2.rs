@@ -205,13 +205,13 @@ fn slice_z_first<const FILL: bool>(
     }
     let (a, b) = (&src[(tz.i0 - first) * nxy..][..nxy], &src[(tz.i1 - first) * nxy..][..nxy]);
     let wz = tz.w as f32;
-    plane.clear();
-    plane.extend(a.iter().zip(b).map(|(&a, &b)| {
+    // A 64-bit gather at `i` reads `plane[i]` and `plane[i + 1]`; `i` is at most `nxy - 1`:
+    // one value of padding.
+    plane.resize(nxy + 1, 0.0);
+    for ((p, &a), &b) in plane.iter_mut().zip(a).zip(b) {
         let (a, b) = (f32::from(a), f32::from(b));
-        a + wz * (b - a)
-    }));
-    // A 64-bit gather at `i` reads `plane[i]` and `plane[i + 1]`; `i` is at most `nxy - 1`.
-    plane.push(0.0);
+        *p = a + wz * (b - a);
+    }
     let ptr = plane.as_ptr().cast::<f64>();
     let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
     let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));

@@ -531,8 +531,10 @@ fn bicubic_slice(
     let [px, py, _] = axes.map(|a| a.len());
     let pxy = px * py;
     let c: [&[f32]; 4] = std::array::from_fn(|c2| &k.c[(z0 + c2) * pxy..][..pxy]);
-    plane.clear();
-    plane.extend((0..pxy).map(|i| ((wz[0] * c[0][i] + wz[1] * c[1][i]) + wz[2] * c[2][i]) + wz[3] * c[3][i]));
+    plane.resize(pxy, 0.0);
+    for ((((p, &c0), &c1), &c2), &c3) in plane.iter_mut().zip(c[0]).zip(c[1]).zip(c[2]).zip(c[3]) {
+        *p = ((wz[0] * c0 + wz[1] * c1) + wz[2] * c2) + wz[3] * c3;
+    }
     for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
         let row = Row::new(plan, jy, jz);
         let mut fixed = [([0i32; L], [[0f32; L]; 4], [true; L]); 2];
