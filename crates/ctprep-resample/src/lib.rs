@@ -51,7 +51,11 @@
 //!   eight output voxels (scalar gathers, `f32x8` blends), bit for bit its per-voxel form.
 //! - [`Kernel::Dispatched`] ([`dispatch`]): the same separable path with its row operations as
 //!   plain loops compiled per instruction set and chosen at run time (AVX-512 / AVX2 in a
-//!   portable binary). [`Kernel::Auto`] (the default) runs these.
+//!   portable binary). On the general path, `int16` input on a CPU with AVX2 takes an AVX2
+//!   kernel: hardware gathers, positions stepped in `f32` within blocks of eight (within 8e-4
+//!   voxel of the oracle's on inputs up to 4096 voxels per axis), and for in-plane maps (the
+//!   input's z from the output's z alone) the slice's two input planes blended along z first.
+//!   [`Kernel::Auto`] (the default) runs these.
 //!
 //! [`Threads::One`] keeps the call on the calling thread; [`Threads::Auto`] (the default)
 //! splits outputs of at least [`ctprep_core::PARALLEL_MIN_VOXELS`] voxels into runs of output
@@ -67,7 +71,8 @@
 //! Nearest is bit-identical across kernels. Linear agrees with the oracle within
 //! `1e-5 · max(1, max |value|, max |slope · stored|, |inter|)` (it interpolates in `f32`, and
 //! applies the scaling after interpolating, which commutes with it up to rounding, a rounding of
-//! the terms' size when they cancel).
+//! the terms' size when they cancel); the AVX2 `int16` general-path kernel, within that plus
+//! 8e-4 of the largest difference between neighbours along each axis (its `f32` steps).
 #![deny(unsafe_code)] // Only `multiversion`'s generated dispatch (`dispatch.rs`) and the general path's blocks (`general.rs`, `avx2.rs`) need it.
 
 #[cfg(target_arch = "x86_64")]
