@@ -255,17 +255,25 @@ fn slice_z_first<const FILL: bool>(
             };
             let v = blend(blend(r0.0, r0.1, tx.w), blend(r1.0, r1.1, tx.w), ty.w);
             let v = _mm256_add_ps(_mm256_mul_ps(v, slope), inter);
-            let v = if FILL { _mm256_blendv_ps(fill_v, v, _mm256_castsi256_ps(inside)) } else { v };
-            if o.len() == 8 {
-                // SAFETY: `o` holds 8 `f32`; unaligned store.
-                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
-            } else {
-                let mut all = [0f32; 8];
-                // SAFETY: `all` holds 8 `f32`; unaligned store.
-                unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
-                o.copy_from_slice(&all[..o.len()]);
-            }
+            store::<FILL>(o, v, fill_v, inside);
         }
+    }
+}
+
+/// A block's values into its output `o` (8 values, fewer at a row's end): the fill value in
+/// lanes outside the input with `FILL`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store<const FILL: bool>(o: &mut [f32], v: __m256, fill: __m256, inside: __m256i) {
+    let v = if FILL { _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(inside)) } else { v };
+    if o.len() == 8 {
+        // SAFETY: `o` holds 8 `f32`; unaligned store.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+    } else {
+        let mut all = [0f32; 8];
+        // SAFETY: `all` holds 8 `f32`; unaligned store.
+        unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
+        o.copy_from_slice(&all[..o.len()]);
     }
 }
 
@@ -405,16 +413,7 @@ fn linear_i16_avx2<const FILL: bool>(
                 let p0 = blend(l00, l10, ty.w);
                 let p1 = blend(l01, l11, ty.w);
                 let v = _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, tz.w), slope), inter);
-                let v = if FILL { _mm256_blendv_ps(fill_v, v, _mm256_castsi256_ps(inside)) } else { v };
-                if o.len() == 8 {
-                    // SAFETY: `o` holds 8 `f32`; unaligned store.
-                    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
-                } else {
-                    let mut all = [0f32; 8];
-                    // SAFETY: `all` holds 8 `f32`; unaligned store.
-                    unsafe { _mm256_storeu_ps(all.as_mut_ptr(), v) };
-                    o.copy_from_slice(&all[..o.len()]);
-                }
+                store::<FILL>(o, v, fill_v, inside);
             }
         }
     }
