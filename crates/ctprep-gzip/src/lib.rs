@@ -44,7 +44,7 @@ mod inflate;
 mod pieces;
 
 pub use inflate::GzipReader;
-pub use pieces::decode_indexed_whole;
+pub use pieces::{decode_indexed_whole, decode_one_member_whole};
 
 use std::io::{Seek, Write};
 

@@ -55,6 +55,40 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// Decodes the gzip member at the start of `input` into `out` (its CRC-32 and length
+    /// checked): the input bytes it took and the bytes it wrote, or why it failed.
+    #[allow(unsafe_code)]
+    fn gzip(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
+        let (mut took, mut wrote) = (0usize, 0usize);
+        // SAFETY: as in `decode`.
+        let r = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.0.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut took,
+                &mut wrote,
+            )
+        };
+        match r {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok((took, wrote)),
+            _ => Err("corrupt gzip data"),
+        }
+    }
+}
+
+/// A gzip file of one member decoded whole by libdeflate into `out` (its CRC-32 and length
+/// checked): the bytes written. `None` when it does not decode, or when the member ends before
+/// the file does (more members, or trailing bytes, which a stream reader decodes or refuses):
+/// the caller then reads it as a stream, which also names any error.
+pub fn decode_one_member_whole(gz: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (took, wrote) = Decoder::new().gzip(gz, out).ok()?;
+    (took == gz.len()).then_some(wrote)
+}
+
 impl Drop for Decoder {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
@@ -295,4 +329,32 @@ pub fn decode_indexed_whole(gz: &[u8], out: &mut [u8]) -> Option<()> {
     let (want_crc, want_len) =
         (u32::from_le_bytes([t[0], t[1], t[2], t[3]]), u32::from_le_bytes([t[4], t[5], t[6], t[7]]));
     (crc == want_crc && want_len == raw as u32).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_one_member_whole;
+
+    /// One member decodes whole; a second member after it, or trailing bytes, leave the file to
+    /// the stream reader (the fuzzer's case: a first member holding the whole volume, then a
+    /// corrupt one that the whole-buffer decoder used to ignore).
+    #[test]
+    fn one_member_whole_or_nothing() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let mut one = Vec::new();
+        crate::write_gzip(&mut one, &[], &data, 6).expect("writes");
+        let mut out = vec![0u8; data.len()];
+        assert_eq!(decode_one_member_whole(&one, &mut out), Some(data.len()));
+        assert_eq!(out, data);
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        assert_eq!(decode_one_member_whole(&two, &mut out), None);
+        let mut trailing = one.clone();
+        trailing.push(0);
+        assert_eq!(decode_one_member_whole(&trailing, &mut out), None);
+        let mut corrupt = one.clone();
+        let crc_at = corrupt.len() - 8;
+        corrupt[crc_at] ^= 1;
+        assert_eq!(decode_one_member_whole(&corrupt, &mut out), None);
+    }
 }

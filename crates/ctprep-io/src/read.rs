@@ -1085,8 +1085,10 @@ fn read_gzip_whole(path: &Path, layout: &Layout, h: &NiftiHeader, data_offset: u
         // A file with a piece index (ctprep's own) decodes its pieces in parallel; any other, or
         // one whose index does not hold, whole on this thread.
         if ctprep_gzip::decode_indexed_whole(comp, &mut out).is_none() {
-            let decode = |buf: &mut [u8]| libdeflater::Decompressor::new().gzip_decompress(comp, buf);
-            if fill_with_prefault(&mut out, decode).ok()? != total {
+            // One member spanning the whole file only: after a first member that already holds
+            // the volume, more members (or bytes) are the stream reader's to decode or refuse.
+            let decode = |buf: &mut [u8]| ctprep_gzip::decode_one_member_whole(comp, buf);
+            if fill_with_prefault(&mut out, decode)? != total {
                 return None;
             }
         }
