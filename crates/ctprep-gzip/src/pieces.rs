@@ -29,13 +29,24 @@ impl Decoder {
 
     /// Decodes the raw deflate stream at the start of `input` into `out`: the input bytes it
     /// took and the bytes it wrote, or why it failed.
-    #[allow(unsafe_code)]
     fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
+        self.run(libdeflate_sys::libdeflate_deflate_decompress_ex, input, out)
+    }
+
+    /// Decodes the gzip member at the start of `input` into `out` (its CRC-32 and length
+    /// checked), as [`Decoder::decode`].
+    fn gzip(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
+        self.run(libdeflate_sys::libdeflate_gzip_decompress_ex, input, out)
+    }
+
+    /// One of libdeflate's `_ex` decoders (raw deflate or gzip: the same signature).
+    #[allow(unsafe_code)]
+    fn run(&mut self, f: ExDecoder, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
         let (mut took, mut wrote) = (0usize, 0usize);
         // SAFETY: the pointers and lengths come from live slices; libdeflate reads at most
         // `input.len()` bytes and writes at most `out.len()`, and fills the two counts.
         let r = unsafe {
-            libdeflate_sys::libdeflate_deflate_decompress_ex(
+            f(
                 self.0.as_ptr(),
                 input.as_ptr().cast(),
                 input.len(),
@@ -55,30 +66,16 @@ impl Decoder {
     }
 }
 
-impl Decoder {
-    /// Decodes the gzip member at the start of `input` into `out` (its CRC-32 and length
-    /// checked): the input bytes it took and the bytes it wrote, or why it failed.
-    #[allow(unsafe_code)]
-    fn gzip(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), &'static str> {
-        let (mut took, mut wrote) = (0usize, 0usize);
-        // SAFETY: as in `decode`.
-        let r = unsafe {
-            libdeflate_sys::libdeflate_gzip_decompress_ex(
-                self.0.as_ptr(),
-                input.as_ptr().cast(),
-                input.len(),
-                out.as_mut_ptr().cast(),
-                out.len(),
-                &mut took,
-                &mut wrote,
-            )
-        };
-        match r {
-            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok((took, wrote)),
-            _ => Err("corrupt gzip data"),
-        }
-    }
-}
+/// The signature of libdeflate's `_ex` decoders.
+type ExDecoder = unsafe extern "C" fn(
+    *mut libdeflate_sys::libdeflate_decompressor,
+    *const std::ffi::c_void,
+    usize,
+    *mut std::ffi::c_void,
+    usize,
+    *mut usize,
+    *mut usize,
+) -> libdeflate_sys::libdeflate_result;
 
 /// A gzip file of one member decoded whole by libdeflate into `out` (its CRC-32 and length
 /// checked): the bytes written. `None` when it does not decode, or when the member ends before
