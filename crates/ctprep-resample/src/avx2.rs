@@ -12,6 +12,10 @@
 //! for bit (tested). Axes the rows do not move along (an in-plane rotation's z) and larger
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
+//! In-plane maps (the input's z from the output's z alone, [`z_first`]) take
+//! [`slice_z_first`]: each output slice blends its two input planes along z once, then gathers
+//! 64-bit x pairs from that plane (half the values per block); blends in the order z, x, y.
+//!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
 #![allow(unsafe_code)] // `std::arch` intrinsics and gathers, each with its proof.
@@ -100,7 +104,7 @@ fn axis_taps<const FILL: bool>(start: f64, step: f64, j: __m256d, j4: __m256d, n
 /// plus `l` steps in `f32`; the taps as there, in `f32`. For the plans [`steps32`] admits
 /// each position that reaches the taps (in `[-1, n]`) is within 8e-4 voxel of the `f64` one: the
 /// block start's rounding, half an `f32` ulp below 8192 (4.9e-4), the step's rounding over 7
-/// lanes and the product's (4.2e-5), the sum's below 4096 (2.5e-4) ([`position32`], tested). The fill
+/// lanes and the product's (4.2e-5), the sum's below 4096 (2.5e-4) (`position32`, tested). The fill
 /// rule still tests the `f64` positions, so no voxel changes between fill and value.
 #[target_feature(enable = "avx2")]
 fn axis_taps32<const FILL: bool>(start: f64, step: f64, jx0: usize, j: __m256d, j4: __m256d, n: usize) -> AxisTaps {

@@ -8,7 +8,9 @@
 //! weighted sums across the eight lanes at once, in `wide` `f32x8` ([`Wide`]) or in plain
 //! loops compiled per instruction set ([`Plain`]). Trilinear blocks clamp per lane (every tap
 //! in range, no per-voxel fallback); spline blocks leave lanes that need a boundary rule (a
-//! fold, a fill tap) to the per-voxel code. `int16` trilinear input takes the AVX2 kernel
+//! fold, a fill tap) to the per-voxel code; tricubic blocks of in-plane maps weight the slice's
+//! four coefficient planes along z once ([`bicubic_slice`], within `f32` rounding of the
+//! per-voxel sum), like every tricubic block. `int16` trilinear input takes the AVX2 kernel
 //! where the CPU has it ([`crate::avx2`]: gathers, positions stepped in `f32` within a block,
 //! within 8e-4 voxel of these).
 
@@ -283,7 +285,7 @@ pub(crate) struct Coefficients<'a> {
 }
 
 /// The taps of eight lanes along `axis` where no boundary rule touches them: the first tap's
-/// index and the weights, as [`Axis::taps_at`] and [`weights`] give them there; `false` in
+/// index and the weights, as [`Axis::taps_at`] and [`crate::spline::weights`] give them there; `false` in
 /// `ok` where that code must decide (a fold, a clamp, a fill tap, SimpleITK's fill rule, NaN).
 /// Lane loops without branches (a match on the order outside them), so they vectorise.
 ///
