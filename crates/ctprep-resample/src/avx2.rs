@@ -15,6 +15,8 @@
 //! In-plane maps (the input's z from the output's z alone, [`z_first`]) take
 //! [`slice_z_first`]: each output slice blends its two input planes along z once, then gathers
 //! 64-bit x pairs from that plane (half the values per block); blends in the order z, x, y.
+//! There, the blocks of a row whose every lane lies inside the plane (found per row from its
+//! start and step, [`interior`]) skip the clamps and masks; the same bits as the clamped block.
 //!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
@@ -222,11 +224,42 @@ fn slice_z_first<const FILL: bool>(
     let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
     let f32_steps = steps32(plan);
     let vsy = _mm256_set1_epi32(nx as i32);
+    let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
+    let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
+    let mut starts = [Vec::new(), Vec::new()];
     for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
         let start = plan.map.row_start(jy, jz);
         let zero = _mm256_setzero_pd();
         let fixed: [AxisTaps; 2] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
+        // The blocks whose every lane is inside on both axes take `interior_block`.
+        let inner = if f32_steps {
+            let (x, y) = (interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx));
+            x.start.max(y.start).div_ceil(8)..x.end.min(y.end) / 8
+        } else {
+            0..0
+        };
+        for a in 0..2 {
+            block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
+        }
         for (b, o) in out_row.chunks_mut(8).enumerate() {
+            if inner.contains(&b) {
+                let tap = |a: usize| {
+                    if step[a] == 0.0 {
+                        (fixed[a].i, fixed[a].w)
+                    } else {
+                        let x = _mm256_add_ps(_mm256_set1_ps(starts[a][b - inner.start]), offsets[a]);
+                        let i = _mm256_cvttps_epi32(x);
+                        (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
+                    }
+                };
+                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps
+                // in `[0, ny - 2]`, so each pair and the next row's are in the plane.
+                let v = unsafe { interior_block(ptr, tap(0), tap(1), vsy) };
+                // SAFETY: `o` holds 8 `f32` (`inner` holds whole blocks); unaligned store.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_add_ps(_mm256_mul_ps(v, slope), inter)) };
+                continue;
+            }
             let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
             let j4 = _mm256_add_pd(j, four);
             let taps = |a: usize| {
@@ -262,6 +295,66 @@ fn slice_z_first<const FILL: bool>(
             store::<FILL>(o, v, fill_v, inside);
         }
     }
+}
+
+/// The output voxels `j < m` of a row whose position `p + j * s` along an axis of `n` voxels
+/// lies in `[MARGIN, n - 1 - MARGIN]` (none where `n < 2`), a conservative range: one voxel
+/// in from each end for the divisions' rounding. With `MARGIN` above `axis_taps32`'s bound
+/// (8e-4 voxel) the block positions there are in `(0, n - 1)`: taps need no clamping and the
+/// next voxel along the axis is in the input.
+pub(crate) fn interior(p: f64, s: f64, n: usize, m: usize) -> Range<usize> {
+    const MARGIN: f64 = 1e-3;
+    let (lo, hi) = (MARGIN, n as f64 - 1.0 - MARGIN);
+    if !(lo < hi && p.is_finite() && s.is_finite()) {
+        return 0..0;
+    }
+    if s == 0.0 {
+        return if (lo..=hi).contains(&p) { 0..m } else { 0..0 };
+    }
+    let (a, b) = ((lo - p) / s, (hi - p) / s);
+    let (a, b) = if s > 0.0 { (a, b) } else { (b, a) };
+    let (first, last) = ((a.ceil() + 1.0).max(0.0), (b.floor() - 1.0).min(m as f64 - 1.0));
+    if first <= last { first as usize..last as usize + 1 } else { 0..0 }
+}
+
+/// The first positions of the row's `blocks`, `start + step * jx0` in `f64` rounded to `f32`,
+/// as [`axis_taps32`] computes them (four blocks per instruction instead of one by one).
+#[target_feature(enable = "avx2")]
+fn block_starts(start: f64, step: f64, blocks: Range<usize>, out: &mut Vec<f32>) {
+    out.clear();
+    let (s, d) = (_mm256_set1_pd(start), _mm256_set1_pd(step));
+    let mut j = _mm256_add_pd(_mm256_set1_pd((blocks.start * 8) as f64), _mm256_setr_pd(0.0, 8.0, 16.0, 24.0));
+    for _ in (0..blocks.len()).step_by(4) {
+        let mut four = [0f32; 4];
+        // SAFETY: `four` holds 4 `f32`; unaligned store.
+        unsafe { _mm_storeu_ps(four.as_mut_ptr(), _mm256_cvtpd_ps(_mm256_add_pd(s, _mm256_mul_pd(d, j)))) };
+        out.extend_from_slice(&four);
+        j = _mm256_add_pd(j, _mm256_set1_pd(32.0));
+    }
+}
+
+/// [`slice_z_first`]'s block where every lane is inside the plane (`interior`): the taps
+/// `(i, w)` along x and y unclamped, the lower row's pairs at `i`, the upper row's always one
+/// row on (where the y weight is 0 the blend adds `0 * (r1 - r0)` to a value that is never
+/// `-0.0`: the same bits as the clamped block's `r0 + 0 * 0`). The indices are put in the order
+/// 0, 1, 4, 5 | 2, 3, 6, 7 before the gathers, so splitting the pairs gives the lanes in order.
+///
+/// # Safety
+/// Every lane's 8 bytes at `plane + i` and at `plane + i + nx` (four bytes per index) are
+/// readable: the block is interior.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn interior_block(plane: *const f64, x: (__m256i, __m256), y: (__m256i, __m256), vsy: __m256i) -> __m256 {
+    let i0 = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_add_epi32(x.0, _mm256_mullo_epi32(y.0, vsy)));
+    let i1 = _mm256_add_epi32(i0, vsy);
+    // SAFETY: the caller's promise.
+    let g = |i: __m256i| unsafe {
+        let lo = _mm256_castpd_ps(_mm256_i32gather_pd::<4>(plane, _mm256_castsi256_si128(i)));
+        let hi = _mm256_castpd_ps(_mm256_i32gather_pd::<4>(plane, _mm256_extracti128_si256::<1>(i)));
+        (_mm256_shuffle_ps::<0b10_00_10_00>(lo, hi), _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi))
+    };
+    let (r0, r1) = (g(i0), g(i1));
+    blend(blend(r0.0, r0.1, x.1), blend(r1.0, r1.1, x.1), y.1)
 }
 
 /// A block's values into its output `o` (8 values, fewer at a row's end): the fill value in

@@ -737,6 +737,76 @@ mod tests {
         assert!(worst <= 8e-4, "f32 steps moved a position by {worst} voxel");
     }
 
+    /// `interior` ranges hold only positions at least 1e-3 voxel inside `[0, n - 1]` and miss at
+    /// most two of them (one at each end).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn interior_ranges_are_inside_and_nearly_whole() {
+        let mut nonempty = 0;
+        for n in [1usize, 2, 3, 9, 512, 4096] {
+            for p in [-700.3, -3.0, -0.0004, 0.0, 0.0007, 0.5, 1.9995, 255.25, 4095.0, 5000.0] {
+                for s in [-64.0, -1.28, -0.27, -1e-9, 0.0, 1e-9, 0.013, 0.27, 1.0, 1.2799, 7.5, 64.0] {
+                    for m in [1usize, 8, 9, 400, 5000] {
+                        let r = crate::avx2::interior(p, s, n, m);
+                        let at = |j: usize| p + s * j as f64;
+                        let inside = |j: usize| at(j) >= 1e-3 && at(j) <= n as f64 - 1.0 - 1e-3;
+                        let what = format!("p {p} s {s} n {n} m {m}: {r:?}");
+                        assert!(r.end <= m, "{what}");
+                        assert!(r.clone().all(inside), "{what}");
+                        nonempty += usize::from(!r.is_empty());
+                        let all = (0..m).filter(|&j| inside(j)).count();
+                        assert!(all <= r.len() + 2, "{what}: {all} voxels inside");
+                    }
+                }
+            }
+        }
+        assert!(nonempty > 100, "only {nonempty} non-empty ranges");
+    }
+
+    /// The AVX2 kernel on in-plane maps over inputs wide enough for whole blocks inside the
+    /// plane (its unclamped blocks) and around their edges, against the per-voxel code at its
+    /// positions: rotations, flips, zooms in and out, with and without fill.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_interior_blocks_equal_the_per_voxel_code() {
+        if !crate::avx2::available() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let shape = [61, 45, 4];
+        let n: usize = shape.iter().product();
+        let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
+        let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
+        let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
+        let mut interior_blocks = 0;
+        for deg in [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0] {
+            for zoom in [0.31, 0.78, 1.0, 1.28, 2.9] {
+                let (s, c) = f64::to_radians(deg).sin_cos();
+                let lin = [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, 0.0], [0.0, 0.0, 1.3]];
+                let m = [(50.0 / zoom) as usize + 3, 19, 5];
+                let half: [f64; 3] =
+                    std::array::from_fn(|r| (0..3).map(|k| lin[r][k] * (m[k] as f64 - 1.0) / 2.0).sum());
+                let origin: [f64; 3] = std::array::from_fn(|r| centre[r] - half[r]);
+                let plan =
+                    plan_like(shape, &a, Grid { shape: m, affine: Affine::from_parts(lin, origin) }).expect("plans");
+                assert!(crate::avx2::z_first(&plan), "in-plane map");
+                for jy in 0..m[1] {
+                    let start = plan.map.row_start(jy, 2);
+                    let [x, y] = [0, 1].map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
+                    interior_blocks += (x.end.min(y.end) / 8).saturating_sub(x.start.max(y.start).div_ceil(8));
+                }
+                for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0)).scaling(2.0, 24.0)] {
+                    let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
+                    let mut avx = vec![3f32; plan.output_len()];
+                    crate::avx2::linear_i16(&src, 0, &plan, fill, scale, 0..m[2], &mut avx);
+                    let want = at_positions32(&src, &plan, fill, scale);
+                    assert_eq!(bits(&avx), bits(&want), "{deg} degrees, zoom {zoom}, fill {fill:?}");
+                }
+            }
+        }
+        assert!(interior_blocks > 1000, "only {interior_blocks} interior blocks");
+    }
+
     #[test]
     fn linear_blocks_equal_the_per_voxel_code() {
         for shape in SHAPES {
