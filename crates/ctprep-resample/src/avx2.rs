@@ -13,10 +13,12 @@
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
 //! In-plane maps (the input's z from the output's z alone, [`z_first`]) take
-//! [`slice_z_first`]: each output slice blends its two input planes along z once, then gathers
-//! 64-bit x pairs from that plane (half the values per block); blends in the order z, x, y.
-//! There, the blocks of a row whose every lane lies inside the plane (found per row from its
-//! start and step, [`interior`]) skip the clamps and masks; the same bits as the clamped block.
+//! [`slice_z_first`]: each output slice blends its two input planes along z once, into a plane
+//! whose rows are interleaved with the next ones ([`interleave_rows`]), so one 16-byte load
+//! reads a voxel's four in-plane taps; blends in the order z, x, y. The blocks of a row whose
+//! every lane lies inside the plane (found per row from its start and step, [`interior`]) take
+//! those loads unclamped ([`interior_block`]); the others gather 64-bit (row, next row) pairs
+//! with clamped taps. Both give the same bits as the per-voxel code in that order (tested).
 //!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
@@ -181,9 +183,9 @@ pub(crate) fn z_first(plan: &Plan) -> bool {
 }
 
 /// Output slice `jz` when [`z_first`]: the slice's two input planes blended along z once
-/// (`plane`, `f32`, one value of padding), then per block of eight the in-plane taps as
-/// [`linear_i16_avx2`]'s, their two x neighbours fetched as one 64-bit lane (four gathers of
-/// four lanes, half the values of the pair gathers), blended along x, then y. The order of the
+/// ([`interleave_rows`]), then per block of eight the in-plane taps as [`linear_i16_avx2`]'s,
+/// each voxel's four values by one load ([`interior_block`]) or, near the plane's edges, by
+/// four gathers of four 64-bit (row, next row) pairs, blended along x, then y. The order of the
 /// blends is z, x, y (the oracle's is x, y, z): values within a few `f32` roundings of it.
 #[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slice.
 #[target_feature(enable = "avx2")]
@@ -210,14 +212,11 @@ fn slice_z_first<const FILL: bool>(
         return;
     }
     let (a, b) = (&src[(tz.i0 - first) * nxy..][..nxy], &src[(tz.i1 - first) * nxy..][..nxy]);
-    let wz = tz.w as f32;
-    // A 64-bit gather at `i` reads `plane[i]` and `plane[i + 1]`; `i` is at most `nxy - 1`:
-    // one value of padding.
-    plane.resize(nxy + 1, 0.0);
-    for ((p, &a), &b) in plane.iter_mut().zip(a).zip(b) {
-        let (a, b) = (f32::from(a), f32::from(b));
-        *p = a + wz * (b - a);
-    }
+    // The plane holds, at `2 * (y * nx + x)`, the blended value of row `y` and of row `y + 1`
+    // (`y` again on the last row), so one 16-byte load at `(x, y)` reads the four taps of a
+    // voxel. Reads reach one element past a row's end (`x + 1` where `x` is clamped to
+    // `nx - 1`, with weight 0): one element of padding.
+    interleave_rows(a, b, tz.w as f32, nx, plane);
     let ptr = plane.as_ptr().cast::<f64>();
     let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
     let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
@@ -255,7 +254,7 @@ fn slice_z_first<const FILL: bool>(
                 };
                 // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps
                 // in `[0, ny - 2]`, so each pair and the next row's are in the plane.
-                let v = unsafe { interior_block(ptr, tap(0), tap(1), vsy) };
+                let v = unsafe { interior_block(plane.as_ptr(), tap(0), tap(1), vsy) };
                 // SAFETY: `o` holds 8 `f32` (`inner` holds whole blocks); unaligned store.
                 unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_add_ps(_mm256_mul_ps(v, slope), inter)) };
                 continue;
@@ -278,19 +277,20 @@ fn slice_z_first<const FILL: bool>(
                 o.fill(fill.unwrap_or(0.0));
                 continue;
             }
+            // Where the y weight is 0 (the last row clamped, or on a row) the upper value
+            // enters only as `0 * (upper - lower)` with finite values, as in `interior_block`.
             let i0 = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy));
-            let i1 = _mm256_add_epi32(i0, _mm256_and_si256(ty.next, vsy));
-            // SAFETY: every index is in `[0, nxy - 1]` (taps clamped per axis) and the 8 bytes
-            // at `plane[i]` end at most at the padding value; gathers need no alignment.
-            let (r0, r1) = unsafe {
+            // SAFETY: every index is in `[0, nxy - 1]` (taps clamped per axis), so the element
+            // at `i + 1` is at most the padding one; gathers need no alignment.
+            let (x0, x1) = unsafe {
                 let g = |i: __m256i| {
-                    let lo = _mm256_i32gather_pd::<4>(ptr, _mm256_castsi256_si128(i));
-                    let hi = _mm256_i32gather_pd::<4>(ptr, _mm256_extracti128_si256::<1>(i));
+                    let lo = _mm256_i32gather_pd::<8>(ptr, _mm256_castsi256_si128(i));
+                    let hi = _mm256_i32gather_pd::<8>(ptr, _mm256_extracti128_si256::<1>(i));
                     split(lo, hi)
                 };
-                (g(i0), g(i1))
+                (g(i0), g(_mm256_add_epi32(i0, _mm256_set1_epi32(1))))
             };
-            let v = blend(blend(r0.0, r0.1, tx.w), blend(r1.0, r1.1, tx.w), ty.w);
+            let v = blend(blend(x0.0, x1.0, tx.w), blend(x0.1, x1.1, tx.w), ty.w);
             let v = _mm256_add_ps(_mm256_mul_ps(v, slope), inter);
             store::<FILL>(o, v, fill_v, inside);
         }
@@ -334,27 +334,76 @@ fn block_starts(start: f64, step: f64, blocks: Range<usize>, out: &mut Vec<f32>)
 }
 
 /// [`slice_z_first`]'s block where every lane is inside the plane (`interior`): the taps
-/// `(i, w)` along x and y unclamped, the lower row's pairs at `i`, the upper row's always one
-/// row on (where the y weight is 0 the blend adds `0 * (r1 - r0)` to a value that is never
-/// `-0.0`: the same bits as the clamped block's `r0 + 0 * 0`). The indices are put in the order
-/// 0, 1, 4, 5 | 2, 3, 6, 7 before the gathers, so splitting the pairs gives the lanes in order.
+/// `(i, w)` along x and y unclamped, each voxel's four values by one 16-byte load from the
+/// interleaved plane (`(x, y)`, `(x, y + 1)`, `(x + 1, y)`, `(x + 1, y + 1)`), transposed into
+/// four vectors of eight lanes. Where the y weight is 0 the blend adds `0 * (upper - lower)` to
+/// a value that is never `-0.0`: the same bits as the clamped block's.
 ///
 /// # Safety
-/// Every lane's 8 bytes at `plane + i` and at `plane + i + nx` (four bytes per index) are
+/// Every lane's 16 bytes at element `i = x + nx * y` of `plane` (8 bytes per element) are
 /// readable: the block is interior.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn interior_block(plane: *const f64, x: (__m256i, __m256), y: (__m256i, __m256), vsy: __m256i) -> __m256 {
-    let i0 = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_add_epi32(x.0, _mm256_mullo_epi32(y.0, vsy)));
-    let i1 = _mm256_add_epi32(i0, vsy);
-    // SAFETY: the caller's promise.
-    let g = |i: __m256i| unsafe {
-        let lo = _mm256_castpd_ps(_mm256_i32gather_pd::<4>(plane, _mm256_castsi256_si128(i)));
-        let hi = _mm256_castpd_ps(_mm256_i32gather_pd::<4>(plane, _mm256_extracti128_si256::<1>(i)));
-        (_mm256_shuffle_ps::<0b10_00_10_00>(lo, hi), _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi))
+unsafe fn interior_block(plane: *const f32, x: (__m256i, __m256), y: (__m256i, __m256), vsy: __m256i) -> __m256 {
+    let mut at = [0i32; 8];
+    // SAFETY: `at` holds 8 `i32`; unaligned store.
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), _mm256_add_epi32(x.0, _mm256_mullo_epi32(y.0, vsy))) };
+    // SAFETY: the caller's promise (indices are non-negative).
+    let load = |k: usize| unsafe { _mm_loadu_ps(plane.add(2 * at[k] as usize)) };
+    // Voxels k and k + 4 in the two halves, then a 4x4 transpose within each half.
+    let t: [__m256; 4] = std::array::from_fn(|k| _mm256_set_m128(load(k + 4), load(k)));
+    let (u0, u1) = (_mm256_unpacklo_ps(t[0], t[1]), _mm256_unpackhi_ps(t[0], t[1]));
+    let (u2, u3) = (_mm256_unpacklo_ps(t[2], t[3]), _mm256_unpackhi_ps(t[2], t[3]));
+    let (lower0, upper0) = (_mm256_shuffle_ps::<0x44>(u0, u2), _mm256_shuffle_ps::<0xEE>(u0, u2));
+    let (lower1, upper1) = (_mm256_shuffle_ps::<0x44>(u1, u3), _mm256_shuffle_ps::<0xEE>(u1, u3));
+    blend(blend(lower0, lower1, x.1), blend(upper0, upper1, x.1), y.1)
+}
+
+/// The two input planes `a` and `b` blended along z with weight `wz` (`a + wz * (b - a)` in
+/// `f32`, as the oracle), each row interleaved with the next one (the last row with itself)
+/// into `plane`: element `y * nx + x` (two `f32`) holds rows `y` and `y + 1` at `x`; one
+/// element of padding.
+#[target_feature(enable = "avx2")]
+fn interleave_rows(a: &[i16], b: &[i16], wz: f32, nx: usize, plane: &mut Vec<f32>) {
+    let ny = a.len() / nx;
+    // Every element is written below; the padding one is set to 0 (read with weight 0).
+    plane.resize(2 * (a.len() + 1), 0.0);
+    let last = plane.len() - 2;
+    plane[last..].fill(0.0);
+    let w = _mm256_set1_ps(wz);
+    // Eight values of row `y` from `x` on, blended along z as the oracle does.
+    let blended = |y: usize, x: usize| {
+        // SAFETY: `x + 8 <= nx` (whole chunks only), so 8 `i16` from `y * nx + x` are in `a`
+        // and `b`; unaligned loads.
+        unsafe {
+            let at = |v: &[i16]| {
+                _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(v.as_ptr().add(y * nx + x).cast())))
+            };
+            let (a, b) = (at(a), at(b));
+            _mm256_add_ps(a, _mm256_mul_ps(w, _mm256_sub_ps(b, a)))
+        }
     };
-    let (r0, r1) = (g(i0), g(i1));
-    blend(blend(r0.0, r0.1, x.1), blend(r1.0, r1.1, x.1), y.1)
+    let one = |y: usize, x: usize| {
+        let (a, b) = (f32::from(a[y * nx + x]), f32::from(b[y * nx + x]));
+        a + wz * (b - a)
+    };
+    for (y, out) in plane.chunks_exact_mut(2 * nx).take(ny).enumerate() {
+        let y1 = (y + 1).min(ny - 1);
+        let whole = nx / 8 * 8;
+        for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(16)) {
+            let (l, u) = (blended(y, x), blended(y1, x));
+            let (lo, hi) = (_mm256_unpacklo_ps(l, u), _mm256_unpackhi_ps(l, u));
+            // SAFETY: `o` holds 16 `f32`; unaligned stores.
+            unsafe {
+                _mm256_storeu_ps(o.as_mut_ptr(), _mm256_permute2f128_ps::<0x20>(lo, hi));
+                _mm256_storeu_ps(o.as_mut_ptr().add(8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            }
+        }
+        for x in whole..nx {
+            out[2 * x] = one(y, x);
+            out[2 * x + 1] = one(y1, x);
+        }
+    }
 }
 
 /// A block's values into its output `o` (8 values, fewer at a row's end): the fill value in
@@ -374,7 +423,7 @@ fn store<const FILL: bool>(o: &mut [f32], v: __m256, fill: __m256, inside: __m25
     }
 }
 
-/// Two gathers of four `(v[i], v[i + 1])` pairs as the eight first values and the eight second.
+/// Two gathers of four 64-bit pairs as the eight first values and the eight second.
 #[target_feature(enable = "avx2")]
 fn split(lo: __m256d, hi: __m256d) -> (__m256, __m256) {
     let (lo, hi) = (_mm256_castpd_ps(lo), _mm256_castpd_ps(hi));
