@@ -12,7 +12,15 @@
 //! for bit (tested). Axes the rows do not move along (an in-plane rotation's z) and larger
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
-//! In-plane maps (the input's z from the output's z alone, [`z_first`]) take
+//! Maps within the input's planes (the input's z from the output's z alone, its x and y from
+//! the output's x and y alone, [`grouped`]: in-plane rotations and obliques, the rotated bench
+//! grid) take [`grouped_slices`]: the output slices between the same two input planes share
+//! their in-plane positions, so each block's bilinear values in both planes are computed once
+//! (from an interleaved copy of the pair, [`pair_plane`], one 16-byte load per voxel inside
+//! it) and only the z blend runs per slice; the oracle's blend order, the same bits.
+//!
+//! Other in-plane maps (the input's z from the output's z alone, [`z_first`], but x or y moving
+//! with the output's z: the orthonormal grid of a gantry-tilted input) take
 //! [`slice_z_first`]: each output slice blends its two input planes along z once, into a plane
 //! whose rows are interleaved with the next ones ([`interleave_rows`]), so one 16-byte load
 //! reads a voxel's four in-plane taps; blends in the order z, x, y. The blocks of a row whose
@@ -434,6 +442,131 @@ fn split(lo: __m256d, hi: __m256d) -> (__m256, __m256) {
     (order(a), order(b))
 }
 
+/// The general blocks' data and constants ([`Blocks::block`]).
+struct Blocks<'a, const FILL: bool> {
+    src: &'a [i16],
+    first: usize,
+    plan: &'a Plan,
+    fill: Option<f32>,
+    scale: Scale,
+    f32_steps: bool,
+}
+
+impl<const FILL: bool> Blocks<'_, FILL> {
+    /// The taps of the row starting at `start` along the axes it does not move along.
+    #[target_feature(enable = "avx2")]
+    fn fixed(&self, start: [f64; 3]) -> [AxisTaps; 3] {
+        let zero = _mm256_setzero_pd();
+        std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, self.plan.input_shape[a]))
+    }
+
+    /// Block `b` of the row starting at `start` (`fixed` its [`Blocks::fixed`] taps) into `o`
+    /// (8 values, fewer at the row's end): clamped taps on every axis, four 32-bit gathers of
+    /// x pairs from the input, blends in the oracle's order x, y, z.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn block(&self, start: [f64; 3], fixed: &[AxisTaps; 3], b: usize, o: &mut [f32]) {
+        let (src, plan) = (self.src, self.plan);
+        let n = plan.input_shape;
+        let [nx, ny, nz] = n;
+        let l = &plan.map.linear;
+        let step = [l[0][0], l[1][0], l[2][0]];
+        let (sy, sz) = (nx as i32, (nx * ny) as i32);
+        let below = _mm256_set1_epi32((self.first * nx * ny) as i32);
+        let (vsy, vsz) = (_mm256_set1_epi32(sy), _mm256_set1_epi32(sz));
+        let (slope, inter) = (_mm256_set1_ps(self.scale.slope), _mm256_set1_ps(self.scale.inter));
+        let fill_v = _mm256_set1_ps(self.fill.unwrap_or(0.0));
+        // A 32-bit gather at index `i` reads `src[i]` and `src[i + 1]`: indices up to `len - 2`.
+        // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
+        // a one-value input gives -1, so every block loads one by one.)
+        let limit = _mm256_set1_epi32(src.len() as i32 - 2);
+        let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), _mm256_setr_pd(0.0, 1.0, 2.0, 3.0));
+        let j4 = _mm256_add_pd(j, _mm256_set1_pd(4.0));
+        // An axis the row does not move along (step 0: an in-plane rotation's z) has the
+        // row's taps in every block.
+        let taps = |a: usize, n: usize| {
+            if step[a] == 0.0 {
+                fixed[a]
+            } else if self.f32_steps {
+                axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n)
+            } else {
+                axis_taps::<FILL>(start[a], step[a], j, j4, n)
+            }
+        };
+        let (tx, ty, tz) = (taps(0, nx), taps(1, ny), taps(2, nz));
+        let inside = _mm256_and_si256(_mm256_and_si256(tx.inside, ty.inside), tz.inside);
+        let inside_bits = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32;
+        let lanes_used = (1u32 << o.len()) - 1;
+        if FILL && inside_bits & lanes_used == 0 {
+            o.fill(self.fill.unwrap_or(0.0));
+            return;
+        }
+        let base = _mm256_sub_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy)), _mm256_mullo_epi32(tz.i, vsz)),
+            below,
+        );
+        let dy = _mm256_and_si256(ty.next, vsy);
+        let dz = _mm256_and_si256(tz.next, vsz);
+        let i10 = _mm256_add_epi32(base, dy);
+        let i01 = _mm256_add_epi32(base, dz);
+        let i11 = _mm256_add_epi32(i10, dz);
+        // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
+        // last tap is the held slices' last value (x clamped at the far corner) loads
+        // its pairs one by one.
+        assert!(
+            _mm256_testz_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), base), _mm256_set1_epi32(-1)) == 1,
+            "general linear: taps below the input slices held"
+        );
+        let far = _mm256_cmpgt_epi32(i11, limit);
+        let ptr = src.as_ptr().cast::<i32>();
+        let (g00, g10, g01, g11) = if _mm256_testz_si256(far, far) == 1 {
+            // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so
+            // the 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
+            unsafe {
+                (
+                    _mm256_i32gather_epi32::<2>(ptr, base),
+                    _mm256_i32gather_epi32::<2>(ptr, i10),
+                    _mm256_i32gather_epi32::<2>(ptr, i01),
+                    _mm256_i32gather_epi32::<2>(ptr, i11),
+                )
+            }
+        } else {
+            // The block reaches the held slices' last value: the same pairs by checked
+            // loads, the second value `src[i + 1]` only where the x weight is not 0.
+            let lanes = |v: __m256i| -> [i32; 8] {
+                let mut out = [0i32; 8];
+                // SAFETY: `out` holds 8 `i32`; unaligned store.
+                unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+                out
+            };
+            let dx = lanes(_mm256_and_si256(tx.next, _mm256_set1_epi32(1)));
+            let pairs = |v: __m256i| {
+                let at = lanes(v);
+                let p: [i32; 8] = std::array::from_fn(|l| {
+                    let i = at[l] as usize;
+                    i32::from(src[i] as u16) | (i32::from(src[i + dx[l] as usize]) << 16)
+                });
+                _mm256_setr_epi32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
+            };
+            (pairs(base), pairs(i10), pairs(i01), pairs(i11))
+        };
+        // Where the x weight is 0 the oracle reads `v[i]` twice; the pair's second value
+        // then enters only as `w * (b - a)` with `w == 0` and finite values: `a` either way.
+        let (a00, b00) = pair(g00);
+        let (a10, b10) = pair(g10);
+        let (a01, b01) = pair(g01);
+        let (a11, b11) = pair(g11);
+        let l00 = blend(a00, b00, tx.w);
+        let l10 = blend(a10, b10, tx.w);
+        let l01 = blend(a01, b01, tx.w);
+        let l11 = blend(a11, b11, tx.w);
+        let p0 = blend(l00, l10, ty.w);
+        let p1 = blend(l01, l11, ty.w);
+        let v = _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, tz.w), slope), inter);
+        store::<FILL>(o, v, fill_v, inside);
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
 #[target_feature(enable = "avx2")]
 fn linear_i16_avx2<const FILL: bool>(
@@ -445,23 +578,12 @@ fn linear_i16_avx2<const FILL: bool>(
     zs: Range<usize>,
     dst: &mut [f32],
 ) {
-    let n = plan.input_shape;
-    let [nx, ny, nz] = n;
     let [mx, my, _] = plan.grid.shape;
-    let l = &plan.map.linear;
-    let step = [l[0][0], l[1][0], l[2][0]];
-    let (sy, sz) = (nx as i32, (nx * ny) as i32);
-    let below = _mm256_set1_epi32((first * nx * ny) as i32);
-    let (vsy, vsz) = (_mm256_set1_epi32(sy), _mm256_set1_epi32(sz));
-    let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
-    let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
-    let lanes = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
-    let four = _mm256_set1_pd(4.0);
-    let f32_steps = steps32(plan);
-    // A 32-bit gather at index `i` reads `src[i]` and `src[i + 1]`: indices up to `len - 2`.
-    // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
-    // a one-value input gives -1, so every block loads one by one.)
-    let limit = _mm256_set1_epi32(src.len() as i32 - 2);
+    let blocks = Blocks::<FILL> { src, first, plan, fill, scale, f32_steps: steps32(plan) };
+    if grouped(plan) {
+        grouped_slices(&blocks, zs, dst);
+        return;
+    }
     let mut plane = Vec::new();
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
         if z_first(plan) {
@@ -470,97 +592,263 @@ fn linear_i16_avx2<const FILL: bool>(
         }
         for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
             let start = plan.map.row_start(jy, jz);
-            let zero = _mm256_setzero_pd();
-            let fixed: [AxisTaps; 3] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
+            let fixed = blocks.fixed(start);
             for (b, o) in out_row.chunks_mut(8).enumerate() {
-                let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
-                let j4 = _mm256_add_pd(j, four);
-                // An axis the row does not move along (step 0: an in-plane rotation's z) has the
-                // row's taps in every block.
-                let taps = |a: usize, n: usize| {
-                    if step[a] == 0.0 {
-                        fixed[a]
-                    } else if f32_steps {
-                        axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n)
-                    } else {
-                        axis_taps::<FILL>(start[a], step[a], j, j4, n)
-                    }
-                };
-                let (tx, ty, tz) = (taps(0, nx), taps(1, ny), taps(2, nz));
-                let inside = _mm256_and_si256(_mm256_and_si256(tx.inside, ty.inside), tz.inside);
-                let inside_bits = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32;
-                let lanes_used = (1u32 << o.len()) - 1;
-                if FILL && inside_bits & lanes_used == 0 {
-                    o.fill(fill.unwrap_or(0.0));
-                    continue;
-                }
-                let base = _mm256_sub_epi32(
-                    _mm256_add_epi32(
-                        _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy)),
-                        _mm256_mullo_epi32(tz.i, vsz),
-                    ),
-                    below,
-                );
-                let dy = _mm256_and_si256(ty.next, vsy);
-                let dz = _mm256_and_si256(tz.next, vsz);
-                let i10 = _mm256_add_epi32(base, dy);
-                let i01 = _mm256_add_epi32(base, dz);
-                let i11 = _mm256_add_epi32(i10, dz);
-                // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
-                // last tap is the held slices' last value (x clamped at the far corner) loads
-                // its pairs one by one.
-                assert!(
-                    _mm256_testz_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), base), _mm256_set1_epi32(-1)) == 1,
-                    "general linear: taps below the input slices held"
-                );
-                let far = _mm256_cmpgt_epi32(i11, limit);
-                let ptr = src.as_ptr().cast::<i32>();
-                let (g00, g10, g01, g11) = if _mm256_testz_si256(far, far) == 1 {
-                    // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so
-                    // the 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
-                    unsafe {
-                        (
-                            _mm256_i32gather_epi32::<2>(ptr, base),
-                            _mm256_i32gather_epi32::<2>(ptr, i10),
-                            _mm256_i32gather_epi32::<2>(ptr, i01),
-                            _mm256_i32gather_epi32::<2>(ptr, i11),
-                        )
-                    }
-                } else {
-                    // The block reaches the held slices' last value: the same pairs by checked
-                    // loads, the second value `src[i + 1]` only where the x weight is not 0.
-                    let lanes = |v: __m256i| -> [i32; 8] {
-                        let mut out = [0i32; 8];
-                        // SAFETY: `out` holds 8 `i32`; unaligned store.
-                        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
-                        out
-                    };
-                    let dx = lanes(_mm256_and_si256(tx.next, _mm256_set1_epi32(1)));
-                    let pairs = |v: __m256i| {
-                        let at = lanes(v);
-                        let p: [i32; 8] = std::array::from_fn(|l| {
-                            let i = at[l] as usize;
-                            i32::from(src[i] as u16) | (i32::from(src[i + dx[l] as usize]) << 16)
-                        });
-                        _mm256_setr_epi32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
-                    };
-                    (pairs(base), pairs(i10), pairs(i01), pairs(i11))
-                };
-                // Where the x weight is 0 the oracle reads `v[i]` twice; the pair's second value
-                // then enters only as `w * (b - a)` with `w == 0` and finite values: `a` either way.
-                let (a00, b00) = pair(g00);
-                let (a10, b10) = pair(g10);
-                let (a01, b01) = pair(g01);
-                let (a11, b11) = pair(g11);
-                let l00 = blend(a00, b00, tx.w);
-                let l10 = blend(a10, b10, tx.w);
-                let l01 = blend(a01, b01, tx.w);
-                let l11 = blend(a11, b11, tx.w);
-                let p0 = blend(l00, l10, ty.w);
-                let p1 = blend(l01, l11, ty.w);
-                let v = _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, tz.w), slope), inter);
-                store::<FILL>(o, v, fill_v, inside);
+                blocks.block(start, &fixed, b, o);
             }
         }
     }
+}
+
+/// Whether the input's z depends on the output's z alone and its x and y on the output's x and
+/// y alone (rotations and obliques within the input's planes, the rotated bench grid): every
+/// output slice between the same two input planes then samples them at the same in-plane
+/// positions, and [`grouped_slices`] interpolates those positions once for all of them.
+pub(crate) fn grouped(plan: &Plan) -> bool {
+    let l = &plan.map.linear;
+    z_first(plan) && l[0][2] == 0.0 && l[1][2] == 0.0
+}
+
+/// Output slices `zs` into `dst` when [`grouped`]: runs of slices whose z has the same two taps
+/// (planes `i0`, `i1`) are done together. For each run the two planes are interleaved
+/// ([`pair_plane`]: one 16-byte load holds a voxel's eight taps), each block's bilinear values
+/// in plane `i0` and plane `i1` computed once ([`pair_block`], blocks wholly inside the plane)
+/// and blended along z per slice: the oracle's order x, y, z, the same bits as the per-voxel
+/// code at these positions. Blocks near the plane's edges clamp their taps and gather the
+/// elements ([`edge_pair_block`]), also once per run. With `FILL`, slices whose z is outside
+/// are filled, and lanes outside in x or y.
+#[target_feature(enable = "avx2")]
+fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst: &mut [f32]) {
+    let plan = blocks.plan;
+    let [nx, ny, nz] = plan.input_shape;
+    let [mx, my, _] = plan.grid.shape;
+    let (nxy, mxy) = (nx * ny, mx * my);
+    let step = [plan.map.linear[0][0], plan.map.linear[1][0]];
+    let (slope, inter) = (_mm256_set1_ps(blocks.scale.slope), _mm256_set1_ps(blocks.scale.inter));
+    let vsy = _mm256_set1_epi32(nx as i32);
+    let fill_v = _mm256_set1_ps(blocks.fill.unwrap_or(0.0));
+    let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
+    let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
+    let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
+    let z_of = |jz: usize| plan.map.row_start(0, jz)[2];
+    let mut jz = zs.start;
+    while jz < zs.end {
+        let tz = crate::linear_tap(z_of(jz), nz, false);
+        let inside = |z: f64| !FILL || (z >= -0.5 && z < nz as f64 - 0.5);
+        // The run: the following slices with the same taps (and, with `FILL`, inside).
+        let mut end = jz + 1;
+        while end < zs.end && {
+            let t = crate::linear_tap(z_of(end), nz, false);
+            (t.i0, t.i1) == (tz.i0, tz.i1) && inside(z_of(end)) == inside(z_of(jz))
+        } {
+            end += 1;
+        }
+        let run = &mut dst[(jz - zs.start) * mxy..(end - zs.start) * mxy];
+        if !inside(z_of(jz)) {
+            run.fill(blocks.fill.unwrap_or(0.0));
+            jz = end;
+            continue;
+        }
+        let src = blocks.src;
+        let at = |i: usize| &src[(i - blocks.first) * nxy..][..nxy];
+        pair_plane(at(tz.i0), at(tz.i1), nx, &mut plane);
+        let weights: Vec<__m256> =
+            (jz..end).map(|j| _mm256_set1_ps(crate::linear_tap(z_of(j), nz, false).w as f32)).collect();
+        let mut outs: Vec<&mut [f32]> = run.chunks_exact_mut(mxy).collect();
+        for jy in 0..my {
+            let start = plan.map.row_start(jy, jz);
+            let inner = if blocks.f32_steps {
+                let (x, y) = (interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx));
+                x.start.max(y.start).div_ceil(8)..x.end.min(y.end) / 8
+            } else {
+                0..0
+            };
+            for a in 0..2 {
+                block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
+            }
+            let fixed_xy = blocks.fixed(start);
+            for b in inner.clone() {
+                let tap = |a: usize| {
+                    if step[a] == 0.0 {
+                        (fixed_xy[a].i, fixed_xy[a].w)
+                    } else {
+                        let x = _mm256_add_ps(_mm256_set1_ps(starts[a][b - inner.start]), offsets[a]);
+                        let i = _mm256_cvttps_epi32(x);
+                        (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
+                    }
+                };
+                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps in
+                // `[0, ny - 2]`, so each voxel's element and the next are in the plane.
+                let (lower, upper) = unsafe { pair_block(plane.as_ptr(), tap(0), tap(1), vsy) };
+                let at = jy * mx + b * 8;
+                for (out, &wz) in outs.iter_mut().zip(&weights) {
+                    let v = _mm256_add_ps(_mm256_mul_ps(blend(lower, upper, wz), slope), inter);
+                    // SAFETY: `inner` holds whole blocks: 8 `f32` from `at` in the slice.
+                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(at), v) };
+                }
+            }
+            // The edge blocks: clamped taps, gathered elements.
+            let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
+            for b in (0..mx.div_ceil(8)).filter(|b| !inner.contains(b)) {
+                let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
+                let j4 = _mm256_add_pd(j, four);
+                let taps = |a: usize| {
+                    if step[a] == 0.0 {
+                        fixed_xy[a]
+                    } else if blocks.f32_steps {
+                        axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, [nx, ny][a])
+                    } else {
+                        axis_taps::<FILL>(start[a], step[a], j, j4, [nx, ny][a])
+                    }
+                };
+                let (tx, ty) = (taps(0), taps(1));
+                let (at, len) = (jy * mx + b * 8, (mx - b * 8).min(8));
+                let inside = _mm256_and_si256(tx.inside, ty.inside);
+                if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & ((1 << len) - 1) == 0 {
+                    for out in outs.iter_mut() {
+                        out[at..at + len].fill(blocks.fill.unwrap_or(0.0));
+                    }
+                    continue;
+                }
+                // SAFETY: `pair_plane` wrote the plane for `nx` x `ny`; the taps are clamped.
+                let (lower, upper) = unsafe { edge_pair_block(plane.as_ptr(), &tx, &ty, vsy) };
+                for (out, &wz) in outs.iter_mut().zip(&weights) {
+                    let v = _mm256_add_ps(_mm256_mul_ps(blend(lower, upper, wz), slope), inter);
+                    store::<FILL>(&mut out[at..at + len], v, fill_v, inside);
+                }
+            }
+        }
+        jz = end;
+    }
+}
+
+/// Planes `a` and `b` (rows of `nx` values) interleaved into `plane`: element `y * nx + x`
+/// (four `i16`, 8 bytes) holds `a` at rows `y` and `y + 1` (`y` again on the last row), then
+/// `b` at the same two, so the 16 bytes from `(x, y)` hold a voxel's eight taps when `x + 1`
+/// is in the row. One element of padding (zeros: read only with weight 0).
+#[target_feature(enable = "avx2")]
+fn pair_plane(a: &[i16], b: &[i16], nx: usize, plane: &mut Vec<i16>) {
+    let ny = a.len() / nx;
+    plane.resize(4 * (a.len() + 1), 0);
+    let end = plane.len() - 4;
+    plane[end..].fill(0);
+    for (y, out) in plane.chunks_exact_mut(4 * nx).take(ny).enumerate() {
+        let y1 = (y + 1).min(ny - 1);
+        let rows = [&a[y * nx..][..nx], &a[y1 * nx..][..nx], &b[y * nx..][..nx], &b[y1 * nx..][..nx]];
+        let whole = nx / 8 * 8;
+        for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(32)) {
+            // SAFETY: `x + 8 <= nx`: 8 `i16` from `x` in each row; `o` holds 32 `i16`.
+            unsafe {
+                let [r0, r1, r2, r3] = rows.map(|r| _mm_loadu_si128(r.as_ptr().add(x).cast()));
+                let (p_lo, p_hi) = (_mm_unpacklo_epi16(r0, r1), _mm_unpackhi_epi16(r0, r1));
+                let (q_lo, q_hi) = (_mm_unpacklo_epi16(r2, r3), _mm_unpackhi_epi16(r2, r3));
+                let o = o.as_mut_ptr().cast::<__m128i>();
+                _mm_storeu_si128(o, _mm_unpacklo_epi32(p_lo, q_lo));
+                _mm_storeu_si128(o.add(1), _mm_unpackhi_epi32(p_lo, q_lo));
+                _mm_storeu_si128(o.add(2), _mm_unpacklo_epi32(p_hi, q_hi));
+                _mm_storeu_si128(o.add(3), _mm_unpackhi_epi32(p_hi, q_hi));
+            }
+        }
+        for x in whole..nx {
+            out[4 * x..4 * x + 4].copy_from_slice(&rows.map(|r| r[x]));
+        }
+    }
+}
+
+/// A block wholly inside the plane, from [`pair_plane`]'s elements: each voxel's eight taps
+/// by one 16-byte load, widened to `f32` and transposed into eight vectors of eight voxels,
+/// then the bilinear value in the lower plane and in the upper plane, each blended along x
+/// then y (the oracle's order). Where the y weight is 0 the blend adds `0 * (next - this)` to
+/// a value that is never `-0.0`: the same bits as the clamped code reading row `y` twice.
+///
+/// # Safety
+/// Every lane's 16 bytes at element `x + nx * y` of `plane` are readable: the block is interior.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pair_block(plane: *const i16, x: (__m256i, __m256), y: (__m256i, __m256), vsy: __m256i) -> (__m256, __m256) {
+    let mut at = [0i32; 8];
+    // SAFETY: `at` holds 8 `i32`; unaligned store.
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), _mm256_add_epi32(x.0, _mm256_mullo_epi32(y.0, vsy))) };
+    // SAFETY: the caller's promise (indices are non-negative).
+    let load = |k: usize| unsafe {
+        _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(plane.add(4 * at[k] as usize).cast())))
+    };
+    let r: [__m256; 8] = std::array::from_fn(load);
+    // 8x8 transpose: `c[t]` is tap `t` of the eight voxels.
+    let t: [__m256; 8] = std::array::from_fn(|k| {
+        let (a, b) = (r[k / 4 * 4 + k % 4 / 2 * 2], r[k / 4 * 4 + k % 4 / 2 * 2 + 1]);
+        if k % 2 == 0 { _mm256_unpacklo_ps(a, b) } else { _mm256_unpackhi_ps(a, b) }
+    });
+    let u: [__m256; 8] = std::array::from_fn(|k| {
+        let h = k / 4 * 4;
+        let (a, b) = (t[h + k % 4 / 2], t[h + 2 + k % 4 / 2]);
+        if k % 2 == 0 { _mm256_shuffle_ps::<0x44>(a, b) } else { _mm256_shuffle_ps::<0xEE>(a, b) }
+    });
+    let c: [__m256; 8] = std::array::from_fn(|k| {
+        let (a, b) = (u[k % 4], u[4 + k % 4]);
+        if k < 4 { _mm256_permute2f128_ps::<0x20>(a, b) } else { _mm256_permute2f128_ps::<0x31>(a, b) }
+    });
+    bilinear_pair(&c, x.1, y.1)
+}
+
+/// The bilinear values in the lower and the upper plane from the eight taps of eight voxels
+/// (`c[t]`: a(x, y), a(x, y + 1), b(x, y), b(x, y + 1), then the same at x + 1), blended along
+/// x then y, as the oracle.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bilinear_pair(c: &[__m256; 8], wx: __m256, wy: __m256) -> (__m256, __m256) {
+    let lower = blend(blend(c[0], c[4], wx), blend(c[1], c[5], wx), wy);
+    let upper = blend(blend(c[2], c[6], wx), blend(c[3], c[7], wx), wy);
+    (lower, upper)
+}
+
+/// [`pair_block`] for any block: taps clamped per axis (`tx`, `ty` as [`axis_taps32`] or
+/// [`axis_taps`] give them), each voxel's element at `(x, y)` and at `(x + 1, y)` gathered as
+/// 64-bit lanes (four gathers of four). Where x is clamped to the row's end the second element
+/// (the next row's first, or the padding) enters with weight 0, and rows `y + 1` beyond the
+/// plane are row `y` itself ([`pair_plane`]): the same bits as the oracle reading `(x, y)`
+/// twice (its blends add `0 * 0`, these `0 * (finite)`, to values that are never `-0.0`).
+///
+/// # Safety
+/// `plane` holds [`pair_plane`]'s elements for a plane of `nx` columns and `ny` rows (`vsy`
+/// holds `nx`), and the taps are in `[0, nx - 1]` and `[0, ny - 1]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn edge_pair_block(plane: *const i16, tx: &AxisTaps, ty: &AxisTaps, vsy: __m256i) -> (__m256, __m256) {
+    let i = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy));
+    let (lo, hi) = (_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
+    // Gathers of voxels 0, 4, 1, 5 and 2, 6, 3, 7: widened, their halves pair voxel k with k + 4.
+    let order = [_mm_unpacklo_epi32(lo, hi), _mm_unpackhi_epi32(lo, hi)];
+    let one = _mm_set1_epi32(1);
+    let p = plane.cast::<i64>();
+    let taps = |x1: bool| -> [__m256; 4] {
+        let mut r = [_mm256_setzero_ps(); 4];
+        for (h, &ix) in order.iter().enumerate() {
+            let ix = if x1 { _mm_add_epi32(ix, one) } else { ix };
+            // SAFETY: element `ix` (at most `nx * ny`, the padding) is in the plane.
+            let g = unsafe { _mm256_i32gather_epi64::<8>(p, ix) };
+            let widen = |v: __m128i| _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v));
+            r[2 * h] = widen(_mm256_castsi256_si128(g));
+            r[2 * h + 1] = widen(_mm256_extracti128_si256::<1>(g));
+        }
+        transpose4(r)
+    };
+    let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (taps(false), taps(true));
+    bilinear_pair(&[c0, c1, c2, c3, c4, c5, c6, c7], tx.w, ty.w)
+}
+
+/// Four vectors `[voxel k | voxel k + 4]` of four values each as four vectors of eight voxels
+/// in order, one per value.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn transpose4(r: [__m256; 4]) -> [__m256; 4] {
+    let (u0, u1) = (_mm256_unpacklo_ps(r[0], r[1]), _mm256_unpackhi_ps(r[0], r[1]));
+    let (u2, u3) = (_mm256_unpacklo_ps(r[2], r[3]), _mm256_unpackhi_ps(r[2], r[3]));
+    [
+        _mm256_shuffle_ps::<0x44>(u0, u2),
+        _mm256_shuffle_ps::<0xEE>(u0, u2),
+        _mm256_shuffle_ps::<0x44>(u1, u3),
+        _mm256_shuffle_ps::<0xEE>(u1, u3),
+    ]
 }

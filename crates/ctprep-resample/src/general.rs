@@ -670,7 +670,7 @@ mod tests {
 
     /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
     /// rule on the `f64` positions, as there), blending in its order (z first where
-    /// [`crate::avx2::z_first`]).
+    /// [`crate::avx2::z_first`] but not [`crate::avx2::grouped`]).
     #[cfg(target_arch = "x86_64")]
     fn at_positions32(src: &[i16], plan: &Plan, fill: Option<f32>, scale: Scale) -> Vec<f32> {
         let n = plan.input_shape;
@@ -685,7 +685,7 @@ mod tests {
             let p = crate::avx2::position32(plan, j);
             let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
             let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
-            let value = if crate::avx2::z_first(plan) {
+            let value = if crate::avx2::z_first(plan) && !crate::avx2::grouped(plan) {
                 // z, then x, then y.
                 let vz = |x: usize, y: usize| blend32(v(x, y, tz.i0), v(x, y, tz.i1), tz.w as f32);
                 let line = |y: usize| blend32(vz(tx.i0, y), vz(tx.i1, y), tx.w as f32);
@@ -765,7 +765,9 @@ mod tests {
 
     /// The AVX2 kernel on in-plane maps over inputs wide enough for whole blocks inside the
     /// plane (its unclamped blocks) and around their edges, against the per-voxel code at its
-    /// positions: rotations, flips, zooms in and out, with and without fill.
+    /// positions: rotations, flips, zooms in and out, with and without a shear along z (z first
+    /// per slice, or grouped: two to three output slices per input plane pair here), with and
+    /// without fill.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_interior_blocks_equal_the_per_voxel_code() {
@@ -778,11 +780,15 @@ mod tests {
         let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
-        let mut interior_blocks = 0;
-        for deg in [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0] {
+        let (mut interior_blocks, mut kinds) = (0, [0; 2]);
+        for (deg, shear) in
+            [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().flat_map(|d| [(d, 0.0), (d, 0.37)])
+        {
             for zoom in [0.31, 0.78, 1.0, 1.28, 2.9] {
                 let (s, c) = f64::to_radians(deg).sin_cos();
-                let lin = [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, 0.0], [0.0, 0.0, 1.3]];
+                // With `shear` the in-plane position moves with the output's z (the orthonormal
+                // grid of a tilted input): z first per slice rather than grouped.
+                let lin = [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, shear], [0.0, 0.0, 1.3]];
                 let m = [(50.0 / zoom) as usize + 3, 19, 5];
                 let half: [f64; 3] =
                     std::array::from_fn(|r| (0..3).map(|k| lin[r][k] * (m[k] as f64 - 1.0) / 2.0).sum());
@@ -790,6 +796,7 @@ mod tests {
                 let plan =
                     plan_like(shape, &a, Grid { shape: m, affine: Affine::from_parts(lin, origin) }).expect("plans");
                 assert!(crate::avx2::z_first(&plan), "in-plane map");
+                kinds[usize::from(crate::avx2::grouped(&plan))] += 1;
                 for jy in 0..m[1] {
                     let start = plan.map.row_start(jy, 2);
                     let [x, y] = [0, 1].map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
@@ -805,6 +812,7 @@ mod tests {
             }
         }
         assert!(interior_blocks > 1000, "only {interior_blocks} interior blocks");
+        assert_eq!(kinds, [40, 40], "z first per slice, grouped");
     }
 
     #[test]
