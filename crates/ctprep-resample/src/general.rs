@@ -669,8 +669,8 @@ mod tests {
     }
 
     /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
-    /// rule on the `f64` positions, as there), blending in its order (z first where
-    /// [`crate::avx2::z_first`] but not [`crate::avx2::grouped`]).
+    /// rule on the `f64` positions, as there), blending in its order (y, z, x where
+    /// [`crate::avx2::rows_along_x`], z, x, y where [`crate::avx2::z_first`], else x, y, z).
     #[cfg(target_arch = "x86_64")]
     fn at_positions32(src: &[i16], plan: &Plan, fill: Option<f32>, scale: Scale) -> Vec<f32> {
         let n = plan.input_shape;
@@ -685,7 +685,15 @@ mod tests {
             let p = crate::avx2::position32(plan, j);
             let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
             let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
-            let value = if crate::avx2::z_first(plan) && !crate::avx2::grouped(plan) {
+            let value = if crate::avx2::rows_along_x(plan) {
+                // y, then z, then x.
+                let line = |x: usize| {
+                    let (near, far) = (tz.i0, tz.i1);
+                    let row = |z: usize| blend32(v(x, ty.i0, z), v(x, ty.i1, z), ty.w as f32);
+                    blend32(row(near), row(far), tz.w as f32)
+                };
+                blend32(line(tx.i0), line(tx.i1), tx.w as f32)
+            } else if crate::avx2::z_first(plan) {
                 // z, then x, then y.
                 let vz = |x: usize, y: usize| blend32(v(x, y, tz.i0), v(x, y, tz.i1), tz.w as f32);
                 let line = |y: usize| blend32(vz(tx.i0, y), vz(tx.i1, y), tx.w as f32);
@@ -766,8 +774,8 @@ mod tests {
     /// The AVX2 kernel on in-plane maps over inputs wide enough for whole blocks inside the
     /// plane (its unclamped blocks) and around their edges, against the per-voxel code at its
     /// positions: rotations, flips, zooms in and out, with and without a shear along z (z first
-    /// per slice, or grouped: two to three output slices per input plane pair here), with and
-    /// without fill.
+    /// per slice, or rows along x where the rotation is 0 degrees; without it grouped: two to
+    /// three output slices per input plane pair here), with and without fill.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_interior_blocks_equal_the_per_voxel_code() {
@@ -780,7 +788,7 @@ mod tests {
         let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
-        let (mut interior_blocks, mut kinds) = (0, [0; 2]);
+        let (mut interior_blocks, mut kinds) = (0, [0; 3]);
         for (deg, shear) in
             [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().flat_map(|d| [(d, 0.0), (d, 0.37)])
         {
@@ -795,8 +803,9 @@ mod tests {
                 let origin: [f64; 3] = std::array::from_fn(|r| centre[r] - half[r]);
                 let plan =
                     plan_like(shape, &a, Grid { shape: m, affine: Affine::from_parts(lin, origin) }).expect("plans");
-                assert!(crate::avx2::z_first(&plan), "in-plane map");
-                kinds[usize::from(crate::avx2::grouped(&plan))] += 1;
+                let kind = [crate::avx2::z_first(&plan), crate::avx2::grouped(&plan), crate::avx2::rows_along_x(&plan)];
+                assert_eq!(kind.iter().filter(|&&k| k).count(), 1, "one path: {kind:?}");
+                kinds[kind.iter().position(|&k| k).unwrap_or(0)] += 1;
                 for jy in 0..m[1] {
                     let start = plan.map.row_start(jy, 2);
                     let [x, y] = [0, 1].map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
@@ -807,12 +816,12 @@ mod tests {
                     let mut avx = vec![3f32; plan.output_len()];
                     crate::avx2::linear_i16(&src, 0, &plan, fill, scale, 0..m[2], &mut avx);
                     let want = at_positions32(&src, &plan, fill, scale);
-                    assert_eq!(bits(&avx), bits(&want), "{deg} degrees, zoom {zoom}, fill {fill:?}");
+                    assert_eq!(bits(&avx), bits(&want), "{deg} degrees, shear {shear}, zoom {zoom}, fill {fill:?}");
                 }
             }
         }
         assert!(interior_blocks > 1000, "only {interior_blocks} interior blocks");
-        assert_eq!(kinds, [40, 40], "z first per slice, grouped");
+        assert_eq!(kinds, [35, 40, 5], "z first per slice, grouped, rows along x");
     }
 
     #[test]
