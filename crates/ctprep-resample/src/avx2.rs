@@ -613,13 +613,19 @@ fn linear_i16_avx2<const FILL: bool>(
     }
 }
 
-/// Whether the input's z depends on the output's z alone and its x and y on the output's x and
-/// y alone (rotations and obliques within the input's planes, the rotated bench grid): every
-/// output slice between the same two input planes then samples them at the same in-plane
-/// positions, and [`grouped_slices`] interpolates those positions once for all of them.
-pub(crate) fn grouped(plan: &Plan) -> bool {
+/// The input axis (z, else y) that depends on the same output axis alone while the other two
+/// input axes do not depend on that output axis (rotations and obliques about it: the rotated
+/// bench grid about z): the output rows at the same index of the other output axis then sample
+/// the two input planes across that axis at the same positions, and [`grouped_slices`]
+/// interpolates those positions once for all of them.
+pub(crate) fn group_axis(plan: &Plan) -> Option<usize> {
     let l = &plan.map.linear;
-    l[2][0] == 0.0 && l[2][1] == 0.0 && l[0][2] == 0.0 && l[1][2] == 0.0
+    [2, 1].into_iter().find(|&a| (0..3).filter(|&b| b != a).all(|b| l[a][b] == 0.0 && l[b][a] == 0.0))
+}
+
+/// Whether [`group_axis`] finds an axis.
+pub(crate) fn grouped(plan: &Plan) -> bool {
+    group_axis(plan).is_some()
 }
 
 /// Output slices `zs` into `dst` when [`rows_along_x`]: per output row its four input rows
@@ -717,133 +723,175 @@ fn blend_rows(rows: [&[i16]; 4], wy: f32, wz: f32, row: &mut Vec<f32>) {
     }
 }
 
-/// Output slices `zs` into `dst` when [`grouped`]: runs of slices whose z has the same two taps
-/// (planes `i0`, `i1`) are done together. For each run the two planes are interleaved
-/// ([`pair_plane`]: one 16-byte load holds a voxel's eight taps), each block's bilinear values
-/// in plane `i0` and plane `i1` computed once ([`pair_block`], blocks wholly inside the plane)
-/// and blended along z per slice: the oracle's order x, y, z, the same bits as the per-voxel
-/// code at these positions. Blocks near the plane's edges clamp their taps and gather the
-/// elements ([`edge_pair_block`]), also once per run. With `FILL`, slices whose z is outside
-/// are filled, and lanes outside in x or y.
+/// Output slices `zs` into `dst` when [`grouped`], about the group axis `g` (z or y; `p` the
+/// other in-plane axis, y or z): runs of output indices along `g` whose input position has the
+/// same two taps (planes `i0`, `i1` across `g`) are done together. For each run the two planes
+/// are interleaved ([`pair_plane`]: one 16-byte load holds a voxel's eight taps); then for each
+/// index along the other output axis, the rows of the run sample both planes at the same
+/// positions: each block's bilinear values in plane `i0` and plane `i1` are computed once
+/// ([`pair_block`] inside the plane, [`edge_pair_block`] with clamped taps near its edges) and
+/// blended along `g` per row. Blends in the order x, `p`, `g` (for `g` = z the oracle's): the
+/// same bits as the per-voxel code in that order (tested). With `FILL`, rows whose `g` is
+/// outside are filled, and lanes outside in x or `p`.
 #[target_feature(enable = "avx2")]
 fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst: &mut [f32]) {
     let plan = blocks.plan;
-    let [nx, ny, nz] = plan.input_shape;
+    let Some(g) = group_axis(plan) else { unreachable!("called for grouped maps") };
+    let p = 3 - g;
+    let n = plan.input_shape;
+    let [nx, ny, _] = n;
     let [mx, my, _] = plan.grid.shape;
-    let (nxy, mxy) = (nx * ny, mx * my);
-    let step = [plan.map.linear[0][0], plan.map.linear[1][0]];
+    let mxy = mx * my;
+    // The plane's rows along `p`: every y, or the input slices held (from `first`).
+    let held = blocks.src.len() / (nx * ny);
+    let (base, rows) = if p == 1 { (0, ny) } else { (blocks.first, held) };
+    let step = [plan.map.linear[0][0], plan.map.linear[p][0]];
     let (slope, inter) = (_mm256_set1_ps(blocks.scale.slope), _mm256_set1_ps(blocks.scale.inter));
     let vsy = _mm256_set1_epi32(nx as i32);
-    let fill_v = _mm256_set1_ps(blocks.fill.unwrap_or(0.0));
+    let fill = blocks.fill.unwrap_or(0.0);
+    let fill_v = _mm256_set1_ps(fill);
     let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
     let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
     let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
-    let z_of = |jz: usize| plan.map.row_start(0, jz)[2];
-    let mut jz = zs.start;
-    while jz < zs.end {
-        let tz = crate::linear_tap(z_of(jz), nz, false);
-        let inside = |z: f64| !FILL || (z >= -0.5 && z < nz as f64 - 0.5);
-        // The run: the following slices with the same taps (and, with `FILL`, inside).
-        let mut end = jz + 1;
-        while end < zs.end && {
-            let t = crate::linear_tap(z_of(end), nz, false);
-            (t.i0, t.i1) == (tz.i0, tz.i1) && inside(z_of(end)) == inside(z_of(jz))
+    // The output indices along `g` this call covers, and the other output axis's.
+    let (along, across) = if g == 2 { (zs.clone(), 0..my) } else { (0..my, zs.clone()) };
+    let position = |k: usize| if g == 2 { plan.map.row_start(0, k)[2] } else { plan.map.row_start(k, 0)[1] };
+    let tap = |k: usize| crate::linear_tap(position(k), n[g], false);
+    let inside = |k: usize| !FILL || (position(k) >= -0.5 && position(k) < n[g] as f64 - 0.5);
+    // The output row at index `k` along `g` and `o` across (a row of `dst`).
+    let row_at = |k: usize, o: usize| {
+        let (jy, jz) = if g == 2 { (o, k) } else { (k, o) };
+        (jz - zs.start) * mxy + jy * mx
+    };
+    let mut k = along.start;
+    while k < along.end {
+        let t = tap(k);
+        let mut end = k + 1;
+        while end < along.end && {
+            let u = tap(end);
+            (u.i0, u.i1) == (t.i0, t.i1) && inside(end) == inside(k)
         } {
             end += 1;
         }
-        let run = &mut dst[(jz - zs.start) * mxy..(end - zs.start) * mxy];
-        if !inside(z_of(jz)) {
-            run.fill(blocks.fill.unwrap_or(0.0));
-            jz = end;
+        let run = k..end;
+        k = end;
+        if !inside(run.start) {
+            for (kk, o) in run.clone().flat_map(|kk| across.clone().map(move |o| (kk, o))) {
+                dst[row_at(kk, o)..][..mx].fill(fill);
+            }
             continue;
         }
         let src = blocks.src;
-        let at = |i: usize| &src[(i - blocks.first) * nxy..][..nxy];
-        pair_plane(at(tz.i0), at(tz.i1), nx, &mut plane);
-        let weights: Vec<__m256> =
-            (jz..end).map(|j| _mm256_set1_ps(crate::linear_tap(z_of(j), nz, false).w as f32)).collect();
-        let mut outs: Vec<&mut [f32]> = run.chunks_exact_mut(mxy).collect();
-        for jy in 0..my {
-            let start = plan.map.row_start(jy, jz);
+        // Row `r` of the plane across `g` at input index `i`.
+        let input_row = |i: usize, r: usize| {
+            let (y, z) = if g == 2 { (r, i) } else { (i, base + r) };
+            &src[((z - blocks.first) * ny + y) * nx..][..nx]
+        };
+        pair_plane(|r| input_row(t.i0, r), |r| input_row(t.i1, r), nx, rows, &mut plane);
+        let weights: Vec<__m256> = run.clone().map(|kk| _mm256_set1_ps(tap(kk).w as f32)).collect();
+        for o in across.clone() {
+            let start = if g == 2 { plan.map.row_start(o, run.start) } else { plan.map.row_start(run.start, o) };
+            let at: Vec<usize> = run.clone().map(|kk| row_at(kk, o)).collect();
             let inner = if blocks.f32_steps {
-                let (x, y) = (interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx));
-                x.start.max(y.start).div_ceil(8)..x.end.min(y.end) / 8
+                let x = interior(start[0], step[0], nx, mx);
+                let q = interior(start[p] - base as f64, step[1], rows, mx);
+                x.start.max(q.start).div_ceil(8)..x.end.min(q.end) / 8
             } else {
                 0..0
             };
-            for a in 0..2 {
-                block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
-            }
-            let fixed_xy = blocks.fixed(start);
+            block_starts(start[0], step[0], inner.clone(), &mut starts[0]);
+            block_starts(start[p], step[1], inner.clone(), &mut starts[1]);
+            let fixed = blocks.fixed(start);
+            let fixed = [fixed[0], fixed[p]];
+            let put = |dst: &mut [f32], b: usize, v: (__m256, __m256), inside: __m256i| {
+                let len = (mx - b * 8).min(8);
+                for (&at, &w) in at.iter().zip(&weights) {
+                    let value = _mm256_add_ps(_mm256_mul_ps(blend(v.0, v.1, w), slope), inter);
+                    store::<FILL>(&mut dst[at + b * 8..][..len], value, fill_v, inside);
+                }
+            };
             for b in inner.clone() {
-                let tap = |a: usize| {
+                let taps = |a: usize| {
                     if step[a] == 0.0 {
-                        (fixed_xy[a].i, fixed_xy[a].w)
+                        (fixed[a].i, fixed[a].w)
                     } else {
                         let x = _mm256_add_ps(_mm256_set1_ps(starts[a][b - inner.start]), offsets[a]);
                         let i = _mm256_cvttps_epi32(x);
                         (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
                     }
                 };
-                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps in
-                // `[0, ny - 2]`, so each voxel's element and the next are in the plane.
-                let (lower, upper) = unsafe { pair_block(plane.as_ptr(), tap(0), tap(1), vsy) };
-                let at = jy * mx + b * 8;
-                for (out, &wz) in outs.iter_mut().zip(&weights) {
-                    let v = _mm256_add_ps(_mm256_mul_ps(blend(lower, upper, wz), slope), inter);
-                    // SAFETY: `inner` holds whole blocks: 8 `f32` from `at` in the slice.
-                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(at), v) };
-                }
+                let (tx, tq) = (taps(0), taps(1));
+                let tq = (_mm256_sub_epi32(tq.0, _mm256_set1_epi32(base as i32)), tq.1);
+                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its row taps
+                // in `[0, rows - 2]`, so each voxel's element and the next are in the plane.
+                let v = unsafe { pair_block(plane.as_ptr(), tx, tq, vsy) };
+                put(dst, b, v, _mm256_set1_epi32(-1));
             }
             // The edge blocks: clamped taps, gathered elements.
             let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
             for b in (0..mx.div_ceil(8)).filter(|b| !inner.contains(b)) {
                 let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
                 let j4 = _mm256_add_pd(j, four);
-                let taps = |a: usize| {
+                let taps = |a: usize, axis: usize| {
                     if step[a] == 0.0 {
-                        fixed_xy[a]
+                        fixed[a]
                     } else if blocks.f32_steps {
-                        axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, [nx, ny][a])
+                        axis_taps32::<FILL>(start[axis], step[a], b * 8, j, j4, n[axis])
                     } else {
-                        axis_taps::<FILL>(start[a], step[a], j, j4, [nx, ny][a])
+                        axis_taps::<FILL>(start[axis], step[a], j, j4, n[axis])
                     }
                 };
-                let (tx, ty) = (taps(0), taps(1));
-                let (at, len) = (jy * mx + b * 8, (mx - b * 8).min(8));
-                let inside = _mm256_and_si256(tx.inside, ty.inside);
+                let (tx, mut tq) = (taps(0, 0), taps(1, p));
+                let len = (mx - b * 8).min(8);
+                let inside = _mm256_and_si256(tx.inside, tq.inside);
                 if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & ((1 << len) - 1) == 0 {
-                    for out in outs.iter_mut() {
-                        out[at..at + len].fill(blocks.fill.unwrap_or(0.0));
+                    for &at in &at {
+                        dst[at + b * 8..][..len].fill(fill);
                     }
                     continue;
                 }
-                // SAFETY: `pair_plane` wrote the plane for `nx` x `ny`; the taps are clamped.
-                let (lower, upper) = unsafe { edge_pair_block(plane.as_ptr(), &tx, &ty, vsy) };
-                for (out, &wz) in outs.iter_mut().zip(&weights) {
-                    let v = _mm256_add_ps(_mm256_mul_ps(blend(lower, upper, wz), slope), inter);
-                    store::<FILL>(&mut out[at..at + len], v, fill_v, inside);
-                }
+                // The rows held: a tap of the row's voxels below `base` or past the held rows
+                // would be the caller's error (it holds every slice the slab's taps reach);
+                // the lanes past the row's end are clamped into the plane (their values are not
+                // stored).
+                tq.i = _mm256_sub_epi32(tq.i, _mm256_set1_epi32(base as i32));
+                let last = _mm256_set1_epi32(rows as i32 - 1);
+                let out_of_rows =
+                    _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), tq.i), _mm256_cmpgt_epi32(tq.i, last));
+                let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                assert!(
+                    _mm256_testz_si256(out_of_rows, used) == 1,
+                    "general linear: taps outside the input slices held"
+                );
+                tq.i = _mm256_min_epi32(_mm256_max_epi32(tq.i, _mm256_setzero_si256()), last);
+                // SAFETY: `pair_plane` wrote `rows` rows of `nx`; the taps are in them.
+                let v = unsafe { edge_pair_block(plane.as_ptr(), &tx, &tq, vsy) };
+                put(dst, b, v, inside);
             }
         }
-        jz = end;
     }
 }
 
-/// Planes `a` and `b` (rows of `nx` values) interleaved into `plane`: element `y * nx + x`
-/// (four `i16`, 8 bytes) holds `a` at rows `y` and `y + 1` (`y` again on the last row), then
-/// `b` at the same two, so the 16 bytes from `(x, y)` hold a voxel's eight taps when `x + 1`
-/// is in the row. One element of padding (zeros: read only with weight 0).
+/// Two planes of `rows` rows of `nx` values (row `r` of the lower one `lower(r)`, of the upper
+/// one `upper(r)`) interleaved into `plane`: element `r * nx + x` (four `i16`, 8 bytes) holds
+/// the lower plane at rows `r` and `r + 1` (`r` again on the last row), then the upper plane at
+/// the same two, so the 16 bytes from `(x, r)` hold a voxel's eight taps when `x + 1` is in the
+/// row. One element of padding (zeros: read only with weight 0).
 #[target_feature(enable = "avx2")]
-fn pair_plane(a: &[i16], b: &[i16], nx: usize, plane: &mut Vec<i16>) {
-    let ny = a.len() / nx;
-    plane.resize(4 * (a.len() + 1), 0);
+fn pair_plane<'a>(
+    lower: impl Fn(usize) -> &'a [i16],
+    upper: impl Fn(usize) -> &'a [i16],
+    nx: usize,
+    rows: usize,
+    plane: &mut Vec<i16>,
+) {
+    plane.resize(4 * (rows * nx + 1), 0);
     let end = plane.len() - 4;
     plane[end..].fill(0);
-    for (y, out) in plane.chunks_exact_mut(4 * nx).take(ny).enumerate() {
-        let y1 = (y + 1).min(ny - 1);
-        let rows = [&a[y * nx..][..nx], &a[y1 * nx..][..nx], &b[y * nx..][..nx], &b[y1 * nx..][..nx]];
+    for (r, out) in plane.chunks_exact_mut(4 * nx).take(rows).enumerate() {
+        let r1 = (r + 1).min(rows - 1);
+        let rows = [lower(r), lower(r1), upper(r), upper(r1)];
         let whole = nx / 8 * 8;
         for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(32)) {
             // SAFETY: `x + 8 <= nx`: 8 `i16` from `x` in each row; `o` holds 32 `i16`.

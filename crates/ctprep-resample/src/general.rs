@@ -669,8 +669,9 @@ mod tests {
     }
 
     /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
-    /// rule on the `f64` positions, as there), blending in its order (y, z, x where
-    /// [`crate::avx2::rows_along_x`], z, x, y where [`crate::avx2::z_first`], else x, y, z).
+    /// rule on the `f64` positions, as there), blending in its order (x, z, y where
+    /// [`crate::avx2::group_axis`] is y, y, z, x where [`crate::avx2::rows_along_x`], z, x, y
+    /// where [`crate::avx2::z_first`], else x, y, z).
     #[cfg(target_arch = "x86_64")]
     fn at_positions32(src: &[i16], plan: &Plan, fill: Option<f32>, scale: Scale) -> Vec<f32> {
         let n = plan.input_shape;
@@ -685,7 +686,12 @@ mod tests {
             let p = crate::avx2::position32(plan, j);
             let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
             let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
-            let value = if crate::avx2::rows_along_x(plan) {
+            let value = if crate::avx2::group_axis(plan) == Some(1) {
+                // x, then z, then y.
+                let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), tx.w as f32);
+                let plane = |y: usize| blend32(line(y, tz.i0), line(y, tz.i1), tz.w as f32);
+                blend32(plane(ty.i0), plane(ty.i1), ty.w as f32)
+            } else if crate::avx2::rows_along_x(plan) {
                 // y, then z, then x.
                 let line = |x: usize| {
                     let (near, far) = (tz.i0, tz.i1);
@@ -771,57 +777,90 @@ mod tests {
         assert!(nonempty > 100, "only {nonempty} non-empty ranges");
     }
 
-    /// The AVX2 kernel on in-plane maps over inputs wide enough for whole blocks inside the
-    /// plane (its unclamped blocks) and around their edges, against the per-voxel code at its
-    /// positions: rotations, flips, zooms in and out, with and without a shear along z (z first
-    /// per slice, or rows along x where the rotation is 0 degrees; without it grouped: two to
-    /// three output slices per input plane pair here), with and without fill.
+    /// The AVX2 kernel on the maps its special paths take, over inputs wide enough for whole
+    /// blocks inside the plane (their unclamped blocks) and around their edges, against the
+    /// per-voxel code at its positions: rotations about z (grouped: two to three output slices
+    /// per input plane pair here), about z with a shear along z (z first per slice; rows along
+    /// x where the angle is 0), about y (grouped across y) and about x (rows along x); flips,
+    /// zooms in and out, with and without fill. Each output slab computed from only the input
+    /// slices its taps reach (as the streamed pipeline holds them) gives the same bits.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx2_interior_blocks_equal_the_per_voxel_code() {
+    fn avx2_special_paths_equal_the_per_voxel_code() {
         if !crate::avx2::available() {
             eprintln!("skipped: this CPU has no AVX2");
             return;
         }
-        let shape = [61, 45, 4];
+        let shape = [61, 45, 11];
         let n: usize = shape.iter().product();
+        let nxy = shape[0] * shape[1];
         let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
-        let (mut interior_blocks, mut kinds) = (0, [0; 3]);
-        for (deg, shear) in
-            [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().flat_map(|d| [(d, 0.0), (d, 0.37)])
-        {
+        let (mut interior_blocks, mut kinds) = (0, [0; 4]);
+        let cases = ["z", "z-shear", "y", "x"].into_iter().flat_map(|about| {
+            [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().map(move |deg| (about, deg))
+        });
+        for (about, deg) in cases {
             for zoom in [0.31, 0.78, 1.0, 1.28, 2.9] {
                 let (s, c) = f64::to_radians(deg).sin_cos();
-                // With `shear` the in-plane position moves with the output's z (the orthonormal
-                // grid of a tilted input): z first per slice rather than grouped.
-                let lin = [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, shear], [0.0, 0.0, 1.3]];
-                let m = [(50.0 / zoom) as usize + 3, 19, 5];
+                let lin = match about {
+                    "z" => [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, 0.0], [0.0, 0.0, 1.3]],
+                    // The in-plane position moves with the output's z (the orthonormal grid of a
+                    // tilted input).
+                    "z-shear" => [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, 0.37], [0.0, 0.0, 1.3]],
+                    "y" => [[zoom * c, 0.0, -1.3 * s], [0.0, 0.8, 0.0], [zoom * s, 0.0, 1.3 * c]],
+                    _ => [[zoom, 0.0, 0.0], [0.0, 0.8 * c, -1.3 * s], [0.0, 0.8 * s, 1.3 * c]],
+                };
+                let m = [(50.0 / zoom) as usize + 3, 19, 9];
                 let half: [f64; 3] =
                     std::array::from_fn(|r| (0..3).map(|k| lin[r][k] * (m[k] as f64 - 1.0) / 2.0).sum());
                 let origin: [f64; 3] = std::array::from_fn(|r| centre[r] - half[r]);
                 let plan =
                     plan_like(shape, &a, Grid { shape: m, affine: Affine::from_parts(lin, origin) }).expect("plans");
-                let kind = [crate::avx2::z_first(&plan), crate::avx2::grouped(&plan), crate::avx2::rows_along_x(&plan)];
-                assert_eq!(kind.iter().filter(|&&k| k).count(), 1, "one path: {kind:?}");
-                kinds[kind.iter().position(|&k| k).unwrap_or(0)] += 1;
-                for jy in 0..m[1] {
-                    let start = plan.map.row_start(jy, 2);
-                    let [x, y] = [0, 1].map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
-                    interior_blocks += (x.end.min(y.end) / 8).saturating_sub(x.start.max(y.start).div_ceil(8));
+                let group = crate::avx2::group_axis(&plan);
+                let kind =
+                    [group == Some(2), group == Some(1), crate::avx2::rows_along_x(&plan), crate::avx2::z_first(&plan)];
+                assert!(kind.iter().filter(|&&k| k).count() <= 1, "one path: {kind:?}");
+                if let Some(k) = kind.iter().position(|&k| k) {
+                    kinds[k] += 1;
+                }
+                // The blocks wholly inside along x and the row's other moving axis.
+                for (jy, jz) in (0..m[1]).flat_map(|jy| (0..m[2]).map(move |jz| (jy, jz))) {
+                    let start = plan.map.row_start(jy, jz);
+                    let [x, q] = [0, if group == Some(1) { 2 } else { 1 }]
+                        .map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
+                    interior_blocks += (x.end.min(q.end) / 8).saturating_sub(x.start.max(q.start).div_ceil(8));
                 }
                 for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0)).scaling(2.0, 24.0)] {
                     let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
+                    let what = format!("about {about}, {deg} degrees, zoom {zoom}, fill {fill:?}");
                     let mut avx = vec![3f32; plan.output_len()];
                     crate::avx2::linear_i16(&src, 0, &plan, fill, scale, 0..m[2], &mut avx);
                     let want = at_positions32(&src, &plan, fill, scale);
-                    assert_eq!(bits(&avx), bits(&want), "{deg} degrees, shear {shear}, zoom {zoom}, fill {fill:?}");
+                    assert_eq!(bits(&avx), bits(&want), "{what}");
+                    // Slabs of 2 output slices from the input slices their taps reach.
+                    let mxy = m[0] * m[1];
+                    for zs in (0..m[2]).step_by(2).map(|z| z..(z + 2).min(m[2])) {
+                        let reach = zs.clone().flat_map(|jz| {
+                            (0..mxy).map(move |i| crate::avx2::position32(&plan, [i % m[0], i / m[0], jz])[2])
+                        });
+                        let (lo, hi) = reach.fold((f64::MAX, f64::MIN), |(lo, hi), z| (lo.min(z), hi.max(z)));
+                        let first = (lo.floor().max(0.0) as usize).min(shape[2] - 1);
+                        let last = (hi.ceil().max(0.0) as usize).min(shape[2] - 1);
+                        let mut got = vec![5f32; zs.len() * mxy];
+                        let held = &src[first * nxy..(last + 1) * nxy];
+                        crate::avx2::linear_i16(held, first, &plan, fill, scale, zs.clone(), &mut got);
+                        let whole = &avx[zs.start * mxy..zs.end * mxy];
+                        assert_eq!(bits(&got), bits(whole), "{what}: slices {zs:?} from input {first}..={last}");
+                    }
                 }
             }
         }
-        assert!(interior_blocks > 1000, "only {interior_blocks} interior blocks");
-        assert_eq!(kinds, [35, 40, 5], "z first per slice, grouped, rows along x");
+        assert!(interior_blocks > 5000, "only {interior_blocks} interior blocks");
+        // Grouped across z (about z, and 0 degrees about y or x: diagonal maps), across y, rows
+        // along x (about x, and the shear at 0 degrees), z first.
+        assert_eq!(kinds, [50, 35, 40, 35], "paths taken");
     }
 
     #[test]
