@@ -753,7 +753,7 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
     let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
     let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
-    let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
+    let (mut plane, mut starts, mut at) = (Vec::new(), [Vec::new(), Vec::new()], Vec::new());
     // The output indices along `g` this call covers, and the other output axis's.
     let (along, across) = if g == 2 { (zs.clone(), 0..my) } else { (0..my, zs.clone()) };
     let position = |k: usize| if g == 2 { plan.map.row_start(0, k)[2] } else { plan.map.row_start(k, 0)[1] };
@@ -792,7 +792,8 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
         let weights: Vec<__m256> = run.clone().map(|kk| _mm256_set1_ps(tap(kk).w as f32)).collect();
         for o in across.clone() {
             let start = if g == 2 { plan.map.row_start(o, run.start) } else { plan.map.row_start(run.start, o) };
-            let at: Vec<usize> = run.clone().map(|kk| row_at(kk, o)).collect();
+            at.clear();
+            at.extend(run.clone().map(|kk| row_at(kk, o)));
             let inner = if blocks.f32_steps {
                 let x = interior(start[0], step[0], nx, mx);
                 let q = interior(start[p] - base as f64, step[1], rows, mx);
