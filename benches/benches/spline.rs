@@ -21,7 +21,8 @@
 //!   (same 400x400x748 size, edge clamp as above): the general path, `linear-dispatched` and
 //!   `cubic-dispatched` on all threads only; checked against `wide` once (linear within
 //!   `4.8e-3` of the largest |value|: the AVX2 kernel's f32 steps, see `ctprep-resample`'s
-//!   `avx2.rs`);
+//!   `avx2.rs`); and linear onto the grid rotated 12 degrees about x (`ct_rotx12`) and about
+//!   y (`ct_roty12`), the other oblique forms;
 //! - `ct_2mm`: the CT to 2 mm first-centre (200x200x375: in-plane shrinks, z grows), cubic on all
 //!   threads with and without `antialias(true)` (skimage's Gaussian before downsampling).
 //!
@@ -60,10 +61,19 @@ fn worst(a: &[f32], b: &[f32]) -> f32 {
 
 /// The plan's 1 mm grid rotated `deg` degrees about z around the output grid's centre.
 fn rotated(plan: &Plan, input: &Affine, deg: f64) -> Plan {
+    rotated_about(plan, input, deg, 2)
+}
+
+/// The plan's grid rotated `deg` degrees about world axis `axis` around its centre.
+fn rotated_about(plan: &Plan, input: &Affine, deg: f64, axis: usize) -> Plan {
     let [mx, my, mz] = plan.grid.shape;
     let c = plan.grid.affine.apply([(mx as f64 - 1.0) / 2.0, (my as f64 - 1.0) / 2.0, (mz as f64 - 1.0) / 2.0]);
     let (s, co) = deg.to_radians().sin_cos();
-    let r = [[co, -s, 0.0], [s, co, 0.0], [0.0, 0.0, 1.0]];
+    let r = match axis {
+        0 => [[1.0, 0.0, 0.0], [0.0, co, -s], [0.0, s, co]],
+        1 => [[co, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, co]],
+        _ => [[co, -s, 0.0], [s, co, 0.0], [0.0, 0.0, 1.0]],
+    };
     let shift: [f64; 3] = std::array::from_fn(|i| c[i] - (0..3).map(|k| r[i][k] * c[k]).sum::<f64>());
     let affine = Affine::from_parts(r, shift).matmul(&plan.grid.affine);
     plan_like(plan.input_shape, input, Grid { shape: plan.grid.shape, affine }).expect("plans")
@@ -180,6 +190,12 @@ fn spline(c: &mut Criterion) {
         for (name, opts, tol) in [("ct_rot12_linear", &linear, 4.8e-3), ("ct_rot12_cubic", &cubic, 1e-5)] {
             let want = reference(src, &rot, opts, Kernel::Wide, all);
             timed(&mut g, name, src, &rot, opts, &[(Kernel::Dispatched, all)], &want, &mut out, tol);
+        }
+        // Linear about the other axes: x (rows along the input's x: the tilt case) and y.
+        for (name, axis) in [("ct_rotx12_linear", 0), ("ct_roty12_linear", 1)] {
+            let rot = rotated_about(&plan, ct.affine(), 12.0, axis);
+            let want = reference(src, &rot, &linear, Kernel::Wide, all);
+            timed(&mut g, name, src, &rot, &linear, &[(Kernel::Dispatched, all)], &want, &mut out, 4.8e-3);
         }
         g.finish();
     }
