@@ -260,15 +260,7 @@ fn slice_z_first<const FILL: bool>(
         }
         for (b, o) in out_row.chunks_mut(8).enumerate() {
             if inner.contains(&b) {
-                let tap = |a: usize| {
-                    if step[a] == 0.0 {
-                        (fixed[a].i, fixed[a].w)
-                    } else {
-                        let x = _mm256_add_ps(_mm256_set1_ps(starts[a][b - inner.start]), offsets[a]);
-                        let i = _mm256_cvttps_epi32(x);
-                        (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
-                    }
-                };
+                let tap = |a: usize| unclamped_taps(&fixed[a], step[a] != 0.0, starts[a][b - inner.start], offsets[a]);
                 // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps
                 // in `[0, ny - 2]`, so each pair and the next row's are in the plane.
                 let v = unsafe { interior_block(plane.as_ptr(), tap(0), tap(1), vsy) };
@@ -332,6 +324,22 @@ pub(crate) fn interior(p: f64, s: f64, n: usize, m: usize) -> Range<usize> {
     let (a, b) = if s > 0.0 { (a, b) } else { (b, a) };
     let (first, last) = ((a.ceil() + 1.0).max(0.0), (b.floor() - 1.0).min(m as f64 - 1.0));
     if first <= last { first as usize..last as usize + 1 } else { 0..0 }
+}
+
+/// A block's taps `(i, w)` along an axis where every lane is inside (`interior`, positions
+/// positive: truncation is the floor): the row's `fixed` taps where the row does not move along
+/// the axis, else the block's first position `start` plus the lanes' `offsets`, as
+/// [`axis_taps32`] steps them, unclamped.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn unclamped_taps(fixed: &AxisTaps, moves: bool, start: f32, offsets: __m256) -> (__m256i, __m256) {
+    if moves {
+        let x = _mm256_add_ps(_mm256_set1_ps(start), offsets);
+        let i = _mm256_cvttps_epi32(x);
+        (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
+    } else {
+        (fixed.i, fixed.w)
+    }
 }
 
 /// The first positions of the row's `blocks`, `start + step * jx0` in `f64` rounded to `f32`,
@@ -813,15 +821,7 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
                 }
             };
             for b in inner.clone() {
-                let taps = |a: usize| {
-                    if step[a] == 0.0 {
-                        (fixed[a].i, fixed[a].w)
-                    } else {
-                        let x = _mm256_add_ps(_mm256_set1_ps(starts[a][b - inner.start]), offsets[a]);
-                        let i = _mm256_cvttps_epi32(x);
-                        (i, _mm256_sub_ps(x, _mm256_cvtepi32_ps(i)))
-                    }
-                };
+                let taps = |a: usize| unclamped_taps(&fixed[a], step[a] != 0.0, starts[a][b - inner.start], offsets[a]);
                 let (tx, tq) = (taps(0), taps(1));
                 let tq = (_mm256_sub_epi32(tq.0, _mm256_set1_epi32(base as i32)), tq.1);
                 // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its row taps
