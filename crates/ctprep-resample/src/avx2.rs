@@ -12,15 +12,19 @@
 //! for bit (tested). Axes the rows do not move along (an in-plane rotation's z) and larger
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
-//! Maps within the input's planes (the input's z from the output's z alone, its x and y from
-//! the output's x and y alone, [`grouped`]: in-plane rotations and obliques, the rotated bench
-//! grid) take [`grouped_slices`]: the output slices between the same two input planes share
-//! their in-plane positions, so each block's bilinear values in both planes are computed once
-//! (from an interleaved copy of the pair, [`pair_plane`], one 16-byte load per voxel inside
-//! it) and only the z blend runs per slice; the oracle's blend order, the same bits.
+//! Maps about z or y ([`group_axis`]: that input axis from the same output axis alone, the
+//! other two from the other two; in-plane rotations and obliques, the rotated bench grid) take
+//! [`grouped_slices`]: the output rows between the same two input planes across that axis share
+//! their positions, so each block's bilinear values in both planes are computed once (from each
+//! plane's rows interleaved with the next, [`row_pairs`], built once per input plane: two
+//! 8-byte loads per voxel inside them) and only the blend across the planes runs per row.
+//!
+//! Rows along the input's x at a fixed y and z ([`rows_along_x`]: rotations about x, the grids
+//! of gantry-tilted inputs) take [`fixed_rows`]: each row's four input rows blended once, then
+//! interpolated along x.
 //!
 //! Other in-plane maps (the input's z from the output's z alone, [`z_first`], but x or y moving
-//! with the output's z: the orthonormal grid of a gantry-tilted input) take
+//! with the output's z: an in-plane rotation combined with a shear along z) take
 //! [`slice_z_first`]: each output slice blends its two input planes along z once, into a plane
 //! whose rows are interleaved with the next ones ([`interleave_rows`]), so one 16-byte load
 //! reads a voxel's four in-plane taps; blends in the order z, x, y. The blocks of a row whose
@@ -733,8 +737,9 @@ fn blend_rows(rows: [&[i16]; 4], wy: f32, wz: f32, row: &mut Vec<f32>) {
 
 /// Output slices `zs` into `dst` when [`grouped`], about the group axis `g` (z or y; `p` the
 /// other in-plane axis, y or z): runs of output indices along `g` whose input position has the
-/// same two taps (planes `i0`, `i1` across `g`) are done together. For each run the two planes
-/// are interleaved ([`pair_plane`]: one 16-byte load holds a voxel's eight taps); then for each
+/// same two taps (planes `i0`, `i1` across `g`) are done together. Each input plane's rows are
+/// interleaved with the next once ([`row_pairs`], kept while the next run uses it: two 8-byte
+/// loads hold a voxel's eight taps); then for each
 /// index along the other output axis, the rows of the run sample both planes at the same
 /// positions: each block's bilinear values in plane `i0` and plane `i1` are computed once
 /// ([`pair_block`] inside the plane, [`edge_pair_block`] with clamped taps near its edges) and
@@ -761,7 +766,9 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
     let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
     let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
-    let (mut plane, mut starts, mut at) = (Vec::new(), [Vec::new(), Vec::new()], Vec::new());
+    let (mut starts, mut at) = ([Vec::new(), Vec::new()], Vec::new());
+    // Two planes across `g` as `row_pairs` builds them, with the input index each holds.
+    let mut planes: [(Option<usize>, Vec<i16>); 2] = [(None, Vec::new()), (None, Vec::new())];
     // The output indices along `g` this call covers, and the other output axis's.
     let (along, across) = if g == 2 { (zs.clone(), 0..my) } else { (0..my, zs.clone()) };
     let position = |k: usize| if g == 2 { plan.map.row_start(0, k)[2] } else { plan.map.row_start(k, 0)[1] };
@@ -796,7 +803,22 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
             let (y, z) = if g == 2 { (r, i) } else { (i, base + r) };
             &src[((z - blocks.first) * ny + y) * nx..][..nx]
         };
-        pair_plane(|r| input_row(t.i0, r), |r| input_row(t.i1, r), nx, rows, &mut plane);
+        // The two planes across `g`, each kept for the next run (which shares one of them).
+        for i in [t.i0, t.i1] {
+            if !planes.iter().any(|(at, _)| *at == Some(i)) {
+                let keep = [t.i0, t.i1];
+                let slot = planes.iter_mut().find(|(at, _)| !at.is_some_and(|a| keep.contains(&a)));
+                let (at, plane) = slot.unwrap_or_else(|| unreachable!("two slots for two planes"));
+                row_pairs(|r| input_row(i, r), nx, rows, plane);
+                *at = Some(i);
+            }
+        }
+        let plane_of = |i: usize| {
+            let (_, plane) =
+                planes.iter().find(|(at, _)| *at == Some(i)).unwrap_or_else(|| unreachable!("built above"));
+            plane.as_ptr()
+        };
+        let (lower, upper) = (plane_of(t.i0), plane_of(t.i1));
         let weights: Vec<__m256> = run.clone().map(|kk| _mm256_set1_ps(tap(kk).w as f32)).collect();
         for o in across.clone() {
             let start = if g == 2 { plan.map.row_start(o, run.start) } else { plan.map.row_start(run.start, o) };
@@ -826,7 +848,7 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
                 let tq = (_mm256_sub_epi32(tq.0, _mm256_set1_epi32(base as i32)), tq.1);
                 // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its row taps
                 // in `[0, rows - 2]`, so each voxel's element and the next are in the plane.
-                let v = unsafe { pair_block(plane.as_ptr(), tx, tq, vsy) };
+                let v = unsafe { pair_block(lower, upper, tx, tq, vsy) };
                 put(dst, b, v, _mm256_set1_epi32(-1));
             }
             // The edge blocks: clamped taps, gathered elements.
@@ -866,75 +888,75 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
                     "general linear: taps outside the input slices held"
                 );
                 tq.i = _mm256_min_epi32(_mm256_max_epi32(tq.i, _mm256_setzero_si256()), last);
-                // SAFETY: `pair_plane` wrote `rows` rows of `nx`; the taps are in them.
-                let v = unsafe { edge_pair_block(plane.as_ptr(), &tx, &tq, vsy) };
+                // SAFETY: `row_pairs` wrote `rows` rows of `nx` in both; the taps are in them.
+                let v = unsafe { edge_pair_block(lower, upper, &tx, &tq, vsy) };
                 put(dst, b, v, inside);
             }
         }
     }
 }
 
-/// Two planes of `rows` rows of `nx` values (row `r` of the lower one `lower(r)`, of the upper
-/// one `upper(r)`) interleaved into `plane`: element `r * nx + x` (four `i16`, 8 bytes) holds
-/// the lower plane at rows `r` and `r + 1` (`r` again on the last row), then the upper plane at
-/// the same two, so the 16 bytes from `(x, r)` hold a voxel's eight taps when `x + 1` is in the
-/// row. One element of padding (zeros: read only with weight 0).
+/// One plane of `rows` rows of `nx` values (row `r` is `row(r)`) with each row interleaved with
+/// the next (the last with itself) into `plane`: element `r * nx + x` (two `i16`, 4 bytes)
+/// holds rows `r` and `r + 1` at `x`, so the 8 bytes from `(x, r)` hold a voxel's four taps in
+/// this plane when `x + 1` is in the row. One element of padding (zeros: read only with
+/// weight 0).
 #[target_feature(enable = "avx2")]
-fn pair_plane<'a>(
-    lower: impl Fn(usize) -> &'a [i16],
-    upper: impl Fn(usize) -> &'a [i16],
-    nx: usize,
-    rows: usize,
-    plane: &mut Vec<i16>,
-) {
-    plane.resize(4 * (rows * nx + 1), 0);
-    let end = plane.len() - 4;
+fn row_pairs<'a>(row: impl Fn(usize) -> &'a [i16], nx: usize, rows: usize, plane: &mut Vec<i16>) {
+    plane.resize(2 * (rows * nx + 1), 0);
+    let end = plane.len() - 2;
     plane[end..].fill(0);
-    for (r, out) in plane.chunks_exact_mut(4 * nx).take(rows).enumerate() {
-        let r1 = (r + 1).min(rows - 1);
-        let rows = [lower(r), lower(r1), upper(r), upper(r1)];
+    for (r, out) in plane.chunks_exact_mut(2 * nx).take(rows).enumerate() {
+        let (this, next) = (row(r), row((r + 1).min(rows - 1)));
         let whole = nx / 8 * 8;
-        for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(32)) {
-            // SAFETY: `x + 8 <= nx`: 8 `i16` from `x` in each row; `o` holds 32 `i16`.
+        for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(16)) {
+            // SAFETY: `x + 8 <= nx`: 8 `i16` from `x` in each row; `o` holds 16 `i16`.
             unsafe {
-                let [r0, r1, r2, r3] = rows.map(|r| _mm_loadu_si128(r.as_ptr().add(x).cast()));
-                let (p_lo, p_hi) = (_mm_unpacklo_epi16(r0, r1), _mm_unpackhi_epi16(r0, r1));
-                let (q_lo, q_hi) = (_mm_unpacklo_epi16(r2, r3), _mm_unpackhi_epi16(r2, r3));
+                let (a, b) =
+                    (_mm_loadu_si128(this.as_ptr().add(x).cast()), _mm_loadu_si128(next.as_ptr().add(x).cast()));
                 let o = o.as_mut_ptr().cast::<__m128i>();
-                _mm_storeu_si128(o, _mm_unpacklo_epi32(p_lo, q_lo));
-                _mm_storeu_si128(o.add(1), _mm_unpackhi_epi32(p_lo, q_lo));
-                _mm_storeu_si128(o.add(2), _mm_unpacklo_epi32(p_hi, q_hi));
-                _mm_storeu_si128(o.add(3), _mm_unpackhi_epi32(p_hi, q_hi));
+                _mm_storeu_si128(o, _mm_unpacklo_epi16(a, b));
+                _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(a, b));
             }
         }
         for x in whole..nx {
-            out[4 * x..4 * x + 4].copy_from_slice(&rows.map(|r| r[x]));
+            out[2 * x..2 * x + 2].copy_from_slice(&[this[x], next[x]]);
         }
     }
 }
 
-/// A block wholly inside the plane, from [`pair_plane`]'s elements: each voxel's eight taps
-/// by one 16-byte load, widened to `f32` and transposed into eight vectors of eight voxels,
-/// then the bilinear value in the lower plane and in the upper plane, each blended along x
-/// then y (the oracle's order). Where the y weight is 0 the blend adds `0 * (next - this)` to
-/// a value that is never `-0.0`: the same bits as the clamped code reading row `y` twice.
+/// A block wholly inside the planes, from [`row_pairs`]'s elements of the lower and the upper
+/// plane: each voxel's eight taps by two 8-byte loads (interleaved as lower `(x, r)`, `(x, r +
+/// 1)`, upper the same, then both at `x + 1`), widened to `f32` and transposed into eight
+/// vectors of eight voxels, then the bilinear values in both planes ([`bilinear_pair`]). Where
+/// the row weight is 0 the blend adds `0 * (next - this)` to a value that is never `-0.0`: the
+/// same bits as the clamped code reading row `r` twice.
 ///
 /// # Safety
-/// Every lane's 16 bytes at element `x + nx * y` of `plane` are readable: the block is interior.
+/// Every lane's 8 bytes at element `x + nx * r` of both planes are readable: the block is
+/// interior.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn pair_block(plane: *const i16, x: (__m256i, __m256), y: (__m256i, __m256), vsy: __m256i) -> (__m256, __m256) {
+unsafe fn pair_block(
+    lower: *const i16,
+    upper: *const i16,
+    x: (__m256i, __m256),
+    r: (__m256i, __m256),
+    vsy: __m256i,
+) -> (__m256, __m256) {
     let mut at = [0i32; 8];
     // SAFETY: `at` holds 8 `i32`; unaligned store.
-    unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), _mm256_add_epi32(x.0, _mm256_mullo_epi32(y.0, vsy))) };
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), _mm256_add_epi32(x.0, _mm256_mullo_epi32(r.0, vsy))) };
     // SAFETY: the caller's promise (indices are non-negative).
     let load = |k: usize| unsafe {
-        _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(plane.add(4 * at[k] as usize).cast())))
+        let i = 2 * at[k] as usize;
+        let (a, b) = (_mm_loadl_epi64(lower.add(i).cast()), _mm_loadl_epi64(upper.add(i).cast()));
+        _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_unpacklo_epi32(a, b)))
     };
-    let r: [__m256; 8] = std::array::from_fn(load);
+    let v: [__m256; 8] = std::array::from_fn(load);
     // 8x8 transpose: `c[t]` is tap `t` of the eight voxels.
     let t: [__m256; 8] = std::array::from_fn(|k| {
-        let (a, b) = (r[k / 4 * 4 + k % 4 / 2 * 2], r[k / 4 * 4 + k % 4 / 2 * 2 + 1]);
+        let (a, b) = (v[k / 4 * 4 + k % 4 / 2 * 2], v[k / 4 * 4 + k % 4 / 2 * 2 + 1]);
         if k % 2 == 0 { _mm256_unpacklo_ps(a, b) } else { _mm256_unpackhi_ps(a, b) }
     });
     let u: [__m256; 8] = std::array::from_fn(|k| {
@@ -946,66 +968,44 @@ unsafe fn pair_block(plane: *const i16, x: (__m256i, __m256), y: (__m256i, __m25
         let (a, b) = (u[k % 4], u[4 + k % 4]);
         if k < 4 { _mm256_permute2f128_ps::<0x20>(a, b) } else { _mm256_permute2f128_ps::<0x31>(a, b) }
     });
-    bilinear_pair(&c, x.1, y.1)
+    bilinear_pair(&c, x.1, r.1)
 }
 
 /// The bilinear values in the lower and the upper plane from the eight taps of eight voxels
-/// (`c[t]`: a(x, y), a(x, y + 1), b(x, y), b(x, y + 1), then the same at x + 1), blended along
-/// x then y, as the oracle.
+/// (`c[t]`: lower `(x, r)`, lower `(x, r + 1)`, upper `(x, r)`, upper `(x, r + 1)`, then the
+/// same at `x + 1`), blended along x then along the rows.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn bilinear_pair(c: &[__m256; 8], wx: __m256, wy: __m256) -> (__m256, __m256) {
-    let lower = blend(blend(c[0], c[4], wx), blend(c[1], c[5], wx), wy);
-    let upper = blend(blend(c[2], c[6], wx), blend(c[3], c[7], wx), wy);
+fn bilinear_pair(c: &[__m256; 8], wx: __m256, wr: __m256) -> (__m256, __m256) {
+    let lower = blend(blend(c[0], c[4], wx), blend(c[1], c[5], wx), wr);
+    let upper = blend(blend(c[2], c[6], wx), blend(c[3], c[7], wx), wr);
     (lower, upper)
 }
 
-/// [`pair_block`] for any block: taps clamped per axis (`tx`, `ty` as [`axis_taps32`] or
-/// [`axis_taps`] give them), each voxel's element at `(x, y)` and at `(x + 1, y)` gathered as
-/// 64-bit lanes (four gathers of four). Where x is clamped to the row's end the second element
-/// (the next row's first, or the padding) enters with weight 0, and rows `y + 1` beyond the
-/// plane are row `y` itself ([`pair_plane`]): the same bits as the oracle reading `(x, y)`
-/// twice (its blends add `0 * 0`, these `0 * (finite)`, to values that are never `-0.0`).
+/// [`pair_block`] for any block: taps clamped per axis (`tx`, `tr` as [`axis_taps32`] or
+/// [`axis_taps`] give them), each plane's elements at `(x, r)` and `(x + 1, r)` gathered as
+/// 32-bit lanes (four gathers of eight). Where x is clamped to the row's end the second element
+/// (the next row's first, or the padding) enters with weight 0, and rows `r + 1` beyond the
+/// plane are row `r` itself ([`row_pairs`]): the same bits as the oracle reading `(x, r)` twice
+/// (its blends add `0 * 0`, these `0 * (finite)`, to values that are never `-0.0`).
 ///
 /// # Safety
-/// `plane` holds [`pair_plane`]'s elements for a plane of `nx` columns and `ny` rows (`vsy`
-/// holds `nx`), and the taps are in `[0, nx - 1]` and `[0, ny - 1]`.
+/// Both planes hold [`row_pairs`]'s elements for `nx` columns (`vsy` holds `nx`) and the taps'
+/// rows, and the taps are in `[0, nx - 1]` and in those rows.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn edge_pair_block(plane: *const i16, tx: &AxisTaps, ty: &AxisTaps, vsy: __m256i) -> (__m256, __m256) {
-    let i = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy));
-    let (lo, hi) = (_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
-    // Gathers of voxels 0, 4, 1, 5 and 2, 6, 3, 7: widened, their halves pair voxel k with k + 4.
-    let order = [_mm_unpacklo_epi32(lo, hi), _mm_unpackhi_epi32(lo, hi)];
-    let one = _mm_set1_epi32(1);
-    let p = plane.cast::<i64>();
-    let taps = |x1: bool| -> [__m256; 4] {
-        let mut r = [_mm256_setzero_ps(); 4];
-        for (h, &ix) in order.iter().enumerate() {
-            let ix = if x1 { _mm_add_epi32(ix, one) } else { ix };
-            // SAFETY: element `ix` (at most `nx * ny`, the padding) is in the plane.
-            let g = unsafe { _mm256_i32gather_epi64::<8>(p, ix) };
-            let widen = |v: __m128i| _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v));
-            r[2 * h] = widen(_mm256_castsi256_si128(g));
-            r[2 * h + 1] = widen(_mm256_extracti128_si256::<1>(g));
-        }
-        transpose4(r)
-    };
-    let ([c0, c1, c2, c3], [c4, c5, c6, c7]) = (taps(false), taps(true));
-    bilinear_pair(&[c0, c1, c2, c3, c4, c5, c6, c7], tx.w, ty.w)
-}
-
-/// Four vectors `[voxel k | voxel k + 4]` of four values each as four vectors of eight voxels
-/// in order, one per value.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn transpose4(r: [__m256; 4]) -> [__m256; 4] {
-    let (u0, u1) = (_mm256_unpacklo_ps(r[0], r[1]), _mm256_unpackhi_ps(r[0], r[1]));
-    let (u2, u3) = (_mm256_unpacklo_ps(r[2], r[3]), _mm256_unpackhi_ps(r[2], r[3]));
-    [
-        _mm256_shuffle_ps::<0x44>(u0, u2),
-        _mm256_shuffle_ps::<0xEE>(u0, u2),
-        _mm256_shuffle_ps::<0x44>(u1, u3),
-        _mm256_shuffle_ps::<0xEE>(u1, u3),
-    ]
+unsafe fn edge_pair_block(
+    lower: *const i16,
+    upper: *const i16,
+    tx: &AxisTaps,
+    tr: &AxisTaps,
+    vsy: __m256i,
+) -> (__m256, __m256) {
+    let i = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(tr.i, vsy));
+    let i1 = _mm256_add_epi32(i, _mm256_set1_epi32(1));
+    // SAFETY: element `i + 1` is at most `nx * rows`, the padding: every read is in the plane.
+    let g = |p: *const i16, i: __m256i| pair(unsafe { _mm256_i32gather_epi32::<4>(p.cast(), i) });
+    let ((c0, c1), (c2, c3)) = (g(lower, i), g(upper, i));
+    let ((c4, c5), (c6, c7)) = (g(lower, i1), g(upper, i1));
+    bilinear_pair(&[c0, c1, c2, c3, c4, c5, c6, c7], tx.w, tr.w)
 }
