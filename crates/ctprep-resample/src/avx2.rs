@@ -8,8 +8,10 @@
 //! other seven lanes stepped from it in `f32` ([`axis_taps32`]): within 8e-4 voxel of the
 //! oracle's positions on inputs up to 4096 voxels per axis (tested), so this kernel's outputs
 //! differ from the other kernels' by at most that shift of the sample (8e-4 of the difference
-//! between neighbours per axis); the taps and blends are the oracle's at those positions, bit
-//! for bit (tested). Axes the rows do not move along (an in-plane rotation's z) and larger
+//! between neighbours per axis); the taps and blends are the per-voxel code's at those
+//! positions in each path's blend order (below), bit for bit (tested): orders other than the
+//! oracle's x, y, z add a few `f32` roundings. Axes the rows do not move along (an in-plane
+//! rotation's z) and larger
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
 //! Maps about z or y ([`group_axis`]: that input axis from the same output axis alone, the
@@ -186,9 +188,9 @@ fn pair(v: __m256i) -> (__m256, __m256) {
     (_mm256_cvtepi32_ps(low), _mm256_cvtepi32_ps(high))
 }
 
-/// Whether the input's z depends on the output's z alone (in-plane rotations and shears, the
-/// common oblique case): each output slice then reads one input plane pair with one weight,
-/// and [`slice_z_first`] blends that pair first.
+/// Whether the input's z depends on the output's z alone while x or y moves with the output's
+/// z (maps neither [`grouped`] nor [`rows_along_x`]): each output slice then reads one input
+/// plane pair with one weight, and [`slice_z_first`] blends that pair first.
 pub(crate) fn z_first(plan: &Plan) -> bool {
     let l = &plan.map.linear;
     l[2][0] == 0.0 && l[2][1] == 0.0 && !grouped(plan) && !rows_along_x(plan)
@@ -204,7 +206,7 @@ pub(crate) fn rows_along_x(plan: &Plan) -> bool {
 }
 
 /// Output slice `jz` when [`z_first`]: the slice's two input planes blended along z once
-/// ([`interleave_rows`]), then per block of eight the in-plane taps as [`linear_i16_avx2`]'s,
+/// ([`interleave_rows`]), then per block of eight the in-plane taps ([`axis_taps32`]),
 /// each voxel's four values by one load ([`interior_block`]) or, near the plane's edges, by
 /// four gathers of four 64-bit (row, next row) pairs, blended along x, then y. The order of the
 /// blends is z, x, y (the oracle's is x, y, z): values within a few `f32` roundings of it.
@@ -641,8 +643,8 @@ pub(crate) fn grouped(plan: &Plan) -> bool {
 }
 
 /// Output slices `zs` into `dst` when [`rows_along_x`]: per output row its four input rows
-/// (y and z taps fixed along the row) blended along y, then z, into one row of `f32` over the
-/// part the row's x taps reach, then per block of eight the x taps as [`Blocks::block`]'s and
+/// (y and z taps fixed along the row) blended along y, then z, into one row of `f32`, then per
+/// block of eight the x taps as [`Blocks::block`]'s and
 /// the two neighbours gathered as one 64-bit lane from the blended row. Blends in the order
 /// y, z, x (the oracle's is x, y, z): within a few `f32` roundings of it, the same bits as the
 /// per-voxel code in this order (tested). With `FILL`, rows whose y or z is outside are filled.
@@ -874,14 +876,17 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
                     }
                     continue;
                 }
-                // The rows held: a tap of the row's voxels below `base` or past the held rows
-                // would be the caller's error (it holds every slice the slab's taps reach);
-                // the lanes past the row's end are clamped into the plane (their values are not
-                // stored).
+                // The rows held: a tap of the row's voxels below `base` or past the held rows,
+                // or on the last row held with a weight towards the next, would be the caller's
+                // error (it holds every slice the slab's taps reach; on the input's last slice
+                // the weight is 0); the lanes past the row's end are clamped into the plane
+                // (their values are not stored).
                 tq.i = _mm256_sub_epi32(tq.i, _mm256_set1_epi32(base as i32));
                 let last = _mm256_set1_epi32(rows as i32 - 1);
-                let out_of_rows =
-                    _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), tq.i), _mm256_cmpgt_epi32(tq.i, last));
+                let out_of_rows = _mm256_or_si256(
+                    _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), tq.i), _mm256_cmpgt_epi32(tq.i, last)),
+                    _mm256_and_si256(tq.next, _mm256_cmpeq_epi32(tq.i, last)),
+                );
                 let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
                 assert!(
                     _mm256_testz_si256(out_of_rows, used) == 1,

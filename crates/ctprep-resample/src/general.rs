@@ -781,7 +781,8 @@ mod tests {
     /// blocks inside the plane (their unclamped blocks) and around their edges, against the
     /// per-voxel code at its positions: rotations about z (grouped: two to three output slices
     /// per input plane pair here), about z with a shear along z (z first per slice; rows along
-    /// x where the angle is 0), about y (grouped across y) and about x (rows along x); flips,
+    /// x where the angle is 0), about y and an x-z shear (grouped across y), about x (rows along
+    /// x); flips,
     /// zooms in and out, with and without fill. Each output slab computed from only the input
     /// slices its taps reach (as the streamed pipeline holds them) gives the same bits.
     #[cfg(target_arch = "x86_64")]
@@ -798,7 +799,7 @@ mod tests {
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
         let (mut interior_blocks, mut kinds) = (0, [0; 4]);
-        let cases = ["z", "z-shear", "y", "x"].into_iter().flat_map(|about| {
+        let cases = ["z", "z-shear", "y", "xz-shear", "x"].into_iter().flat_map(|about| {
             [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().map(move |deg| (about, deg))
         });
         for (about, deg) in cases {
@@ -810,6 +811,9 @@ mod tests {
                     // tilted input).
                     "z-shear" => [[zoom * c, -zoom * s, 0.0], [zoom * s, zoom * c, 0.37], [0.0, 0.0, 1.3]],
                     "y" => [[zoom * c, 0.0, -1.3 * s], [0.0, 0.8, 0.0], [zoom * s, 0.0, 1.3 * c]],
+                    // Grouped across y with z fixed along the rows: the form the streamed
+                    // pipeline runs on slabs of the input.
+                    "xz-shear" => [[zoom, 0.0, 0.4 + deg / 300.0], [0.0, 0.8, 0.0], [0.0, 0.0, 1.3]],
                     _ => [[zoom, 0.0, 0.0], [0.0, 0.8 * c, -1.3 * s], [0.0, 0.8 * s, 1.3 * c]],
                 };
                 let m = [(50.0 / zoom) as usize + 3, 19, 9];
@@ -859,8 +863,8 @@ mod tests {
         }
         assert!(interior_blocks > 5000, "only {interior_blocks} interior blocks");
         // Grouped across z (about z, and 0 degrees about y or x: diagonal maps), across y, rows
-        // along x (about x, and the shear at 0 degrees), z first.
-        assert_eq!(kinds, [50, 35, 40, 35], "paths taken");
+        // along x (about x, and the shear at 0 degrees), z first; across y also the x-z shears.
+        assert_eq!(kinds, [50, 75, 40, 35], "paths taken");
     }
 
     #[test]
