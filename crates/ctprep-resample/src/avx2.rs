@@ -139,6 +139,32 @@ fn axis_taps32<const FILL: bool>(start: f64, step: f64, jx0: usize, j: __m256d, 
     AxisTaps { i, w: t, next, inside }
 }
 
+/// Block `b`'s clamped taps along an axis of `n` voxels, for a row starting at `start` and
+/// moving `step` per voxel along it: the row's `fixed` taps where it does not move along the
+/// axis (step 0), else [`axis_taps32`]'s where `f32_steps`, else [`axis_taps`]'s.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn block_taps<const FILL: bool>(
+    start: f64,
+    step: f64,
+    fixed: AxisTaps,
+    b: usize,
+    n: usize,
+    f32_steps: bool,
+) -> AxisTaps {
+    if step == 0.0 {
+        return fixed;
+    }
+    let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), _mm256_setr_pd(0.0, 1.0, 2.0, 3.0));
+    let j4 = _mm256_add_pd(j, _mm256_set1_pd(4.0));
+    if f32_steps { axis_taps32::<FILL>(start, step, b * 8, j, j4, n) } else { axis_taps::<FILL>(start, step, j, j4, n) }
+}
+
+/// The whole blocks of eight output voxels inside both ranges (of [`interior`]).
+pub(crate) fn whole_blocks(a: Range<usize>, b: Range<usize>) -> Range<usize> {
+    a.start.max(b.start).div_ceil(8)..a.end.min(b.end) / 8
+}
+
 /// Whether [`axis_taps32`] keeps its bound for `plan`: every input axis at most 4096 voxels
 /// and every step at most 64 voxels (a block's first position, where its taps matter, is then
 /// below 8192 in magnitude).
@@ -243,7 +269,6 @@ fn slice_z_first<const FILL: bool>(
     let ptr = plane.as_ptr().cast::<f64>();
     let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
     let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
-    let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
     let f32_steps = steps32(plan);
     let vsy = _mm256_set1_epi32(nx as i32);
     let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
@@ -256,8 +281,7 @@ fn slice_z_first<const FILL: bool>(
         let fixed: [AxisTaps; 2] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
         // The blocks whose every lane is inside on both axes take `interior_block`.
         let inner = if f32_steps {
-            let (x, y) = (interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx));
-            x.start.max(y.start).div_ceil(8)..x.end.min(y.end) / 8
+            whole_blocks(interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx))
         } else {
             0..0
         };
@@ -274,17 +298,7 @@ fn slice_z_first<const FILL: bool>(
                 unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_add_ps(_mm256_mul_ps(v, slope), inter)) };
                 continue;
             }
-            let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
-            let j4 = _mm256_add_pd(j, four);
-            let taps = |a: usize| {
-                if step[a] == 0.0 {
-                    fixed[a]
-                } else if f32_steps {
-                    axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n[a])
-                } else {
-                    axis_taps::<FILL>(start[a], step[a], j, j4, n[a])
-                }
-            };
+            let taps = |a: usize| block_taps::<FILL>(start[a], step[a], fixed[a], b, n[a], f32_steps);
             let (tx, ty) = (taps(0), taps(1));
             let inside = _mm256_and_si256(tx.inside, ty.inside);
             let lanes_used = (1u32 << o.len()) - 1;
@@ -503,19 +517,7 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         // (`len - 2` fits an `i32`: the input has fewer than 2^31 values, `general::blocks`;
         // a one-value input gives -1, so every block loads one by one.)
         let limit = _mm256_set1_epi32(src.len() as i32 - 2);
-        let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), _mm256_setr_pd(0.0, 1.0, 2.0, 3.0));
-        let j4 = _mm256_add_pd(j, _mm256_set1_pd(4.0));
-        // An axis the row does not move along (step 0: an in-plane rotation's z) has the
-        // row's taps in every block.
-        let taps = |a: usize, n: usize| {
-            if step[a] == 0.0 {
-                fixed[a]
-            } else if self.f32_steps {
-                axis_taps32::<FILL>(start[a], step[a], b * 8, j, j4, n)
-            } else {
-                axis_taps::<FILL>(start[a], step[a], j, j4, n)
-            }
-        };
+        let taps = |a: usize, n: usize| block_taps::<FILL>(start[a], step[a], fixed[a], b, n, self.f32_steps);
         let (tx, ty, tz) = (taps(0, nx), taps(1, ny), taps(2, nz));
         let inside = _mm256_and_si256(_mm256_and_si256(tx.inside, ty.inside), tz.inside);
         let inside_bits = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32;
@@ -657,7 +659,6 @@ fn fixed_rows<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst
     let (slope, inter) = (_mm256_set1_ps(blocks.scale.slope), _mm256_set1_ps(blocks.scale.inter));
     let fill = blocks.fill.unwrap_or(0.0);
     let fill_v = _mm256_set1_ps(fill);
-    let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
     let mut row = Vec::new();
     let src = blocks.src;
     for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
@@ -679,13 +680,7 @@ fn fixed_rows<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst
             let ptr = row.as_ptr().cast::<f64>();
             let fixed = blocks.fixed(start);
             for (b, o) in out_row.chunks_mut(8).enumerate() {
-                let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
-                let j4 = _mm256_add_pd(j, four);
-                let tx = if blocks.f32_steps {
-                    axis_taps32::<FILL>(start[0], step, b * 8, j, j4, nx)
-                } else {
-                    axis_taps::<FILL>(start[0], step, j, j4, nx)
-                };
+                let tx = block_taps::<FILL>(start[0], step, fixed[0], b, nx, blocks.f32_steps);
                 let inside = _mm256_and_si256(tx.inside, _mm256_and_si256(fixed[1].inside, fixed[2].inside));
                 if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & ((1 << o.len()) - 1) == 0 {
                     o.fill(fill);
@@ -827,9 +822,7 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
             at.clear();
             at.extend(run.clone().map(|kk| row_at(kk, o)));
             let inner = if blocks.f32_steps {
-                let x = interior(start[0], step[0], nx, mx);
-                let q = interior(start[p] - base as f64, step[1], rows, mx);
-                x.start.max(q.start).div_ceil(8)..x.end.min(q.end) / 8
+                whole_blocks(interior(start[0], step[0], nx, mx), interior(start[p] - base as f64, step[1], rows, mx))
             } else {
                 0..0
             };
@@ -854,18 +847,9 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
                 put(dst, b, v, _mm256_set1_epi32(-1));
             }
             // The edge blocks: clamped taps, gathered elements.
-            let (lanes, four) = (_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(4.0));
             for b in (0..mx.div_ceil(8)).filter(|b| !inner.contains(b)) {
-                let j = _mm256_add_pd(_mm256_set1_pd((b * 8) as f64), lanes);
-                let j4 = _mm256_add_pd(j, four);
                 let taps = |a: usize, axis: usize| {
-                    if step[a] == 0.0 {
-                        fixed[a]
-                    } else if blocks.f32_steps {
-                        axis_taps32::<FILL>(start[axis], step[a], b * 8, j, j4, n[axis])
-                    } else {
-                        axis_taps::<FILL>(start[axis], step[a], j, j4, n[axis])
-                    }
+                    block_taps::<FILL>(start[axis], step[a], fixed[a], b, n[axis], blocks.f32_steps)
                 };
                 let (tx, mut tq) = (taps(0, 0), taps(1, p));
                 let len = (mx - b * 8).min(8);

@@ -834,7 +834,7 @@ mod tests {
                     let start = plan.map.row_start(jy, jz);
                     let [x, q] = [0, if group == Some(1) { 2 } else { 1 }]
                         .map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
-                    interior_blocks += (x.end.min(q.end) / 8).saturating_sub(x.start.max(q.start).div_ceil(8));
+                    interior_blocks += crate::avx2::whole_blocks(x, q).len();
                 }
                 for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0)).scaling(2.0, 24.0)] {
                     let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
