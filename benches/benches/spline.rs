@@ -21,8 +21,8 @@
 //!   (same 400x400x748 size, edge clamp as above): the general path, `linear-dispatched` and
 //!   `cubic-dispatched` on all threads only; checked against `wide` once (linear within
 //!   `4.8e-3` of the largest |value|: the AVX2 kernel's f32 steps, see `ctprep-resample`'s
-//!   `avx2.rs`); and linear onto the grid rotated 12 degrees about x (`ct_rotx12`) and about
-//!   y (`ct_roty12`), the other oblique forms;
+//!   `avx2.rs`); and linear onto the grid rotated 12 degrees about x (`ct_rotx12`), about
+//!   y (`ct_roty12`) and about the skew axis (1, 1, 1) (`ct_rotxyz12`), the other oblique forms;
 //! - `ct_2mm`: the CT to 2 mm first-centre (200x200x375: in-plane shrinks, z grows), cubic on all
 //!   threads with and without `antialias(true)` (skimage's Gaussian before downsampling).
 //!
@@ -64,7 +64,8 @@ fn rotated(plan: &Plan, input: &Affine, deg: f64) -> Plan {
     rotated_about(plan, input, deg, 2)
 }
 
-/// The plan's grid rotated `deg` degrees about world axis `axis` around its centre.
+/// The plan's grid rotated `deg` degrees about world axis `axis` (x, y, z, or 3: the skew axis
+/// (1, 1, 1)) around its centre.
 fn rotated_about(plan: &Plan, input: &Affine, deg: f64, axis: usize) -> Plan {
     let [mx, my, mz] = plan.grid.shape;
     let c = plan.grid.affine.apply([(mx as f64 - 1.0) / 2.0, (my as f64 - 1.0) / 2.0, (mz as f64 - 1.0) / 2.0]);
@@ -72,7 +73,18 @@ fn rotated_about(plan: &Plan, input: &Affine, deg: f64, axis: usize) -> Plan {
     let r = match axis {
         0 => [[1.0, 0.0, 0.0], [0.0, co, -s], [0.0, s, co]],
         1 => [[co, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, co]],
-        _ => [[co, -s, 0.0], [s, co, 0.0], [0.0, 0.0, 1.0]],
+        2 => [[co, -s, 0.0], [s, co, 0.0], [0.0, 0.0, 1.0]],
+        _ => {
+            // Rodrigues: I + sin K + (1 - cos) K^2, K the cross-product matrix of the unit axis.
+            let k = 1.0 / 3f64.sqrt();
+            let kx = [[0.0, -k, k], [k, 0.0, -k], [-k, k, 0.0]];
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    let kk: f64 = (0..3).map(|l| kx[i][l] * kx[l][j]).sum();
+                    f64::from(u8::from(i == j)) + s * kx[i][j] + (1.0 - co) * kk
+                })
+            })
+        }
     };
     let shift: [f64; 3] = std::array::from_fn(|i| c[i] - (0..3).map(|k| r[i][k] * c[k]).sum::<f64>());
     let affine = Affine::from_parts(r, shift).matmul(&plan.grid.affine);
@@ -191,8 +203,9 @@ fn spline(c: &mut Criterion) {
             let want = reference(src, &rot, opts, Kernel::Wide, all);
             timed(&mut g, name, src, &rot, opts, &[(Kernel::Dispatched, all)], &want, &mut out, tol);
         }
-        // Linear about the other axes: x (rows along the input's x: the tilt case) and y.
-        for (name, axis) in [("ct_rotx12_linear", 0), ("ct_roty12_linear", 1)] {
+        // Linear about the other axes: x (rows along the input's x: the tilt case), y, and the
+        // skew axis (1, 1, 1) (every input axis moves along every output axis).
+        for (name, axis) in [("ct_rotx12_linear", 0), ("ct_roty12_linear", 1), ("ct_rotxyz12_linear", 3)] {
             let rot = rotated_about(&plan, ct.affine(), 12.0, axis);
             let want = reference(src, &rot, &linear, Kernel::Wide, all);
             timed(&mut g, name, src, &rot, &linear, &[(Kernel::Dispatched, all)], &want, &mut out, 4.8e-3);

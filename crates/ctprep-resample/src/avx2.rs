@@ -1,8 +1,8 @@
 //! The general path's trilinear blocks for `int16` input in AVX2 intrinsics: eight output
-//! voxels at a time, their taps and weights in `f32x8` / `i32x8` registers, the eight taps of
-//! each voxel fetched by four 32-bit gathers (each lane of a gather reads the two neighbours
-//! along x, `v[i]` and `v[i + 1]`, at once), and the blends in `f32x8`. Chosen at run time where
-//! the CPU has AVX2 (the `dispatched` kernel).
+//! voxels at a time, their taps and weights in `f32x8` / `i32x8` registers, the taps of each
+//! voxel read in pairs along x (`v[i]` and `v[i + 1]` in one 32-bit load or gather lane, or
+//! from planes built for the purpose, below), and the blends in `f32x8`. Chosen at run time
+//! where the CPU has AVX2 (the `dispatched` kernel).
 //!
 //! Positions: each block's first position in `f64` exactly as [`crate::VoxelMap::apply`], the
 //! other seven lanes stepped from it in `f32` ([`axis_taps32`]): within 8e-4 voxel of the
@@ -14,12 +14,14 @@
 //! rotation's z) and larger
 //! inputs keep `f64` positions, and the fill rule always tests the `f64` positions.
 //!
-//! Maps about z or y ([`group_axis`]: that input axis from the same output axis alone, the
-//! other two from the other two; in-plane rotations and obliques, the rotated bench grid) take
-//! [`grouped_slices`]: the output rows between the same two input planes across that axis share
-//! their positions, so each block's bilinear values in both planes are computed once (from each
-//! plane's rows interleaved with the next, [`row_pairs`], built once per input plane: two
-//! 8-byte loads per voxel inside them) and only the blend across the planes runs per row.
+//! Maps about z ([`group_axis`] z: the input's z from the output's z alone, x and y from x and
+//! y; in-plane rotations and obliques, the rotated bench grid) take [`grouped_slices`]: the
+//! output rows between the same two input slices share their positions, so each block's
+//! bilinear values in both slices are computed once (from each slice's rows interleaved with
+//! the next, [`row_pairs`], built once per input slice: two 8-byte loads per voxel inside them)
+//! and only the blend along z runs per row. Maps about y ([`group_axis`] y) take [`y_first`]:
+//! per output y its two input x-z planes blended along y once, then each row read from that
+//! plane as below; blends in the order y, x, z.
 //!
 //! Rows along the input's x at a fixed y and z ([`rows_along_x`]: rotations about x, the grids
 //! of gantry-tilted inputs) take [`fixed_rows`]: each row's four input rows blended once, then
@@ -29,10 +31,16 @@
 //! with the output's z: an in-plane rotation combined with a shear along z) take
 //! [`slice_z_first`]: each output slice blends its two input planes along z once, into a plane
 //! whose rows are interleaved with the next ones ([`interleave_rows`]), so one 16-byte load
-//! reads a voxel's four in-plane taps; blends in the order z, x, y. The blocks of a row whose
-//! every lane lies inside the plane (found per row from its start and step, [`interior`]) take
-//! those loads unclamped ([`interior_block`]); the others gather 64-bit (row, next row) pairs
-//! with clamped taps. Both give the same bits as the per-voxel code in that order (tested).
+//! reads a voxel's four in-plane taps ([`Blocks::plane_row`]); blends in the order z, x, y. The
+//! blocks of a row whose every lane lies inside the plane (found per row from its start and
+//! step, [`interior`]) take those loads unclamped ([`interior_block`]); the others gather 64-bit
+//! (row, next row) pairs with clamped taps. Both give the same bits as the per-voxel code in
+//! that order (tested).
+//!
+//! Every other map (about a skew axis: each input axis moves along every output axis) takes
+//! [`Blocks::row`], in tiles of output rows through the slices asked for: the blocks inside the
+//! input on every axis read each voxel's four x pairs by plain loads ([`direct_block`]), the
+//! others gather them with clamped taps ([`Blocks::block`]); blends in the oracle's order.
 //!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
@@ -232,85 +240,151 @@ pub(crate) fn rows_along_x(plan: &Plan) -> bool {
 }
 
 /// Output slice `jz` when [`z_first`]: the slice's two input planes blended along z once
-/// ([`interleave_rows`]), then per block of eight the in-plane taps ([`axis_taps32`]),
-/// each voxel's four values by one load ([`interior_block`]) or, near the plane's edges, by
-/// four gathers of four 64-bit (row, next row) pairs, blended along x, then y. The order of the
-/// blends is z, x, y (the oracle's is x, y, z): values within a few `f32` roundings of it.
-#[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slice.
+/// ([`interleave_rows`]), then each row from that plane ([`Blocks::plane_row`]). The order of
+/// the blends is z, x, y (the oracle's is x, y, z): values within a few `f32` roundings of it.
 #[target_feature(enable = "avx2")]
 fn slice_z_first<const FILL: bool>(
-    src: &[i16],
-    first: usize,
-    plan: &Plan,
-    fill: Option<f32>,
-    scale: Scale,
+    blocks: &Blocks<'_, FILL>,
     jz: usize,
     out: &mut [f32],
     plane: &mut Vec<f32>,
+    starts: &mut [Vec<f32>; 2],
 ) {
-    let n = plan.input_shape;
-    let [nx, ny, nz] = n;
-    let [mx, _, _] = plan.grid.shape;
-    let step = [plan.map.linear[0][0], plan.map.linear[1][0]];
+    let plan = blocks.plan;
+    let [nx, ny, nz] = plan.input_shape;
+    let mx = plan.grid.shape[0];
     let z = plan.map.row_start(0, jz)[2];
-    let tz = crate::linear_tap(z, nz, false);
-    let z_inside = z >= -0.5 && z < nz as f64 - 0.5;
-    let nxy = nx * ny;
-    if FILL && !z_inside {
-        out.fill(fill.unwrap_or(0.0));
+    if FILL && !(z >= -0.5 && z < nz as f64 - 0.5) {
+        out.fill(blocks.fill.unwrap_or(0.0));
         return;
     }
-    let (a, b) = (&src[(tz.i0 - first) * nxy..][..nxy], &src[(tz.i1 - first) * nxy..][..nxy]);
-    // The plane holds, at `2 * (y * nx + x)`, the blended value of row `y` and of row `y + 1`
-    // (`y` again on the last row), so one 16-byte load at `(x, y)` reads the four taps of a
-    // voxel. Reads reach one element past a row's end (`x + 1` where `x` is clamped to
-    // `nx - 1`, with weight 0): one element of padding.
-    interleave_rows(a, b, tz.w as f32, nx, plane);
-    let ptr = plane.as_ptr().cast::<f64>();
-    let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
-    let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
-    let f32_steps = steps32(plan);
-    let vsy = _mm256_set1_epi32(nx as i32);
-    let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
-    // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
-    let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
-    let mut starts = [Vec::new(), Vec::new()];
+    let tz = crate::linear_tap(z, nz, false);
+    let nxy = nx * ny;
+    let slice = |i: usize| &blocks.src[(i - blocks.first) * nxy..][..nxy];
+    let (a, b) = (slice(tz.i0), slice(tz.i1));
+    interleave_rows(|y| &a[y * nx..][..nx], |y| &b[y * nx..][..nx], tz.w as f32, nx, ny, plane);
     for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
-        let start = plan.map.row_start(jy, jz);
+        blocks.plane_row(plane, 1, 0, ny, plan.map.row_start(jy, jz), out_row, starts);
+    }
+}
+
+/// Output slices `zs` into `dst` when [`group_axis`] is y (rotations about y): the input's y
+/// depends on the output's y alone and its x and z do not, so per output y the two input
+/// x-z planes are blended along y once into one plane ([`interleave_rows`], rows along z: only
+/// the slices `zs` reach, [`reached_slices`]), then each row of that y from it
+/// ([`Blocks::plane_row`]). The order of the blends is y, x, z: within a few `f32` roundings
+/// of the oracle's, the same bits as the per-voxel code in this order (tested). With `FILL`,
+/// the rows whose y is outside are filled.
+#[target_feature(enable = "avx2")]
+fn y_first<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst: &mut [f32]) {
+    let plan = blocks.plan;
+    let [nx, ny, _] = plan.input_shape;
+    let [mx, my, _] = plan.grid.shape;
+    let held = blocks.src.len() / (nx * ny);
+    let (base, rows) = reached_slices(plan, &zs, blocks.first..blocks.first + held);
+    let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
+    for jy in 0..my {
+        let y = plan.map.row_start(jy, 0)[1];
+        let out_rows = (0..zs.len()).map(|k| (k * my + jy) * mx);
+        if FILL && !(y >= -0.5 && y < ny as f64 - 0.5) {
+            for at in out_rows {
+                dst[at..][..mx].fill(blocks.fill.unwrap_or(0.0));
+            }
+            continue;
+        }
+        let ty = crate::linear_tap(y, ny, false);
+        // Row `r` of the plane at input y `i`: input slice `base + r`.
+        let row = |i: usize, r: usize| &blocks.src[((base + r - blocks.first) * ny + i) * nx..][..nx];
+        interleave_rows(|r| row(ty.i0, r), |r| row(ty.i1, r), ty.w as f32, nx, rows, &mut plane);
+        for (jz, at) in zs.clone().zip(out_rows) {
+            blocks.plane_row(&plane, 2, base, rows, plan.map.row_start(jy, jz), &mut dst[at..][..mx], &mut starts);
+        }
+    }
+}
+
+impl<const FILL: bool> Blocks<'_, FILL> {
+    /// One output row (starting at `start`) from a plane [`interleave_rows`] built (already
+    /// blended across the third axis): `rows` rows along input axis `q` (y or z) from input
+    /// index `base` on, of `nx` values along x. Per block of eight the taps along x and `q`,
+    /// each voxel's four values by one load ([`interior_block`]) where every lane is inside
+    /// the plane, else by four gathers of four 64-bit (row, next row) pairs from clamped taps;
+    /// blended along x, then `q`. `starts` is working space.
+    #[allow(clippy::too_many_arguments)] // The plane, where it lies, the row and its output.
+    #[target_feature(enable = "avx2")]
+    fn plane_row(
+        &self,
+        plane: &[f32],
+        q: usize,
+        base: usize,
+        rows: usize,
+        start: [f64; 3],
+        out: &mut [f32],
+        starts: &mut [Vec<f32>; 2],
+    ) {
+        let plan = self.plan;
+        let n = plan.input_shape;
+        let nx = n[0];
+        let mx = out.len();
+        let (fill, scale) = (self.fill, self.scale);
+        let ptr = plane.as_ptr().cast::<f64>();
+        let (slope, inter) = (_mm256_set1_ps(scale.slope), _mm256_set1_ps(scale.inter));
+        let fill_v = _mm256_set1_ps(fill.unwrap_or(0.0));
+        let vsy = _mm256_set1_epi32(nx as i32);
+        let below = _mm256_set1_epi32(base as i32);
+        // The row's start and step along x and along the plane's rows (input axis `q`).
+        let (start, step, axis) = ([start[0], start[q]], [plan.map.linear[0][0], plan.map.linear[q][0]], [0, q]);
+        let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+        // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
+        let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
         let zero = _mm256_setzero_pd();
-        let fixed: [AxisTaps; 2] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[a]));
-        // The blocks whose every lane is inside on both axes take `interior_block`.
-        let inner = if f32_steps {
-            whole_blocks(interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx))
+        let fixed: [AxisTaps; 2] = std::array::from_fn(|a| axis_taps::<FILL>(start[a], 0.0, zero, zero, n[axis[a]]));
+        // The blocks whose every lane is inside the plane on both axes take `interior_block`.
+        let inner = if self.f32_steps {
+            whole_blocks(interior(start[0], step[0], nx, mx), interior(start[1] - base as f64, step[1], rows, mx))
         } else {
             0..0
         };
         for a in 0..2 {
             block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
         }
-        for (b, o) in out_row.chunks_mut(8).enumerate() {
+        for (b, o) in out.chunks_mut(8).enumerate() {
             if inner.contains(&b) {
                 let tap = |a: usize| unclamped_taps(&fixed[a], step[a] != 0.0, starts[a][b - inner.start], offsets[a]);
-                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps
-                // in `[0, ny - 2]`, so each pair and the next row's are in the plane.
-                let v = unsafe { interior_block(plane.as_ptr(), tap(0), tap(1), vsy) };
+                let (tq, wq) = tap(1);
+                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its row taps
+                // in `[0, rows - 2]`, so each pair and the next row's are in the plane.
+                let v = unsafe { interior_block(plane.as_ptr(), tap(0), (_mm256_sub_epi32(tq, below), wq), vsy) };
                 // SAFETY: `o` holds 8 `f32` (`inner` holds whole blocks); unaligned store.
                 unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_add_ps(_mm256_mul_ps(v, slope), inter)) };
                 continue;
             }
-            let taps = |a: usize| block_taps::<FILL>(start[a], step[a], fixed[a], b, n[a], f32_steps);
-            let (tx, ty) = (taps(0), taps(1));
-            let inside = _mm256_and_si256(tx.inside, ty.inside);
-            let lanes_used = (1u32 << o.len()) - 1;
-            if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & lanes_used == 0 {
+            let taps = |a: usize| block_taps::<FILL>(start[a], step[a], fixed[a], b, n[axis[a]], self.f32_steps);
+            let (tx, mut tq) = (taps(0), taps(1));
+            let inside = _mm256_and_si256(tx.inside, tq.inside);
+            let len = o.len();
+            if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & ((1 << len) - 1) == 0 {
                 o.fill(fill.unwrap_or(0.0));
                 continue;
             }
-            // Where the y weight is 0 (the last row clamped, or on a row) the upper value
-            // enters only as `0 * (upper - lower)` with finite values, as in `interior_block`.
-            let i0 = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(ty.i, vsy));
-            // SAFETY: every index is in `[0, nxy - 1]` (taps clamped per axis), so the element
-            // at `i + 1` is at most the padding one; gathers need no alignment.
+            // The plane's rows: a tap of the row's voxels below `base` or past the rows, or
+            // on the last row with a weight towards the next, would be the caller's error (it
+            // holds every slice the taps reach; on the input's last row the weight is 0); the
+            // lanes past the row's end are clamped into the plane (their values not stored).
+            tq.i = _mm256_sub_epi32(tq.i, below);
+            let last = _mm256_set1_epi32(rows as i32 - 1);
+            let out_of_rows = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), tq.i), _mm256_cmpgt_epi32(tq.i, last)),
+                _mm256_and_si256(tq.next, _mm256_cmpeq_epi32(tq.i, last)),
+            );
+            let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            assert!(_mm256_testz_si256(out_of_rows, used) == 1, "general linear: taps outside the input slices held");
+            tq.i = _mm256_min_epi32(_mm256_max_epi32(tq.i, _mm256_setzero_si256()), last);
+            // Where the row weight is 0 (the last row clamped, or on a row) the next row's
+            // value enters only as `0 * (next - this)` with finite values, as in
+            // `interior_block`.
+            let i0 = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(tq.i, vsy));
+            // SAFETY: every index is in `[0, rows * nx - 1]` (taps clamped per axis), so the
+            // element at `i + 1` is at most the padding one; gathers need no alignment.
             let (x0, x1) = unsafe {
                 let g = |i: __m256i| {
                     let lo = _mm256_i32gather_pd::<8>(ptr, _mm256_castsi256_si128(i));
@@ -319,7 +393,7 @@ fn slice_z_first<const FILL: bool>(
                 };
                 (g(i0), g(_mm256_add_epi32(i0, _mm256_set1_epi32(1))))
             };
-            let v = blend(blend(x0.0, x1.0, tx.w), blend(x0.1, x1.1, tx.w), ty.w);
+            let v = blend(blend(x0.0, x1.0, tx.w), blend(x0.1, x1.1, tx.w), tq.w);
             let v = _mm256_add_ps(_mm256_mul_ps(v, slope), inter);
             store::<FILL>(o, v, fill_v, inside);
         }
@@ -404,50 +478,67 @@ unsafe fn interior_block(plane: *const f32, x: (__m256i, __m256), y: (__m256i, _
     blend(blend(lower0, lower1, x.1), blend(upper0, upper1, x.1), y.1)
 }
 
-/// The two input planes `a` and `b` blended along z with weight `wz` (`a + wz * (b - a)` in
-/// `f32`, as the oracle), each row interleaved with the next one (the last row with itself)
-/// into `plane`: element `y * nx + x` (two `f32`) holds rows `y` and `y + 1` at `x`; one
-/// element of padding.
+/// Two input planes of `ny` rows of `nx` values (row `y` is `a(y)`, `b(y)`) blended with weight
+/// `wz` (`a + wz * (b - a)` in `f32`, as the oracle), each row interleaved with the next one
+/// (the last row with itself) into `plane`: element `y * nx + x` (two `f32`) holds rows `y`
+/// and `y + 1` at `x`; one element of padding.
 #[target_feature(enable = "avx2")]
-fn interleave_rows(a: &[i16], b: &[i16], wz: f32, nx: usize, plane: &mut Vec<f32>) {
-    let ny = a.len() / nx;
+fn interleave_rows<'a>(
+    a: impl Fn(usize) -> &'a [i16],
+    b: impl Fn(usize) -> &'a [i16],
+    wz: f32,
+    nx: usize,
+    ny: usize,
+    plane: &mut Vec<f32>,
+) {
     // Every element is written below; the padding one is set to 0 (read with weight 0).
-    plane.resize(2 * (a.len() + 1), 0.0);
+    plane.resize(2 * (nx * ny + 1), 0.0);
     let last = plane.len() - 2;
     plane[last..].fill(0.0);
     let w = _mm256_set1_ps(wz);
-    // Eight values of row `y` from `x` on, blended along z as the oracle does.
-    let blended = |y: usize, x: usize| {
-        // SAFETY: `x + 8 <= nx` (whole chunks only), so 8 `i16` from `y * nx + x` are in `a`
-        // and `b`; unaligned loads.
-        unsafe {
-            let at = |v: &[i16]| {
-                _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(v.as_ptr().add(y * nx + x).cast())))
-            };
-            let (a, b) = (at(a), at(b));
-            _mm256_add_ps(a, _mm256_mul_ps(w, _mm256_sub_ps(b, a)))
+    let whole = nx / 8 * 8;
+    // Row `y` blended as the oracle does into `out` (`nx` values).
+    let blended = |y: usize, out: &mut [f32]| {
+        let (a, b) = (a(y), b(y));
+        for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(8)) {
+            // SAFETY: `x + 8 <= nx` (whole chunks only), so 8 `i16` from `x` are in both rows;
+            // `o` holds 8 `f32`; unaligned loads and store.
+            unsafe {
+                let at =
+                    |v: &[i16]| _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128(v.as_ptr().add(x).cast())));
+                let (a, b) = (at(a), at(b));
+                _mm256_storeu_ps(o.as_mut_ptr(), _mm256_add_ps(a, _mm256_mul_ps(w, _mm256_sub_ps(b, a))));
+            }
+        }
+        for x in whole..nx {
+            let (a, b) = (f32::from(a[x]), f32::from(b[x]));
+            out[x] = a + wz * (b - a);
         }
     };
-    let one = |y: usize, x: usize| {
-        let (a, b) = (f32::from(a[y * nx + x]), f32::from(b[y * nx + x]));
-        a + wz * (b - a)
-    };
+    // Each row blended once: this row and the next.
+    let (mut this, mut next) = (vec![0f32; nx], vec![0f32; nx]);
+    blended(0, &mut this);
     for (y, out) in plane.chunks_exact_mut(2 * nx).take(ny).enumerate() {
-        let y1 = (y + 1).min(ny - 1);
-        let whole = nx / 8 * 8;
+        if y + 1 < ny {
+            blended(y + 1, &mut next);
+        } else {
+            next.copy_from_slice(&this);
+        }
         for (x, o) in (0..whole).step_by(8).zip(out.chunks_exact_mut(16)) {
-            let (l, u) = (blended(y, x), blended(y1, x));
-            let (lo, hi) = (_mm256_unpacklo_ps(l, u), _mm256_unpackhi_ps(l, u));
-            // SAFETY: `o` holds 16 `f32`; unaligned stores.
+            // SAFETY: `x + 8 <= nx`: 8 `f32` from `x` in both rows; `o` holds 16 `f32`;
+            // unaligned loads and stores.
             unsafe {
+                let (l, u) = (_mm256_loadu_ps(this.as_ptr().add(x)), _mm256_loadu_ps(next.as_ptr().add(x)));
+                let (lo, hi) = (_mm256_unpacklo_ps(l, u), _mm256_unpackhi_ps(l, u));
                 _mm256_storeu_ps(o.as_mut_ptr(), _mm256_permute2f128_ps::<0x20>(lo, hi));
                 _mm256_storeu_ps(o.as_mut_ptr().add(8), _mm256_permute2f128_ps::<0x31>(lo, hi));
             }
         }
         for x in whole..nx {
-            out[2 * x] = one(y, x);
-            out[2 * x + 1] = one(y1, x);
+            out[2 * x] = this[x];
+            out[2 * x + 1] = next[x];
         }
+        std::mem::swap(&mut this, &mut next);
     }
 }
 
@@ -532,9 +623,16 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         );
         let dy = _mm256_and_si256(ty.next, vsy);
         let dz = _mm256_and_si256(tz.next, vsz);
-        let i10 = _mm256_add_epi32(base, dy);
-        let i01 = _mm256_add_epi32(base, dz);
-        let i11 = _mm256_add_epi32(i10, dz);
+        let (mut base, mut i10) = (base, _mm256_add_epi32(base, dy));
+        let (mut i01, mut i11) = (_mm256_add_epi32(base, dz), _mm256_add_epi32(i10, dz));
+        if o.len() < 8 {
+            // The lanes past the row's end (values not stored) read lane 0's taps: their own
+            // may lie outside the slices held where the rows move along z.
+            let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(o.len() as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            let first_lane =
+                |v: __m256i| _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(v, _mm256_setzero_si256()), v, used);
+            (base, i10, i01, i11) = (first_lane(base), first_lane(i10), first_lane(i01), first_lane(i11));
+        }
         // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
         // last tap is the held slices' last value (x clamped at the far corner) loads
         // its pairs one by one.
@@ -592,6 +690,55 @@ impl<const FILL: bool> Blocks<'_, FILL> {
     }
 }
 
+/// A block of the general path wholly inside the slices held (`interior` on every axis):
+/// unclamped taps `(i, w)` per axis (z counted from the first slice held), each voxel's four x
+/// pairs (rows `y`, `y + 1` in slices `z`, `z + 1`) by four 4-byte loads straight from the
+/// input, transposed into the four vectors [`Blocks::block`] gathers; blends in its order x,
+/// y, z, so the same bits. Loads instead of gathers: a gather costs about as much as its eight
+/// loads and the block's loads are mostly from cache lines a neighbour just read.
+///
+/// # Safety
+/// Every lane's taps and their next voxels along each axis are in `src`: the block is interior.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn direct_block(
+    src: &[i16],
+    t: [(__m256i, __m256); 3],
+    nx: usize,
+    nxy: usize,
+    scale: (__m256, __m256),
+) -> __m256 {
+    let (vsy, vsz) = (_mm256_set1_epi32(nx as i32), _mm256_set1_epi32(nxy as i32));
+    let i =
+        _mm256_add_epi32(_mm256_add_epi32(t[0].0, _mm256_mullo_epi32(t[1].0, vsy)), _mm256_mullo_epi32(t[2].0, vsz));
+    let mut at = [0i32; 8];
+    // SAFETY: `at` holds 8 `i32`; unaligned store.
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), i) };
+    let p = src.as_ptr();
+    // SAFETY: the caller's promise: index `i` and `i + 1` of each of the four rows are in `src`.
+    let voxel = |k: usize| unsafe {
+        let p = p.add(at[k] as usize);
+        let read = |o: usize| std::ptr::read_unaligned(p.add(o).cast::<i32>());
+        let v = _mm_cvtsi32_si128(read(0));
+        let v = _mm_insert_epi32::<1>(v, read(nx));
+        let v = _mm_insert_epi32::<2>(v, read(nxy));
+        _mm_insert_epi32::<3>(v, read(nxy + nx))
+    };
+    // Voxels k and k + 4 in the two halves, then a 4x4 transpose within each half.
+    let t4: [__m256; 4] = std::array::from_fn(|k| _mm256_castsi256_ps(_mm256_set_m128i(voxel(k + 4), voxel(k))));
+    let (u0, u1) = (_mm256_unpacklo_ps(t4[0], t4[1]), _mm256_unpackhi_ps(t4[0], t4[1]));
+    let (u2, u3) = (_mm256_unpacklo_ps(t4[2], t4[3]), _mm256_unpackhi_ps(t4[2], t4[3]));
+    let g = |v: __m256| pair(_mm256_castps_si256(v));
+    let (a00, b00) = g(_mm256_shuffle_ps::<0x44>(u0, u2));
+    let (a10, b10) = g(_mm256_shuffle_ps::<0xEE>(u0, u2));
+    let (a01, b01) = g(_mm256_shuffle_ps::<0x44>(u1, u3));
+    let (a11, b11) = g(_mm256_shuffle_ps::<0xEE>(u1, u3));
+    let wx = t[0].1;
+    let p0 = blend(blend(a00, b00, wx), blend(a10, b10, wx), t[1].1);
+    let p1 = blend(blend(a01, b01, wx), blend(a11, b11, wx), t[1].1);
+    _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, t[2].1), scale.0), scale.1)
+}
+
 #[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
 #[target_feature(enable = "avx2")]
 fn linear_i16_avx2<const FILL: bool>(
@@ -605,25 +752,79 @@ fn linear_i16_avx2<const FILL: bool>(
 ) {
     let [mx, my, _] = plan.grid.shape;
     let blocks = Blocks::<FILL> { src, first, plan, fill, scale, f32_steps: steps32(plan) };
-    if grouped(plan) {
-        grouped_slices(&blocks, zs, dst);
-        return;
+    match group_axis(plan) {
+        Some(2) => return grouped_slices(&blocks, zs, dst),
+        Some(_) => return y_first(&blocks, zs, dst),
+        None => {}
     }
     if rows_along_x(plan) {
         fixed_rows(&blocks, zs, dst);
         return;
     }
-    let mut plane = Vec::new();
-    for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
-        if z_first(plan) {
-            slice_z_first::<FILL>(src, first, plan, fill, scale, jz, out, &mut plane);
-            continue;
+    if z_first(plan) {
+        let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
+        for (jz, out) in zs.zip(dst.chunks_exact_mut(mx * my)) {
+            slice_z_first(&blocks, jz, out, &mut plane, &mut starts);
         }
-        for (jy, out_row) in out.chunks_exact_mut(mx).enumerate() {
-            let start = plan.map.row_start(jy, jz);
-            let fixed = blocks.fixed(start);
-            for (b, o) in out_row.chunks_mut(8).enumerate() {
-                blocks.block(start, &fixed, b, o);
+        return;
+    }
+    // Rows in tiles of `TILE` rows through all the slices asked for: the input a tile's rows
+    // reach in one slice is mostly reached again in the next, while still in cache (a whole
+    // slice's rows reach too much of the input when the map tilts the output's slices across
+    // the input's). 16 rows measured fastest of 4, 8, 16 and 64 on the bench's skew rotation.
+    const TILE: usize = 16;
+    let mut starts = [Vec::new(), Vec::new(), Vec::new()];
+    for y0 in (0..my).step_by(TILE) {
+        for (jz, out) in zs.clone().zip(dst.chunks_exact_mut(mx * my)) {
+            for jy in y0..(y0 + TILE).min(my) {
+                blocks.row(jy, jz, &mut out[jy * mx..][..mx], &mut starts);
+            }
+        }
+    }
+}
+
+impl<const FILL: bool> Blocks<'_, FILL> {
+    /// Output row `(jy, jz)` of the general path into `out`: the blocks interior on every axis
+    /// (z within the slices held) by [`direct_block`], the others by [`Blocks::block`];
+    /// `starts` is working space for the blocks' first positions.
+    #[target_feature(enable = "avx2")]
+    fn row(&self, jy: usize, jz: usize, out: &mut [f32], starts: &mut [Vec<f32>; 3]) {
+        let plan = self.plan;
+        let [nx, ny, _] = plan.input_shape;
+        let held = self.src.len() / (nx * ny);
+        let mx = out.len();
+        let step: [f64; 3] = std::array::from_fn(|a| plan.map.linear[a][0]);
+        let start = plan.map.row_start(jy, jz);
+        let fixed = self.fixed(start);
+        let inner = if self.f32_steps {
+            let r = |a: usize, p: f64, n: usize| interior(p, step[a], n, mx);
+            let xy = whole_blocks(r(0, start[0], nx), r(1, start[1], ny));
+            let z = r(2, start[2] - self.first as f64, held);
+            xy.start.max(z.start.div_ceil(8))..xy.end.min(z.end / 8)
+        } else {
+            0..0
+        };
+        for a in 0..3 {
+            block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
+        }
+        let lanes32 = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+        // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
+        let offsets: [__m256; 3] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
+        let scale = (_mm256_set1_ps(self.scale.slope), _mm256_set1_ps(self.scale.inter));
+        let below = _mm256_set1_epi32(self.first as i32);
+        for (b, o) in out.chunks_mut(8).enumerate() {
+            if inner.contains(&b) {
+                let k = b - inner.start;
+                let tap = |a: usize| unclamped_taps(&fixed[a], step[a] != 0.0, starts[a][k], offsets[a]);
+                let (tz, wz) = tap(2);
+                let t = [tap(0), tap(1), (_mm256_sub_epi32(tz, below), wz)];
+                // SAFETY: the block is interior on every axis, z within the slices held: each
+                // lane's taps and their next voxels along x, y and z are in `src`.
+                let v = unsafe { direct_block(self.src, t, nx, nx * ny, scale) };
+                // SAFETY: `o` holds 8 `f32` (`inner` holds whole blocks); unaligned store.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+            } else {
+                self.block(start, &fixed, b, o);
             }
         }
     }
@@ -631,9 +832,10 @@ fn linear_i16_avx2<const FILL: bool>(
 
 /// The input axis (z, else y) that depends on the same output axis alone while the other two
 /// input axes do not depend on that output axis (rotations and obliques about it: the rotated
-/// bench grid about z): the output rows at the same index of the other output axis then sample
-/// the two input planes across that axis at the same positions, and [`grouped_slices`]
-/// interpolates those positions once for all of them.
+/// bench grid about z): every output row at one index along it samples the same two input
+/// planes across it with one weight. About z, the rows of neighbouring output slices between
+/// the same two input slices share their in-plane positions too, and [`grouped_slices`]
+/// interpolates those once for all of them; about y, [`y_first`] blends the two planes first.
 pub(crate) fn group_axis(plan: &Plan) -> Option<usize> {
     let l = &plan.map.linear;
     [2, 1].into_iter().find(|&a| (0..3).filter(|&b| b != a).all(|b| l[a][b] == 0.0 && l[b][a] == 0.0))
@@ -732,30 +934,23 @@ fn blend_rows(rows: [&[i16]; 4], wy: f32, wz: f32, row: &mut Vec<f32>) {
     }
 }
 
-/// Output slices `zs` into `dst` when [`grouped`], about the group axis `g` (z or y; `p` the
-/// other in-plane axis, y or z): runs of output indices along `g` whose input position has the
-/// same two taps (planes `i0`, `i1` across `g`) are done together. Each input plane's rows are
-/// interleaved with the next once ([`row_pairs`], kept while the next run uses it: two 8-byte
-/// loads hold a voxel's eight taps); then for each
-/// index along the other output axis, the rows of the run sample both planes at the same
-/// positions: each block's bilinear values in plane `i0` and plane `i1` are computed once
-/// ([`pair_block`] inside the plane, [`edge_pair_block`] with clamped taps near its edges) and
-/// blended along `g` per row. Blends in the order x, `p`, `g` (for `g` = z the oracle's): the
-/// same bits as the per-voxel code in that order (tested). With `FILL`, rows whose `g` is
-/// outside are filled, and lanes outside in x or `p`.
+/// Output slices `zs` into `dst` when [`group_axis`] is z (rotations about z): runs of output
+/// slices whose input z has the same two taps (slices `i0`, `i1`) are done together. Each
+/// input slice's rows are interleaved with the next once ([`row_pairs`], kept while the next
+/// run uses it: two 8-byte loads hold a voxel's eight taps); then for each output y, the rows
+/// of the run sample both slices at the same positions: each block's bilinear values in slice
+/// `i0` and slice `i1` are computed once ([`pair_block`]: unclamped taps inside the slice,
+/// clamped ones near its edges) and blended along z per row. Blends in the oracle's order x, y,
+/// z (tested bit for bit). With `FILL`, slices whose z is outside are filled, and lanes outside
+/// in x or y.
 #[target_feature(enable = "avx2")]
 fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst: &mut [f32]) {
     let plan = blocks.plan;
-    let Some(g) = group_axis(plan) else { unreachable!("called for grouped maps") };
-    let p = 3 - g;
     let n = plan.input_shape;
-    let [nx, ny, _] = n;
+    let [nx, ny, nz] = n;
     let [mx, my, _] = plan.grid.shape;
     let mxy = mx * my;
-    // The plane's rows along `p`: every y, or the input slices held (from `first`).
-    let held = blocks.src.len() / (nx * ny);
-    let (base, rows) = if p == 1 { (0, ny) } else { (blocks.first, held) };
-    let step = [plan.map.linear[0][0], plan.map.linear[p][0]];
+    let step = [plan.map.linear[0][0], plan.map.linear[1][0]];
     let (slope, inter) = (_mm256_set1_ps(blocks.scale.slope), _mm256_set1_ps(blocks.scale.inter));
     let vsy = _mm256_set1_epi32(nx as i32);
     let fill = blocks.fill.unwrap_or(0.0);
@@ -764,23 +959,18 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
     // The lanes' offsets from the block's first position, as `axis_taps32` steps them.
     let offsets: [__m256; 2] = std::array::from_fn(|a| _mm256_mul_ps(_mm256_set1_ps(step[a] as f32), lanes32));
     let (mut starts, mut at) = ([Vec::new(), Vec::new()], Vec::new());
-    // Two planes across `g` as `row_pairs` builds them, with the input index each holds.
+    // Two slices as `row_pairs` builds them, with the input index each holds.
     let mut planes: [(Option<usize>, Vec<i16>); 2] = [(None, Vec::new()), (None, Vec::new())];
-    // The output indices along `g` this call covers, and the other output axis's.
-    let (along, across) = if g == 2 { (zs.clone(), 0..my) } else { (0..my, zs.clone()) };
-    let position = |k: usize| if g == 2 { plan.map.row_start(0, k)[2] } else { plan.map.row_start(k, 0)[1] };
-    let tap = |k: usize| crate::linear_tap(position(k), n[g], false);
-    let inside = |k: usize| !FILL || (position(k) >= -0.5 && position(k) < n[g] as f64 - 0.5);
-    // The output row at index `k` along `g` and `o` across (a row of `dst`).
-    let row_at = |k: usize, o: usize| {
-        let (jy, jz) = if g == 2 { (o, k) } else { (k, o) };
-        (jz - zs.start) * mxy + jy * mx
-    };
-    let mut k = along.start;
-    while k < along.end {
+    let position = |jz: usize| plan.map.row_start(0, jz)[2];
+    let tap = |jz: usize| crate::linear_tap(position(jz), nz, false);
+    let inside = |jz: usize| !FILL || (position(jz) >= -0.5 && position(jz) < nz as f64 - 0.5);
+    // Output row `jy` of output slice `jz` (a row of `dst`).
+    let row_at = |jz: usize, jy: usize| (jz - zs.start) * mxy + jy * mx;
+    let mut k = zs.start;
+    while k < zs.end {
         let t = tap(k);
         let mut end = k + 1;
-        while end < along.end && {
+        while end < zs.end && {
             let u = tap(end);
             (u.i0, u.i1) == (t.i0, t.i1) && inside(end) == inside(k)
         } {
@@ -789,24 +979,19 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
         let run = k..end;
         k = end;
         if !inside(run.start) {
-            for (kk, o) in run.clone().flat_map(|kk| across.clone().map(move |o| (kk, o))) {
-                dst[row_at(kk, o)..][..mx].fill(fill);
-            }
+            dst[(run.start - zs.start) * mxy..(run.end - zs.start) * mxy].fill(fill);
             continue;
         }
         let src = blocks.src;
-        // Row `r` of the plane across `g` at input index `i`.
-        let input_row = |i: usize, r: usize| {
-            let (y, z) = if g == 2 { (r, i) } else { (i, base + r) };
-            &src[((z - blocks.first) * ny + y) * nx..][..nx]
-        };
-        // The two planes across `g`, each kept for the next run (which shares one of them).
+        // Row `y` of input slice `z` (held from `first` on).
+        let input_row = |z: usize, y: usize| &src[((z - blocks.first) * ny + y) * nx..][..nx];
+        // The two slices, each kept for the next run (which shares one of them).
         for i in [t.i0, t.i1] {
             if !planes.iter().any(|(at, _)| *at == Some(i)) {
                 let keep = [t.i0, t.i1];
                 let slot = planes.iter_mut().find(|(at, _)| !at.is_some_and(|a| keep.contains(&a)));
                 let (at, plane) = slot.unwrap_or_else(|| unreachable!("two slots for two planes"));
-                row_pairs(|r| input_row(i, r), nx, rows, plane);
+                row_pairs(|r| input_row(i, r), nx, ny, plane);
                 *at = Some(i);
             }
         }
@@ -817,19 +1002,19 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
         };
         let (lower, upper) = (plane_of(t.i0), plane_of(t.i1));
         let weights: Vec<__m256> = run.clone().map(|kk| _mm256_set1_ps(tap(kk).w as f32)).collect();
-        for o in across.clone() {
-            let start = if g == 2 { plan.map.row_start(o, run.start) } else { plan.map.row_start(run.start, o) };
+        for jy in 0..my {
+            let start = plan.map.row_start(jy, run.start);
             at.clear();
-            at.extend(run.clone().map(|kk| row_at(kk, o)));
+            at.extend(run.clone().map(|jz| row_at(jz, jy)));
             let inner = if blocks.f32_steps {
-                whole_blocks(interior(start[0], step[0], nx, mx), interior(start[p] - base as f64, step[1], rows, mx))
+                whole_blocks(interior(start[0], step[0], nx, mx), interior(start[1], step[1], ny, mx))
             } else {
                 0..0
             };
-            block_starts(start[0], step[0], inner.clone(), &mut starts[0]);
-            block_starts(start[p], step[1], inner.clone(), &mut starts[1]);
+            for a in 0..2 {
+                block_starts(start[a], step[a], inner.clone(), &mut starts[a]);
+            }
             let fixed = blocks.fixed(start);
-            let fixed = [fixed[0], fixed[p]];
             let put = |dst: &mut [f32], b: usize, v: (__m256, __m256), inside: __m256i| {
                 let len = (mx - b * 8).min(8);
                 for (&at, &w) in at.iter().zip(&weights) {
@@ -839,50 +1024,63 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
             };
             for b in inner.clone() {
                 let taps = |a: usize| unclamped_taps(&fixed[a], step[a] != 0.0, starts[a][b - inner.start], offsets[a]);
-                let (tx, tq) = (taps(0), taps(1));
-                let tq = (_mm256_sub_epi32(tq.0, _mm256_set1_epi32(base as i32)), tq.1);
-                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its row taps
-                // in `[0, rows - 2]`, so each voxel's element and the next are in the plane.
-                let v = unsafe { pair_block(lower, upper, tx, tq, vsy) };
+                // SAFETY: the block is interior: its x taps are in `[0, nx - 2]`, its y taps in
+                // `[0, ny - 2]`, so each voxel's element and the next are in the slice.
+                let v = unsafe { pair_block(lower, upper, taps(0), taps(1), vsy) };
                 put(dst, b, v, _mm256_set1_epi32(-1));
             }
             // The edge blocks: clamped taps, gathered elements.
             for b in (0..mx.div_ceil(8)).filter(|b| !inner.contains(b)) {
-                let taps = |a: usize, axis: usize| {
-                    block_taps::<FILL>(start[axis], step[a], fixed[a], b, n[axis], blocks.f32_steps)
-                };
-                let (tx, mut tq) = (taps(0, 0), taps(1, p));
+                let taps = |a: usize| block_taps::<FILL>(start[a], step[a], fixed[a], b, n[a], blocks.f32_steps);
+                let (tx, ty) = (taps(0), taps(1));
                 let len = (mx - b * 8).min(8);
-                let inside = _mm256_and_si256(tx.inside, tq.inside);
+                let inside = _mm256_and_si256(tx.inside, ty.inside);
                 if FILL && (_mm256_movemask_ps(_mm256_castsi256_ps(inside)) as u32) & ((1 << len) - 1) == 0 {
                     for &at in &at {
                         dst[at + b * 8..][..len].fill(fill);
                     }
                     continue;
                 }
-                // The rows held: a tap of the row's voxels below `base` or past the held rows,
-                // or on the last row held with a weight towards the next, would be the caller's
-                // error (it holds every slice the slab's taps reach; on the input's last slice
-                // the weight is 0); the lanes past the row's end are clamped into the plane
-                // (their values are not stored).
-                tq.i = _mm256_sub_epi32(tq.i, _mm256_set1_epi32(base as i32));
-                let last = _mm256_set1_epi32(rows as i32 - 1);
-                let out_of_rows = _mm256_or_si256(
-                    _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), tq.i), _mm256_cmpgt_epi32(tq.i, last)),
-                    _mm256_and_si256(tq.next, _mm256_cmpeq_epi32(tq.i, last)),
-                );
-                let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                assert!(
-                    _mm256_testz_si256(out_of_rows, used) == 1,
-                    "general linear: taps outside the input slices held"
-                );
-                tq.i = _mm256_min_epi32(_mm256_max_epi32(tq.i, _mm256_setzero_si256()), last);
-                // SAFETY: `row_pairs` wrote `rows` rows of `nx` in both; the taps are in them.
-                let v = unsafe { edge_pair_block(lower, upper, &tx, &tq, vsy) };
+                // SAFETY: `row_pairs` wrote `ny` rows of `nx` in both and one element of
+                // padding; the taps are clamped into `[0, nx - 1]` and `[0, ny - 1]` (also in
+                // the lanes past the row's end), so each lane's element and the next are in the
+                // slice.
+                let v = unsafe { pair_block(lower, upper, (tx.i, tx.w), (ty.i, ty.w), vsy) };
                 put(dst, b, v, inside);
             }
         }
     }
+}
+
+/// The input slices (as `(first, count)`) that the taps of output slices `zs` can reach, within
+/// the slices `held`, for a map whose input z does not depend on the output's y (grouped
+/// across y): the range of the positions at the slices' four row ends, widened by 0.01 voxel
+/// (above `axis_taps32`'s bound), floored, one slice up for the upper tap, clamped into the
+/// input as the taps are. The whole of `held` where a position is not finite. Building
+/// [`row_pairs`]'s planes only from these slices keeps them small (a run of output slices of a
+/// rotation about y reaches a fraction of the input's slices).
+fn reached_slices(plan: &Plan, zs: &Range<usize>, held: Range<usize>) -> (usize, usize) {
+    let whole = (held.start, held.len());
+    let nz = plan.input_shape[2];
+    if zs.is_empty() || nz == 0 {
+        return whole;
+    }
+    let last_x = plan.grid.shape[0].saturating_sub(1) as f64;
+    let z = |jz: usize| {
+        let s = plan.map.row_start(0, jz)[2];
+        [s, s + plan.map.linear[2][0] * last_x]
+    };
+    let ends = [z(zs.start), z(zs.end - 1)];
+    let (lo, hi) =
+        ends.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if !(lo.is_finite() && hi.is_finite()) {
+        return whole;
+    }
+    let top = (nz - 1) as f64;
+    let lo = (lo - 0.01).floor().clamp(0.0, top) as usize;
+    let hi = ((hi + 0.01).floor() + 1.0).clamp(0.0, top) as usize;
+    let (lo, hi) = (lo.max(held.start), hi.min(held.end.saturating_sub(1)));
+    if lo > hi { whole } else { (lo, hi - lo + 1) }
 }
 
 /// One plane of `rows` rows of `nx` values (row `r` is `row(r)`) with each row interleaved with
@@ -914,16 +1112,18 @@ fn row_pairs<'a>(row: impl Fn(usize) -> &'a [i16], nx: usize, rows: usize, plane
     }
 }
 
-/// A block wholly inside the planes, from [`row_pairs`]'s elements of the lower and the upper
-/// plane: each voxel's eight taps by two 8-byte loads (interleaved as lower `(x, r)`, `(x, r +
-/// 1)`, upper the same, then both at `x + 1`), widened to `f32` and transposed into eight
-/// vectors of eight voxels, then the bilinear values in both planes ([`bilinear_pair`]). Where
-/// the row weight is 0 the blend adds `0 * (next - this)` to a value that is never `-0.0`: the
-/// same bits as the clamped code reading row `r` twice.
+/// A block from [`row_pairs`]'s elements of the lower and the upper plane, its taps `(i, w)`
+/// along x and the rows unclamped inside the plane or clamped per axis near its edges: each
+/// voxel's eight taps by two 8-byte loads (interleaved as lower `(x, r)`, `(x, r + 1)`, upper
+/// the same, then both at `x + 1`), widened to `f32` and transposed into eight vectors of eight
+/// voxels, then the bilinear values in both planes ([`bilinear_pair`]). Where a weight is 0 (a
+/// position on a voxel, or clamped: x at the row's end, whose next element is the next row's
+/// first or the padding; the last row, paired with itself) the blend adds `0 * (finite)` to a
+/// value that is never `-0.0`: the same bits as the oracle reading the tap twice.
 ///
 /// # Safety
-/// Every lane's 8 bytes at element `x + nx * r` of both planes are readable: the block is
-/// interior.
+/// Every lane's 8 bytes at element `x + nx * r` of both planes are readable: the taps are in
+/// `[0, nx - 1]` and in the plane's rows (its padding element follows the last).
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn pair_block(
@@ -969,32 +1169,4 @@ fn bilinear_pair(c: &[__m256; 8], wx: __m256, wr: __m256) -> (__m256, __m256) {
     let lower = blend(blend(c[0], c[4], wx), blend(c[1], c[5], wx), wr);
     let upper = blend(blend(c[2], c[6], wx), blend(c[3], c[7], wx), wr);
     (lower, upper)
-}
-
-/// [`pair_block`] for any block: taps clamped per axis (`tx`, `tr` as [`axis_taps32`] or
-/// [`axis_taps`] give them), each plane's elements at `(x, r)` and `(x + 1, r)` gathered as
-/// 32-bit lanes (four gathers of eight). Where x is clamped to the row's end the second element
-/// (the next row's first, or the padding) enters with weight 0, and rows `r + 1` beyond the
-/// plane are row `r` itself ([`row_pairs`]): the same bits as the oracle reading `(x, r)` twice
-/// (its blends add `0 * 0`, these `0 * (finite)`, to values that are never `-0.0`).
-///
-/// # Safety
-/// Both planes hold [`row_pairs`]'s elements for `nx` columns (`vsy` holds `nx`) and the taps'
-/// rows, and the taps are in `[0, nx - 1]` and in those rows.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn edge_pair_block(
-    lower: *const i16,
-    upper: *const i16,
-    tx: &AxisTaps,
-    tr: &AxisTaps,
-    vsy: __m256i,
-) -> (__m256, __m256) {
-    let i = _mm256_add_epi32(tx.i, _mm256_mullo_epi32(tr.i, vsy));
-    let i1 = _mm256_add_epi32(i, _mm256_set1_epi32(1));
-    // SAFETY: element `i + 1` is at most `nx * rows`, the padding: every read is in the plane.
-    let g = |p: *const i16, i: __m256i| pair(unsafe { _mm256_i32gather_epi32::<4>(p.cast(), i) });
-    let ((c0, c1), (c2, c3)) = (g(lower, i), g(upper, i));
-    let ((c4, c5), (c6, c7)) = (g(lower, i1), g(upper, i1));
-    bilinear_pair(&[c0, c1, c2, c3, c4, c5, c6, c7], tx.w, tr.w)
 }

@@ -669,7 +669,7 @@ mod tests {
     }
 
     /// The per-voxel code at the AVX2 kernel's positions ([`crate::avx2::position32`]; the fill
-    /// rule on the `f64` positions, as there), blending in its order (x, z, y where
+    /// rule on the `f64` positions, as there), blending in its order (y, x, z where
     /// [`crate::avx2::group_axis`] is y, y, z, x where [`crate::avx2::rows_along_x`], z, x, y
     /// where [`crate::avx2::z_first`], else x, y, z).
     #[cfg(target_arch = "x86_64")]
@@ -687,10 +687,10 @@ mod tests {
             let [tx, ty, tz] = std::array::from_fn(|a| crate::linear_tap(p[a], n[a], false));
             let v = |x: usize, y: usize, z: usize| f32::from(src[x + n[0] * (y + n[1] * z)]);
             let value = if crate::avx2::group_axis(plan) == Some(1) {
-                // x, then z, then y.
-                let line = |y: usize, z: usize| blend32(v(tx.i0, y, z), v(tx.i1, y, z), tx.w as f32);
-                let plane = |y: usize| blend32(line(y, tz.i0), line(y, tz.i1), tz.w as f32);
-                blend32(plane(ty.i0), plane(ty.i1), ty.w as f32)
+                // y, then x, then z.
+                let vy = |x: usize, z: usize| blend32(v(x, ty.i0, z), v(x, ty.i1, z), ty.w as f32);
+                let line = |z: usize| blend32(vy(tx.i0, z), vy(tx.i1, z), tx.w as f32);
+                blend32(line(tz.i0), line(tz.i1), tz.w as f32)
             } else if crate::avx2::rows_along_x(plan) {
                 // y, then z, then x.
                 let line = |x: usize| {
@@ -798,8 +798,8 @@ mod tests {
         let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
-        let (mut interior_blocks, mut kinds) = (0, [0; 4]);
-        let cases = ["z", "z-shear", "y", "xz-shear", "x"].into_iter().flat_map(|about| {
+        let (mut interior_blocks, mut kinds) = (0, [0; 5]);
+        let cases = ["z", "z-shear", "y", "xz-shear", "x", "skew"].into_iter().flat_map(|about| {
             [0.0, 3.0, 12.0, 17.0, 45.0, 90.0, 161.0, 270.0].into_iter().map(move |deg| (about, deg))
         });
         for (about, deg) in cases {
@@ -814,7 +814,21 @@ mod tests {
                     // Grouped across y with z fixed along the rows: the form the streamed
                     // pipeline runs on slabs of the input.
                     "xz-shear" => [[zoom, 0.0, 0.4 + deg / 300.0], [0.0, 0.8, 0.0], [0.0, 0.0, 1.3]],
-                    _ => [[zoom, 0.0, 0.0], [0.0, 0.8 * c, -1.3 * s], [0.0, 0.8 * s, 1.3 * c]],
+                    "x" => [[zoom, 0.0, 0.0], [0.0, 0.8 * c, -1.3 * s], [0.0, 0.8 * s, 1.3 * c]],
+                    // About (1, 1, 1) (Rodrigues), then the zooms: every input axis moves along
+                    // every output axis (the general blocks).
+                    _ => {
+                        let k = 1.0 / 3f64.sqrt();
+                        let kx = [[0.0, -k, k], [k, 0.0, -k], [-k, k, 0.0]];
+                        let cols = [zoom, 0.8, 1.3];
+                        std::array::from_fn(|i| {
+                            std::array::from_fn(|j| {
+                                let kk: f64 = (0..3).map(|l| kx[i][l] * kx[l][j]).sum();
+                                let r = f64::from(u8::from(i == j)) + s * kx[i][j] + (1.0 - c) * kk;
+                                r * cols[j]
+                            })
+                        })
+                    }
                 };
                 let m = [(50.0 / zoom) as usize + 3, 19, 9];
                 let half: [f64; 3] =
@@ -826,15 +840,22 @@ mod tests {
                 let kind =
                     [group == Some(2), group == Some(1), crate::avx2::rows_along_x(&plan), crate::avx2::z_first(&plan)];
                 assert!(kind.iter().filter(|&&k| k).count() <= 1, "one path: {kind:?}");
-                if let Some(k) = kind.iter().position(|&k| k) {
-                    kinds[k] += 1;
-                }
-                // The blocks wholly inside along x and the row's other moving axis.
+                kinds[kind.iter().position(|&k| k).unwrap_or(4)] += 1;
+                // The blocks wholly inside along the axes the rows move along (all three on
+                // the general blocks).
+                let axes: &[usize] = match kind.iter().position(|&k| k) {
+                    Some(1) => &[0, 2],
+                    Some(_) => &[0, 1],
+                    None => &[0, 1, 2],
+                };
                 for (jy, jz) in (0..m[1]).flat_map(|jy| (0..m[2]).map(move |jz| (jy, jz))) {
                     let start = plan.map.row_start(jy, jz);
-                    let [x, q] = [0, if group == Some(1) { 2 } else { 1 }]
-                        .map(|k| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]));
-                    interior_blocks += crate::avx2::whole_blocks(x, q).len();
+                    let inside = |k: usize| crate::avx2::interior(start[k], plan.map.linear[k][0], shape[k], m[0]);
+                    let inner = axes.iter().fold(0..m[0], |r, &k| {
+                        let i = inside(k);
+                        r.start.max(i.start)..r.end.min(i.end)
+                    });
+                    interior_blocks += crate::avx2::whole_blocks(inner.clone(), inner).len();
                 }
                 for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0)).scaling(2.0, 24.0)] {
                     let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
@@ -863,8 +884,10 @@ mod tests {
         }
         assert!(interior_blocks > 5000, "only {interior_blocks} interior blocks");
         // Grouped across z (about z, and 0 degrees about y or x: diagonal maps), across y, rows
-        // along x (about x, and the shear at 0 degrees), z first; across y also the x-z shears.
-        assert_eq!(kinds, [50, 75, 40, 35], "paths taken");
+        // along x (about x, and the shear at 0 degrees), z first; across y also the x-z shears;
+        // across z also the skew rotation at 0 degrees;
+        // the general blocks for the skew rotations.
+        assert_eq!(kinds, [55, 75, 40, 35, 35], "paths taken");
     }
 
     #[test]
