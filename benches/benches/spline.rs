@@ -21,7 +21,7 @@
 //!   (same 400x400x748 size, edge clamp as above): the general path, `linear-dispatched` and
 //!   `cubic-dispatched` on all threads only; checked against `wide` once (linear within
 //!   `4.8e-3` of the largest |value|: the AVX2 kernel's f32 steps, see `ctprep-resample`'s
-//!   `avx2.rs`); and linear onto the grid rotated 12 degrees about x (`ct_rotx12`), about
+//!   `avx2.rs`); and the same two onto the grid rotated 12 degrees about x (`ct_rotx12`), about
 //!   y (`ct_roty12`) and about the skew axis (1, 1, 1) (`ct_rotxyz12`), the other oblique forms;
 //! - `ct_2mm`: the CT to 2 mm first-centre (200x200x375: in-plane shrinks, z grows), cubic on all
 //!   threads with and without `antialias(true)` (skimage's Gaussian before downsampling).
@@ -203,12 +203,15 @@ fn spline(c: &mut Criterion) {
             let want = reference(src, &rot, opts, Kernel::Wide, all);
             timed(&mut g, name, src, &rot, opts, &[(Kernel::Dispatched, all)], &want, &mut out, tol);
         }
-        // Linear about the other axes: x (rows along the input's x: the tilt case), y, and the
-        // skew axis (1, 1, 1) (every input axis moves along every output axis).
-        for (name, axis) in [("ct_rotx12_linear", 0), ("ct_roty12_linear", 1), ("ct_rotxyz12_linear", 3)] {
+        // About the other axes: x (rows along the input's x: the tilt case), y, and the skew
+        // axis (1, 1, 1) (every input axis moves along every output axis).
+        for (axis, about) in [(0, "x"), (1, "y"), (3, "xyz")] {
             let rot = rotated_about(&plan, ct.affine(), 12.0, axis);
-            let want = reference(src, &rot, &linear, Kernel::Wide, all);
-            timed(&mut g, name, src, &rot, &linear, &[(Kernel::Dispatched, all)], &want, &mut out, 4.8e-3);
+            for (order, opts, tol) in [("linear", &linear, 4.8e-3), ("cubic", &cubic, 1e-5)] {
+                let want = reference(src, &rot, opts, Kernel::Wide, all);
+                let name = format!("ct_rot{about}12_{order}");
+                timed(&mut g, &name, src, &rot, opts, &[(Kernel::Dispatched, all)], &want, &mut out, tol);
+            }
         }
         g.finish();
     }

@@ -658,7 +658,7 @@ pub(crate) type Blocks =
 
 /// The general path: the `f32` coefficients, then per output voxel the oracle's taps summed in
 /// `f32` (x, then y, then z), in blocks of eight voxels by `blocks`, on the rayon pool over
-/// output planes when `par`.
+/// runs of output slices when `par`.
 pub(crate) fn general<T: Voxel, O: SplineOps>(
     src: &[T],
     plan: &Plan,
@@ -698,20 +698,21 @@ pub(crate) fn general<T: Voxel, O: SplineOps>(
     };
     let k = crate::general::Coefficients { c: &c, axes: &axes };
     let fast = crate::general::blocks(plan);
-    let out_plane = |jz: usize, out: &mut [f32]| {
+    // Runs of output slices, not single slices: the blocks of maps about y build one plane per
+    // output y and run, read by every slice of the run.
+    let out_slices = |zs: Range<usize>, out: &mut [f32]| {
         if fast {
-            blocks(&k, plan, jz..jz + 1, out, &one);
+            blocks(&k, plan, zs, out, &one);
         } else {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = one([i % mx, i / mx, jz]);
+            for (jz, out) in zs.zip(out.chunks_exact_mut(mx * my)) {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = one([i % mx, i / mx, jz]);
+                }
             }
         }
     };
-    let plane = mx * my;
-    if par {
-        dst.par_chunks_mut(plane).enumerate().for_each(|(jz, o)| out_plane(jz, o));
-    } else {
-        dst.chunks_exact_mut(plane).enumerate().for_each(|(jz, o)| out_plane(jz, o));
-    }
+    let all = 0..plan.grid.shape[2];
+    let runs = crate::parallel::runs(all.clone(), rayon::current_num_threads());
+    crate::parallel::for_runs(dst, all, &runs, mx * my, par, out_slices);
     clip_output(src, plan, opts, 0, dst);
 }
