@@ -8,11 +8,14 @@
 //! weighted sums across the eight lanes at once, in `wide` `f32x8` ([`Wide`]) or in plain
 //! loops compiled per instruction set ([`Plain`]). Trilinear blocks clamp per lane (every tap
 //! in range, no per-voxel fallback); spline blocks leave lanes that need a boundary rule (a
-//! fold, a fill tap) to the per-voxel code; tricubic blocks of in-plane maps weight the slice's
-//! four coefficient planes along z once ([`bicubic_slice`], within `f32` rounding of the
-//! per-voxel sum), like every tricubic block. `int16` trilinear input takes the AVX2 kernel
-//! where the CPU has it ([`crate::avx2`]: gathers, positions stepped in `f32` within a block,
-//! within 8e-4 voxel of these).
+//! fold, a fill tap) to the per-voxel code. Tricubic maps that fix an input axis over a set of
+//! output voxels weight its four coefficient planes once (each within `f32` rounding of the
+//! per-voxel sum, like every tricubic block): in-plane maps per output slice along z
+//! ([`bicubic_slice`]), maps about y per output y along y ([`bicubic_y_first`]), rows along
+//! the input's x per row along y and z ([`bicubic_row_x`]); the others run in tiles of 16 rows
+//! through the slices asked for (cache reuse). `int16` trilinear input takes the AVX2 kernel
+//! where the CPU has it ([`crate::avx2`]: loads and gathers, positions stepped in `f32` within
+//! a block, within 8e-4 voxel of these).
 
 #![allow(unsafe_code)] // Unchecked loads and float-to-int conversions, each with its proof.
 
