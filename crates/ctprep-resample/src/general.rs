@@ -498,6 +498,54 @@ pub(crate) fn y_grouped(plan: &Plan) -> bool {
     [0, 2].iter().all(|&b| l[1][b] == 0.0 && l[b][1] == 0.0)
 }
 
+/// One axis's taps of eight lanes as [`spline_taps`] gives them: first taps, weights, and the
+/// lanes that need no boundary rule.
+type LaneTaps = ([i32; L], [[f32; L]; 4], [bool; L]);
+
+/// The spline taps of a row's blocks along the input axes `axis` (`far` as [`spline_taps`]
+/// takes it): an axis the row does not move along (step 0: an in-plane rotation's z) has the
+/// same taps in every block, computed once per row.
+struct RowTaps<'a, const N: usize> {
+    axes: &'a [Axis; 3],
+    row: &'a Row,
+    axis: [usize; N],
+    far: bool,
+    fixed: [LaneTaps; N],
+}
+
+impl<'a, const N: usize> RowTaps<'a, N> {
+    #[inline(always)]
+    fn new(axes: &'a [Axis; 3], row: &'a Row, axis: [usize; N], far: bool) -> Self {
+        let mut fixed: [LaneTaps; N] = [([0i32; L], [[0f32; L]; 4], [true; L]); N];
+        for (&a, f) in axis.iter().zip(fixed.iter_mut()) {
+            if row.step[a] == 0.0 {
+                spline_taps(&axes[a], far, &row.positions(a, 0), &mut f.0, &mut f.1, &mut f.2);
+            }
+        }
+        RowTaps { axes, row, axis, far, fixed }
+    }
+
+    /// Block `b`'s first taps and weights per axis, and which lanes need no boundary rule on
+    /// any of them.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)] // The three per-lane arrays `spline_taps` fills.
+    fn block(&self, b: usize) -> ([[i32; L]; N], [[[f32; L]; 4]; N], [bool; L]) {
+        let (mut start, mut w, mut ok) = ([[0i32; L]; N], [[[0f32; L]; 4]; N], [true; L]);
+        for (i, &a) in self.axis.iter().enumerate() {
+            if self.row.step[a] == 0.0 {
+                (start[i], w[i]) = (self.fixed[i].0, self.fixed[i].1);
+                for (ok, &f) in ok.iter_mut().zip(&self.fixed[i].2) {
+                    *ok &= f;
+                }
+            } else {
+                let p = self.row.positions(a, b * L);
+                spline_taps(&self.axes[a], self.far, &p, &mut start[i], &mut w[i], &mut ok);
+            }
+        }
+        (start, w, ok)
+    }
+}
+
 /// Output row `(jy, jz)` of [`spline_blocks`] into `out_row`: per block of eight lanes the taps
 /// on each axis, the sums in lanes (tricubic: 16 rows of 4 per lane), `one` for the lanes that
 /// need a boundary rule.
@@ -514,115 +562,91 @@ fn spline_row<O: Lanes>(
     let [px, py, _] = axes.map(|a| a.len());
     let ks = axes.map(|a| a.taps());
     let stride = [1, px, px * py];
-    {
-        {
-            let row = Row::new(plan, jy, jz);
-            // An axis the row does not move along (step 0: an in-plane rotation's z) has the
-            // same taps in every block: computed once per row.
-            let mut fixed = [([0i32; L], [[0f32; L]; 4], [true; L]); 3];
-            for (a, f) in fixed.iter_mut().enumerate() {
-                if row.step[a] == 0.0 {
-                    spline_taps(&axes[a], ks == [4; 3], &row.positions(a, 0), &mut f.0, &mut f.1, &mut f.2);
-                }
+    let row = Row::new(plan, jy, jz);
+    let taps = RowTaps::new(axes, &row, [0, 1, 2], ks == [4; 3]);
+    for (b, o) in out_row.chunks_mut(L).enumerate() {
+        let len = o.len();
+        let (start, w, ok) = taps.block(b);
+        if (0..len).all(|l| !ok[l]) {
+            for (l, o) in o.iter_mut().enumerate() {
+                *o = one([b * L + l, jy, jz]);
             }
-            for (b, o) in out_row.chunks_mut(L).enumerate() {
-                let len = o.len();
-                let mut w = [[[0f32; L]; 4]; 3];
-                let mut start = [[0i32; L]; 3];
-                let mut ok = [true; L];
-                for a in 0..3 {
-                    if row.step[a] == 0.0 {
-                        (start[a], w[a]) = (fixed[a].0, fixed[a].1);
-                        for (ok, &f) in ok.iter_mut().zip(&fixed[a].2) {
-                            *ok &= f;
-                        }
-                    } else {
-                        let p = row.positions(a, b * L);
-                        spline_taps(&axes[a], ks == [4; 3], &p, &mut start[a], &mut w[a], &mut ok);
-                    }
-                }
-                if (0..len).all(|l| !ok[l]) {
-                    for (l, o) in o.iter_mut().enumerate() {
-                        *o = one([b * L + l, jy, jz]);
-                    }
+            continue;
+        }
+        if ks == [4; 3] {
+            // Tricubic: each lane's 16 rows of 4 coefficients as 4-value vectors (16
+            // loads, not 64), weighted by y and z first, x last; two lanes at a time.
+            let wyz: [[f32; L]; 16] = std::array::from_fn(|r| {
+                let (wy, wz) = (&w[1][r % 4], &w[2][r / 4]);
+                std::array::from_fn(|l| wy[l] * wz[l])
+            });
+            let foot = |l: usize| {
+                let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
+                // One bounds check for the lane's whole footprint.
+                &k.c[base..base + 3 * stride[2] + 3 * stride[1] + 4]
+            };
+            let row = |foot: &[f32], r: usize| -> [f32; 4] {
+                let at = stride[1] * (r % 4) + stride[2] * (r / 4);
+                foot[at..at + 4].try_into().unwrap_or_else(|_| unreachable!("4 values"))
+            };
+            let wx = |l: usize| [w[0][0][l], w[0][1][l], w[0][2][l], w[0][3][l]];
+            let mut l = 0;
+            while l < len {
+                if l + 1 < len && ok[l] && ok[l + 1] {
+                    let (fa, fb) = (foot(l), foot(l + 1));
+                    let rows = |r: usize| {
+                        let (a, b) = (row(fa, r), row(fb, r));
+                        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+                    };
+                    let (xa, xb) = (wx(l), wx(l + 1));
+                    let wx2 = [xa[0], xa[1], xa[2], xa[3], xb[0], xb[1], xb[2], xb[3]];
+                    let v = O::tricubic2(rows, &wx2, |r| [wyz[r][l], wyz[r][l + 1]]);
+                    (o[l], o[l + 1]) = (v[0], v[1]);
+                    l += 2;
                     continue;
                 }
-                if ks == [4; 3] {
-                    // Tricubic: each lane's 16 rows of 4 coefficients as 4-value vectors (16
-                    // loads, not 64), weighted by y and z first, x last; two lanes at a time.
-                    let wyz: [[f32; L]; 16] = std::array::from_fn(|r| {
-                        let (wy, wz) = (&w[1][r % 4], &w[2][r / 4]);
-                        std::array::from_fn(|l| wy[l] * wz[l])
-                    });
-                    let foot = |l: usize| {
-                        let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
-                        // One bounds check for the lane's whole footprint.
-                        &k.c[base..base + 3 * stride[2] + 3 * stride[1] + 4]
-                    };
-                    let row = |foot: &[f32], r: usize| -> [f32; 4] {
-                        let at = stride[1] * (r % 4) + stride[2] * (r / 4);
-                        foot[at..at + 4].try_into().unwrap_or_else(|_| unreachable!("4 values"))
-                    };
-                    let wx = |l: usize| [w[0][0][l], w[0][1][l], w[0][2][l], w[0][3][l]];
-                    let mut l = 0;
-                    while l < len {
-                        if l + 1 < len && ok[l] && ok[l + 1] {
-                            let (fa, fb) = (foot(l), foot(l + 1));
-                            let rows = |r: usize| {
-                                let (a, b) = (row(fa, r), row(fb, r));
-                                [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
-                            };
-                            let (xa, xb) = (wx(l), wx(l + 1));
-                            let wx2 = [xa[0], xa[1], xa[2], xa[3], xb[0], xb[1], xb[2], xb[3]];
-                            let v = O::tricubic2(rows, &wx2, |r| [wyz[r][l], wyz[r][l + 1]]);
-                            (o[l], o[l + 1]) = (v[0], v[1]);
-                            l += 2;
-                            continue;
-                        }
-                        o[l] = if ok[l] {
-                            let f = foot(l);
-                            let wyz_l: [f32; 16] = std::array::from_fn(|r| wyz[r][l]);
-                            O::tricubic(|r| row(f, r), &wx(l), &wyz_l)
-                        } else {
-                            one([b * L + l, jy, jz])
-                        };
-                        l += 1;
+                o[l] = if ok[l] {
+                    let f = foot(l);
+                    let wyz_l: [f32; 16] = std::array::from_fn(|r| wyz[r][l]);
+                    O::tricubic(|r| row(f, r), &wx(l), &wyz_l)
+                } else {
+                    one([b * L + l, jy, jz])
+                };
+                l += 1;
+            }
+            continue;
+        }
+        // Each lane's taps, row by row (`ks[0]` consecutive coefficients), lanes last.
+        let mut v = [[[0f32; L]; 4]; 16];
+        for l in 0..len {
+            if !ok[l] {
+                continue;
+            }
+            let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
+            for c2 in 0..ks[2] {
+                for c1 in 0..ks[1] {
+                    let from = base + stride[1] * c1 + stride[2] * c2;
+                    let row = &k.c[from..from + ks[0]];
+                    for (c0, &x) in row.iter().enumerate() {
+                        v[c1 + 4 * c2][c0][l] = x;
                     }
-                    continue;
-                }
-                // Each lane's taps, row by row (`ks[0]` consecutive coefficients), lanes last.
-                let mut v = [[[0f32; L]; 4]; 16];
-                for l in 0..len {
-                    if !ok[l] {
-                        continue;
-                    }
-                    let base = start[0][l] as usize + px * start[1][l] as usize + stride[2] * start[2][l] as usize;
-                    for c2 in 0..ks[2] {
-                        for c1 in 0..ks[1] {
-                            let from = base + stride[1] * c1 + stride[2] * c2;
-                            let row = &k.c[from..from + ks[0]];
-                            for (c0, &x) in row.iter().enumerate() {
-                                v[c1 + 4 * c2][c0][l] = x;
-                            }
-                        }
-                    }
-                }
-                let mut acc = [0f32; L];
-                for c2 in 0..ks[2] {
-                    let mut plane = [0f32; L];
-                    for c1 in 0..ks[1] {
-                        let mut line = [0f32; L];
-                        for c0 in 0..ks[0] {
-                            O::mul_acc(&mut line, &w[0][c0], &v[c1 + 4 * c2][c0]);
-                        }
-                        O::mul_acc(&mut plane, &w[1][c1], &line);
-                    }
-                    O::mul_acc(&mut acc, &w[2][c2], &plane);
-                }
-                for l in 0..len {
-                    o[l] = if ok[l] { acc[l] } else { one([b * L + l, jy, jz]) };
                 }
             }
+        }
+        let mut acc = [0f32; L];
+        for c2 in 0..ks[2] {
+            let mut plane = [0f32; L];
+            for c1 in 0..ks[1] {
+                let mut line = [0f32; L];
+                for c0 in 0..ks[0] {
+                    O::mul_acc(&mut line, &w[0][c0], &v[c1 + 4 * c2][c0]);
+                }
+                O::mul_acc(&mut plane, &w[1][c1], &line);
+            }
+            O::mul_acc(&mut acc, &w[2][c2], &plane);
+        }
+        for l in 0..len {
+            o[l] = if ok[l] { acc[l] } else { one([b * L + l, jy, jz]) };
         }
     }
 }
@@ -678,28 +702,9 @@ fn plane_row(
     let axes = k.axes;
     let px = axes[0].len();
     let row = Row::new(plan, jy, jz);
-    let axis = [0, q];
-    let mut fixed = [([0i32; L], [[0f32; L]; 4], [true; L]); 2];
-    for (a, f) in fixed.iter_mut().enumerate() {
-        if row.step[axis[a]] == 0.0 {
-            spline_taps(&axes[axis[a]], true, &row.positions(axis[a], 0), &mut f.0, &mut f.1, &mut f.2);
-        }
-    }
+    let taps = RowTaps::new(axes, &row, [0, q], true);
     for (b, o) in out_row.chunks_mut(L).enumerate() {
-        let mut w = [[[0f32; L]; 4]; 2];
-        let mut start = [[0i32; L]; 2];
-        let mut ok = [true; L];
-        for a in 0..2 {
-            if row.step[axis[a]] == 0.0 {
-                (start[a], w[a]) = (fixed[a].0, fixed[a].1);
-                for (ok, &f) in ok.iter_mut().zip(&fixed[a].2) {
-                    *ok &= f;
-                }
-            } else {
-                let p = row.positions(axis[a], b * L);
-                spline_taps(&axes[axis[a]], true, &p, &mut start[a], &mut w[a], &mut ok);
-            }
-        }
+        let (start, w, ok) = taps.block(b);
         for (l, o) in o.iter_mut().enumerate() {
             if !ok[l] {
                 *o = one([b * L + l, jy, jz]);
