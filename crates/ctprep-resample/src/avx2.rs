@@ -280,6 +280,9 @@ fn y_first<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>, dst: &
     let plan = blocks.plan;
     let [nx, ny, _] = plan.input_shape;
     let [mx, my, _] = plan.grid.shape;
+    if zs.is_empty() {
+        return;
+    }
     let held = blocks.src.len() / (nx * ny);
     let (base, rows) = reached_slices(plan, &zs, blocks.first..blocks.first + held);
     let (mut plane, mut starts) = (Vec::new(), [Vec::new(), Vec::new()]);
@@ -367,9 +370,11 @@ impl<const FILL: bool> Blocks<'_, FILL> {
                 continue;
             }
             // The plane's rows: a tap of the row's voxels below `base` or past the rows, or
-            // on the last row with a weight towards the next, would be the caller's error (it
-            // holds every slice the taps reach; on the input's last row the weight is 0); the
-            // lanes past the row's end are clamped into the plane (their values not stored).
+            // on the last row with a weight towards the next, would be an error of the caller's
+            // (it holds every slice the taps reach) or of the rows the plane was built from (all
+            // of them for `slice_z_first`, `reached_slices` for `y_first`); on the input's last
+            // row the weight is 0. The lanes past the row's end are clamped into the plane
+            // (their values not stored).
             tq.i = _mm256_sub_epi32(tq.i, below);
             let last = _mm256_set1_epi32(rows as i32 - 1);
             let out_of_rows = _mm256_or_si256(
@@ -452,14 +457,15 @@ fn block_starts(start: f64, step: f64, blocks: Range<usize>, out: &mut Vec<f32>)
     }
 }
 
-/// [`slice_z_first`]'s block where every lane is inside the plane (`interior`): the taps
-/// `(i, w)` along x and y unclamped, each voxel's four values by one 16-byte load from the
-/// interleaved plane (`(x, y)`, `(x, y + 1)`, `(x + 1, y)`, `(x + 1, y + 1)`), transposed into
-/// four vectors of eight lanes. Where the y weight is 0 the blend adds `0 * (upper - lower)` to
-/// a value that is never `-0.0`: the same bits as the clamped block's.
+/// [`Blocks::plane_row`]'s block where every lane is inside the plane (`interior`): the taps
+/// `(i, w)` along x and the plane's rows `r` (input y or z, counted from the plane's first row)
+/// unclamped, each voxel's four values by one 16-byte load from the interleaved plane (`(x, r)`,
+/// `(x, r + 1)`, `(x + 1, r)`, `(x + 1, r + 1)`), transposed into four vectors of eight lanes.
+/// Where the row weight is 0 the blend adds `0 * (upper - lower)` to a value that is never
+/// `-0.0`: the same bits as the clamped block's.
 ///
 /// # Safety
-/// Every lane's 16 bytes at element `i = x + nx * y` of `plane` (8 bytes per element) are
+/// Every lane's 16 bytes at element `i = x + nx * r` of `plane` (8 bytes per element) are
 /// readable: the block is interior.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -478,7 +484,8 @@ unsafe fn interior_block(plane: *const f32, x: (__m256i, __m256), y: (__m256i, _
     blend(blend(lower0, lower1, x.1), blend(upper0, upper1, x.1), y.1)
 }
 
-/// Two input planes of `ny` rows of `nx` values (row `y` is `a(y)`, `b(y)`) blended with weight
+/// Two input planes of `ny` rows of `nx` values (row `y` is `a(y)`, `b(y)`: two input slices
+/// for [`slice_z_first`], two x-z planes with rows along z for [`y_first`]) blended with weight
 /// `wz` (`a + wz * (b - a)` in `f32`, as the oracle), each row interleaved with the next one
 /// (the last row with itself) into `plane`: element `y * nx + x` (two `f32`) holds rows `y`
 /// and `y + 1` at `x`; one element of padding.
@@ -495,6 +502,9 @@ fn interleave_rows<'a>(
     plane.resize(2 * (nx * ny + 1), 0.0);
     let last = plane.len() - 2;
     plane[last..].fill(0.0);
+    if ny == 0 {
+        return;
+    }
     let w = _mm256_set1_ps(wz);
     let whole = nx / 8 * 8;
     // Row `y` blended as the oracle does into `out` (`nx` values).
@@ -625,13 +635,16 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         let dz = _mm256_and_si256(tz.next, vsz);
         let (mut base, mut i10) = (base, _mm256_add_epi32(base, dy));
         let (mut i01, mut i11) = (_mm256_add_epi32(base, dz), _mm256_add_epi32(i10, dz));
+        let mut next_x = tx.next;
         if o.len() < 8 {
-            // The lanes past the row's end (values not stored) read lane 0's taps: their own
-            // may lie outside the slices held where the rows move along z.
+            // The lanes past the row's end (values not stored) read lane 0's taps, its four
+            // indices and whether it reads the next voxel along x: their own may lie outside
+            // the slices held where the rows move along z.
             let used = _mm256_cmpgt_epi32(_mm256_set1_epi32(o.len() as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             let first_lane =
                 |v: __m256i| _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(v, _mm256_setzero_si256()), v, used);
             (base, i10, i01, i11) = (first_lane(base), first_lane(i10), first_lane(i01), first_lane(i11));
+            next_x = first_lane(next_x);
         }
         // Every index is in `[base, i11]`. A gather reads `src[i + 1]` too: a block whose
         // last tap is the held slices' last value (x clamped at the far corner) loads
@@ -662,7 +675,7 @@ impl<const FILL: bool> Blocks<'_, FILL> {
                 unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
                 out
             };
-            let dx = lanes(_mm256_and_si256(tx.next, _mm256_set1_epi32(1)));
+            let dx = lanes(_mm256_and_si256(next_x, _mm256_set1_epi32(1)));
             let pairs = |v: __m256i| {
                 let at = lanes(v);
                 let p: [i32; 8] = std::array::from_fn(|l| {
@@ -1077,13 +1090,13 @@ fn grouped_slices<const FILL: bool>(blocks: &Blocks<'_, FILL>, zs: Range<usize>,
 /// the slices `held`, for a map whose input z does not depend on the output's y (grouped
 /// across y): the range of the positions at the slices' four row ends, widened by 0.01 voxel
 /// (above `axis_taps32`'s bound), floored, one slice up for the upper tap, clamped into the
-/// input as the taps are. The whole of `held` where a position is not finite. Building
-/// [`row_pairs`]'s planes only from these slices keeps them small (a run of output slices of a
-/// rotation about y reaches a fraction of the input's slices).
+/// input as the taps are. The whole of `held` where a position is not finite (or nothing is
+/// held). Building [`y_first`]'s planes only from these slices keeps them small (a run of output
+/// slices of a rotation about y reaches a fraction of the input's slices).
 fn reached_slices(plan: &Plan, zs: &Range<usize>, held: Range<usize>) -> (usize, usize) {
     let whole = (held.start, held.len());
     let nz = plan.input_shape[2];
-    if zs.is_empty() || nz == 0 {
+    if zs.is_empty() || held.is_empty() || nz == 0 {
         return whole;
     }
     let last_x = plan.grid.shape[0].saturating_sub(1) as f64;

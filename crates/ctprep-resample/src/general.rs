@@ -998,14 +998,14 @@ mod tests {
         assert!(nonempty > 100, "only {nonempty} non-empty ranges");
     }
 
-    /// The AVX2 kernel on the maps its special paths take, over inputs wide enough for whole
-    /// blocks inside the plane (their unclamped blocks) and around their edges, against the
-    /// per-voxel code at its positions: rotations about z (grouped: two to three output slices
-    /// per input plane pair here), about z with a shear along z (z first per slice; rows along
-    /// x where the angle is 0), about y and an x-z shear (grouped across y), about x (rows along
-    /// x); flips,
-    /// zooms in and out, with and without fill. Each output slab computed from only the input
-    /// slices its taps reach (as the streamed pipeline holds them) gives the same bits.
+    /// The AVX2 kernel on the maps its paths take, over inputs wide enough for whole blocks
+    /// inside the input (their unclamped blocks) and around their edges, against the per-voxel
+    /// code at its positions: rotations about z (grouped: two to three output slices per input
+    /// plane pair here), about z with a shear along z (z first per slice; rows along x where the
+    /// angle is 0), about y and an x-z shear (y first), about x (rows along x), about the skew
+    /// axis (1, 1, 1) (the general blocks, plain loads inside); flips, zooms in and out, with
+    /// and without fill. Each output slab computed from only the input slices its taps reach
+    /// (as the streamed pipeline holds them) gives the same bits.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_special_paths_equal_the_per_voxel_code() {
@@ -1109,6 +1109,47 @@ mod tests {
         // across z also the skew rotation at 0 degrees;
         // the general blocks for the skew rotations.
         assert_eq!(kinds, [55, 75, 40, 35, 35], "paths taken");
+    }
+
+    /// The AVX2 kernel at the input's far corner: a skew map stepping back along x whose last
+    /// (partial) block starts on the input's last value (every axis clamped there) while a lane
+    /// past the row's end would have a next voxel along x; and maps about y (the y-first planes)
+    /// with nothing to read: no slices held and every output slice outside with a fill value,
+    /// or no slices asked for.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_far_corner_and_empty_slabs() {
+        if !crate::avx2::available() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let shape = [4, 4, 4];
+        let src: Vec<i16> = values(64, false).iter().map(|&v| v as i16).collect();
+        let unit = Affine::from_spacing_origin([1.0; 3], [0.0; 3]);
+        // Output voxel 8 of each row at x 3.05 (clamped to 3), y and z beyond 3; voxel 9 (past
+        // the row's end) at x 2.75.
+        let lin = [[-0.3, 0.02, 0.03], [0.05, 0.8, 0.1], [0.04, 0.1, 1.3]];
+        let grid = Grid { shape: [9, 2, 2], affine: Affine::from_parts(lin, [5.45, 3.1, 3.2]) };
+        let plan = plan_like(shape, &unit, grid).expect("plans");
+        assert!(crate::avx2::group_axis(&plan).is_none() && !crate::avx2::rows_along_x(&plan));
+        for opts in [Trilinear::new(), Trilinear::new().fill(Some(-2000.0))] {
+            let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
+            let mut got = vec![3f32; plan.output_len()];
+            crate::avx2::linear_i16(&src, 0, &plan, fill, scale, 0..2, &mut got);
+            assert_eq!(bits(&got), bits(&at_positions32(&src, &plan, fill, scale)), "fill {fill:?}");
+        }
+        // About y with z fixed along rows, every output slice beyond the input's z.
+        let lin = [[0.9, 0.0, 0.4], [0.0, 0.8, 0.0], [0.0, 0.0, 1.3]];
+        let grid = Grid { shape: [5, 3, 2], affine: Affine::from_parts(lin, [0.5, 0.5, 9.0]) };
+        let plan = plan_like(shape, &unit, grid).expect("plans");
+        assert_eq!(crate::avx2::group_axis(&plan), Some(1));
+        let opts = Trilinear::new().fill(Some(-2000.0));
+        assert!(crate::input_slices_for(&plan, &opts, 0..2).is_empty());
+        let (fill, scale) = (opts.get_fill(), simd::scale_of(&opts));
+        let mut got = vec![3f32; plan.output_len()];
+        crate::avx2::linear_i16(&[], 0, &plan, fill, scale, 0..2, &mut got);
+        assert!(got.iter().all(|&v| v == -2000.0), "{got:?}");
+        crate::avx2::linear_i16(&[], 0, &plan, fill, scale, 0..0, &mut []);
     }
 
     #[test]
