@@ -998,6 +998,17 @@ mod tests {
         assert!(nonempty > 100, "only {nonempty} non-empty ranges");
     }
 
+    /// `n` test values as `int16` where this CPU runs the AVX2 kernel; `None` (the test skipped,
+    /// with a message) where it does not.
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_input(n: usize) -> Option<Vec<i16>> {
+        if !crate::avx2::available() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return None;
+        }
+        Some(values(n, false).iter().map(|&v| v as i16).collect())
+    }
+
     /// The AVX2 kernel on the maps its paths take, over inputs wide enough for whole blocks
     /// inside the input (their unclamped blocks) and around their edges, against the per-voxel
     /// code at its positions: rotations about z (grouped: two to three output slices per input
@@ -1009,14 +1020,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_special_paths_equal_the_per_voxel_code() {
-        if !crate::avx2::available() {
-            eprintln!("skipped: this CPU has no AVX2");
-            return;
-        }
         let shape = [61, 45, 11];
         let n: usize = shape.iter().product();
         let nxy = shape[0] * shape[1];
-        let src: Vec<i16> = values(n, false).iter().map(|&v| v as i16).collect();
+        let Some(src) = avx2_input(n) else { return };
         let a = Affine::from_spacing_origin([0.78, 0.9, 2.5], [3.0, -2.0, 1.0]);
         let centre = a.apply(shape.map(|n| (n as f64 - 1.0) / 2.0));
         let (mut interior_blocks, mut kinds) = (0, [0; 5]);
@@ -1119,12 +1126,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_far_corner_and_empty_slabs() {
-        if !crate::avx2::available() {
-            eprintln!("skipped: this CPU has no AVX2");
-            return;
-        }
         let shape = [4, 4, 4];
-        let src: Vec<i16> = values(64, false).iter().map(|&v| v as i16).collect();
+        let Some(src) = avx2_input(64) else { return };
         let unit = Affine::from_spacing_origin([1.0; 3], [0.0; 3]);
         // Output voxel 8 of each row at x 3.05 (clamped to 3), y and z beyond 3; voxel 9 (past
         // the row's end) at x 2.75.
