@@ -13,9 +13,10 @@
 //! per-voxel sum, like every tricubic block): in-plane maps per output slice along z
 //! ([`bicubic_slice`]), maps about y per output y along y ([`bicubic_y_first`]), rows along
 //! the input's x per row along y and z ([`bicubic_row_x`]); the others run in tiles of 16 rows
-//! through the slices asked for (cache reuse). `int16` trilinear input takes the AVX2 kernel
-//! where the CPU has it ([`crate::avx2`]: loads and gathers, positions stepped in `f32` within
-//! a block, within 8e-4 voxel of these).
+//! through the slices asked for (cache reuse), their blocks in AVX2 intrinsics in the
+//! `dispatched` kernel where the CPU has AVX2 ([`crate::cubic_avx2`], the same bits). `int16`
+//! trilinear input takes the AVX2 kernel where the CPU has it ([`crate::avx2`]: loads and
+//! gathers, positions stepped in `f32` within a block, within 8e-4 voxel of these).
 
 #![allow(unsafe_code)] // Unchecked loads and float-to-int conversions, each with its proof.
 
@@ -43,6 +44,11 @@ pub(crate) trait Lanes {
     /// [`Lanes::tricubic`] of two lanes at once, bit for bit: `rows(r)` holds the first lane's
     /// row `r` then the second's, `wx` their x weights, `wyz(r)` their weights of row `r`.
     fn tricubic2(rows: impl Fn(usize) -> [f32; 8], wx: &[f32; 8], wyz: impl Fn(usize) -> [f32; 2]) -> [f32; 2];
+    /// Whether [`crate::cubic_avx2::tricubic_block`] computes this implementation's tricubic
+    /// blocks (the same bits: it sums in [`Lanes::tricubic`]'s order).
+    fn tricubic_avx2() -> bool {
+        false
+    }
 }
 
 /// Two lanes' weights `[a, b]` spread over the 4 values of each lane's row.
@@ -90,6 +96,13 @@ impl Lanes for Wide {
 }
 
 impl Lanes for Plain {
+    fn tricubic_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return crate::cubic_avx2::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     #[inline(always)]
     fn blend(a: &[f32; L], b: &[f32; L], w: &[f32; L]) -> [f32; L] {
         std::array::from_fn(|l| blend32(a[l], b[l], w[l]))
@@ -564,12 +577,30 @@ fn spline_row<O: Lanes>(
     let stride = [1, px, px * py];
     let row = Row::new(plan, jy, jz);
     let taps = RowTaps::new(axes, &row, [0, 1, 2], ks == [4; 3]);
+    let avx2 = ks == [4; 3] && O::tricubic_avx2();
+    let rows: [usize; 16] = std::array::from_fn(|r| stride[1] * (r % 4) + stride[2] * (r / 4));
     for (b, o) in out_row.chunks_mut(L).enumerate() {
         let len = o.len();
         let (start, w, ok) = taps.block(b);
         if (0..len).all(|l| !ok[l]) {
             for (l, o) in o.iter_mut().enumerate() {
                 *o = one([b * L + l, jy, jz]);
+            }
+            continue;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // Every lane's first taps are within `[0, len - 4]` on each axis (`spline_taps`
+            // clamps those of lanes that need a boundary rule, and of the lanes past the row's
+            // end), so every lane's rows are in the coefficients; `one` replaces the lanes that
+            // need a boundary rule.
+            let base: [usize; L] = std::array::from_fn(|l| {
+                start[0][l] as usize + stride[1] * start[1][l] as usize + stride[2] * start[2][l] as usize
+            });
+            // SAFETY: `avx2` holds only where the CPU has AVX2 (`Lanes::tricubic_avx2`).
+            let v = unsafe { crate::cubic_avx2::tricubic_block(k.c, &base, &rows, &w[0], &w[1], &w[2]) };
+            for (l, o) in o.iter_mut().enumerate() {
+                *o = if ok[l] { v[l] } else { one([b * L + l, jy, jz]) };
             }
             continue;
         }
@@ -844,7 +875,7 @@ mod tests {
     use crate::spline::{Mode, Sampling};
     use crate::{Affine, Grid, Trilinear, bspline, plan_like, simd};
 
-    /// Oblique (about z and about x), permuted and sheared grids around a `shape` input, a
+    /// Oblique (about z, x, y and a skew axis), permuted and sheared grids around a `shape` input, a
     /// little larger than it (some samples outside) and far larger (most far outside), rows of
     /// 1, 7, 8, 9, 17 and 33 voxels.
     fn plans(shape: [usize; 3]) -> Vec<Plan> {
@@ -858,6 +889,9 @@ mod tests {
             [[0.8, 0.3, 0.0], [0.0, 0.85, 0.4], [0.0, 0.0, 1.7]],
             // About y: the AVX2 kernel's y-first planes, the cubic blocks' too.
             [[0.9 * c, 0.0, -2.0 * s], [0.0, 0.8, 0.0], [0.9 * s, 0.0, 2.0 * c]],
+            // About a skew axis: every input axis moves along every output axis (the general
+            // rows; the AVX2 tricubic blocks).
+            [[0.8, -0.2, 0.3], [0.25, 0.85, -0.2], [-0.3, 0.2, 1.7]],
         ];
         let mut out = Vec::new();
         // Spread 1.15 (a few samples outside) and 12 (most of them far outside).

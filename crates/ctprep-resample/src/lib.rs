@@ -78,6 +78,8 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 pub mod bspline;
+#[cfg(target_arch = "x86_64")]
+mod cubic_avx2;
 pub mod dispatch;
 mod general;
 pub mod grid;
