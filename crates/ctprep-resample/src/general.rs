@@ -577,7 +577,9 @@ fn spline_row<O: Lanes>(
     let stride = [1, px, px * py];
     let row = Row::new(plan, jy, jz);
     let taps = RowTaps::new(axes, &row, [0, 1, 2], ks == [4; 3]);
+    #[cfg(target_arch = "x86_64")]
     let avx2 = ks == [4; 3] && O::tricubic_avx2();
+    #[cfg(target_arch = "x86_64")]
     let rows: [usize; 16] = std::array::from_fn(|r| stride[1] * (r % 4) + stride[2] * (r / 4));
     for (b, o) in out_row.chunks_mut(L).enumerate() {
         let len = o.len();
@@ -590,10 +592,11 @@ fn spline_row<O: Lanes>(
         }
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            // Every lane's first taps are within `[0, len - 4]` on each axis (`spline_taps`
-            // clamps those of lanes that need a boundary rule, and of the lanes past the row's
-            // end), so every lane's rows are in the coefficients; `one` replaces the lanes that
-            // need a boundary rule.
+            // Every lane's first tap on each axis is within `[0, axis.len() - 4]` (`spline_taps`
+            // clamps those of lanes that need a boundary rule and of the lanes past the row's
+            // end; an axis shorter than 4 has no lane without one, and such blocks were left
+            // above), so every lane's rows are in the coefficients; `one` replaces the lanes
+            // that need a boundary rule.
             let base: [usize; L] = std::array::from_fn(|l| {
                 start[0][l] as usize + stride[1] * start[1][l] as usize + stride[2] * start[2][l] as usize
             });
@@ -906,6 +909,25 @@ mod tests {
             }
         }
         out
+    }
+
+    /// [`Plain`]'s lanes without the AVX2 tricubic block (what CPUs without AVX2 run), so its
+    /// loops stay tested where the CPU has AVX2.
+    struct Loops;
+
+    impl Lanes for Loops {
+        fn blend(a: &[f32; L], b: &[f32; L], w: &[f32; L]) -> [f32; L] {
+            Plain::blend(a, b, w)
+        }
+        fn mul_acc(acc: &mut [f32; L], w: &[f32; L], v: &[f32; L]) {
+            Plain::mul_acc(acc, w, v)
+        }
+        fn tricubic(rows: impl Fn(usize) -> [f32; 4], wx: &[f32; 4], wyz: &[f32; 16]) -> f32 {
+            Plain::tricubic(rows, wx, wyz)
+        }
+        fn tricubic2(rows: impl Fn(usize) -> [f32; 8], wx: &[f32; 8], wyz: impl Fn(usize) -> [f32; 2]) -> [f32; 2] {
+            Plain::tricubic2(rows, wx, wyz)
+        }
     }
 
     const SHAPES: [[usize; 3]; 5] = [[1, 1, 1], [2, 3, 2], [9, 7, 5], [17, 4, 3], [5, 1, 6]];
@@ -1259,7 +1281,12 @@ mod tests {
                         let mut want = vec![0f32; len];
                         bspline::general::<f32, Wide>(&src, &plan, opts, &mut want, false, per_voxel);
                         let mut first: Option<Vec<f32>> = None;
-                        for (name, blocks) in [("wide", spline_wide as bspline::Blocks), ("plain", spline_plain)] {
+                        let variants = [
+                            ("wide", spline_wide as bspline::Blocks),
+                            ("plain", spline_plain),
+                            ("plain loops", spline_blocks::<Loops>),
+                        ];
+                        for (name, blocks) in variants {
                             for par in [false, true] {
                                 let mut got = vec![7f32; len];
                                 bspline::general::<f32, Wide>(&src, &plan, opts, &mut got, par, blocks);
