@@ -1,0 +1,347 @@
+//! What a file is, before any DICOM library sees it: recognised by content (the `DICM` magic
+//! after the 128-byte preamble, or a data set that starts as one), and its element structure
+//! checked against the file's size. The parser allocates each element's declared length before
+//! reading it, so a corrupt length (a flipped bit, a cut file) must be caught here: every
+//! length, at every nesting level, within the bytes that remain.
+
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_dictionary_std::StandardDataDictionary;
+
+/// How a file's bytes begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// 128-byte preamble, `DICM`, the file meta group.
+    Preamble,
+    /// `DICM` and the file meta group at offset 0 (no preamble).
+    Magic,
+    /// The file meta group at offset 0 without `DICM` (some old writers).
+    MetaGroup,
+    /// A bare data set in implicit VR little endian (no meta group: ACR-NEMA style exports).
+    ImplicitDataSet,
+}
+
+/// The transfer syntax UIDs the structure check and the reader name.
+pub mod uids {
+    pub const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+    pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+    pub const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
+    pub const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+}
+
+/// Whether `head` (the first bytes of a file, 132 or more where the file has them) starts a
+/// DICOM file, and how.
+pub fn recognise(head: &[u8]) -> Option<Start> {
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Some(Start::Preamble);
+    }
+    if head.len() >= 4 && &head[..4] == b"DICM" {
+        return Some(Start::Magic);
+    }
+    if head.len() < 8 {
+        return None;
+    }
+    let group = u16::from_le_bytes([head[0], head[1]]);
+    let element = u16::from_le_bytes([head[2], head[3]]);
+    // Explicit VR little endian meta group: (0002,xxxx) then two upper-case VR letters.
+    if group == 0x0002 && head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase() {
+        return Some(Start::MetaGroup);
+    }
+    // A bare implicit VR little endian data set starts with a small element of group 0008
+    // (0008,0005 Specific Character Set, 0008,0008 Image Type, 0008,0016 SOP Class UID ...)
+    // whose 32-bit length is even and short.
+    let length = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    if group == 0x0008 && element < 0x0100 && length % 2 == 0 && length < 1024 {
+        return Some(Start::ImplicitDataSet);
+    }
+    None
+}
+
+/// A structural fault, as one line for an error message.
+pub type Fault = String;
+
+/// The encoding of a data set.
+#[derive(Clone, Copy, Debug)]
+struct Encoding {
+    explicit: bool,
+    little: bool,
+}
+
+/// Nesting deeper than this is not a CT image (its functional groups nest 3 deep).
+const MAX_DEPTH: u32 = 16;
+
+/// VRs with a 2-byte reserved field and a 32-bit length in explicit VR.
+fn long_vr(vr: [u8; 2]) -> bool {
+    matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"UC" | b"UR" | b"UT" | b"UN" | b"SV" | b"UV")
+}
+
+/// Check the element structure of a whole file (`bytes`, starting as `start` says): every
+/// element's length within the bytes left at its level, sequences and items closed, the
+/// meta group's transfer syntax known. Returns that transfer syntax UID.
+///
+/// A deflated data set is checked up to its start (its lengths are checked by the inflater's
+/// output size cap, not here).
+pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
+    let mut pos = match start {
+        Start::Preamble => 132,
+        Start::Magic => 4,
+        Start::MetaGroup | Start::ImplicitDataSet => 0,
+    };
+    let mut ts = uids::IMPLICIT_VR_LE.to_string();
+    if start != Start::ImplicitDataSet {
+        // The file meta group: explicit VR little endian, group 0002 only.
+        let le = Encoding { explicit: true, little: true };
+        while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
+            let (tag, value, next) = element(bytes, pos, bytes.len(), le, 0)?;
+            if tag == Tag(0x0002, 0x0010) {
+                let uid = &bytes[value..next];
+                ts = String::from_utf8_lossy(uid).trim_end_matches(['\0', ' ']).to_string();
+            }
+            pos = next;
+        }
+        if pos == 0 || (start == Start::Preamble && pos == 132) || (start == Start::Magic && pos == 4) {
+            return Err("no file meta group after the DICM magic".into());
+        }
+    }
+    let enc = match ts.as_str() {
+        uids::IMPLICIT_VR_LE => Encoding { explicit: false, little: true },
+        uids::EXPLICIT_VR_BE => Encoding { explicit: true, little: false },
+        uids::DEFLATED_EXPLICIT_VR_LE => return Ok(ts),
+        // Every other transfer syntax (the compressed ones) encodes the data set in explicit VR
+        // little endian.
+        _ => Encoding { explicit: true, little: true },
+    };
+    walk(bytes, pos, bytes.len(), enc, 0)?;
+    Ok(ts)
+}
+
+fn u16_at(b: &[u8], p: usize, little: bool) -> u16 {
+    let v = [b[p], b[p + 1]];
+    if little { u16::from_le_bytes(v) } else { u16::from_be_bytes(v) }
+}
+
+fn u32_at(b: &[u8], p: usize, little: bool) -> u32 {
+    let v = [b[p], b[p + 1], b[p + 2], b[p + 3]];
+    if little { u32::from_le_bytes(v) } else { u32::from_be_bytes(v) }
+}
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// The elements from `pos` to `end` (a data set or an item's contents).
+fn walk(b: &[u8], mut pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<usize, Fault> {
+    while pos < end {
+        if u16_at_checked(b, pos, end, enc.little)? == 0xFFFE {
+            // An item delimiter ends an undefined-length item: the caller handles it.
+            return Ok(pos);
+        }
+        let (_, _, next) = element(b, pos, end, enc, depth)?;
+        pos = next;
+    }
+    Ok(pos)
+}
+
+fn u16_at_checked(b: &[u8], pos: usize, end: usize, little: bool) -> Result<u16, Fault> {
+    if pos + 2 > end {
+        return Err(format!("element header cut at byte {pos}"));
+    }
+    Ok(u16_at(b, pos, little))
+}
+
+/// One element at `pos`: its tag, where its value starts, and where the next element starts.
+fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<(Tag, usize, usize), Fault> {
+    if pos + 8 > end {
+        return Err(format!("element header cut at byte {pos} ({} bytes left)", end - pos));
+    }
+    let tag = Tag(u16_at(b, pos, enc.little), u16_at(b, pos + 2, enc.little));
+    let (vr, length, value) = if enc.explicit && tag.0 != 0xFFFE {
+        let vr = [b[pos + 4], b[pos + 5]];
+        if long_vr(vr) {
+            if pos + 12 > end {
+                return Err(format!("element {tag} header cut at byte {pos}"));
+            }
+            (Some(vr), u32_at(b, pos + 8, enc.little), pos + 12)
+        } else {
+            (Some(vr), u32::from(u16_at(b, pos + 6, enc.little)), pos + 8)
+        }
+    } else {
+        (None, u32_at(b, pos + 4, enc.little), pos + 8)
+    };
+    let sequence = match vr {
+        Some(vr) => &vr == b"SQ",
+        None => {
+            matches!(StandardDataDictionary.by_tag(tag).map(|e| e.vr()), Some(VirtualVr::Exact(dicom_core::VR::SQ)))
+        }
+    };
+    if length == UNDEFINED {
+        if depth >= MAX_DEPTH {
+            return Err(format!("sequences nested deeper than {MAX_DEPTH} at element {tag}"));
+        }
+        // A sequence, encapsulated pixel data, or (implicit VR) an unknown element of
+        // undefined length, which only a sequence may be: items until the delimiter.
+        let fragments = tag == Tag(0x7FE0, 0x0010);
+        let next = items(b, value, end, enc, depth + 1, fragments, true)?;
+        return Ok((tag, value, next));
+    }
+    let length = length as usize;
+    if length > end - value {
+        return Err(format!(
+            "element {tag} declares {length} bytes where {} remain (a cut or corrupt file)",
+            end - value
+        ));
+    }
+    if sequence && length > 0 {
+        if depth >= MAX_DEPTH {
+            return Err(format!("sequences nested deeper than {MAX_DEPTH} at element {tag}"));
+        }
+        let stop = items(b, value, value + length, enc, depth + 1, false, false)?;
+        if stop != value + length {
+            return Err(format!("sequence {tag} ends at byte {stop}, its length says {}", value + length));
+        }
+    }
+    Ok((tag, value, value + length))
+}
+
+/// Items from `pos`: of a defined-length sequence (up to `end`) or an undefined-length one (up
+/// to its delimiter, returning the position after it). `fragments`: the items are raw bytes
+/// (encapsulated pixel data), not data sets; `undefined`: the sequence must end with its
+/// delimiter.
+fn items(
+    b: &[u8],
+    mut pos: usize,
+    end: usize,
+    enc: Encoding,
+    depth: u32,
+    fragments: bool,
+    undefined: bool,
+) -> Result<usize, Fault> {
+    loop {
+        if pos == end {
+            if undefined {
+                return Err(format!("a sequence of undefined length is not closed before byte {end}"));
+            }
+            return Ok(pos);
+        }
+        if pos + 8 > end {
+            return Err(format!("item header cut at byte {pos}"));
+        }
+        let tag = Tag(u16_at(b, pos, enc.little), u16_at(b, pos + 2, enc.little));
+        let length = u32_at(b, pos + 4, enc.little);
+        let value = pos + 8;
+        match tag {
+            SEQUENCE_END => return Ok(value),
+            ITEM if length == UNDEFINED && !fragments => {
+                let stop = walk(b, value, end, enc, depth)?;
+                if stop + 8 > end || Tag(u16_at(b, stop, enc.little), u16_at(b, stop + 2, enc.little)) != ITEM_END {
+                    return Err(format!("item at byte {pos} is not closed"));
+                }
+                pos = stop + 8;
+            }
+            ITEM if length != UNDEFINED => {
+                let length = length as usize;
+                if length > end - value {
+                    return Err(format!("item at byte {pos} declares {length} bytes where {} remain", end - value));
+                }
+                if !fragments {
+                    let stop = walk(b, value, value + length, enc, depth)?;
+                    if stop != value + length {
+                        return Err(format!("item at byte {pos} holds a stray delimiter at byte {stop}"));
+                    }
+                }
+                pos = value + length;
+            }
+            _ => return Err(format!("expected an item at byte {pos}, found {tag}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explicit_le(tag: (u16, u16), vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend(tag.0.to_le_bytes());
+        out.extend(tag.1.to_le_bytes());
+        out.extend(vr);
+        if long_vr(*vr) {
+            out.extend([0, 0]);
+            out.extend((value.len() as u32).to_le_bytes());
+        } else {
+            out.extend((value.len() as u16).to_le_bytes());
+        }
+        out.extend(value);
+        out
+    }
+
+    fn file(ts: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 128];
+        out.extend(b"DICM");
+        let mut uid = ts.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        out.extend(explicit_le((0x0002, 0x0010), b"UI", &uid));
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn recognises_by_content() {
+        let f = file(uids::EXPLICIT_VR_LE, &[]);
+        assert_eq!(recognise(&f), Some(Start::Preamble));
+        assert_eq!(recognise(&f[128..]), Some(Start::Magic));
+        assert_eq!(recognise(&f[132..]), Some(Start::MetaGroup));
+        // (0008,0016) implicit, length 26.
+        let bare = [0x08, 0x00, 0x16, 0x00, 26, 0, 0, 0, b'1', b'.'];
+        assert_eq!(recognise(&bare), Some(Start::ImplicitDataSet));
+        assert_eq!(recognise(b"\0\0\0\0\0\0\0\0\0\0"), None);
+        assert_eq!(recognise(b"Bud1 .DS_Store junk"), None);
+        assert_eq!(recognise(b"hello, this is text"), None);
+        assert_eq!(recognise(&[]), None);
+    }
+
+    #[test]
+    fn structure_checks_lengths_at_every_level() {
+        let rows = explicit_le((0x0028, 0x0010), b"US", &[2, 0]);
+        let ok = file(uids::EXPLICIT_VR_LE, &rows);
+        assert_eq!(check_structure(&ok, Start::Preamble).as_deref(), Ok(uids::EXPLICIT_VR_LE));
+        // A cut file: the last element's value missing.
+        assert!(check_structure(&ok[..ok.len() - 1], Start::Preamble).is_err());
+        // A corrupt 32-bit length.
+        let mut big = explicit_le((0x0028, 0x0010), b"OB", &[0; 4]);
+        big[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &big), Start::Preamble).unwrap_err();
+        assert!(err.contains("4294967280 bytes"), "{err}");
+        // A defined-length sequence whose item claims more than the sequence holds.
+        let mut item = Vec::new();
+        item.extend(0xFFFEu16.to_le_bytes());
+        item.extend(0xE000u16.to_le_bytes());
+        item.extend(100u32.to_le_bytes());
+        let seq = explicit_le((0x5200, 0x9230), b"SQ", &item);
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &seq), Start::Preamble).unwrap_err();
+        assert!(err.contains("item at byte"), "{err}");
+        // An undefined-length sequence never closed.
+        let mut open = explicit_le((0x5200, 0x9230), b"SQ", &[]);
+        open[8..12].copy_from_slice(&UNDEFINED.to_le_bytes());
+        assert!(check_structure(&file(uids::EXPLICIT_VR_LE, &open), Start::Preamble).is_err());
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        // 40 undefined-length sequences inside each other: an error, not a stack overflow.
+        let mut body = Vec::new();
+        for _ in 0..40 {
+            let mut seq = explicit_le((0x5200, 0x9230), b"SQ", &[]);
+            seq[8..12].copy_from_slice(&UNDEFINED.to_le_bytes());
+            body.extend(seq);
+            body.extend(0xFFFEu16.to_le_bytes());
+            body.extend(0xE000u16.to_le_bytes());
+            body.extend(UNDEFINED.to_le_bytes());
+        }
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &body), Start::Preamble).unwrap_err();
+        assert!(err.contains("nested deeper"), "{err}");
+    }
+}
