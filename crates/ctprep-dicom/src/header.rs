@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_object::mem::InMemElement;
 use dicom_object::file::ReadPreamble;
+use dicom_object::mem::InMemElement;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 
@@ -171,12 +171,17 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
 
     // Enhanced multi-frame: the functional groups (shared, else per frame).
     let shared = first_item(&obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
-    let per_frame: Vec<&InMemDicomObject> =
-        obj.get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).and_then(|e| e.items()).map(|i| i.iter().collect()).unwrap_or_default();
+    let per_frame: Vec<&InMemDicomObject> = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .map(|i| i.iter().collect())
+        .unwrap_or_default();
     let macro_of = |frame, seq| functional_group(shared, frame, seq);
     let first_frame = per_frame.first().copied();
     let orientation = floats::<6>(obj.get(tags::IMAGE_ORIENTATION_PATIENT))
-        .or_else(|| floats::<6>(macro_of(first_frame, tags::PLANE_ORIENTATION_SEQUENCE)?.get(tags::IMAGE_ORIENTATION_PATIENT)))
+        .or_else(|| {
+            floats::<6>(macro_of(first_frame, tags::PLANE_ORIENTATION_SEQUENCE)?.get(tags::IMAGE_ORIENTATION_PATIENT))
+        })
         .ok_or("no ImageOrientationPatient (0020,0037): cannot place the image")?;
     let pixel_spacing = floats::<2>(obj.get(tags::PIXEL_SPACING))
         .or_else(|| floats::<2>(macro_of(first_frame, tags::PIXEL_MEASURES_SEQUENCE)?.get(tags::PIXEL_SPACING)))
@@ -192,13 +197,17 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                floats::<3>(first_item(f, tags::PLANE_POSITION_SEQUENCE).and_then(|p| p.get(tags::IMAGE_POSITION_PATIENT)))
-                    .ok_or(format!("frame {i}: no ImagePositionPatient"))
+                floats::<3>(
+                    first_item(f, tags::PLANE_POSITION_SEQUENCE).and_then(|p| p.get(tags::IMAGE_POSITION_PATIENT)),
+                )
+                .ok_or(format!("frame {i}: no ImagePositionPatient"))
             })
             .collect::<Result<_, _>>()?
     } else {
         let p = floats::<3>(obj.get(tags::IMAGE_POSITION_PATIENT))
-            .or_else(|| floats::<3>(macro_of(first_frame, tags::PLANE_POSITION_SEQUENCE)?.get(tags::IMAGE_POSITION_PATIENT)))
+            .or_else(|| {
+                floats::<3>(macro_of(first_frame, tags::PLANE_POSITION_SEQUENCE)?.get(tags::IMAGE_POSITION_PATIENT))
+            })
             .ok_or("no ImagePositionPatient (0020,0032): cannot place the image")?;
         if frames > 1 {
             return Err(format!("{frames} frames without per-frame positions"));

@@ -136,7 +136,10 @@ pub fn find(path: &Path) -> Result<Found> {
     let mut series = Vec::new();
     for (i, (k, files)) in groups.iter().enumerate() {
         let largest = groups.iter().filter(|(g, _)| g.0 == k.0).map(|(_, f)| f.len()).max().unwrap_or(0);
-        if files.len() <= 3 && files.len() < largest && groups.iter().enumerate().any(|(j, (g, _))| j != i && g.0 == k.0) {
+        if files.len() <= 3
+            && files.len() < largest
+            && groups.iter().enumerate().any(|(j, (g, _))| j != i && g.0 == k.0)
+        {
             for f in files {
                 found.skipped.push(Skipped {
                     path: f.path.clone(),
@@ -335,11 +338,26 @@ impl Series {
         let mut vol = if shared {
             let (lo, hi) = stored_range(first);
             let data = if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
-                VoxelData::from_vec((0..nz).flat_map(|s| (0..plane).map(move |i| (s, i))).map(|(s, i)| value(s, i) as i16).collect::<Vec<i16>>())
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i) as i16)
+                        .collect::<Vec<i16>>(),
+                )
             } else if lo >= 0 && hi <= i64::from(u16::MAX) {
-                VoxelData::from_vec((0..nz).flat_map(|s| (0..plane).map(move |i| (s, i))).map(|(s, i)| value(s, i) as u16).collect::<Vec<u16>>())
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i) as u16)
+                        .collect::<Vec<u16>>(),
+                )
             } else {
-                VoxelData::from_vec((0..nz).flat_map(|s| (0..plane).map(move |i| (s, i))).map(|(s, i)| value(s, i)).collect::<Vec<i32>>())
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i))
+                        .collect::<Vec<i32>>(),
+                )
             };
             let v = Volume::new(data, &shape, g.affine)?;
             if (first.slope, first.intercept) == (1.0, 0.0) { v } else { v.with_scaling(first.slope, first.intercept)? }

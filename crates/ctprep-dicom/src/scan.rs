@@ -51,7 +51,7 @@ pub fn recognise(head: &[u8]) -> Option<Start> {
     // (0008,0005 Specific Character Set, 0008,0008 Image Type, 0008,0016 SOP Class UID ...)
     // whose 32-bit length is even and short.
     let length = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-    if group == 0x0008 && element < 0x0100 && length % 2 == 0 && length < 1024 {
+    if group == 0x0008 && element < 0x0100 && length.is_multiple_of(2) && length < 1024 {
         return Some(Start::ImplicitDataSet);
     }
     None
@@ -313,7 +313,7 @@ mod tests {
         // A corrupt 32-bit length.
         let mut big = explicit_le((0x0028, 0x0010), b"OB", &[0; 4]);
         big[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
-        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &big), Start::Preamble).unwrap_err();
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &big), Start::Preamble).expect_err("a fault");
         assert!(err.contains("4294967280 bytes"), "{err}");
         // A defined-length sequence whose item claims more than the sequence holds.
         let mut item = Vec::new();
@@ -321,7 +321,7 @@ mod tests {
         item.extend(0xE000u16.to_le_bytes());
         item.extend(100u32.to_le_bytes());
         let seq = explicit_le((0x5200, 0x9230), b"SQ", &item);
-        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &seq), Start::Preamble).unwrap_err();
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &seq), Start::Preamble).expect_err("a fault");
         assert!(err.contains("item at byte"), "{err}");
         // An undefined-length sequence never closed.
         let mut open = explicit_le((0x5200, 0x9230), b"SQ", &[]);
@@ -341,7 +341,7 @@ mod tests {
             body.extend(0xE000u16.to_le_bytes());
             body.extend(UNDEFINED.to_le_bytes());
         }
-        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &body), Start::Preamble).unwrap_err();
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &body), Start::Preamble).expect_err("a fault");
         assert!(err.contains("nested deeper"), "{err}");
     }
 }
