@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::input::read_volume;
 use clap::Args;
-use ctprep_io::{SliceReader, Volume, read_volume};
+use ctprep_io::{SliceReader, Volume};
 use ctprep_pipeline::align::{Alignment, GridInfo, LabelValue, compare, value_counts};
 use serde::Serialize;
 

@@ -4,9 +4,9 @@
 use crate::progress::step;
 use std::path::{Path, PathBuf};
 
+use crate::input::read_volume;
 use clap::Args;
 use ctprep_intensity::Window;
-use ctprep_io::read_volume;
 use ctprep_render::{
     Bits, OverlayStyle, PixelMap, Plane, SheetOptions, VolumeImages, label_slice, labelled_sheet, write_png,
     write_png_rgb,

@@ -300,7 +300,7 @@ pub(crate) fn doc(args: &RunArgs) -> Result<RunJson, Box<dyn std::error::Error>>
         }
         None => None,
     };
-    run_with_label(Input::path(&args.input), label, &recipe, &outputs, args.exec.exec())
+    run_with_label(crate::input::pipeline_input(&args.input)?, label, &recipe, &outputs, args.exec.exec())
 }
 
 #[cfg(test)]

@@ -290,10 +290,11 @@ impl Series {
         for (col, v) in lps.iter().enumerate() {
             for row in 0..3 {
                 // LPS to RAS: negate x and y.
-                m[row][col] = if row < 2 { -v[row] } else { v[row] };
+                // `+ 0.0`: no negative zeros in the affine.
+                m[row][col] = if row < 2 { -v[row] } else { v[row] } + 0.0;
             }
         }
-        let origin = [-p0[0], -p0[1], p0[2]];
+        let origin = [-p0[0] + 0.0, -p0[1] + 0.0, p0[2] + 0.0];
         Ok(Geometry {
             shape: [first.columns, first.rows, count],
             affine: Affine::from_parts(m, origin),
@@ -438,4 +439,92 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
         _ => decoded[..values * 4].chunks_exact(4).map(|b| fix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect(),
     };
     Ok(out)
+}
+
+/// Which series to read when a folder holds several: its SeriesInstanceUID, or its index in
+/// [`Found::series`] (as `ctprep info` lists them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pick {
+    /// The only image series (two or more are an error listing them).
+    #[default]
+    Only,
+    Index(usize),
+    Uid(String),
+}
+
+impl std::str::FromStr for Pick {
+    type Err = std::convert::Infallible;
+
+    /// A number is an index, anything else a SeriesInstanceUID.
+    fn from_str(s: &str) -> std::result::Result<Pick, Self::Err> {
+        Ok(match s.parse::<usize>() {
+            Ok(i) => Pick::Index(i),
+            Err(_) => Pick::Uid(s.to_string()),
+        })
+    }
+}
+
+impl Series {
+    /// One line for listings: UID, description, slices, size, spacing.
+    pub fn summary(&self) -> String {
+        let f = &self.files[0];
+        let spacing = match self.geometry() {
+            Ok(g) => format!("{:.3} x {:.3} x {:.3} mm", g.spacing[0], g.spacing[1], g.spacing[2]),
+            Err(_) => "uneven or unplaceable".to_string(),
+        };
+        format!(
+            "{} \"{}\" {}, {} slices of {} x {}, {spacing}",
+            self.uid,
+            self.description,
+            self.modality,
+            self.slices.len(),
+            f.columns,
+            f.rows
+        )
+    }
+}
+
+impl Found {
+    /// The series `pick` names; with [`Pick::Only`], two or more series are an error listing
+    /// each (index, UID, description, slices, size, spacing).
+    pub fn pick(&self, path: &Path, pick: &Pick) -> Result<&Series> {
+        let listing =
+            || self.series.iter().enumerate().map(|(i, s)| format!("; {i}: {}", s.summary())).collect::<String>();
+        match pick {
+            Pick::Only => match self.series.len() {
+                0 => Err(err(ErrorKind::BadMagic, path, "no DICOM image series here")),
+                1 => Ok(&self.series[0]),
+                n => Err(err(
+                    ErrorKind::InvalidRequest,
+                    path,
+                    format!("{n} image series, pick one with --series INDEX|UID{}", listing()),
+                )),
+            },
+            Pick::Index(i) => self.series.get(*i).ok_or_else(|| {
+                err(ErrorKind::InvalidRequest, path, format!("no series {i}; the series here{}", listing()))
+            }),
+            Pick::Uid(uid) => self.series.iter().find(|s| &s.uid == uid).ok_or_else(|| {
+                err(ErrorKind::InvalidRequest, path, format!("no series {uid}; the series here{}", listing()))
+            }),
+        }
+    }
+}
+
+/// Whether `path` is DICOM input: a folder, or a file that is DICOM by content.
+pub fn is_dicom_input(path: &Path) -> bool {
+    path.is_dir() || is_dicom(path)
+}
+
+/// Read the series `pick` names from `path` (a folder, or one file of the series' folder).
+pub fn read(path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
+    let found = find(path)?;
+    // One file stands for its own series among the folder's others.
+    let own = (path.is_file() && *pick == Pick::Only)
+        .then(|| found.series.iter().find(|s| s.files.iter().any(|f| f.path == path)))
+        .flatten();
+    let series = match own {
+        Some(s) => s,
+        None => found.pick(path, pick)?,
+    };
+    Ok((series.read()?, series.clone()))
 }

@@ -1856,6 +1856,12 @@ impl Pipeline<'_> {
 /// Opens `input`: a file's header is read (and the time it took kept).
 fn open(input: Input) -> Result<Opened> {
     Ok(match input {
+        Input::Path(p) if crate::input::is_dicom_input(&p) => {
+            // A DICOM series is read whole (its slices' order along the normal is known only
+            // once every header is read), then runs as a volume in memory.
+            let volume = crate::input::read_volume(&p)?;
+            Opened::Whole(volume, p.display().to_string())
+        }
         Input::Path(p) => {
             let t = Instant::now();
             let r = SliceReader::open(&p)?;

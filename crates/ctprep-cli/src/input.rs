@@ -1,0 +1,34 @@
+//! The commands' input volumes: NIfTI, NRRD or DICOM by content, the DICOM series the global
+//! `--series` names.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ctprep_io::{Result, Volume};
+use ctprep_pipeline::Input;
+
+static SERIES: OnceLock<Option<String>> = OnceLock::new();
+
+/// The `--series` of this process's command line (set once, before any read).
+pub(crate) fn set_series(series: Option<String>) {
+    let _ = SERIES.set(series);
+}
+
+fn series() -> Option<&'static str> {
+    SERIES.get().and_then(|s| s.as_deref())
+}
+
+/// The volume at `path`.
+pub(crate) fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
+    ctprep_pipeline::input::read_volume_picking(path.as_ref(), series())
+}
+
+/// The pipeline's input for `path`: a file it streams, or a DICOM series read whole first (the
+/// series `--series` names).
+pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {
+    if ctprep_pipeline::input::is_dicom_input(path) && series().is_some() {
+        let volume = read_volume(path)?;
+        return Ok(Input::Volume { volume, name: path.display().to_string() });
+    }
+    Ok(Input::path(path))
+}

@@ -1,0 +1,48 @@
+//! Reading an input volume, told apart by content: NIfTI, NRRD, or, with the `dicom` feature, a
+//! DICOM series (a folder, or one file of the series' folder). Every command reads its volumes
+//! through here, so each takes what the others take.
+
+use std::path::Path;
+
+use ctprep_io::{Result, Volume};
+
+/// Whether `path` is read as DICOM: a folder, or a file that is DICOM by content (never false
+/// for a folder, so a folder without the `dicom` feature gets that feature's error).
+pub fn is_dicom_input(path: &Path) -> bool {
+    #[cfg(feature = "dicom")]
+    return ctprep_dicom::is_dicom_input(path);
+    #[cfg(not(feature = "dicom"))]
+    path.is_dir()
+}
+
+/// The series a DICOM input reads when its folder holds several (`--series`): a
+/// SeriesInstanceUID or an index, as `ctprep info` lists them.
+#[cfg(feature = "dicom")]
+pub use ctprep_dicom::Pick;
+
+/// The volume at `path`: a NIfTI or NRRD file, or a DICOM series with its only image series.
+pub fn read_volume(path: &Path) -> Result<Volume> {
+    read_volume_picking(path, None)
+}
+
+/// [`read_volume`], with `series` naming the DICOM series to read where a folder holds several
+/// (ignored for NIfTI and NRRD).
+pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> {
+    if is_dicom_input(path) {
+        #[cfg(feature = "dicom")]
+        {
+            let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
+            return ctprep_dicom::read(path, &pick).map(|(v, _)| v);
+        }
+        #[cfg(not(feature = "dicom"))]
+        {
+            let _ = series;
+            return Err(ctprep_io::Error::new(
+                ctprep_io::ErrorKind::InvalidRequest,
+                path,
+                "a folder: DICOM input needs ctprep built with the `dicom` feature",
+            ));
+        }
+    }
+    ctprep_io::read_volume(path)
+}
