@@ -87,7 +87,8 @@ enum Command {
     ///   ctprep convert seg.nrrd seg.nii.gz
     #[command(verbatim_doc_comment)]
     Convert {
-        /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
+        /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr), or a DICOM folder (or one file of a
+        /// series: its series). Never modified.
         input: PathBuf,
         /// Output file: .nii, .nii.gz, .nrrd or .nhdr, which picks the format (the name is kept as
         /// given, dots included). NRRD is written in LPS, gzip-encoded, as 3D Slicer writes it.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use ctprep_io::{Result, Volume};
+use ctprep_io::{Result, SliceReader, Volume};
 use ctprep_pipeline::Input;
 
 static SERIES: OnceLock<Option<String>> = OnceLock::new();
@@ -31,4 +31,14 @@ pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {
         return Ok(Input::Volume { volume, name: path.display().to_string() });
     }
     Ok(Input::path(path))
+}
+
+/// A reader of the input at `path`: the file's header now and its slices as they are read,
+/// or a DICOM series read whole (the series `--series` names).
+pub(crate) fn open_reader(path: impl AsRef<Path>) -> Result<SliceReader> {
+    let path = path.as_ref();
+    if ctprep_pipeline::input::is_dicom_input(path) {
+        return Ok(SliceReader::from_volume(read_volume(path)?));
+    }
+    SliceReader::open(path).map_err(ctprep_pipeline::input::with_dicom)
 }

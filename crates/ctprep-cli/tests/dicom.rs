@@ -103,3 +103,56 @@ fn bad_dicom_is_one_line_naming_the_file() {
         assert_eq!(std::fs::read_dir(out.path()).expect("listed").count(), 0, "{name}: nothing written");
     }
 }
+
+#[test]
+fn every_volume_command_gives_what_it_gives_on_the_converted_nifti() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Axial: an affine float32 holds exactly, so the converted file's grid is the series' own.
+    let nifti = dir.path().join("axial.nii");
+    let series = case("axial_lps");
+    assert!(ctprep(&["convert", s(&series), s(&nifti)]).status.success());
+    let same = |what: &str, a: &std::path::Path, b: &std::path::Path| {
+        let (a, b) = (read_volume(a).expect("written"), read_volume(b).expect("written"));
+        assert_eq!((a.shape(), a.affine()), (b.shape(), b.affine()), "{what}");
+        assert_eq!(a.data().as_bytes(), b.data().as_bytes(), "{what}");
+    };
+    for (what, args) in [
+        ("resample", vec!["resample", "--spacing", "1"]),
+        ("resample cubic", vec!["resample", "--spacing", "1", "--interp", "cubic"]),
+        ("mip", vec!["mip", "--slab", "3"]),
+        ("window", vec!["window", "--preset", "soft-tissue"]),
+    ] {
+        let (from_dicom, from_nifti) = (dir.path().join("a.nii"), dir.path().join("b.nii"));
+        let mut a = args.clone();
+        a.extend([s(&series), s(&from_dicom)]);
+        let o = ctprep(&a);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        let mut b = args.clone();
+        b.extend([s(&nifti), s(&from_nifti)]);
+        assert!(ctprep(&b).status.success(), "{what}");
+        same(what, &from_dicom, &from_nifti);
+    }
+    // `check`: the series and its conversion lie on one grid.
+    let o = ctprep(&["check", s(&series), s(&nifti)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A gantry-tilted series resamples onto an orthonormal grid (the general path).
+    let out = dir.path().join("tilt_1mm.nii");
+    let o = ctprep(&["resample", "--spacing", "1", s(&case("tilt")), s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("15° of shear removed"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!read_volume(&out).expect("written").affine().is_sheared());
+}
+
+#[test]
+fn not_a_volume_names_dicom_among_the_formats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junk = dir.path().join("notes.nii");
+    std::fs::write(&junk, b"hello, this is not an image at all").expect("written");
+    let o = ctprep(&["info", s(&junk)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a NIfTI, NRRD or DICOM file"), "{}", stderr(&o));
+}

@@ -526,5 +526,5 @@ pub fn read(path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
         Some(s) => s,
         None => found.pick(path, pick)?,
     };
-    Ok((series.read()?, series.clone()))
+    Ok((series.read()?.with_path(path), series.clone()))
 }

@@ -44,5 +44,16 @@ pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> 
             ));
         }
     }
-    ctprep_io::read_volume(path)
+    ctprep_io::read_volume(path).map_err(with_dicom)
+}
+
+/// An error about a file that is none of the formats read: with the `dicom` feature, the
+/// message names DICOM among them.
+pub fn with_dicom(e: ctprep_io::Error) -> ctprep_io::Error {
+    #[cfg(feature = "dicom")]
+    if e.message().contains("not a NIfTI or NRRD file") {
+        let message = e.message().replace("not a NIfTI or NRRD file", "not a NIfTI, NRRD or DICOM file");
+        return ctprep_io::Error::new(e.kind(), e.path(), message);
+    }
+    e
 }
