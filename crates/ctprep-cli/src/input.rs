@@ -20,13 +20,17 @@ fn series() -> Option<&'static str> {
 
 /// The volume at `path`.
 pub(crate) fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
-    ctprep_pipeline::input::read_volume_picking(path.as_ref(), series())
+    let (v, notes) = ctprep_pipeline::input::read_volume_noted(path.as_ref(), series())?;
+    for n in notes {
+        eprintln!("note: {}", crate::one_line(&n));
+    }
+    Ok(v)
 }
 
 /// The pipeline's input for `path`: a file it streams, or a DICOM series read whole first (the
-/// series `--series` names).
+/// series `--series` names, its notes on stderr).
 pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {
-    if ctprep_pipeline::input::is_dicom_input(path) && series().is_some() {
+    if ctprep_pipeline::input::is_dicom_input(path) {
         let volume = read_volume(path)?;
         return Ok(Input::Volume { volume, name: path.display().to_string() });
     }

@@ -156,3 +156,14 @@ fn not_a_volume_names_dicom_among_the_formats() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a NIfTI, NRRD or DICOM file"), "{}", stderr(&o));
 }
+
+#[test]
+fn skipped_files_and_other_modalities_are_one_line_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["convert", s(&case("localizer")), s(&dir.path().join("a.nii"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("note: skipped") && e.contains("IM0000.dcm") && e.contains("localizer"), "{e}");
+    let o = ctprep(&["run", s(&case("localizer")), "--out", s(dir.path())]);
+    assert!(o.status.success() && stderr(&o).contains("IM0000.dcm"), "{}", stderr(&o));
+}

@@ -517,7 +517,11 @@ pub fn is_dicom_input(path: &Path) -> bool {
 
 /// Read the series `pick` names from `path` (a folder, or one file of the series' folder).
 pub fn read(path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
-    let found = find(path)?;
+    read_found(&find(path)?, path, pick)
+}
+
+/// [`read`] from what [`find`] found at `path`.
+pub fn read_found(found: &Found, path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
     // One file stands for its own series among the folder's others.
     let own = (path.is_file() && *pick == Pick::Only)
         .then(|| found.series.iter().find(|s| s.files.iter().any(|f| f.path == path)))

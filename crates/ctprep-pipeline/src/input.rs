@@ -28,11 +28,28 @@ pub fn read_volume(path: &Path) -> Result<Volume> {
 /// [`read_volume`], with `series` naming the DICOM series to read where a folder holds several
 /// (ignored for NIfTI and NRRD).
 pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> {
+    read_volume_noted(path, series).map(|(v, _)| v)
+}
+
+/// [`read_volume_picking`] and what a user should hear about the reading, one line each: the
+/// DICOM files skipped and why, a non-CT modality (HU windows may not apply), a single slice's
+/// third axis.
+pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, Vec<String>)> {
     if is_dicom_input(path) {
         #[cfg(feature = "dicom")]
         {
             let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
-            return ctprep_dicom::read(path, &pick).map(|(v, _)| v);
+            let found = ctprep_dicom::find(path)?;
+            let (volume, s) = ctprep_dicom::read_found(&found, path, &pick)?;
+            let mut notes: Vec<String> =
+                found.skipped.iter().map(|k| format!("skipped {}: {}", k.path.display(), k.why)).collect();
+            if !s.modality.eq_ignore_ascii_case("CT") {
+                notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
+            }
+            if let Some(note) = s.geometry()?.single_slice_note {
+                notes.push(format!("{}: {note}", path.display()));
+            }
+            return Ok((volume, notes));
         }
         #[cfg(not(feature = "dicom"))]
         {
@@ -44,7 +61,7 @@ pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> 
             ));
         }
     }
-    ctprep_io::read_volume(path).map_err(with_dicom)
+    ctprep_io::read_volume(path).map(|v| (v, Vec::new())).map_err(with_dicom)
 }
 
 /// An error about a file that is none of the formats read: with the `dicom` feature, the
