@@ -86,3 +86,58 @@ fn unsupported_transfer_syntax_is_named() {
     let e = found.series[0].read().expect_err("an error").to_string();
     assert!(e.contains("1.2.840.10008.1.2.4.80") && e.contains("CT1_JLSL"), "{e}");
 }
+
+/// dcm2niix's view of each shared folder (`fixtures/dicom/shared_reference.json`): every voxel
+/// of ours at the world point of dcm2niix's voxel (its rows reversed, its flipY) within 1e-3
+/// mm, and its sampled values there.
+#[test]
+fn shared_series_land_where_dcm2niix_puts_them() {
+    let Some(root) = dicom("shared_series_land_where_dcm2niix_puts_them", "") else { return };
+    let path = ctprep_testdata::fixtures_dir().join("dicom/shared_reference.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("shared_reference.json")).expect("JSON");
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    };
+    let mut checked = 0;
+    for folder in json["folders"].as_array().expect("folders") {
+        let name = folder["folder"].as_str().expect("name");
+        let Some(out) = folder["dcm2niix"]["outputs"].as_array().and_then(|o| o.first()) else {
+            continue; // dcm2niix read nothing (JPEG-LS): CT1_UNC is the reference there.
+        };
+        if name.contains("J2KI") {
+            continue; // JPEG 2000: not in the default build (the error is tested above).
+        }
+        let nifti = &out["nifti"];
+        let s: Vec<Vec<f64>> = nifti["sform"].as_array().expect("sform").iter().map(floats).collect();
+        let found = find(&root.join(name)).expect("reads");
+        let series = &found.series[0];
+        let g = series.geometry().expect("placed");
+        let n = g.shape;
+        let mut worst = 0f64;
+        for z in 0..n[2] {
+            for y in 0..n[1] {
+                for x in [0, n[0] / 2, n[0] - 1] {
+                    let ours = g.affine.apply([x as f64, y as f64, z as f64]);
+                    let ijk = [x as f64, (n[1] - 1 - y) as f64, z as f64];
+                    for r in 0..3 {
+                        let theirs = (0..3).map(|k| s[r][k] * ijk[k]).sum::<f64>() + s[r][3];
+                        worst = worst.max((theirs - ours[r]).abs());
+                    }
+                }
+            }
+        }
+        assert!(worst < 1e-3, "{name}: {worst} mm from dcm2niix's voxel");
+        let v = series.read().expect("reads");
+        let vals = v.scaled_f32();
+        for (idx, want) in
+            nifti["sample_indices"].as_array().expect("indices").iter().zip(floats(&nifti["sample_values"]))
+        {
+            let i: Vec<usize> = floats(idx).iter().map(|&f| f as usize).collect();
+            let got = f64::from(vals[i[0] + n[0] * ((n[1] - 1 - i[1]) + n[1] * i[2])]);
+            assert!((got - want).abs() < 1e-3, "{name}: dcm2niix voxel {i:?}: {got} vs {want}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "every folder dcm2niix reads, but JPEG 2000");
+}
