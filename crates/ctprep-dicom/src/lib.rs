@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod header;
+mod rle;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,9 @@ use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 use rayon::prelude::*;
 
 pub use header::{FileInfo, Skipped};
+
+/// RLE Lossless (PS3.5 Annex G).
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// Files larger than this are not single CT images or CT series frames (a 4096 x 4096 x 2000
 /// multi-frame file is 64 GB; the header check reads the whole file into memory).
@@ -411,14 +415,57 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
         Some(_) => {}
     }
     let values = f.rows * f.columns * f.frames;
-    // The codecs index their input with unchecked assumptions; a malformed stream must be an
-    // error naming the file, not a panic of the whole command.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        file.decode_pixel_data().map(|d| d.data().to_vec()).map_err(|e| format!("{e}"))
-    }))
-    .unwrap_or_else(|_| Err("the pixel data decoder failed on this file".into()))
-    .map_err(|m| err(ErrorKind::BadHeader, path, format!("pixel data: {m}")))?;
     let width = usize::from(f.bits_allocated / 8);
+    // What the header promises must fit what the file can hold before a decoder allocates it:
+    // native pixel data is in the file; compressed data decodes to at most 1024 times its size
+    // (RLE tops out at 64, lossless JPEG at 16 for 16-bit samples).
+    let need = values * width;
+    let native = known.is_some_and(|t| !t.is_encapsulated_pixel_data());
+    let room = if native { bytes.len() } else { bytes.len().saturating_mul(1024) };
+    if need > room {
+        return Err(err(
+            ErrorKind::Truncated,
+            path,
+            format!(
+                "Rows {} x Columns {} x {} frames need {need} bytes of pixels, more than this {}-byte file can hold",
+                f.rows,
+                f.columns,
+                f.frames,
+                bytes.len()
+            ),
+        ));
+    }
+    let decoded = if ts == RLE_LOSSLESS {
+        // Our own RLE decoder: dicom-rs's indexes its segments without checks (a short segment
+        // panics), and this one decodes each frame straight into its place.
+        let fragments = file
+            .element(dicom_dictionary_std::tags::PIXEL_DATA)
+            .ok()
+            .and_then(|e| e.value().fragments())
+            .ok_or_else(|| err(ErrorKind::BadHeader, path, "RLE pixel data without fragments"))?;
+        let frame = f.rows * f.columns * width;
+        if fragments.len() != f.frames {
+            return Err(err(
+                ErrorKind::BadHeader,
+                path,
+                format!("RLE pixel data: {} fragments for {} frames (one per frame)", fragments.len(), f.frames),
+            ));
+        }
+        let mut out = vec![0u8; need];
+        for (k, (frag, dst)) in fragments.iter().zip(out.chunks_exact_mut(frame)).enumerate() {
+            rle::decode_frame(frag, width, dst)
+                .map_err(|m| err(ErrorKind::BadHeader, path, format!("RLE frame {k}: {m}")))?;
+        }
+        out
+    } else {
+        // The codecs index their input with unchecked assumptions; a malformed stream must be
+        // an error naming the file, not a panic of the whole command.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            file.decode_pixel_data().map(|d| d.data().to_vec()).map_err(|e| format!("{e}"))
+        }))
+        .unwrap_or_else(|_| Err("the pixel data decoder failed on this file".into()))
+        .map_err(|m| err(ErrorKind::BadHeader, path, format!("pixel data: {m}")))?
+    };
     if decoded.len() < values * width {
         return Err(err(
             ErrorKind::Truncated,

@@ -70,9 +70,34 @@ struct Encoding {
 /// Nesting deeper than this is not a CT image (its functional groups nest 3 deep).
 const MAX_DEPTH: u32 = 16;
 
-/// VRs with a 2-byte reserved field and a 32-bit length in explicit VR.
+/// Whether an explicit VR has a 2-byte reserved field and a 32-bit length: every VR but the
+/// 21 with a 16-bit length (PS3.5 7.1.2). An unknown VR counts as long, as dicom-rs reads it
+/// (as UN), so the lengths checked are the lengths the parser will read.
 fn long_vr(vr: [u8; 2]) -> bool {
-    matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"UC" | b"UR" | b"UT" | b"UN" | b"SV" | b"UV")
+    !matches!(
+        &vr,
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
+    )
 }
 
 /// Check the element structure of a whole file (`bytes`, starting as `start` says): every
@@ -89,8 +114,17 @@ pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
     };
     let mut ts = uids::IMPLICIT_VR_LE.to_string();
     if start != Start::ImplicitDataSet {
-        // The file meta group: explicit VR little endian, group 0002 only.
+        // The file meta group: explicit VR little endian, group 0002 only, led by its length
+        // (0002,0000), which the parser trusts to find where the data set starts: it must be
+        // the length of the elements that follow it in the group.
         let le = Encoding { explicit: true, little: true };
+        let (tag, value, next) = element(bytes, pos, bytes.len(), le, 0)?;
+        if tag != Tag(0x0002, 0x0000) || next - value != 4 {
+            return Err(format!("the file meta group does not start with its 4-byte length (0002,0000) but {tag}"));
+        }
+        let group_length = u32::from_le_bytes([bytes[value], bytes[value + 1], bytes[value + 2], bytes[value + 3]]);
+        pos = next;
+        let group_start = pos;
         while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
             let (tag, value, next) = element(bytes, pos, bytes.len(), le, 0)?;
             if tag == Tag(0x0002, 0x0010) {
@@ -99,8 +133,11 @@ pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
             }
             pos = next;
         }
-        if pos == 0 || (start == Start::Preamble && pos == 132) || (start == Start::Magic && pos == 4) {
-            return Err("no file meta group after the DICM magic".into());
+        if (pos - group_start) as u64 != u64::from(group_length) {
+            return Err(format!(
+                "the file meta group's length (0002,0000) says {group_length} bytes, its elements take {}",
+                pos - group_start
+            ));
         }
     }
     let enc = match ts.as_str() {
@@ -169,12 +206,23 @@ fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Resul
     } else {
         (None, u32_at(b, pos + 4, enc.little), pos + 8)
     };
-    let sequence = match vr {
-        Some(vr) => &vr == b"SQ",
-        None => {
-            matches!(StandardDataDictionary.by_tag(tag).map(|e| e.vr()), Some(VirtualVr::Exact(dicom_core::VR::SQ)))
-        }
+    // The VR the parser reads the value as: the explicit one, else the dictionary's.
+    let vr: Option<[u8; 2]> = vr.or_else(|| match StandardDataDictionary.by_tag(tag).map(|e| e.vr()) {
+        Some(VirtualVr::Exact(v)) => v.to_string().as_bytes().try_into().ok(),
+        _ => None,
+    });
+    let sequence = vr.is_some_and(|v| &v == b"SQ");
+    // A binary value whose length is not a whole number of its numbers: the parser reads whole
+    // numbers and loses its place in the file (then reads garbage as lengths).
+    let size = match vr.as_ref().map(|v| &v[..]) {
+        Some(b"SS" | b"US" | b"OW") => 2,
+        Some(b"SL" | b"UL" | b"FL" | b"AT" | b"OL" | b"OF") => 4,
+        Some(b"FD" | b"OD" | b"SV" | b"UV" | b"OV") => 8,
+        _ => 1,
     };
+    if length != UNDEFINED && length % size != 0 {
+        return Err(format!("element {tag}: {length} bytes is not a whole number of {size}-byte values"));
+    }
     if length == UNDEFINED {
         if depth >= MAX_DEPTH {
             return Err(format!("sequences nested deeper than {MAX_DEPTH} at element {tag}"));
@@ -283,7 +331,9 @@ mod tests {
         if uid.len() % 2 == 1 {
             uid.push(0);
         }
-        out.extend(explicit_le((0x0002, 0x0010), b"UI", &uid));
+        let meta = explicit_le((0x0002, 0x0010), b"UI", &uid);
+        out.extend(explicit_le((0x0002, 0x0000), b"UL", &(meta.len() as u32).to_le_bytes()));
+        out.extend(meta);
         out.extend(body);
         out
     }
@@ -310,6 +360,11 @@ mod tests {
         assert_eq!(check_structure(&ok, Start::Preamble).as_deref(), Ok(uids::EXPLICIT_VR_LE));
         // A cut file: the last element's value missing.
         assert!(check_structure(&ok[..ok.len() - 1], Start::Preamble).is_err());
+        // A meta group length that is not its elements' length.
+        let mut bad = ok.clone();
+        bad[140] += 2;
+        let err = check_structure(&bad, Start::Preamble).expect_err("a fault");
+        assert!(err.contains("(0002,0000) says"), "{err}");
         // A corrupt 32-bit length.
         let mut big = explicit_le((0x0028, 0x0010), b"OB", &[0; 4]);
         big[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
@@ -327,6 +382,26 @@ mod tests {
         let mut open = explicit_le((0x5200, 0x9230), b"SQ", &[]);
         open[8..12].copy_from_slice(&UNDEFINED.to_le_bytes());
         assert!(check_structure(&file(uids::EXPLICIT_VR_LE, &open), Start::Preamble).is_err());
+    }
+
+    #[test]
+    fn an_unknown_vr_has_a_long_length_as_the_parser_reads_it() {
+        // (0008,4422) with VR "A\0": dicom-rs reads it as UN, a 32-bit length after two
+        // reserved bytes; here that length is 875704370 (the bytes of "2024").
+        let mut e = vec![0x08, 0x00, 0x22, 0x44, b'A', 0x00, 0x08, 0x00];
+        e.extend(b"20240102");
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &e), Start::Preamble).expect_err("a fault");
+        assert!(err.contains("875704370"), "{err}");
+    }
+
+    #[test]
+    fn binary_values_are_whole_numbers() {
+        // (0020,0010) as SL (4-byte values) with 2 bytes: the parser would lose its place.
+        let e = explicit_le((0x0020, 0x0010), b"SL", b"1 ");
+        let err = check_structure(&file(uids::EXPLICIT_VR_LE, &e), Start::Preamble).expect_err("a fault");
+        assert!(err.contains("not a whole number of 4-byte values"), "{err}");
+        let ok = explicit_le((0x0020, 0x0010), b"SH", b"1 ");
+        assert!(check_structure(&file(uids::EXPLICIT_VR_LE, &ok), Start::Preamble).is_ok());
     }
 
     #[test]
