@@ -1,16 +1,13 @@
-//! One file's header: the attributes that group files into series and place their slices,
-//! read up to the pixel data (never into it).
+//! One file's header: the attributes that group files into series and place their slices, read
+//! from the element structure [`scan::parse`] checked (no DICOM parser sees a file's bytes: a
+//! parser that reads a malformed structure otherwise than the check would read garbage as a
+//! length and allocate it).
 
 use std::path::{Path, PathBuf};
 
+use crate::scan::{self, Elem, Parsed, Start};
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_object::file::ReadPreamble;
-use dicom_object::mem::InMemElement;
-use dicom_object::{InMemDicomObject, OpenFileOptions};
-use dicom_transfer_syntax_registry::TransferSyntaxIndex;
-
-use crate::scan::{self, Start};
 
 /// SOP classes that hold no image (structured reports, presentation states, RT structures,
 /// key objects, segmentations): skipped with their name.
@@ -68,64 +65,110 @@ pub enum Header {
     Skip(Skipped),
 }
 
-/// Read `bytes` (the whole file, `start` as [`scan::recognise`] found it) up to its pixel data.
-pub(crate) fn object(path: &Path, bytes: &[u8], start: Start, all: bool) -> Result<(InMemDicomObject, String), String> {
-    let ts = scan::check_structure(bytes, start)?;
-    let opts = || {
-        let o = OpenFileOptions::new();
-        if all { o.read_all() } else { o.read_until(tags::PIXEL_DATA) }
-    };
-    let read = |r: &[u8], pre: ReadPreamble| opts().read_preamble(pre).from_reader(r);
-    let obj = match start {
-        Start::Preamble => read(&bytes[128..], ReadPreamble::Never),
-        Start::Magic => read(bytes, ReadPreamble::Never),
-        Start::MetaGroup => {
-            let mut with_magic = b"DICM".to_vec();
-            with_magic.extend_from_slice(bytes);
-            read(&with_magic, ReadPreamble::Never)
-        }
-        Start::ImplicitDataSet => {
-            let ts_entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry
-                .get(scan::uids::IMPLICIT_VR_LE)
-                .ok_or("implicit VR little endian is not registered")?;
-            return InMemDicomObject::read_dataset_with_ts(bytes, ts_entry)
-                .map(|o| (o, ts))
-                .map_err(|e| format!("cannot parse the data set: {e}"));
-        }
-    };
-    let _ = path;
-    obj.map(|o| (o.into_inner(), ts)).map_err(|e| format!("cannot parse: {e}"))
+/// A data set (or a sequence item) of a parsed file.
+#[derive(Clone, Copy)]
+pub(crate) struct Set<'a> {
+    data: &'a [u8],
+    little: bool,
+    elements: &'a [Elem],
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.get(tag).and_then(|e| e.to_str().ok()).map(|s| s.trim().to_string()).unwrap_or_default()
+/// One element of a [`Set`].
+#[derive(Clone, Copy)]
+pub(crate) struct Val<'a> {
+    set: Set<'a>,
+    elem: &'a Elem,
 }
 
-fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
-    obj.get(tag).and_then(|e| e.to_int::<i64>().ok())
+impl<'a> Set<'a> {
+    pub(crate) fn of(parsed: &'a Parsed<'a>) -> Set<'a> {
+        Set { data: &parsed.data, little: parsed.little, elements: &parsed.elements }
+    }
+
+    pub(crate) fn get(self, tag: Tag) -> Option<Val<'a>> {
+        self.elements.iter().find(|e| e.tag == tag).map(|elem| Val { set: self, elem })
+    }
 }
 
-fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
-    obj.get(tag).and_then(|e| e.to_float64().ok()).filter(|v| v.is_finite())
+impl<'a> Val<'a> {
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        &self.set.data[self.elem.value.clone()]
+    }
+
+    pub(crate) fn fragments(self) -> Vec<&'a [u8]> {
+        self.elem.fragments.iter().map(|r| &self.set.data[r.clone()]).collect()
+    }
+
+    fn items(self) -> Vec<Set<'a>> {
+        self.elem.items.iter().map(|i| Set { elements: i, ..self.set }).collect()
+    }
+
+    /// The value as text (trailing spaces and NULs trimmed, values split at backslashes).
+    fn strings(self) -> Vec<String> {
+        let t = String::from_utf8_lossy(self.bytes());
+        t.split('\\').map(|v| v.trim_matches([' ', '\0']).to_string()).collect()
+    }
+
+    /// The value as numbers: decimal and integer strings parsed, binary numbers decoded in the
+    /// file's byte order; `None` where one does not parse.
+    fn numbers(self) -> Option<Vec<f64>> {
+        let b = self.bytes();
+        let little = self.set.little;
+        let n2 = |c: &[u8]| if little { [c[0], c[1]] } else { [c[1], c[0]] };
+        let n4 = |c: &[u8]| if little { [c[0], c[1], c[2], c[3]] } else { [c[3], c[2], c[1], c[0]] };
+        let n8 = |c: &[u8]| {
+            let mut a: [u8; 8] = c.try_into().unwrap_or_default();
+            if !little {
+                a.reverse();
+            }
+            a
+        };
+        Some(match self.elem.vr.as_ref().map(|v| &v[..]) {
+            Some(b"US") => b.chunks_exact(2).map(|c| f64::from(u16::from_le_bytes(n2(c)))).collect(),
+            Some(b"SS") => b.chunks_exact(2).map(|c| f64::from(i16::from_le_bytes(n2(c)))).collect(),
+            Some(b"UL") => b.chunks_exact(4).map(|c| f64::from(u32::from_le_bytes(n4(c)))).collect(),
+            Some(b"SL") => b.chunks_exact(4).map(|c| f64::from(i32::from_le_bytes(n4(c)))).collect(),
+            Some(b"FL") => b.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes(n4(c)))).collect(),
+            Some(b"FD") => b.chunks_exact(8).map(|c| f64::from_le_bytes(n8(c))).collect(),
+            _ => {
+                let v: Option<Vec<f64>> = self.strings().iter().map(|s| s.parse::<f64>().ok()).collect();
+                v?
+            }
+        })
+    }
 }
 
-fn floats<const N: usize>(e: Option<&InMemElement>) -> Option<[f64; N]> {
-    let v = e?.to_multi_float64().ok()?;
+/// Parse `bytes` (the whole file, `start` as [`scan::recognise`] found it).
+pub(crate) fn parse(bytes: &[u8], start: Start) -> Result<Parsed<'_>, String> {
+    scan::parse(bytes, start)
+}
+
+fn text(obj: Set<'_>, tag: Tag) -> String {
+    obj.get(tag).map(|v| v.strings().join("\\")).unwrap_or_default()
+}
+
+fn int(obj: Set<'_>, tag: Tag) -> Option<i64> {
+    let v = *obj.get(tag)?.numbers()?.first()?;
+    (v.fract() == 0.0 && v.abs() < 9e15).then_some(v as i64)
+}
+
+fn float(obj: Set<'_>, tag: Tag) -> Option<f64> {
+    obj.get(tag)?.numbers()?.first().copied().filter(|v| v.is_finite())
+}
+
+fn floats<const N: usize>(e: Option<Val<'_>>) -> Option<[f64; N]> {
+    let v = e?.numbers()?;
     let a: [f64; N] = v.get(..N)?.try_into().ok()?;
     a.iter().all(|x| x.is_finite()).then_some(a)
 }
 
 /// The first item of sequence `tag` in `obj`.
-fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
-    obj.get(tag)?.items()?.first()
+fn first_item(obj: Set<'_>, tag: Tag) -> Option<Set<'_>> {
+    obj.get(tag)?.items().first().copied()
 }
 
 /// Functional group macro `seq`: the frame's own, else the shared one.
-fn functional_group<'a>(
-    shared: Option<&'a InMemDicomObject>,
-    frame: Option<&'a InMemDicomObject>,
-    seq: Tag,
-) -> Option<&'a InMemDicomObject> {
+fn functional_group<'a>(shared: Option<Set<'a>>, frame: Option<Set<'a>>, seq: Tag) -> Option<Set<'a>> {
     frame.and_then(|f| first_item(f, seq)).or_else(|| shared.and_then(|s| first_item(s, seq)))
 }
 
@@ -135,21 +178,22 @@ pub const MAX_VALUES_PER_FILE: usize = 1 << 31;
 
 /// The header of the file at `path` (whose bytes are `bytes`).
 pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
-    let (obj, ts) = object(path, bytes, start, false)?;
-    let sop_class = text(&obj, tags::SOP_CLASS_UID);
+    let parsed = parse(bytes, start)?;
+    let (obj, ts) = (Set::of(&parsed), parsed.ts.clone());
+    let sop_class = text(obj, tags::SOP_CLASS_UID);
     let skip = |why: String| Ok(Header::Skip(Skipped { path: path.to_path_buf(), why }));
     if let Some((_, name)) = NON_IMAGE.iter().find(|(p, _)| sop_class.starts_with(p)) {
         return skip(format!("not an image: {name}"));
     }
-    let image_type: Vec<String> = text(&obj, tags::IMAGE_TYPE).split('\\').map(|s| s.trim().to_string()).collect();
+    let image_type: Vec<String> = text(obj, tags::IMAGE_TYPE).split('\\').map(|s| s.trim().to_string()).collect();
     if image_type.iter().any(|t| t == "LOCALIZER") {
         return skip("a localizer (ImageType LOCALIZER)".into());
     }
-    let Some(rows) = int(&obj, tags::ROWS) else {
+    let Some(rows) = int(obj, tags::ROWS) else {
         return skip("no Rows: not an image".into());
     };
-    let columns = int(&obj, tags::COLUMNS).ok_or("Rows without Columns")?;
-    let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    let columns = int(obj, tags::COLUMNS).ok_or("Rows without Columns")?;
+    let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     if rows <= 0 || columns <= 0 || frames <= 0 {
         return Err(format!("Rows {rows} x Columns {columns} x {frames} frames: not a size"));
     }
@@ -158,24 +202,21 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
     if values.is_none_or(|v| v > MAX_VALUES_PER_FILE) {
         return Err(format!("Rows {rows} x Columns {columns} x {frames} frames is beyond any CT file"));
     }
-    let samples = int(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     if samples != 1 {
         return Err(format!("{samples} samples per pixel: only grey-level (1) images are read"));
     }
-    let bits_allocated = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
-    let bits_stored = int(&obj, tags::BITS_STORED).unwrap_or(bits_allocated);
+    let bits_allocated = int(obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let bits_stored = int(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
     if !matches!(bits_allocated, 8 | 16 | 32) || bits_stored < 1 || bits_stored > bits_allocated {
         return Err(format!("BitsAllocated {bits_allocated}, BitsStored {bits_stored}: not readable"));
     }
-    let signed = int(&obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
+    let signed = int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
 
     // Enhanced multi-frame: the functional groups (shared, else per frame).
-    let shared = first_item(&obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
-    let per_frame: Vec<&InMemDicomObject> = obj
-        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-        .and_then(|e| e.items())
-        .map(|i| i.iter().collect())
-        .unwrap_or_default();
+    let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
+    let per_frame: Vec<Set<'_>> =
+        obj.get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).map(|e| e.items()).unwrap_or_default();
     let macro_of = |frame, seq| functional_group(shared, frame, seq);
     let first_frame = per_frame.first().copied();
     let orientation = floats::<6>(obj.get(tags::IMAGE_ORIENTATION_PATIENT))
@@ -198,7 +239,7 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
             .enumerate()
             .map(|(i, f)| {
                 floats::<3>(
-                    first_item(f, tags::PLANE_POSITION_SEQUENCE).and_then(|p| p.get(tags::IMAGE_POSITION_PATIENT)),
+                    first_item(*f, tags::PLANE_POSITION_SEQUENCE).and_then(|p| p.get(tags::IMAGE_POSITION_PATIENT)),
                 )
                 .ok_or(format!("frame {i}: no ImagePositionPatient"))
             })
@@ -215,22 +256,22 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
         vec![p]
     };
     let transform = macro_of(first_frame, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE);
-    let slope = float(&obj, tags::RESCALE_SLOPE).or_else(|| float(transform?, tags::RESCALE_SLOPE)).unwrap_or(1.0);
+    let slope = float(obj, tags::RESCALE_SLOPE).or_else(|| float(transform?, tags::RESCALE_SLOPE)).unwrap_or(1.0);
     let intercept =
-        float(&obj, tags::RESCALE_INTERCEPT).or_else(|| float(transform?, tags::RESCALE_INTERCEPT)).unwrap_or(0.0);
+        float(obj, tags::RESCALE_INTERCEPT).or_else(|| float(transform?, tags::RESCALE_INTERCEPT)).unwrap_or(0.0);
     if slope == 0.0 {
         return Err("RescaleSlope 0".into());
     }
-    let slice_thickness = float(&obj, tags::SLICE_THICKNESS)
+    let slice_thickness = float(obj, tags::SLICE_THICKNESS)
         .or_else(|| float(macro_of(first_frame, tags::PIXEL_MEASURES_SEQUENCE)?, tags::SLICE_THICKNESS));
     Ok(Header::Image(Box::new(FileInfo {
         path: path.to_path_buf(),
         transfer_syntax: ts,
         sop_class,
-        modality: text(&obj, tags::MODALITY),
-        series_uid: text(&obj, tags::SERIES_INSTANCE_UID),
-        series_description: text(&obj, tags::SERIES_DESCRIPTION),
-        series_number: int(&obj, tags::SERIES_NUMBER),
+        modality: text(obj, tags::MODALITY),
+        series_uid: text(obj, tags::SERIES_INSTANCE_UID),
+        series_description: text(obj, tags::SERIES_DESCRIPTION),
+        series_number: int(obj, tags::SERIES_NUMBER),
         image_type,
         rows,
         columns,
@@ -244,9 +285,9 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
         bits_allocated: bits_allocated as u16,
         bits_stored: bits_stored as u16,
         signed,
-        padding: int(&obj, tags::PIXEL_PADDING_VALUE),
-        acquisition_number: int(&obj, tags::ACQUISITION_NUMBER),
-        instance_number: int(&obj, tags::INSTANCE_NUMBER),
-        manufacturer: text(&obj, tags::MANUFACTURER),
+        padding: int(obj, tags::PIXEL_PADDING_VALUE),
+        acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
+        instance_number: int(obj, tags::INSTANCE_NUMBER),
+        manufacturer: text(obj, tags::MANUFACTURER),
     })))
 }

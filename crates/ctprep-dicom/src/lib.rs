@@ -394,14 +394,8 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
     let path = f.path.as_path();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let start = scan::recognise(&bytes).ok_or_else(|| err(ErrorKind::BadMagic, path, "no longer a DICOM file"))?;
-    let (obj, ts) = header::object(path, &bytes, start, true).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax(ts.as_str())
-        .media_storage_sop_class_uid(f.sop_class.as_str())
-        .media_storage_sop_instance_uid("1.2.3")
-        .build()
-        .map_err(|e| err(ErrorKind::BadHeader, path, format!("{e}")))?;
-    let file = obj.with_exact_meta(meta);
+    let parsed = header::parse(&bytes, start).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
+    let ts = parsed.ts.clone();
     let known = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts);
     match known {
         None => return Err(err(ErrorKind::UnsupportedEncoding, path, format!("unknown transfer syntax {ts}"))),
@@ -414,6 +408,9 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
         }
         Some(_) => {}
     }
+    let pixels = header::Set::of(&parsed)
+        .get(dicom_dictionary_std::tags::PIXEL_DATA)
+        .ok_or_else(|| err(ErrorKind::Truncated, path, "no Pixel Data (7FE0,0010)"))?;
     let values = f.rows * f.columns * f.frames;
     let width = usize::from(f.bits_allocated / 8);
     // What the header promises must fit what the file can hold before a decoder allocates it:
@@ -435,14 +432,18 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
             ),
         ));
     }
-    let decoded = if ts == RLE_LOSSLESS {
+    // Fragments after the basic offset table (the first item, possibly empty).
+    let fragments: Vec<&[u8]> = pixels.fragments().into_iter().skip(1).collect();
+    let decoded: Vec<u8> = if native {
+        let mut v = pixels.bytes().to_vec();
+        if !parsed.little && width > 1 {
+            // Explicit VR big endian: each sample's bytes reversed, to little endian.
+            v.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+        }
+        v
+    } else if ts == RLE_LOSSLESS {
         // Our own RLE decoder: dicom-rs's indexes its segments without checks (a short segment
         // panics), and this one decodes each frame straight into its place.
-        let fragments = file
-            .element(dicom_dictionary_std::tags::PIXEL_DATA)
-            .ok()
-            .and_then(|e| e.value().fragments())
-            .ok_or_else(|| err(ErrorKind::BadHeader, path, "RLE pixel data without fragments"))?;
         let frame = f.rows * f.columns * width;
         if fragments.len() != f.frames {
             return Err(err(
@@ -458,6 +459,36 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
         }
         out
     } else {
+        // The other codecs (JPEG) through dicom-rs, on an object built here from the checked
+        // header values and fragments (its parser never reads the file).
+        use dicom_core::value::{PixelFragmentSequence, Value};
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        use dicom_dictionary_std::tags;
+        let us = |tag, v: usize| DataElement::new(tag, VR::US, PrimitiveValue::from(v as u16));
+        let frags: Vec<Vec<u8>> = fragments.iter().map(|f| f.to_vec()).collect();
+        let obj = dicom_object::InMemDicomObject::from_element_iter([
+            us(tags::ROWS, f.rows),
+            us(tags::COLUMNS, f.columns),
+            us(tags::SAMPLES_PER_PIXEL, 1),
+            us(tags::BITS_ALLOCATED, usize::from(f.bits_allocated)),
+            us(tags::BITS_STORED, usize::from(f.bits_stored)),
+            us(tags::HIGH_BIT, usize::from(f.bits_stored) - 1),
+            us(tags::PIXEL_REPRESENTATION, usize::from(f.signed)),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+            DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(f.frames.to_string())),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), frags)),
+            ),
+        ]);
+        let meta = dicom_object::FileMetaTableBuilder::new()
+            .transfer_syntax(ts.as_str())
+            .media_storage_sop_class_uid(f.sop_class.as_str())
+            .media_storage_sop_instance_uid("1.2.3")
+            .build()
+            .map_err(|e| err(ErrorKind::BadHeader, path, format!("{e}")))?;
+        let file = obj.with_exact_meta(meta);
         // The codecs index their input with unchecked assumptions; a malformed stream must be
         // an error naming the file, not a panic of the whole command.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -4,6 +4,9 @@
 //! reading it, so a corrupt length (a flipped bit, a cut file) must be caught here: every
 //! length, at every nesting level, within the bytes that remain.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use dicom_core::Tag;
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_dictionary_std::StandardDataDictionary;
@@ -100,13 +103,38 @@ fn long_vr(vr: [u8; 2]) -> bool {
     )
 }
 
-/// Check the element structure of a whole file (`bytes`, starting as `start` says): every
-/// element's length within the bytes left at its level, sequences and items closed, the
-/// meta group's transfer syntax known. Returns that transfer syntax UID.
-///
-/// A deflated data set is checked up to its start (its lengths are checked by the inflater's
-/// output size cap, not here).
-pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
+/// One element as read: its tag, its VR (the explicit one, else the dictionary's), where its
+/// value is, and the items of a sequence or the fragments of encapsulated pixel data.
+#[derive(Clone, Debug)]
+pub struct Elem {
+    pub tag: Tag,
+    pub vr: Option<[u8; 2]>,
+    pub value: Range<usize>,
+    pub items: Vec<Vec<Elem>>,
+    pub fragments: Vec<Range<usize>>,
+}
+
+/// A file's data set, every element within the bytes it has.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The transfer syntax UID.
+    pub ts: String,
+    /// Numbers little-endian (all but explicit VR big endian).
+    pub little: bool,
+    /// The bytes the elements' ranges index (the file, or a deflated data set inflated).
+    pub data: Cow<'a, [u8]>,
+    /// The data set's top-level elements (the file meta group left out).
+    pub elements: Vec<Elem>,
+}
+
+/// A deflated data set inflates to at most this many times its size (deflate's own limit
+/// is 1032; more is a bomb).
+const MAX_INFLATE_RATIO: usize = 1032;
+
+/// Read the element structure of a whole file (`bytes`, starting as `start` says): every
+/// element's length within the bytes left at its level, sequences and items closed, the meta
+/// group's length its elements' length. Nothing is allocated from a declared length.
+pub fn parse(bytes: &[u8], start: Start) -> Result<Parsed<'_>, Fault> {
     let mut pos = match start {
         Start::Preamble => 132,
         Start::Magic => 4,
@@ -115,21 +143,24 @@ pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
     let mut ts = uids::IMPLICIT_VR_LE.to_string();
     if start != Start::ImplicitDataSet {
         // The file meta group: explicit VR little endian, group 0002 only, led by its length
-        // (0002,0000), which the parser trusts to find where the data set starts: it must be
-        // the length of the elements that follow it in the group.
+        // (0002,0000), which parsers trust to find where the data set starts: it must be the
+        // length of the elements that follow it in the group.
         let le = Encoding { explicit: true, little: true };
-        let (tag, value, next) = element(bytes, pos, bytes.len(), le, 0)?;
-        if tag != Tag(0x0002, 0x0000) || next - value != 4 {
-            return Err(format!("the file meta group does not start with its 4-byte length (0002,0000) but {tag}"));
+        let (first, next) = element(bytes, pos, bytes.len(), le, 0)?;
+        if first.tag != Tag(0x0002, 0x0000) || first.value.len() != 4 {
+            return Err(format!(
+                "the file meta group does not start with its 4-byte length (0002,0000) but {}",
+                first.tag
+            ));
         }
-        let group_length = u32::from_le_bytes([bytes[value], bytes[value + 1], bytes[value + 2], bytes[value + 3]]);
+        let v = first.value.start;
+        let group_length = u32::from_le_bytes([bytes[v], bytes[v + 1], bytes[v + 2], bytes[v + 3]]);
         pos = next;
         let group_start = pos;
         while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
-            let (tag, value, next) = element(bytes, pos, bytes.len(), le, 0)?;
-            if tag == Tag(0x0002, 0x0010) {
-                let uid = &bytes[value..next];
-                ts = String::from_utf8_lossy(uid).trim_end_matches(['\0', ' ']).to_string();
+            let (e, next) = element(bytes, pos, bytes.len(), le, 0)?;
+            if e.tag == Tag(0x0002, 0x0010) {
+                ts = String::from_utf8_lossy(&bytes[e.value]).trim_end_matches(['\0', ' ']).to_string();
             }
             pos = next;
         }
@@ -140,16 +171,38 @@ pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
             ));
         }
     }
-    let enc = match ts.as_str() {
-        uids::IMPLICIT_VR_LE => Encoding { explicit: false, little: true },
-        uids::EXPLICIT_VR_BE => Encoding { explicit: true, little: false },
-        uids::DEFLATED_EXPLICIT_VR_LE => return Ok(ts),
+    let (enc, data): (Encoding, Cow<'_, [u8]>) = match ts.as_str() {
+        uids::IMPLICIT_VR_LE => (Encoding { explicit: false, little: true }, Cow::Borrowed(bytes)),
+        uids::EXPLICIT_VR_BE => (Encoding { explicit: true, little: false }, Cow::Borrowed(bytes)),
+        uids::DEFLATED_EXPLICIT_VR_LE => {
+            use std::io::Read as _;
+            let rest = &bytes[pos..];
+            let cap = rest.len().saturating_mul(MAX_INFLATE_RATIO) as u64;
+            let mut out = Vec::new();
+            flate2::read::DeflateDecoder::new(rest)
+                .take(cap + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("the deflated data set does not inflate: {e}"))?;
+            if out.len() as u64 > cap {
+                return Err(format!("the deflated data set inflates beyond {MAX_INFLATE_RATIO} times its size"));
+            }
+            pos = 0;
+            (Encoding { explicit: true, little: true }, Cow::Owned(out))
+        }
         // Every other transfer syntax (the compressed ones) encodes the data set in explicit VR
         // little endian.
-        _ => Encoding { explicit: true, little: true },
+        _ => (Encoding { explicit: true, little: true }, Cow::Borrowed(bytes)),
     };
-    walk(bytes, pos, bytes.len(), enc, 0)?;
-    Ok(ts)
+    let (elements, stop) = walk(&data, pos, data.len(), enc, 0)?;
+    if stop != data.len() {
+        return Err(format!("a stray item delimiter at byte {stop} of the data set"));
+    }
+    Ok(Parsed { ts, little: enc.little, data, elements })
+}
+
+/// [`parse`], keeping only the transfer syntax UID.
+pub fn check_structure(bytes: &[u8], start: Start) -> Result<String, Fault> {
+    parse(bytes, start).map(|p| p.ts)
 }
 
 fn u16_at(b: &[u8], p: usize, little: bool) -> u16 {
@@ -167,17 +220,19 @@ const ITEM: Tag = Tag(0xFFFE, 0xE000);
 const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
 const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
 
-/// The elements from `pos` to `end` (a data set or an item's contents).
-fn walk(b: &[u8], mut pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<usize, Fault> {
+/// The elements from `pos` to `end` (a data set or an item's contents), and where they stop (at
+/// `end`, or at an item delimiter, which the caller handles).
+fn walk(b: &[u8], mut pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<(Vec<Elem>, usize), Fault> {
+    let mut out = Vec::new();
     while pos < end {
         if u16_at_checked(b, pos, end, enc.little)? == 0xFFFE {
-            // An item delimiter ends an undefined-length item: the caller handles it.
-            return Ok(pos);
+            return Ok((out, pos));
         }
-        let (_, _, next) = element(b, pos, end, enc, depth)?;
+        let (e, next) = element(b, pos, end, enc, depth)?;
+        out.push(e);
         pos = next;
     }
-    Ok(pos)
+    Ok((out, pos))
 }
 
 fn u16_at_checked(b: &[u8], pos: usize, end: usize, little: bool) -> Result<u16, Fault> {
@@ -187,8 +242,8 @@ fn u16_at_checked(b: &[u8], pos: usize, end: usize, little: bool) -> Result<u16,
     Ok(u16_at(b, pos, little))
 }
 
-/// One element at `pos`: its tag, where its value starts, and where the next element starts.
-fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<(Tag, usize, usize), Fault> {
+/// One element at `pos`, and where the next element starts.
+fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Result<(Elem, usize), Fault> {
     if pos + 8 > end {
         return Err(format!("element header cut at byte {pos} ({} bytes left)", end - pos));
     }
@@ -206,14 +261,14 @@ fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Resul
     } else {
         (None, u32_at(b, pos + 4, enc.little), pos + 8)
     };
-    // The VR the parser reads the value as: the explicit one, else the dictionary's.
+    // The VR the value is read as: the explicit one, else the dictionary's.
     let vr: Option<[u8; 2]> = vr.or_else(|| match StandardDataDictionary.by_tag(tag).map(|e| e.vr()) {
         Some(VirtualVr::Exact(v)) => v.to_string().as_bytes().try_into().ok(),
         _ => None,
     });
     let sequence = vr.is_some_and(|v| &v == b"SQ");
-    // A binary value whose length is not a whole number of its numbers: the parser reads whole
-    // numbers and loses its place in the file (then reads garbage as lengths).
+    // A binary value whose length is not a whole number of its numbers is corrupt (parsers
+    // that read whole numbers lose their place in the file).
     let size = match vr.as_ref().map(|v| &v[..]) {
         Some(b"SS" | b"US" | b"OW") => 2,
         Some(b"SL" | b"UL" | b"FL" | b"AT" | b"OL" | b"OF") => 4,
@@ -223,6 +278,7 @@ fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Resul
     if length != UNDEFINED && length % size != 0 {
         return Err(format!("element {tag}: {length} bytes is not a whole number of {size}-byte values"));
     }
+    let mut e = Elem { tag, vr, value: value..value, items: Vec::new(), fragments: Vec::new() };
     if length == UNDEFINED {
         if depth >= MAX_DEPTH {
             return Err(format!("sequences nested deeper than {MAX_DEPTH} at element {tag}"));
@@ -230,8 +286,10 @@ fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Resul
         // A sequence, encapsulated pixel data, or (implicit VR) an unknown element of
         // undefined length, which only a sequence may be: items until the delimiter.
         let fragments = tag == Tag(0x7FE0, 0x0010);
-        let next = items(b, value, end, enc, depth + 1, fragments, true)?;
-        return Ok((tag, value, next));
+        let (items, frags, next) = items(b, value, end, enc, depth + 1, fragments, true)?;
+        (e.items, e.fragments) = (items, frags);
+        e.value = value..next;
+        return Ok((e, next));
     }
     let length = length as usize;
     if length > end - value {
@@ -240,17 +298,22 @@ fn element(b: &[u8], pos: usize, end: usize, enc: Encoding, depth: u32) -> Resul
             end - value
         ));
     }
+    e.value = value..value + length;
     if sequence && length > 0 {
         if depth >= MAX_DEPTH {
             return Err(format!("sequences nested deeper than {MAX_DEPTH} at element {tag}"));
         }
-        let stop = items(b, value, value + length, enc, depth + 1, false, false)?;
+        let (items, _, stop) = items(b, value, value + length, enc, depth + 1, false, false)?;
         if stop != value + length {
             return Err(format!("sequence {tag} ends at byte {stop}, its length says {}", value + length));
         }
+        e.items = items;
     }
-    Ok((tag, value, value + length))
+    Ok((e, value + length))
 }
+
+/// The items and fragments of a sequence, and where it ends.
+type Items = (Vec<Vec<Elem>>, Vec<Range<usize>>, usize);
 
 /// Items from `pos`: of a defined-length sequence (up to `end`) or an undefined-length one (up
 /// to its delimiter, returning the position after it). `fragments`: the items are raw bytes
@@ -264,13 +327,14 @@ fn items(
     depth: u32,
     fragments: bool,
     undefined: bool,
-) -> Result<usize, Fault> {
+) -> Result<Items, Fault> {
+    let (mut sets, mut frags) = (Vec::new(), Vec::new());
     loop {
         if pos == end {
             if undefined {
                 return Err(format!("a sequence of undefined length is not closed before byte {end}"));
             }
-            return Ok(pos);
+            return Ok((sets, frags, pos));
         }
         if pos + 8 > end {
             return Err(format!("item header cut at byte {pos}"));
@@ -279,12 +343,13 @@ fn items(
         let length = u32_at(b, pos + 4, enc.little);
         let value = pos + 8;
         match tag {
-            SEQUENCE_END => return Ok(value),
+            SEQUENCE_END if undefined => return Ok((sets, frags, value)),
             ITEM if length == UNDEFINED && !fragments => {
-                let stop = walk(b, value, end, enc, depth)?;
+                let (set, stop) = walk(b, value, end, enc, depth)?;
                 if stop + 8 > end || Tag(u16_at(b, stop, enc.little), u16_at(b, stop + 2, enc.little)) != ITEM_END {
                     return Err(format!("item at byte {pos} is not closed"));
                 }
+                sets.push(set);
                 pos = stop + 8;
             }
             ITEM if length != UNDEFINED => {
@@ -292,11 +357,14 @@ fn items(
                 if length > end - value {
                     return Err(format!("item at byte {pos} declares {length} bytes where {} remain", end - value));
                 }
-                if !fragments {
-                    let stop = walk(b, value, value + length, enc, depth)?;
+                if fragments {
+                    frags.push(value..value + length);
+                } else {
+                    let (set, stop) = walk(b, value, value + length, enc, depth)?;
                     if stop != value + length {
                         return Err(format!("item at byte {pos} holds a stray delimiter at byte {stop}"));
                     }
+                    sets.push(set);
                 }
                 pos = value + length;
             }
