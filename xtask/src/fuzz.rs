@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The targets in `fuzz/fuzz_targets`, in the order they run.
-pub(crate) const TARGETS: [&str; 8] = [
+pub(crate) const TARGETS: [&str; 10] = [
     "nifti_header",
     "nifti_read",
     "nrrd_read",
@@ -15,6 +15,8 @@ pub(crate) const TARGETS: [&str; 8] = [
     "deflate_roundtrip",
     "run_options",
     "batch_manifest",
+    "dicom_file",
+    "dicom_series",
 ];
 
 /// The workspace root (xtask lives one folder below it).

@@ -138,7 +138,7 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// Only this target (repeat for several): nifti_header, nifti_read, nrrd_read, gzip_read,
-        /// gzip_stream, deflate_roundtrip, run_options, batch_manifest.
+        /// gzip_stream, deflate_roundtrip, run_options, batch_manifest, dicom_file, dicom_series.
         #[arg(long)]
         target: Vec<String>,
         /// libFuzzer's sanitizer: address (the default), or none (builds and runs faster).

@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::input::read_volume;
 use clap::Args;
-use ctprep_io::{SliceReader, Volume, read_volume};
+use ctprep_io::Volume;
 use ctprep_pipeline::align::{Alignment, GridInfo, LabelValue, compare, value_counts};
 use serde::Serialize;
 
@@ -16,7 +17,7 @@ pub(crate) use ctprep_pipeline::align::DEFAULT_TOLERANCE_MM;
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The image (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr).
+    /// The image (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr, or a DICOM folder or file).
     pub image: PathBuf,
     /// Its label map (any of the same formats; a layered .seg.nrrd too).
     pub label: PathBuf,
@@ -150,7 +151,7 @@ pub(crate) fn run(args: &CheckArgs) -> CmdResult {
         return Err(UsageError(format!("--tolerance {}: must be a distance in mm, 0 or more", args.tolerance)).into());
     }
     // The image's header is all its grid needs; the label is read whole for its values.
-    let image_reader = step("read header", || SliceReader::open(&args.image))?;
+    let image_reader = step("read header", || crate::input::open_reader(&args.image))?;
     let image_grid = GridInfo { shape: image_reader.spatial_shape(), affine: *image_reader.affine() };
     let image = image_reader.template().clone();
     let label = step("read", || read_volume(&args.label))?;

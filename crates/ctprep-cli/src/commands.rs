@@ -4,13 +4,14 @@ use crate::progress::step;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::input::read_volume;
 use clap::{Parser, Subcommand};
 use ctprep_core::{Exec, Isa, Kernel, Threads, Variant};
-use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, read_volume, write_nifti, write_volume};
+use ctprep_io::{AxCodes, DataType, Volume, WriteOptions, write_nifti, write_volume};
 use ctprep_phantom::{Phantom, StoredType};
 use serde::Serialize;
 
-/// Fast, correct CT preprocessing: NIfTI or NRRD in, training-ready volumes and images out.
+/// Fast, correct CT preprocessing: NIfTI, NRRD or DICOM in, training-ready volumes and images out.
 #[derive(Debug, Parser)]
 #[command(name = "ctprep", version, about, long_about = None, propagate_version = true)]
 pub(crate) struct Cli {
@@ -24,6 +25,11 @@ pub(crate) struct Cli {
     /// profile of another machine or build is ignored with a warning.
     #[arg(long, global = true, value_name = "PATH")]
     profile: Option<PathBuf>,
+    /// With DICOM input whose folder holds two or more image series: the one to read, by index
+    /// or SeriesInstanceUID as `ctprep info FOLDER` lists them (without it such a folder is an
+    /// error listing them; one file of a series reads that series).
+    #[arg(long, global = true, value_name = "INDEX|UID")]
+    series: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +44,8 @@ enum Command {
     /// tilt stored as shear; ITK-based tools cannot use such an affine); when both codes are
     /// set, how far apart the sform and the qform put the farthest corner voxel.
     Info {
-        /// A .nii, .nii.gz, .hdr/.img, .nrrd or .nhdr file.
+        /// A .nii, .nii.gz, .hdr/.img, .nrrd or .nhdr file, or DICOM: a folder (every series in
+        /// it is listed) or one file of a series.
         file: PathBuf,
         /// Print one JSON object: path, format, shape, datatype, byte_order, spacing, affine,
         /// axcodes, qform_code, sform_code, scl_slope, scl_inter, min, max, mean, shear_degrees,
@@ -80,7 +87,8 @@ enum Command {
     ///   ctprep convert seg.nrrd seg.nii.gz
     #[command(verbatim_doc_comment)]
     Convert {
-        /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
+        /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr), or a DICOM folder (or one file of a
+        /// series: its series). Never modified.
         input: PathBuf,
         /// Output file: .nii, .nii.gz, .nrrd or .nhdr, which picks the format (the name is kept as
         /// given, dots included). NRRD is written in LPS, gzip-encoded, as 3D Slicer writes it.
@@ -494,6 +502,7 @@ impl Sent {
 /// of printed. No signal handler (the embedding program keeps its own), nothing on stdout.
 pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
     crate::progress::set_quiet(cli.quiet);
+    crate::input::set_series(cli.series.clone());
     crate::tune::load(cli.profile.as_deref());
     match cli.command {
         Command::Run(a) => {
@@ -536,6 +545,7 @@ pub(crate) fn check_doc(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// [`run`] on the current thread pool.
 fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);
+    crate::input::set_series(cli.series.clone());
     // The commands that run kernels follow the profile; `tune` measures the kernels
     // themselves and no profile may steer it.
     if matches!(
@@ -663,7 +673,7 @@ fn run_command(command: Command) -> CmdResult {
 
 /// `ctprep info --json`: exactly these keys, in this order.
 #[derive(Serialize)]
-struct InfoJson {
+pub(crate) struct InfoJson {
     path: String,
     format: &'static str,
     shape: Vec<usize>,
@@ -694,7 +704,7 @@ fn sform_qform_mm(v: &Volume) -> Option<f64> {
     ctprep_io::sform_qform_distance(v.header(), v.spatial_shape(), &v.display_path())
 }
 
-fn info_json(path: &Path, v: &Volume) -> InfoJson {
+pub(crate) fn info_json(path: &Path, v: &Volume) -> InfoJson {
     let h = v.header();
     let stats = v.stats();
     InfoJson {
@@ -721,6 +731,10 @@ fn info_json(path: &Path, v: &Volume) -> InfoJson {
 }
 
 fn info(path: &Path, json: bool, counts: bool) -> CmdResult {
+    #[cfg(feature = "dicom")]
+    if ctprep_pipeline::input::is_dicom_input(path) && !counts {
+        return crate::dicom::info(path, json);
+    }
     let v = step("read", || read_volume(path))?;
     let values = counts.then(|| ctprep_pipeline::align::value_counts(&v));
     if json {
@@ -760,7 +774,7 @@ fn fmt_num4(v: f64) -> String {
     fmt_num((v * 1e4).round() / 1e4)
 }
 
-fn info_text(path: &Path, v: &Volume) -> String {
+pub(crate) fn info_text(path: &Path, v: &Volume) -> String {
     let h = v.header();
     let st = v.stats();
     let mut s = String::new();

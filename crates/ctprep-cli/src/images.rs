@@ -4,9 +4,9 @@
 use crate::progress::step;
 use std::path::{Path, PathBuf};
 
+use crate::input::read_volume;
 use clap::Args;
 use ctprep_intensity::Window;
-use ctprep_io::read_volume;
 use ctprep_render::{
     Bits, OverlayStyle, PixelMap, Plane, SheetOptions, VolumeImages, label_slice, labelled_sheet, write_png,
     write_png_rgb,
@@ -48,7 +48,8 @@ impl WindowOpts {
 /// Options of `ctprep png`.
 #[derive(Debug, Args)]
 pub(crate) struct PngArgs {
-    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr) or a DICOM folder (or one file of a
+    /// series): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
     pub(crate) output: PathBuf,
@@ -76,7 +77,8 @@ pub(crate) struct PngArgs {
 /// Options of `ctprep sheet`.
 #[derive(Debug, Args)]
 pub(crate) struct SheetArgs {
-    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr) or a DICOM folder (or one file of a
+    /// series): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file, .png (grey, 8 or 16 bits).
     pub(crate) output: PathBuf,

@@ -33,7 +33,10 @@ fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
 mod batch;
 mod check;
 mod commands;
+#[cfg(feature = "dicom")]
+mod dicom;
 mod images;
+mod input;
 mod mip;
 mod progress;
 mod resample;

@@ -4,7 +4,7 @@ use crate::progress::step;
 use std::path::PathBuf;
 
 use clap::Args;
-use ctprep_io::{SliceReader, Volume, VoxelData, WriteOptions, write_volume};
+use ctprep_io::{Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_projection::{
     Align, Axis3, Edges, Reduce, SlabProjection, project_slice_into, whole_axis, whole_axis_affine,
 };
@@ -15,7 +15,8 @@ use crate::commands::{CmdResult, UsageError, check_output_path, read_whole};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("thickness").required(true).args(["slab", "slab_mm", "whole"])))]
 pub(crate) struct MipArgs {
-    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr) or a DICOM folder (or one file of a
+    /// series): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file: .nii, .nii.gz, .nrrd or .nhdr (float32 values of the scaled input).
     pub(crate) output: PathBuf,
@@ -58,7 +59,7 @@ pub(crate) fn run(args: &MipArgs) -> CmdResult {
     }
     check_output_path(&args.input, &args.output)?;
     // The header alone plans the projection; the voxels are read as it needs them.
-    let header = step("read header", || SliceReader::open(&args.input))?;
+    let header = step("read header", || crate::input::open_reader(&args.input))?;
     let shape = header.dims3()?;
     let a = args.axis.index();
     let n = shape[a];

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use ctprep_io::{Element, Scaling, SliceReader, Volume, VoxelData, WriteOptions, write_volume};
+use ctprep_io::{Element, Scaling, Volume, VoxelData, WriteOptions, write_volume};
 use ctprep_resample::{
     Exec, Grid, GridConvention, Interp, Mode, Plan, Report, ResampleError, Sampling, Scheme, Shear, Trilinear, Voxel,
     plan_like, plan_scheme, plan_spacing_with, resample_linear_slice_into, resample_nearest_mode_into,
@@ -24,7 +24,8 @@ use ctprep_pipeline::{Input, Pipeline};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("grid").required(true).args(["spacing", "like"])))]
 pub(crate) struct ResampleArgs {
-    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume. Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr) or a DICOM folder (or one file of a
+    /// series): a 3-D volume. Never modified.
     input: PathBuf,
     /// Output file: .nii, .nii.gz, .nrrd or .nhdr.
     pub(crate) output: PathBuf,
@@ -468,7 +469,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
     }
     let input = args.input.display();
     // The header alone plans the grid; the voxels are read as the resampling needs them.
-    let header = step("read header", || SliceReader::open(&args.input))?;
+    let header = step("read header", || crate::input::open_reader(&args.input))?;
     let shape = header.dims3()?;
     if !how.is_nearest() && !how.is_onehot() {
         crate::commands::warn_if_label_map(&args.input);
@@ -500,7 +501,7 @@ pub(crate) fn run(args: &ResampleArgs) -> CmdResult {
             (plan, placement)
         }
         (None, Some(reference)) => {
-            let r = step("read reference", || SliceReader::open(reference))?;
+            let r = step("read reference", || crate::input::open_reader(reference))?;
             let grid = Grid { shape: r.dims3()?, affine: *r.affine() };
             let plan = plan_like(shape, header.affine(), grid)
                 .map_err(|e| format!("{input}: onto the grid of {}: {e}", reference.display()))?;

@@ -22,7 +22,8 @@ use crate::window::parse_pair;
 /// corrected recipe unless `--preset classic`).
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Input CT (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr): a 3-D volume in HU (scl_slope/scl_inter
+    /// Input CT (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr, or a DICOM folder or one file of a
+    /// series): a 3-D volume in HU (scl_slope/scl_inter
     /// applied). Never modified.
     input: PathBuf,
     /// Output folder (created if missing).
@@ -300,7 +301,7 @@ pub(crate) fn doc(args: &RunArgs) -> Result<RunJson, Box<dyn std::error::Error>>
         }
         None => None,
     };
-    run_with_label(Input::path(&args.input), label, &recipe, &outputs, args.exec.exec())
+    run_with_label(crate::input::pipeline_input(&args.input)?, label, &recipe, &outputs, args.exec.exec())
 }
 
 #[cfg(test)]

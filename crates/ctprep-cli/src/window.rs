@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ctprep_intensity::{Output, Range, Window, WindowMap};
-use ctprep_io::SliceReader;
 
 use crate::commands::{CmdResult, UsageError, check_output_path};
 
@@ -12,7 +11,8 @@ use crate::commands::{CmdResult, UsageError, check_output_path};
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["window", "level", "preset"])))]
 pub(crate) struct WindowArgs {
-    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr). Never modified.
+    /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr), or a DICOM folder (or one file of a
+    /// series: its series). Never modified.
     input: PathBuf,
     /// Output file: .nii, .nii.gz, .nrrd or .nhdr; same shape, affine and header as the input.
     pub(crate) output: PathBuf,
@@ -91,7 +91,7 @@ fn window_file<O: Output + ctprep_io::Element>(
     window: Window,
     range: Option<Range>,
 ) -> Result<ctprep_pipeline::StageReport, Box<dyn std::error::Error>> {
-    let header = SliceReader::open(&args.input)?;
+    let header = crate::input::open_reader(&args.input)?;
     crate::commands::warn_if_not_hu(&args.input, header.dtype(), header.scaling(), (window.lo(), window.hi()));
     let scaling = header.scaling().map(|s| (s.slope, s.inter));
     let map = WindowMap::for_output::<O>(window, range, scaling)?;

@@ -296,10 +296,44 @@ impl SliceReader {
         Ok(SliceReader { template, shape, dtype, description, src, swap, read: 0, n_voxels, layered: false })
     }
 
+    /// A reader of a volume already in memory (a DICOM series, read whole: its slices' order is
+    /// known only once every file's header is read), so that every consumer of a reader takes it.
+    pub fn from_volume(mut volume: Volume) -> SliceReader {
+        let data = std::mem::replace(&mut volume.data, VoxelData::from_vec(vec![0f32]));
+        let shape = std::mem::replace(&mut volume.shape, vec![1, 1, 1]);
+        let dtype = data.dtype();
+        let n_voxels = data.len();
+        let path = volume.display_path();
+        SliceReader {
+            template: volume,
+            shape,
+            dtype,
+            description: format!("{n_voxels} {dtype} values in memory"),
+            src: Source::Memory { data, pos: 0, path },
+            swap: false,
+            read: 0,
+            n_voxels,
+            layered: false,
+        }
+    }
+
+    /// The whole volume this reader reads, independently of what it has read so far: the file
+    /// read again, or (a reader of a volume in memory) a copy of it.
+    pub fn read_whole(&self) -> Result<Volume> {
+        if let Source::Memory { data, .. } = &self.src {
+            let mut v = self.template.clone();
+            v.data = data.clone();
+            v.shape = self.shape.clone();
+            return Ok(v);
+        }
+        read_volume(self.template.display_path())
+    }
+
     /// How the file's bytes are decoded as they are read.
     pub fn decoding(&self) -> Decoding {
         match &self.src {
             Source::Plain { .. } => Decoding::Plain,
+            Source::Memory { .. } => Decoding::Memory,
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } if dec.in_pieces() => Decoding::GzipPieces,
             #[cfg(feature = "gzip")]
@@ -385,6 +419,12 @@ impl SliceReader {
         }
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
         let r = match &mut self.src {
+            Source::Memory { data, pos, .. } => {
+                // `dst` fits in what is left (checked above).
+                bytes.copy_from_slice(&data.as_bytes()[*pos..*pos + bytes.len()]);
+                *pos += bytes.len();
+                Ok(())
+            }
             Source::Plain { file, .. } => file.read_exact(bytes),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.read_exact(bytes),
@@ -404,6 +444,7 @@ impl SliceReader {
         let left = (self.n_voxels - self.read) as u64 * self.dtype.size() as u64;
         let what = format!("voxel data ({})", self.description);
         let got = match &mut self.src {
+            Source::Memory { .. } => return Ok(()),
             Source::Plain { file, .. } => std::io::copy(&mut file.take(left), &mut std::io::sink()),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => std::io::copy(&mut dec.take(left), &mut std::io::sink()),
@@ -579,6 +620,8 @@ pub enum Decoding {
     /// gzip in independent pieces decoded whole by libdeflate: a piece index (ctprep's own
     /// files), or BGZF / mgzip members.
     GzipPieces,
+    /// Voxels already in memory ([`SliceReader::from_volume`]: a DICOM series, read whole).
+    Memory,
 }
 
 impl Decoding {
@@ -588,12 +631,19 @@ impl Decoding {
             Decoding::Plain => "not compressed",
             Decoding::GzipStream => "gzip, one serial stream",
             Decoding::GzipPieces => "gzip in independent pieces (libdeflate)",
+            Decoding::Memory => "in memory",
         }
     }
 }
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
 pub(crate) enum Source {
+    /// Voxel bytes in memory, native byte order ([`SliceReader::from_volume`]).
+    Memory {
+        data: VoxelData,
+        pos: usize,
+        path: PathBuf,
+    },
     Plain {
         file: File,
         path: PathBuf,
@@ -674,6 +724,7 @@ impl Source {
 
     fn path(&self) -> &Path {
         match self {
+            Source::Memory { path, .. } => path,
             Source::Plain { path, .. } => path,
             #[cfg(feature = "gzip")]
             Source::Gzip { path, .. } => path,
@@ -698,6 +749,14 @@ impl Source {
 
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
         let r = match self {
+            Source::Memory { data, pos, .. } => match data.as_bytes().get(*pos..*pos + buf.len()) {
+                Some(b) => {
+                    buf.copy_from_slice(b);
+                    *pos += buf.len();
+                    Ok(())
+                }
+                None => Err(IoKind::UnexpectedEof.into()),
+            },
             Source::Plain { file, pos, .. } => {
                 *pos += buf.len() as u64;
                 file.read_exact(buf)
@@ -718,6 +777,13 @@ impl Source {
     fn read_rest(&mut self, max: u64) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         let r = match self {
+            Source::Memory { data, pos, .. } => {
+                let bytes = data.as_bytes();
+                let end = bytes.len().min(pos.saturating_add(max as usize));
+                v.extend_from_slice(&bytes[(*pos).min(end)..end]);
+                *pos = end;
+                Ok(v.len())
+            }
             Source::Plain { file, .. } => file.take(max).read_to_end(&mut v),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.take(max).read_to_end(&mut v),
@@ -728,6 +794,14 @@ impl Source {
 
     fn skip(&mut self, n: u64) -> Result<()> {
         match self {
+            Source::Memory { data, pos, path } => {
+                if (data.as_bytes().len() - *pos) as u64 >= n {
+                    *pos += n as usize;
+                    Ok(())
+                } else {
+                    Err(Error::new(ErrorKind::Truncated, path.as_path(), "the data ends before vox_offset"))
+                }
+            }
             Source::Plain { file, pos, path, .. } => {
                 *pos += n;
                 file.seek(SeekFrom::Start(*pos)).map_err(|e| Error::io(path.as_path(), "seek", e))?;
@@ -795,6 +869,7 @@ impl Source {
             }
             let mut buf = VoxelBuffer::<T>::new(layout.n_voxels)?;
             let r = buf.fill(|bytes| match src {
+                Source::Memory { .. } => unreachable!("a file's reader reads files"),
                 Source::Plain { file, .. } => file.read_exact(bytes),
                 #[cfg(feature = "gzip")]
                 Source::Gzip { dec, .. } => dec.read_exact(bytes),
@@ -854,6 +929,7 @@ fn not_nifti(path: &Path) -> Error {
         Err(e) => return e,
     };
     let got = match &mut source {
+        Source::Memory { .. } => unreachable!("opened from a file"),
         Source::Plain { file, .. } => read_up_to(file, &mut first),
         #[cfg(feature = "gzip")]
         Source::Gzip { dec, .. } => read_up_to(dec, &mut first),

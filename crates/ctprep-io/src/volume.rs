@@ -207,6 +207,13 @@ impl Volume {
         Ok(self)
     }
 
+    /// The same volume named after `path` (the file or folder it was read from: errors and
+    /// reports name it), for volumes read by other crates (a DICOM series).
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Volume {
+        self.path = Some(path.into());
+        self
+    }
+
     /// The file this volume was read from, if any.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

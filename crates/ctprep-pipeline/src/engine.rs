@@ -1432,7 +1432,7 @@ impl<'p> Pipeline<'p> {
         {
             let _shown = Shown::start(self.progress, Stage::Read, None);
             let t = Instant::now();
-            let v = read_volume(r.template().display_path())?;
+            let v = r.read_whole()?;
             // The file read again: the plan was made from the header read first.
             let same = v.shape() == r.shape()
                 && v.dtype() == r.dtype()
@@ -1627,7 +1627,7 @@ impl Pipeline<'_> {
         let name = input.name();
         let volume = match input {
             Opened::Whole(v, _) => v,
-            Opened::File(r, _) => ctprep_io::read_volume(r.template().display_path())?,
+            Opened::File(r, _) => r.read_whole()?,
         };
         let mut opts = opts;
         if clip {
@@ -1856,9 +1856,15 @@ impl Pipeline<'_> {
 /// Opens `input`: a file's header is read (and the time it took kept).
 fn open(input: Input) -> Result<Opened> {
     Ok(match input {
+        Input::Path(p) if crate::input::is_dicom_input(&p) => {
+            // A DICOM series is read whole (its slices' order along the normal is known only
+            // once every header is read), then runs as a volume in memory.
+            let volume = crate::input::read_volume(&p)?;
+            Opened::Whole(volume, p.display().to_string())
+        }
         Input::Path(p) => {
             let t = Instant::now();
-            let r = SliceReader::open(&p)?;
+            let r = SliceReader::open(&p).map_err(crate::input::with_dicom)?;
             Opened::File(r, t.elapsed())
         }
         Input::Reader(r) => Opened::File(r, Duration::ZERO),

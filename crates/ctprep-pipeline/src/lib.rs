@@ -39,6 +39,7 @@ pub mod align;
 pub mod batch;
 mod engine;
 mod error;
+pub mod input;
 mod json;
 mod progress;
 mod recipe;

@@ -497,6 +497,16 @@ impl Outputs {
 
 /// The file name stem of an input: `ct` for `ct.nii.gz`.
 pub fn stem_of(p: &Path) -> String {
+    // A DICOM input names its outputs after its folder (one file of a series: the file's folder).
+    if crate::input::is_dicom_input(p) {
+        let dir = if p.is_dir() { Some(p) } else { p.parent() };
+        if let Some(name) = dir
+            .and_then(|d| d.canonicalize().ok())
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
+            return name;
+        }
+    }
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ct".to_owned());
     let lower = name.to_ascii_lowercase();
     for ext in [".nii.gz", ".nii", ".hdr.gz", ".img.gz", ".hdr", ".img", ".nrrd", ".nhdr"] {

@@ -1,0 +1,169 @@
+//! DICOM input on the command line (`fixtures/dicom`, written by pydicom; `reference.json` has
+//! each series as written): every command that reads a volume takes a folder or one file of a
+//! series, and the output carries the series' true geometry.
+#![cfg(feature = "dicom")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{ctprep, s, stderr};
+use ctprep_io::read_volume;
+
+fn case(name: &str) -> PathBuf {
+    ctprep_testdata::fixtures_dir().join("dicom").join(name)
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn run_on_a_folder_names_outputs_after_it() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["run", s(&case("axial_lps")), "--out", s(out.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = read_volume(out.path().join("axial_lps_window.nii.gz")).expect("the windowed volume");
+    // The same as `run` on the series converted to NIfTI first.
+    let nifti = out.path().join("converted.nii");
+    assert!(ctprep(&["convert", s(&case("axial_lps")), s(&nifti)]).status.success());
+    let out3 = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["run", s(&nifti), "--out", s(out3.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = read_volume(out3.path().join("converted_window.nii.gz")).expect("the windowed volume");
+    assert_eq!(v.shape(), w.shape());
+    assert_eq!(v.affine(), w.affine());
+    assert_eq!(v.data().as_bytes(), w.data().as_bytes());
+    assert!(v.shape()[2] > 6, "resampled to 1 mm: {:?}", v.shape());
+    // One file of the series: the same series, named after its folder.
+    let out2 = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["run", s(&case("axial_lps").join("IM0003.dcm")), "--out", s(out2.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out2.path().join("axial_lps_window.nii.gz").exists());
+}
+
+#[test]
+fn convert_writes_the_true_geometry() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dst = out.path().join("oblique.nii");
+    let o = ctprep(&["convert", s(&case("oblique")), s(&dst)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = read_volume(&dst).expect("written");
+    let text = std::fs::read_to_string(ctprep_testdata::fixtures_dir().join("dicom/reference.json")).expect("ref");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let truth =
+        &json["cases"].as_array().expect("cases").iter().find(|c| c["case"] == "oblique").expect("oblique")["truth"][0];
+    for (r, row) in truth["affine_ras"].as_array().expect("affine").iter().enumerate() {
+        for (c, w) in row.as_array().expect("row").iter().enumerate() {
+            // Written as float32.
+            let w = w.as_f64().expect("number");
+            assert!((v.affine().0[r][c] - w).abs() < 1e-4, "{:?} vs {truth}", v.affine());
+        }
+    }
+    assert_eq!(v.dtype().to_string(), "int16");
+}
+
+#[test]
+fn info_lists_every_series_and_exits_0() {
+    let o = ctprep(&["info", s(&case("two_series"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("format      dicom") && text.contains("series 0") && text.contains("series 1"), "{text}");
+    let o = ctprep(&["info", "--json", s(&case("tilt"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(doc["format"], "dicom");
+    let tilt = doc["dicom"]["series"][0]["gantry_tilt_degrees"].as_f64().expect("tilt");
+    assert!((tilt - 15.0).abs() < 1e-6, "{doc}");
+    assert_eq!(doc["shape"], serde_json::json!([7, 5, 5]));
+}
+
+#[test]
+fn two_series_need_series_to_pick_one() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dst = out.path().join("b.nii");
+    let o = ctprep(&["convert", s(&case("two_series")), s(&dst)]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("2 image series") && e.contains("0: ") && e.contains("1: ") && e.contains("\"B\""), "{e}");
+    assert!(!dst.exists(), "no output on error");
+    let o = ctprep(&["--series", "1", "convert", s(&case("two_series")), s(&dst)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_volume(&dst).expect("written").dims3().expect("3-D"), [7, 5, 5]);
+}
+
+#[test]
+fn bad_dicom_is_one_line_naming_the_file() {
+    for (name, what) in [("uneven", "uneven slice spacing"), ("duplicate", "same position"), ("truncated", "IM0001")] {
+        let out = tempfile::tempdir().expect("temp dir");
+        let o = ctprep(&["run", s(&case(name)), "--out", s(out.path())]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let e = stderr(&o);
+        assert!(e.contains(what) && e.contains(name) && e.lines().count() == 1, "{name}: {e}");
+        assert_eq!(std::fs::read_dir(out.path()).expect("listed").count(), 0, "{name}: nothing written");
+    }
+}
+
+#[test]
+fn every_volume_command_gives_what_it_gives_on_the_converted_nifti() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Axial: an affine float32 holds exactly, so the converted file's grid is the series' own.
+    let nifti = dir.path().join("axial.nii");
+    let series = case("axial_lps");
+    assert!(ctprep(&["convert", s(&series), s(&nifti)]).status.success());
+    let same = |what: &str, a: &std::path::Path, b: &std::path::Path| {
+        let (a, b) = (read_volume(a).expect("written"), read_volume(b).expect("written"));
+        assert_eq!((a.shape(), a.affine()), (b.shape(), b.affine()), "{what}");
+        assert_eq!(a.data().as_bytes(), b.data().as_bytes(), "{what}");
+    };
+    for (what, args) in [
+        ("resample", vec!["resample", "--spacing", "1"]),
+        ("resample cubic", vec!["resample", "--spacing", "1", "--interp", "cubic"]),
+        ("mip", vec!["mip", "--slab", "3"]),
+        ("window", vec!["window", "--preset", "soft-tissue"]),
+    ] {
+        let (from_dicom, from_nifti) = (dir.path().join("a.nii"), dir.path().join("b.nii"));
+        let mut a = args.clone();
+        a.extend([s(&series), s(&from_dicom)]);
+        let o = ctprep(&a);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        let mut b = args.clone();
+        b.extend([s(&nifti), s(&from_nifti)]);
+        assert!(ctprep(&b).status.success(), "{what}");
+        same(what, &from_dicom, &from_nifti);
+    }
+    // `check`: the series and its conversion lie on one grid.
+    let o = ctprep(&["check", s(&series), s(&nifti)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A gantry-tilted series resamples onto an orthonormal grid (the general path).
+    let out = dir.path().join("tilt_1mm.nii");
+    let o = ctprep(&["resample", "--spacing", "1", s(&case("tilt")), s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("15° of shear removed"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!read_volume(&out).expect("written").affine().is_sheared());
+}
+
+#[test]
+fn not_a_volume_names_dicom_among_the_formats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junk = dir.path().join("notes.nii");
+    std::fs::write(&junk, b"hello, this is not an image at all").expect("written");
+    let o = ctprep(&["info", s(&junk)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a NIfTI, NRRD or DICOM file"), "{}", stderr(&o));
+}
+
+#[test]
+fn skipped_files_and_other_modalities_are_one_line_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["convert", s(&case("localizer")), s(&dir.path().join("a.nii"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("note: skipped") && e.contains("IM0000.dcm") && e.contains("localizer"), "{e}");
+    let o = ctprep(&["run", s(&case("localizer")), "--out", s(dir.path())]);
+    assert!(o.status.success() && stderr(&o).contains("IM0000.dcm"), "{}", stderr(&o));
+}

@@ -1,0 +1,612 @@
+//! DICOM CT series into [`ctprep_io::Volume`]s.
+//!
+//! - Files are found by content ([`scan::recognise`]: the `DICM` magic, or a data set that
+//!   starts as one), never by extension; `DICOMDIR`, `.DS_Store` and other files are skipped.
+//! - Each file's element structure is checked against its size before the parser sees it (a
+//!   corrupt length is an error, not a 4 GB allocation), then its header read up to the pixel
+//!   data, in parallel.
+//! - Non-image objects (SR, PR, RTSTRUCT, KO, SEG) and localizers are skipped with one line
+//!   each; the rest are split into series by SeriesInstanceUID, orientation and matrix size.
+//! - Geometry ([`Geometry`]): slices ordered by their position along the slice normal (row x
+//!   column cosines), never by file name or InstanceNumber; the slice step from the positions
+//!   (never SliceThickness or SpacingBetweenSlices), gantry tilt kept as the affine's true
+//!   third column; LPS to RAS. Voxels stay in the files' order: x along each row (the column
+//!   index), y down the rows, z along the normal. dcm2niix reverses the rows (its `flipY`);
+//!   every voxel still lands at the same world point, and keeping the stored order lets the
+//!   pixel data go into the volume without a flip, as ITK and SimpleITK read it.
+#![forbid(unsafe_code)]
+
+pub mod header;
+mod rle;
+pub mod scan;
+
+use std::path::{Path, PathBuf};
+
+use ctprep_core::Affine;
+use ctprep_io::{Error, ErrorKind, Result, Volume, VoxelData};
+use dicom_transfer_syntax_registry::TransferSyntaxIndex;
+use rayon::prelude::*;
+
+pub use header::{FileInfo, Skipped};
+
+/// RLE Lossless (PS3.5 Annex G).
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// Files larger than this are not single CT images or CT series frames (a 4096 x 4096 x 2000
+/// multi-frame file is 64 GB; the header check reads the whole file into memory).
+const MAX_FILE_BYTES: u64 = 1 << 34;
+
+/// One image series: its files, and its slices in order along the normal.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub uid: String,
+    pub description: String,
+    pub modality: String,
+    pub files: Vec<FileInfo>,
+    /// Each slice as (file index, frame index), ordered along the slice normal.
+    pub slices: Vec<(usize, usize)>,
+}
+
+/// What a folder (or one file's folder) holds.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    pub series: Vec<Series>,
+    /// DICOM files that are not part of a volume, with why (one line each).
+    pub skipped: Vec<Skipped>,
+    /// Files that are not DICOM (by content).
+    pub not_dicom: Vec<PathBuf>,
+}
+
+fn err(kind: ErrorKind, path: &Path, message: impl Into<String>) -> Error {
+    Error::new(kind, path, message)
+}
+
+/// Whether the file at `path` is DICOM by content.
+pub fn is_dicom(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    scan::recognise(&head[..n]).is_some()
+}
+
+/// The files of `path`: a folder's regular files (not recursive), or, for one file, every file
+/// of its folder.
+fn folder_files(path: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, "list", e))?;
+    let mut files = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Error::io(&dir, "list", e))?;
+        if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            files.push(e.path());
+        }
+    }
+    files.sort();
+    Ok((dir, files))
+}
+
+/// Read one file's header (or why it is skipped, or `None` when it is not DICOM).
+fn file_header(path: &Path) -> Result<Option<header::Header>> {
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, "stat", e))?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(err(ErrorKind::TooLarge, path, format!("{len} bytes: larger than any CT DICOM file")));
+    }
+    if !is_dicom(path) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+    let Some(start) = scan::recognise(&bytes) else { return Ok(None) };
+    header::read(path, &bytes, start).map(Some).map_err(|m| err(ErrorKind::BadHeader, path, m))
+}
+
+/// The series of a folder, or of the folder of one file (`path`): headers read in parallel,
+/// non-images and localizers skipped, the rest split into series (SeriesInstanceUID, then
+/// orientation and matrix size) and each series' slices ordered along its normal.
+pub fn find(path: &Path) -> Result<Found> {
+    let (_, files) = folder_files(path)?;
+    let headers: Vec<(PathBuf, Option<header::Header>)> =
+        files.par_iter().map(|f| file_header(f).map(|h| (f.clone(), h))).collect::<Result<_>>()?;
+    let mut found = Found::default();
+    let mut images = Vec::new();
+    for (path, h) in headers {
+        match h {
+            None => found.not_dicom.push(path),
+            Some(header::Header::Skip(s)) => found.skipped.push(s),
+            Some(header::Header::Image(info)) => images.push(*info),
+        }
+    }
+    // Split: series UID, then orientation (to 1e-4) and matrix size.
+    let key = |f: &FileInfo| {
+        let o: Vec<i64> = f.orientation.iter().map(|v| (v * 1e4).round() as i64).collect();
+        (f.series_uid.clone(), o, f.rows, f.columns)
+    };
+    let mut groups: Vec<(_, Vec<FileInfo>)> = Vec::new();
+    for f in images {
+        let k = key(&f);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, files)) => files.push(f),
+            None => groups.push((k, vec![f])),
+        }
+    }
+    // A group of a few slices in another orientation than a larger group of the same series:
+    // localizers not marked as such.
+    let mut series = Vec::new();
+    for (i, (k, files)) in groups.iter().enumerate() {
+        let largest = groups.iter().filter(|(g, _)| g.0 == k.0).map(|(_, f)| f.len()).max().unwrap_or(0);
+        if files.len() <= 3
+            && files.len() < largest
+            && groups.iter().enumerate().any(|(j, (g, _))| j != i && g.0 == k.0)
+        {
+            for f in files {
+                found.skipped.push(Skipped {
+                    path: f.path.clone(),
+                    why: "a localizer (another orientation or size than the rest of its series)".into(),
+                });
+            }
+            continue;
+        }
+        series.push(files.clone());
+    }
+    for files in series {
+        found.series.push(order(files)?);
+    }
+    found.series.sort_by(|a, b| (&a.uid, a.files[0].path.as_path()).cmp(&(&b.uid, b.files[0].path.as_path())));
+    Ok(found)
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+/// The row and column direction cosines and the slice normal of an orientation.
+fn directions(o: &[f64; 6]) -> ([f64; 3], [f64; 3], [f64; 3]) {
+    let r = [o[0], o[1], o[2]];
+    let c = [o[3], o[4], o[5]];
+    (r, c, cross(r, c))
+}
+
+/// A series from its files: slices ordered along the normal; two at the same position are an
+/// error naming both files.
+fn order(files: Vec<FileInfo>) -> Result<Series> {
+    let first = &files[0];
+    let (r, c, n) = directions(&first.orientation);
+    let norm = dot(n, n).sqrt();
+    if !(0.99..=1.01).contains(&dot(r, r).sqrt()) || !(0.99..=1.01).contains(&dot(c, c).sqrt()) || norm < 0.99 {
+        return Err(err(
+            ErrorKind::BadHeader,
+            &first.path,
+            format!("ImageOrientationPatient {:?}: not two perpendicular unit vectors", first.orientation),
+        ));
+    }
+    let mut slices: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        for (k, p) in f.positions.iter().enumerate() {
+            slices.push((dot(*p, n), i, k));
+        }
+    }
+    slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for w in slices.windows(2) {
+        if (w[1].0 - w[0].0).abs() < 1e-3 {
+            let (a, b) = (&files[w[0].1].path, &files[w[1].1].path);
+            let what = if a == b {
+                format!("frames {} and {} are at the same position along the slice normal", w[0].2, w[1].2)
+            } else {
+                format!("{} and {} are at the same position along the slice normal", a.display(), b.display())
+            };
+            return Err(err(ErrorKind::BadHeader, a, what));
+        }
+    }
+    Ok(Series {
+        uid: first.series_uid.clone(),
+        description: first.series_description.clone(),
+        modality: first.modality.clone(),
+        slices: slices.iter().map(|s| (s.1, s.2)).collect(),
+        files,
+    })
+}
+
+/// Where a series' voxels are.
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    /// Columns, rows, slices.
+    pub shape: [usize; 3],
+    /// Voxel to world (RAS mm): x along each row, y down the rows, z along the normal.
+    pub affine: Affine,
+    /// The in-plane spacing (along a row, down a column) and the slice step's length, mm.
+    pub spacing: [f64; 3],
+    /// The angle between the slice step and the normal, degrees (gantry tilt; 0 for one slice).
+    pub tilt_degrees: f64,
+    /// The largest relative difference of a step along the normal from the median step.
+    pub step_spread: f64,
+    /// Set when the series has one slice: the third axis is SliceThickness (or 1 mm) along the
+    /// normal, as this says.
+    pub single_slice_note: Option<String>,
+}
+
+impl Series {
+    /// The position of slice `s` (in order).
+    fn position(&self, s: usize) -> [f64; 3] {
+        let (f, k) = self.slices[s];
+        self.files[f].positions[k]
+    }
+
+    /// The series' geometry; uneven spacing (a step more than 1 % from the median step) is an
+    /// error naming where.
+    pub fn geometry(&self) -> Result<Geometry> {
+        let first = &self.files[0];
+        let (r, c, n) = directions(&first.orientation);
+        let [dr, dc] = first.pixel_spacing;
+        let count = self.slices.len();
+        let p0 = self.position(0);
+        let (step, tilt, spread, note) = if count == 1 {
+            let t = first.slice_thickness.filter(|t| *t > 0.0);
+            let note = match t {
+                Some(t) => format!("one slice: its third axis is SliceThickness ({t} mm) along the normal"),
+                None => "one slice and no SliceThickness: its third axis is 1 mm along the normal".into(),
+            };
+            let t = t.unwrap_or(1.0);
+            (n.map(|v| v * t), 0.0, 0.0, Some(note))
+        } else {
+            let along: Vec<f64> = (0..count).map(|s| dot(self.position(s), n)).collect();
+            let mut steps: Vec<f64> = along.windows(2).map(|w| w[1] - w[0]).collect();
+            let mut sorted = steps.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            let mut spread = 0f64;
+            for (i, s) in steps.iter_mut().enumerate() {
+                let rel = (*s - median).abs() / median;
+                if rel > 0.01 {
+                    let (fa, fb) = (self.slices[i].0, self.slices[i + 1].0);
+                    return Err(err(
+                        ErrorKind::BadHeader,
+                        &self.files[fa].path,
+                        format!(
+                            "uneven slice spacing: {:.3} mm between this slice ({:.3} mm along the normal) and {} ({:.3} mm), the median step is {median:.3} mm",
+                            *s,
+                            along[i],
+                            self.files[fb].path.display(),
+                            along[i + 1]
+                        ),
+                    ));
+                }
+                spread = spread.max(rel);
+            }
+            let pl = self.position(count - 1);
+            let step: [f64; 3] = std::array::from_fn(|a| (pl[a] - p0[a]) / (count - 1) as f64);
+            let len = dot(step, step).sqrt();
+            let tilt = (dot(step, n) / len).clamp(-1.0, 1.0).acos().to_degrees();
+            (step, tilt, spread, None)
+        };
+        // LPS columns: x along the row (spacing between columns), y down the column (between rows).
+        let lps = [r.map(|v| v * dc), c.map(|v| v * dr), step];
+        let mut m = [[0.0; 3]; 3];
+        for (col, v) in lps.iter().enumerate() {
+            for row in 0..3 {
+                // LPS to RAS: negate x and y.
+                // `+ 0.0`: no negative zeros in the affine.
+                m[row][col] = if row < 2 { -v[row] } else { v[row] } + 0.0;
+            }
+        }
+        let origin = [-p0[0] + 0.0, -p0[1] + 0.0, p0[2] + 0.0];
+        Ok(Geometry {
+            shape: [first.columns, first.rows, count],
+            affine: Affine::from_parts(m, origin),
+            spacing: [dc, dr, dot(step, step).sqrt()],
+            tilt_degrees: tilt,
+            step_spread: spread,
+            single_slice_note: note,
+        })
+    }
+
+    /// Read the series into a volume: stored integers with the shared RescaleSlope /
+    /// RescaleIntercept as the volume's scaling, or `float32` real values where they differ
+    /// between slices.
+    pub fn read(&self) -> Result<Volume> {
+        let g = self.geometry()?;
+        let [nx, ny, nz] = g.shape;
+        let plane = nx * ny;
+        let first = &self.files[0];
+        for f in &self.files {
+            if (f.bits_allocated, f.bits_stored, f.signed) != (first.bits_allocated, first.bits_stored, first.signed) {
+                return Err(err(
+                    ErrorKind::BadHeader,
+                    &f.path,
+                    format!(
+                        "BitsAllocated {}, BitsStored {}, PixelRepresentation {} differ from {}'s",
+                        f.bits_allocated,
+                        f.bits_stored,
+                        u8::from(f.signed),
+                        first.path.display()
+                    ),
+                ));
+            }
+        }
+        let shared = self.files.iter().all(|f| (f.slope, f.intercept) == (first.slope, first.intercept));
+        // Each file's frames decoded once, in parallel, as i32 stored values.
+        let decoded: Vec<Vec<i32>> = self.files.par_iter().map(read_pixels).collect::<Result<_>>()?;
+        let value = |s: usize, i: usize| {
+            let (f, k) = self.slices[s];
+            decoded[f][k * plane + i]
+        };
+        let shape = [nx, ny, nz];
+        let mut vol = if shared {
+            let (lo, hi) = stored_range(first);
+            let data = if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i) as i16)
+                        .collect::<Vec<i16>>(),
+                )
+            } else if lo >= 0 && hi <= i64::from(u16::MAX) {
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i) as u16)
+                        .collect::<Vec<u16>>(),
+                )
+            } else {
+                VoxelData::from_vec(
+                    (0..nz)
+                        .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                        .map(|(s, i)| value(s, i))
+                        .collect::<Vec<i32>>(),
+                )
+            };
+            let v = Volume::new(data, &shape, g.affine)?;
+            if (first.slope, first.intercept) == (1.0, 0.0) { v } else { v.with_scaling(first.slope, first.intercept)? }
+        } else {
+            let data: Vec<f32> = (0..nz)
+                .flat_map(|s| (0..plane).map(move |i| (s, i)))
+                .map(|(s, i)| {
+                    let f = &self.files[self.slices[s].0];
+                    (f64::from(value(s, i)) * f.slope + f.intercept) as f32
+                })
+                .collect();
+            Volume::new(VoxelData::from_vec(data), &shape, g.affine)?
+        };
+        vol = vol.with_affine(g.affine)?;
+        Ok(vol)
+    }
+}
+
+/// The range of stored values a file's pixel format can hold.
+fn stored_range(f: &FileInfo) -> (i64, i64) {
+    let b = u32::from(f.bits_stored);
+    if f.signed { (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1) } else { (0, (1i64 << b) - 1) }
+}
+
+/// A file's pixel data as stored values (masked to BitsStored, sign-extended where signed),
+/// all frames, row by row.
+fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
+    use dicom_pixeldata::PixelDecoder;
+    let path = f.path.as_path();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+    let start = scan::recognise(&bytes).ok_or_else(|| err(ErrorKind::BadMagic, path, "no longer a DICOM file"))?;
+    let parsed = header::parse(&bytes, start).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
+    let ts = parsed.ts.clone();
+    let known = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts);
+    match known {
+        None => return Err(err(ErrorKind::UnsupportedEncoding, path, format!("unknown transfer syntax {ts}"))),
+        Some(t) if !t.can_decode_all() => {
+            return Err(err(
+                ErrorKind::UnsupportedEncoding,
+                path,
+                format!("transfer syntax {ts} ({}) is not supported by this build", t.name()),
+            ));
+        }
+        Some(_) => {}
+    }
+    let pixels = header::Set::of(&parsed)
+        .get(dicom_dictionary_std::tags::PIXEL_DATA)
+        .ok_or_else(|| err(ErrorKind::Truncated, path, "no Pixel Data (7FE0,0010)"))?;
+    let values = f.rows * f.columns * f.frames;
+    let width = usize::from(f.bits_allocated / 8);
+    // What the header promises must fit what the file can hold before a decoder allocates it:
+    // native pixel data is in the file; compressed data decodes to at most 1024 times its size
+    // (RLE tops out at 64, lossless JPEG at 16 for 16-bit samples).
+    let need = values * width;
+    let native = known.is_some_and(|t| !t.is_encapsulated_pixel_data());
+    let room = if native { bytes.len() } else { bytes.len().saturating_mul(1024) };
+    if need > room {
+        return Err(err(
+            ErrorKind::Truncated,
+            path,
+            format!(
+                "Rows {} x Columns {} x {} frames need {need} bytes of pixels, more than this {}-byte file can hold",
+                f.rows,
+                f.columns,
+                f.frames,
+                bytes.len()
+            ),
+        ));
+    }
+    // Fragments after the basic offset table (the first item, possibly empty).
+    let fragments: Vec<&[u8]> = pixels.fragments().into_iter().skip(1).collect();
+    let decoded: Vec<u8> = if native {
+        let mut v = pixels.bytes().to_vec();
+        if !parsed.little && width > 1 {
+            // Explicit VR big endian: each sample's bytes reversed, to little endian.
+            v.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+        }
+        v
+    } else if ts == RLE_LOSSLESS {
+        // Our own RLE decoder: dicom-rs's indexes its segments without checks (a short segment
+        // panics), and this one decodes each frame straight into its place.
+        let frame = f.rows * f.columns * width;
+        if fragments.len() != f.frames {
+            return Err(err(
+                ErrorKind::BadHeader,
+                path,
+                format!("RLE pixel data: {} fragments for {} frames (one per frame)", fragments.len(), f.frames),
+            ));
+        }
+        let mut out = vec![0u8; need];
+        for (k, (frag, dst)) in fragments.iter().zip(out.chunks_exact_mut(frame)).enumerate() {
+            rle::decode_frame(frag, width, dst)
+                .map_err(|m| err(ErrorKind::BadHeader, path, format!("RLE frame {k}: {m}")))?;
+        }
+        out
+    } else {
+        // The other codecs (JPEG) through dicom-rs, on an object built here from the checked
+        // header values and fragments (its parser never reads the file).
+        use dicom_core::value::{PixelFragmentSequence, Value};
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        use dicom_dictionary_std::tags;
+        let us = |tag, v: usize| DataElement::new(tag, VR::US, PrimitiveValue::from(v as u16));
+        let frags: Vec<Vec<u8>> = fragments.iter().map(|f| f.to_vec()).collect();
+        let obj = dicom_object::InMemDicomObject::from_element_iter([
+            us(tags::ROWS, f.rows),
+            us(tags::COLUMNS, f.columns),
+            us(tags::SAMPLES_PER_PIXEL, 1),
+            us(tags::BITS_ALLOCATED, usize::from(f.bits_allocated)),
+            us(tags::BITS_STORED, usize::from(f.bits_stored)),
+            us(tags::HIGH_BIT, usize::from(f.bits_stored) - 1),
+            us(tags::PIXEL_REPRESENTATION, usize::from(f.signed)),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+            DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(f.frames.to_string())),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), frags)),
+            ),
+        ]);
+        let meta = dicom_object::FileMetaTableBuilder::new()
+            .transfer_syntax(ts.as_str())
+            .media_storage_sop_class_uid(f.sop_class.as_str())
+            .media_storage_sop_instance_uid("1.2.3")
+            .build()
+            .map_err(|e| err(ErrorKind::BadHeader, path, format!("{e}")))?;
+        let file = obj.with_exact_meta(meta);
+        // The codecs index their input with unchecked assumptions; a malformed stream must be
+        // an error naming the file, not a panic of the whole command.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            file.decode_pixel_data().map(|d| d.data().to_vec()).map_err(|e| format!("{e}"))
+        }))
+        .unwrap_or_else(|_| Err("the pixel data decoder failed on this file".into()))
+        .map_err(|m| err(ErrorKind::BadHeader, path, format!("pixel data: {m}")))?
+    };
+    if decoded.len() < values * width {
+        return Err(err(
+            ErrorKind::Truncated,
+            path,
+            format!("pixel data holds {} bytes, Rows x Columns x frames needs {}", decoded.len(), values * width),
+        ));
+    }
+    let bits = u32::from(f.bits_stored);
+    let shift = 32 - bits;
+    let fix = |v: u32| -> i32 {
+        // Keep the low BitsStored bits; sign-extend them where the values are signed.
+        let low = if bits == 32 { v } else { v & ((1u32 << bits) - 1) };
+        if f.signed { ((low << shift) as i32) >> shift } else { low as i32 }
+    };
+    let out: Vec<i32> = match width {
+        1 => decoded[..values].iter().map(|&b| fix(u32::from(b))).collect(),
+        2 => decoded[..values * 2].chunks_exact(2).map(|b| fix(u32::from(u16::from_le_bytes([b[0], b[1]])))).collect(),
+        _ => decoded[..values * 4].chunks_exact(4).map(|b| fix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect(),
+    };
+    Ok(out)
+}
+
+/// Which series to read when a folder holds several: its SeriesInstanceUID, or its index in
+/// [`Found::series`] (as `ctprep info` lists them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pick {
+    /// The only image series (two or more are an error listing them).
+    #[default]
+    Only,
+    Index(usize),
+    Uid(String),
+}
+
+impl std::str::FromStr for Pick {
+    type Err = std::convert::Infallible;
+
+    /// A number is an index, anything else a SeriesInstanceUID.
+    fn from_str(s: &str) -> std::result::Result<Pick, Self::Err> {
+        Ok(match s.parse::<usize>() {
+            Ok(i) => Pick::Index(i),
+            Err(_) => Pick::Uid(s.to_string()),
+        })
+    }
+}
+
+impl Series {
+    /// One line for listings: UID, description, slices, size, spacing.
+    pub fn summary(&self) -> String {
+        let f = &self.files[0];
+        let spacing = match self.geometry() {
+            Ok(g) => format!("{:.3} x {:.3} x {:.3} mm", g.spacing[0], g.spacing[1], g.spacing[2]),
+            Err(_) => "uneven or unplaceable".to_string(),
+        };
+        format!(
+            "{} \"{}\" {}, {} slices of {} x {}, {spacing}",
+            self.uid,
+            self.description,
+            self.modality,
+            self.slices.len(),
+            f.columns,
+            f.rows
+        )
+    }
+}
+
+impl Found {
+    /// The series `pick` names; with [`Pick::Only`], two or more series are an error listing
+    /// each (index, UID, description, slices, size, spacing).
+    pub fn pick(&self, path: &Path, pick: &Pick) -> Result<&Series> {
+        let listing =
+            || self.series.iter().enumerate().map(|(i, s)| format!("; {i}: {}", s.summary())).collect::<String>();
+        match pick {
+            Pick::Only => match self.series.len() {
+                0 => Err(err(ErrorKind::BadMagic, path, "no DICOM image series here")),
+                1 => Ok(&self.series[0]),
+                n => Err(err(
+                    ErrorKind::InvalidRequest,
+                    path,
+                    format!("{n} image series, pick one with --series INDEX|UID{}", listing()),
+                )),
+            },
+            Pick::Index(i) => self.series.get(*i).ok_or_else(|| {
+                err(ErrorKind::InvalidRequest, path, format!("no series {i}; the series here{}", listing()))
+            }),
+            Pick::Uid(uid) => self.series.iter().find(|s| &s.uid == uid).ok_or_else(|| {
+                err(ErrorKind::InvalidRequest, path, format!("no series {uid}; the series here{}", listing()))
+            }),
+        }
+    }
+}
+
+/// Whether `path` is DICOM input: a folder, or a file that is DICOM by content.
+pub fn is_dicom_input(path: &Path) -> bool {
+    path.is_dir() || is_dicom(path)
+}
+
+/// Read the series `pick` names from `path` (a folder, or one file of the series' folder).
+pub fn read(path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
+    read_found(&find(path)?, path, pick)
+}
+
+/// [`read`] from what [`find`] found at `path`.
+pub fn read_found(found: &Found, path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
+    // One file stands for its own series among the folder's others.
+    let own = (path.is_file() && *pick == Pick::Only)
+        .then(|| found.series.iter().find(|s| s.files.iter().any(|f| f.path == path)))
+        .flatten();
+    let series = match own {
+        Some(s) => s,
+        None => found.pick(path, pick)?,
+    };
+    Ok((series.read()?.with_path(path), series.clone()))
+}

@@ -1,0 +1,194 @@
+//! The synthetic series of `fixtures/dicom` (written by `fixtures/make_dicom_reference.py` with
+//! pydicom; `truth` is each series as written: its affine in ctprep's voxel order and its real
+//! values; `dcm2niix` what dcm2niix v1.0.20260724 made of it).
+
+use std::path::PathBuf;
+
+use ctprep_dicom::{Series, find};
+use serde_json::Value;
+
+fn reference() -> (PathBuf, Vec<Value>) {
+    let dir = ctprep_testdata::fixtures_dir().join("dicom");
+    let text = std::fs::read_to_string(dir.join("reference.json")).expect("fixtures/dicom/reference.json");
+    let json: Value = serde_json::from_str(&text).expect("JSON");
+    (dir, json["cases"].as_array().expect("cases").clone())
+}
+
+fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
+    cases.iter().find(|c| c["case"] == name).unwrap_or_else(|| panic!("case {name}"))
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+}
+
+/// `series` read and compared with `truth`: shape, affine (RAS) within 1e-4 mm, real values.
+fn check(name: &str, series: &Series, truth: &Value) {
+    let g = series.geometry().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let shape: Vec<usize> = floats(&truth["shape"]).iter().map(|&v| v as usize).collect();
+    assert_eq!(g.shape.to_vec(), shape, "{name}");
+    if let Some(want) = truth["affine_ras"].as_array() {
+        for (r, row) in want.iter().enumerate() {
+            for (c, w) in floats(row).iter().enumerate() {
+                assert!((g.affine.0[r][c] - w).abs() < 1e-4, "{name}: affine {:?} vs {want:?}", g.affine.0);
+            }
+        }
+    } else {
+        // One slice (no step): the in-plane columns and the origin, from its orientation,
+        // spacing and position (LPS to RAS).
+        let (o, ps, p) =
+            (floats(&truth["ImageOrientationPatient"]), floats(&truth["PixelSpacing"]), floats(&truth["positions"][0]));
+        let ras = |v: f64, r: usize| if r < 2 { -v } else { v };
+        for r in 0..3 {
+            let want = [ras(o[r] * ps[1], r), ras(o[3 + r] * ps[0], r), ras(p[r], r)];
+            let got = [g.affine.0[r][0], g.affine.0[r][1], g.affine.0[r][3]];
+            for (a, b) in got.iter().zip(want) {
+                assert!((a - b).abs() < 1e-4, "{name}: row {r}: {got:?} vs {want:?}");
+            }
+        }
+        assert!(g.single_slice_note.is_some(), "{name}");
+    }
+    let v = series.read().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got = v.scaled_f32();
+    let hu = floats(&truth["hu"]);
+    assert_eq!(got.len(), hu.len(), "{name}");
+    for (i, (g, w)) in got.iter().zip(&hu).enumerate() {
+        assert!((f64::from(*g) - w).abs() < 1e-3, "{name}: voxel {i}: {g} vs {w}");
+    }
+}
+
+#[test]
+fn every_readable_case_has_its_true_geometry_and_values() {
+    let (dir, cases) = reference();
+    let single = [
+        "axial_lps",
+        "oblique",
+        "tilt",
+        "implicit_le",
+        "no_preamble",
+        "big_endian",
+        "rle",
+        "bits12",
+        "uint16",
+        "per_slice_rescale",
+        "enhanced",
+        "not_dicom",
+    ];
+    for name in single {
+        let c = case(&cases, name);
+        let found = find(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(found.series.len(), 1, "{name}: {found:?}");
+        check(name, &found.series[0], &c["truth"][0]);
+    }
+}
+
+#[test]
+fn the_stored_type_follows_the_pixel_format() {
+    let (dir, _) = reference();
+    let dtype = |name: &str| {
+        find(&dir.join(name)).expect("as written").series[0].read().expect("as written").dtype().to_string()
+    };
+    assert_eq!(dtype("axial_lps"), "int16");
+    // 40000 stored: beyond int16, so uint16 with the intercept as scaling.
+    assert_eq!(dtype("uint16"), "uint16");
+    // Slopes that differ between slices: real values.
+    assert_eq!(dtype("per_slice_rescale"), "float32");
+    // Signed 12-bit values fit int16.
+    assert_eq!(dtype("bits12"), "int16");
+}
+
+#[test]
+fn voxels_land_where_dcm2niix_puts_them() {
+    // dcm2niix stores the rows reversed (its flipY); every voxel must still be at the same
+    // world point, within 1e-3 mm. Not the gantry-tilted case: dcm2niix's un-resliced output
+    // drops the tilt's shear from its sform (its `sform_max_abs_diff` to the true geometry is
+    // the 0.67 mm per slice the positions step off the normal); ctprep keeps the true step.
+    let (dir, cases) = reference();
+    for name in ["axial_lps", "oblique", "implicit_le", "no_preamble", "big_endian", "rle", "uint16", "enhanced"] {
+        let c = case(&cases, name);
+        let out = &c["dcm2niix"]["outputs"][0];
+        let flips = &out["matches_truth"][0];
+        let nifti = &out["nifti"];
+        let s: Vec<Vec<f64>> = nifti["sform"].as_array().expect("as written").iter().map(floats).collect();
+        let found = find(&dir.join(name)).expect("as written");
+        let g = found.series[0].geometry().expect("as written");
+        let n = g.shape;
+        let mut worst = 0f64;
+        for z in 0..n[2] {
+            for y in 0..n[1] {
+                for x in 0..n[0] {
+                    let ours = g.affine.apply([x as f64, y as f64, z as f64]);
+                    let flip = |f: &str, i: usize, len: usize| if flips[f] == true { len - 1 - i } else { i };
+                    let ijk = [flip("flip_columns", x, n[0]), flip("flip_rows", y, n[1]), flip("flip_slices", z, n[2])];
+                    for r in 0..3 {
+                        let theirs = (0..3).map(|k| s[r][k] * ijk[k] as f64).sum::<f64>() + s[r][3];
+                        worst = worst.max((theirs - ours[r]).abs());
+                    }
+                }
+            }
+        }
+        assert!(worst < 1e-3, "{name}: {worst} mm from dcm2niix's voxel");
+        // And the values there: dcm2niix's samples at its indices.
+        let v = found.series[0].read().expect("as written");
+        let vals = v.scaled_f32();
+        for (idx, want) in
+            nifti["sample_indices"].as_array().expect("as written").iter().zip(floats(&nifti["sample_values"]))
+        {
+            let i: Vec<usize> = floats(idx).iter().map(|&f| f as usize).collect();
+            let flip = |f: &str, i: usize, len: usize| if flips[f] == true { len - 1 - i } else { i };
+            let (x, y, z) =
+                (flip("flip_columns", i[0], n[0]), flip("flip_rows", i[1], n[1]), flip("flip_slices", i[2], n[2]));
+            let got = f64::from(vals[x + n[0] * (y + n[1] * z)]);
+            assert!((got - want).abs() < 1e-3, "{name}: dcm2niix voxel {i:?}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn localizers_and_non_images_are_skipped_with_a_line_each() {
+    let (dir, cases) = reference();
+    let found = find(&dir.join("localizer")).expect("as written");
+    assert_eq!(found.series.len(), 1);
+    assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+    assert!(found.skipped[0].why.contains("localizer"), "{:?}", found.skipped);
+    check("localizer", &found.series[0], &case(&cases, "localizer")["truth"][0]);
+    let found = find(&dir.join("not_dicom")).expect("as written");
+    // DICOMDIR is DICOM (no image: skipped); `.DS_Store` and the text file are not DICOM.
+    assert_eq!(found.not_dicom.len(), 2, "{found:?}");
+    assert_eq!(found.skipped.len(), 1, "{found:?}");
+}
+
+#[test]
+fn two_series_in_one_folder_are_two() {
+    let (dir, cases) = reference();
+    let found = find(&dir.join("two_series")).expect("as written");
+    assert_eq!(found.series.len(), 2);
+    for t in case(&cases, "two_series")["truth"].as_array().expect("as written") {
+        let s = found
+            .series
+            .iter()
+            .find(|s| s.description == t["label"].as_str().expect("as written"))
+            .expect("by description");
+        check("two_series", s, t);
+    }
+}
+
+#[test]
+fn bad_series_and_files_are_one_clear_error() {
+    let (dir, _) = reference();
+    // Uneven spacing: names the slices around the gap.
+    let e = find(&dir.join("uneven")).expect("as written").series[0].geometry().expect_err("an error").to_string();
+    assert!(e.contains("uneven slice spacing") && e.contains("5.000 mm"), "{e}");
+    // Two slices at one position: names both files.
+    let e = find(&dir.join("duplicate")).expect_err("an error").to_string();
+    assert!(e.contains("IM0005.dcm") && e.contains("IM0006.dcm") && e.contains("same position"), "{e}");
+    for (name, what) in
+        [("truncated", "IM0001"), ("bad_length", "declares 4294967280 bytes"), ("huge_matrix", "beyond any CT file")]
+    {
+        let e = match find(&dir.join(name)) {
+            Err(e) => e.to_string(),
+            Ok(found) => found.series[0].read().expect_err("an error").to_string(),
+        };
+        assert!(e.contains(what) && e.contains(name), "{name}: {e}");
+    }
+}

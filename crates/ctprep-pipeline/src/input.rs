@@ -1,0 +1,76 @@
+//! Reading an input volume, told apart by content: NIfTI, NRRD, or, with the `dicom` feature, a
+//! DICOM series (a folder, or one file of the series' folder). Every command reads its volumes
+//! through here, so each takes what the others take.
+
+use std::path::Path;
+
+use ctprep_io::{Result, Volume};
+
+/// Whether `path` is read as DICOM: a folder, or a file that is DICOM by content (never false
+/// for a folder, so a folder without the `dicom` feature gets that feature's error).
+pub fn is_dicom_input(path: &Path) -> bool {
+    #[cfg(feature = "dicom")]
+    return ctprep_dicom::is_dicom_input(path);
+    #[cfg(not(feature = "dicom"))]
+    path.is_dir()
+}
+
+/// The series a DICOM input reads when its folder holds several (`--series`): a
+/// SeriesInstanceUID or an index, as `ctprep info` lists them.
+#[cfg(feature = "dicom")]
+pub use ctprep_dicom::Pick;
+
+/// The volume at `path`: a NIfTI or NRRD file, or a DICOM series with its only image series.
+pub fn read_volume(path: &Path) -> Result<Volume> {
+    read_volume_picking(path, None)
+}
+
+/// [`read_volume`], with `series` naming the DICOM series to read where a folder holds several
+/// (ignored for NIfTI and NRRD).
+pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> {
+    read_volume_noted(path, series).map(|(v, _)| v)
+}
+
+/// [`read_volume_picking`] and what a user should hear about the reading, one line each: the
+/// DICOM files skipped and why, a non-CT modality (HU windows may not apply), a single slice's
+/// third axis.
+pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, Vec<String>)> {
+    if is_dicom_input(path) {
+        #[cfg(feature = "dicom")]
+        {
+            let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
+            let found = ctprep_dicom::find(path)?;
+            let (volume, s) = ctprep_dicom::read_found(&found, path, &pick)?;
+            let mut notes: Vec<String> =
+                found.skipped.iter().map(|k| format!("skipped {}: {}", k.path.display(), k.why)).collect();
+            if !s.modality.eq_ignore_ascii_case("CT") {
+                notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
+            }
+            if let Some(note) = s.geometry()?.single_slice_note {
+                notes.push(format!("{}: {note}", path.display()));
+            }
+            return Ok((volume, notes));
+        }
+        #[cfg(not(feature = "dicom"))]
+        {
+            let _ = series;
+            return Err(ctprep_io::Error::new(
+                ctprep_io::ErrorKind::InvalidRequest,
+                path,
+                "a folder: DICOM input needs ctprep built with the `dicom` feature",
+            ));
+        }
+    }
+    ctprep_io::read_volume(path).map(|v| (v, Vec::new())).map_err(with_dicom)
+}
+
+/// An error about a file that is none of the formats read: with the `dicom` feature, the
+/// message names DICOM among them.
+pub fn with_dicom(e: ctprep_io::Error) -> ctprep_io::Error {
+    #[cfg(feature = "dicom")]
+    if e.message().contains("not a NIfTI or NRRD file") {
+        let message = e.message().replace("not a NIfTI or NRRD file", "not a NIfTI, NRRD or DICOM file");
+        return ctprep_io::Error::new(e.kind(), e.path(), message);
+    }
+    e
+}
