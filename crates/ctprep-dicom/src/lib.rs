@@ -2,9 +2,11 @@
 //!
 //! - Files are found by content ([`scan::recognise`]: the `DICM` magic, or a data set that
 //!   starts as one), never by extension; `DICOMDIR`, `.DS_Store` and other files are skipped.
-//! - Each file's element structure is checked against its size before the parser sees it (a
-//!   corrupt length is an error, not a 4 GB allocation), then its header read up to the pixel
-//!   data, in parallel.
+//! - Each file's elements are read by [`scan::parse`], every length checked against the bytes
+//!   left (a corrupt length is an error, not a 4 GB allocation); headers and pixels come from
+//!   that tree, files in parallel. No DICOM parser reads the files' bytes (dicom-rs's read
+//!   malformed structures otherwise than a check before it could); dicom-rs decodes JPEG on
+//!   objects built from checked values.
 //! - Non-image objects (SR, PR, RTSTRUCT, KO, SEG) and localizers are skipped with one line
 //!   each; the rest are split into series by SeriesInstanceUID, orientation and matrix size.
 //! - Geometry ([`Geometry`]): slices ordered by their position along the slice normal (row x

@@ -1,8 +1,7 @@
-//! What a file is, before any DICOM library sees it: recognised by content (the `DICM` magic
-//! after the 128-byte preamble, or a data set that starts as one), and its element structure
-//! checked against the file's size. The parser allocates each element's declared length before
-//! reading it, so a corrupt length (a flipped bit, a cut file) must be caught here: every
-//! length, at every nesting level, within the bytes that remain.
+//! What a file is and what it holds: recognised by content (the `DICM` magic after the 128-byte
+//! preamble, or a data set that starts as one), then its elements read into a tree of ranges
+//! with every length, at every nesting level, within the bytes that remain (a flipped bit or a
+//! cut file is an error here, never an allocation of a declared length).
 
 use std::borrow::Cow;
 use std::ops::Range;
