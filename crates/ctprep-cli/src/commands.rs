@@ -74,7 +74,7 @@ enum Command {
     ///   ctprep check ct.nii.gz seg.nii.gz --json --tolerance 0.1
     #[command(verbatim_doc_comment)]
     Check(crate::check::CheckArgs),
-    /// Rewrite a NIfTI or NRRD file: reorient, change the stored type or format, recompress.
+    /// Rewrite a NIfTI or NRRD file or a DICOM series: reorient, change the stored type or format, recompress.
     ///
     /// Reorientation flips and permutes the voxel axes and updates the affine so every voxel
     /// keeps its world position (as nibabel's as_closest_canonical). Both sform and qform are
@@ -85,6 +85,8 @@ enum Command {
     ///   ctprep convert ct.nii ct_f32.nii.gz --dtype f32 --gzip-level 6
     ///
     ///   ctprep convert seg.nrrd seg.nii.gz
+    ///
+    ///   ctprep convert dicom_series/ ct.nii.gz --sidecar
     #[command(verbatim_doc_comment)]
     Convert {
         /// Input file (.nii, .nii.gz, .hdr/.img, .nrrd or .nhdr), or a DICOM folder (or one file of a
@@ -105,6 +107,19 @@ enum Command {
         /// gzip level for .nii.gz and gzip-encoded NRRD output, 0 (stored) to 9 (smallest).
         #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
         gzip_level: u32,
+        /// DICOM input: also write a BIDS-style JSON sidecar beside the output (its name with
+        /// .json for the format's extension): Modality, Manufacturer, ManufacturersModelName,
+        /// SoftwareVersions, BodyPartExamined, PatientPosition, SeriesDescription, ProtocolName,
+        /// SeriesNumber, AcquisitionNumber, ImageType, ScanOptions, SliceThickness, KVP,
+        /// ConvolutionKernel, XRayTubeCurrent, XRayExposure, ExposureTime (s), AcquisitionTime,
+        /// SeriesInstanceUID, ImageOrientationPatientDICOM, GantryTiltDegrees (from the slice
+        /// positions), those present. Nothing that identifies the patient, and no dates.
+        #[arg(long)]
+        sidecar: bool,
+        /// With --sidecar: also write the dates (AcquisitionDateTime, SeriesDate, StudyDate),
+        /// which the sidecar leaves out by default.
+        #[arg(long, requires = "sidecar")]
+        keep_dates: bool,
     },
     /// Clip HU to a window and map it linearly to [0, 1] (or --range, or u8/u16 for images).
     ///
@@ -649,8 +664,9 @@ fn run_command(command: Command) -> CmdResult {
     match command {
         Command::Info { file, json, counts } => info(&file, json, counts),
         Command::Check(args) => crate::check::run(&args),
-        Command::Convert { input, output, axcodes, dtype, gzip_level } => {
-            convert(&input, &output, axcodes, dtype, gzip_level).map(|_| ())
+        Command::Convert { input, output, axcodes, dtype, gzip_level, sidecar, keep_dates } => {
+            let sidecar = sidecar.then_some(Sidecar { keep_dates });
+            convert(&input, &output, axcodes, dtype, gzip_level, sidecar).map(|_| ())
         }
         Command::Demo { dir, shape } => demo(&dir, shape),
         Command::Window(args) => crate::window::run(&args),
@@ -933,15 +949,78 @@ pub(crate) fn convert_to(v: &Volume, t: DataType, input: &Path) -> Result<Volume
     Ok(converted)
 }
 
+/// `convert --sidecar`: what the sidecar holds.
+#[derive(Clone, Copy, Debug)]
+struct Sidecar {
+    keep_dates: bool,
+}
+
+/// The sidecar's path: `output` with `.json` for its format's extension.
+fn sidecar_path(output: &Path) -> PathBuf {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let stem = [".nii.gz", ".nii", ".nrrd", ".nhdr", ".hdr"]
+        .iter()
+        .find(|e| lower.ends_with(*e) && lower.len() > e.len())
+        .map_or(&name[..], |e| &name[..name.len() - e.len()]);
+    output.with_file_name(format!("{stem}.json"))
+}
+
+/// The sidecar of `series` as JSON (keys sorted, as dcm2niix's).
+#[cfg(feature = "dicom")]
+fn sidecar_json(series: &ctprep_dicom::Series, keep_dates: bool) -> Result<String, ctprep_io::Error> {
+    use ctprep_dicom::Field;
+    use serde_json::Value;
+    let number = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 9e15 { Value::from(v as i64) } else { Value::from(v) }
+    };
+    let mut map = serde_json::Map::new();
+    for (k, f) in series.sidecar(keep_dates)? {
+        let v = match f {
+            Field::Text(t) => Value::from(t),
+            Field::Texts(t) => Value::from(t),
+            Field::Number(n) => number(n),
+            Field::Numbers(n) => Value::from(n.into_iter().map(number).collect::<Vec<_>>()),
+        };
+        map.insert(k.to_string(), v);
+    }
+    map.insert("ConversionSoftware".into(), Value::from("ctprep"));
+    map.insert("ConversionSoftwareVersion".into(), Value::from(env!("CARGO_PKG_VERSION")));
+    Ok(serde_json::to_string_pretty(&Value::Object(map)).expect("a map of strings and numbers") + "\n")
+}
+
 fn convert(
     input: &Path,
     output: &Path,
     axcodes: AxcodesArg,
     dtype: DtypeArg,
     gzip_level: u32,
+    sidecar: Option<Sidecar>,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
     check_output_path(input, output)?;
-    let mut v = step("read", || read_volume(input))?;
+    let mut sidecar_text = None;
+    let mut v = if let Some(sc) = sidecar {
+        if !ctprep_pipeline::input::is_dicom_input(input) {
+            return Err(format!(
+                "{}: --sidecar writes a DICOM series' acquisition fields: this input is not DICOM",
+                input.display()
+            )
+            .into());
+        }
+        #[cfg(feature = "dicom")]
+        {
+            let (v, series) = step("read", || crate::input::read_dicom(input))?;
+            sidecar_text = Some(sidecar_json(&series, sc.keep_dates)?);
+            v
+        }
+        #[cfg(not(feature = "dicom"))]
+        {
+            let _ = sc;
+            return Err(format!("{}: DICOM input needs ctprep built with the `dicom` feature", input.display()).into());
+        }
+    } else {
+        step("read", || read_volume(input))?
+    };
     v = match axcodes {
         AxcodesArg::Keep => v,
         AxcodesArg::Canonical => v.to_closest_canonical()?,
@@ -961,6 +1040,13 @@ fn convert(
         );
     }
     step("write", || write_volume(&v, output, &WriteOptions::new().gzip_level(gzip_level)))?;
+    if let Some(text) = sidecar_text {
+        let path = sidecar_path(output);
+        ctprep_io::write_atomically(&path, |mut f| {
+            use std::io::Write as _;
+            f.write_all(text.as_bytes()).map_err(|e| ctprep_io::Error::io(&path, "write", e))
+        })?;
+    }
     Ok(v)
 }
 

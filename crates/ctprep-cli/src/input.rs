@@ -27,6 +27,16 @@ pub(crate) fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
     Ok(v)
 }
 
+/// The DICOM series at `path` (the one `--series` names) and its volume, its notes on stderr.
+#[cfg(feature = "dicom")]
+pub(crate) fn read_dicom(path: &Path) -> Result<(Volume, ctprep_dicom::Series)> {
+    let (v, s, notes) = ctprep_pipeline::input::read_dicom_noted(path, series())?;
+    for n in notes {
+        eprintln!("note: {}", crate::one_line(&n));
+    }
+    Ok((v, s))
+}
+
 /// The pipeline's input for `path`: a file it streams, or a DICOM series read whole first (the
 /// series `--series` names, its notes on stderr).
 pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {

@@ -167,3 +167,147 @@ fn skipped_files_and_other_modalities_are_one_line_each() {
     let o = ctprep(&["run", s(&case("localizer")), "--out", s(dir.path())]);
     assert!(o.status.success() && stderr(&o).contains("IM0000.dcm"), "{}", stderr(&o));
 }
+
+/// The keys `convert --sidecar` may write (README's list): anything else is a leak.
+const SIDECAR_KEYS: [&str; 27] = [
+    "Modality",
+    "Manufacturer",
+    "ManufacturersModelName",
+    "SoftwareVersions",
+    "BodyPartExamined",
+    "PatientPosition",
+    "SeriesDescription",
+    "ProtocolName",
+    "SeriesNumber",
+    "AcquisitionNumber",
+    "ImageType",
+    "ScanOptions",
+    "SliceThickness",
+    "KVP",
+    "ConvolutionKernel",
+    "XRayTubeCurrent",
+    "XRayExposure",
+    "ExposureTime",
+    "AcquisitionTime",
+    "SeriesInstanceUID",
+    "ImageOrientationPatientDICOM",
+    "GantryTiltDegrees",
+    "ConversionSoftware",
+    "ConversionSoftwareVersion",
+    "AcquisitionDateTime",
+    "SeriesDate",
+    "StudyDate",
+];
+
+/// `convert --sidecar` of `folder` into `dir`: the sidecar's JSON (its keys all documented).
+fn sidecar_of(folder: &std::path::Path, dir: &std::path::Path, keep_dates: bool) -> serde_json::Value {
+    let out = dir.join("series.nii.gz");
+    let mut args = vec!["convert", s(folder), s(&out), "--sidecar"];
+    if keep_dates {
+        args.push("--keep-dates");
+    }
+    let o = ctprep(&args);
+    assert!(o.status.success(), "{}: {}", folder.display(), stderr(&o));
+    let text = std::fs::read_to_string(dir.join("series.json")).expect("the sidecar beside the volume");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    for k in doc.as_object().expect("an object").keys() {
+        assert!(SIDECAR_KEYS.contains(&k.as_str()), "{}: undocumented key {k}", folder.display());
+    }
+    doc
+}
+
+/// Every field both ctprep's and dcm2niix's sidecar hold has the same value (dcm2niix writes
+/// its short vendor name for Manufacturer, "GE" for "GE MEDICAL SYSTEMS": compared as a
+/// prefix); returns how many fields were compared.
+fn same_as_dcm2niix(what: &str, ours: &serde_json::Value, theirs: &serde_json::Value) -> usize {
+    let mut compared = 0;
+    for (k, v) in ours.as_object().expect("an object") {
+        let Some(w) = theirs.get(k) else { continue };
+        // The multi-frame file's ManufacturerModelName (0008,1090) reads "None" (pydicom too);
+        // dcm2niix reports another element's text there.
+        if k.starts_with("ConversionSoftware") || (what == "dcmqi-23x38x3-multiframe" && k == "ManufacturersModelName")
+        {
+            continue;
+        }
+        if k == "Manufacturer" {
+            let (v, w) = (v.as_str().expect("text").to_lowercase(), w.as_str().expect("text").to_lowercase());
+            assert!(v.starts_with(&w), "{what}: Manufacturer {v} vs dcm2niix {w}");
+        } else if let (Some(a), Some(b)) = (v.as_f64(), w.as_f64()) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: {k} {v} vs dcm2niix {w}");
+        } else if k == "ImageOrientationPatientDICOM" {
+            // dcm2niix prints the cosines to 6 decimals.
+            let (a, b) = (v.as_array().expect("numbers"), w.as_array().expect("numbers"));
+            assert_eq!(a.len(), b.len(), "{what}: {k}");
+            for (a, b) in a.iter().zip(b) {
+                let (a, b) = (a.as_f64().expect("number"), b.as_f64().expect("number"));
+                assert!((a - b).abs() <= 5e-7, "{what}: {k} {v} vs dcm2niix {w}");
+            }
+        } else {
+            assert_eq!(v, w, "{what}: {k}");
+        }
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn sidecar_matches_dcm2niix_and_holds_no_patient_field() {
+    let text = std::fs::read_to_string(ctprep_testdata::fixtures_dir().join("dicom/reference.json")).expect("ref");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut compared = 0;
+    for c in json["cases"].as_array().expect("cases") {
+        let outputs = c["dcm2niix"]["outputs"].as_array().expect("outputs");
+        let name = c["case"].as_str().expect("name");
+        // ctprep refuses uneven spacing and two slices at one place (tested above).
+        if c["expect"] != "ok" || outputs.len() != 1 || ["uneven", "duplicate"].contains(&name) {
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ours = sidecar_of(&case(name), dir.path(), false);
+        compared += same_as_dcm2niix(name, &ours, &outputs[0]["sidecar"]);
+        // The fixtures' patient name, ID and dates (pydicom wrote them into every file).
+        let text = ours.to_string();
+        for leak in ["Fixture", "CTPREP0001", "2024", "20240102"] {
+            assert!(!text.contains(leak), "{name}: {leak} in {text}");
+        }
+    }
+    assert!(compared >= 40, "only {compared} fields compared with dcm2niix");
+    // Dates only when asked, in ISO form; and the tilt from the positions.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let doc = sidecar_of(&case("tilt"), dir.path(), true);
+    assert_eq!(doc["AcquisitionDateTime"], "2024-01-02T12:00:00.000000");
+    assert_eq!(doc["StudyDate"], "2024-01-02");
+    assert!((doc["GantryTiltDegrees"].as_f64().expect("tilt") - 15.0).abs() < 1e-3, "{doc}");
+    assert!(!doc.to_string().contains("Fixture"), "{doc}");
+    // Not DICOM: a clear error, nothing written; --keep-dates alone is a usage error.
+    let nifti = ctprep_testdata::fixtures_dir().join("pipeline/classic_input.nii.gz");
+    let o = ctprep(&["convert", s(&nifti), s(&dir.path().join("n.nii")), "--sidecar"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not DICOM") && !dir.path().join("n.nii").exists(), "{}", stderr(&o));
+    let o = ctprep(&["convert", s(&case("tilt")), s(&dir.path().join("k.nii")), "--keep-dates"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// The real series of `../shared/data/dicom`: their sidecars against dcm2niix's.
+#[test]
+fn sidecar_of_real_series_matches_dcm2niix() {
+    let Some(shared) = ctprep_testdata::shared_data_dir("sidecar_of_real_series_matches_dcm2niix") else {
+        return;
+    };
+    let text = std::fs::read_to_string(ctprep_testdata::fixtures_dir().join("dicom/shared_reference.json"))
+        .expect("shared reference");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut compared = 0;
+    for f in json["folders"].as_array().expect("folders") {
+        let name = f["folder"].as_str().expect("name");
+        let outputs = f["dcm2niix"]["outputs"].as_array().expect("outputs");
+        // JPEG-LS and JPEG 2000 need features off by default (their error is tested elsewhere).
+        if outputs.len() != 1 || name.contains("JLS") || name.contains("J2K") {
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ours = sidecar_of(&shared.join("dicom").join(name), dir.path(), false);
+        compared += same_as_dcm2niix(name, &ours, &outputs[0]["sidecar"]);
+    }
+    assert!(compared >= 40, "only {compared} fields compared with dcm2niix");
+}

@@ -49,6 +49,132 @@ pub struct FileInfo {
     pub acquisition_number: Option<i64>,
     pub instance_number: Option<i64>,
     pub manufacturer: String,
+    /// The acquisition fields a sidecar keeps ([`SIDECAR_FIELDS`]), those present, in that order.
+    pub acquisition: Vec<(&'static str, Field)>,
+    /// The dates, ISO 8601 (`AcquisitionDateTime`, `SeriesDate`, `StudyDate`, those present):
+    /// written to a sidecar only when asked.
+    pub dates: Vec<(&'static str, String)>,
+}
+
+/// One sidecar value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    Text(String),
+    Texts(Vec<String>),
+    Number(f64),
+    Numbers(Vec<f64>),
+}
+
+/// How a sidecar field is read from its element.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// The text, values joined by backslashes.
+    Text,
+    /// Each value.
+    Texts,
+    /// The first number.
+    Number,
+    /// The first number divided by 1000 (ms to s).
+    Milli,
+    /// A DICOM time (HHMMSS.FFFFFF) as HH:MM:SS.ffffff.
+    Time,
+}
+
+/// The acquisition fields of a sidecar, named as dcm2niix's BIDS sidecar names them, and their
+/// elements. Nothing that identifies a patient (name, ID, birth date, sex, age, weight, address),
+/// no institution, station, operator or physician, no dates (those come only with `dates`).
+pub const SIDECAR_FIELDS: [(&str, Tag); 19] = [
+    ("Modality", tags::MODALITY),
+    ("Manufacturer", tags::MANUFACTURER),
+    ("ManufacturersModelName", tags::MANUFACTURER_MODEL_NAME),
+    ("SoftwareVersions", tags::SOFTWARE_VERSIONS),
+    ("BodyPartExamined", tags::BODY_PART_EXAMINED),
+    ("PatientPosition", tags::PATIENT_POSITION),
+    ("SeriesDescription", tags::SERIES_DESCRIPTION),
+    ("ProtocolName", tags::PROTOCOL_NAME),
+    ("SeriesNumber", tags::SERIES_NUMBER),
+    ("AcquisitionNumber", tags::ACQUISITION_NUMBER),
+    ("ImageType", tags::IMAGE_TYPE),
+    ("ScanOptions", tags::SCAN_OPTIONS),
+    ("SliceThickness", tags::SLICE_THICKNESS),
+    ("KVP", tags::KVP),
+    ("ConvolutionKernel", tags::CONVOLUTION_KERNEL),
+    ("XRayTubeCurrent", tags::X_RAY_TUBE_CURRENT),
+    ("XRayExposure", tags::EXPOSURE),
+    ("ExposureTime", tags::EXPOSURE_TIME),
+    ("AcquisitionTime", tags::ACQUISITION_TIME),
+];
+
+fn kind(name: &str) -> Kind {
+    match name {
+        "ImageType" => Kind::Texts,
+        "SeriesNumber" | "AcquisitionNumber" | "SliceThickness" | "KVP" | "XRayTubeCurrent" | "XRayExposure" => {
+            Kind::Number
+        }
+        "ExposureTime" => Kind::Milli,
+        "AcquisitionTime" => Kind::Time,
+        _ => Kind::Text,
+    }
+}
+
+/// A DICOM time `HHMMSS.FFFFFF` (or `HH:MM:SS`, or fewer parts) as `HH:MM:SS.ffffff`; `None`
+/// when it is not one.
+pub(crate) fn iso_time(t: &str) -> Option<String> {
+    let t = t.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits: String = whole.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() % 2 == 1 || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let part = |i: usize| digits.get(2 * i..2 * i + 2).unwrap_or("00");
+    Some(format!("{}:{}:{}.{:0<6}", part(0), part(1), part(2), frac))
+}
+
+/// A DICOM date `YYYYMMDD` (or `YYYY.MM.DD`) as `YYYY-MM-DD`.
+pub(crate) fn iso_date(d: &str) -> Option<String> {
+    let digits: String = d.trim().chars().filter(|c| *c != '.').collect();
+    (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
+}
+
+fn sidecar_fields(obj: Set<'_>) -> Vec<(&'static str, Field)> {
+    let mut out = Vec::new();
+    for (name, tag) in SIDECAR_FIELDS {
+        let Some(v) = obj.get(tag) else { continue };
+        let texts: Vec<String> = v.strings().into_iter().filter(|s| !s.is_empty()).collect();
+        if texts.is_empty() {
+            continue;
+        }
+        let field = match kind(name) {
+            Kind::Text => Some(Field::Text(texts.join("\\"))),
+            Kind::Texts => Some(Field::Texts(texts)),
+            Kind::Number => float(obj, tag).map(Field::Number),
+            Kind::Milli => float(obj, tag).map(|v| Field::Number(v / 1000.0)),
+            Kind::Time => iso_time(&texts[0]).map(Field::Text),
+        };
+        if let Some(f) = field {
+            out.push((name, f));
+        }
+    }
+    out
+}
+
+fn dates(obj: Set<'_>) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let date = |tag| iso_date(&text(obj, tag));
+    if let Some(d) = date(tags::ACQUISITION_DATE) {
+        let t = iso_time(&text(obj, tags::ACQUISITION_TIME)).unwrap_or_else(|| "00:00:00.000000".into());
+        out.push(("AcquisitionDateTime", format!("{d}T{t}")));
+    }
+    for (name, tag) in [("SeriesDate", tags::SERIES_DATE), ("StudyDate", tags::STUDY_DATE)] {
+        if let Some(d) = date(tag) {
+            out.push((name, d));
+        }
+    }
+    out
 }
 
 /// A file that is DICOM but not an image of a volume: why it is skipped.
@@ -289,5 +415,26 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
         instance_number: int(obj, tags::INSTANCE_NUMBER),
         manufacturer: text(obj, tags::MANUFACTURER),
+        acquisition: sidecar_fields(obj),
+        dates: dates(obj),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{iso_date, iso_time};
+
+    #[test]
+    fn dicom_times_and_dates_in_iso_form() {
+        assert_eq!(iso_time("120000").as_deref(), Some("12:00:00.000000"));
+        assert_eq!(iso_time("094906.9").as_deref(), Some("09:49:06.900000"));
+        assert_eq!(iso_time("1130").as_deref(), Some("11:30:00.000000"));
+        assert_eq!(iso_time("11:29:36.5 ").as_deref(), Some("11:29:36.500000"));
+        for bad in ["", "1", "12a000", "120000.1234567", "1200000"] {
+            assert_eq!(iso_time(bad), None, "{bad}");
+        }
+        assert_eq!(iso_date("20240102").as_deref(), Some("2024-01-02"));
+        assert_eq!(iso_date("2024.01.02").as_deref(), Some("2024-01-02"));
+        assert_eq!(iso_date("202401"), None);
+    }
 }

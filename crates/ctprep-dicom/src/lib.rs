@@ -29,7 +29,7 @@ use ctprep_io::{Error, ErrorKind, Result, Volume, VoxelData};
 use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 use rayon::prelude::*;
 
-pub use header::{FileInfo, Skipped};
+pub use header::{Field, FileInfo, SIDECAR_FIELDS, Skipped};
 
 /// RLE Lossless (PS3.5 Annex G).
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
@@ -545,6 +545,25 @@ impl std::str::FromStr for Pick {
 }
 
 impl Series {
+    /// A BIDS-style sidecar of the series, as dcm2niix names its fields: the acquisition
+    /// fields of its first slice's file ([`SIDECAR_FIELDS`], those present), `SeriesInstanceUID`,
+    /// `ImageOrientationPatientDICOM`, `GantryTiltDegrees` (the angle between the slice step and
+    /// the normal, from the positions) and, with `keep_dates`, the dates (`AcquisitionDateTime`,
+    /// `SeriesDate`, `StudyDate`). No field that identifies the patient, and no date without
+    /// `keep_dates` (dcm2niix's default anonymisation keeps none either).
+    pub fn sidecar(&self, keep_dates: bool) -> Result<Vec<(&'static str, Field)>> {
+        let g = self.geometry()?;
+        let f = &self.files[self.slices[0].0];
+        let mut out = f.acquisition.clone();
+        out.push(("SeriesInstanceUID", Field::Text(self.uid.clone())));
+        out.push(("ImageOrientationPatientDICOM", Field::Numbers(f.orientation.to_vec())));
+        out.push(("GantryTiltDegrees", Field::Number((g.tilt_degrees * 1e4).round() / 1e4)));
+        if keep_dates {
+            out.extend(f.dates.iter().map(|(k, v)| (*k, Field::Text(v.clone()))));
+        }
+        Ok(out)
+    }
+
     /// One line for listings: UID, description, slices, size, spacing.
     pub fn summary(&self) -> String {
         let f = &self.files[0];

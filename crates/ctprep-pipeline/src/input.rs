@@ -37,20 +37,7 @@ pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> 
 pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, Vec<String>)> {
     if is_dicom_input(path) {
         #[cfg(feature = "dicom")]
-        {
-            let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
-            let found = ctprep_dicom::find(path)?;
-            let (volume, s) = ctprep_dicom::read_found(&found, path, &pick)?;
-            let mut notes: Vec<String> =
-                found.skipped.iter().map(|k| format!("skipped {}: {}", k.path.display(), k.why)).collect();
-            if !s.modality.eq_ignore_ascii_case("CT") {
-                notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
-            }
-            if let Some(note) = s.geometry()?.single_slice_note {
-                notes.push(format!("{}: {note}", path.display()));
-            }
-            return Ok((volume, notes));
-        }
+        return read_dicom_noted(path, series).map(|(v, _, notes)| (v, notes));
         #[cfg(not(feature = "dicom"))]
         {
             let _ = series;
@@ -62,6 +49,25 @@ pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, V
         }
     }
     ctprep_io::read_volume(path).map(|v| (v, Vec::new())).map_err(with_dicom)
+}
+
+/// The DICOM series at `path` (a folder, or one file of the series' folder; `series` as for
+/// [`read_volume_picking`]): its volume, the series (its files' headers, for a sidecar), and
+/// the notes of [`read_volume_noted`].
+#[cfg(feature = "dicom")]
+pub fn read_dicom_noted(path: &Path, series: Option<&str>) -> Result<(Volume, ctprep_dicom::Series, Vec<String>)> {
+    let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
+    let found = ctprep_dicom::find(path)?;
+    let (volume, s) = ctprep_dicom::read_found(&found, path, &pick)?;
+    let mut notes: Vec<String> =
+        found.skipped.iter().map(|k| format!("skipped {}: {}", k.path.display(), k.why)).collect();
+    if !s.modality.eq_ignore_ascii_case("CT") {
+        notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
+    }
+    if let Some(note) = s.geometry()?.single_slice_note {
+        notes.push(format!("{}: {note}", path.display()));
+    }
+    Ok((volume, s, notes))
 }
 
 /// An error about a file that is none of the formats read: with the `dicom` feature, the
