@@ -30,6 +30,19 @@ pub(crate) struct Cli {
     /// error listing them; one file of a series reads that series).
     #[arg(long, global = true, value_name = "INDEX|UID")]
     series: Option<String>,
+    /// With DICOM input: set the voxels that hold the series' PixelPaddingValue (outside the
+    /// scanner's field of view) to this real value (HU for CT), e.g. -1024. Without it they keep
+    /// their value and a note counts them. With shared RescaleSlope / RescaleIntercept the value
+    /// must be a whole stored value ((V - intercept) / slope).
+    #[arg(long, global = true, value_name = "V", allow_negative_numbers = true, value_parser = parse_finite)]
+    fill_padding: Option<f64>,
+}
+
+fn parse_finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s}: not a finite number")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -517,7 +530,7 @@ impl Sent {
 /// of printed. No signal handler (the embedding program keeps its own), nothing on stdout.
 pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
     crate::progress::set_quiet(cli.quiet);
-    crate::input::set_series(cli.series.clone());
+    crate::input::set_dicom(cli.series.clone(), cli.fill_padding);
     crate::tune::load(cli.profile.as_deref());
     match cli.command {
         Command::Run(a) => {
@@ -560,7 +573,7 @@ pub(crate) fn check_doc(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// [`run`] on the current thread pool.
 fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);
-    crate::input::set_series(cli.series.clone());
+    crate::input::set_dicom(cli.series.clone(), cli.fill_padding);
     // The commands that run kernels follow the profile; `tune` measures the kernels
     // themselves and no profile may steer it.
     if matches!(
@@ -998,8 +1011,7 @@ fn convert(
     sidecar: Option<Sidecar>,
 ) -> Result<Volume, Box<dyn std::error::Error>> {
     check_output_path(input, output)?;
-    let mut sidecar_text = None;
-    let mut v = if let Some(sc) = sidecar {
+    let (mut v, sidecar_text) = if let Some(sc) = sidecar {
         if !ctprep_pipeline::input::is_dicom_input(input) {
             return Err(format!(
                 "{}: --sidecar writes a DICOM series' acquisition fields: this input is not DICOM",
@@ -1010,16 +1022,15 @@ fn convert(
         #[cfg(feature = "dicom")]
         {
             let (v, series) = step("read", || crate::input::read_dicom(input))?;
-            sidecar_text = Some(sidecar_json(&series, sc.keep_dates)?);
-            v
+            (v, Some(sidecar_json(&series, sc.keep_dates)?))
         }
         #[cfg(not(feature = "dicom"))]
         {
-            let _ = sc;
+            let _ = sc.keep_dates;
             return Err(format!("{}: DICOM input needs ctprep built with the `dicom` feature", input.display()).into());
         }
     } else {
-        step("read", || read_volume(input))?
+        (step("read", || read_volume(input))?, None::<String>)
     };
     v = match axcodes {
         AxcodesArg::Keep => v,

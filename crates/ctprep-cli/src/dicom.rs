@@ -49,8 +49,16 @@ fn series_json(i: usize, s: &Series) -> serde_json::Value {
 
 pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
     let found = step("read", || find(path))?;
-    let one = detailed(&found, path);
-    let volume = one.map(|s| step("read", || s.read())).transpose()?;
+    let options = crate::input::dicom();
+    let one = match &options.series {
+        Some(pick) => Some(found.pick(path, &pick.parse().unwrap_or_default())?),
+        None => detailed(&found, path),
+    };
+    let read = one.map(|s| step("read", || s.read_with(options.fill_padding))).transpose()?;
+    let (volume, padding) = match read {
+        Some((v, p)) => (Some(v), p),
+        None => (None, None),
+    };
     if json {
         let mut doc = match &volume {
             Some(v) => serde_json::to_value(crate::commands::info_json(path, v))?,
@@ -62,6 +70,9 @@ pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
             "detailed": one.and_then(|s| found.series.iter().position(|x| std::ptr::eq(x, s))),
             "skipped": found.skipped.iter().map(|k| serde_json::json!({"path": k.path.display().to_string(), "why": k.why})).collect::<Vec<_>>(),
             "not_dicom": found.not_dicom.len(),
+            "padding": padding.map(|p| serde_json::json!({
+                "value": p.real, "stored": p.value, "voxels": p.voxels, "filled_with": p.filled,
+            })),
         });
         crate::sayln!("{}", serde_json::to_string(&doc)?)?;
         return Ok(());
@@ -95,6 +106,14 @@ pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
             fmt_num(g.step_spread * 100.0)
         );
         let _ = writeln!(s, "  gantry tilt {}°", fmt_num(g.tilt_degrees));
+        if let Some(p) = padding {
+            let what = match p.filled {
+                Some(v) => format!("; set to {}", fmt_num(v)),
+                None if p.voxels > 0 => " (outside the field of view; --fill-padding V sets them)".to_string(),
+                None => String::new(),
+            };
+            let _ = writeln!(s, "  padding     PixelPaddingValue {}: {} voxels{what}", fmt_num(p.real), p.voxels);
+        }
         if let Some(note) = &g.single_slice_note {
             let _ = writeln!(s, "  note        {note}");
         }

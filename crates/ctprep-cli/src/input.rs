@@ -1,26 +1,33 @@
 //! The commands' input volumes: NIfTI, NRRD or DICOM by content, the DICOM series the global
-//! `--series` names.
+//! `--series` names, its padding set as `--fill-padding` says.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use ctprep_io::{Result, SliceReader, Volume};
 use ctprep_pipeline::Input;
+use ctprep_pipeline::input::DicomOptions;
 
-static SERIES: OnceLock<Option<String>> = OnceLock::new();
+static DICOM: OnceLock<DicomOptions> = OnceLock::new();
 
-/// The `--series` of this process's command line (set once, before any read).
-pub(crate) fn set_series(series: Option<String>) {
-    let _ = SERIES.set(series);
+/// The `--series` and `--fill-padding` of this process's command line (set once, before any
+/// read).
+pub(crate) fn set_dicom(series: Option<String>, fill_padding: Option<f64>) {
+    let _ = DICOM.set(DicomOptions { series, fill_padding });
 }
 
-fn series() -> Option<&'static str> {
-    SERIES.get().and_then(|s| s.as_deref())
+pub(crate) fn dicom() -> DicomOptions {
+    DICOM.get().cloned().unwrap_or_default()
 }
 
 /// The volume at `path`.
 pub(crate) fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
-    let (v, notes) = ctprep_pipeline::input::read_volume_noted(path.as_ref(), series())?;
+    let path = path.as_ref();
+    let options = dicom();
+    if options.fill_padding.is_some() && !ctprep_pipeline::input::is_dicom_input(path) {
+        eprintln!("note: {}: not DICOM: --fill-padding changes nothing", path.display());
+    }
+    let (v, notes) = ctprep_pipeline::input::read_volume_with(path, &options)?;
     for n in notes {
         eprintln!("note: {}", crate::one_line(&n));
     }
@@ -30,7 +37,7 @@ pub(crate) fn read_volume(path: impl AsRef<Path>) -> Result<Volume> {
 /// The DICOM series at `path` (the one `--series` names) and its volume, its notes on stderr.
 #[cfg(feature = "dicom")]
 pub(crate) fn read_dicom(path: &Path) -> Result<(Volume, ctprep_dicom::Series)> {
-    let (v, s, notes) = ctprep_pipeline::input::read_dicom_noted(path, series())?;
+    let (v, s, notes) = ctprep_pipeline::input::read_dicom_noted(path, &dicom())?;
     for n in notes {
         eprintln!("note: {}", crate::one_line(&n));
     }

@@ -311,3 +311,30 @@ fn sidecar_of_real_series_matches_dcm2niix() {
     }
     assert!(compared >= 40, "only {compared} fields compared with dcm2niix");
 }
+
+#[test]
+fn padding_is_reported_and_filled_with_fill_padding() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (kept, filled) = (dir.path().join("kept.nii"), dir.path().join("filled.nii"));
+    let o = ctprep(&["convert", s(&case("bits12")), s(&kept)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4 voxels hold PixelPaddingValue -2000"), "{}", stderr(&o));
+    let o = ctprep(&["--fill-padding", "-1024", "convert", s(&case("bits12")), s(&filled)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("set to -1024"), "{}", stderr(&o));
+    let (a, b) = (read_volume(&kept).expect("written"), read_volume(&filled).expect("written"));
+    let changed: Vec<(f32, f32)> = a.scaled_f32().into_iter().zip(b.scaled_f32()).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed, vec![(-2000.0, -1024.0); 4]);
+    // `info` says it, in text and JSON; a fill that is no stored value is one error line.
+    let o = ctprep(&["info", s(&case("bits12"))]);
+    assert!(stdout(&o).contains("PixelPaddingValue -2000: 4 voxels"), "{}", stdout(&o));
+    let o = ctprep(&["--fill-padding", "-1024", "info", "--json", s(&case("bits12"))]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(doc["dicom"]["padding"]["voxels"], 4);
+    assert_eq!(doc["dicom"]["padding"]["filled_with"], -1024.0);
+    assert_eq!(doc["min"], -1024.0, "{doc}");
+    let o = ctprep(&["--fill-padding", "0.5", "convert", s(&case("bits12")), s(&dir.path().join("x.nii"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a stored value") && stderr(&o).lines().count() == 1, "{}", stderr(&o));
+    assert!(!dir.path().join("x.nii").exists());
+}

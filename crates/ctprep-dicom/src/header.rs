@@ -288,6 +288,20 @@ fn floats<const N: usize>(e: Option<Val<'_>>) -> Option<[f64; N]> {
     a.iter().all(|x| x.is_finite()).then_some(a)
 }
 
+/// PixelPaddingValue (0028,0120): US or SS as the pixels are unsigned or signed, which an
+/// implicit-VR file does not say (its 2 bytes are read by PixelRepresentation then).
+fn padding_value(obj: Set<'_>, signed: bool) -> Option<i64> {
+    let v = obj.get(tags::PIXEL_PADDING_VALUE)?;
+    match v.elem.vr.as_ref().map(|v| &v[..]) {
+        Some(b"US" | b"SS") => int(obj, tags::PIXEL_PADDING_VALUE),
+        _ => {
+            let b: [u8; 2] = v.bytes().get(..2)?.try_into().ok()?;
+            let b = if v.set.little { b } else { [b[1], b[0]] };
+            Some(if signed { i64::from(i16::from_le_bytes(b)) } else { i64::from(u16::from_le_bytes(b)) })
+        }
+    }
+}
+
 /// The first item of sequence `tag` in `obj`.
 fn first_item(obj: Set<'_>, tag: Tag) -> Option<Set<'_>> {
     obj.get(tag)?.items().first().copied()
@@ -411,7 +425,7 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
         bits_allocated: bits_allocated as u16,
         bits_stored: bits_stored as u16,
         signed,
-        padding: int(obj, tags::PIXEL_PADDING_VALUE),
+        padding: padding_value(obj, signed),
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
         instance_number: int(obj, tags::INSTANCE_NUMBER),
         manufacturer: text(obj, tags::MANUFACTURER),

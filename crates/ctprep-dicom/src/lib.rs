@@ -315,6 +315,13 @@ impl Series {
     /// RescaleIntercept as the volume's scaling, or `float32` real values where they differ
     /// between slices.
     pub fn read(&self) -> Result<Volume> {
+        self.read_with(None).map(|(v, _)| v)
+    }
+
+    /// [`Series::read`], and the voxels that hold their file's PixelPaddingValue (0028,0120):
+    /// counted, and set to the real value `fill` when given (stored as `(fill - intercept) /
+    /// slope`, which must then be a whole number; with per-slice scaling `fill` itself).
+    pub fn read_with(&self, fill: Option<f64>) -> Result<(Volume, Option<Padding>)> {
         let g = self.geometry()?;
         let [nx, ny, nz] = g.shape;
         let plane = nx * ny;
@@ -335,15 +342,53 @@ impl Series {
             }
         }
         let shared = self.files.iter().all(|f| (f.slope, f.intercept) == (first.slope, first.intercept));
+        // With shared scaling, `fill` as a stored value.
+        let fill_stored = match fill {
+            Some(v) if shared => {
+                let s = (v - first.intercept) / first.slope;
+                if !(s.is_finite() && s.fract() == 0.0 && s.abs() <= f64::from(i32::MAX)) {
+                    return Err(err(
+                        ErrorKind::InvalidRequest,
+                        &first.path,
+                        format!(
+                            "padding fill {v}: not a stored value of this series ((value - RescaleIntercept {}) / RescaleSlope {} = {s}); pick one that is",
+                            first.intercept, first.slope
+                        ),
+                    ));
+                }
+                Some(s as i32)
+            }
+            _ => None,
+        };
         // Each file's frames decoded once, in parallel, as i32 stored values.
-        let decoded: Vec<Vec<i32>> = self.files.par_iter().map(read_pixels).collect::<Result<_>>()?;
+        let mut decoded: Vec<Vec<i32>> = self.files.par_iter().map(read_pixels).collect::<Result<_>>()?;
+        // Padding: counted over the slices read (every frame of every file is one), replaced
+        // where a fill is given (the float branch below reads `padded` for that).
+        let padding = self.files.iter().find_map(|f| f.padding);
+        let mut padded = vec![Vec::new(); self.files.len()];
+        let mut count = 0;
+        for ((f, d), mark) in self.files.iter().zip(&mut decoded).zip(&mut padded) {
+            let Some(p) = f.padding else { continue };
+            *mark = d.iter().map(|&v| i64::from(v) == p).collect::<Vec<bool>>();
+            count += mark.iter().filter(|&&m| m).count();
+            if let Some(s) = fill_stored {
+                for (v, &m) in d.iter_mut().zip(mark.iter()) {
+                    if m {
+                        *v = s;
+                    }
+                }
+            }
+        }
         let value = |s: usize, i: usize| {
             let (f, k) = self.slices[s];
             decoded[f][k * plane + i]
         };
         let shape = [nx, ny, nz];
         let mut vol = if shared {
-            let (lo, hi) = stored_range(first);
+            let (mut lo, mut hi) = stored_range(first);
+            if let Some(s) = fill_stored.filter(|_| count > 0) {
+                (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
+            }
             let data = if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
                 VoxelData::from_vec(
                     (0..nz)
@@ -372,15 +417,38 @@ impl Series {
             let data: Vec<f32> = (0..nz)
                 .flat_map(|s| (0..plane).map(move |i| (s, i)))
                 .map(|(s, i)| {
-                    let f = &self.files[self.slices[s].0];
-                    (f64::from(value(s, i)) * f.slope + f.intercept) as f32
+                    let (fi, k) = self.slices[s];
+                    let f = &self.files[fi];
+                    match fill {
+                        Some(v) if padded[fi].get(k * plane + i) == Some(&true) => v as f32,
+                        _ => (f64::from(value(s, i)) * f.slope + f.intercept) as f32,
+                    }
                 })
                 .collect();
             Volume::new(VoxelData::from_vec(data), &shape, g.affine)?
         };
         vol = vol.with_affine(g.affine)?;
-        Ok(vol)
+        let padding = padding.map(|value| Padding {
+            value,
+            real: value as f64 * first.slope + first.intercept,
+            voxels: count,
+            filled: fill.filter(|_| count > 0),
+        });
+        Ok((vol, padding))
     }
+}
+
+/// The voxels of a series that hold its PixelPaddingValue (outside the scanner's field of view).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Padding {
+    /// PixelPaddingValue, stored.
+    pub value: i64,
+    /// Its real value (with the first slice's RescaleSlope / RescaleIntercept).
+    pub real: f64,
+    /// How many voxels hold it.
+    pub voxels: usize,
+    /// The real value they were set to, when a fill was given and any held it.
+    pub filled: Option<f64>,
 }
 
 /// The range of stored values a file's pixel format can hold.
@@ -621,13 +689,18 @@ pub fn read(path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
 
 /// [`read`] from what [`find`] found at `path`.
 pub fn read_found(found: &Found, path: &Path, pick: &Pick) -> Result<(Volume, Series)> {
-    // One file stands for its own series among the folder's others.
+    let series = pick_found(found, path, pick)?;
+    Ok((series.read()?.with_path(path), series.clone()))
+}
+
+/// The series `pick` names among what [`find`] found at `path`; a file given alone stands for
+/// its own series among the folder's others.
+pub fn pick_found<'a>(found: &'a Found, path: &Path, pick: &Pick) -> Result<&'a Series> {
     let own = (path.is_file() && *pick == Pick::Only)
         .then(|| found.series.iter().find(|s| s.files.iter().any(|f| f.path == path)))
         .flatten();
-    let series = match own {
-        Some(s) => s,
-        None => found.pick(path, pick)?,
-    };
-    Ok((series.read()?.with_path(path), series.clone()))
+    match own {
+        Some(s) => Ok(s),
+        None => found.pick(path, pick),
+    }
 }

@@ -192,3 +192,53 @@ fn bad_series_and_files_are_one_clear_error() {
         assert!(e.contains(what) && e.contains(name), "{name}: {e}");
     }
 }
+
+/// PixelPaddingValue: counted; with a fill, exactly those voxels change (stored value with
+/// shared scaling, the real value itself with per-slice scaling); a fill that is no stored
+/// value is an error.
+#[test]
+fn padding_voxels_are_counted_and_filled_where_asked() {
+    let (dir, cases) = reference();
+    let c = case(&cases, "bits12");
+    let shape: Vec<usize> = floats(&c["truth"][0]["shape"]).iter().map(|&v| v as usize).collect();
+    let at: Vec<usize> = c["padding_voxels"]
+        .as_array()
+        .expect("voxels")
+        .iter()
+        .map(|p| {
+            let p: Vec<usize> = floats(p).iter().map(|&v| v as usize).collect();
+            p[0] + shape[0] * (p[1] + shape[1] * p[2])
+        })
+        .collect();
+    let pad = c["padding_value"].as_f64().expect("value");
+    let hu = floats(&c["truth"][0]["hu"]);
+    let found = find(&dir.join("bits12")).expect("found");
+    let series = &found.series[0];
+    let (v, p) = series.read_with(None).expect("read");
+    let p = p.expect("the files' PixelPaddingValue");
+    assert_eq!((p.value as f64, p.real, p.voxels, p.filled), (pad, pad, at.len(), None));
+    let (w, p) = series.read_with(Some(-1024.0)).expect("read");
+    assert_eq!(p.expect("padding").filled, Some(-1024.0));
+    assert_eq!(w.dtype(), v.dtype());
+    for (i, (a, b)) in v.scaled_f32().iter().zip(w.scaled_f32()).enumerate() {
+        assert_eq!(f64::from(*a), hu[i], "voxel {i}");
+        let want = if at.contains(&i) { -1024.0 } else { *a };
+        assert_eq!(b, want, "voxel {i}");
+    }
+    // Per-slice scaling: float32 real values, the fill written as given.
+    let mut mixed = series.clone();
+    mixed.files[0].slope = 2.0;
+    let (m, _) = mixed.read_with(Some(-1024.5)).expect("read");
+    assert_eq!(m.dtype().to_string(), "float32");
+    let plane = shape[0] * shape[1];
+    for (i, b) in m.scaled_f32().iter().enumerate() {
+        let slope = if mixed.slices[i / plane].0 == 0 { 2.0 } else { 1.0 };
+        let want = if at.contains(&i) { -1024.5 } else { hu[i] * slope };
+        assert_eq!(f64::from(*b), want, "voxel {i}");
+    }
+    let e = series.read_with(Some(-1024.5)).expect_err("no stored value").to_string();
+    assert!(e.contains("not a stored value") && e.contains("-1024.5"), "{e}");
+    // No PixelPaddingValue: nothing to count.
+    let plain = find(&dir.join("axial_lps")).expect("found");
+    assert_eq!(plain.series[0].read_with(Some(-1024.0)).expect("read").1, None);
+}

@@ -20,6 +20,17 @@ pub fn is_dicom_input(path: &Path) -> bool {
 #[cfg(feature = "dicom")]
 pub use ctprep_dicom::Pick;
 
+/// How a DICOM input is read (NIfTI and NRRD ignore it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DicomOptions {
+    /// The series to read where a folder holds several: a SeriesInstanceUID or an index, as
+    /// `ctprep info` lists them.
+    pub series: Option<String>,
+    /// The real value (HU for CT) the voxels holding PixelPaddingValue are set to; without it
+    /// they keep their value and are counted in a note.
+    pub fill_padding: Option<f64>,
+}
+
 /// The volume at `path`: a NIfTI or NRRD file, or a DICOM series with its only image series.
 pub fn read_volume(path: &Path) -> Result<Volume> {
     read_volume_picking(path, None)
@@ -35,12 +46,18 @@ pub fn read_volume_picking(path: &Path, series: Option<&str>) -> Result<Volume> 
 /// DICOM files skipped and why, a non-CT modality (HU windows may not apply), a single slice's
 /// third axis.
 pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, Vec<String>)> {
+    read_volume_with(path, &DicomOptions { series: series.map(str::to_string), ..DicomOptions::default() })
+}
+
+/// [`read_volume_noted`] with every DICOM option: the series, and the padding fill (the
+/// padding voxels' count and value among the notes).
+pub fn read_volume_with(path: &Path, dicom: &DicomOptions) -> Result<(Volume, Vec<String>)> {
     if is_dicom_input(path) {
         #[cfg(feature = "dicom")]
-        return read_dicom_noted(path, series).map(|(v, _, notes)| (v, notes));
+        return read_dicom_noted(path, dicom).map(|(v, _, notes)| (v, notes));
         #[cfg(not(feature = "dicom"))]
         {
-            let _ = series;
+            let _ = dicom;
             return Err(ctprep_io::Error::new(
                 ctprep_io::ErrorKind::InvalidRequest,
                 path,
@@ -51,16 +68,42 @@ pub fn read_volume_noted(path: &Path, series: Option<&str>) -> Result<(Volume, V
     ctprep_io::read_volume(path).map(|v| (v, Vec::new())).map_err(with_dicom)
 }
 
-/// The DICOM series at `path` (a folder, or one file of the series' folder; `series` as for
-/// [`read_volume_picking`]): its volume, the series (its files' headers, for a sidecar), and
-/// the notes of [`read_volume_noted`].
+/// The DICOM series at `path` (a folder, or one file of the series' folder) as `dicom` says:
+/// its volume, the series (its files' headers, for a sidecar), and the notes of
+/// [`read_volume_noted`].
 #[cfg(feature = "dicom")]
-pub fn read_dicom_noted(path: &Path, series: Option<&str>) -> Result<(Volume, ctprep_dicom::Series, Vec<String>)> {
-    let pick: Pick = series.map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
+pub fn read_dicom_noted(path: &Path, dicom: &DicomOptions) -> Result<(Volume, ctprep_dicom::Series, Vec<String>)> {
+    let pick: Pick = dicom.series.as_deref().map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
     let found = ctprep_dicom::find(path)?;
-    let (volume, s) = ctprep_dicom::read_found(&found, path, &pick)?;
+    let s = ctprep_dicom::pick_found(&found, path, &pick)?;
+    let (volume, padding) = s.read_with(dicom.fill_padding)?;
+    let volume = volume.with_path(path);
+    let s = s.clone();
     let mut notes: Vec<String> =
         found.skipped.iter().map(|k| format!("skipped {}: {}", k.path.display(), k.why)).collect();
+    match padding {
+        Some(p) if p.voxels > 0 => notes.push(match p.filled {
+            Some(v) => format!(
+                "{}: {} voxels held PixelPaddingValue {} (outside the field of view): set to {v}",
+                path.display(),
+                p.voxels,
+                p.real
+            ),
+            None => format!(
+                "{}: {} voxels hold PixelPaddingValue {} (outside the field of view; --fill-padding V sets them to V)",
+                path.display(),
+                p.voxels,
+                p.real
+            ),
+        }),
+        _ if dicom.fill_padding.is_some() => {
+            notes.push(format!(
+                "{}: no voxel holds a PixelPaddingValue: --fill-padding changes nothing",
+                path.display()
+            ));
+        }
+        _ => {}
+    }
     if !s.modality.eq_ignore_ascii_case("CT") {
         notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
     }
