@@ -47,6 +47,8 @@ pub struct FileInfo {
     pub signed: bool,
     pub padding: Option<i64>,
     pub acquisition_number: Option<i64>,
+    /// TemporalPositionIdentifier (0020,0100).
+    pub temporal_position: Option<i64>,
     pub instance_number: Option<i64>,
     pub manufacturer: String,
     /// The acquisition fields a sidecar keeps ([`SIDECAR_FIELDS`]), those present, in that order.
@@ -427,6 +429,7 @@ pub fn read(path: &Path, bytes: &[u8], start: Start) -> Result<Header, String> {
         signed,
         padding: padding_value(obj, signed),
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
+        temporal_position: int(obj, tags::TEMPORAL_POSITION_IDENTIFIER),
         instance_number: int(obj, tags::INSTANCE_NUMBER),
         manufacturer: text(obj, tags::MANUFACTURER),
         acquisition: sidecar_fields(obj),

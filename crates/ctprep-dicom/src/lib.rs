@@ -8,7 +8,9 @@
 //!   malformed structures otherwise than a check before it could); dicom-rs decodes JPEG on
 //!   objects built from checked values.
 //! - Non-image objects (SR, PR, RTSTRUCT, KO, SEG) and localizers are skipped with one line
-//!   each; the rest are split into series by SeriesInstanceUID, orientation and matrix size.
+//!   each; the rest are split into series by SeriesInstanceUID and orientation, and a series
+//!   that holds its positions more than once by acquisition (one volume per AcquisitionNumber,
+//!   then TemporalPositionIdentifier); one orientation in two matrix sizes is an error.
 //! - Geometry ([`Geometry`]): slices ordered by their position along the slice normal (row x
 //!   column cosines), never by file name or InstanceNumber; the slice step from the positions
 //!   (never SliceThickness or SpacingBetweenSlices), gantry tilt kept as the affine's true
@@ -47,7 +49,14 @@ pub struct Series {
     pub files: Vec<FileInfo>,
     /// Each slice as (file index, frame index), ordered along the slice normal.
     pub slices: Vec<(usize, usize)>,
+    /// Set when the SeriesInstanceUID holds the same positions more than once (a dynamic scan)
+    /// and this series is one of its acquisitions: (AcquisitionNumber,
+    /// TemporalPositionIdentifier).
+    pub acquisition: Option<Acquisition>,
 }
+
+/// An acquisition of a series: (AcquisitionNumber, TemporalPositionIdentifier).
+pub type Acquisition = (Option<i64>, Option<i64>);
 
 /// What a folder (or one file's folder) holds.
 #[derive(Clone, Debug, Default)]
@@ -110,7 +119,7 @@ fn file_header(path: &Path) -> Result<Option<header::Header>> {
 
 /// The series of a folder, or of the folder of one file (`path`): headers read in parallel,
 /// non-images and localizers skipped, the rest split into series (SeriesInstanceUID, then
-/// orientation and matrix size) and each series' slices ordered along its normal.
+/// orientation, acquisition where positions repeat) and each series' slices ordered along its normal.
 pub fn find(path: &Path) -> Result<Found> {
     let (_, files) = folder_files(path)?;
     let headers: Vec<(PathBuf, Option<header::Header>)> =
@@ -137,6 +146,28 @@ pub fn find(path: &Path) -> Result<Found> {
             None => groups.push((k, vec![f])),
         }
     }
+    // Slices of one series and orientation with two matrix sizes cannot form one stack.
+    for (i, (k, files)) in groups.iter().enumerate() {
+        let other = groups.iter().enumerate().find(|(j, (g, _))| *j != i && g.0 == k.0 && g.1 == k.1);
+        if let Some((_, (g, others))) = other
+            && (files.len(), &files[0].path) < (others.len(), &others[0].path)
+        {
+            return Err(err(
+                ErrorKind::BadHeader,
+                &files[0].path,
+                format!(
+                    "slices of one series and orientation with mixed matrix sizes: this file is {} x {} (columns x rows; {} such), {} others are {} x {} (such as {})",
+                    k.3,
+                    k.2,
+                    files.len(),
+                    others.len(),
+                    g.3,
+                    g.2,
+                    others[0].path.display()
+                ),
+            ));
+        }
+    }
     // A group of a few slices in another orientation than a larger group of the same series:
     // localizers not marked as such.
     let mut series = Vec::new();
@@ -149,18 +180,45 @@ pub fn find(path: &Path) -> Result<Found> {
             for f in files {
                 found.skipped.push(Skipped {
                     path: f.path.clone(),
-                    why: "a localizer (another orientation or size than the rest of its series)".into(),
+                    why: "a localizer (another orientation than the rest of its series)".into(),
                 });
             }
             continue;
         }
-        series.push(files.clone());
+        series.extend(acquisitions(files.clone()));
     }
-    for files in series {
-        found.series.push(order(files)?);
+    for (files, acquisition) in series {
+        found.series.push(Series { acquisition, ..order(files)? });
     }
-    found.series.sort_by(|a, b| (&a.uid, a.files[0].path.as_path()).cmp(&(&b.uid, b.files[0].path.as_path())));
+    found.series.sort_by(|a, b| {
+        (&a.uid, a.acquisition, a.files[0].path.as_path()).cmp(&(&b.uid, b.acquisition, b.files[0].path.as_path()))
+    });
     Ok(found)
+}
+
+/// The files of one stack split by acquisition (AcquisitionNumber, then
+/// TemporalPositionIdentifier) when it holds a position more than once and those tell the
+/// repeats apart (a dynamic scan: one volume per acquisition, as dcm2niix's 4-D volumes);
+/// otherwise the files as they are (a sequential scan numbers each rotation's slices as an
+/// acquisition of their own, at positions of their own: one volume, as dcm2niix makes it).
+fn acquisitions(files: Vec<FileInfo>) -> Vec<(Vec<FileInfo>, Option<Acquisition>)> {
+    let n = directions(&files[0].orientation).2;
+    let mut along: Vec<f64> = files.iter().flat_map(|f| f.positions.iter().map(|p| dot(*p, n))).collect();
+    along.sort_by(f64::total_cmp);
+    let repeats = along.windows(2).any(|w| (w[1] - w[0]).abs() < 1e-3);
+    let tag = |f: &FileInfo| (f.acquisition_number, f.temporal_position);
+    let mut parts: Vec<(Acquisition, Vec<FileInfo>)> = Vec::new();
+    for f in files {
+        match parts.iter_mut().find(|(t, _)| *t == tag(&f)) {
+            Some((_, fs)) => fs.push(f),
+            None => parts.push((tag(&f), vec![f])),
+        }
+    }
+    if repeats && parts.len() > 1 {
+        parts.into_iter().map(|(t, fs)| (fs, Some(t))).collect()
+    } else {
+        vec![(parts.into_iter().flat_map(|(_, fs)| fs).collect(), None)]
+    }
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -215,6 +273,7 @@ fn order(files: Vec<FileInfo>) -> Result<Series> {
         modality: first.modality.clone(),
         slices: slices.iter().map(|s| (s.1, s.2)).collect(),
         files,
+        acquisition: None,
     })
 }
 
@@ -639,8 +698,16 @@ impl Series {
             Ok(g) => format!("{:.3} x {:.3} x {:.3} mm", g.spacing[0], g.spacing[1], g.spacing[2]),
             Err(_) => "uneven or unplaceable".to_string(),
         };
+        let part = match self.acquisition {
+            Some((a, t)) => {
+                let a = a.map(|a| format!(" AcquisitionNumber {a}")).unwrap_or_default();
+                let t = t.map(|t| format!(" TemporalPositionIdentifier {t}")).unwrap_or_default();
+                format!(" ({}),", format!("{a}{t}").trim_start())
+            }
+            None => String::new(),
+        };
         format!(
-            "{} \"{}\" {}, {} slices of {} x {}, {spacing}",
+            "{} \"{}\"{part} {}, {} slices of {} x {}, {spacing}",
             self.uid,
             self.description,
             self.modality,
@@ -670,9 +737,22 @@ impl Found {
             Pick::Index(i) => self.series.get(*i).ok_or_else(|| {
                 err(ErrorKind::InvalidRequest, path, format!("no series {i}; the series here{}", listing()))
             }),
-            Pick::Uid(uid) => self.series.iter().find(|s| &s.uid == uid).ok_or_else(|| {
-                err(ErrorKind::InvalidRequest, path, format!("no series {uid}; the series here{}", listing()))
-            }),
+            Pick::Uid(uid) => {
+                let named: Vec<&Series> = self.series.iter().filter(|s| &s.uid == uid).collect();
+                match named[..] {
+                    [one] => Ok(one),
+                    [] => Err(err(
+                        ErrorKind::InvalidRequest,
+                        path,
+                        format!("no series {uid}; the series here{}", listing()),
+                    )),
+                    _ => Err(err(
+                        ErrorKind::InvalidRequest,
+                        path,
+                        format!("series {uid} holds {} acquisitions, pick one by index{}", named.len(), listing()),
+                    )),
+                }
+            }
         }
     }
 }

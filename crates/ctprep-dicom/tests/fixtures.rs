@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ctprep_dicom::{Series, find};
+use ctprep_dicom::{Pick, Series, find};
 use serde_json::Value;
 
 fn reference() -> (PathBuf, Vec<Value>) {
@@ -241,4 +241,46 @@ fn padding_voxels_are_counted_and_filled_where_asked() {
     // No PixelPaddingValue: nothing to count.
     let plain = find(&dir.join("axial_lps")).expect("found");
     assert_eq!(plain.series[0].read_with(Some(-1024.0)).expect("read").1, None);
+}
+
+/// One series holding its positions twice (AcquisitionNumber 1 and 2, a dynamic scan) is two
+/// volumes, one per acquisition (dcm2niix makes them one 4-D volume); a sequential scan whose
+/// acquisitions sit at positions of their own stays one volume (as dcm2niix makes it).
+#[test]
+fn repeated_positions_split_by_acquisition() {
+    let (dir, cases) = reference();
+    let c = case(&cases, "two_acquisitions");
+    let found = find(&dir.join("two_acquisitions")).expect("as written");
+    assert_eq!(found.series.len(), 2, "{found:?}");
+    let dcm2niix = floats(&c["dcm2niix"]["outputs"][0]["nifti"]["shape"]);
+    assert_eq!(dcm2niix, [7.0, 5.0, 4.0, 2.0], "dcm2niix's one 4-D volume");
+    for (i, (s, truth)) in found.series.iter().zip(c["truth"].as_array().expect("truth")).enumerate() {
+        assert_eq!(s.acquisition, Some((Some(i as i64 + 1), None)));
+        assert_eq!(s.slices.len() as f64, dcm2niix[2]);
+        check("two_acquisitions", s, truth);
+    }
+    assert!(found.series[1].summary().contains("AcquisitionNumber 2"), "{}", found.series[1].summary());
+    // The UID names both: picking by it is an error listing them; an index picks one.
+    let path = dir.join("two_acquisitions");
+    let e = found.pick(&path, &Pick::Uid(found.series[0].uid.clone())).expect_err("ambiguous").to_string();
+    assert!(e.contains("2 acquisitions") && e.contains("1: "), "{e}");
+    assert!(std::ptr::eq(found.pick(&path, &Pick::Index(1)).expect("picked"), &found.series[1]));
+
+    let c = case(&cases, "acquisition_groups");
+    let found = find(&dir.join("acquisition_groups")).expect("as written");
+    assert_eq!(found.series.len(), 1, "{found:?}");
+    assert_eq!(found.series[0].acquisition, None);
+    assert_eq!(c["dcm2niix"]["outputs"].as_array().expect("outputs").len(), 1);
+    check("acquisition_groups", &found.series[0], &c["truth"][0]);
+}
+
+/// Slices of one series' orientation in two matrix sizes: one error naming a file of the
+/// fewer and both sizes (dcm2niix splits the odd slice off and warns of the gap it leaves).
+#[test]
+fn mixed_matrix_sizes_in_one_stack_are_an_error() {
+    let (dir, cases) = reference();
+    let odd = case(&cases, "mixed_matrix")["odd_file"].as_str().expect("name").to_string();
+    let e = find(&dir.join("mixed_matrix")).expect_err("an error").to_string();
+    assert!(e.contains(&odd) && e.contains("mixed matrix sizes") && e.contains("8 x 5") && e.contains("7 x 5"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
 }
