@@ -1,6 +1,6 @@
 //! Series assembly: up to eight files cut from the input at each `|||` (each a DICOM file or
-//! not), gathered into series, ordered and read: no panic, and the slices of each series are
-//! ordered along its normal with no two at one position.
+//! not), gathered into series, ordered and read (uneven slices resampled too): no panic, and the
+//! slices of each series are ordered along its normal with no two at one position.
 #![no_main]
 
 use ctprep_fuzz::scratch;
@@ -24,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(g) = s.geometry() {
             assert_eq!(g.shape[2], s.slices.len());
             let _ = s.read();
+        }
+        // Uneven slices onto a uniform stack, the padding filled: bounded, no panic.
+        for uneven in [ctprep_dicom::Uneven::Linear, ctprep_dicom::Uneven::Nearest] {
+            if let Ok(g) = s.geometry_with(uneven) {
+                assert!(g.shape[2] <= 4 * s.slices.len());
+                let options = ctprep_dicom::ReadOptions { fill_padding: Some(-1024.0), uneven };
+                let _ = s.read_with(&options);
+            }
         }
     }
 });

@@ -36,6 +36,13 @@ pub(crate) struct Cli {
     /// must be a whole stored value ((V - intercept) / slope).
     #[arg(long, global = true, value_name = "V", allow_negative_numbers = true, value_parser = parse_finite)]
     fill_padding: Option<f64>,
+    /// With DICOM input: what slices unevenly spaced along the normal (a step more than 1 % off
+    /// the median: a missing slice, mixed thicknesses) do: `error` (the default) names where;
+    /// `resample` interpolates linearly along the normal, from the slices at their true
+    /// positions, onto a uniform stack from the first slice to the last at about the median
+    /// step (float32 real values), and says so.
+    #[arg(long, global = true, value_name = "error|resample", value_parser = ["error", "resample"])]
+    uneven: Option<String>,
 }
 
 fn parse_finite(s: &str) -> Result<f64, String> {
@@ -530,7 +537,7 @@ impl Sent {
 /// of printed. No signal handler (the embedding program keeps its own), nothing on stdout.
 pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
     crate::progress::set_quiet(cli.quiet);
-    crate::input::set_dicom(cli.series.clone(), cli.fill_padding);
+    crate::input::set_dicom(cli.series.clone(), cli.fill_padding, cli.uneven.as_deref() == Some("resample"));
     crate::tune::load(cli.profile.as_deref());
     match cli.command {
         Command::Run(a) => {
@@ -573,7 +580,7 @@ pub(crate) fn check_doc(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// [`run`] on the current thread pool.
 fn run_here(cli: Cli) -> CmdResult {
     crate::progress::set_quiet(cli.quiet);
-    crate::input::set_dicom(cli.series.clone(), cli.fill_padding);
+    crate::input::set_dicom(cli.series.clone(), cli.fill_padding, cli.uneven.as_deref() == Some("resample"));
     // The commands that run kernels follow the profile; `tune` measures the kernels
     // themselves and no profile may steer it.
     if matches!(

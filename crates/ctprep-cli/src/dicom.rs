@@ -54,7 +54,11 @@ pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
         Some(pick) => Some(found.pick(path, &pick.parse().unwrap_or_default())?),
         None => detailed(&found, path),
     };
-    let read = one.map(|s| step("read", || s.read_with(options.fill_padding))).transpose()?;
+    let read_options = ctprep_dicom::ReadOptions {
+        fill_padding: options.fill_padding,
+        uneven: if options.resample_uneven { ctprep_dicom::Uneven::Linear } else { ctprep_dicom::Uneven::Error },
+    };
+    let read = one.map(|s| step("read", || s.read_with(&read_options))).transpose()?;
     let (volume, padding) = match read {
         Some((v, p)) => (Some(v), p),
         None => (None, None),
@@ -95,7 +99,7 @@ pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
     }
     if let (Some(x), Some(v)) = (one, &volume) {
         let f = &x.files[0];
-        let g = x.geometry()?;
+        let g = x.geometry_with(read_options.uneven)?;
         let _ = writeln!(s, "  series      {} \"{}\", modality {}", x.uid, x.description, x.modality);
         let _ = writeln!(s, "  transfer    {} ({})", f.transfer_syntax, transfer_syntax_name(&f.transfer_syntax));
         let _ = writeln!(
@@ -114,7 +118,7 @@ pub(crate) fn info(path: &Path, json: bool) -> CmdResult {
             };
             let _ = writeln!(s, "  padding     PixelPaddingValue {}: {} voxels{what}", fmt_num(p.real), p.voxels);
         }
-        if let Some(note) = &g.single_slice_note {
+        for note in [&g.single_slice_note, &g.resampled].into_iter().flatten() {
             let _ = writeln!(s, "  note        {note}");
         }
         if !x.modality.eq_ignore_ascii_case("CT") {

@@ -10,10 +10,10 @@ use ctprep_pipeline::input::DicomOptions;
 
 static DICOM: OnceLock<DicomOptions> = OnceLock::new();
 
-/// The `--series` and `--fill-padding` of this process's command line (set once, before any
+/// The `--series`, `--fill-padding` and `--uneven` of this process's command line (set once, before any
 /// read).
-pub(crate) fn set_dicom(series: Option<String>, fill_padding: Option<f64>) {
-    let _ = DICOM.set(DicomOptions { series, fill_padding });
+pub(crate) fn set_dicom(series: Option<String>, fill_padding: Option<f64>, resample_uneven: bool) {
+    let _ = DICOM.set(DicomOptions { series, fill_padding, resample_uneven });
 }
 
 pub(crate) fn dicom() -> DicomOptions {

@@ -339,3 +339,22 @@ fn padding_is_reported_and_filled_with_fill_padding() {
     assert!(stderr(&o).contains("not a stored value") && stderr(&o).lines().count() == 1, "{}", stderr(&o));
     assert!(!dir.path().join("x.nii").exists());
 }
+
+#[test]
+fn uneven_spacing_is_an_error_unless_resampled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = ctprep(&["run", s(&case("uneven")), "--out", s(dir.path())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--uneven resample"), "{}", stderr(&o));
+    let o = ctprep(&["--uneven", "resample", "run", s(&case("uneven")), "--out", s(dir.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interpolated linearly along the normal onto 6 slices"), "{}", stderr(&o));
+    assert!(dir.path().join("uneven_window.nii.gz").exists());
+    // The same volume `convert` writes: 6 slices 2.5 mm apart.
+    let out = dir.path().join("u.nii");
+    assert!(ctprep(&["--uneven", "resample", "convert", s(&case("uneven")), s(&out)]).status.success());
+    let v = read_volume(&out).expect("written");
+    assert_eq!((v.shape(), v.affine().0[2][2]), (&[7usize, 5, 6][..], 2.5));
+    let o = ctprep(&["--uneven", "sometimes", "info", s(&case("uneven"))]);
+    assert_eq!(o.status.code(), Some(2));
+}

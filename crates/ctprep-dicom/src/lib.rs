@@ -293,7 +293,28 @@ pub struct Geometry {
     /// Set when the series has one slice: the third axis is SliceThickness (or 1 mm) along the
     /// normal, as this says.
     pub single_slice_note: Option<String>,
+    /// Set when uneven slices are resampled onto this uniform stack ([`Uneven`]): what was done.
+    pub resampled: Option<String>,
 }
+
+/// What uneven slice spacing (a step more than 1 % from the median step: a missing slice, a
+/// protocol of mixed thicknesses) does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Uneven {
+    /// An error naming where.
+    #[default]
+    Error,
+    /// Interpolate linearly along the slice normal, from the slices at their true positions,
+    /// onto a uniform stack from the first slice to the last at about the median step (real
+    /// values as float32).
+    Linear,
+    /// The same grid, each slice taken from the nearest slice (stored values kept: label maps).
+    Nearest,
+}
+
+/// Uniform stacks from uneven slices hold at most this many times the slices read (a step far
+/// larger than the median is a misplaced slice, not a gap to fill).
+const MAX_RESAMPLED_GROWTH: usize = 4;
 
 impl Series {
     /// The position of slice `s` (in order).
@@ -305,11 +326,25 @@ impl Series {
     /// The series' geometry; uneven spacing (a step more than 1 % from the median step) is an
     /// error naming where.
     pub fn geometry(&self) -> Result<Geometry> {
+        self.geometry_with(Uneven::Error)
+    }
+
+    /// The position of each slice along the normal (in order).
+    fn along_normal(&self) -> Vec<f64> {
+        let n = directions(&self.files[0].orientation).2;
+        (0..self.slices.len()).map(|s| dot(self.position(s), n)).collect()
+    }
+
+    /// [`Series::geometry`], uneven spacing handled as `uneven` says: with [`Uneven::Linear`] or
+    /// [`Uneven::Nearest`], the uniform stack [`Series::read_with`] resamples onto (from the
+    /// first slice to the last, `round(span / median step) + 1` slices).
+    pub fn geometry_with(&self, uneven: Uneven) -> Result<Geometry> {
         let first = &self.files[0];
         let (r, c, n) = directions(&first.orientation);
         let [dr, dc] = first.pixel_spacing;
-        let count = self.slices.len();
+        let mut count = self.slices.len();
         let p0 = self.position(0);
+        let mut resampled = None;
         let (step, tilt, spread, note) = if count == 1 {
             let t = first.slice_thickness.filter(|t| *t > 0.0);
             let note = match t {
@@ -319,15 +354,37 @@ impl Series {
             let t = t.unwrap_or(1.0);
             (n.map(|v| v * t), 0.0, 0.0, Some(note))
         } else {
-            let along: Vec<f64> = (0..count).map(|s| dot(self.position(s), n)).collect();
+            let along = self.along_normal();
             let mut steps: Vec<f64> = along.windows(2).map(|w| w[1] - w[0]).collect();
             let mut sorted = steps.clone();
             sorted.sort_by(f64::total_cmp);
             let median = sorted[sorted.len() / 2];
             let mut spread = 0f64;
+            let worst = steps.iter().map(|s| (s - median).abs() / median).fold(0f64, f64::max);
+            if worst > 0.01 && uneven != Uneven::Error {
+                let span = along[count - 1] - along[0];
+                let m = (span / median).round() as usize + 1;
+                if !(2..=MAX_RESAMPLED_GROWTH * count).contains(&m) {
+                    return Err(err(
+                        ErrorKind::BadHeader,
+                        &self.files[self.slices[0].0].path,
+                        format!(
+                            "uneven slice spacing too far from even to resample: {count} slices over {span:.3} mm, median step {median:.3} mm"
+                        ),
+                    ));
+                }
+                let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+                resampled = Some(format!(
+                    "uneven slice spacing (steps {lo:.3} to {hi:.3} mm): {} along the normal onto {m} slices {:.3} mm apart",
+                    if uneven == Uneven::Linear { "interpolated linearly" } else { "nearest slices taken" },
+                    span / (m - 1) as f64
+                ));
+                spread = worst;
+                count = m;
+            }
             for (i, s) in steps.iter_mut().enumerate() {
                 let rel = (*s - median).abs() / median;
-                if rel > 0.01 {
+                if rel > 0.01 && resampled.is_none() {
                     let (fa, fb) = (self.slices[i].0, self.slices[i + 1].0);
                     return Err(err(
                         ErrorKind::BadHeader,
@@ -343,7 +400,7 @@ impl Series {
                 }
                 spread = spread.max(rel);
             }
-            let pl = self.position(count - 1);
+            let pl = self.position(self.slices.len() - 1);
             let step: [f64; 3] = std::array::from_fn(|a| (pl[a] - p0[a]) / (count - 1) as f64);
             let len = dot(step, step).sqrt();
             let tilt = (dot(step, n) / len).clamp(-1.0, 1.0).acos().to_degrees();
@@ -367,6 +424,7 @@ impl Series {
             tilt_degrees: tilt,
             step_spread: spread,
             single_slice_note: note,
+            resampled,
         })
     }
 
@@ -374,14 +432,17 @@ impl Series {
     /// RescaleIntercept as the volume's scaling, or `float32` real values where they differ
     /// between slices.
     pub fn read(&self) -> Result<Volume> {
-        self.read_with(None).map(|(v, _)| v)
+        self.read_with(&ReadOptions::default()).map(|(v, _)| v)
     }
 
-    /// [`Series::read`], and the voxels that hold their file's PixelPaddingValue (0028,0120):
-    /// counted, and set to the real value `fill` when given (stored as `(fill - intercept) /
-    /// slope`, which must then be a whole number; with per-slice scaling `fill` itself).
-    pub fn read_with(&self, fill: Option<f64>) -> Result<(Volume, Option<Padding>)> {
-        let g = self.geometry()?;
+    /// [`Series::read`] as `options` say, and the voxels that hold their file's
+    /// PixelPaddingValue (0028,0120): counted, and set to the real value `fill_padding` when
+    /// given (stored as `(fill - intercept) / slope`, which must then be a whole number; with
+    /// per-slice scaling, or interpolated slices, the value itself). Uneven slices resample
+    /// as [`ReadOptions::uneven`] says ([`Series::geometry_with`]).
+    pub fn read_with(&self, options: &ReadOptions) -> Result<(Volume, Option<Padding>)> {
+        let fill = options.fill_padding;
+        let g = self.geometry_with(options.uneven)?;
         let [nx, ny, nz] = g.shape;
         let plane = nx * ny;
         let first = &self.files[0];
@@ -402,8 +463,9 @@ impl Series {
         }
         let shared = self.files.iter().all(|f| (f.slope, f.intercept) == (first.slope, first.intercept));
         // With shared scaling, `fill` as a stored value.
+        let linear = g.resampled.is_some() && options.uneven == Uneven::Linear;
         let fill_stored = match fill {
-            Some(v) if shared => {
+            Some(v) if shared && !linear => {
                 let s = (v - first.intercept) / first.slope;
                 if !(s.is_finite() && s.fract() == 0.0 && s.abs() <= f64::from(i32::MAX)) {
                     return Err(err(
@@ -438,12 +500,32 @@ impl Series {
                 }
             }
         }
+        // Each output slice from input slices (a, b) with the weight `w` of b: the slice itself,
+        // or, on the uniform stack of uneven slices, the two around its position.
+        let nin = self.slices.len();
+        let sources: Vec<(usize, usize, f64)> = if g.resampled.is_some() {
+            let along = self.along_normal();
+            let (a0, al) = (along[0], along[nin - 1]);
+            (0..nz)
+                .map(|o| {
+                    let t = a0 + (al - a0) * o as f64 / (nz - 1) as f64;
+                    let j = along.partition_point(|&a| a <= t).clamp(1, nin - 1) - 1;
+                    (j, j + 1, ((t - along[j]) / (along[j + 1] - along[j])).clamp(0.0, 1.0))
+                })
+                .collect()
+        } else {
+            (0..nz).map(|s| (s, s, 0.0)).collect()
+        };
+        let nearest = |s: usize| {
+            let (a, b, w) = sources[s];
+            if w > 0.5 { b } else { a }
+        };
         let value = |s: usize, i: usize| {
-            let (f, k) = self.slices[s];
+            let (f, k) = self.slices[nearest(s)];
             decoded[f][k * plane + i]
         };
         let shape = [nx, ny, nz];
-        let mut vol = if shared {
+        let mut vol = if shared && !linear {
             let (mut lo, mut hi) = stored_range(first);
             if let Some(s) = fill_stored.filter(|_| count > 0) {
                 (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
@@ -473,14 +555,26 @@ impl Series {
             let v = Volume::new(data, &shape, g.affine)?;
             if (first.slope, first.intercept) == (1.0, 0.0) { v } else { v.with_scaling(first.slope, first.intercept)? }
         } else {
+            // The real value of input slice `s` at `i`.
+            let real = |s: usize, i: usize| {
+                let (fi, k) = self.slices[s];
+                let f = &self.files[fi];
+                match fill {
+                    Some(v) if padded[fi].get(k * plane + i) == Some(&true) => v,
+                    _ => f64::from(decoded[fi][k * plane + i]) * f.slope + f.intercept,
+                }
+            };
             let data: Vec<f32> = (0..nz)
                 .flat_map(|s| (0..plane).map(move |i| (s, i)))
                 .map(|(s, i)| {
-                    let (fi, k) = self.slices[s];
-                    let f = &self.files[fi];
-                    match fill {
-                        Some(v) if padded[fi].get(k * plane + i) == Some(&true) => v as f32,
-                        _ => (f64::from(value(s, i)) * f.slope + f.intercept) as f32,
+                    let (a, b, w) = sources[s];
+                    if !linear {
+                        real(nearest(s), i) as f32
+                    } else if w == 0.0 {
+                        real(a, i) as f32
+                    } else {
+                        let (va, vb) = (real(a, i), real(b, i));
+                        (va + (vb - va) * w) as f32
                     }
                 })
                 .collect();
@@ -495,6 +589,15 @@ impl Series {
         });
         Ok((vol, padding))
     }
+}
+
+/// How [`Series::read_with`] reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReadOptions {
+    /// The real value the voxels holding PixelPaddingValue are set to.
+    pub fill_padding: Option<f64>,
+    /// What uneven slice spacing does.
+    pub uneven: Uneven,
 }
 
 /// The voxels of a series that hold its PixelPaddingValue (outside the scanner's field of view).

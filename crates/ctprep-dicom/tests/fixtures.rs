@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
-use ctprep_dicom::{Pick, Series, find};
+use ctprep_dicom::{Pick, ReadOptions, Series, Uneven, find};
+
+fn fill(v: f64) -> ReadOptions {
+    ReadOptions { fill_padding: Some(v), ..ReadOptions::default() }
+}
 use serde_json::Value;
 
 fn reference() -> (PathBuf, Vec<Value>) {
@@ -214,10 +218,10 @@ fn padding_voxels_are_counted_and_filled_where_asked() {
     let hu = floats(&c["truth"][0]["hu"]);
     let found = find(&dir.join("bits12")).expect("found");
     let series = &found.series[0];
-    let (v, p) = series.read_with(None).expect("read");
+    let (v, p) = series.read_with(&ReadOptions::default()).expect("read");
     let p = p.expect("the files' PixelPaddingValue");
     assert_eq!((p.value as f64, p.real, p.voxels, p.filled), (pad, pad, at.len(), None));
-    let (w, p) = series.read_with(Some(-1024.0)).expect("read");
+    let (w, p) = series.read_with(&fill(-1024.0)).expect("read");
     assert_eq!(p.expect("padding").filled, Some(-1024.0));
     assert_eq!(w.dtype(), v.dtype());
     for (i, (a, b)) in v.scaled_f32().iter().zip(w.scaled_f32()).enumerate() {
@@ -228,7 +232,7 @@ fn padding_voxels_are_counted_and_filled_where_asked() {
     // Per-slice scaling: float32 real values, the fill written as given.
     let mut mixed = series.clone();
     mixed.files[0].slope = 2.0;
-    let (m, _) = mixed.read_with(Some(-1024.5)).expect("read");
+    let (m, _) = mixed.read_with(&fill(-1024.5)).expect("read");
     assert_eq!(m.dtype().to_string(), "float32");
     let plane = shape[0] * shape[1];
     for (i, b) in m.scaled_f32().iter().enumerate() {
@@ -236,11 +240,11 @@ fn padding_voxels_are_counted_and_filled_where_asked() {
         let want = if at.contains(&i) { -1024.5 } else { hu[i] * slope };
         assert_eq!(f64::from(*b), want, "voxel {i}");
     }
-    let e = series.read_with(Some(-1024.5)).expect_err("no stored value").to_string();
+    let e = series.read_with(&fill(-1024.5)).expect_err("no stored value").to_string();
     assert!(e.contains("not a stored value") && e.contains("-1024.5"), "{e}");
     // No PixelPaddingValue: nothing to count.
     let plain = find(&dir.join("axial_lps")).expect("found");
-    assert_eq!(plain.series[0].read_with(Some(-1024.0)).expect("read").1, None);
+    assert_eq!(plain.series[0].read_with(&fill(-1024.0)).expect("read").1, None);
 }
 
 /// One series holding its positions twice (AcquisitionNumber 1 and 2, a dynamic scan) is two
@@ -283,4 +287,47 @@ fn mixed_matrix_sizes_in_one_stack_are_an_error() {
     let e = find(&dir.join("mixed_matrix")).expect_err("an error").to_string();
     assert!(e.contains(&odd) && e.contains("mixed matrix sizes") && e.contains("8 x 5") && e.contains("7 x 5"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+/// Uneven spacing (one slice missing from a 2.5 mm stack): an error by default; resampled
+/// linearly it is the whole 6-slice stack `uneven_filled` (the values are linear along z, so
+/// interpolation across the gap is exact), which dcm2niix's equalised copy also equals; with
+/// nearest slices the stored values of the nearest slice, type kept.
+#[test]
+fn uneven_slices_resample_onto_a_uniform_stack_when_asked() {
+    let (dir, cases) = reference();
+    let c = case(&cases, "uneven");
+    let filled = c["truth"].as_array().expect("truth").iter().find(|t| t["label"] == "uneven_filled").expect("filled");
+    let eq = c["dcm2niix"]["outputs"].as_array().expect("outputs").iter().find(|o| o["file"] == "uneven_1_Eq_1.nii");
+    assert_eq!(eq.expect("dcm2niix's equalised copy")["matches_truth"][0]["series"], "uneven_filled");
+    let found = find(&dir.join("uneven")).expect("as written");
+    let s = &found.series[0];
+    assert!(s.geometry().is_err() && s.read().is_err());
+    let linear = ReadOptions { uneven: Uneven::Linear, ..ReadOptions::default() };
+    let g = s.geometry_with(Uneven::Linear).expect("resampled");
+    assert!(g.resampled.as_deref().is_some_and(|n| n.contains("onto 6 slices 2.500 mm apart")), "{g:?}");
+    let want = floats(&filled["affine_ras"][2]);
+    assert!((g.affine.0[2][2] - want[2]).abs() < 1e-9 && (g.affine.0[2][3] - want[3]).abs() < 1e-9, "{g:?}");
+    let (v, _) = s.read_with(&linear).expect("resampled");
+    assert_eq!(v.dtype().to_string(), "float32");
+    let hu = floats(&filled["hu"]);
+    assert_eq!(v.shape(), &[7, 5, 6]);
+    for (i, (a, b)) in v.scaled_f32().iter().zip(&hu).enumerate() {
+        assert!((f64::from(*a) - b).abs() < 1e-3, "voxel {i}: {a} vs {b}");
+    }
+    // Nearest: the missing slice (k 3 at 7.5 mm, midway between 5 and 10) takes the lower one.
+    let nearest = ReadOptions { uneven: Uneven::Nearest, ..ReadOptions::default() };
+    let (n, _) = s.read_with(&nearest).expect("resampled");
+    assert_eq!(n.dtype().to_string(), "int16");
+    let plane = 35;
+    let got = n.scaled_f32();
+    for k in 0..6 {
+        let from = if k == 3 { 2 } else { k };
+        for i in 0..plane {
+            assert_eq!(f64::from(got[k * plane + i]), hu[from * plane + i], "slice {k} voxel {i}");
+        }
+    }
+    // Even series are not touched.
+    let even = find(&dir.join("axial_lps")).expect("as written");
+    assert_eq!(even.series[0].geometry_with(Uneven::Linear).expect("even").resampled, None);
 }

@@ -29,6 +29,9 @@ pub struct DicomOptions {
     /// The real value (HU for CT) the voxels holding PixelPaddingValue are set to; without it
     /// they keep their value and are counted in a note.
     pub fill_padding: Option<f64>,
+    /// Uneven slice spacing resampled (linearly along the slice normal onto a uniform stack,
+    /// with a note) instead of an error.
+    pub resample_uneven: bool,
 }
 
 /// The volume at `path`: a NIfTI or NRRD file, or a DICOM series with its only image series.
@@ -76,7 +79,18 @@ pub fn read_dicom_noted(path: &Path, dicom: &DicomOptions) -> Result<(Volume, ct
     let pick: Pick = dicom.series.as_deref().map(|s| s.parse().unwrap_or_default()).unwrap_or_default();
     let found = ctprep_dicom::find(path)?;
     let s = ctprep_dicom::pick_found(&found, path, &pick)?;
-    let (volume, padding) = s.read_with(dicom.fill_padding)?;
+    let options = ctprep_dicom::ReadOptions {
+        fill_padding: dicom.fill_padding,
+        uneven: if dicom.resample_uneven { ctprep_dicom::Uneven::Linear } else { ctprep_dicom::Uneven::Error },
+    };
+    let (volume, padding) = s.read_with(&options).map_err(|e| {
+        if e.message().starts_with("uneven slice spacing:") {
+            let hint = format!("{} (--uneven resample interpolates onto a uniform stack)", e.message());
+            ctprep_io::Error::new(e.kind(), e.path(), hint)
+        } else {
+            e
+        }
+    })?;
     let volume = volume.with_path(path);
     let s = s.clone();
     let mut notes: Vec<String> =
@@ -107,7 +121,8 @@ pub fn read_dicom_noted(path: &Path, dicom: &DicomOptions) -> Result<(Volume, ct
     if !s.modality.eq_ignore_ascii_case("CT") {
         notes.push(format!("{}: modality {}, not CT: HU windows may not apply", path.display(), s.modality));
     }
-    if let Some(note) = s.geometry()?.single_slice_note {
+    let g = s.geometry_with(options.uneven)?;
+    for note in [g.single_slice_note, g.resampled].into_iter().flatten() {
         notes.push(format!("{}: {note}", path.display()));
     }
     Ok((volume, s, notes))
