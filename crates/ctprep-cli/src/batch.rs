@@ -29,9 +29,11 @@ pub(crate) fn keep_matches(m: &clap::ArgMatches) {
 #[derive(Debug, Args)]
 pub(crate) struct BatchArgs {
     /// The cases: a folder of images (*.nii, *.nii.gz, *.nrrd, *.nhdr; the id of each is its
-    /// name's stem), or a manifest: .csv with a header line naming the columns id, image and
-    /// optionally label, or .jsonl with one {"id": ..., "image": ..., "label": ...} per line.
-    /// Paths in a manifest are relative to its folder.
+    /// name's stem) and of DICOM series, found by content in it and below (one case per series;
+    /// the id is the series folder's path relative to DIR with _ for /, plus _series<i> where a
+    /// folder holds several), or a manifest: .csv with a header line naming the columns id,
+    /// image and optionally label, or .jsonl with one {"id": ..., "image": ..., "label": ...}
+    /// per line (an image may be a DICOM folder). Paths in a manifest are relative to its folder.
     #[arg(required_unless_present = "summary", value_name = "MANIFEST|DIR")]
     source: Option<PathBuf>,
     /// Output folder: DIR/<id>/ per case (what `ctprep run` writes, plus ctprep.json),
@@ -218,7 +220,8 @@ pub(crate) fn outcome(args: &BatchArgs) -> Result<Option<Outcome>, Box<dyn std::
         .label_tolerance_mm(args.label_tolerance)
         .exec(exec)
         .jobs(jobs)
-        .force(args.force);
+        .force(args.force)
+        .dicom(crate::input::dicom());
     let bars = crate::progress::Bars::default();
     let summary = batch.run(&cases, &all, out, &bars)?;
     if shard.is_none() {

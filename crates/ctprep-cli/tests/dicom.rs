@@ -358,3 +358,54 @@ fn uneven_spacing_is_an_error_unless_resampled() {
     let o = ctprep(&["--uneven", "sometimes", "info", s(&case("uneven"))]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Copies the files of fixture `name` into `to` (created).
+fn copy_case(name: &str, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("folder");
+    for e in std::fs::read_dir(case(name)).expect("listed") {
+        let p = e.expect("entry").path();
+        std::fs::copy(&p, to.join(p.file_name().expect("named"))).expect("copied");
+    }
+}
+
+#[test]
+fn batch_finds_dicom_series_below_its_folder_one_case_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("in");
+    copy_case("axial_lps", &input.join("p1").join("ct"));
+    copy_case("two_series", &input.join("p2"));
+    copy_case("localizer", &input.join("p3"));
+    std::fs::copy(
+        ctprep_testdata::fixtures_dir().join("pipeline/classic_input.nii.gz"),
+        input.join("nifti_case.nii.gz"),
+    )
+    .expect("copied");
+    let out = dir.path().join("out");
+    let o = ctprep(&["batch", s(&input), "--out", s(&out), "--save", "volume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut ids: Vec<String> = std::fs::read_dir(&out)
+        .expect("listed")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.contains('.'))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["nifti_case", "p1_ct", "p2_series0", "p2_series1", "p3"]);
+    // Each DICOM case holds what `run` makes of its series (series 1 of p2: "B", 5 slices 3 mm).
+    let run_out = dir.path().join("run");
+    let o = ctprep(&["--series", "1", "run", s(&input.join("p2")), "--out", s(&run_out), "--save", "volume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = read_volume(out.join("p2_series1").join("p2_window.nii.gz")).expect("batch output");
+    let b = read_volume(run_out.join("p2_window.nii.gz")).expect("run output");
+    assert_eq!((a.shape(), a.affine(), a.data().as_bytes()), (b.shape(), b.affine(), b.data().as_bytes()));
+    // Run again: every case skipped (a folder's files are its input hash); a changed file re-runs it.
+    let o = ctprep(&["batch", s(&input), "--out", s(&out), "--save", "volume"]);
+    let said = |o: &std::process::Output| format!("{}{}", stdout(o), stderr(o));
+    assert!(said(&o).contains("0 done, 5 skipped"), "{}", said(&o));
+    let f = input.join("p1").join("ct").join("IM0001.dcm");
+    let mut bytes = std::fs::read(&f).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&f, bytes).expect("written");
+    let o = ctprep(&["batch", s(&input), "--out", s(&out), "--save", "volume"]);
+    assert!(said(&o).contains("1 done, 4 skipped"), "{}", said(&o));
+}

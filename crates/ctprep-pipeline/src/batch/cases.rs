@@ -23,10 +23,14 @@ pub struct Case {
     pub image: PathBuf,
     /// Its label map.
     pub label: Option<PathBuf>,
+    /// With a DICOM folder as the image that holds several series: the one to read (its index
+    /// as `ctprep info` lists them).
+    pub series: Option<usize>,
 }
 
 /// The cases of `source`, sorted by id: a folder scanned for `*.nii`, `*.nii.gz`, `*.nrrd`,
-/// `*.nhdr` (id: the file's stem; with `label_pattern`, such as `{stem}_seg.nrrd` or
+/// `*.nhdr` and, with the `dicom` feature, for DICOM series in it and below (one case per
+/// series, see the README) (id: the file's stem; with `label_pattern`, such as `{stem}_seg.nrrd` or
 /// `../labels/{stem}.nii.gz`, each image's label is that path, and files that are another
 /// image's label are not cases), or a manifest: `.csv` with a header naming the columns `id`,
 /// `image` and optionally `label`, or `.jsonl` with one object per line with those keys (other
@@ -156,6 +160,7 @@ fn case_of(id: &str, image: &str, label: Option<&str>) -> Result<Case, String> {
         id: id.to_owned(),
         image: PathBuf::from(image),
         label: label.filter(|l| !l.is_empty()).map(PathBuf::from),
+        series: None,
     })
 }
 
@@ -217,10 +222,76 @@ fn scan_folder(dir: &Path, label_pattern: Option<&str>) -> Result<Vec<Case>, Bat
     let cases: Vec<Case> = images
         .iter()
         .filter(|i| !labels.contains(*i))
-        .map(|i| Case { id: stem_of(i), image: i.clone(), label: label_of(i) })
-        .collect();
+        .map(|i| Case { id: stem_of(i), image: i.clone(), label: label_of(i), series: None })
+        .collect::<Vec<Case>>();
+    #[cfg(feature = "dicom")]
+    let cases = [cases, dicom_cases(dir)?].concat();
     if cases.is_empty() {
-        return Err(BatchError::new(dir, "no .nii, .nii.gz, .nrrd or .nhdr images in this folder"));
+        #[cfg(feature = "dicom")]
+        let what = "no .nii, .nii.gz, .nrrd or .nhdr images in this folder, and no DICOM files in it or below";
+        #[cfg(not(feature = "dicom"))]
+        let what = "no .nii, .nii.gz, .nrrd or .nhdr images in this folder";
+        return Err(BatchError::new(dir, what));
+    }
+    Ok(cases)
+}
+
+/// How deep [`dicom_cases`] looks below the batch's folder.
+#[cfg(feature = "dicom")]
+const MAX_DICOM_DEPTH: usize = 16;
+
+/// The DICOM series in `root` and every folder below it (found by content; hidden entries and
+/// symbolic links to folders are not followed): one case per series, its id the folder's
+/// path relative to `root` with `_` for the separators (`root`'s own name for `root`), plus
+/// `_series<i>` where a folder holds several. A folder whose series cannot be told apart (a
+/// corrupt file among them) is one case, which fails with that error when run.
+#[cfg(feature = "dicom")]
+fn dicom_cases(root: &Path) -> Result<Vec<Case>, BatchError> {
+    let mut folders = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| BatchError::new(&dir, format!("cannot list: {e}")))?;
+        let mut holds_dicom = false;
+        for e in entries {
+            let e = e.map_err(|e| BatchError::new(&dir, format!("cannot list: {e}")))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let lower = name.to_ascii_lowercase();
+            let Ok(kind) = e.file_type() else { continue };
+            if name.starts_with('.') || IMAGE_EXTENSIONS.iter().any(|x| lower.ends_with(x)) {
+                continue;
+            }
+            if kind.is_dir() {
+                if depth < MAX_DICOM_DEPTH {
+                    stack.push((e.path(), depth + 1));
+                }
+            } else if !holds_dicom && kind.is_file() && ctprep_dicom::is_dicom(&e.path()) {
+                holds_dicom = true;
+            }
+        }
+        if holds_dicom {
+            folders.push(dir);
+        }
+    }
+    folders.sort();
+    let mut cases = Vec::new();
+    for dir in folders {
+        let rel: Vec<String> = dir
+            .strip_prefix(root)
+            .unwrap_or(&dir)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let id = if rel.is_empty() { stem_of(root) } else { rel.join("_") };
+        match ctprep_dicom::find(&dir) {
+            Ok(found) if found.series.len() > 1 => cases.extend((0..found.series.len()).map(|i| Case {
+                id: format!("{id}_series{i}"),
+                image: dir.clone(),
+                label: None,
+                series: Some(i),
+            })),
+            Ok(found) if found.series.is_empty() => {}
+            _ => cases.push(Case { id, image: dir, label: None, series: None }),
+        }
     }
     Ok(cases)
 }
@@ -370,8 +441,9 @@ mod tests {
 
     #[test]
     fn shards_split_and_come_from_the_environment() {
-        let cases: Vec<Case> =
-            (0..10).map(|i| Case { id: format!("c{i}"), image: PathBuf::from("x"), label: None }).collect();
+        let cases: Vec<Case> = (0..10)
+            .map(|i| Case { id: format!("c{i}"), image: PathBuf::from("x"), label: None, series: None })
+            .collect();
         let mut seen: Vec<String> = Vec::new();
         for i in 0..3 {
             let s: Shard = format!("{i}/3").parse().expect("parses");

@@ -104,6 +104,7 @@ pub struct Batch {
     exec: Exec,
     jobs: usize,
     force: bool,
+    dicom: crate::input::DicomOptions,
 }
 
 impl Batch {
@@ -118,7 +119,14 @@ impl Batch {
             exec: Exec::default(),
             jobs: 1,
             force: false,
+            dicom: crate::input::DicomOptions::default(),
         }
+    }
+
+    /// How DICOM images are read (the padding fill, uneven spacing; the series is each case's).
+    pub fn dicom(mut self, options: crate::input::DicomOptions) -> Self {
+        self.dicom = options;
+        self
     }
 
     /// The products written per case (as [`Outputs::save`]).
@@ -366,9 +374,17 @@ impl Batch {
             Some(p) => Some(LabelInput::path(p).map_err(|e| e.to_string())?.tolerance_mm(self.label_tolerance_mm)),
             None => None,
         };
+        let input = if crate::input::is_dicom_input(&case.image) {
+            let options =
+                crate::input::DicomOptions { series: case.series.map(|i| i.to_string()), ..self.dicom.clone() };
+            let (volume, _notes) = crate::input::read_volume_with(&case.image, &options).map_err(|e| e.to_string())?;
+            Input::volume(volume, case.image.display().to_string())
+        } else {
+            Input::path(&case.image)
+        };
         let report = Pipeline::new()
             .exec(exec)
-            .run_with_label(Input::path(&case.image), label, &self.recipe, &outputs)
+            .run_with_label(input, label, &self.recipe, &outputs)
             .map_err(|e| e.to_string())?;
         let mut run = RunJson::from(&report);
         let t_out = Instant::now();
@@ -416,21 +432,44 @@ fn same_inputs(a: &[FileRecord], b: &[FileRecord]) -> bool {
 }
 
 /// The size and BLAKE3 hash of `path`, as a [`FileRecord`] of `role`.
+/// The size and BLAKE3 hash of the file at `path`; of a folder (a DICOM series), of its files
+/// (not below it, hidden ones left out) in name order, each name hashed before its bytes.
 fn hash_file(role: &str, path: &Path) -> Result<FileRecord, String> {
     let fail = |e: std::io::Error| format!("{}: cannot read: {e}", path.display());
-    let mut f = std::fs::File::open(path).map_err(fail)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fail(e)),
-        };
-        h.update(&buf[..n]);
-        bytes += n as u64;
+    let files = if path.is_dir() {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(path).map_err(fail)? {
+            let e = e.map_err(fail)?;
+            if e.file_type().is_ok_and(|t| t.is_file()) && !e.file_name().to_string_lossy().starts_with('.') {
+                files.push(e.path());
+            }
+        }
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    for file in &files {
+        let fail = |e: std::io::Error| format!("{}: cannot read: {e}", file.display());
+        if path.is_dir() {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+        let mut f = std::fs::File::open(file).map_err(fail)?;
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(fail(e)),
+            };
+            h.update(&buf[..n]);
+            bytes += n as u64;
+        }
     }
     Ok(FileRecord {
         role: role.to_owned(),
