@@ -237,9 +237,27 @@ def _spacing3(spacing: Union[float, Sequence[float]]) -> List[float]:
     return [float(v) for v in s]
 
 
-def read(path: PathLike, *, scaled: bool = False, mmap: bool = False) -> Volume:
+def read(
+    path: PathLike,
+    *,
+    scaled: bool = False,
+    mmap: bool = False,
+    series: Union[None, int, str] = None,
+    fill_padding: Optional[float] = None,
+    uneven: str = "error",
+) -> Volume:
     """Reads a NIfTI-1/2 (``.nii``, ``.nii.gz``, ``.hdr``/``.img``) or NRRD (``.nrrd``,
-    ``.nhdr``) file, told apart by content.
+    ``.nhdr``) file, or a DICOM series (a folder, or one file of the series), told apart by
+    content.
+
+    DICOM is read as the command line reads it (slices ordered along the normal, dcm2niix's
+    geometry, gantry tilt kept as the sheared affine): ``series`` picks one where the folder
+    holds several (an index or a SeriesInstanceUID, as ``ctprep info`` lists them),
+    ``fill_padding`` sets the voxels holding PixelPaddingValue to that real value (HU), and
+    ``uneven="resample"`` interpolates unevenly spaced slices onto a uniform stack instead of
+    raising. ``header["dicom"]`` then holds the series (``series_uid``, ``series_description``,
+    ``modality``, ``slices``, ``files``, ``acquisition_number``) and the reading's ``notes``
+    (files skipped and why, padding, resampling), one line each.
 
     The array keeps the stored type, indexed ``[x, y, z]`` in Fortran order: the decoded buffer
     itself, moved into numpy without a copy. With ``mmap=True``, an uncompressed file in native
@@ -249,7 +267,11 @@ def read(path: PathLike, *, scaled: bool = False, mmap: bool = False) -> Volume:
     ``scaling`` then ``None``. The affine is nibabel's (sform, else qform, else pixdim; an NRRD's
     as ITK reads it, in RAS).
     """
-    v = _volume(_ctprep.read(os.fspath(path), mmap))
+    if isinstance(series, (bool, np.bool_)):
+        raise UsageError(f"series={series!r}: an index or a SeriesInstanceUID")
+    pick = None if series is None else str(series)
+    fill = None if fill_padding is None else float(fill_padding)
+    v = _volume(_ctprep.read(os.fspath(path), mmap, pick, fill, uneven))
     if scaled:
         v.array = v.scaled(np.float32)
         v.scaling = None

@@ -8,7 +8,13 @@ import numpy.typing as npt
 
 _Affine = npt.NDArray[np.float64]
 
-def read(path: str, mmap: bool = False) -> Dict[str, Any]: ...
+def read(
+    path: str,
+    mmap: bool = False,
+    series: Optional[str] = None,
+    fill_padding: Optional[float] = None,
+    uneven: Optional[str] = None,
+) -> Dict[str, Any]: ...
 def write(
     path: str,
     array: npt.NDArray[Any],

@@ -59,6 +59,12 @@ enum Task {
         /// gzip level for .nii.gz outputs (0-9).
         #[arg(long, default_value_t = ctprep_io::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
         gzip_level: u32,
+        /// Also write the CT as a DICOM series (one file per slice) into this folder (created).
+        #[arg(long, value_name = "DIR")]
+        dicom: Option<PathBuf>,
+        /// With --dicom: RLE Lossless pixel data instead of uncompressed.
+        #[arg(long, requires = "dicom")]
+        rle: bool,
     },
     /// Run the criterion benches (`cargo bench -p ctprep-benches`, filtered to `--group`), then
     /// print their estimates as Markdown tables: kernel/threads, size, time, GB/s, ratio to the
@@ -200,9 +206,19 @@ fn parse_stored(s: &str) -> Result<StoredType, String> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
-        Task::Phantom { shape, spacing, axcodes, dtype, seed, noise, out, labels, gzip_level } => {
+        Task::Phantom { shape, spacing, axcodes, dtype, seed, noise, out, labels, gzip_level, dicom, rle } => {
             let p = Phantom::new(shape).spacing_mm(spacing).axcodes(axcodes).stored(dtype).seed(seed).noise_hu(noise);
-            phantom(&p, &out, labels.as_deref(), gzip_level)
+            phantom(&p, &out, labels.as_deref(), gzip_level).and_then(|()| match dicom {
+                Some(dir) => {
+                    let encoding = if rle { PixelEncoding::Rle } else { PixelEncoding::Native };
+                    let ct = p.ct().map_err(|e| e.to_string())?;
+                    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    write_dicom_series(&ct, &dir, encoding).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    println!("wrote {} ({encoding:?} DICOM series)", dir.display());
+                    Ok(())
+                }
+                None => Ok(()),
+            })
         }
         Task::BenchReport { criterion_dir, group, existing, write } => {
             if existing { Ok(()) } else { run_benches(group.as_deref()) }
@@ -306,6 +322,8 @@ fn skip_summary(log: &str) -> String {
         n => format!("shared data: {n} tests SKIPPED, the shared data folder is absent: {}", names.join(", ")),
     }
 }
+
+use ctprep_phantom::dicom::{PixelEncoding, write_dicom_series};
 
 fn phantom(p: &Phantom, out: &Path, labels: Option<&Path>, level: u32) -> Result<(), String> {
     let opts = WriteOptions::new().gzip_level(level);

@@ -481,11 +481,57 @@ impl Series {
             }
             _ => None,
         };
-        // Each file's frames decoded once, in parallel, as i32 stored values.
+        let padding = self.files.iter().find_map(|f| f.padding);
+        // The stored type: what the pixel format holds, and the fill where it replaces padding.
+        let (mut lo, mut hi) = stored_range(first);
+        if let Some(s) = fill_stored.filter(|_| padding.is_some()) {
+            (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
+        }
+        let shape = [nx, ny, nz];
+        let padding_of = |count: usize| {
+            padding.map(|value| Padding {
+                value,
+                real: value as f64 * first.slope + first.intercept,
+                voxels: count,
+                filled: fill.filter(|_| count > 0),
+            })
+        };
+        if g.resampled.is_none() && self.files.iter().all(|f| f.frames == 1) {
+            // One file per slice: each decoded straight into its plane of the volume, in
+            // parallel (the volume and a plane per thread in memory, never a second volume).
+            let (data, count) = if shared {
+                let stored = move |x: i32, pad: bool| match (pad, fill_stored) {
+                    (true, Some(s)) => s,
+                    _ => x,
+                };
+                if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
+                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad) as i16)?;
+                    (VoxelData::from_vec(v), n)
+                } else if lo >= 0 && hi <= i64::from(u16::MAX) {
+                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad) as u16)?;
+                    (VoxelData::from_vec(v), n)
+                } else {
+                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad))?;
+                    (VoxelData::from_vec(v), n)
+                }
+            } else {
+                let (v, n) = self.planes(plane, |f, x, pad| match (pad, fill) {
+                    (true, Some(v)) => v as f32,
+                    _ => (f64::from(x) * f.slope + f.intercept) as f32,
+                })?;
+                (VoxelData::from_vec(v), n)
+            };
+            let mut v = Volume::new(data, &shape, g.affine)?;
+            if shared && (first.slope, first.intercept) != (1.0, 0.0) {
+                v = v.with_scaling(first.slope, first.intercept)?;
+            }
+            return Ok((v.with_affine(g.affine)?, padding_of(count)));
+        }
+        // Multi-frame files, resampled stacks: each file's frames decoded once, in parallel, as
+        // i32 stored values.
         let mut decoded: Vec<Vec<i32>> = self.files.par_iter().map(read_pixels).collect::<Result<_>>()?;
         // Padding: counted over the slices read (every frame of every file is one), replaced
         // where a fill is given (the float branch below reads `padded` for that).
-        let padding = self.files.iter().find_map(|f| f.padding);
         let mut padded = vec![Vec::new(); self.files.len()];
         let mut count = 0;
         for ((f, d), mark) in self.files.iter().zip(&mut decoded).zip(&mut padded) {
@@ -524,12 +570,7 @@ impl Series {
             let (f, k) = self.slices[nearest(s)];
             decoded[f][k * plane + i]
         };
-        let shape = [nx, ny, nz];
         let mut vol = if shared && !linear {
-            let (mut lo, mut hi) = stored_range(first);
-            if let Some(s) = fill_stored.filter(|_| count > 0) {
-                (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
-            }
             let data = if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
                 VoxelData::from_vec(
                     (0..nz)
@@ -581,13 +622,34 @@ impl Series {
             Volume::new(VoxelData::from_vec(data), &shape, g.affine)?
         };
         vol = vol.with_affine(g.affine)?;
-        let padding = padding.map(|value| Padding {
-            value,
-            real: value as f64 * first.slope + first.intercept,
-            voxels: count,
-            filled: fill.filter(|_| count > 0),
-        });
-        Ok((vol, padding))
+        Ok((vol, padding_of(count)))
+    }
+
+    /// The volume of a series of one file per slice, each slice's file decoded into its plane
+    /// (`plane` values) in parallel, every stored value `x` put as `put(file, x, is it the
+    /// file's PixelPaddingValue)`; and how many were padding.
+    fn planes<T: Copy + Default + Send>(
+        &self,
+        plane: usize,
+        put: impl Fn(&FileInfo, i32, bool) -> T + Sync,
+    ) -> Result<(Vec<T>, usize)> {
+        let mut out = vec![T::default(); plane * self.slices.len()];
+        let counts = out
+            .par_chunks_mut(plane)
+            .zip(self.slices.par_iter())
+            .map(|(dst, &(fi, _))| {
+                let f = &self.files[fi];
+                let values = read_pixels(f)?;
+                let mut n = 0;
+                for (d, &x) in dst.iter_mut().zip(&values) {
+                    let pad = f.padding.is_some_and(|p| i64::from(x) == p);
+                    n += usize::from(pad);
+                    *d = put(f, x, pad);
+                }
+                Ok(n)
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok((out, counts.iter().sum()))
     }
 }
 

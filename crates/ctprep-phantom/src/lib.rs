@@ -27,6 +27,8 @@ use ctprep_core::Affine;
 use ctprep_io::{AxCodes, Volume, VoxelData};
 
 /// HU of the tissues.
+pub mod dicom;
+
 pub mod hu {
     /// Air outside the body (and the clamp floor of CT).
     pub const AIR: f64 = -1024.0;

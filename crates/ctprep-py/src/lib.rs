@@ -244,12 +244,71 @@ fn shape3(a: &Bound<'_, PyUntypedArray>, what: &str) -> R<[usize; 3]> {
 
 /// Reads a NIfTI or NRRD file: a dict of the array (stored type, Fortran order: the decoded
 /// buffer moved into numpy, or with `mmap` a read-only view of the file's mapping where the file
-/// allows one), the affine and the header fields.
+/// allows one), the affine and the header fields. A DICOM series (a folder, or one file of the
+/// series) is read whole as the CLI reads it (`series`, `fill_padding`, `uneven` as its global
+/// options), its header holding `dicom`: the series and the notes of the reading.
 #[pyfunction]
-#[pyo3(signature = (path, mmap = false))]
-fn read<'py>(py: Python<'py>, path: PathBuf, mmap: bool) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (path, mmap = false, series = None, fill_padding = None, uneven = None))]
+fn read<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    mmap: bool,
+    series: Option<String>,
+    fill_padding: Option<f64>,
+    uneven: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if ctprep_pipeline::input::is_dicom_input(&path) {
+        return read_dicom(py, path, series, fill_padding, uneven);
+    }
     let v = detached(py, || Ok(ctprep_io::read_volume_with(&path, &ReadOptions::new().mmap(mmap))?))?;
     volume_dict(py, v)
+}
+
+/// [`read`] of a DICOM series.
+#[cfg(feature = "dicom")]
+fn read_dicom<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    series: Option<String>,
+    fill_padding: Option<f64>,
+    uneven: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let resample_uneven = match uneven.as_deref() {
+        None | Some("error") => false,
+        Some("resample") => true,
+        Some(other) => {
+            return Err(Fail::usage(format!("uneven {other:?}: expected \"error\" or \"resample\"")).into_py(py));
+        }
+    };
+    if fill_padding.is_some_and(|v| !v.is_finite()) {
+        return Err(Fail::usage("fill_padding: a finite number is needed").into_py(py));
+    }
+    let options = ctprep_pipeline::input::DicomOptions { series, fill_padding, resample_uneven };
+    let (v, s, notes) = detached(py, || Ok(ctprep_pipeline::input::read_dicom_noted(&path, &options)?))?;
+    let d = volume_dict(py, v)?;
+    d.set_item("format", "dicom")?;
+    let info = PyDict::new(py);
+    info.set_item("series_uid", &s.uid)?;
+    info.set_item("series_description", &s.description)?;
+    info.set_item("modality", &s.modality)?;
+    info.set_item("slices", s.slices.len())?;
+    info.set_item("files", s.files.len())?;
+    info.set_item("acquisition_number", s.acquisition.and_then(|a| a.0))?;
+    info.set_item("notes", notes)?;
+    d.get_item("header")?.ok_or_else(|| Fail::bad("no header").into_py(py))?.set_item("dicom", info)?;
+    Ok(d)
+}
+
+/// [`read`] of a DICOM series in a build without the `dicom` feature: an error saying so.
+#[cfg(not(feature = "dicom"))]
+fn read_dicom<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    _series: Option<String>,
+    _fill_padding: Option<f64>,
+    _uneven: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    Err(Fail::bad(format!("{}: DICOM input needs ctprep built with the `dicom` feature", path.display())).into_py(py))
 }
 
 /// A volume as the dict `read` returns, its voxels moved into numpy.
