@@ -728,13 +728,14 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
     }
     // Fragments after the basic offset table (the first item, possibly empty).
     let fragments: Vec<&[u8]> = pixels.fragments().into_iter().skip(1).collect();
-    let decoded: Vec<u8> = if native {
+    let decoded: std::borrow::Cow<'_, [u8]> = if native && (parsed.little || width == 1) {
+        // Little endian native data: read where it lies in the file's bytes.
+        std::borrow::Cow::Borrowed(pixels.bytes())
+    } else if native {
+        // Explicit VR big endian: each sample's bytes reversed, to little endian.
         let mut v = pixels.bytes().to_vec();
-        if !parsed.little && width > 1 {
-            // Explicit VR big endian: each sample's bytes reversed, to little endian.
-            v.chunks_exact_mut(width).for_each(<[u8]>::reverse);
-        }
-        v
+        v.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+        std::borrow::Cow::Owned(v)
     } else if ts == RLE_LOSSLESS {
         // Our own RLE decoder: dicom-rs's indexes its segments without checks (a short segment
         // panics), and this one decodes each frame straight into its place.
@@ -751,7 +752,7 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
             rle::decode_frame(frag, width, dst)
                 .map_err(|m| err(ErrorKind::BadHeader, path, format!("RLE frame {k}: {m}")))?;
         }
-        out
+        std::borrow::Cow::Owned(out)
     } else {
         // The other codecs (JPEG) through dicom-rs, on an object built here from the checked
         // header values and fragments (its parser never reads the file).
@@ -789,6 +790,7 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
             file.decode_pixel_data().map(|d| d.data().to_vec()).map_err(|e| format!("{e}"))
         }))
         .unwrap_or_else(|_| Err("the pixel data decoder failed on this file".into()))
+        .map(std::borrow::Cow::Owned)
         .map_err(|m| err(ErrorKind::BadHeader, path, format!("pixel data: {m}")))?
     };
     if decoded.len() < values * width {
