@@ -264,8 +264,7 @@ fn read<'py>(
     volume_dict(py, v)
 }
 
-/// [`read`] of a DICOM series.
-#[cfg(feature = "dicom")]
+/// [`read`] of a DICOM series (in a build without the `dicom` feature, an error saying so).
 fn read_dicom<'py>(
     py: Python<'py>,
     path: PathBuf,
@@ -273,42 +272,39 @@ fn read_dicom<'py>(
     fill_padding: Option<f64>,
     uneven: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let resample_uneven = match uneven.as_deref() {
-        None | Some("error") => false,
-        Some("resample") => true,
-        Some(other) => {
-            return Err(Fail::usage(format!("uneven {other:?}: expected \"error\" or \"resample\"")).into_py(py));
-        }
-    };
-    if fill_padding.is_some_and(|v| !v.is_finite()) {
-        return Err(Fail::usage("fill_padding: a finite number is needed").into_py(py));
+    #[cfg(not(feature = "dicom"))]
+    {
+        let _ = (series, fill_padding, uneven);
+        Err(Fail::bad(format!("{}: DICOM input needs ctprep built with the `dicom` feature", path.display()))
+            .into_py(py))
     }
-    let options = ctprep_pipeline::input::DicomOptions { series, fill_padding, resample_uneven };
-    let (v, s, notes) = detached(py, || Ok(ctprep_pipeline::input::read_dicom_noted(&path, &options)?))?;
-    let d = volume_dict(py, v)?;
-    d.set_item("format", "dicom")?;
-    let info = PyDict::new(py);
-    info.set_item("series_uid", &s.uid)?;
-    info.set_item("series_description", &s.description)?;
-    info.set_item("modality", &s.modality)?;
-    info.set_item("slices", s.slices.len())?;
-    info.set_item("files", s.files.len())?;
-    info.set_item("acquisition_number", s.acquisition.and_then(|a| a.0))?;
-    info.set_item("notes", notes)?;
-    d.get_item("header")?.ok_or_else(|| Fail::bad("no header").into_py(py))?.set_item("dicom", info)?;
-    Ok(d)
-}
-
-/// [`read`] of a DICOM series in a build without the `dicom` feature: an error saying so.
-#[cfg(not(feature = "dicom"))]
-fn read_dicom<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    _series: Option<String>,
-    _fill_padding: Option<f64>,
-    _uneven: Option<String>,
-) -> PyResult<Bound<'py, PyDict>> {
-    Err(Fail::bad(format!("{}: DICOM input needs ctprep built with the `dicom` feature", path.display())).into_py(py))
+    #[cfg(feature = "dicom")]
+    {
+        let resample_uneven = match uneven.as_deref() {
+            None | Some("error") => false,
+            Some("resample") => true,
+            Some(other) => {
+                return Err(Fail::usage(format!("uneven {other:?}: expected \"error\" or \"resample\"")).into_py(py));
+            }
+        };
+        if fill_padding.is_some_and(|v| !v.is_finite()) {
+            return Err(Fail::usage("fill_padding: a finite number is needed").into_py(py));
+        }
+        let options = ctprep_pipeline::input::DicomOptions { series, fill_padding, resample_uneven };
+        let (v, s, notes) = detached(py, || Ok(ctprep_pipeline::input::read_dicom_noted(&path, &options)?))?;
+        let d = volume_dict(py, v)?;
+        d.set_item("format", "dicom")?;
+        let info = PyDict::new(py);
+        info.set_item("series_uid", &s.uid)?;
+        info.set_item("series_description", &s.description)?;
+        info.set_item("modality", &s.modality)?;
+        info.set_item("slices", s.slices.len())?;
+        info.set_item("files", s.files.len())?;
+        info.set_item("acquisition_number", s.acquisition.and_then(|a| a.0))?;
+        info.set_item("notes", notes)?;
+        d.get_item("header")?.ok_or_else(|| Fail::bad("no header").into_py(py))?.set_item("dicom", info)?;
+        Ok(d)
+    }
 }
 
 /// A volume as the dict `read` returns, its voxels moved into numpy.
