@@ -77,6 +77,9 @@ fn every_readable_case_has_its_true_geometry_and_values() {
         "per_slice_rescale",
         "enhanced",
         "not_dicom",
+        "coronal",
+        "sagittal",
+        "uint12",
     ];
     for name in single {
         let c = case(&cases, name);
@@ -97,8 +100,9 @@ fn the_stored_type_follows_the_pixel_format() {
     assert_eq!(dtype("uint16"), "uint16");
     // Slopes that differ between slices: real values.
     assert_eq!(dtype("per_slice_rescale"), "float32");
-    // Signed 12-bit values fit int16.
+    // Signed 12-bit values fit int16; so do unsigned 12-bit ones (0 to 4095).
     assert_eq!(dtype("bits12"), "int16");
+    assert_eq!(dtype("uint12"), "int16");
 }
 
 #[test]
@@ -108,7 +112,19 @@ fn voxels_land_where_dcm2niix_puts_them() {
     // drops the tilt's shear from its sform (its `sform_max_abs_diff` to the true geometry is
     // the 0.67 mm per slice the positions step off the normal); ctprep keeps the true step.
     let (dir, cases) = reference();
-    for name in ["axial_lps", "oblique", "implicit_le", "no_preamble", "big_endian", "rle", "uint16", "enhanced"] {
+    for name in [
+        "axial_lps",
+        "oblique",
+        "implicit_le",
+        "no_preamble",
+        "big_endian",
+        "rle",
+        "uint16",
+        "enhanced",
+        "coronal",
+        "sagittal",
+        "uint12",
+    ] {
         let c = case(&cases, name);
         let out = &c["dcm2niix"]["outputs"][0];
         let flips = &out["matches_truth"][0];

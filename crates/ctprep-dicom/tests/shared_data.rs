@@ -81,10 +81,13 @@ fn big_endian_reads_the_same_values_as_little_endian_would() {
 
 #[test]
 fn unsupported_transfer_syntax_is_named() {
-    let Some(dir) = dicom("unsupported_transfer_syntax_is_named", "wg04-CT1_JLSL") else { return };
-    let found = find(&dir).expect("as written");
-    let e = found.series[0].read().expect_err("an error").to_string();
-    assert!(e.contains("1.2.840.10008.1.2.4.80") && e.contains("CT1_JLSL"), "{e}");
+    // JPEG-LS and JPEG 2000: features off by default (`jpegls`, `jpeg2000`).
+    for (folder, uid) in [("wg04-CT1_JLSL", "1.2.840.10008.1.2.4.80"), ("wg04-CT2_J2KI", "1.2.840.10008.1.2.4.91")] {
+        let Some(dir) = dicom("unsupported_transfer_syntax_is_named", folder) else { return };
+        let found = find(&dir).expect("as written");
+        let e = found.series[0].read().expect_err("an error").to_string();
+        assert!(e.contains(uid) && e.contains(folder) && e.contains("not supported by this build"), "{e}");
+    }
 }
 
 /// dcm2niix's view of each shared folder (`fixtures/dicom/shared_reference.json`): every voxel
