@@ -736,7 +736,7 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
         let mut v = pixels.bytes().to_vec();
         v.chunks_exact_mut(width).for_each(<[u8]>::reverse);
         std::borrow::Cow::Owned(v)
-    } else if ts == RLE_LOSSLESS {
+    } else if known.is_some_and(|t| t.uid() == RLE_LOSSLESS) {
         // Our own RLE decoder: dicom-rs's indexes its segments without checks (a short segment
         // panics), and this one decodes each frame straight into its place.
         let frame = f.rows * f.columns * width;

@@ -159,7 +159,9 @@ pub fn parse(bytes: &[u8], start: Start) -> Result<Parsed<'_>, Fault> {
         while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
             let (e, next) = element(bytes, pos, bytes.len(), le, 0)?;
             if e.tag == Tag(0x0002, 0x0010) {
-                ts = String::from_utf8_lossy(&bytes[e.value]).trim_end_matches(['\0', ' ']).to_string();
+                ts = String::from_utf8_lossy(&bytes[e.value])
+                    .trim_matches(|c: char| c == '\0' || c.is_ascii_whitespace())
+                    .to_string();
             }
             pos = next;
         }
