@@ -545,6 +545,7 @@ pub(crate) fn json_doc(cli: Cli) -> Result<String, Box<dyn std::error::Error>> {
                 Some(pool) => pool.install(|| crate::run::doc(&a).map_err(Sent::from)).map_err(Sent::into_error)?,
                 None => crate::run::doc(&a)?,
             };
+            crate::input::late_notes();
             Ok(serde_json::to_string(&doc)?)
         }
         Command::Batch(a) if a.slurm() => {
@@ -597,6 +598,7 @@ fn run_here(cli: Cli) -> CmdResult {
     crate::signals::clean_on_interrupt(cli.command.output_dirs());
     let written = cli.command.nifti_output().map(Path::to_path_buf);
     run_command(cli.command)?;
+    crate::input::late_notes();
     // The one-file commands' output grids: the input's (window, mip, convert) or a chosen one.
     // NRRD stores directions, which hold shear.
     if let Some(path) = written
@@ -923,7 +925,11 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
 /// when the file no longer has that header's shape.
 pub(crate) fn read_whole(header: ctprep_io::SliceReader) -> Result<Volume, Box<dyn std::error::Error>> {
     let path = header.template().display_path();
-    let v = step("read", || read_volume(&path))?;
+    let v = match header.decoding() {
+        // A DICOM series: its headers are read, its slices decoded now (its notes are said).
+        ctprep_io::Decoding::Slices | ctprep_io::Decoding::Memory => step("read", || header.read_whole())?,
+        _ => step("read", || read_volume(&path))?,
+    };
     if v.shape() != header.shape() {
         return Err(format!("{}: the file changed while it was being read", path.display()).into());
     }

@@ -44,22 +44,45 @@ pub(crate) fn read_dicom(path: &Path) -> Result<(Volume, ctprep_dicom::Series)> 
     Ok((v, s))
 }
 
-/// The pipeline's input for `path`: a file it streams, or a DICOM series read whole first (the
-/// series `--series` names, its notes on stderr).
-pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {
-    if ctprep_pipeline::input::is_dicom_input(path) {
-        let volume = read_volume(path)?;
-        return Ok(Input::Volume { volume, name: path.display().to_string() });
-    }
-    Ok(Input::path(path))
+/// What the inputs opened so far have to say once their voxels are read ([`late_notes`]).
+static AFTER: std::sync::Mutex<Vec<ctprep_pipeline::input::AfterRead>> = std::sync::Mutex::new(Vec::new());
+
+/// The notes of the inputs opened so far whose voxels have all been read since (the padding
+/// voxels of a DICOM series read slice by slice), on stderr, each once.
+pub(crate) fn late_notes() {
+    let mut after = AFTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    after.retain(|a| {
+        let notes = a.notes();
+        for n in &notes {
+            eprintln!("note: {}", crate::one_line(n));
+        }
+        notes.is_empty()
+    });
 }
 
-/// A reader of the input at `path`: the file's header now and its slices as they are read,
-/// or a DICOM series read whole (the series `--series` names).
+/// The pipeline's input for `path`: a file it streams, or a DICOM series (the one `--series`
+/// names) whose slices are decoded as the run reads them, its notes on stderr.
+pub(crate) fn pipeline_input(path: &Path) -> Result<Input> {
+    let options = dicom();
+    if options.fill_padding.is_some() && !ctprep_pipeline::input::is_dicom_input(path) {
+        eprintln!("note: {}: not DICOM: --fill-padding changes nothing", path.display());
+    }
+    let (input, notes, after) = ctprep_pipeline::input::pipeline_input(path, &options)?;
+    for n in notes {
+        eprintln!("note: {}", crate::one_line(&n));
+    }
+    AFTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(after);
+    Ok(input)
+}
+
+/// A reader of the input at `path`: the file's header now and its slices as they are read; a
+/// DICOM series (the one `--series` names) with every file's header read now, its slices
+/// decoded as they are read.
 pub(crate) fn open_reader(path: impl AsRef<Path>) -> Result<SliceReader> {
     let path = path.as_ref();
-    if ctprep_pipeline::input::is_dicom_input(path) {
-        return Ok(SliceReader::from_volume(read_volume(path)?));
+    match pipeline_input(path)? {
+        Input::Reader(r) => Ok(r),
+        Input::Volume { volume, .. } => Ok(SliceReader::from_volume(volume)),
+        _ => SliceReader::open(path).map_err(ctprep_pipeline::input::with_dicom),
     }
-    SliceReader::open(path).map_err(ctprep_pipeline::input::with_dicom)
 }

@@ -326,6 +326,18 @@ fn padding_is_reported_and_filled_with_fill_padding() {
     let (a, b) = (read_volume(&kept).expect("written"), read_volume(&filled).expect("written"));
     let changed: Vec<(f32, f32)> = a.scaled_f32().into_iter().zip(b.scaled_f32()).filter(|(a, b)| a != b).collect();
     assert_eq!(changed, vec![(-2000.0, -1024.0); 4]);
+    // Commands that read the series slice by slice say it once the slices are read.
+    for args in [
+        vec!["run", s(&case("bits12")), "--out", s(dir.path())],
+        vec!["window", "--preset", "bone", s(&case("bits12")), s(&dir.path().join("w.nii"))],
+    ] {
+        let o = ctprep(&[&["--fill-padding", "-1024"][..], &args[..]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let said = stderr(&o)
+            .matches("4 voxels held PixelPaddingValue -2000 (outside the field of view): set to -1024")
+            .count();
+        assert_eq!(said, 1, "{args:?}: {}", stderr(&o));
+    }
     // `info` says it, in text and JSON; a fill that is no stored value is one error line.
     let o = ctprep(&["info", s(&case("bits12"))]);
     assert!(stdout(&o).contains("PixelPaddingValue -2000: 4 voxels"), "{}", stdout(&o));
@@ -408,4 +420,60 @@ fn batch_finds_dicom_series_below_its_folder_one_case_each() {
     std::fs::write(&f, bytes).expect("written");
     let o = ctprep(&["batch", s(&input), "--out", s(&out), "--save", "volume"]);
     assert!(said(&o).contains("1 done, 4 skipped"), "{}", said(&o));
+}
+
+/// `run` on a series of one file per slice streams it (each slab's slices decoded as the slabs
+/// need them, as a NIfTI file's are read), native and RLE, and writes what `run` writes from the
+/// series converted to NIfTI first, byte for byte; `resample` and `mip` too.
+#[test]
+fn run_streams_a_series_and_writes_what_the_converted_file_gives() {
+    use ctprep_phantom::dicom::{PixelEncoding, write_dicom_series};
+    // Spacing and origin that float32 holds exactly: the converted file's grid is the series' own.
+    let ct = ctprep_phantom::Phantom::new([61, 47, 120])
+        .spacing_mm([0.75, 0.75, 1.5])
+        .stored(ctprep_phantom::StoredType::I16)
+        .seed(5)
+        .ct()
+        .expect("phantom");
+    for encoding in [PixelEncoding::Native, PixelEncoding::Rle] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let series = dir.path().join("series");
+        std::fs::create_dir(&series).expect("made");
+        write_dicom_series(&ct, &series, encoding).expect("written");
+        let nifti = dir.path().join("series.nii");
+        assert!(ctprep(&["convert", s(&series), s(&nifti)]).status.success());
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let args = ["--spacing", "1.1", "--mip", "9", "--json"];
+        let o = ctprep(&[&["run", s(&series), "--out", s(&a)][..], &args[..]].concat());
+        assert!(o.status.success(), "{encoding:?}: {}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(
+            doc["variants"]["read"], "slab by slab, on its own thread; decoded slice by slice",
+            "{encoding:?}: {doc}"
+        );
+        let o = ctprep(&[&["run", s(&nifti), "--out", s(&b)][..], &args[..]].concat());
+        assert!(o.status.success(), "{encoding:?}: {}", stderr(&o));
+        let mut names: Vec<_> = std::fs::read_dir(&a).expect("listed").map(|e| e.expect("entry").file_name()).collect();
+        names.sort();
+        assert!(names.len() >= 2, "{names:?}");
+        for name in names {
+            let (x, y) = (a.join(&name), b.join(&name));
+            if !name.to_string_lossy().contains(".nii") {
+                let (x, y) = (std::fs::read(&x).expect("written"), std::fs::read(&y).expect("written"));
+                assert!(x == y, "{encoding:?} {name:?}: the files differ");
+                continue;
+            }
+            let (x, y) = (read_volume(&x).expect("written"), read_volume(&y).expect("written"));
+            assert_eq!((x.shape(), x.affine()), (y.shape(), y.affine()), "{encoding:?} {name:?}");
+            assert!(x.data().as_bytes() == y.data().as_bytes(), "{encoding:?} {name:?}: the voxels differ");
+        }
+        for cmd in [vec!["resample", "--spacing", "1.1"], vec!["mip", "--slab", "9"]] {
+            let (x, y) = (dir.path().join("x.nii"), dir.path().join("y.nii"));
+            let o = ctprep(&[&cmd[..], &[s(&series), s(&x)][..]].concat());
+            assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+            assert!(ctprep(&[&cmd[..], &[s(&nifti), s(&y)][..]].concat()).status.success());
+            let (x, y) = (read_volume(&x).expect("written"), read_volume(&y).expect("written"));
+            assert!(x.data().as_bytes() == y.data().as_bytes(), "{cmd:?}: the voxels differ");
+        }
+    }
 }

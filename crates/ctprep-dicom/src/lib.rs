@@ -25,9 +25,11 @@ mod rle;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ctprep_core::Affine;
-use ctprep_io::{Error, ErrorKind, Result, Volume, VoxelData};
+use ctprep_io::{DataType, Error, ErrorKind, Result, Volume, VoxelData};
 use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 use rayon::prelude::*;
 
@@ -441,91 +443,29 @@ impl Series {
     /// per-slice scaling, or interpolated slices, the value itself). Uneven slices resample
     /// as [`ReadOptions::uneven`] says ([`Series::geometry_with`]).
     pub fn read_with(&self, options: &ReadOptions) -> Result<(Volume, Option<Padding>)> {
+        let plan = self.plan(options)?;
         let fill = options.fill_padding;
-        let g = self.geometry_with(options.uneven)?;
+        let Plan { ref g, shared, fill_stored, lo, hi, linear, .. } = plan;
         let [nx, ny, nz] = g.shape;
         let plane = nx * ny;
         let first = &self.files[0];
-        for f in &self.files {
-            if (f.bits_allocated, f.bits_stored, f.signed) != (first.bits_allocated, first.bits_stored, first.signed) {
-                return Err(err(
-                    ErrorKind::BadHeader,
-                    &f.path,
-                    format!(
-                        "BitsAllocated {}, BitsStored {}, PixelRepresentation {} differ from {}'s",
-                        f.bits_allocated,
-                        f.bits_stored,
-                        u8::from(f.signed),
-                        first.path.display()
-                    ),
-                ));
-            }
-        }
-        let shared = self.files.iter().all(|f| (f.slope, f.intercept) == (first.slope, first.intercept));
-        // With shared scaling, `fill` as a stored value.
-        let linear = g.resampled.is_some() && options.uneven == Uneven::Linear;
-        let fill_stored = match fill {
-            Some(v) if shared && !linear => {
-                let s = (v - first.intercept) / first.slope;
-                if !(s.is_finite() && s.fract() == 0.0 && s.abs() <= f64::from(i32::MAX)) {
-                    return Err(err(
-                        ErrorKind::InvalidRequest,
-                        &first.path,
-                        format!(
-                            "padding fill {v}: not a stored value of this series ((value - RescaleIntercept {}) / RescaleSlope {} = {s}); pick one that is",
-                            first.intercept, first.slope
-                        ),
-                    ));
-                }
-                Some(s as i32)
-            }
-            _ => None,
-        };
-        let padding = self.files.iter().find_map(|f| f.padding);
-        // The stored type: what the pixel format holds, and the fill where it replaces padding.
-        let (mut lo, mut hi) = stored_range(first);
-        if let Some(s) = fill_stored.filter(|_| padding.is_some()) {
-            (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
-        }
         let shape = [nx, ny, nz];
-        let padding_of = |count: usize| {
-            padding.map(|value| Padding {
-                value,
-                real: value as f64 * first.slope + first.intercept,
-                voxels: count,
-                filled: fill.filter(|_| count > 0),
-            })
-        };
-        if g.resampled.is_none() && self.files.iter().all(|f| f.frames == 1) {
+        if plan.streams() {
             // One file per slice: each decoded straight into its plane of the volume, in
             // parallel (the volume and a plane per thread in memory, never a second volume).
-            let (data, count) = if shared {
-                let stored = move |x: i32, pad: bool| match (pad, fill_stored) {
-                    (true, Some(s)) => s,
-                    _ => x,
-                };
-                if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
-                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad) as i16)?;
-                    (VoxelData::from_vec(v), n)
-                } else if lo >= 0 && hi <= i64::from(u16::MAX) {
-                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad) as u16)?;
-                    (VoxelData::from_vec(v), n)
-                } else {
-                    let (v, n) = self.planes(plane, |_, x, pad| stored(x, pad))?;
-                    (VoxelData::from_vec(v), n)
-                }
-            } else {
-                let (v, n) = self.planes(plane, |f, x, pad| match (pad, fill) {
-                    (true, Some(v)) => v as f32,
-                    _ => (f64::from(x) * f.slope + f.intercept) as f32,
-                })?;
-                (VoxelData::from_vec(v), n)
-            };
-            let mut v = Volume::new(data, &shape, g.affine)?;
-            if shared && (first.slope, first.intercept) != (1.0, 0.0) {
-                v = v.with_scaling(first.slope, first.intercept)?;
+            fn whole<T: Out>(s: &Series, plan: &Plan, n: usize) -> Result<(VoxelData, usize)> {
+                let mut v = vec![T::default(); n];
+                let count = s.fill(plan, &mut v, 0)?;
+                Ok((VoxelData::from_vec(v), count))
             }
-            return Ok((v.with_affine(g.affine)?, padding_of(count)));
+            let n = plane * nz;
+            let (data, count) = match plan.dtype {
+                DataType::I16 => whole::<i16>(self, &plan, n)?,
+                DataType::U16 => whole::<u16>(self, &plan, n)?,
+                DataType::I32 => whole::<i32>(self, &plan, n)?,
+                _ => whole::<f32>(self, &plan, n)?,
+            };
+            return Ok((plan.volume(data, &shape)?, plan.padding(count)));
         }
         // Multi-frame files, resampled stacks: each file's frames decoded once, in parallel, as
         // i32 stored values.
@@ -622,34 +562,327 @@ impl Series {
             Volume::new(VoxelData::from_vec(data), &shape, g.affine)?
         };
         vol = vol.with_affine(g.affine)?;
-        Ok((vol, padding_of(count)))
+        Ok((vol, plan.padding(count)))
     }
 
-    /// The volume of a series of one file per slice, each slice's file decoded into its plane
-    /// (`plane` values) in parallel, every stored value `x` put as `put(file, x, is it the
-    /// file's PixelPaddingValue)`; and how many were padding.
-    fn planes<T: Copy + Default + Send>(
-        &self,
-        plane: usize,
-        put: impl Fn(&FileInfo, i32, bool) -> T + Sync,
-    ) -> Result<(Vec<T>, usize)> {
-        let mut out = vec![T::default(); plane * self.slices.len()];
-        let counts = out
-            .par_chunks_mut(plane)
-            .zip(self.slices.par_iter())
-            .map(|(dst, &(fi, _))| {
+    /// A reader of the volume [`Series::read_with`] reads, named `path` (the folder or file
+    /// the user gave): a series of one file per slice is decoded slice by slice as the reader
+    /// is read (each batch of slices in parallel), so a stage that streams a NIfTI file streams
+    /// the series too; any other (multi-frame files, resampled slices) is read whole first. The
+    /// voxels are the same either way. The [`PaddingCount`] counts the padding voxels of the
+    /// slices read so far.
+    pub fn open_with(&self, options: &ReadOptions, path: &Path) -> Result<(ctprep_io::SliceReader, PaddingCount)> {
+        let plan = self.plan(options)?;
+        let count = PaddingCount {
+            plan: Arc::new(plan.clone()),
+            voxels: Arc::new(AtomicUsize::new(0)),
+            read: Arc::new(AtomicUsize::new(0)),
+        };
+        if !plan.streams() {
+            let (v, padding) = self.read_with(options)?;
+            count.add(padding.map_or(0, |p| p.voxels), v.data().len());
+            return Ok((ctprep_io::SliceReader::from_volume(v.with_path(path)), count));
+        }
+        fn template<T: Out>(plan: &Plan) -> Result<Volume> {
+            plan.volume(VoxelData::from_vec(vec![T::default()]), &[1, 1, 1])
+        }
+        let template = match plan.dtype {
+            DataType::I16 => template::<i16>(&plan)?,
+            DataType::U16 => template::<u16>(&plan)?,
+            DataType::I32 => template::<i32>(&plan)?,
+            _ => template::<f32>(&plan)?,
+        };
+        let source = SeriesSlices {
+            series: self.clone(),
+            plan: plan.clone(),
+            options: *options,
+            path: path.to_path_buf(),
+            count: count.clone(),
+        };
+        let reader = ctprep_io::SliceReader::from_source(
+            template.with_path(path),
+            plan.g.shape.to_vec(),
+            plan.dtype,
+            Box::new(source),
+        );
+        Ok((reader, count))
+    }
+
+    /// the stored type, the padding fill.
+    fn plan(&self, options: &ReadOptions) -> Result<Plan> {
+        let fill = options.fill_padding;
+        let g = self.geometry_with(options.uneven)?;
+        let first = &self.files[0];
+        for f in &self.files {
+            if (f.bits_allocated, f.bits_stored, f.signed) != (first.bits_allocated, first.bits_stored, first.signed) {
+                return Err(err(
+                    ErrorKind::BadHeader,
+                    &f.path,
+                    format!(
+                        "BitsAllocated {}, BitsStored {}, PixelRepresentation {} differ from {}'s",
+                        f.bits_allocated,
+                        f.bits_stored,
+                        u8::from(f.signed),
+                        first.path.display()
+                    ),
+                ));
+            }
+        }
+        let shared = self.files.iter().all(|f| (f.slope, f.intercept) == (first.slope, first.intercept));
+        // With shared scaling, `fill` as a stored value.
+        let linear = g.resampled.is_some() && options.uneven == Uneven::Linear;
+        let fill_stored = match fill {
+            Some(v) if shared && !linear => {
+                let s = (v - first.intercept) / first.slope;
+                if !(s.is_finite() && s.fract() == 0.0 && s.abs() <= f64::from(i32::MAX)) {
+                    return Err(err(
+                        ErrorKind::InvalidRequest,
+                        &first.path,
+                        format!(
+                            "padding fill {v}: not a stored value of this series ((value - RescaleIntercept {}) / RescaleSlope {} = {s}); pick one that is",
+                            first.intercept, first.slope
+                        ),
+                    ));
+                }
+                Some(s as i32)
+            }
+            _ => None,
+        };
+        let padding = self.files.iter().find_map(|f| f.padding);
+        // The stored type: what the pixel format holds, and the fill where it replaces padding.
+        let (mut lo, mut hi) = stored_range(first);
+        if let Some(s) = fill_stored.filter(|_| padding.is_some()) {
+            (lo, hi) = (lo.min(i64::from(s)), hi.max(i64::from(s)));
+        }
+        let dtype = if !shared || linear {
+            DataType::F32
+        } else if lo >= i64::from(i16::MIN) && hi <= i64::from(i16::MAX) {
+            DataType::I16
+        } else if lo >= 0 && hi <= i64::from(u16::MAX) {
+            DataType::U16
+        } else {
+            DataType::I32
+        };
+        let frames = self.files.iter().all(|f| f.frames == 1);
+        Ok(Plan {
+            g,
+            shared,
+            linear,
+            fill,
+            fill_stored,
+            padding,
+            lo,
+            hi,
+            dtype,
+            frames,
+            slope: first.slope,
+            intercept: first.intercept,
+        })
+    }
+
+    /// Fills `dst` with the volume's values from value `at` on (a series of one file per
+    /// slice: [`Plan::streams`]), each slice's file decoded in parallel, the values it holds
+    /// put as `plan` says; returns how many of them were padding.
+    fn fill<T: Out>(&self, plan: &Plan, dst: &mut [T], at: usize) -> Result<usize> {
+        let [nx, ny, nz] = plan.g.shape;
+        let plane = nx * ny;
+        if plane == 0 || at.checked_add(dst.len()).is_none_or(|end| end > plane * nz) {
+            return Err(err(
+                ErrorKind::InvalidRequest,
+                &self.files[0].path,
+                format!("values {at}.. (+{}) asked for, the volume holds {}", dst.len(), plane * nz),
+            ));
+        }
+        // (slice, first value in it, its part of `dst`)
+        let mut parts = Vec::new();
+        let (mut rest, mut pos) = (dst, at);
+        while !rest.is_empty() {
+            let from = pos % plane;
+            let n = (plane - from).min(rest.len());
+            let (part, tail) = rest.split_at_mut(n);
+            parts.push((pos / plane, from, part));
+            (rest, pos) = (tail, pos + n);
+        }
+        let counts = parts
+            .into_par_iter()
+            .map(|(slice, from, part)| {
+                let (fi, k) = self.slices[slice];
                 let f = &self.files[fi];
                 let values = read_pixels(f)?;
                 let mut n = 0;
-                for (d, &x) in dst.iter_mut().zip(&values) {
+                let src = &values[k * plane + from..][..part.len()];
+                for (d, &x) in part.iter_mut().zip(src) {
                     let pad = f.padding.is_some_and(|p| i64::from(x) == p);
                     n += usize::from(pad);
-                    *d = put(f, x, pad);
+                    *d = T::put(plan, f, x, pad);
                 }
                 Ok(n)
             })
             .collect::<Result<Vec<usize>>>()?;
-        Ok((out, counts.iter().sum()))
+        Ok(counts.iter().sum())
+    }
+}
+
+/// How a series' stored values become the volume's ([`Series::plan`]).
+#[derive(Clone, Debug)]
+struct Plan {
+    g: Geometry,
+    /// Every slice has the same RescaleSlope and RescaleIntercept.
+    shared: bool,
+    /// Uneven slices interpolated linearly onto a uniform stack.
+    linear: bool,
+    fill: Option<f64>,
+    /// The fill as a stored value (shared scaling, no interpolation).
+    fill_stored: Option<i32>,
+    /// A PixelPaddingValue of the series' files.
+    padding: Option<i64>,
+    /// The range of stored values (the pixel format's, and the fill).
+    lo: i64,
+    hi: i64,
+    /// The volume's type: stored integers with shared scaling, else float32 real values.
+    dtype: DataType,
+    /// Every file holds one frame.
+    frames: bool,
+    slope: f64,
+    intercept: f64,
+}
+
+impl Plan {
+    /// One file per slice, no interpolated slices: each output slice is one file's, so the
+    /// slices can be decoded one by one ([`Series::fill`]).
+    fn streams(&self) -> bool {
+        self.frames && self.g.resampled.is_none()
+    }
+
+    /// The stored value `x` as the volume keeps it: the fill where it is padding.
+    fn stored(&self, x: i32, pad: bool) -> i32 {
+        match (pad, self.fill_stored) {
+            (true, Some(s)) => s,
+            _ => x,
+        }
+    }
+
+    /// The volume of `data` in `shape`, its affine and scaling as the series'.
+    fn volume(&self, data: VoxelData, shape: &[usize]) -> Result<Volume> {
+        let mut v = Volume::new(data, shape, self.g.affine)?;
+        if self.shared && !self.linear && (self.slope, self.intercept) != (1.0, 0.0) {
+            v = v.with_scaling(self.slope, self.intercept)?;
+        }
+        v.with_affine(self.g.affine)
+    }
+
+    /// The padding report of `count` voxels.
+    fn padding(&self, count: usize) -> Option<Padding> {
+        self.padding.map(|value| Padding {
+            value,
+            real: value as f64 * self.slope + self.intercept,
+            voxels: count,
+            filled: self.fill.filter(|_| count > 0),
+        })
+    }
+}
+
+/// The padding voxels of a series read through [`Series::open_with`]'s reader, counted as its
+/// slices are decoded.
+#[derive(Clone, Debug)]
+pub struct PaddingCount {
+    plan: Arc<Plan>,
+    voxels: Arc<AtomicUsize>,
+    /// Values decoded so far.
+    read: Arc<AtomicUsize>,
+}
+
+impl PaddingCount {
+    fn add(&self, voxels: usize, read: usize) {
+        self.voxels.fetch_add(voxels, Ordering::Relaxed);
+        self.read.fetch_add(read, Ordering::Relaxed);
+    }
+
+    /// The padding of the whole volume, as [`Series::read_with`] reports it, once every slice
+    /// has been read (`None` before, and for a series without PixelPaddingValue).
+    pub fn padding(&self) -> Option<Padding> {
+        let [nx, ny, nz] = self.plan.g.shape;
+        if self.read.load(Ordering::Relaxed) < nx * ny * nz {
+            return None;
+        }
+        self.plan.padding(self.voxels.load(Ordering::Relaxed))
+    }
+
+    /// Whether every slice has been read.
+    pub fn complete(&self) -> bool {
+        let [nx, ny, nz] = self.plan.g.shape;
+        self.read.load(Ordering::Relaxed) >= nx * ny * nz
+    }
+}
+
+/// A series of one file per slice, decoded as a [`ctprep_io::SliceReader`] asks.
+struct SeriesSlices {
+    series: Series,
+    plan: Plan,
+    options: ReadOptions,
+    path: PathBuf,
+    count: PaddingCount,
+}
+
+impl ctprep_io::SliceSource for SeriesSlices {
+    fn read_next(&mut self, dst: &mut [u8], at: usize) -> Result<()> {
+        fn go<T: Out>(s: &SeriesSlices, dst: &mut [u8], at: usize) -> Result<usize> {
+            let bytes = dst.len();
+            let values: &mut [T] = bytemuck::try_cast_slice_mut(dst).map_err(|e| {
+                err(ErrorKind::InvalidRequest, &s.path, format!("a buffer of {bytes} bytes for {}: {e}", T::DTYPE))
+            })?;
+            s.series.fill(&s.plan, values, at)
+        }
+        let padded = match self.plan.dtype {
+            DataType::I16 => go::<i16>(self, dst, at)?,
+            DataType::U16 => go::<u16>(self, dst, at)?,
+            DataType::I32 => go::<i32>(self, dst, at)?,
+            _ => go::<f32>(self, dst, at)?,
+        };
+        self.count.add(padded, dst.len() / self.plan.dtype.size());
+        Ok(())
+    }
+
+    fn read_whole(&self) -> Result<Volume> {
+        let (v, padding) = self.series.read_with(&self.options)?;
+        self.count.add(padding.map_or(0, |p| p.voxels), v.data().len());
+        Ok(v.with_path(&self.path))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} DICOM files", self.series.files.len())
+    }
+}
+
+/// A type a series' volume holds: stored integers (shared scaling), or `float32` real values.
+trait Out: ctprep_io::Element + Default + bytemuck::Pod {
+    fn put(plan: &Plan, f: &FileInfo, x: i32, pad: bool) -> Self;
+}
+
+impl Out for i16 {
+    fn put(plan: &Plan, _: &FileInfo, x: i32, pad: bool) -> i16 {
+        plan.stored(x, pad) as i16
+    }
+}
+
+impl Out for u16 {
+    fn put(plan: &Plan, _: &FileInfo, x: i32, pad: bool) -> u16 {
+        plan.stored(x, pad) as u16
+    }
+}
+
+impl Out for i32 {
+    fn put(plan: &Plan, _: &FileInfo, x: i32, pad: bool) -> i32 {
+        plan.stored(x, pad)
+    }
+}
+
+impl Out for f32 {
+    fn put(plan: &Plan, f: &FileInfo, x: i32, pad: bool) -> f32 {
+        match (pad, plan.fill) {
+            (true, Some(v)) => v as f32,
+            _ => (f64::from(x) * f.slope + f.intercept) as f32,
+        }
     }
 }
 

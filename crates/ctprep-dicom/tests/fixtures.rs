@@ -80,6 +80,7 @@ fn every_readable_case_has_its_true_geometry_and_values() {
         "coronal",
         "sagittal",
         "uint12",
+        "jpeg_lossless",
     ];
     for name in single {
         let c = case(&cases, name);
@@ -124,6 +125,7 @@ fn voxels_land_where_dcm2niix_puts_them() {
         "coronal",
         "sagittal",
         "uint12",
+        "jpeg_lossless",
     ] {
         let c = case(&cases, name);
         let out = &c["dcm2niix"]["outputs"][0];
@@ -373,6 +375,7 @@ fn series_lie_where_simpleitk_puts_them() {
         "acquisition_groups",
         "two_series",
         "not_dicom",
+        "jpeg_lossless",
     ] {
         let found = find(&dir.join(name)).expect("as written");
         for theirs in case(&cases, name)["simpleitk"]["series"].as_array().expect("series") {
@@ -407,7 +410,7 @@ fn series_lie_where_simpleitk_puts_them() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 14);
+    assert_eq!(compared, 15);
     // Where SimpleITK errs: the localizer stacked in (6 slices, ctprep 5 and a skipped file) ...
     let sitk = |name: &str| case(&cases, name)["simpleitk"]["series"][0]["size"].clone();
     assert_eq!(sitk("localizer"), serde_json::json!([7, 5, 6]));
@@ -429,4 +432,109 @@ fn series_lie_where_simpleitk_puts_them() {
         .sum();
     let theirs = c["simpleitk"]["series"][0]["sum"].as_f64().expect("sum");
     assert!((ours - truth).abs() < 1e-3 && (theirs - truth).abs() > 1.0, "{ours} {theirs} {truth}");
+}
+
+/// The reader of [`Series::open_with`] gives [`Series::read_with`]'s voxels, whatever the pieces
+/// asked for (whole slices, one value, a slice and a half, odd counts across slice ends), and
+/// counts the padding voxels read; multi-frame files and resampled stacks (read whole) too.
+#[test]
+fn the_slice_reader_gives_the_whole_reads_voxels() {
+    fn pieces<T: ctprep_io::Element + Default>(r: &mut ctprep_io::SliceReader, n: usize, sizes: &[usize]) -> Vec<u8> {
+        let mut out: Vec<T> = Vec::new();
+        let mut left = n;
+        for &k in sizes.iter().cycle() {
+            if left == 0 {
+                break;
+            }
+            let mut buf = vec![T::default(); k.min(left)];
+            r.read_slices(&mut buf).expect("read");
+            out.extend_from_slice(&buf);
+            left -= buf.len();
+        }
+        bytemuck::cast_slice(&out).to_vec()
+    }
+    let (dir, _) = reference();
+    let uneven = ReadOptions { uneven: Uneven::Linear, ..ReadOptions::default() };
+    for (name, options) in [
+        ("bits12", ReadOptions::default()),
+        ("bits12", fill(-1024.0)),
+        ("axial_lps", ReadOptions::default()),
+        ("per_slice_rescale", ReadOptions::default()),
+        ("uint16", ReadOptions::default()),
+        ("rle", ReadOptions::default()),
+        ("jpeg_lossless", ReadOptions::default()),
+        ("jpeg_baseline", ReadOptions::default()),
+        ("big_endian", ReadOptions::default()),
+        ("enhanced", ReadOptions::default()),
+        ("uneven", uneven),
+    ] {
+        let found = find(&dir.join(name)).expect("found");
+        let series = &found.series[0];
+        let (whole, padding) = series.read_with(&options).expect("read whole");
+        let n = whole.data().len();
+        let plane = whole.shape()[0] * whole.shape()[1];
+        for sizes in [vec![plane], vec![1], vec![plane + plane / 2], vec![7, plane - 3, 2 * plane + 5]] {
+            let (mut r, count) = series.open_with(&options, &dir.join(name)).expect("opened");
+            assert_eq!((r.shape(), r.dtype(), r.affine()), (whole.shape(), whole.dtype(), whole.affine()), "{name}");
+            assert_eq!(format!("{:?}", r.scaling()), format!("{:?}", whole.scaling()), "{name}");
+            let streams = !matches!(name, "enhanced" | "uneven");
+            let decoding = if streams { ctprep_io::Decoding::Slices } else { ctprep_io::Decoding::Memory };
+            assert_eq!(r.decoding(), decoding, "{name}");
+            if streams {
+                assert_eq!(count.padding(), None, "{name}: nothing counted before the slices are read");
+            }
+            let got = ctprep_io::with_dtype!(r.dtype(), T => pieces::<T>(&mut r, n, &sizes));
+            assert_eq!(got, whole.data().as_bytes(), "{name} in pieces of {sizes:?}");
+            assert_eq!(count.padding(), padding, "{name}");
+            // Nothing is left to read.
+            let mut one = vec![0u8; whole.dtype().size()];
+            let more =
+                ctprep_io::with_dtype!(r.dtype(), T => r.read_slices(bytemuck::cast_slice_mut::<u8, T>(&mut one)));
+            assert!(more.is_err(), "{name}");
+            r.finish().expect("finished");
+        }
+        let (r, _) = series.open_with(&options, &dir.join(name)).expect("opened");
+        let again = r.read_whole().expect("whole");
+        assert_eq!(again.data().as_bytes(), whole.data().as_bytes(), "{name}");
+        assert_eq!(again.display_path(), dir.join(name), "{name}");
+    }
+}
+
+/// JPEG baseline is lossy, and decoders may round a value of the inverse DCT differently:
+/// ctprep's decode (jpeg-decoder, through dicom-rs) is within 1 of libjpeg-turbo's (the
+/// truth the script recorded), of dcm2niix's and of SimpleITK's (GDCM) at every voxel they
+/// recorded, on the true geometry.
+#[test]
+fn jpeg_baseline_decodes_within_one_of_every_reference() {
+    let (dir, cases) = reference();
+    let c = case(&cases, "jpeg_baseline");
+    let found = find(&dir.join("jpeg_baseline")).expect("as written");
+    let series = &found.series[0];
+    let v = series.read().expect("read");
+    assert_eq!(v.dtype().to_string(), "int16");
+    let got = v.scaled_f32();
+    let truth = floats(&c["truth"][0]["hu"]);
+    let worst = got.iter().zip(&truth).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1.0, "{worst} from libjpeg-turbo's decode");
+    // The values are not all equal, or the check above could not fail.
+    assert!(truth.iter().any(|&t| t != truth[0]));
+    let [nx, ny, nz] = series.geometry().expect("placed").shape;
+    // dcm2niix: every value, its rows reversed.
+    let theirs = floats(&c["dcm2niix"]["outputs"][0]["nifti"]["values"]);
+    assert_eq!(theirs.len(), nx * ny * nz);
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let (a, b) = (f64::from(got[x + nx * (y + ny * z)]), theirs[x + nx * (ny - 1 - y + ny * z)]);
+                assert!((a - b).abs() <= 1.0, "({x}, {y}, {z}): {a} vs dcm2niix {b}");
+            }
+        }
+    }
+    // SimpleITK: its ten samples.
+    let sitk = &c["simpleitk"]["series"][0];
+    for (ijk, want) in sitk["sample_indices"].as_array().expect("indices").iter().zip(floats(&sitk["samples"])) {
+        let i: Vec<usize> = floats(ijk).iter().map(|&f| f as usize).collect();
+        let a = f64::from(got[i[0] + nx * (i[1] + ny * i[2])]);
+        assert!((a - want).abs() <= 1.0, "{i:?}: {a} vs SimpleITK {want}");
+    }
 }

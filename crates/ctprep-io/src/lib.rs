@@ -81,7 +81,7 @@ pub use ndarray;
 pub use nrrd::{NrrdEncoding, NrrdHeader, NrrdSpace, nrrd_data_file};
 pub use orientation::{AxCodes, AxisDir, ParseAxCodesError, Reorientation, axcodes_string, io_orientation};
 pub use read::{
-    Decoding, Limits, ReadOptions, SliceReader, read_nifti, read_nifti_with, read_nrrd_with, read_volume,
+    Decoding, Limits, ReadOptions, SliceReader, SliceSource, read_nifti, read_nifti_with, read_nrrd_with, read_volume,
     read_volume_with,
 };
 pub use volume::{Conversion, Extension, Scaling, Stats, Volume};

@@ -317,6 +317,33 @@ impl SliceReader {
         }
     }
 
+    /// A reader of the stored values `source` decodes slice by slice (a DICOM series, one file
+    /// per slice: `ctprep-dicom`), so that consumers that stream a file stream it too.
+    /// `template` holds the volume's affine, scaling and path (its voxels are not read); `shape`
+    /// and `dtype` are the whole volume's.
+    pub fn from_source(
+        mut template: Volume,
+        shape: Vec<usize>,
+        dtype: DataType,
+        source: Box<dyn SliceSource>,
+    ) -> SliceReader {
+        template.data = VoxelData::from_vec(vec![0f32]);
+        template.shape = vec![1, 1, 1];
+        let n_voxels = shape.iter().product();
+        let path = template.display_path();
+        SliceReader {
+            template,
+            shape,
+            dtype,
+            description: format!("{n_voxels} {dtype} values, {}", source.describe()),
+            src: Source::Slices { source, path },
+            swap: false,
+            read: 0,
+            n_voxels,
+            layered: false,
+        }
+    }
+
     /// The whole volume this reader reads, independently of what it has read so far: the file
     /// read again, or (a reader of a volume in memory) a copy of it.
     pub fn read_whole(&self) -> Result<Volume> {
@@ -326,6 +353,9 @@ impl SliceReader {
             v.shape = self.shape.clone();
             return Ok(v);
         }
+        if let Source::Slices { source, .. } = &self.src {
+            return source.read_whole();
+        }
         read_volume(self.template.display_path())
     }
 
@@ -334,6 +364,7 @@ impl SliceReader {
         match &self.src {
             Source::Plain { .. } => Decoding::Plain,
             Source::Memory { .. } => Decoding::Memory,
+            Source::Slices { .. } => Decoding::Slices,
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } if dec.in_pieces() => Decoding::GzipPieces,
             #[cfg(feature = "gzip")]
@@ -428,6 +459,10 @@ impl SliceReader {
             Source::Plain { file, .. } => file.read_exact(bytes),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.read_exact(bytes),
+            Source::Slices { source, .. } => {
+                source.read_next(bytes, self.read)?;
+                Ok(())
+            }
         };
         r.map_err(|e| self.src.read_error(e, &format!("voxel data ({})", self.description)))?;
         if self.swap {
@@ -444,7 +479,7 @@ impl SliceReader {
         let left = (self.n_voxels - self.read) as u64 * self.dtype.size() as u64;
         let what = format!("voxel data ({})", self.description);
         let got = match &mut self.src {
-            Source::Memory { .. } => return Ok(()),
+            Source::Memory { .. } | Source::Slices { .. } => return Ok(()),
             Source::Plain { file, .. } => std::io::copy(&mut file.take(left), &mut std::io::sink()),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => std::io::copy(&mut dec.take(left), &mut std::io::sink()),
@@ -620,8 +655,10 @@ pub enum Decoding {
     /// gzip in independent pieces decoded whole by libdeflate: a piece index (ctprep's own
     /// files), or BGZF / mgzip members.
     GzipPieces,
-    /// Voxels already in memory ([`SliceReader::from_volume`]: a DICOM series, read whole).
+    /// Voxels already in memory ([`SliceReader::from_volume`]).
     Memory,
+    /// Slices decoded as they are read by a [`SliceSource`] (a DICOM series: its files).
+    Slices,
 }
 
 impl Decoding {
@@ -632,8 +669,25 @@ impl Decoding {
             Decoding::GzipStream => "gzip, one serial stream",
             Decoding::GzipPieces => "gzip in independent pieces (libdeflate)",
             Decoding::Memory => "in memory",
+            Decoding::Slices => "decoded slice by slice",
         }
     }
+}
+
+/// Stored values decoded slice by slice outside this crate (a DICOM series, one file per slice,
+/// in `ctprep-dicom`), read through a [`SliceReader`] ([`SliceReader::from_source`]) as a
+/// file's are.
+pub trait SliceSource: Send {
+    /// Fills `dst` with the bytes (native byte order) of the stored values from value `at` on:
+    /// `dst.len()` is a whole number of values of the reader's type, within the volume (the
+    /// reader checks both), usually whole z slices.
+    fn read_next(&mut self, dst: &mut [u8], at: usize) -> Result<()>;
+
+    /// The whole volume, read afresh (for the stages that do not stream).
+    fn read_whole(&self) -> Result<Volume>;
+
+    /// What is decoded, for error messages (`"300 DICOM files"`).
+    fn describe(&self) -> String;
 }
 
 /// A file being read: plain (seekable, mappable) or gzip-compressed (a stream).
@@ -655,6 +709,11 @@ pub(crate) enum Source {
         dec: Box<ctprep_gzip::GzipReader<'static>>,
         path: PathBuf,
         compressed_len: u64,
+    },
+    /// Slices decoded by another crate ([`SliceReader::from_source`]).
+    Slices {
+        source: Box<dyn SliceSource>,
+        path: PathBuf,
     },
 }
 
@@ -724,7 +783,7 @@ impl Source {
 
     fn path(&self) -> &Path {
         match self {
-            Source::Memory { path, .. } => path,
+            Source::Memory { path, .. } | Source::Slices { path, .. } => path,
             Source::Plain { path, .. } => path,
             #[cfg(feature = "gzip")]
             Source::Gzip { path, .. } => path,
@@ -763,6 +822,7 @@ impl Source {
             }
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.read_exact(buf),
+            Source::Slices { .. } => Err(IoKind::Unsupported.into()),
         };
         r.map_err(|e| self.read_error(e, "header"))
     }
@@ -787,6 +847,7 @@ impl Source {
             Source::Plain { file, .. } => file.take(max).read_to_end(&mut v),
             #[cfg(feature = "gzip")]
             Source::Gzip { dec, .. } => dec.take(max).read_to_end(&mut v),
+            Source::Slices { .. } => Err(IoKind::Unsupported.into()),
         };
         r.map_err(|e| self.read_error(e, "header extensions"))?;
         Ok(v)
@@ -794,6 +855,9 @@ impl Source {
 
     fn skip(&mut self, n: u64) -> Result<()> {
         match self {
+            Source::Slices { path, .. } => {
+                Err(Error::new(ErrorKind::InvalidRequest, path.as_path(), "decoded slices have no header to skip"))
+            }
             Source::Memory { data, pos, path } => {
                 if (data.as_bytes().len() - *pos) as u64 >= n {
                     *pos += n as usize;
@@ -869,7 +933,7 @@ impl Source {
             }
             let mut buf = VoxelBuffer::<T>::new(layout.n_voxels)?;
             let r = buf.fill(|bytes| match src {
-                Source::Memory { .. } => unreachable!("a file's reader reads files"),
+                Source::Memory { .. } | Source::Slices { .. } => unreachable!("a file's reader reads files"),
                 Source::Plain { file, .. } => file.read_exact(bytes),
                 #[cfg(feature = "gzip")]
                 Source::Gzip { dec, .. } => dec.read_exact(bytes),
@@ -929,7 +993,7 @@ fn not_nifti(path: &Path) -> Error {
         Err(e) => return e,
     };
     let got = match &mut source {
-        Source::Memory { .. } => unreachable!("opened from a file"),
+        Source::Memory { .. } | Source::Slices { .. } => unreachable!("opened from a file"),
         Source::Plain { file, .. } => read_up_to(file, &mut first),
         #[cfg(feature = "gzip")]
         Source::Gzip { dec, .. } => read_up_to(dec, &mut first),

@@ -1857,10 +1857,14 @@ impl Pipeline<'_> {
 fn open(input: Input) -> Result<Opened> {
     Ok(match input {
         Input::Path(p) if crate::input::is_dicom_input(&p) => {
-            // A DICOM series is read whole (its slices' order along the normal is known only
-            // once every header is read), then runs as a volume in memory.
-            let volume = crate::input::read_volume(&p)?;
-            Opened::Whole(volume, p.display().to_string())
+            // A DICOM series: every file's header read (its slices' order along the normal is
+            // known only then), its slices decoded as the slabs need them.
+            let t = Instant::now();
+            match crate::input::pipeline_input(&p, &crate::input::DicomOptions::default())?.0 {
+                Input::Reader(r) => Opened::File(r, t.elapsed()),
+                Input::Volume { volume, name } => Opened::Whole(volume, name),
+                Input::Path(_) => unreachable!("a DICOM input opens as a reader"),
+            }
         }
         Input::Path(p) => {
             let t = Instant::now();

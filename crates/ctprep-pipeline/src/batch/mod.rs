@@ -377,8 +377,7 @@ impl Batch {
         let input = if crate::input::is_dicom_input(&case.image) {
             let options =
                 crate::input::DicomOptions { series: case.series.map(|i| i.to_string()), ..self.dicom.clone() };
-            let (volume, _notes) = crate::input::read_volume_with(&case.image, &options).map_err(|e| e.to_string())?;
-            Input::volume(volume, case.image.display().to_string())
+            crate::input::pipeline_input(&case.image, &options).map_err(|e| e.to_string())?.0
         } else {
             Input::path(&case.image)
         };
