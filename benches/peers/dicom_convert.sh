@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A DICOM series to .nii.gz, in one run: `ctprep convert`, dcm2niix and SimpleITK (ImageSeriesReader +
 # WriteImage, all threads), on the same 512 x 512 x 300 int16 CT phantom written as 300 files
-# (uncompressed, and RLE Lossless), at the same gzip level (1, ctprep's default, and 6, dcm2niix's).
+# (uncompressed, and RLE Lossless), at the same gzip level (1, ctprep's default, and 6, dcm2niix's), and
+# dcm2niix at level 2 beside ctprep's level 1: the same zlib matcher (ctprep's level 1 runs zlib's level-2
+# algorithm, docs/GZIP.md), so the same output size, where dcm2niix's own level 1 writes a much larger file.
 #
 #   bash benches/peers/dicom_convert.sh [SHAPE] [WORKDIR]
 #
@@ -45,7 +47,7 @@ sitk.WriteImage(reader.Execute(), dst, True, level)
 EOF
 
 TSV="$W/dicom_times.tsv"
-printf 'tool\tencoding\tlevel\tround\twall_s\tpeak_mb\n' > "$TSV"
+printf 'tool\tencoding\tlevel\tround\twall_s\tpeak_mb\tout_mb\n' > "$TSV"
 run() { # tool enc level round cmd...
   local tool="$1" enc="$2" level="$3" round="$4"; shift 4
   local out="$W/out-$tool"
@@ -56,7 +58,10 @@ run() { # tool enc level round cmd...
     return
   fi
   read -r wall kb < <(tail -1 "$W/time.tmp")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$enc" "$level" "$round" "$wall" "$((kb / 1024))" >> "$TSV"
+  local bytes
+  bytes="$(cat "$out"/*.nii.gz | wc -c)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$enc" "$level" "$round" "$wall" "$((kb / 1024))" \
+    "$((bytes / 1000000))" >> "$TSV"
 }
 for round in $(seq 1 "$ROUNDS"); do
   for enc in native rle; do
@@ -64,6 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for level in 1 6; do
       run ctprep "$enc" "$level" "$round" "$CTPREP" --quiet convert "$d" @OUT@/ct.nii.gz --gzip-level "$level"
       run dcm2niix "$enc" "$level" "$round" "$DCM2NIIX" -z y "-$level" -b n -f ct -o @OUT@ "$d"
+      [ "$level" = 1 ] && run dcm2niix-2 "$enc" "$level" "$round" "$DCM2NIIX" -z y -2 -b n -f ct -o @OUT@ "$d"
       run simpleitk "$enc" "$level" "$round" "$PY" "$W/sitk_convert.py" "$d" @OUT@/ct.nii.gz "$level"
     done
   done
@@ -77,17 +83,19 @@ volume = float(sys.argv[2])
 best = {}
 for r in rows:
     k = (r["encoding"], r["level"], r["tool"])
-    w, m = float(r["wall_s"]), float(r["peak_mb"])
+    w, m, o = float(r["wall_s"]), float(r["peak_mb"]), float(r["out_mb"])
     if k not in best or w < best[k][0]:
-        best[k] = (w, m)
-print("| series | gzip level | ctprep s (peak MB) | dcm2niix s (peak MB) | SimpleITK s (peak MB) | dcm2niix / ctprep | SimpleITK / ctprep | ctprep peak / volume |")
+        best[k] = (w, m, o)
+print("| series | gzip level | ctprep s (peak MB, file MB) | dcm2niix s (peak MB, file MB) | SimpleITK s (peak MB) | dcm2niix / ctprep | SimpleITK / ctprep | ctprep peak / volume |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for enc in ("native", "rle"):
-    for level in ("1", "6"):
-        c, d, s = (best.get((enc, level, t)) for t in ("ctprep", "dcm2niix", "simpleitk"))
-        if not c:
+    for level, theirs in (("1", "dcm2niix"), ("1", "dcm2niix-2"), ("6", "dcm2niix")):
+        c, d, s = (best.get((enc, level, t)) for t in ("ctprep", theirs, "simpleitk"))
+        if not c or (theirs != "dcm2niix" and not d):
             continue
-        cell = lambda x: f"{x[0]:.2f} ({x[1]:.0f})" if x else "failed"
+        cell = lambda x: f"{x[0]:.2f} ({x[1]:.0f}, {x[2]:.0f})" if x else "failed"
         ratio = lambda x: f"{x[0] / c[0]:.1f}x" if x else "-"
-        print(f"| {enc} | {level} | {cell(c)} | {cell(d)} | {cell(s)} | {ratio(d)} | {ratio(s)} | {c[1] / volume:.2f} |")
+        shown = level if theirs == "dcm2niix" else "1 (dcm2niix -2)"
+        sitk = f"{s[0]:.2f} ({s[1]:.0f})" if s else "failed"
+        print(f"| {enc} | {shown} | {cell(c)} | {cell(d)} | {sitk} | {ratio(d)} | {ratio(s)} | {c[1] / volume:.2f} |")
 EOF

@@ -23,7 +23,30 @@ fuzz_target!(|data: &[u8]| {
         assert!(!s.slices.is_empty());
         if let Ok(g) = s.geometry() {
             assert_eq!(g.shape[2], s.slices.len());
-            let _ = s.read();
+            let whole = s.read();
+            // Read slice by slice (as `run` streams it), in pieces that cross slice ends: the
+            // same voxels, or an error where the whole read fails.
+            if let Ok((mut r, _)) = s.open_with(&ctprep_dicom::ReadOptions::default(), &dir) {
+                let n: usize = r.shape().iter().product();
+                let mut got = Vec::new();
+                let ok = ctprep_io::with_dtype!(r.dtype(), T => {
+                    let mut buf = vec![T::default(); (g.shape[0] * g.shape[1]).max(1) * 3 / 2 + 1];
+                    let mut left = n;
+                    let mut ok = true;
+                    while left > 0 && ok {
+                        let k = buf.len().min(left);
+                        ok = r.read_slices(&mut buf[..k]).is_ok();
+                        got.extend_from_slice(bytemuck::cast_slice(&buf[..k]));
+                        left -= k;
+                    }
+                    ok
+                });
+                match &whole {
+                    Ok(v) if ok => assert!(got == v.data().as_bytes(), "streamed voxels differ"),
+                    Ok(_) => panic!("the whole read worked, the streamed one failed"),
+                    Err(_) => assert!(!ok, "the streamed read worked, the whole one failed"),
+                }
+            }
         }
         // Uneven slices onto a uniform stack, the padding filled: bounded, no panic.
         for uneven in [ctprep_dicom::Uneven::Linear, ctprep_dicom::Uneven::Nearest] {

@@ -708,15 +708,16 @@ impl Series {
             .map(|(slice, from, part)| {
                 let (fi, k) = self.slices[slice];
                 let f = &self.files[fi];
-                let values = read_pixels(f)?;
-                let mut n = 0;
-                let src = &values[k * plane + from..][..part.len()];
-                for (d, &x) in part.iter_mut().zip(src) {
-                    let pad = f.padding.is_some_and(|p| i64::from(x) == p);
-                    n += usize::from(pad);
-                    *d = T::put(plan, f, x, pad);
-                }
-                Ok(n)
+                with_pixels(f, |p| {
+                    let first = k * plane + from;
+                    let mut n = 0;
+                    p.each(first, part, |d, x| {
+                        let pad = f.padding.is_some_and(|p| i64::from(x) == p);
+                        n += usize::from(pad);
+                        *d = T::put(plan, f, x, pad);
+                    });
+                    n
+                })
             })
             .collect::<Result<Vec<usize>>>()?;
         Ok(counts.iter().sum())
@@ -917,9 +918,85 @@ fn stored_range(f: &FileInfo) -> (i64, i64) {
 /// A file's pixel data as stored values (masked to BitsStored, sign-extended where signed),
 /// all frames, row by row.
 fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
+    with_pixels(f, |p| {
+        let mut out = vec![0; p.len()];
+        p.each(0, &mut out, |d, x| *d = x);
+        out
+    })
+}
+
+/// A file's decoded pixel data (all frames, row by row), its stored values read by
+/// [`Pixels::get`].
+struct Pixels<'a> {
+    bytes: &'a [u8],
+    width: usize,
+    bits: u32,
+    signed: bool,
+}
+
+impl Pixels<'_> {
+    /// How many values.
+    fn len(&self) -> usize {
+        self.bytes.len() / self.width
+    }
+
+    /// `f(d, value)` for each `d` of `dst` and the values from `start` on, in order (the
+    /// sample width matched once, not per value). `dst` must fit in the values.
+    #[inline]
+    fn each<D>(&self, start: usize, dst: &mut [D], mut f: impl FnMut(&mut D, i32)) {
+        let (bits, signed) = (self.bits, self.signed);
+        let shift = 32 - bits;
+        let mask = if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 };
+        // Keep the low BitsStored bits; sign-extend them where the values are signed.
+        let fix = move |v: u32| -> i32 {
+            let low = v & mask;
+            if signed { ((low << shift) as i32) >> shift } else { low as i32 }
+        };
+        let w = self.width;
+        let bytes = &self.bytes[start * w..(start + dst.len()) * w];
+        match w {
+            1 => dst.iter_mut().zip(bytes).for_each(|(d, &b)| f(d, fix(u32::from(b)))),
+            2 => dst
+                .iter_mut()
+                .zip(bytes.chunks_exact(2))
+                .for_each(|(d, b)| f(d, fix(u32::from(u16::from_le_bytes([b[0], b[1]]))))),
+            _ => dst
+                .iter_mut()
+                .zip(bytes.chunks_exact(4))
+                .for_each(|(d, b)| f(d, fix(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))),
+        }
+    }
+}
+
+thread_local! {
+    /// The file being decoded on this thread: one buffer reused file after file, so a series
+    /// does not fault in a fresh buffer per file.
+    static FILE_BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `use_pixels` of a file's pixel data, decoded (all frames, row by row, little endian), its
+/// length checked against Rows x Columns x frames.
+fn with_pixels<R>(f: &FileInfo, use_pixels: impl FnOnce(&Pixels<'_>) -> R) -> Result<R> {
+    FILE_BYTES.with(|buf| {
+        // A decoder that re-enters (none does) would find the buffer taken: read into a new one.
+        match buf.try_borrow_mut() {
+            Ok(mut b) => decode_pixels(f, &mut b, use_pixels),
+            Err(_) => decode_pixels(f, &mut Vec::new(), use_pixels),
+        }
+    })
+}
+
+fn decode_pixels<R>(f: &FileInfo, bytes: &mut Vec<u8>, use_pixels: impl FnOnce(&Pixels<'_>) -> R) -> Result<R> {
     use dicom_pixeldata::PixelDecoder;
+    use std::io::Read;
     let path = f.path.as_path();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+    bytes.clear();
+    std::fs::File::open(path).and_then(|mut file| file.read_to_end(bytes)).map_err(|e| Error::io(path, "read", e))?;
+    // A one-off large file (a multi-frame series) does not stay held by the thread.
+    if bytes.capacity() > 64 << 20 && bytes.len() < bytes.capacity() / 4 {
+        bytes.shrink_to_fit();
+    }
+    let bytes = &bytes[..];
     let start = scan::recognise(&bytes).ok_or_else(|| err(ErrorKind::BadMagic, path, "no longer a DICOM file"))?;
     let parsed = header::parse(&bytes, start).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
     let ts = parsed.ts.clone();
@@ -1033,19 +1110,8 @@ fn read_pixels(f: &FileInfo) -> Result<Vec<i32>> {
             format!("pixel data holds {} bytes, Rows x Columns x frames needs {}", decoded.len(), values * width),
         ));
     }
-    let bits = u32::from(f.bits_stored);
-    let shift = 32 - bits;
-    let fix = |v: u32| -> i32 {
-        // Keep the low BitsStored bits; sign-extend them where the values are signed.
-        let low = if bits == 32 { v } else { v & ((1u32 << bits) - 1) };
-        if f.signed { ((low << shift) as i32) >> shift } else { low as i32 }
-    };
-    let out: Vec<i32> = match width {
-        1 => decoded[..values].iter().map(|&b| fix(u32::from(b))).collect(),
-        2 => decoded[..values * 2].chunks_exact(2).map(|b| fix(u32::from(u16::from_le_bytes([b[0], b[1]])))).collect(),
-        _ => decoded[..values * 4].chunks_exact(4).map(|b| fix(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect(),
-    };
-    Ok(out)
+    let pixels = Pixels { bytes: &decoded[..values * width], width, bits: u32::from(f.bits_stored), signed: f.signed };
+    Ok(use_pixels(&pixels))
 }
 
 /// Which series to read when a folder holds several: its SeriesInstanceUID, or its index in
