@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             // same voxels, or an error where the whole read fails.
             if let Ok((mut r, _)) = s.open_with(&ctprep_dicom::ReadOptions::default(), &dir) {
                 let n: usize = r.shape().iter().product();
-                let mut got = Vec::new();
+                let mut got: Vec<u8> = Vec::new();
                 let ok = ctprep_io::with_dtype!(r.dtype(), T => {
                     let mut buf = vec![T::default(); (g.shape[0] * g.shape[1]).max(1) * 3 / 2 + 1];
                     let mut left = n;
@@ -36,13 +36,13 @@ fuzz_target!(|data: &[u8]| {
                     while left > 0 && ok {
                         let k = buf.len().min(left);
                         ok = r.read_slices(&mut buf[..k]).is_ok();
-                        got.extend_from_slice(bytemuck::cast_slice(&buf[..k]));
+                        got.extend_from_slice(bytemuck::cast_slice::<T, u8>(&buf[..k]));
                         left -= k;
                     }
                     ok
                 });
                 match &whole {
-                    Ok(v) if ok => assert!(got == v.data().as_bytes(), "streamed voxels differ"),
+                    Ok(v) if ok => assert!(got.as_slice() == v.data().as_bytes(), "streamed voxels differ"),
                     Ok(_) => panic!("the whole read worked, the streamed one failed"),
                     Err(_) => assert!(!ok, "the streamed read worked, the whole one failed"),
                 }
