@@ -2,6 +2,8 @@
 //! pydicom; `truth` is each series as written: its affine in ctprep's voxel order and its real
 //! values; `dcm2niix` what dcm2niix v1.0.20260724 made of it).
 
+mod common;
+
 use std::path::PathBuf;
 
 use ctprep_dicom::{Pick, ReadOptions, Series, Uneven, find};
@@ -22,9 +24,7 @@ fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
     cases.iter().find(|c| c["case"] == name).unwrap_or_else(|| panic!("case {name}"))
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
-}
+use common::floats;
 
 /// `series` read and compared with `truth`: shape, affine (RAS) within 1e-4 mm, real values.
 fn check(name: &str, series: &Series, truth: &Value) {
@@ -381,32 +381,7 @@ fn series_lie_where_simpleitk_puts_them() {
         for theirs in case(&cases, name)["simpleitk"]["series"].as_array().expect("series") {
             let uid = theirs["series_uid"].as_str().expect("uid");
             let s = found.series.iter().find(|s| s.uid == uid).unwrap_or_else(|| panic!("{name}: {uid}"));
-            let g = s.geometry().expect("placed");
-            let size: Vec<usize> = floats(&theirs["size"]).iter().map(|&v| v as usize).collect();
-            assert_eq!(g.shape.to_vec(), size, "{name}");
-            let (sp, d, o) = (floats(&theirs["spacing"]), floats(&theirs["direction"]), floats(&theirs["origin"]));
-            for r in 0..3 {
-                let ras = if r < 2 { -1.0 } else { 1.0 };
-                // One slice: SimpleITK takes 1 mm for the third axis, ctprep SliceThickness (the
-                // issue's rule; the note says so), so only the in-plane columns compare.
-                for c in 0..if s.slices.len() == 1 { 2 } else { 3 } {
-                    let want = ras * d[3 * r + c] * sp[c];
-                    assert!((g.affine.0[r][c] - want).abs() < 1e-4, "{name}: {:?} vs {theirs}", g.affine);
-                }
-                assert!((g.affine.0[r][3] - ras * o[r]).abs() < 1e-4, "{name}: {:?} vs {theirs}", g.affine);
-            }
-            let v = s.read().expect("read");
-            let real = v.scaled_f32();
-            let sum: f64 = real.iter().map(|&x| f64::from(x)).sum();
-            let want = theirs["sum"].as_f64().expect("sum");
-            assert!((sum - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}: sum {sum} vs SimpleITK {want}");
-            let [nx, ny, _] = g.shape;
-            for (ijk, w) in theirs["sample_indices"].as_array().expect("indices").iter().zip(floats(&theirs["samples"]))
-            {
-                let i: Vec<usize> = floats(ijk).iter().map(|&v| v as usize).collect();
-                let got = f64::from(real[i[0] + nx * (i[1] + ny * i[2])]);
-                assert!((got - w).abs() < 1e-3, "{name}: voxel {i:?}: {got} vs SimpleITK {w}");
-            }
+            common::same_as_simpleitk(name, s, theirs);
             compared += 1;
         }
     }

@@ -1,8 +1,11 @@
 //! The real DICOM files of `../shared/data/dicom` (facts from its README, read there with
 //! pydicom and dcm2niix).
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::floats;
 use ctprep_dicom::find;
 
 fn dicom(test: &str, folder: &str) -> Option<PathBuf> {
@@ -99,9 +102,6 @@ fn shared_series_land_where_dcm2niix_puts_them() {
     let path = ctprep_testdata::fixtures_dir().join("dicom/shared_reference.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("shared_reference.json")).expect("JSON");
-    let floats = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
-    };
     let mut checked = 0;
     for folder in json["folders"].as_array().expect("folders") {
         let name = folder["folder"].as_str().expect("name");
@@ -154,9 +154,6 @@ fn shared_series_lie_where_simpleitk_puts_them() {
     let path = ctprep_testdata::fixtures_dir().join("dicom/shared_reference.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("shared_reference.json")).expect("JSON");
-    let floats = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
-    };
     let mut compared = 0;
     for folder in json["folders"].as_array().expect("folders") {
         let name = folder["folder"].as_str().expect("name");
@@ -169,20 +166,7 @@ fn shared_series_lie_where_simpleitk_puts_them() {
             continue; // the multi-frame file, read by SimpleITK as 4-D
         }
         let found = find(&root.join(name)).expect("reads");
-        let s = &found.series[0];
-        let g = s.geometry().expect("placed");
-        let (sp, d, o) = (floats(&theirs["spacing"]), floats(&theirs["direction"]), floats(&theirs["origin"]));
-        for r in 0..3 {
-            let ras = if r < 2 { -1.0 } else { 1.0 };
-            for c in 0..if s.slices.len() == 1 { 2 } else { 3 } {
-                let want = ras * d[3 * r + c] * sp[c];
-                assert!((g.affine.0[r][c] - want).abs() < 1e-4, "{name}: {:?} vs {theirs}", g.affine);
-            }
-            assert!((g.affine.0[r][3] - ras * o[r]).abs() < 1e-4, "{name}: {:?} vs {theirs}", g.affine);
-        }
-        let sum: f64 = s.read().expect("read").scaled_f32().iter().map(|&x| f64::from(x)).sum();
-        let want = theirs["sum"].as_f64().expect("sum");
-        assert!((sum - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}: sum {sum} vs SimpleITK {want}");
+        common::same_as_simpleitk(name, &found.series[0], theirs);
         compared += 1;
     }
     assert!(compared >= 5, "only {compared} folders compared");
