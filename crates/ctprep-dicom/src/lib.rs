@@ -997,8 +997,8 @@ fn decode_pixels<R>(f: &FileInfo, bytes: &mut Vec<u8>, use_pixels: impl FnOnce(&
         bytes.shrink_to_fit();
     }
     let bytes = &bytes[..];
-    let start = scan::recognise(&bytes).ok_or_else(|| err(ErrorKind::BadMagic, path, "no longer a DICOM file"))?;
-    let parsed = header::parse(&bytes, start).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
+    let start = scan::recognise(bytes).ok_or_else(|| err(ErrorKind::BadMagic, path, "no longer a DICOM file"))?;
+    let parsed = header::parse(bytes, start).map_err(|m| err(ErrorKind::BadHeader, path, m))?;
     let ts = parsed.ts.clone();
     let known = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts);
     match known {
