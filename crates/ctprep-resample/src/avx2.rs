@@ -747,6 +747,26 @@ unsafe fn direct_block(
     _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, w[2]), scale.0), scale.1)
 }
 
+/// How many blocks ahead of its loads [`Blocks::row`] prefetches an interior block's rows.
+const PREFETCH_BLOCKS: usize = 8;
+
+/// Asks for the cache lines of the four input rows under four of a block's lanes (`at`: its
+/// lanes' first taps): about a skew axis each block's taps reach rows and slices no hardware
+/// prefetcher predicts. Eight blocks ahead, lanes 0, 2, 5 and 7 measured fastest on an Intel
+/// host (of 8 or 16 blocks ahead, and lanes 0 and 7, 0, 3 and 7, or all eight).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn prefetch_block(src: &[i16], at: &[i32; 8], nx: usize, nxy: usize) {
+    let p = src.as_ptr();
+    for l in [0, 2, 5, 7] {
+        let q = p.wrapping_add(at[l] as usize);
+        for o in [0, nx, nxy, nxy + nx] {
+            // A prefetch never faults; the address is one of the block's own taps.
+            _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(o).cast::<i8>());
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
 #[target_feature(enable = "avx2")]
 fn linear_i16_avx2<const FILL: bool>(
@@ -852,6 +872,9 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         for (b, o) in out.chunks_mut(8).enumerate() {
             if inner.contains(&b) {
                 let k = b - inner.start;
+                if let Some(ahead) = idx.get(k + PREFETCH_BLOCKS) {
+                    prefetch_block(self.src, ahead, nx, nx * ny);
+                }
                 // SAFETY: the block is interior on every axis, z within the slices held: each
                 // lane's taps and their next voxels along x, y and z are in `src`.
                 let v = unsafe { direct_block(self.src, &idx[k], ws[k], nx, nx * ny, scale) };
