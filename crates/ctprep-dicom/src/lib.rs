@@ -592,7 +592,15 @@ impl Series {
             DataType::I32 => template::<i32>(&plan)?,
             _ => template::<f32>(&plan)?,
         };
+        // Threads of the series' own: the reader's caller may be a thread of any pool (rayon's
+        // global one included), waiting for the slices these threads decode.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("ctprep-dicom-{i}"))
+            .build()
+            .map_err(|e| Error::io(path, "start the decoding threads", std::io::Error::other(e)))?;
         let source = SeriesSlices {
+            pool,
             series: self.clone(),
             plan: plan.clone(),
             options: *options,
@@ -816,8 +824,10 @@ impl PaddingCount {
     }
 }
 
-/// A series of one file per slice, decoded as a [`ctprep_io::SliceReader`] asks.
+/// A series of one file per slice, decoded as a [`ctprep_io::SliceReader`] asks, on threads of
+/// its own.
 struct SeriesSlices {
+    pool: rayon::ThreadPool,
     series: Series,
     plan: Plan,
     options: ReadOptions,
@@ -834,18 +844,18 @@ impl ctprep_io::SliceSource for SeriesSlices {
             })?;
             s.series.fill(&s.plan, values, at)
         }
-        let padded = match self.plan.dtype {
-            DataType::I16 => go::<i16>(self, dst, at)?,
-            DataType::U16 => go::<u16>(self, dst, at)?,
-            DataType::I32 => go::<i32>(self, dst, at)?,
-            _ => go::<f32>(self, dst, at)?,
-        };
+        let padded = self.pool.install(|| match self.plan.dtype {
+            DataType::I16 => go::<i16>(self, dst, at),
+            DataType::U16 => go::<u16>(self, dst, at),
+            DataType::I32 => go::<i32>(self, dst, at),
+            _ => go::<f32>(self, dst, at),
+        })?;
         self.count.add(padded, dst.len() / self.plan.dtype.size());
         Ok(())
     }
 
     fn read_whole(&self) -> Result<Volume> {
-        let (v, padding) = self.series.read_with(&self.options)?;
+        let (v, padding) = self.pool.install(|| self.series.read_with(&self.options))?;
         self.count.add(padding.map_or(0, |p| p.voxels), v.data().len());
         Ok(v.with_path(&self.path))
     }
