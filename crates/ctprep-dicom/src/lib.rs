@@ -592,13 +592,8 @@ impl Series {
             DataType::I32 => template::<i32>(&plan)?,
             _ => template::<f32>(&plan)?,
         };
-        // Threads of the series' own: the reader's caller may be a thread of any pool (rayon's
-        // global one included), waiting for the slices these threads decode.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads())
-            .thread_name(|i| format!("ctprep-dicom-{i}"))
-            .build()
-            .map_err(|e| Error::io(path, "start the decoding threads", std::io::Error::other(e)))?;
+        let pool =
+            decode_pool().map_err(|e| Error::io(path, "start the decoding threads", std::io::Error::other(e)))?;
         let source = SeriesSlices {
             pool,
             series: self.clone(),
@@ -824,10 +819,24 @@ impl PaddingCount {
     }
 }
 
-/// A series of one file per slice, decoded as a [`ctprep_io::SliceReader`] asks, on threads of
-/// its own.
+/// The threads that decode streamed series ([`Series::open_with`]), one per core, started once:
+/// not rayon's global pool, whose threads may all be waiting for the slices a reader decodes
+/// (pipelines started from them); these threads only decode, so they never wait on a reader.
+fn decode_pool() -> std::result::Result<&'static rayon::ThreadPool, String> {
+    static POOL: std::sync::OnceLock<std::result::Result<rayon::ThreadPool, String>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(1, usize::from);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("ctprep-dicom-{i}"));
+        pool.build().map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// A series of one file per slice, decoded as a [`ctprep_io::SliceReader`] asks, on the
+/// [`decode_pool`].
 struct SeriesSlices {
-    pool: rayon::ThreadPool,
+    pool: &'static rayon::ThreadPool,
     series: Series,
     plan: Plan,
     options: ReadOptions,
