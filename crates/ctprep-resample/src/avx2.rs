@@ -39,8 +39,10 @@
 //!
 //! Every other map (about a skew axis: each input axis moves along every output axis) takes
 //! [`Blocks::row`], in tiles of output rows through the slices asked for: the blocks inside the
-//! input on every axis read each voxel's four x pairs by plain loads ([`direct_block`]), the
-//! others gather them with clamped taps ([`Blocks::block`]); blends in the oracle's order.
+//! input on every axis read each voxel's four x pairs by gathers on Intel cores, by plain loads
+//! elsewhere ([`direct_block`]: whichever measured faster there), their rows prefetched a row
+//! ahead; the others gather them with clamped taps ([`Blocks::block`]); blends in the oracle's
+//! order.
 //!
 //! Why `int16` only: it is what CT is stored as, and its pairs fit one 32-bit lane; other types
 //! take the portable blocks.
@@ -68,13 +70,27 @@ pub(crate) fn linear_i16(
     zs: Range<usize>,
     dst: &mut [f32],
 ) {
+    linear_i16_reading(src, first, plan, (fill, scale), zs, dst, gathers_win());
+}
+
+/// [`linear_i16`], the general blocks inside the input read by gathers or by plain loads
+/// (`gathers`, [`direct_block`]): the same bits either way (tested).
+pub(crate) fn linear_i16_reading(
+    src: &[i16],
+    first: usize,
+    plan: &Plan,
+    (fill, scale): (Option<f32>, Scale),
+    zs: Range<usize>,
+    dst: &mut [f32],
+    gathers: bool,
+) {
     assert!(available(), "the AVX2 kernel runs only where the CPU has AVX2");
     // SAFETY: the CPU has AVX2 (asserted above).
     unsafe {
         if fill.is_some() {
-            linear_i16_avx2::<true>(src, first, plan, fill, scale, zs, dst);
+            linear_i16_avx2::<true>(src, first, plan, (fill, scale), zs, dst, gathers);
         } else {
-            linear_i16_avx2::<false>(src, first, plan, fill, scale, zs, dst);
+            linear_i16_avx2::<false>(src, first, plan, (fill, scale), zs, dst, gathers);
         }
     }
 }
@@ -588,6 +604,8 @@ struct Blocks<'a, const FILL: bool> {
     fill: Option<f32>,
     scale: Scale,
     f32_steps: bool,
+    /// Whether [`direct_block`] gathers ([`gathers_win`]).
+    gathers: bool,
 }
 
 impl<const FILL: bool> Blocks<'_, FILL> {
@@ -706,9 +724,9 @@ impl<const FILL: bool> Blocks<'_, FILL> {
 /// A block of the general path wholly inside the slices held (`interior` on every axis), from
 /// each lane's index `at` of its first tap in `src` (unclamped taps, z counted from the first
 /// slice held) and the weights `w` along x, y, z: each voxel's four x pairs (rows `y`, `y + 1`
-/// in slices `z`, `z + 1`) by four 4-byte loads straight from the input, transposed into the
-/// four vectors [`Blocks::block`] gathers; blends in its order x, y, z, so the same bits.
-/// Loads instead of gathers: measured faster (a gather costs about as much as its eight loads).
+/// in slices `z`, `z + 1`), the four vectors [`Blocks::block`] gathers, by four 8-lane gathers
+/// where `gathers`, else by four 4-byte loads per voxel transposed into them; blends in its
+/// order x, y, z, so the same bits either way.
 ///
 /// # Safety
 /// Every lane's taps and their next voxels along each axis are in `src`: the block is interior.
@@ -717,43 +735,84 @@ impl<const FILL: bool> Blocks<'_, FILL> {
 unsafe fn direct_block(
     src: &[i16],
     at: &[i32; 8],
-    w: [__m256; 3],
-    nx: usize,
-    nxy: usize,
+    w: &[__m256; 3],
+    strides: Strides,
     scale: (__m256, __m256),
 ) -> __m256 {
-    let p = src.as_ptr();
-    // SAFETY: the caller's promise: index `i` and `i + 1` of each of the four rows are in `src`.
-    let voxel = |k: usize| unsafe {
-        let p = p.add(at[k] as usize);
-        let read = |o: usize| std::ptr::read_unaligned(p.add(o).cast::<i32>());
-        let v = _mm_cvtsi32_si128(read(0));
-        let v = _mm_insert_epi32::<1>(v, read(nx));
-        let v = _mm_insert_epi32::<2>(v, read(nxy));
-        _mm_insert_epi32::<3>(v, read(nxy + nx))
+    let Strides { nx, nxy, gathers } = strides;
+    let taps = if gathers {
+        let p = src.as_ptr().cast::<i32>();
+        // SAFETY: `at` holds 8 `i32`; unaligned load.
+        let i = unsafe { _mm256_loadu_si256(at.as_ptr().cast()) };
+        let (i10, i01) =
+            (_mm256_add_epi32(i, _mm256_set1_epi32(nx as i32)), _mm256_add_epi32(i, _mm256_set1_epi32(nxy as i32)));
+        let i11 = _mm256_add_epi32(i10, _mm256_set1_epi32(nxy as i32));
+        // SAFETY: the caller's promise: the 4 bytes at `src[i]` of each row are in `src`; the
+        // gather needs no alignment.
+        unsafe {
+            [
+                _mm256_i32gather_epi32::<2>(p, i),
+                _mm256_i32gather_epi32::<2>(p, i10),
+                _mm256_i32gather_epi32::<2>(p, i01),
+                _mm256_i32gather_epi32::<2>(p, i11),
+            ]
+        }
+    } else {
+        let p = src.as_ptr();
+        // SAFETY: the caller's promise: index `i` and `i + 1` of each of the four rows are in `src`.
+        let voxel = |k: usize| unsafe {
+            let p = p.add(at[k] as usize);
+            let read = |o: usize| std::ptr::read_unaligned(p.add(o).cast::<i32>());
+            let v = _mm_cvtsi32_si128(read(0));
+            let v = _mm_insert_epi32::<1>(v, read(nx));
+            let v = _mm_insert_epi32::<2>(v, read(nxy));
+            _mm_insert_epi32::<3>(v, read(nxy + nx))
+        };
+        // Voxels k and k + 4 in the two halves, then a 4x4 transpose within each half.
+        let t4: [__m256; 4] = std::array::from_fn(|k| _mm256_castsi256_ps(_mm256_set_m128i(voxel(k + 4), voxel(k))));
+        let (u0, u1) = (_mm256_unpacklo_ps(t4[0], t4[1]), _mm256_unpackhi_ps(t4[0], t4[1]));
+        let (u2, u3) = (_mm256_unpacklo_ps(t4[2], t4[3]), _mm256_unpackhi_ps(t4[2], t4[3]));
+        [
+            _mm256_shuffle_ps::<0x44>(u0, u2),
+            _mm256_shuffle_ps::<0xEE>(u0, u2),
+            _mm256_shuffle_ps::<0x44>(u1, u3),
+            _mm256_shuffle_ps::<0xEE>(u1, u3),
+        ]
+        .map(|v| _mm256_castps_si256(v))
     };
-    // Voxels k and k + 4 in the two halves, then a 4x4 transpose within each half.
-    let t4: [__m256; 4] = std::array::from_fn(|k| _mm256_castsi256_ps(_mm256_set_m128i(voxel(k + 4), voxel(k))));
-    let (u0, u1) = (_mm256_unpacklo_ps(t4[0], t4[1]), _mm256_unpackhi_ps(t4[0], t4[1]));
-    let (u2, u3) = (_mm256_unpacklo_ps(t4[2], t4[3]), _mm256_unpackhi_ps(t4[2], t4[3]));
-    let g = |v: __m256| pair(_mm256_castps_si256(v));
-    let (a00, b00) = g(_mm256_shuffle_ps::<0x44>(u0, u2));
-    let (a10, b10) = g(_mm256_shuffle_ps::<0xEE>(u0, u2));
-    let (a01, b01) = g(_mm256_shuffle_ps::<0x44>(u1, u3));
-    let (a11, b11) = g(_mm256_shuffle_ps::<0xEE>(u1, u3));
+    let [(a00, b00), (a10, b10), (a01, b01), (a11, b11)] = taps.map(|v| pair(v));
     let wx = w[0];
     let p0 = blend(blend(a00, b00, wx), blend(a10, b10, wx), w[1]);
     let p1 = blend(blend(a01, b01, wx), blend(a11, b11, wx), w[1]);
     _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, w[2]), scale.0), scale.1)
 }
 
-/// How many blocks ahead of its loads [`Blocks::row`] prefetches an interior block's rows.
-const PREFETCH_BLOCKS: usize = 8;
+/// The input's strides along y and z (in values) and how [`direct_block`] reads its taps.
+#[derive(Clone, Copy)]
+struct Strides {
+    nx: usize,
+    nxy: usize,
+    /// Gathers, where they measured faster than plain loads ([`gathers_win`]).
+    gathers: bool,
+}
+
+/// Whether [`direct_block`] gathers: on Intel cores, where four 8-lane gathers per block
+/// measured 5-9 % faster than the plain loads (model 167); on AMD cores the plain loads
+/// measured at least as fast (Zen 3).
+fn gathers_win() -> bool {
+    static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INTEL.get_or_init(|| {
+        // Leaf 0: the vendor string in EBX, EDX, ECX.
+        let id = __cpuid(0);
+        [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes).concat() == *b"GenuineIntel"
+    })
+}
 
 /// Asks for the cache lines of the four input rows under four of a block's lanes (`at`: its
 /// lanes' first taps): about a skew axis each block's taps reach rows and slices no hardware
-/// prefetcher predicts. Eight blocks ahead, lanes 0, 2, 5 and 7 measured fastest on an Intel
-/// host (of 8 or 16 blocks ahead, and lanes 0 and 7, 0, 3 and 7, or all eight).
+/// prefetcher predicts. [`Blocks::row`] asks as it computes each block's taps, a row ahead of
+/// their loads; lanes 0, 2, 5 and 7 measured fastest on an Intel host (of lanes 0 and 7, 0, 3
+/// and 7, or all eight; into L1 or L2 alike).
 #[inline]
 #[target_feature(enable = "avx2")]
 fn prefetch_block(src: &[i16], at: &[i32; 8], nx: usize, nxy: usize) {
@@ -767,19 +826,18 @@ fn prefetch_block(src: &[i16], at: &[i32; 8], nx: usize, nxy: usize) {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // The kernel's data, its options and the slices.
 #[target_feature(enable = "avx2")]
 fn linear_i16_avx2<const FILL: bool>(
     src: &[i16],
     first: usize,
     plan: &Plan,
-    fill: Option<f32>,
-    scale: Scale,
+    (fill, scale): (Option<f32>, Scale),
     zs: Range<usize>,
     dst: &mut [f32],
+    gathers: bool,
 ) {
     let [mx, my, _] = plan.grid.shape;
-    let blocks = Blocks::<FILL> { src, first, plan, fill, scale, f32_steps: steps32(plan) };
+    let blocks = Blocks::<FILL> { src, first, plan, fill, scale, f32_steps: steps32(plan), gathers };
     match group_axis(plan) {
         Some(2) => return grouped_slices(&blocks, zs, dst),
         Some(_) => return y_first(&blocks, zs, dst),
@@ -837,7 +895,8 @@ impl<const FILL: bool> Blocks<'_, FILL> {
             let r = |a: usize, p: f64, n: usize| interior(p, step[a], n, mx);
             let xy = whole_blocks(r(0, start[0], nx), r(1, start[1], ny));
             let z = r(2, start[2] - self.first as f64, held);
-            xy.start.max(z.start.div_ceil(8))..xy.end.min(z.end / 8)
+            let inner = xy.start.max(z.start.div_ceil(8))..xy.end.min(z.end / 8);
+            if inner.is_empty() { 0..0 } else { inner }
         } else {
             0..0
         };
@@ -850,9 +909,10 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         let scale = (_mm256_set1_ps(self.scale.slope), _mm256_set1_ps(self.scale.inter));
         let below = _mm256_set1_epi32(self.first as i32);
         let (vsy, vsz) = (_mm256_set1_epi32(nx as i32), _mm256_set1_epi32((nx * ny) as i32));
-        // The interior blocks' indices and weights first, then their loads: the loads of each
-        // block then issue without waiting on its tap arithmetic (measured 10 % faster on the
-        // bench's skew rotation than one pass).
+        // The interior blocks' indices and weights first, each block's rows prefetched as its
+        // indices are known, then their loads: the loads then find their rows in cache and issue
+        // without waiting on the tap arithmetic (one pass measured 10 % slower, prefetching
+        // eight blocks ahead of the loads instead 12-15 % slower, on the bench's skew rotation).
         let (idx, ws) = &mut *work;
         idx.clear();
         ws.clear();
@@ -866,23 +926,25 @@ impl<const FILL: bool> Blocks<'_, FILL> {
             let mut at = [0i32; 8];
             // SAFETY: `at` holds 8 `i32`; unaligned store.
             unsafe { _mm256_storeu_si256(at.as_mut_ptr().cast(), i) };
+            prefetch_block(self.src, &at, nx, nx * ny);
             idx.push(at);
             ws.push([tx.1, ty.1, tz.1]);
         }
-        for (b, o) in out.chunks_mut(8).enumerate() {
-            if inner.contains(&b) {
-                let k = b - inner.start;
-                if let Some(ahead) = idx.get(k + PREFETCH_BLOCKS) {
-                    prefetch_block(self.src, ahead, nx, nx * ny);
-                }
-                // SAFETY: the block is interior on every axis, z within the slices held: each
-                // lane's taps and their next voxels along x, y and z are in `src`.
-                let v = unsafe { direct_block(self.src, &idx[k], ws[k], nx, nx * ny, scale) };
-                // SAFETY: `o` holds 8 `f32` (`inner` holds whole blocks); unaligned store.
-                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
-            } else {
-                self.block(start, &fixed, b, o);
-            }
+        let strides = Strides { nx, nxy: nx * ny, gathers: self.gathers };
+        let (head, rest) = out.split_at_mut(inner.start * 8);
+        let (middle, tail) = rest.split_at_mut(inner.len() * 8);
+        for (b, o) in head.chunks_mut(8).enumerate() {
+            self.block(start, &fixed, b, o);
+        }
+        for (o, (at, w)) in middle.chunks_exact_mut(8).zip(idx.iter().zip(ws.iter())) {
+            // SAFETY: the block is interior on every axis, z within the slices held: each
+            // lane's taps and their next voxels along x, y and z are in `src`.
+            let v = unsafe { direct_block(self.src, at, w, strides, scale) };
+            // SAFETY: `o` holds 8 `f32` (`chunks_exact_mut`); unaligned store.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+        }
+        for (b, o) in tail.chunks_mut(8).enumerate() {
+            self.block(start, &fixed, inner.end + b, o);
         }
     }
 }

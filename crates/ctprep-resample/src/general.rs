@@ -1070,9 +1070,9 @@ mod tests {
     /// code at its positions: rotations about z (grouped: two to three output slices per input
     /// plane pair here), about z with a shear along z (z first per slice; rows along x where the
     /// angle is 0), about y and an x-z shear (y first), about x (rows along x), about the skew
-    /// axis (1, 1, 1) (the general blocks, plain loads inside); flips, zooms in and out, with
-    /// and without fill. Each output slab computed from only the input slices its taps reach
-    /// (as the streamed pipeline holds them) gives the same bits.
+    /// axis (1, 1, 1) (the general blocks, gathers or plain loads inside: both); flips, zooms in
+    /// and out, with and without fill. Each output slab computed from only the input slices its
+    /// taps reach (as the streamed pipeline holds them) gives the same bits.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_special_paths_equal_the_per_voxel_code() {
@@ -1148,6 +1148,11 @@ mod tests {
                     crate::avx2::linear_i16(&src, 0, &plan, fill, scale, 0..m[2], &mut avx);
                     let want = at_positions32(&src, &plan, fill, scale);
                     assert_eq!(bits(&avx), bits(&want), "{what}");
+                    for gathers in [false, true] {
+                        let mut got = vec![4f32; plan.output_len()];
+                        crate::avx2::linear_i16_reading(&src, 0, &plan, (fill, scale), 0..m[2], &mut got, gathers);
+                        assert_eq!(bits(&got), bits(&want), "{what}, gathers {gathers}");
+                    }
                     // Slabs of 2 output slices from the input slices their taps reach.
                     let mxy = m[0] * m[1];
                     for zs in (0..m[2]).step_by(2).map(|z| z..(z + 2).min(m[2])) {
@@ -1159,7 +1164,16 @@ mod tests {
                         let last = (hi.ceil().max(0.0) as usize).min(shape[2] - 1);
                         let mut got = vec![5f32; zs.len() * mxy];
                         let held = &src[first * nxy..(last + 1) * nxy];
-                        crate::avx2::linear_i16(held, first, &plan, fill, scale, zs.clone(), &mut got);
+                        let gathers = zs.start % 4 == 0;
+                        crate::avx2::linear_i16_reading(
+                            held,
+                            first,
+                            &plan,
+                            (fill, scale),
+                            zs.clone(),
+                            &mut got,
+                            gathers,
+                        );
                         let whole = &avx[zs.start * mxy..zs.end * mxy];
                         assert_eq!(bits(&got), bits(whole), "{what}: slices {zs:?} from input {first}..={last}");
                     }
