@@ -673,17 +673,10 @@ impl<const FILL: bool> Blocks<'_, FILL> {
         );
         let far = _mm256_cmpgt_epi32(i11, limit);
         let ptr = src.as_ptr().cast::<i32>();
-        let (g00, g10, g01, g11) = if _mm256_testz_si256(far, far) == 1 {
+        let [g00, g10, g01, g11] = if _mm256_testz_si256(far, far) == 1 {
             // SAFETY: every index `i` gathered is in `[0, len - 2]` (checked above), so
-            // the 4 bytes at `src[i]` are in the slice; the gather needs no alignment.
-            unsafe {
-                (
-                    _mm256_i32gather_epi32::<2>(ptr, base),
-                    _mm256_i32gather_epi32::<2>(ptr, i10),
-                    _mm256_i32gather_epi32::<2>(ptr, i01),
-                    _mm256_i32gather_epi32::<2>(ptr, i11),
-                )
-            }
+            // the 4 bytes at `src[i]` are in the slice.
+            unsafe { gather_pairs(ptr, [base, i10, i01, i11]) }
         } else {
             // The block reaches the held slices' last value: the same pairs by checked
             // loads, the second value `src[i + 1]` only where the x weight is not 0.
@@ -702,7 +695,7 @@ impl<const FILL: bool> Blocks<'_, FILL> {
                 });
                 _mm256_setr_epi32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
             };
-            (pairs(base), pairs(i10), pairs(i01), pairs(i11))
+            [pairs(base), pairs(i10), pairs(i01), pairs(i11)]
         };
         // Where the x weight is 0 the oracle reads `v[i]` twice; the pair's second value
         // then enters only as `w * (b - a)` with `w == 0` and finite values: `a` either way.
@@ -747,16 +740,8 @@ unsafe fn direct_block(
         let (i10, i01) =
             (_mm256_add_epi32(i, _mm256_set1_epi32(nx as i32)), _mm256_add_epi32(i, _mm256_set1_epi32(nxy as i32)));
         let i11 = _mm256_add_epi32(i10, _mm256_set1_epi32(nxy as i32));
-        // SAFETY: the caller's promise: the 4 bytes at `src[i]` of each row are in `src`; the
-        // gather needs no alignment.
-        unsafe {
-            [
-                _mm256_i32gather_epi32::<2>(p, i),
-                _mm256_i32gather_epi32::<2>(p, i10),
-                _mm256_i32gather_epi32::<2>(p, i01),
-                _mm256_i32gather_epi32::<2>(p, i11),
-            ]
-        }
+        // SAFETY: the caller's promise: the 4 bytes at `src[i]` of each row are in `src`.
+        unsafe { gather_pairs(p, [i, i10, i01, i11]) }
     } else {
         let p = src.as_ptr();
         // SAFETY: the caller's promise: index `i` and `i + 1` of each of the four rows are in `src`.
@@ -785,6 +770,18 @@ unsafe fn direct_block(
     let p0 = blend(blend(a00, b00, wx), blend(a10, b10, wx), w[1]);
     let p1 = blend(blend(a01, b01, wx), blend(a11, b11, wx), w[1]);
     _mm256_add_ps(_mm256_mul_ps(blend(p0, p1, w[2]), scale.0), scale.1)
+}
+
+/// The 32-bit values (pairs of `int16`) at each lane's index of each of the four index
+/// vectors `at`, by four 8-lane gathers (no alignment needed).
+///
+/// # Safety
+/// The 4 bytes at element `i` of `p` (counted in `int16`) are readable for every lane `i`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_pairs(p: *const i32, at: [__m256i; 4]) -> [__m256i; 4] {
+    // SAFETY: the caller's promise.
+    at.map(|i| unsafe { _mm256_i32gather_epi32::<2>(p, i) })
 }
 
 /// The input's strides along y and z (in values) and how [`direct_block`] reads its taps.
