@@ -794,8 +794,8 @@ struct Strides {
 }
 
 /// Whether [`direct_block`] gathers: on Intel cores, where four 8-lane gathers per block
-/// measured 5-9 % faster than the plain loads (model 167); on AMD cores the plain loads
-/// measured at least as fast (Zen 3).
+/// measured 5-9 % faster than the plain loads on a quiet host (model 167; within noise of them
+/// under load); on AMD cores the plain loads measured at least as fast (Zen 3).
 fn gathers_win() -> bool {
     static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *INTEL.get_or_init(|| {
