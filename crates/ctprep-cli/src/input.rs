@@ -48,7 +48,9 @@ pub(crate) fn read_dicom(path: &Path) -> Result<(Volume, ctprep_dicom::Series)> 
 static AFTER: std::sync::Mutex<Vec<ctprep_pipeline::input::AfterRead>> = std::sync::Mutex::new(Vec::new());
 
 /// The notes of the inputs opened so far whose voxels have all been read since (the padding
-/// voxels of a DICOM series read slice by slice), on stderr, each once.
+/// voxels of a DICOM series read slice by slice), on stderr, each once; inputs whose reader
+/// is gone with slices unread (a run that failed) are let go, so a long-lived process (the
+/// Python module) keeps nothing of them.
 pub(crate) fn late_notes() {
     let mut after = AFTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     after.retain(|a| {
@@ -56,7 +58,7 @@ pub(crate) fn late_notes() {
         for n in &notes {
             eprintln!("note: {}", crate::one_line(n));
         }
-        notes.is_empty()
+        notes.is_empty() && !a.done()
     });
 }
 

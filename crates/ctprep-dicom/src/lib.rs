@@ -817,6 +817,13 @@ impl PaddingCount {
         let [nx, ny, nz] = self.plan.g.shape;
         self.read.load(Ordering::Relaxed) >= nx * ny * nz
     }
+
+    /// Whether the count will not change again: every slice read, or the reader dropped with
+    /// slices unread (a run that failed); so a caller holding counts for notes to come can let
+    /// go of this one. A clone of this count keeps it open.
+    pub fn done(&self) -> bool {
+        self.complete() || Arc::strong_count(&self.read) == 1
+    }
 }
 
 /// The threads that decode streamed series ([`Series::open_with`]), one per core, started once:

@@ -457,10 +457,12 @@ fn the_slice_reader_gives_the_whole_reads_voxels() {
             assert_eq!(r.decoding(), decoding, "{name}");
             if streams {
                 assert_eq!(count.padding(), None, "{name}: nothing counted before the slices are read");
+                assert!(!count.done(), "{name}: the reader still holds the count");
             }
             let got = ctprep_io::with_dtype!(r.dtype(), T => pieces::<T>(&mut r, n, &sizes));
             assert_eq!(got, whole.data().as_bytes(), "{name} in pieces of {sizes:?}");
             assert_eq!(count.padding(), padding, "{name}");
+            assert!(count.done(), "{name}: every slice read");
             // Nothing is left to read.
             let mut one = vec![0u8; whole.dtype().size()];
             let more =
@@ -468,6 +470,17 @@ fn the_slice_reader_gives_the_whole_reads_voxels() {
             assert!(more.is_err(), "{name}");
             r.finish().expect("finished");
         }
+        // A streamed reader dropped with slices unread (a run that failed) leaves its count
+        // done, never complete; a series read whole is counted whole when opened.
+        let (mut r, count) = series.open_with(&options, &dir.join(name)).expect("opened");
+        let mut first = vec![0u8; plane * whole.dtype().size()];
+        ctprep_io::with_dtype!(r.dtype(), T => r.read_slices(bytemuck::cast_slice_mut::<u8, T>(&mut first)))
+            .expect("one slice");
+        let streams = !matches!(name, "enhanced" | "uneven");
+        assert_eq!(count.done(), !streams, "{name}: slices left and a reader to read them");
+        drop(r);
+        assert!(count.done(), "{name}: the reader gone");
+        assert_eq!(count.complete(), !streams, "{name}: slices left unread");
         let (r, _) = series.open_with(&options, &dir.join(name)).expect("opened");
         let again = r.read_whole().expect("whole");
         assert_eq!(again.data().as_bytes(), whole.data().as_bytes(), "{name}");

@@ -105,6 +105,15 @@ impl AfterRead {
         #[cfg(not(feature = "dicom"))]
         Vec::new()
     }
+
+    /// Whether [`AfterRead::notes`] will not change again: every slice read, or the input's
+    /// reader dropped with slices unread (a run that failed); nothing to wait for then.
+    pub fn done(&self) -> bool {
+        #[cfg(feature = "dicom")]
+        return self.padding.as_ref().is_none_or(|p| p.count.done());
+        #[cfg(not(feature = "dicom"))]
+        true
+    }
 }
 
 /// The DICOM series at `path` (a folder, or one file of the series' folder) as `dicom` says:

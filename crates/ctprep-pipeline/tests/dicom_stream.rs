@@ -32,8 +32,10 @@ fn a_streamed_series_writes_what_the_whole_series_gives() {
         let outputs = Outputs::new(dir.path().join(out)).stem("ct");
         Pipeline::new().run(input, &recipe, &outputs).expect("runs")
     };
-    let (input, _, _) = pipeline_input(&folder, &DicomOptions::default()).expect("opens");
+    let (input, _, after) = pipeline_input(&folder, &DicomOptions::default()).expect("opens");
+    assert!(!after.done(), "the run has slices to read");
     let streamed = run(input, "a");
+    assert!(after.done(), "every slice read");
     assert!(matches!(streamed.read, ReadMode::Streamed(ctprep_io::Decoding::Slices)), "{:?}", streamed.read);
     let (whole, _) = ctprep_pipeline::input::read_volume_with(&folder, &DicomOptions::default()).expect("reads");
     let from_memory = run(Input::volume(whole, "ct"), "b");
@@ -67,4 +69,22 @@ fn series_stream_while_every_global_thread_runs_a_pipeline() {
     });
     let r = wait.recv_timeout(Duration::from_secs(120)).expect("the pipelines finish (no stall)");
     assert!(r.iter().all(|&ok| ok), "{r:?}");
+}
+
+/// An input whose run never read it (or failed part way) leaves nothing to wait for once its
+/// reader is gone: the CLI lets go of its `AfterRead` then (a long-lived Python process keeps
+/// nothing of failed runs); a file the pipeline opens itself has nothing to say after the read.
+#[test]
+fn after_read_is_done_once_the_reader_is_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = series(dir.path());
+    let (input, _, after) = pipeline_input(&folder, &DicomOptions::default()).expect("opens");
+    assert!(!after.done() && after.notes().is_empty(), "the reader may still read");
+    drop(input);
+    assert!(after.done() && after.notes().is_empty(), "nothing left to read the rest");
+    let file = dir.path().join("ct.nii");
+    let ct = ctprep_phantom::Phantom::new([5, 4, 3]).ct().expect("phantom");
+    ctprep_io::write_nifti(&ct, &file, &ctprep_io::WriteOptions::new()).expect("written");
+    let (_, _, after) = pipeline_input(&file, &DicomOptions::default()).expect("opens");
+    assert!(after.done(), "a file the pipeline reads itself");
 }
